@@ -1,0 +1,33 @@
+/* fileio: read-only memory maps of model files, and whole-file reads of small text
+ * files (config.json, tokenizer.json).
+ *
+ *     struct qb_map map;
+ *     if ((rc = qb_map_open(path, &map)) < 0) return rc;   // message names the path
+ *     ... map.data[0 .. map.size) ...
+ *     qb_map_close(&map);
+ *
+ * An empty file maps to data == NULL, size == 0. */
+#ifndef QB_FILEIO_H
+#define QB_FILEIO_H
+
+#include <stddef.h>
+
+struct qb_map {
+    const unsigned char *data; /* borrowed from the kernel; valid until qb_map_close */
+    size_t size;
+};
+
+int qb_map_open(const char *path, struct qb_map *out);
+void qb_map_close(struct qb_map *map); /* no-op on a zeroed map */
+
+/* Reads the whole file into a NUL-terminated malloc'd buffer (caller frees). Refuses
+ * files larger than max_bytes with a message naming the path. */
+int qb_read_file(const char *path, size_t max_bytes, char **out, size_t *out_len);
+
+/* Joins dir and name with a '/' into a malloc'd string (NULL when out of memory). */
+char *qb_path_join(const char *dir, const char *name);
+
+/* 1 when path is a directory, 0 otherwise. */
+int qb_is_dir(const char *path);
+
+#endif

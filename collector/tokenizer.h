@@ -1,0 +1,101 @@
+/* tokenizer: text <-> token ids for every tokenizer qbrief loads.
+ *
+ * Two algorithms behind one interface:
+ *  - QB_TOK_SPM: SentencePiece-style BPE driven by piece scores, with byte fallback
+ *    (<0xAB> pieces). Used by llama2.c tokenizer.bin and GGUF `tokenizer.ggml.model = llama`.
+ *    Pieces are stored with U+2581 ("▁") for spaces whatever the source spelled.
+ *  - QB_TOK_BPE: merge-rank BPE (GGUF `gpt2`, HF tokenizer.json BPE), with the HF
+ *    normalizers / pre-tokenizers / decoders that Llama, Mistral and Qwen ship.
+ *
+ *     struct qb_tokenizer *t;
+ *     if ((rc = qb_tok_load_llama2c("tok512.bin", 512, &t)) < 0) ...;
+ *     int32_t *ids; int64_t n;
+ *     qb_tok_encode(t, "Hello world", 11, QB_TOK_BOS, &ids, &n);   // ids owned by caller
+ *     char buf[256];
+ *     size_t k = qb_tok_decode_piece(t, prev_id, ids[i], buf, sizeof buf); // streaming
+ *     free(ids); qb_tok_free(t);
+ */
+#ifndef QB_TOKENIZER_H
+#define QB_TOKENIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct qb_tokenizer;
+
+enum qb_tok_kind { QB_TOK_SPM, QB_TOK_BPE };
+
+/* Token types as GGUF numbers them (tokenizer.ggml.token_type). */
+enum qb_tok_type {
+    QB_TT_NORMAL = 1,
+    QB_TT_UNKNOWN = 2,
+    QB_TT_CONTROL = 3,
+    QB_TT_USER_DEFINED = 4,
+    QB_TT_UNUSED = 5,
+    QB_TT_BYTE = 6,
+};
+
+/* Flags for qb_tok_encode. QB_TOK_DEFAULT adds BOS/EOS as the tokenizer's config says. */
+enum {
+    QB_TOK_DEFAULT = 0,
+    QB_TOK_BOS = 1,      /* force a BOS */
+    QB_TOK_NO_BOS = 2,   /* never a BOS */
+    QB_TOK_EOS = 4,      /* append EOS */
+    QB_TOK_NO_SPECIAL = 8, /* treat special-token text as plain text */
+};
+
+/* llama2.c tokenizer.bin: int32 max_token_length, then per token float score, int32 len,
+ * bytes. n_vocab comes from the model header (the file does not store it). */
+int qb_tok_load_llama2c(const char *path, int64_t n_vocab, struct qb_tokenizer **out);
+
+/* HF tokenizer.json (BPE model). */
+int qb_tok_load_hf(const char *path, struct qb_tokenizer **out);
+
+/* Builds a tokenizer from GGUF-style arrays (the GGUF loader calls this). model is
+ * "llama" or "gpt2"; scores/types/merges may be NULL where the format does not have
+ * them; pre is tokenizer.ggml.pre (may be NULL). Strings are copied. `src` names the file
+ * in messages. Special ids < 0 mean absent. */
+struct qb_tok_vocab {
+    const char *model;
+    const char *pre;
+    int64_t n_vocab;
+    const char *const *pieces;
+    const size_t *piece_lens;
+    const float *scores;
+    const int32_t *types;
+    int64_t n_merges;
+    const char *const *merges;  /* "a b" */
+    const size_t *merge_lens;
+    int32_t bos_id, eos_id, unk_id, pad_id;
+    int add_bos, add_eos;       /* -1: the model's default */
+    int add_space_prefix;       /* -1: default (1 for llama) */
+};
+int qb_tok_from_vocab(const struct qb_tok_vocab *v, const char *src, struct qb_tokenizer **out);
+
+void qb_tok_free(struct qb_tokenizer *t);
+
+enum qb_tok_kind qb_tok_kind(const struct qb_tokenizer *t);
+int64_t qb_tok_n_vocab(const struct qb_tokenizer *t);
+int32_t qb_tok_bos(const struct qb_tokenizer *t); /* -1 when none */
+int32_t qb_tok_eos(const struct qb_tokenizer *t); /* -1 when none */
+int qb_tok_adds_bos(const struct qb_tokenizer *t);
+
+/* The raw piece as stored ("▁the", "<0x0A>", "Ġthe"); NULL if id is out of range. */
+const char *qb_tok_piece(const struct qb_tokenizer *t, int32_t id, size_t *len);
+
+/* Encodes len bytes of text (need not be NUL-terminated). *ids is malloc'd. */
+int qb_tok_encode(const struct qb_tokenizer *t, const char *text, size_t len, int flags,
+                  int32_t **ids, int64_t *n);
+
+/* The bytes token `id` contributes to the text when it follows `prev` (-1 at the start):
+ * spaces restored, byte tokens turned into bytes, the leading space of the first piece
+ * dropped as SentencePiece does; control tokens (BOS/EOS) give nothing. Writes at most
+ * cap bytes and returns how many the piece has (may exceed cap, like snprintf). */
+size_t qb_tok_decode_piece(const struct qb_tokenizer *t, int32_t prev, int32_t id, char *buf,
+                           size_t cap);
+
+/* Decodes a whole sequence into a malloc'd NUL-terminated string. */
+int qb_tok_decode(const struct qb_tokenizer *t, const int32_t *ids, int64_t n, char **text,
+                  size_t *len);
+
+#endif
