@@ -24,7 +24,7 @@ ifeq ($(WERROR),1)
 CFLAGS  += -Werror
 endif
 
-LIB_SRC  := $(filter-out collector/main.c,$(wildcard collector/*.c kernels/*.c analysis/*.c output/*.c))
+LIB_SRC  := $(filter-out collector/main.c,$(wildcard collector/*.c kernels/*.c kernels/x86/*.c analysis/*.c output/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o)
 MAIN_OBJ := $(O)/collector/main.o
 TEST_SRC := $(wildcard tests/*/test_*.c)
@@ -44,7 +44,13 @@ $(O)/libqbrief.a: $(LIB_OBJ)
 
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(ISAFLAGS) -c -o $@ $<
+
+# instruction-set flags per file only: the rest of the program runs on any x86-64
+$(O)/kernels/x86/%_avx2.o: ISAFLAGS = -mavx2 -mfma -mf16c
+$(O)/kernels/x86/%_avx512.o: ISAFLAGS = -mavx512f -mavx512bw -mavx512vl -mavx2 -mfma -mf16c
+build-fuzz/kernels/x86/%_avx2.o: ISAFLAGS = -mavx2 -mfma -mf16c
+build-fuzz/kernels/x86/%_avx512.o: ISAFLAGS = -mavx512f -mavx512bw -mavx512vl -mavx2 -mfma -mf16c
 
 $(O)/tbin/%: tests/%.c $(TESTLIB_OBJ) $(O)/libqbrief.a
 	@mkdir -p $(@D)
@@ -60,13 +66,19 @@ FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build-fuzz/%.o)
 fuzz: $(FUZZ_BIN)
 build-fuzz/%.o: %.c
 	@mkdir -p $(@D)
-	clang $(CPPFLAGS) -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+	clang $(CPPFLAGS) $(ISAFLAGS) -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
 	clang $(CPPFLAGS) -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
-demo: all
-	@echo "make demo: the bundled demo model arrives with a later issue; try:"
-	@echo "  bin/qbrief generate ../shared/models/stories260K/stories260K.bin --tokenizer ../shared/models/stories260K/tok512.bin -n 200"
+# Until the bundled demo model lands, the demo runs the tiny real model from ../shared.
+DEMO_MODEL ?= ../shared/models/stories260K-gguf/stories260K.gguf
+deps:
+	scripts/install-deps.sh
+demo: deps
+	$(MAKE) all
+	@test -r $(DEMO_MODEL) || { echo "make demo: $(DEMO_MODEL) not found (set DEMO_MODEL=...)"; exit 1; }
+	bin/qbrief inspect $(DEMO_MODEL)
+	bin/qbrief generate $(DEMO_MODEL) -p "Once upon a time" -n 120
 
 clean:
 	rm -rf build build-san build-fuzz bin

@@ -11,6 +11,8 @@
 #ifndef QB_ERR_H
 #define QB_ERR_H
 
+#include <stddef.h>
+
 enum {
     QB_OK = 0,
     QB_EIO = -1,      /* cannot open, read, map or write a file */

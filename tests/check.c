@@ -1,5 +1,4 @@
 /* check: the harness behind check.h. */
-#define _GNU_SOURCE
 #include "tests/check.h"
 
 #include <stdlib.h>
