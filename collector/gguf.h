@@ -63,25 +63,25 @@ enum qb_ggml_type {
 
 /* One metadata entry. */
 struct qb_gguf_kv {
-    const char *key;        /* in the file, NOT NUL-terminated */
+    const char *key; /* in the file, NOT NUL-terminated */
     size_t key_len;
     enum qb_gguf_type type;
     enum qb_gguf_type elem_type; /* arrays only */
-    int64_t n;              /* arrays: element count; strings: byte length; scalars: 1 */
-    const unsigned char *val; /* scalars: the value; strings: the bytes; arrays: element 0 */
-    size_t val_size;        /* bytes at val */
+    int64_t n;                   /* arrays: element count; strings: byte length; scalars: 1 */
+    const unsigned char *val;    /* scalars: the value; strings: the bytes; arrays: element 0 */
+    size_t val_size;             /* bytes at val */
 };
 
 /* One tensor. */
 struct qb_gguf_tensor {
-    const char *name;       /* NUL-terminated copy, owned by the qb_gguf */
-    uint32_t type;          /* ggml type as stored; may be one qbrief does not know */
-    int n_dims;             /* 0..4 */
-    int64_t ne[4];          /* innermost first (ne[0] = in_features); unused entries are 1 */
+    const char *name; /* NUL-terminated copy, owned by the qb_gguf */
+    uint32_t type;    /* ggml type as stored; may be one qbrief does not know */
+    int n_dims;       /* 0..4 */
+    int64_t ne[4];    /* innermost first (ne[0] = in_features); unused entries are 1 */
     int64_t n_elements;
-    uint64_t offset;        /* from the start of the data section */
-    const void *data;       /* in the file; NULL when the type's size is unknown */
-    size_t size;            /* bytes; 0 when the type's size is unknown */
+    uint64_t offset;  /* from the start of the data section */
+    const void *data; /* in the file; NULL when the type's size is unknown */
+    size_t size;      /* bytes; 0 when the type's size is unknown */
 };
 
 /* Maps and parses the file. The message of every error names path. */
@@ -120,8 +120,8 @@ int qb_gguf_get_str(const struct qb_gguf *g, const char *key, const char **s, si
  * int32. Same return convention as the getters above. */
 int qb_gguf_get_arr(const struct qb_gguf *g, const char *key, enum qb_gguf_type *elem_type,
                     int64_t *n, const void **data);
-int qb_gguf_get_str_arr(const struct qb_gguf *g, const char *key, const char ***strs,
-                        size_t **lens, int64_t *n);
+int qb_gguf_get_str_arr(const struct qb_gguf *g, const char *key, const char ***strs, size_t **lens,
+                        int64_t *n);
 int qb_gguf_get_f32_arr(const struct qb_gguf *g, const char *key, float **out, int64_t *n);
 int qb_gguf_get_i32_arr(const struct qb_gguf *g, const char *key, int32_t **out, int64_t *n);
 

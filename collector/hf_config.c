@@ -5,7 +5,6 @@
 #include "collector/err.h"
 
 #include <jansson.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,7 +146,7 @@ static int parse(json_t *root, const char *path, struct qb_config *c)
     int64_t window = 0;
     double theta, eps;
     const char *rt;
-    int a, rc, flag;
+    int a = 0, rc, flag;
 
     if ((rc = find_arch(root, path, &a)) < 0)
         return rc;
@@ -230,7 +229,7 @@ static int parse(json_t *root, const char *path, struct qb_config *c)
     /* Sliding-window attention equals full attention up to the window: cap the context
      * there rather than compute something else. Mistral applies it whenever set (4096 when
      * the key is absent); Qwen2 only with use_sliding_window. */
-    if ((rc = get_int(root, path, "sliding_window", 0, 1, 1 << 30, &window)) < 0)
+    if ((rc = get_int(root, path, "sliding_window", 0, 0, 1 << 30, &window)) < 0)
         return rc;
     if (!strcmp(c->arch, "mistral") && !json_object_get(root, "sliding_window"))
         window = 4096;

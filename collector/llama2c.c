@@ -79,10 +79,12 @@ static void tensor_info(struct qb_model *m, const char *name, int n_dims, int64_
     qb_model_add_tensor_info(m, name, QB_DT_F32, n_dims, shape, n * sizeof(float));
 }
 
-int qb_load_llama2c(const char *path, const struct qb_load_opts *opts, struct qb_model **out)
+/* Loads from map.data[0..map.size); when own_map, the model takes the mapping over. */
+static int load(struct qb_map map, int own_map, const char *path, const struct qb_load_opts *opts,
+                struct qb_model **out)
 {
     struct qb_model *m = NULL;
-    struct qb_map map = {0};
+    const int from_file = own_map;
     struct qb_config *c;
     struct cursor cur = {0};
     int hdr[7], version = 0, shared;
@@ -92,9 +94,11 @@ int qb_load_llama2c(const char *path, const struct qb_load_opts *opts, struct qb
     int64_t L, d, kvd, hid;
     int rc;
 
+    static const struct qb_load_opts no_opts;
+
     *out = NULL;
-    if ((rc = qb_map_open(path, &map)) < 0)
-        return rc;
+    if (!opts)
+        opts = &no_opts;
     cur.base = map.data;
     cur.size = map.size;
     cur.path = path;
@@ -131,9 +135,11 @@ int qb_load_llama2c(const char *path, const struct qb_load_opts *opts, struct qb
         rc = QB_ENOMEM;
         goto fail;
     }
-    if ((rc = qb_model_add_map(m, &map)) < 0)
-        goto fail;
-    map.data = NULL; /* the model owns it now */
+    if (own_map) {
+        if ((rc = qb_model_add_map(m, &map)) < 0)
+            goto fail;
+        own_map = 0; /* the model owns it now */
+    }
     c = &m->cfg;
     snprintf(c->arch, sizeof c->arch, "llama");
     c->dim = hdr[0];
@@ -236,7 +242,7 @@ int qb_load_llama2c(const char *path, const struct qb_load_opts *opts, struct qb
                                                      : qb_tok_load_llama2c(tp, c->vocab_size, &m->tok);
         if (rc < 0)
             goto fail;
-    } else if ((tok_path = sibling_tokenizer(path, c->vocab_size))) {
+    } else if (from_file && (tok_path = sibling_tokenizer(path, c->vocab_size))) {
         if ((rc = qb_tok_load_llama2c(tok_path, c->vocab_size, &m->tok)) < 0)
             goto fail;
     }
@@ -250,7 +256,26 @@ int qb_load_llama2c(const char *path, const struct qb_load_opts *opts, struct qb
     return 0;
 fail:
     free(tok_path);
-    qb_map_close(&map);
+    if (own_map)
+        qb_map_close(&map);
     qb_model_free(m);
     return rc;
+}
+
+int qb_load_llama2c(const char *path, const struct qb_load_opts *opts, struct qb_model **out)
+{
+    struct qb_map map;
+    int rc;
+
+    *out = NULL;
+    if ((rc = qb_map_open(path, &map)) < 0)
+        return rc;
+    return load(map, 1, path, opts, out);
+}
+
+int qb_load_llama2c_mem(const void *data, size_t size, const char *name,
+                        const struct qb_load_opts *opts, struct qb_model **out)
+{
+    struct qb_map map = {data, size};
+    return load(map, 0, name, opts, out);
 }

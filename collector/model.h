@@ -130,5 +130,9 @@ int qb_config_check(const struct qb_config *c, const char *path);
 int qb_load_gguf(const char *path, const struct qb_load_opts *opts, struct qb_model **out);
 int qb_load_hf(const char *dir, const struct qb_load_opts *opts, struct qb_model **out);
 int qb_load_llama2c(const char *path, const struct qb_load_opts *opts, struct qb_model **out);
+/* The same from a caller's buffer (fuzzing, tests): the model borrows data, which must
+ * outlive it; name stands for the path in messages. */
+int qb_load_llama2c_mem(const void *data, size_t size, const char *name,
+                        const struct qb_load_opts *opts, struct qb_model **out);
 
 #endif

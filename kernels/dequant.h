@@ -19,14 +19,14 @@
 
 /* Q8_0: x[i] = d * qs[i] */
 struct qb_block_q8_0 {
-    uint16_t d;              /* scale, IEEE binary16 */
+    uint16_t d; /* scale, IEEE binary16 */
     int8_t qs[QB_QK8_0];
 };
 static_assert(sizeof(struct qb_block_q8_0) == 34, "q8_0 block must be 34 bytes, as in ggml");
 
 /* Q4_0: x[i] = d * ((qs[i] & 15) - 8) for i < 16, d * ((qs[i-16] >> 4) - 8) for i >= 16 */
 struct qb_block_q4_0 {
-    uint16_t d;              /* scale, IEEE binary16 */
+    uint16_t d;               /* scale, IEEE binary16 */
     uint8_t qs[QB_QK4_0 / 2]; /* low nibbles: elements 0..15, high nibbles: 16..31 */
 };
 static_assert(sizeof(struct qb_block_q4_0) == 18, "q4_0 block must be 18 bytes, as in ggml");

@@ -1,0 +1,55 @@
+/* test_malformed_llama2c: every file in tests/malformed/llama2c/ (written by
+ * make_llama2c.py) fails to load with a message naming it; the unbroken control loads. */
+#include "collector/err.h"
+#include "collector/model.h"
+#include "tests/check.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DIR_PATH "tests/malformed/llama2c"
+
+static void test_corpus_fails_cleanly(void)
+{
+    DIR *d = opendir(DIR_PATH);
+    struct dirent *de;
+    int n = 0;
+    CHECK(d != NULL);
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        char path[512];
+        struct qb_model *m = NULL;
+        int rc;
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof path, "%s/%s", DIR_PATH, de->d_name);
+        rc = qb_model_load(path, NULL, &m);
+        printf("  %-32s -> %s\n", de->d_name, qb_errmsg());
+        CHECK(rc < 0 && m == NULL);
+        CHECK(strstr(qb_errmsg(), path) != NULL);
+        qb_model_free(m);
+        n++;
+    }
+    closedir(d);
+    CHECK(n >= 10);
+}
+
+static void test_control_loads(void)
+{
+    struct qb_model *m = NULL;
+    CHECK(qb_model_load("tests/malformed/valid/llama2c.bin", NULL, &m) == 0);
+    if (m) {
+        CHECK(m->cfg.dim == 8 && m->cfg.n_kv_heads == 1 && m->cfg.vocab_size == 4);
+        CHECK(m->tok == NULL);
+    }
+    qb_model_free(m);
+}
+
+int main(void)
+{
+    RUN(test_corpus_fails_cleanly);
+    RUN(test_control_loads);
+    return check_summary();
+}
