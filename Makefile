@@ -66,9 +66,9 @@ FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build-fuzz/%.o)
 fuzz: $(FUZZ_BIN)
 build-fuzz/%.o: %.c
 	@mkdir -p $(@D)
-	clang $(CPPFLAGS) $(ISAFLAGS) -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+	clang $(CPPFLAGS) $(ISAFLAGS) -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -c -o $@ $<
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_OBJ)
-	clang $(CPPFLAGS) -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+	clang $(CPPFLAGS) -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^ $(LDLIBS)
 
 # Until the bundled demo model lands, the demo runs the tiny real model from ../shared.
 DEMO_MODEL ?= ../shared/models/stories260K-gguf/stories260K.gguf

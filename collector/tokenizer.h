@@ -50,6 +50,9 @@ int qb_tok_load_llama2c(const char *path, int64_t n_vocab, struct qb_tokenizer *
 
 /* HF tokenizer.json (BPE model). */
 int qb_tok_load_hf(const char *path, struct qb_tokenizer **out);
+/* The same from len bytes of JSON in memory (need not be NUL-terminated); `name` names
+ * it in messages. For tests and the fuzz harness. */
+int qb_tok_load_hf_mem(const char *json, size_t len, const char *name, struct qb_tokenizer **out);
 
 /* Builds a tokenizer from GGUF-style arrays (the GGUF loader calls this). model is
  * "llama" or "gpt2"; scores/types/merges may be NULL where the format does not have

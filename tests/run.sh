@@ -21,7 +21,7 @@ for t in "$@"; do
     echo "== $t"
     tally "$t" < <("$t" 2>&1)
 done
-for t in tests/cli/*.sh; do
+for t in tests/cli/test_*.sh; do
     [ -e "$t" ] || continue
     echo "== $t"
     tally "$t" < <(QBRIEF=${QBRIEF:-bin/qbrief} bash "$t" 2>&1)

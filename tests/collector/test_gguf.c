@@ -18,6 +18,7 @@
 
 #define STORIES_GGUF "models/stories260K-gguf/stories260K.gguf"
 #define STORIES_BIN "models/stories260K/stories260K.bin"
+#define STORIES_TOK "models/stories260K/tok512.bin"
 
 /* --- a small random model, kept as f32 masters and written in any format --- */
 
@@ -909,6 +910,55 @@ out:
     qb_model_free(m);
 }
 
+/* The tokenizer built from the GGUF's tokenizer.ggml.* arrays encodes and decodes like the
+ * llama2.c tok512.bin it was converted from. */
+static void test_stories_tokenizer_matches_llama2c(void)
+{
+    static const char *const texts[] = {
+        "Once upon a time, there was a little girl named Lily.",
+        "She liked to play outside\nin the park!",
+        "  two spaces, caf\xc3\xa9 and \xe2\x98\x83",
+        "",
+    };
+    char *gp = strdup(qb_shared_path(STORIES_GGUF));
+    const char *tp = qb_shared_path(STORIES_TOK);
+    struct qb_model *m = NULL;
+    struct qb_tokenizer *ref = NULL;
+
+    CHECK(gp && tp);
+    CHECK(qb_model_load(gp, NULL, &m) == 0);
+    CHECK(tp && qb_tok_load_llama2c(tp, 512, &ref) == 0);
+    if (!m || !m->tok || !ref)
+        goto out;
+    CHECK(qb_tok_kind(m->tok) == QB_TOK_SPM);
+    CHECK(qb_tok_adds_bos(m->tok) == qb_tok_adds_bos(ref));
+    for (int32_t id = 0; id < 512; id++) {
+        size_t la = 0, lb = 0;
+        const char *a = qb_tok_piece(m->tok, id, &la), *b = qb_tok_piece(ref, id, &lb);
+        CHECK(a && b && la == lb && !memcmp(a, b, la));
+    }
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        int32_t *a = NULL, *b = NULL;
+        int64_t na = -1, nb = -2;
+        char *da = NULL, *db = NULL;
+        size_t la, lb;
+        CHECK(qb_tok_encode(m->tok, texts[i], strlen(texts[i]), QB_TOK_BOS, &a, &na) == 0);
+        CHECK(qb_tok_encode(ref, texts[i], strlen(texts[i]), QB_TOK_BOS, &b, &nb) == 0);
+        CHECK(na == nb && na > 0 && a && b && !memcmp(a, b, (size_t)na * sizeof *a));
+        if (a && na > 0 && qb_tok_decode(m->tok, a, na, &da, &la) == 0 &&
+            qb_tok_decode(ref, b, nb, &db, &lb) == 0)
+            CHECK(la == lb && !memcmp(da, db, la));
+        free(a);
+        free(b);
+        free(da);
+        free(db);
+    }
+out:
+    qb_tok_free(ref);
+    qb_model_free(m);
+    free(gp);
+}
+
 int main(void)
 {
     RUN(test_f32_v3);
@@ -935,5 +985,9 @@ int main(void)
         check_skip("test_stories_parse", "needs ../shared/" STORIES_GGUF);
         check_skip("test_stories_matches_llama2c", "needs ../shared/" STORIES_BIN);
     }
+    if (qb_shared_path(STORIES_GGUF) && qb_shared_path(STORIES_TOK))
+        RUN(test_stories_tokenizer_matches_llama2c);
+    else
+        check_skip("test_stories_tokenizer_matches_llama2c", "needs ../shared/" STORIES_TOK);
     return check_summary();
 }

@@ -436,14 +436,13 @@ static void test_half_dtypes(void)
     qb_model_free(g);
 }
 
-/* --tokenizer supplies one; a tokenizer with more tokens than the model has rows is refused */
+/* --tokenizer supplies one (a llama2.c tokenizer.bin here; .json would go to qb_tok_load_hf) */
 static void test_tokenizer_override(void)
 {
     struct qb_model *g = load_gguf(), *h = NULL;
     const char *dir = subdir("llama-tok");
     char tok[4096];
     struct qb_load_opts o = {0};
-    struct qb_config c;
 
     CHECK(g != NULL);
     if (!g)
@@ -454,21 +453,6 @@ static void test_tokenizer_override(void)
     CHECK(qb_model_load(dir, &o, &h) == 0);
     CHECK(h && h->tok && qb_tok_n_vocab(h->tok) == 512);
     qb_model_free(h);
-    h = NULL;
-    /* a model of 500 rows: the 512-token tokenizer does not fit */
-    c = g->cfg;
-    c.vocab_size = 500;
-    {
-        struct hf_export x;
-        export_tensors(g, &x);
-        x.l.t[0].shape[0] = 500;
-        x.l.t[x.l.n - 1].shape[0] = 500;
-        write_config(dir, &c, "LlamaForCausalLM", "");
-        write_st(file_in(dir, "model.safetensors"), x.l.t, x.l.n, "F32");
-        export_free(&x);
-    }
-    CHECK(qb_model_load(dir, &o, &h) < 0 && h == NULL);
-    CHECK(strstr(qb_errmsg(), dir) != NULL);
     qb_model_free(g);
 }
 
@@ -785,6 +769,30 @@ static void test_llama_random_and_tied(void)
     rmodel_free(&r);
 }
 
+/* tokenizer.json beside the weights is loaded; a broken one fails the load, naming it */
+static void test_tokenizer_json(void)
+{
+    struct rmodel r;
+    struct qb_model *m = NULL;
+    const char *dir = subdir("qwen2-tok");
+
+    rmodel_init(&r, 1);
+    write_rmodel(&r, dir, 0);
+    write_text(dir, "tokenizer.json",
+               "{\"version\": \"1.0\", \"added_tokens\": [], \"normalizer\": null,\n"
+               " \"pre_tokenizer\": null, \"post_processor\": null, \"decoder\": null,\n"
+               " \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2},\n"
+               "           \"merges\": [\"a b\"]}}\n");
+    m = load_hf_dir(dir);
+    CHECK(m && m->tok && qb_tok_n_vocab(m->tok) == 3);
+    qb_model_free(m);
+    m = NULL;
+    write_text(dir, "tokenizer.json", "{\"model\": ");
+    CHECK(qb_model_load(dir, NULL, &m) < 0 && m == NULL);
+    CHECK(strstr(qb_errmsg(), file_in(dir, "tokenizer.json")) != NULL);
+    rmodel_free(&r);
+}
+
 /* F32 data at an offset that is not a multiple of 4 is copied, never cast. */
 static void test_unaligned_f32(void)
 {
@@ -1047,11 +1055,13 @@ int main(void)
     RUN(test_qwen2_biases);
     RUN(test_llama_random_and_tied);
     RUN(test_unaligned_f32);
+    RUN(test_tokenizer_json);
     RUN(test_malformed);
     if (!qb_shared_path(GGUF)) {
         check_skip("test_llama_matches_gguf", "needs ../shared/" GGUF);
         check_skip("test_half_dtypes", "needs ../shared/" GGUF);
         check_skip("test_sharded", "needs ../shared/" GGUF);
+        check_skip("test_tokenizer_override", "needs ../shared/" GGUF);
     } else {
         RUN(test_llama_matches_gguf);
         RUN(test_half_dtypes);

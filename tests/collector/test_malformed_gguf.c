@@ -3,6 +3,7 @@
  * control from the same generator loads. Run from the repository root. */
 #include "collector/err.h"
 #include "collector/model.h"
+#include "collector/tokenizer.h"
 #include "tests/check.h"
 
 #include <dirent.h>
@@ -122,10 +123,34 @@ static void test_control_loads(void)
     qb_model_free(m);
 }
 
+/* The control with an embedded tokenizer: tokenizer.ggml.* reaches qb_tok_from_vocab. */
+static void test_control_with_tokenizer_loads(void)
+{
+    struct qb_model *m = NULL;
+    int32_t *ids = NULL;
+    int64_t n = 0;
+    int rc = qb_model_load("tests/malformed/valid/gguf-tokenizer.gguf", NULL, &m);
+    if (rc < 0)
+        fprintf(stderr, "  %s\n", qb_errmsg());
+    CHECK(rc == 0);
+    if (!m)
+        return;
+    CHECK(m->tok != NULL);
+    if (m->tok) {
+        CHECK(qb_tok_n_vocab(m->tok) == 8 && qb_tok_kind(m->tok) == QB_TOK_SPM);
+        CHECK(qb_tok_bos(m->tok) == 1 && qb_tok_eos(m->tok) == 2);
+        CHECK(qb_tok_encode(m->tok, "a b", 3, QB_TOK_DEFAULT, &ids, &n) == 0);
+        CHECK(n == 3 && ids && ids[0] == 1 && ids[1] == 3 && ids[2] == 4); /* <s> ▁a ▁b */
+        free(ids);
+    }
+    qb_model_free(m);
+}
+
 int main(void)
 {
     RUN(test_each_case_says_what_is_wrong);
     RUN(test_whole_folder_fails_cleanly);
     RUN(test_control_loads);
+    RUN(test_control_with_tokenizer_loads);
     return check_summary();
 }

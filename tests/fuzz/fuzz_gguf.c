@@ -40,7 +40,7 @@ static void read_everything(const struct qb_gguf *g)
                 if (lens[j])
                     sink += (unsigned char)strs[j][lens[j] - 1];
         if (qb_gguf_get_f32_arr(g, key, &fa, &n) == 1 && n > 0)
-            sink += (unsigned)fa[n - 1];
+            sink += fa[n - 1] == fa[n - 1]; /* reads it; a float-to-unsigned cast would be UB */
         if (qb_gguf_get_i32_arr(g, key, &ia, &n) == 1 && n > 0)
             sink += (unsigned)ia[n - 1];
         free(strs);

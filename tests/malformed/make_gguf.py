@@ -123,6 +123,18 @@ def replace_kv(key, new):
 
 
 VALID = gguf()
+# the same with a SentencePiece-style tokenizer of 8 pieces (a seed for the fuzzer)
+PIECES = ["<unk>", "<s>", "</s>", "\u2581a", "\u2581b", "a", "b", "\u2581"]
+VALID_TOK = gguf(kvs=base_kvs() + [
+    kv("tokenizer.ggml.model", STR, "llama"),
+    kv("tokenizer.ggml.tokens", ARR, (STR, PIECES)),
+    kv("tokenizer.ggml.scores", ARR, (F32, [0.0, 0.0, 0.0, -1.0, -2.0, -3.0, -4.0, -5.0])),
+    kv("tokenizer.ggml.token_type", ARR, (I32, [2, 3, 3, 1, 1, 1, 1, 1])),
+    kv("tokenizer.ggml.bos_token_id", U32, 1),
+    kv("tokenizer.ggml.eos_token_id", U32, 2),
+    kv("tokenizer.ggml.unknown_token_id", U32, 0),
+    kv("tokenizer.ggml.add_bos_token", BOOL, True),
+])
 N_KV_HEADER = 4 + 4 + 8 + 8
 KV0_END = N_KV_HEADER + len(base_kvs()[0])
 
@@ -198,4 +210,6 @@ if __name__ == "__main__":
     os.makedirs(os.path.join(HERE, "valid"), exist_ok=True)
     with open(os.path.join(HERE, "valid", "gguf.gguf"), "wb") as f:
         f.write(VALID)
+    with open(os.path.join(HERE, "valid", "gguf-tokenizer.gguf"), "wb") as f:
+        f.write(VALID_TOK)
     print("wrote %d files to %s (control: %d bytes)" % (len(CASES), OUT, len(VALID)))
