@@ -17,12 +17,12 @@
 
 const char tok_re_gpt2[] =
     "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
-const char tok_re_llama3[] =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
-const char tok_re_qwen2[] =
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
-    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const char tok_re_llama3[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,"
+                             "3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+                             "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+const char tok_re_qwen2[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| "
+                            "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+                            "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 /* ---- growable byte buffer ---- */
 
@@ -212,8 +212,8 @@ static int rg_add(struct ranges *r, size_t s, size_t e, int m)
 
 /* Covers s[0..n) with ranges: the non-empty, non-overlapping matches of p (leftmost
  * first) and the gaps between them. */
-static int find_ranges(const struct tok_pattern *p, struct tok_scratch *sc, const char *s,
-                       size_t n, struct ranges *out)
+static int find_ranges(const struct tok_pattern *p, struct tok_scratch *sc, const char *s, size_t n,
+                       struct ranges *out)
 {
     size_t pos = 0, at = 0;
     int rc;
@@ -282,8 +282,7 @@ static void apply_behavior(struct ranges *r, enum tok_split_behavior b, int inve
                 r->v[k++] = r->v[i];
         r->n = k;
         break;
-    case TOK_SPLIT_ISOLATED:
-        break;
+    case TOK_SPLIT_ISOLATED: break;
     case TOK_SPLIT_MERGED_PREV:
         for (size_t i = 0; i < r->n; i++) {
             struct range x = r->v[i];
@@ -366,8 +365,7 @@ static void sp_release(struct splits *ss)
 
 struct work {
     struct tok_scratch *sc;
-    int flags;
-    struct splits a, b;   /* pre-tokenizer input and output */
+    struct splits a, b; /* pre-tokenizer input and output */
     struct dbuf tmp;
     struct ranges rg;
     struct tok_heap heap;
@@ -408,7 +406,8 @@ static int pre_bytelevel(const struct tok_pre *p, struct work *w, const char *s,
     }
     for (size_t i = 0; i < w->rg.n; i++) {
         size_t start = w->b.b.n;
-        if ((rc = bytelevel_map(w->tmp.p + w->rg.v[i].s, w->rg.v[i].e - w->rg.v[i].s, &w->b.b)) < 0 ||
+        if ((rc = bytelevel_map(w->tmp.p + w->rg.v[i].s, w->rg.v[i].e - w->rg.v[i].s, &w->b.b)) <
+                0 ||
             (rc = sp_end(&w->b, start, at0 && i == 0)) < 0)
             return rc;
     }
@@ -438,9 +437,11 @@ static int pre_metaspace(const struct tok_pre *p, struct work *w, const char *s,
     start = w->b.b.n;
     for (i = 0; i < w->tmp.n;) {
         size_t j = i + 1;
-        while (j < w->tmp.n && !(p->split && w->tmp.n - j >= rl && memcmp(w->tmp.p + j, r, rl) == 0))
+        while (j < w->tmp.n &&
+               !(p->split && w->tmp.n - j >= rl && memcmp(w->tmp.p + j, r, rl) == 0))
             j++;
-        if ((rc = db_put(&w->b.b, w->tmp.p + i, j - i)) < 0 || (rc = sp_end(&w->b, start, at0 && i == 0)) < 0)
+        if ((rc = db_put(&w->b.b, w->tmp.p + i, j - i)) < 0 ||
+            (rc = sp_end(&w->b, start, at0 && i == 0)) < 0)
             return rc;
         start = w->b.b.n;
         i = j;
@@ -538,6 +539,8 @@ static int bpe_word(const struct qb_tokenizer *t, struct work *w, const char *s,
 
     if (n == 0)
         return 0;
+    if (n > INT32_MAX / 2)
+        return qb_err(QB_EINVAL, "'%s': a word of %zu bytes is too long to tokenize", t->src, n);
     if (t->ignore_merges) {
         int32_t id = model_lookup(t, s, n);
         if (id >= 0)
@@ -560,12 +563,17 @@ static int bpe_word(const struct qb_tokenizer *t, struct work *w, const char *s,
         } else {
             size_t k;
             for (k = 0; t->byte_fallback && k < l; k++)
-                if (t->byte_id[(unsigned char)s[i + k]] < 0 || t->byte_id[(unsigned char)s[i + k]] >= t->n_model)
+                if (t->byte_id[(unsigned char)s[i + k]] < 0 ||
+                    t->byte_id[(unsigned char)s[i + k]] >= t->n_model)
                     break;
             if (t->byte_fallback && k == l) {
                 for (k = 0; k < l; k++) {
-                    w->sym[n_sym] = (struct tok_sym){n_sym - 1, n_sym + 1, (uint32_t)(i + k), 1,
-                                                     t->byte_id[(unsigned char)s[i + k]], 0};
+                    w->sym[n_sym] = (struct tok_sym){n_sym - 1,
+                                                     n_sym + 1,
+                                                     (uint32_t)(i + k),
+                                                     1,
+                                                     t->byte_id[(unsigned char)s[i + k]],
+                                                     0};
                     n_sym++;
                 }
                 last_unk = -1;
@@ -573,8 +581,8 @@ static int bpe_word(const struct qb_tokenizer *t, struct work *w, const char *s,
                 if (t->fuse_unk && last_unk >= 0) {
                     w->sym[last_unk].len += (uint32_t)l;
                 } else {
-                    w->sym[n_sym] = (struct tok_sym){n_sym - 1, n_sym + 1, (uint32_t)i, (uint32_t)l,
-                                                     t->unk, 0};
+                    w->sym[n_sym] =
+                        (struct tok_sym){n_sym - 1, n_sym + 1, (uint32_t)i, (uint32_t)l, t->unk, 0};
                     last_unk = n_sym++;
                 }
             } /* else HF drops the character */
@@ -661,16 +669,11 @@ static int normalize_one(const struct tok_norm *nm, struct tok_scratch *sc, stru
                 return rc;
         }
         return db_put(out, "", 0);
-    case TOK_NORM_NFC:
-        return norm_glib(s, n, G_NORMALIZE_NFC, 0, out);
-    case TOK_NORM_NFKC:
-        return norm_glib(s, n, G_NORMALIZE_NFKC, 0, out);
-    case TOK_NORM_NFD:
-        return norm_glib(s, n, G_NORMALIZE_NFD, 0, out);
-    case TOK_NORM_NFKD:
-        return norm_glib(s, n, G_NORMALIZE_NFKD, 0, out);
-    case TOK_NORM_LOWER:
-        return norm_glib(s, n, 0, 1, out);
+    case TOK_NORM_NFC: return norm_glib(s, n, G_NORMALIZE_NFC, 0, out);
+    case TOK_NORM_NFKC: return norm_glib(s, n, G_NORMALIZE_NFKC, 0, out);
+    case TOK_NORM_NFD: return norm_glib(s, n, G_NORMALIZE_NFD, 0, out);
+    case TOK_NORM_NFKD: return norm_glib(s, n, G_NORMALIZE_NFKD, 0, out);
+    case TOK_NORM_LOWER: return norm_glib(s, n, 0, 1, out);
     case TOK_NORM_STRIP:
         a = 0;
         b = n;
@@ -716,15 +719,9 @@ static int pre_and_model(const struct qb_tokenizer *t, void *ctx, const char *s,
             size_t xn = w->a.v[i].len;
             int at0 = w->a.v[i].at0;
             switch (p->kind) {
-            case TOK_PRE_SPLIT:
-                rc = pre_split(p, w, x, xn, at0);
-                break;
-            case TOK_PRE_BYTELEVEL:
-                rc = pre_bytelevel(p, w, x, xn, at0);
-                break;
-            case TOK_PRE_METASPACE:
-                rc = pre_metaspace(p, w, x, xn, at0);
-                break;
+            case TOK_PRE_SPLIT: rc = pre_split(p, w, x, xn, at0); break;
+            case TOK_PRE_BYTELEVEL: rc = pre_bytelevel(p, w, x, xn, at0); break;
+            case TOK_PRE_METASPACE: rc = pre_metaspace(p, w, x, xn, at0); break;
             }
             if (rc < 0)
                 return rc;
@@ -739,6 +736,69 @@ static int pre_and_model(const struct qb_tokenizer *t, void *ctx, const char *s,
     return 0;
 }
 
+/* Runs the normalizers over s[0..n) into x (y is scratch). */
+static int normalize_all(const struct qb_tokenizer *t, struct tok_scratch *sc, struct ranges *rg,
+                         const char *s, size_t n, struct dbuf *x, struct dbuf *y)
+{
+    int rc;
+    x->n = 0;
+    if ((rc = db_put(x, s, n)) < 0)
+        return rc;
+    for (int k = 0; k < t->n_norm; k++) {
+        y->n = 0;
+        if ((rc = db_put(y, "", 0)) < 0 ||
+            (rc = normalize_one(&t->norm[k], sc, rg, x->p, x->n, y)) < 0)
+            return rc;
+        db_swap(x, y);
+        /* a Replace may grow the text; keep the sizes the merging code indexes with 32 bits */
+        if (x->n > TOK_MAX_TEXT * 4)
+            return qb_err(QB_EINVAL, "'%s': text grows past %zu bytes in normalization", t->src,
+                          TOK_MAX_TEXT * 4);
+    }
+    return 0;
+}
+
+int tok_normalize_added(struct qb_tokenizer *t)
+{
+    struct tok_scratch sc = {0};
+    struct ranges rg = {0};
+    struct dbuf x = {0}, y = {0};
+    int rc = 0, any = 0;
+
+    for (int64_t k = 0; k < t->n_added; k++)
+        any |= t->added[k].normalized;
+    if (!any || t->n_norm == 0)
+        return 0;
+    if ((rc = tok_scratch_init(&sc)) < 0)
+        return rc;
+    for (int64_t k = 0; k < t->n_added && rc == 0; k++) {
+        struct tok_added *a = &t->added[k];
+        char *ns;
+        if (!a->normalized)
+            continue;
+        if ((rc = normalize_all(t, &sc, &rg, a->s, a->len, &x, &y)) < 0)
+            break;
+        if (x.n == 0 || x.n > TOK_MAX_PIECE) {
+            a->len = 0; /* normalizes to nothing: never matched */
+            continue;
+        }
+        if (!(ns = malloc(x.n + 1))) {
+            rc = qb_err(QB_ENOMEM, "'%s': out of memory", t->src);
+            break;
+        }
+        memcpy(ns, x.p, x.n);
+        ns[x.n] = '\0';
+        free(a->s);
+        a->s = ns;
+        a->len = x.n;
+    }
+    tok_scratch_release(&sc);
+    free(rg.v);
+    free(x.p);
+    free(y.p);
+    return rc < 0 ? rc : tok_sort_added(t);
+}
+
 int tok_bpe_encode(const struct qb_tokenizer *t, struct tok_scratch *sc, const char *text,
                    size_t len, int at_start, int flags, struct tok_ids *out)
 {
@@ -747,17 +807,8 @@ int tok_bpe_encode(const struct qb_tokenizer *t, struct tok_scratch *sc, const c
     int rc;
 
     w.sc = sc;
-    w.flags = flags;
-    if ((rc = db_put(&x, text, len)) < 0)
-        goto out;
-    for (int k = 0; k < t->n_norm; k++) {
-        y.n = 0;
-        if ((rc = db_put(&y, "", 0)) < 0 || (rc = normalize_one(&t->norm[k], sc, &w.rg, x.p, x.n, &y)) < 0)
-            goto out;
-        db_swap(&x, &y);
-    }
-    rc = tok_split_added(t, x.p, x.n, at_start, 1, flags, pre_and_model, &w, out);
-out:
+    if ((rc = normalize_all(t, sc, &w.rg, text, len, &x, &y)) == 0)
+        rc = tok_split_added(t, x.p, x.n, at_start, 1, flags, pre_and_model, &w, out);
     free(x.p);
     free(y.p);
     sp_release(&w.a);
@@ -852,10 +903,13 @@ static int run_decoders(const struct qb_tokenizer *t, struct tok_scratch *sc, st
         case TOK_DEC_STRIP: {
             size_t a = 0, e = x->n, cl = d->str_len;
             if (!fused || first)
-                for (int64_t i = 0; i < d->start && cl && e - a >= cl && memcmp(x->p + a, d->str, cl) == 0; i++)
+                for (int64_t i = 0;
+                     i < d->start && cl && e - a >= cl && memcmp(x->p + a, d->str, cl) == 0; i++)
                     a += cl;
             if (!fused) /* after Fuse the end of the text is not known here */
-                for (int64_t i = 0; i < d->stop && cl && e - a >= cl && memcmp(x->p + e - cl, d->str, cl) == 0; i++)
+                for (int64_t i = 0;
+                     i < d->stop && cl && e - a >= cl && memcmp(x->p + e - cl, d->str, cl) == 0;
+                     i++)
                     e -= cl;
             rc = db_put(y, x->p + a, e - a);
             break;
@@ -881,8 +935,7 @@ size_t tok_bpe_decode_piece(const struct qb_tokenizer *t, int32_t prev, int32_t 
     switch (t->types[id]) {
     case QB_TT_CONTROL:
     case QB_TT_UNKNOWN:
-    case QB_TT_UNUSED:
-        return 0;
+    case QB_TT_UNUSED: return 0;
     case QB_TT_USER_DEFINED:
         if (cap)
             memcpy(buf, s, len < cap ? len : cap);
@@ -891,11 +944,12 @@ size_t tok_bpe_decode_piece(const struct qb_tokenizer *t, int32_t prev, int32_t 
     for (int k = 0; k < t->n_dec; k++)
         if (t->dec[k].kind == TOK_DEC_REPLACE && t->dec[k].pat.re)
             need_sc = 1;
-    if ((need_sc && tok_scratch_init(&sc) < 0) || db_put(&x, s, len) < 0 ||
+    /* both buffers allocated, so that no step sees a NULL pointer for empty text */
+    if ((need_sc && tok_scratch_init(&sc) < 0) || db_put(&x, s, len) < 0 || db_put(&y, "", 0) < 0 ||
         run_decoders(t, &sc, &rg, prev < 0 || prev == t->bos, &x, &y) < 0)
         goto out; /* out of memory: nothing */
     n = x.n;
-    if (cap)
+    if (cap && n)
         memcpy(buf, x.p, n < cap ? n : cap);
 out:
     if (need_sc)

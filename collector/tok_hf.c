@@ -14,6 +14,7 @@
 #include "collector/tokenizer_int.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +29,8 @@ struct hf {
 
 /* ---- typed field access ---- */
 
-static int get_bool(struct hf *h, json_t *obj, const char *where, const char *key, int def, int *out)
+static int get_bool(struct hf *h, json_t *obj, const char *where, const char *key, int def,
+                    int *out)
 {
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v)) {
@@ -127,8 +129,8 @@ static int get_pattern(struct hf *h, json_t *obj, const char *where, struct tok_
 }
 
 /* One character (as tokenizers' Metaspace wants), copied into buf[8]. */
-static int get_char(struct hf *h, json_t *obj, const char *where, const char *key,
-                    const char *def, char *buf, size_t *len)
+static int get_char(struct hf *h, json_t *obj, const char *where, const char *key, const char *def,
+                    char *buf, size_t *len)
 {
     const char *s;
     size_t n;
@@ -162,8 +164,9 @@ static int get_prepend(struct hf *h, json_t *obj, const char *where, enum tok_pr
         else if (strcmp(s, "never") == 0)
             *out = TOK_PREPEND_NEVER;
         else
-            return qb_err(QB_EFORMAT, "'%s': %s.prepend_scheme '%.32s' is not always, first or never",
-                          h->src, where, s);
+            return qb_err(QB_EFORMAT,
+                          "'%s': %s.prepend_scheme '%.32s' is not always, first or never", h->src,
+                          where, s);
         return 0;
     }
     /* older files: add_prefix_space */
@@ -240,9 +243,7 @@ static int parse_norm(struct hf *h, json_t *j, int depth)
         size_t i;
         if ((rc = get_seq(h, j, "normalizer", "normalizers", &arr)) < 0)
             return rc;
-        json_array_foreach (arr, i, x)
-            if ((rc = parse_norm(h, x, depth + 1)) < 0)
-                return rc;
+        json_array_foreach(arr, i, x) if ((rc = parse_norm(h, x, depth + 1)) < 0) return rc;
         return 0;
     }
     if ((rc = grow_stage(h, (void **)&t->norm, &t->n_norm, sizeof *t->norm, "normalizers")) < 0)
@@ -306,9 +307,7 @@ static int parse_pre(struct hf *h, json_t *j, int depth)
         size_t i;
         if ((rc = get_seq(h, j, "pre_tokenizer", "pretokenizers", &arr)) < 0)
             return rc;
-        json_array_foreach (arr, i, x)
-            if ((rc = parse_pre(h, x, depth + 1)) < 0)
-                return rc;
+        json_array_foreach(arr, i, x) if ((rc = parse_pre(h, x, depth + 1)) < 0) return rc;
         return 0;
     }
     if ((rc = grow_stage(h, (void **)&t->pre, &t->n_pre, sizeof *t->pre, "pre-tokenizers")) < 0)
@@ -318,14 +317,16 @@ static int parse_pre(struct hf *h, json_t *j, int depth)
     p->behavior = TOK_SPLIT_ISOLATED;
     if (strcmp(type, "ByteLevel") == 0) {
         p->kind = TOK_PRE_BYTELEVEL;
-        if ((rc = get_bool(h, j, "pre_tokenizer ByteLevel", "add_prefix_space", 1, &p->add_prefix_space)) < 0 ||
+        if ((rc = get_bool(h, j, "pre_tokenizer ByteLevel", "add_prefix_space", 1,
+                           &p->add_prefix_space)) < 0 ||
             (rc = get_bool(h, j, "pre_tokenizer ByteLevel", "use_regex", 1, &p->use_regex)) < 0)
             return rc;
         if (p->use_regex)
             re = tok_re_gpt2;
     } else if (strcmp(type, "Metaspace") == 0) {
         p->kind = TOK_PRE_METASPACE;
-        if ((rc = get_char(h, j, "pre_tokenizer Metaspace", "replacement", TOK_SPACE, p->repl, &p->repl_len)) < 0 ||
+        if ((rc = get_char(h, j, "pre_tokenizer Metaspace", "replacement", TOK_SPACE, p->repl,
+                           &p->repl_len)) < 0 ||
             (rc = get_prepend(h, j, "pre_tokenizer Metaspace", &p->prepend)) < 0 ||
             (rc = get_bool(h, j, "pre_tokenizer Metaspace", "split", 1, &p->split)) < 0)
             return rc;
@@ -345,7 +346,9 @@ static int parse_pre(struct hf *h, json_t *j, int depth)
         /* Rust: is_ascii_punctuation || Unicode punctuation, one character per match */
         re = "[\\p{P}!-/:-@\\[-`{-~]";
     } else if (strcmp(type, "Whitespace") == 0) {
-        re = "\\w+|[^\\w\\s]+";
+        /* Oniguruma's \w (letters, marks, decimal digits, connectors), spelled out:
+         * PCRE2 10.42's \w has no marks and all numbers */
+        re = "[\\p{L}\\p{M}\\p{Nd}\\p{Pc}]+|[^\\p{L}\\p{M}\\p{Nd}\\p{Pc}\\s]+";
         p->behavior = TOK_SPLIT_REMOVED;
         p->invert = 1;
     } else if (strcmp(type, "WhitespaceSplit") == 0) {
@@ -354,7 +357,8 @@ static int parse_pre(struct hf *h, json_t *j, int depth)
     } else {
         return qb_err(QB_EUNSUP, "'%s': pre-tokenizer '%.64s' is not supported", h->src, type);
     }
-    if (re && (rc = tok_regex_compile(re, strlen(re), h->src, "pre-tokenizer regex", &p->pat.re)) < 0)
+    if (re &&
+        (rc = tok_regex_compile(re, strlen(re), h->src, "pre-tokenizer regex", &p->pat.re)) < 0)
         return rc;
     return 0;
 }
@@ -378,9 +382,7 @@ static int parse_dec(struct hf *h, json_t *j, int depth)
         size_t i;
         if ((rc = get_seq(h, j, "decoder", "decoders", &arr)) < 0)
             return rc;
-        json_array_foreach (arr, i, x)
-            if ((rc = parse_dec(h, x, depth + 1)) < 0)
-                return rc;
+        json_array_foreach(arr, i, x) if ((rc = parse_dec(h, x, depth + 1)) < 0) return rc;
         return 0;
     }
     if ((rc = grow_stage(h, (void **)&t->dec, &t->n_dec, sizeof *t->dec, "decoders")) < 0)
@@ -390,7 +392,8 @@ static int parse_dec(struct hf *h, json_t *j, int depth)
         d->kind = TOK_DEC_BYTELEVEL;
     } else if (strcmp(type, "Metaspace") == 0) {
         d->kind = TOK_DEC_METASPACE;
-        if ((rc = get_char(h, j, "decoder Metaspace", "replacement", TOK_SPACE, d->repl, &d->repl_len)) < 0 ||
+        if ((rc = get_char(h, j, "decoder Metaspace", "replacement", TOK_SPACE, d->repl,
+                           &d->repl_len)) < 0 ||
             (rc = get_prepend(h, j, "decoder Metaspace", &d->prepend)) < 0)
             return rc;
     } else if (strcmp(type, "Replace") == 0) {
@@ -473,9 +476,7 @@ static int parse_post(struct hf *h, json_t *j, int depth)
         size_t i;
         if ((rc = get_seq(h, j, "post_processor", "processors", &arr)) < 0)
             return rc;
-        json_array_foreach (arr, i, x)
-            if ((rc = parse_post(h, x, depth + 1)) < 0)
-                return rc;
+        json_array_foreach(arr, i, x) if ((rc = parse_post(h, x, depth + 1)) < 0) return rc;
     } else if (strcmp(type, "TemplateProcessing") == 0) {
         json_t *single = json_object_get(j, "single"), *item;
         size_t i;
@@ -483,7 +484,8 @@ static int parse_post(struct hf *h, json_t *j, int depth)
         if (!json_is_array(single))
             return qb_err(QB_EFORMAT, "'%s': post_processor.single is missing or not an array",
                           h->src);
-        json_array_foreach (single, i, item) {
+        json_array_foreach(single, i, item)
+        {
             json_t *sp = json_object_get(item, "SpecialToken");
             const char *name;
             size_t len;
@@ -493,9 +495,10 @@ static int parse_post(struct hf *h, json_t *j, int depth)
                 continue;
             }
             if (!json_is_object(sp))
-                return qb_err(QB_EFORMAT,
-                              "'%s': post_processor.single[%zu] is neither SpecialToken nor Sequence",
-                              h->src, i);
+                return qb_err(
+                    QB_EFORMAT,
+                    "'%s': post_processor.single[%zu] is neither SpecialToken nor Sequence", h->src,
+                    i);
             if ((rc = get_str(h, sp, "post_processor SpecialToken", "id", 1, &name, &len)) < 0 ||
                 (rc = special_id(h, j, name, len, &id)) < 0)
                 return rc;
@@ -517,8 +520,9 @@ static int parse_post(struct hf *h, json_t *j, int depth)
                               keys[k]);
             x = json_integer_value(id);
             if (x < 0 || x >= t->n_vocab)
-                return qb_err(QB_EFORMAT, "'%s': post_processor.%s id %lld is outside the vocabulary",
-                              h->src, keys[k], (long long)x);
+                return qb_err(QB_EFORMAT,
+                              "'%s': post_processor.%s id %lld is outside the vocabulary", h->src,
+                              keys[k], (long long)x);
             if (k == 0) {
                 t->bos = (int32_t)x;
                 t->add_bos = 1;
@@ -573,30 +577,33 @@ static int parse_added(struct hf *h, json_t *arr, struct added_tmp **out, int64_
     a = calloc(n, sizeof *a);
     if (!a)
         return qb_err(QB_ENOMEM, "'%s': out of memory", h->src);
-    json_array_foreach (arr, i, x) {
+    json_array_foreach(arr, i, x)
+    {
         struct added_tmp *e = &a[i];
+        char where[48];
+        snprintf(where, sizeof where, "added_tokens[%zu]", i);
         if (!json_is_object(x)) {
             rc = qb_err(QB_EFORMAT, "'%s': added_tokens[%zu] is not an object", h->src, i);
             goto fail;
         }
-        if ((rc = get_int(h, x, "added_tokens[]", "id", -1, 0, TOK_MAX_VOCAB - 1, &e->id)) < 0)
+        if ((rc = get_int(h, x, where, "id", -1, 0, TOK_MAX_VOCAB - 1, &e->id)) < 0)
             goto fail;
         if (e->id < 0) {
             rc = qb_err(QB_EFORMAT, "'%s': added_tokens[%zu].id is missing", h->src, i);
             goto fail;
         }
-        if ((rc = get_str(h, x, "added_tokens[]", "content", 1, &e->s, &e->len)) < 0)
+        if ((rc = get_str(h, x, where, "content", 1, &e->s, &e->len)) < 0)
             goto fail;
         if (e->len == 0 || e->len > TOK_MAX_PIECE) {
-            rc = qb_err(QB_EFORMAT, "'%s': added_tokens[%zu].content is empty or too long",
-                        h->src, i);
+            rc = qb_err(QB_EFORMAT, "'%s': added_tokens[%zu].content is empty or too long", h->src,
+                        i);
             goto fail;
         }
-        if ((rc = get_bool(h, x, "added_tokens[]", "special", 0, &e->special)) < 0 ||
-            (rc = get_bool(h, x, "added_tokens[]", "lstrip", 0, &e->lstrip)) < 0 ||
-            (rc = get_bool(h, x, "added_tokens[]", "rstrip", 0, &e->rstrip)) < 0 ||
-            (rc = get_bool(h, x, "added_tokens[]", "single_word", 0, &e->single_word)) < 0 ||
-            (rc = get_bool(h, x, "added_tokens[]", "normalized", !e->special, &e->normalized)) < 0)
+        if ((rc = get_bool(h, x, where, "special", 0, &e->special)) < 0 ||
+            (rc = get_bool(h, x, where, "lstrip", 0, &e->lstrip)) < 0 ||
+            (rc = get_bool(h, x, where, "rstrip", 0, &e->rstrip)) < 0 ||
+            (rc = get_bool(h, x, where, "single_word", 0, &e->single_word)) < 0 ||
+            (rc = get_bool(h, x, where, "normalized", !e->special, &e->normalized)) < 0)
             goto fail;
         if (e->id > *max_id)
             *max_id = e->id;
@@ -627,7 +634,8 @@ static int parse_merges(struct hf *h, json_t *merges)
     buf = malloc(2 * (size_t)TOK_MAX_PIECE + 1);
     if (!buf)
         return qb_err(QB_ENOMEM, "'%s': out of memory", h->src);
-    json_array_foreach (merges, i, x) {
+    json_array_foreach(merges, i, x)
+    {
         const char *a, *b, *sp;
         size_t al, bl;
         int32_t ia, ib, iab;
@@ -652,22 +660,27 @@ static int parse_merges(struct hf *h, json_t *merges)
             b = json_string_value(json_array_get(x, 1));
             bl = json_string_length(json_array_get(x, 1));
         } else {
-            rc = qb_err(QB_EFORMAT, "'%s': model.merges[%zu] is neither \"a b\" nor [a, b]", h->src, i);
+            rc = qb_err(QB_EFORMAT, "'%s': model.merges[%zu] is neither \"a b\" nor [a, b]", h->src,
+                        i);
             goto out;
         }
         ia = tok_lookup(t, a, al);
         ib = tok_lookup(t, b, bl);
         if (ia < 0 || ia >= t->n_model || ib < 0 || ib >= t->n_model) {
-            rc = qb_err(QB_EFORMAT, "'%s': model.merges[%zu] ('%.*s' '%.*s') names a piece not in the vocabulary",
-                        h->src, i, (int)(al > 64 ? 64 : al), a, (int)(bl > 64 ? 64 : bl), b);
+            rc = qb_err(
+                QB_EFORMAT,
+                "'%s': model.merges[%zu] ('%.*s' '%.*s') names a piece not in the vocabulary",
+                h->src, i, (int)(al > 64 ? 64 : al), a, (int)(bl > 64 ? 64 : bl), b);
             goto out;
         }
         memcpy(buf, a, al);
         memcpy(buf + al, b, bl);
         iab = tok_lookup(t, buf, al + bl);
         if (iab < 0 || iab >= t->n_model) {
-            rc = qb_err(QB_EFORMAT, "'%s': model.merges[%zu] ('%.*s' '%.*s') makes a piece not in the vocabulary",
-                        h->src, i, (int)(al > 64 ? 64 : al), a, (int)(bl > 64 ? 64 : bl), b);
+            rc = qb_err(
+                QB_EFORMAT,
+                "'%s': model.merges[%zu] ('%.*s' '%.*s') makes a piece not in the vocabulary",
+                h->src, i, (int)(al > 64 ? 64 : al), a, (int)(bl > 64 ? 64 : bl), b);
             goto out;
         }
         tok_pairmap_add(&t->merges, ia, ib, (int32_t)i, iab);
@@ -683,7 +696,7 @@ static int parse_model(struct hf *h, json_t *root)
     json_t *model = json_object_get(root, "model"), *vocab, *v;
     struct added_tmp *added = NULL;
     unsigned char *seen = NULL;
-    int64_t n_added = 0, max_added, count;
+    int64_t n_added = 0, max_added, count, limit;
     const char *type, *key, *s;
     size_t n, klen;
     int rc;
@@ -693,7 +706,8 @@ static int parse_model(struct hf *h, json_t *root)
     if ((rc = get_str(h, model, "model", "type", 0, &type, &n)) < 0)
         return rc;
     if (type && strcmp(type, "BPE") != 0)
-        return qb_err(QB_EUNSUP, "'%s': model type '%.64s' is not supported (only BPE)", h->src, type);
+        return qb_err(QB_EUNSUP, "'%s': model type '%.64s' is not supported (only BPE)", h->src,
+                      type);
     if (!type && !json_object_get(model, "merges"))
         return qb_err(QB_EUNSUP, "'%s': a model without type or merges is not supported (only BPE)",
                       h->src);
@@ -706,22 +720,28 @@ static int parse_model(struct hf *h, json_t *root)
     if (count > TOK_MAX_VOCAB)
         return qb_err(QB_EFORMAT, "'%s': model.vocab has %lld pieces (at most %d)", h->src,
                       (long long)count, TOK_MAX_VOCAB);
-    if ((rc = parse_added(h, json_object_get(root, "added_tokens"), &added, &n_added, &max_added)) < 0)
+    if ((rc = parse_added(h, json_object_get(root, "added_tokens"), &added, &n_added, &max_added)) <
+        0)
         return rc;
     /* added tokens live after the model's pieces (Llama-3, Qwen2) or on top of them
-     * (Llama-2's <s>); never past what their number can fill */
-    if (max_added >= count + n_added) {
+     * (Llama-2's <s>); an id, the model's or an added token's, is never past what the two
+     * together can fill, so a small file cannot ask for a huge table */
+    limit = count + n_added;
+    if (max_added >= limit) {
         for (int64_t k = 0; k < n_added; k++)
             if (added[k].id == max_added)
                 rc = qb_err(QB_EFORMAT,
-                            "'%s': added token '%.64s' has id %lld, past the vocabulary (%lld pieces and %lld added tokens)",
-                            h->src, added[k].s, (long long)max_added, (long long)count, (long long)n_added);
+                            "'%s': added token '%.64s' has id %lld, past the vocabulary (%lld "
+                            "pieces and %lld added tokens)",
+                            h->src, added[k].s, (long long)max_added, (long long)count,
+                            (long long)n_added);
         goto out;
     }
-    if ((rc = tok_vocab_init(t, max_added >= count ? max_added + 1 : count, 0)) < 0)
+    if ((rc = tok_vocab_init(t, limit, 0)) < 0)
         goto out;
-    t->n_model = count;
-    json_object_keylen_foreach (vocab, key, klen, v) {
+    t->n_model = 0; /* the last model id + 1, found below */
+    json_object_keylen_foreach(vocab, key, klen, v)
+    {
         json_int_t id;
         if (!json_is_integer(v)) {
             rc = qb_err(QB_EFORMAT, "'%s': model.vocab['%.*s'] is not an integer", h->src,
@@ -729,22 +749,28 @@ static int parse_model(struct hf *h, json_t *root)
             goto out;
         }
         id = json_integer_value(v);
-        if (id < 0 || id >= count) {
-            rc = qb_err(QB_EFORMAT, "'%s': model.vocab['%.*s'] = %lld is outside 0..%lld (the vocabulary size)",
-                        h->src, (int)(klen > 64 ? 64 : klen), key, (long long)id, (long long)count - 1);
+        if (id < 0 || id >= limit) {
+            rc = qb_err(QB_EFORMAT,
+                        "'%s': model.vocab['%.*s'] = %lld is outside 0..%lld (the vocabulary size)",
+                        h->src, (int)(klen > 64 ? 64 : klen), key, (long long)id,
+                        (long long)limit - 1);
             goto out;
         }
         if (t->types[id] != QB_TT_UNUSED) {
-            rc = qb_err(QB_EFORMAT, "'%s': model.vocab gives id %lld twice ('%.*s' and '%.*s')", h->src,
-                        (long long)id, (int)(t->len[id] > 64 ? 64 : t->len[id]), t->arena + t->off[id],
-                        (int)(klen > 64 ? 64 : klen), key);
+            rc = qb_err(QB_EFORMAT, "'%s': model.vocab gives id %lld twice ('%.*s' and '%.*s')",
+                        h->src, (long long)id, (int)(t->len[id] > 64 ? 64 : t->len[id]),
+                        t->arena + t->off[id], (int)(klen > 64 ? 64 : klen), key);
             goto out;
         }
         if ((rc = tok_set_piece(t, id, key, klen)) < 0)
             goto out;
         t->types[id] = QB_TT_NORMAL;
+        if (id + 1 > t->n_model)
+            t->n_model = id + 1;
     }
-    /* added tokens: pieces past the model, and the list matched in the text */
+    /* the table ends at the last id used: holes inside stay empty pieces of type UNUSED */
+    t->n_vocab = t->n_model > max_added + 1 ? t->n_model : max_added + 1;
+    /* added tokens: pieces where the model has none, and the list matched in the text */
     seen = calloc((size_t)t->n_vocab, 1);
     if (n_added && (!(t->added = calloc((size_t)n_added, sizeof *t->added)) || !seen)) {
         rc = qb_err(QB_ENOMEM, "'%s': out of memory", h->src);
@@ -754,11 +780,12 @@ static int parse_model(struct hf *h, json_t *root)
         struct added_tmp *e = &added[k];
         struct tok_added *a = &t->added[k];
         if (seen[e->id]) {
-            rc = qb_err(QB_EFORMAT, "'%s': added token id %lld appears twice", h->src, (long long)e->id);
+            rc = qb_err(QB_EFORMAT, "'%s': added token id %lld appears twice", h->src,
+                        (long long)e->id);
             goto out;
         }
         seen[e->id] = 1;
-        if (e->id >= count && (rc = tok_set_piece(t, e->id, e->s, e->len)) < 0)
+        if (t->types[e->id] == QB_TT_UNUSED && (rc = tok_set_piece(t, e->id, e->s, e->len)) < 0)
             goto out;
         t->types[e->id] = e->special ? QB_TT_CONTROL : QB_TT_USER_DEFINED;
         a->id = (int32_t)e->id;
@@ -774,8 +801,7 @@ static int parse_model(struct hf *h, json_t *root)
         a->normalized = !!e->normalized;
         t->n_added++;
     }
-    tok_sort_added(t);
-    if ((rc = tok_build_map(t)) < 0)
+    if ((rc = tok_sort_added(t)) < 0 || (rc = tok_build_map(t)) < 0)
         goto out;
 
     if ((rc = get_bool(h, model, "model", "byte_fallback", 0, &t->byte_fallback)) < 0 ||
@@ -799,7 +825,8 @@ static int parse_model(struct hf *h, json_t *root)
     if (s) {
         t->unk = tok_lookup(t, s, n);
         if (t->unk < 0 || t->unk >= t->n_model) {
-            rc = qb_err(QB_EFORMAT, "'%s': model.unk_token '%.64s' is not in the vocabulary", h->src, s);
+            rc = qb_err(QB_EFORMAT, "'%s': model.unk_token '%.64s' is not in the vocabulary",
+                        h->src, s);
             goto out;
         }
     }
@@ -819,8 +846,8 @@ out:
 int qb_tok_load_hf_mem(const char *json, size_t len, const char *name, struct qb_tokenizer **out)
 {
     static const char *const bos_names[] = {"<s>", "<|begin_of_text|>", "<|startoftext|>", "<bos>"};
-    static const char *const eos_names[] = {"</s>", "<|endoftext|>", "<|end_of_text|>",
-                                            "<|im_end|>", "<|eot_id|>", "<eos>"};
+    static const char *const eos_names[] = {"</s>",       "<|endoftext|>", "<|end_of_text|>",
+                                            "<|im_end|>", "<|eot_id|>",    "<eos>"};
     struct hf h = {name ? name : "tokenizer.json", NULL};
     json_error_t jerr;
     json_t *root = NULL;
@@ -848,6 +875,7 @@ int qb_tok_load_hf_mem(const char *json, size_t len, const char *name, struct qb
     }
     if ((rc = parse_model(&h, root)) < 0 ||
         (rc = parse_norm(&h, json_object_get(root, "normalizer"), 0)) < 0 ||
+        (rc = tok_normalize_added(h.t)) < 0 ||
         (rc = parse_pre(&h, json_object_get(root, "pre_tokenizer"), 0)) < 0 ||
         (rc = parse_dec(&h, json_object_get(root, "decoder"), 0)) < 0 ||
         (rc = parse_post(&h, json_object_get(root, "post_processor"), 0)) < 0)

@@ -27,8 +27,7 @@ static int32_t lookup_text(const struct qb_tokenizer *t, const char *s, size_t l
     switch (t->types[id]) {
     case QB_TT_CONTROL:
     case QB_TT_UNKNOWN:
-    case QB_TT_USER_DEFINED:
-        return -1;
+    case QB_TT_USER_DEFINED: return -1;
     }
     return id;
 }
@@ -152,8 +151,7 @@ size_t tok_spm_decode_piece(const struct qb_tokenizer *t, int32_t prev, int32_t 
     switch (t->types[id]) {
     case QB_TT_CONTROL:
     case QB_TT_UNKNOWN:
-    case QB_TT_UNUSED:
-        return 0;
+    case QB_TT_UNUSED: return 0;
     case QB_TT_BYTE:
         if (tok_parse_byte_piece(s, len, &b)) {
             if (cap >= 1)

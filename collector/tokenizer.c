@@ -116,11 +116,8 @@ int32_t tok_utf8_decode(const unsigned char *s, size_t len)
 {
     int32_t cp;
     switch (len) {
-    case 1:
-        return s[0] < 0x80 ? s[0] : -1;
-    case 2:
-        cp = ((s[0] & 0x1F) << 6) | (s[1] & 0x3F);
-        return cp >= 0x80 ? cp : -1;
+    case 1: return s[0] < 0x80 ? s[0] : -1;
+    case 2: cp = ((s[0] & 0x1F) << 6) | (s[1] & 0x3F); return cp >= 0x80 ? cp : -1;
     case 3:
         cp = ((s[0] & 0x0F) << 12) | ((s[1] & 0x3F) << 6) | (s[2] & 0x3F);
         return cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF) ? cp : -1;
@@ -302,10 +299,29 @@ static int cmp_added(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-void tok_sort_added(struct qb_tokenizer *t)
+int tok_sort_added(struct qb_tokenizer *t)
 {
+    int64_t count[256] = {0};
     if (t->n_added > 1)
         qsort(t->added, (size_t)t->n_added, sizeof *t->added, cmp_added);
+    free(t->by_byte);
+    t->by_byte = NULL;
+    memset(t->first, 0, sizeof t->first);
+    if (t->n_added == 0)
+        return 0;
+    t->by_byte = malloc((size_t)t->n_added * sizeof *t->by_byte);
+    if (!t->by_byte)
+        return qb_err(QB_ENOMEM, "'%s': out of memory", t->src);
+    for (int64_t k = 0; k < t->n_added; k++)
+        count[(unsigned char)t->added[k].s[0]]++;
+    for (int b = 0; b < 256; b++)
+        t->first[b + 1] = t->first[b] + count[b];
+    memset(count, 0, sizeof count);
+    for (int64_t k = 0; k < t->n_added; k++) {
+        unsigned char b = (unsigned char)t->added[k].s[0];
+        t->by_byte[t->first[b] + count[b]++] = k;
+    }
+    return 0;
 }
 
 /* ---- lifetime and accessors ---- */
@@ -318,6 +334,7 @@ void qb_tok_free(struct qb_tokenizer *t)
     for (int64_t i = 0; i < t->n_added; i++)
         free(t->added[i].s);
     free(t->added);
+    free(t->by_byte);
     free(t->merges.key);
     free(t->merges.rank);
     free(t->merges.id);
@@ -400,6 +417,25 @@ static size_t spaces_to_meta(const char *s, size_t len, char *buf)
     return k;
 }
 
+/* Counts the records of a tokenizer.bin that ends exactly after its last one (the file
+ * does not store its size); -1 when a record runs past the end. */
+static int64_t count_llama2c_records(const struct qb_map *map)
+{
+    size_t pos = 4;
+    int64_t n = 0;
+    while (pos < map->size) {
+        int32_t len;
+        if (map->size - pos < 8)
+            return -1;
+        memcpy(&len, map->data + pos + 4, 4);
+        if (len < 0 || (size_t)len > map->size - pos - 8)
+            return -1;
+        pos += 8 + (size_t)len;
+        n++;
+    }
+    return n;
+}
+
 int qb_tok_load_llama2c(const char *path, int64_t n_vocab, struct qb_tokenizer **out)
 {
     struct qb_map map = {0};
@@ -412,11 +448,19 @@ int qb_tok_load_llama2c(const char *path, int64_t n_vocab, struct qb_tokenizer *
     if (!out || !path)
         return qb_err(QB_EINVAL, "qb_tok_load_llama2c: no path");
     *out = NULL;
-    if (n_vocab < 1 || n_vocab > TOK_MAX_VOCAB)
+    if (n_vocab > TOK_MAX_VOCAB)
         return qb_err(QB_EINVAL, "'%s': vocabulary size %lld out of range", path,
                       (long long)n_vocab);
     if ((rc = qb_map_open(path, &map)) < 0)
         return rc;
+    if (n_vocab <= 0 && map.size >= 4) {
+        n_vocab = count_llama2c_records(&map);
+        if (n_vocab <= 0 || n_vocab > TOK_MAX_VOCAB) {
+            qb_map_close(&map);
+            return qb_err(QB_EFORMAT, "'%s': not a llama2.c tokenizer (its records do not end "
+                          "at the end of the file)", path);
+        }
+    }
     t = tok_new(QB_TOK_SPM, path);
     buf = malloc(3 * (size_t)TOK_MAX_PIECE);
     if (!t || !buf) {
@@ -442,8 +486,8 @@ int qb_tok_load_llama2c(const char *path, int64_t n_vocab, struct qb_tokenizer *
         size_t k;
         const char *s;
         if (map.size - pos < 8) {
-            rc = qb_err(QB_EFORMAT, "'%s': truncated at token %lld of %lld", path,
-                        (long long)id, (long long)n_vocab);
+            rc = qb_err(QB_EFORMAT, "'%s': truncated at token %lld of %lld", path, (long long)id,
+                        (long long)n_vocab);
             goto fail;
         }
         memcpy(&score, map.data + pos, 4);
@@ -454,8 +498,8 @@ int qb_tok_load_llama2c(const char *path, int64_t n_vocab, struct qb_tokenizer *
             goto fail;
         }
         if (len < 0) {
-            rc = qb_err(QB_EFORMAT, "'%s': token %lld has negative length %d", path,
-                        (long long)id, len);
+            rc = qb_err(QB_EFORMAT, "'%s': token %lld has negative length %d", path, (long long)id,
+                        len);
             goto fail;
         }
         if (len > TOK_MAX_PIECE) {
@@ -519,8 +563,8 @@ static int check_special(const struct qb_tokenizer *t, const char *what, int32_t
             *id = -1;
             return 0;
         }
-        return qb_err(QB_EFORMAT, "'%s': %s id %d is outside the vocabulary (%lld tokens)",
-                      t->src, what, *id, (long long)t->n_vocab);
+        return qb_err(QB_EFORMAT, "'%s': %s id %d is outside the vocabulary (%lld tokens)", t->src,
+                      what, *id, (long long)t->n_vocab);
     }
     return 0;
 }
@@ -543,7 +587,8 @@ static int collect_added_from_types(struct qb_tokenizer *t)
     for (int64_t id = 0; id < t->n_vocab; id++) {
         int ty = t->types[id];
         struct tok_added *a;
-        if (!((ty == QB_TT_CONTROL || ty == QB_TT_UNKNOWN || ty == QB_TT_USER_DEFINED) && t->len[id]))
+        if (!((ty == QB_TT_CONTROL || ty == QB_TT_UNKNOWN || ty == QB_TT_USER_DEFINED) &&
+              t->len[id]))
             continue;
         a = &t->added[t->n_added];
         a->id = (int32_t)id;
@@ -555,8 +600,7 @@ static int collect_added_from_types(struct qb_tokenizer *t)
         a->special = ty != QB_TT_USER_DEFINED;
         t->n_added++;
     }
-    tok_sort_added(t);
-    return 0;
+    return tok_sort_added(t);
 }
 
 static const char *gpt2_regex_for(const char *pre)
@@ -634,7 +678,8 @@ static int build_gpt2(struct qb_tokenizer *t, const struct qb_tok_vocab *v)
     t->pre[0].kind = TOK_PRE_SPLIT;
     t->pre[0].behavior = TOK_SPLIT_ISOLATED;
     t->n_pre = 1;
-    if ((rc = tok_regex_compile(re, strlen(re), t->src, "pre-tokenizer regex", &t->pre[0].pat.re)) < 0)
+    if ((rc = tok_regex_compile(re, strlen(re), t->src, "pre-tokenizer regex", &t->pre[0].pat.re)) <
+        0)
         return rc;
     t->pre[1].kind = TOK_PRE_BYTELEVEL;
     t->n_pre = 2;
@@ -763,18 +808,19 @@ static int is_word_cp(int32_t cp)
 }
 
 /* The longest eligible added token at text[i..n), or NULL. */
-static const struct tok_added *match_added(const struct qb_tokenizer *t, const char *text,
-                                           size_t i, size_t n, int normalized, int flags)
+static const struct tok_added *match_added(const struct qb_tokenizer *t, const char *text, size_t i,
+                                           size_t n, int normalized, int flags)
 {
-    for (int64_t k = 0; k < t->n_added; k++) {
-        const struct tok_added *a = &t->added[k];
-        if (a->len > n - i || a->len == 0)
+    unsigned char c = (unsigned char)text[i];
+    for (int64_t k = t->first[c]; k < t->first[c + 1]; k++) {
+        const struct tok_added *a = &t->added[t->by_byte[k]];
+        if (a->len == 0 || a->len > n - i)
             continue;
         if ((int)a->normalized != normalized)
             continue;
         if (a->special && (flags & QB_TOK_NO_SPECIAL))
             continue;
-        if (text[i] != a->s[0] || memcmp(text + i, a->s, a->len) != 0)
+        if (memcmp(text + i, a->s, a->len) != 0)
             continue;
         if (a->single_word) {
             size_t st;
@@ -813,7 +859,8 @@ int tok_split_added(const struct qb_tokenizer *t, const char *text, size_t len, 
     while (i < len) {
         const struct tok_added *a;
         size_t s, e;
-        if (!first[(unsigned char)text[i]] || !(a = match_added(t, text, i, len, normalized, flags))) {
+        if (!first[(unsigned char)text[i]] ||
+            !(a = match_added(t, text, i, len, normalized, flags))) {
             i++;
             continue;
         }
@@ -847,8 +894,8 @@ int tok_split_added(const struct qb_tokenizer *t, const char *text, size_t len, 
     return 0;
 }
 
-static int spm_run(const struct qb_tokenizer *t, void *ctx, const char *s, size_t len,
-                   int at_start, struct tok_ids *out)
+static int spm_run(const struct qb_tokenizer *t, void *ctx, const char *s, size_t len, int at_start,
+                   struct tok_ids *out)
 {
     (void)ctx;
     (void)at_start;
@@ -862,8 +909,8 @@ struct bpe_ctx {
     int flags;
 };
 
-static int bpe_run(const struct qb_tokenizer *t, void *ctx, const char *s, size_t len,
-                   int at_start, struct tok_ids *out)
+static int bpe_run(const struct qb_tokenizer *t, void *ctx, const char *s, size_t len, int at_start,
+                   struct tok_ids *out)
 {
     struct bpe_ctx *c = ctx;
     return tok_bpe_encode(t, c->sc, s, len, at_start, c->flags, out);

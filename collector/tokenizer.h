@@ -45,7 +45,8 @@ enum {
 };
 
 /* llama2.c tokenizer.bin: int32 max_token_length, then per token float score, int32 len,
- * bytes. n_vocab comes from the model header (the file does not store it). */
+ * bytes. n_vocab comes from the model header (the file does not store it); 0 reads records
+ * to the end of the file. */
 int qb_tok_load_llama2c(const char *path, int64_t n_vocab, struct qb_tokenizer **out);
 
 /* HF tokenizer.json (BPE model). */
@@ -86,7 +87,9 @@ int qb_tok_adds_bos(const struct qb_tokenizer *t);
 /* The raw piece as stored ("▁the", "<0x0A>", "Ġthe"); NULL if id is out of range. */
 const char *qb_tok_piece(const struct qb_tokenizer *t, int32_t id, size_t *len);
 
-/* Encodes len bytes of text (need not be NUL-terminated). *ids is malloc'd. */
+/* Encodes len bytes of text (need not be NUL-terminated). *ids is malloc'd. Special-token
+ * text (HF added tokens, GGUF control tokens) becomes that token unless QB_TOK_NO_SPECIAL;
+ * asking for a BOS/EOS the tokenizer does not have is QB_EINVAL. */
 int qb_tok_encode(const struct qb_tokenizer *t, const char *text, size_t len, int flags,
                   int32_t **ids, int64_t *n);
 
@@ -97,7 +100,8 @@ int qb_tok_encode(const struct qb_tokenizer *t, const char *text, size_t len, in
 size_t qb_tok_decode_piece(const struct qb_tokenizer *t, int32_t prev, int32_t id, char *buf,
                            size_t cap);
 
-/* Decodes a whole sequence into a malloc'd NUL-terminated string. */
+/* Decodes a whole sequence into a malloc'd NUL-terminated string: the decode_piece
+ * bytes one after another (raw bytes, never U+FFFD for a split character). */
 int qb_tok_decode(const struct qb_tokenizer *t, const int32_t *ids, int64_t n, char **text,
                   size_t *len);
 

@@ -20,10 +20,10 @@
 /* Caps on what a file may ask for: far above every real tokenizer (Gemma: 256k pieces,
  * Qwen2: 151k merges), low enough that a hostile header cannot exhaust memory. */
 #define TOK_MAX_VOCAB (1 << 24)
-#define TOK_MAX_PIECE (1 << 16)  /* bytes in one piece */
+#define TOK_MAX_PIECE (1 << 16) /* bytes in one piece */
 #define TOK_MAX_MERGES (1 << 24)
-#define TOK_MAX_STAGES 64        /* normalizers, pre-tokenizers or decoders, flattened */
-#define TOK_MAX_PATTERN 4096     /* bytes in one regex or string pattern */
+#define TOK_MAX_STAGES 64              /* normalizers, pre-tokenizers or decoders, flattened */
+#define TOK_MAX_PATTERN 4096           /* bytes in one regex or string pattern */
 #define TOK_MAX_TEXT ((size_t)1 << 28) /* bytes of text in one qb_tok_encode call */
 
 /* The SentencePiece space, U+2581 "▁". */
@@ -59,11 +59,11 @@ struct tok_pairmap {
 
 /* ---- priority queue of adjacent symbol pairs, shared by SPM and BPE merging ---- */
 struct tok_pair {
-    double key;     /* larger merges first: SPM score, BPE -rank */
-    int32_t left;   /* symbol index; on equal keys the leftmost merges first */
+    double key;   /* larger merges first: SPM score, BPE -rank */
+    int32_t left; /* symbol index; on equal keys the leftmost merges first */
     int32_t right;
-    int32_t id;     /* the merged piece */
-    uint32_t size;  /* bytes the merged piece spans; stale entries no longer add up */
+    int32_t id;    /* the merged piece */
+    uint32_t size; /* bytes the merged piece spans; stale entries no longer add up */
 };
 struct tok_heap {
     struct tok_pair *v;
@@ -77,14 +77,14 @@ struct tok_sym {
     int32_t prev, next;
     uint32_t start, len; /* len 0: merged into its left neighbour */
     int32_t id;
-    int frozen;          /* byte-fallback or unknown symbols never merge */
+    int frozen; /* byte-fallback or unknown symbols never merge */
 };
 
 /* ---- HF pipeline ---- */
 
 /* A String or Regex pattern (tokenizer.json), or a built-in regex. */
 struct tok_pattern {
-    char *lit;  /* String pattern when re == NULL */
+    char *lit; /* String pattern when re == NULL */
     size_t lit_len;
     pcre2_code *re;
 };
@@ -112,22 +112,22 @@ struct tok_norm {
     struct tok_pattern pat; /* REPLACE */
     char *str;              /* PREPEND text, REPLACE content */
     size_t str_len;
-    int left, right;        /* STRIP */
+    int left, right; /* STRIP */
 };
 
 enum tok_pre_kind { TOK_PRE_SPLIT, TOK_PRE_BYTELEVEL, TOK_PRE_METASPACE };
 enum tok_prepend { TOK_PREPEND_NEVER, TOK_PREPEND_FIRST, TOK_PREPEND_ALWAYS };
 struct tok_pre {
     enum tok_pre_kind kind;
-    struct tok_pattern pat;         /* SPLIT; BYTELEVEL with use_regex */
+    struct tok_pattern pat; /* SPLIT; BYTELEVEL with use_regex */
     enum tok_split_behavior behavior;
     int invert;
-    int add_prefix_space;           /* BYTELEVEL */
-    int use_regex;                  /* BYTELEVEL */
-    char repl[8];                   /* METASPACE replacement character */
+    int add_prefix_space; /* BYTELEVEL */
+    int use_regex;        /* BYTELEVEL */
+    char repl[8];         /* METASPACE replacement character */
     size_t repl_len;
-    enum tok_prepend prepend;       /* METASPACE */
-    int split;                      /* METASPACE */
+    enum tok_prepend prepend; /* METASPACE */
+    int split;                /* METASPACE */
 };
 
 enum tok_dec_kind {
@@ -140,13 +140,13 @@ enum tok_dec_kind {
 };
 struct tok_dec {
     enum tok_dec_kind kind;
-    struct tok_pattern pat;  /* REPLACE */
-    char *str;               /* REPLACE content; STRIP content character */
+    struct tok_pattern pat; /* REPLACE */
+    char *str;              /* REPLACE content; STRIP content character */
     size_t str_len;
-    char repl[8];            /* METASPACE */
+    char repl[8]; /* METASPACE */
     size_t repl_len;
     enum tok_prepend prepend;
-    int64_t start, stop;     /* STRIP */
+    int64_t start, stop; /* STRIP */
 };
 
 /* A token matched whole in the text before anything else (HF added_tokens; GGUF
@@ -164,24 +164,24 @@ struct tok_added {
 
 struct qb_tokenizer {
     enum qb_tok_kind kind;
-    char *src;               /* the file, for messages */
-    int64_t n_vocab;         /* every id, added tokens included */
-    int64_t n_model;         /* ids the model itself (merges, lookups) may produce */
+    char *src;       /* the file, for messages */
+    int64_t n_vocab; /* every id, added tokens included */
+    int64_t n_model; /* ids the model itself (merges, lookups) may produce */
 
     /* pieces: id -> arena[off[id] .. off[id] + len[id]), NUL-terminated */
     char *arena;
     size_t arena_len, arena_cap;
     size_t *off;
     uint32_t *len;
-    float *scores;           /* SPM; NULL otherwise */
-    int32_t *types;          /* enum qb_tok_type */
+    float *scores;  /* SPM; NULL otherwise */
+    int32_t *types; /* enum qb_tok_type */
     struct tok_strmap map;
     size_t max_piece_len;
 
     int32_t bos, eos, unk, pad;
     int add_bos, add_eos;
-    int add_space_prefix;    /* SPM dummy prefix */
-    int32_t byte_id[256];    /* the <0xAB> pieces, -1 when absent */
+    int add_space_prefix; /* SPM dummy prefix */
+    int32_t byte_id[256]; /* the <0xAB> pieces, -1 when absent */
 
     /* BPE */
     struct tok_pairmap merges;
@@ -195,6 +195,10 @@ struct qb_tokenizer {
 
     struct tok_added *added; /* longest first */
     int64_t n_added;
+    /* added[by_byte[first[b] .. first[b + 1])]: the tokens starting with byte b, longest
+     * first, so matching at a position looks at a few candidates, not all */
+    int64_t *by_byte;
+    int64_t first[257];
 };
 
 /* ---- tokenizer.c ---- */
@@ -209,8 +213,8 @@ int tok_build_map(struct qb_tokenizer *t);
 int32_t tok_lookup(const struct qb_tokenizer *t, const char *s, size_t len);
 /* Fills byte_id[] from the <0xAB> pieces. */
 void tok_find_byte_pieces(struct qb_tokenizer *t);
-/* Sorts t->added longest first. */
-void tok_sort_added(struct qb_tokenizer *t);
+/* Sorts t->added longest first and indexes it by first byte. */
+int tok_sort_added(struct qb_tokenizer *t);
 /* 1 if s[0..len) is exactly "<0xAB>" (hex, either case); the byte in *b. */
 int tok_parse_byte_piece(const char *s, size_t len, unsigned char *b);
 /* Bytes of the UTF-8 character starting at s (1 for an invalid lead byte), at most n. */
@@ -247,12 +251,14 @@ void tok_pipeline_release(struct qb_tokenizer *t);
 
 /* Adds merge `rank` (left, right) -> merged; the first of duplicate pairs wins. */
 int tok_pairmap_init(struct tok_pairmap *m, int64_t n);
-void tok_pairmap_add(struct tok_pairmap *m, int32_t left, int32_t right, int32_t rank,
-                     int32_t id);
+void tok_pairmap_add(struct tok_pairmap *m, int32_t left, int32_t right, int32_t rank, int32_t id);
 
 /* Runs normalizers (normalized=1 stage) over one run of text that holds no
  * non-normalized added token, then normalized added tokens, pre-tokenizers and the
  * BPE model. at_start: the run begins at offset 0 of the original text. */
+/* Replaces the content of normalized added tokens by its normalized form (what HF
+ * matches in normalized text), then re-sorts them. Call after the normalizers are read. */
+int tok_normalize_added(struct qb_tokenizer *t);
 int tok_bpe_encode(const struct qb_tokenizer *t, struct tok_scratch *sc, const char *text,
                    size_t len, int at_start, int flags, struct tok_ids *out);
 size_t tok_bpe_decode_piece(const struct qb_tokenizer *t, int32_t prev, int32_t id, char *buf,

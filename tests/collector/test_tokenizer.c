@@ -6,10 +6,11 @@
  *   tokenizer.model gave the same ids for every sentence below). One derivation is written
  *   out in full beside test_llama2_ids.
  * - GGUF gpt2 and HF tokenizer.json: small hand-made vocabularies whose merges are few
- *   enough to follow by hand; the HF fixtures were also run through Tokenizers.js
- *   (tests/tools/hf_ref.mjs, set QB_TOK_DUMP=dir to get the files) except the
- *   Split behaviours MergedWithPrevious, MergedWithNext and Contiguous, which Tokenizers.js does not implement; those
- *   follow tokenizers' Rust source, derived beside test_hf_split_behaviors.
+ *   enough to follow by hand. The HF fixtures were also run through Tokenizers.js
+ *   (tests/tools/hf_ref.mjs; QB_TOK_DUMP=dir writes the fixture files there), which agrees
+ *   on every id here but the Split behaviours MergedWithPrevious, MergedWithNext and
+ *   Contiguous and the Punctuation pre-tokenizer, which it does not implement as tokenizers'
+ *   Rust source does; those follow the Rust source, derived beside each test.
  * - Malformed inputs: every one fails with rc < 0 and a message naming the file. */
 #include "collector/err.h"
 #include "collector/tokenizer.h"
@@ -56,8 +57,8 @@ static int enc_is(const struct qb_tokenizer *t, const char *text, int flags, con
     free(ids);
     return ok;
 }
-#define ENC_IS(t, text, flags, ...) \
-    enc_is(t, text, flags, (const int32_t[]){__VA_ARGS__}, \
+#define ENC_IS(t, text, flags, ...)                                                                \
+    enc_is(t, text, flags, (const int32_t[]){__VA_ARGS__},                                         \
            sizeof((const int32_t[]){__VA_ARGS__}) / sizeof(int32_t))
 
 /* Encodes with flags, decodes, and compares with the text. */
@@ -150,8 +151,8 @@ static void test_tok512(void)
      * [▁,L,i,l,y]: i+l -> il (id 290, score -31) beats ▁+L (307, -48); then ▁L;
      * il+y -> ily (310, -51); ▁L+ily -> ▁Lily (317, -58). */
     CHECK(ENC_IS(t, "Lily", QB_TOK_DEFAULT, 1, 317));
-    CHECK(ENC_IS(t, "Once upon a time, there was a little girl named Lily.", QB_TOK_DEFAULT, 1,
-                 403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426));
+    CHECK(ENC_IS(t, "Once upon a time, there was a little girl named Lily.", QB_TOK_DEFAULT, 1, 403,
+                 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426));
     CHECK(ENC_IS(t, "Lily", QB_TOK_NO_BOS, 317));
     CHECK(ENC_IS(t, "Lily", QB_TOK_EOS, 1, 317, 2));
     CHECK(ENC_IS(t, "Lily", QB_TOK_NO_BOS | QB_TOK_EOS, 317, 2));
@@ -216,7 +217,8 @@ static int read_bin_vocab(const char *path, int64_t n, struct binvocab *v)
     for (int64_t i = 0; i < n; i++) {
         int32_t len;
         char *s;
-        if (fread(&v->scores[i], 4, 1, f) != 1 || fread(&len, 4, 1, f) != 1 || len < 0 || len > 1000)
+        if (fread(&v->scores[i], 4, 1, f) != 1 || fread(&len, 4, 1, f) != 1 || len < 0 ||
+            len > 1000)
             goto fail;
         v->pieces[i] = calloc(1, 3 * (size_t)len + 8);
         if (fread(v->pieces[i], 1, (size_t)len, f) != (size_t)len)
@@ -266,7 +268,10 @@ static void test_gguf_llama_matches_llama2c(void)
     CHECK(read_bin_vocab(tok512_path(), 512, &bv) == 0);
     types = malloc(512 * sizeof *types);
     for (int i = 0; i < 512; i++)
-        types[i] = i == 0 ? QB_TT_UNKNOWN : i < 3 ? QB_TT_CONTROL : i < 259 ? QB_TT_BYTE : QB_TT_NORMAL;
+        types[i] = i == 0    ? QB_TT_UNKNOWN
+                   : i < 3   ? QB_TT_CONTROL
+                   : i < 259 ? QB_TT_BYTE
+                             : QB_TT_NORMAL;
     v.model = "llama";
     v.n_vocab = 512;
     v.pieces = (const char *const *)bv.pieces;
@@ -360,8 +365,8 @@ static void test_llama2_ids(void)
     /* spm_ref.py and SentencePiece (tokenizer.model) agree on all of these */
     CHECK(ENC_IS(t, "The quick brown fox jumps over the lazy dog.", QB_TOK_DEFAULT, 1, 450, 4996,
                  17354, 1701, 29916, 432, 17204, 975, 278, 17366, 11203, 29889));
-    CHECK(ENC_IS(t, "Grüße aus Köln, naïve café", QB_TOK_DEFAULT, 1, 1632, 29993, 5831, 1770,
-                 20763, 29892, 1055, 30085, 345, 274, 28059));
+    CHECK(ENC_IS(t, "Grüße aus Köln, naïve café", QB_TOK_DEFAULT, 1, 1632, 29993, 5831, 1770, 20763,
+                 29892, 1055, 30085, 345, 274, 28059));
     CHECK(ENC_IS(t, "Привет, мир!", QB_TOK_DEFAULT, 1, 7203, 7616, 29892, 4157, 29927, 29991));
     CHECK(ENC_IS(t, "你好，世界", QB_TOK_DEFAULT, 1, 29871, 30919, 31076, 30214, 30793, 30967));
     /* 😀 is not a piece: its four bytes fall back to <0xF0><0x9F><0x98><0x80> = byte + 3 */
@@ -373,7 +378,8 @@ static void test_llama2_ids(void)
     CHECK(ENC_IS(t, "  two  spaces", QB_TOK_DEFAULT, 1, 259, 1023, 29871, 8162));
 
     CHECK(qb_tok_decode_piece(t, 1, 15043, buf, sizeof buf) == 5 && memcmp(buf, "Hello", 5) == 0);
-    CHECK(qb_tok_decode_piece(t, 15043, 3186, buf, sizeof buf) == 6 && memcmp(buf, " world", 6) == 0);
+    CHECK(qb_tok_decode_piece(t, 15043, 3186, buf, sizeof buf) == 6 &&
+          memcmp(buf, " world", 6) == 0);
     CHECK(qb_tok_decode_piece(t, 3186, 243, buf, sizeof buf) == 1 && (unsigned char)buf[0] == 0xF0);
     qb_tok_free(t);
 }
@@ -411,7 +417,8 @@ static int byte_level_cp(int b)
 {
     int n = 0;
     for (int x = 0; x < 256; x++) {
-        int printable = (x >= '!' && x <= '~') || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE && x <= 0xFF);
+        int printable =
+            (x >= '!' && x <= '~') || (x >= 0xA1 && x <= 0xAC) || (x >= 0xAE && x <= 0xFF);
         if (x == b)
             return printable ? x : 256 + n;
         if (!printable)
@@ -451,13 +458,25 @@ static void gpt2_vocab(const char *const *extra, int n_extra)
 static void test_gguf_gpt2(void)
 {
     static const char *const extra[] = {
-        "ll", "He", "Hell", "Hello", "Ġw", "or", "Ġwor", "Ġworl", "Ġworld", /* 256..264 */
-        "12", "34", "123", "45",                                           /* 265..268 */
-        "<|endoftext|>", "<tool>",                                          /* 269, 270 */
+        "ll",
+        "He",
+        "Hell",
+        "Hello",
+        "Ġw",
+        "or",
+        "Ġwor",
+        "Ġworl",
+        "Ġworld", /* 256..264 */
+        "12",
+        "34",
+        "123",
+        "45", /* 265..268 */
+        "<|endoftext|>",
+        "<tool>", /* 269, 270 */
     };
-    static const char *const merges[] = {"l l", "H e", "He ll", "Hell o", "Ġ w", "o r",
-                                         "Ġw or", "Ġwor l", "Ġworl d", "1 2", "3 4", "12 3",
-                                         "4 5"};
+    static const char *const merges[] = {"l l", "H e",   "He ll",  "Hell o",  "Ġ w",
+                                         "o r", "Ġw or", "Ġwor l", "Ġworl d", "1 2",
+                                         "3 4", "12 3",  "4 5"};
     int32_t types[300];
     struct qb_tok_vocab v = {0};
     struct qb_tokenizer *t = NULL;
@@ -586,40 +605,75 @@ static struct qb_tokenizer *load_fixture(const char *name, const char *json)
     return t;
 }
 
-#define LLAMA_VOCAB \
-    "\"<unk>\":0,\"<s>\":1,\"</s>\":2,\"<0x0A>\":3,\"<0xF0>\":4,\"<0x9F>\":5,\"<0x98>\":6," \
-    "\"<0x80>\":7,\"▁\":8,\"h\":9,\"e\":10,\"l\":11,\"o\":12,\"w\":13,\"r\":14,\"d\":15," \
-    "\"ll\":16,\"▁h\":17,\"llo\":18,\"ello\":19,\"▁hello\":20,\"▁w\":21,\"or\":22," \
+#define LLAMA_VOCAB                                                                                \
+    "\"<unk>\":0,\"<s>\":1,\"</s>\":2,\"<0x0A>\":3,\"<0xF0>\":4,\"<0x9F>\":5,\"<0x98>\":6,"        \
+    "\"<0x80>\":7,\"▁\":8,\"h\":9,\"e\":10,\"l\":11,\"o\":12,\"w\":13,\"r\":14,\"d\":15,"        \
+    "\"ll\":16,\"▁h\":17,\"llo\":18,\"ello\":19,\"▁hello\":20,\"▁w\":21,\"or\":22,"          \
     "\"▁wor\":23,\"▁worl\":24,\"▁world\":25"
-#define LLAMA_MERGES \
-    "\"l l\",\"▁ h\",\"ll o\",\"e llo\",\"▁h ello\",\"▁ w\",\"o r\",\"▁w or\",\"▁wor l\",\"▁worl d\""
-#define LLAMA_ADDED \
-    "[{\"id\":0,\"content\":\"<unk>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false," \
-    "\"normalized\":false,\"special\":true}," \
-    "{\"id\":1,\"content\":\"<s>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false," \
-    "\"normalized\":false,\"special\":true}," \
-    "{\"id\":2,\"content\":\"</s>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false," \
-    "\"normalized\":false,\"special\":true}]"
-#define LLAMA_TEMPLATE \
-    "{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<s>\",\"type_id\":0}}," \
-    "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],\"pair\":[{\"SpecialToken\":{\"id\":\"<s>\"," \
-    "\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},{\"SpecialToken\":{\"id\":\"<s>\"," \
-    "\"type_id\":1}},{\"Sequence\":{\"id\":\"B\",\"type_id\":1}}],\"special_tokens\":{\"<s>\":" \
+#define LLAMA_MERGES                                                                                           \
+    "\"l l\",\"▁ h\",\"ll o\",\"e llo\",\"▁h ello\",\"▁ w\",\"o r\",\"▁w or\",\"▁wor l\",\"▁worl " \
+    "d\""
+#define LLAMA_ADDED "[" LLAMA_ADDED_ITEMS "]"
+#define LLAMA_ADDED_ITEMS                                                                          \
+    "{\"id\":0,\"content\":\"<unk>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"     \
+    "\"normalized\":false,\"special\":true},"                                                      \
+    "{\"id\":1,\"content\":\"<s>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"       \
+    "\"normalized\":false,\"special\":true},"                                                      \
+    "{\"id\":2,\"content\":\"</s>\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"      \
+    "\"normalized\":false,\"special\":true}"
+#define LLAMA_TEMPLATE                                                                             \
+    "{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<s>\",\"type_id\":"  \
+    "0}},"                                                                                         \
+    "{\"Sequence\":{\"id\":\"A\",\"type_id\":0}}],\"pair\":[{\"SpecialToken\":{\"id\":\"<s>\","    \
+    "\"type_id\":0}},{\"Sequence\":{\"id\":\"A\",\"type_id\":0}},{\"SpecialToken\":{\"id\":\"<s>"  \
+    "\","                                                                                          \
+    "\"type_id\":1}},{\"Sequence\":{\"id\":\"B\",\"type_id\":1}}],\"special_tokens\":{\"<s>\":"    \
     "{\"id\":\"<s>\",\"ids\":[1],\"tokens\":[\"<s>\"]}}}"
 
 /* Llama 2 / Mistral v1 layout: normalizer Prepend("▁") + Replace(" " -> "▁"), no
  * pre-tokenizer, byte_fallback, decoder Replace/ByteFallback/Fuse/Strip. */
 static const char llama_legacy_json[] =
     "{\"version\":\"1.0\",\"truncation\":null,\"padding\":null,\"added_tokens\":" LLAMA_ADDED ","
-    "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\",\"prepend\":\"▁\"},"
+    "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\",\"prepend\":"
+    "\"▁\"},"
     "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"▁\"}]},"
     "\"pre_tokenizer\":null,\"post_processor\":" LLAMA_TEMPLATE ","
-    "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{\"String\":\"▁\"},"
+    "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{"
+    "\"String\":\"▁\"},"
     "\"content\":\" \"},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"},{\"type\":\"Strip\","
     "\"content\":\" \",\"start\":1,\"stop\":0}]},"
-    "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":\"<unk>\",\"continuing_subword_prefix\":null,"
-    "\"end_of_word_suffix\":null,\"fuse_unk\":true,\"byte_fallback\":true,\"vocab\":{" LLAMA_VOCAB "},"
+    "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":\"<unk>\",\"continuing_subword_"
+    "prefix\":null,"
+    "\"end_of_word_suffix\":null,\"fuse_unk\":true,\"byte_fallback\":true,\"vocab\":{" LLAMA_VOCAB
+    "},"
     "\"merges\":[" LLAMA_MERGES "]}}";
+
+/* The same with a non-special added token that is matched after normalization: HF
+ * normalizes its content too ("<tool>" -> "▁<tool>" under Prepend), so it is found where
+ * the text has a space (or the start) before it, and swallows that "▁". */
+static const char llama_legacy_tool_json[] =
+    "{\"added_tokens\":[" LLAMA_ADDED_ITEMS
+    ",{\"id\":26,\"content\":\"<tool>\",\"single_word\":false,"
+    "\"lstrip\":false,\"rstrip\":false,\"normalized\":true,\"special\":false}],"
+    "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Prepend\",\"prepend\":"
+    "\"▁\"},"
+    "{\"type\":\"Replace\",\"pattern\":{\"String\":\" \"},\"content\":\"▁\"}]},"
+    "\"pre_tokenizer\":null,\"post_processor\":" LLAMA_TEMPLATE ",\"decoder\":{\"type\":\"Fuse\"},"
+    "\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"fuse_unk\":true,\"byte_fallback\":true,"
+    "\"vocab\":{" LLAMA_VOCAB "},\"merges\":[" LLAMA_MERGES "]}}";
+
+static void test_hf_normalized_added(void)
+{
+    struct qb_tokenizer *t = load_fixture("llama-legacy-tool.json", llama_legacy_tool_json);
+    if (!t)
+        return;
+    /* Tokenizers.js gives the same three */
+    CHECK(ENC_IS(t, "hello <tool> world", QB_TOK_DEFAULT, 1, 20, 26, 25));
+    CHECK(ENC_IS(t, "<tool>hello", QB_TOK_DEFAULT, 1, 26, 9, 19));
+    /* no "▁" before it: not matched, and the characters are <unk>, o, o, l, <unk> */
+    CHECK(ENC_IS(t, "hello<tool>", QB_TOK_DEFAULT, 1, 20, 0, 12, 12, 11, 0));
+    qb_tok_free(t);
+}
 
 static void test_hf_llama_legacy(void)
 {
@@ -651,8 +705,10 @@ static const char llama_metaspace_json[] =
     "{\"version\":\"1.0\",\"added_tokens\":" LLAMA_ADDED ",\"normalizer\":null,"
     "\"pre_tokenizer\":{\"type\":\"Metaspace\",\"replacement\":\"▁\",\"prepend_scheme\":\"first\","
     "\"split\":false},\"post_processor\":" LLAMA_TEMPLATE ","
-    "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Metaspace\",\"replacement\":\"▁\","
-    "\"prepend_scheme\":\"first\",\"split\":false},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"}]},"
+    "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Metaspace\",\"replacement\":"
+    "\"▁\","
+    "\"prepend_scheme\":\"first\",\"split\":false},{\"type\":\"ByteFallback\"},{\"type\":\"Fuse\"}]"
+    "},"
     "\"model\":{\"type\":\"BPE\",\"unk_token\":\"<unk>\",\"fuse_unk\":true,\"byte_fallback\":true,"
     "\"ignore_merges\":false,\"vocab\":{" LLAMA_VOCAB "},\"merges\":[" LLAMA_MERGES "]}}";
 
@@ -671,37 +727,54 @@ static void test_hf_llama_metaspace(void)
     qb_tok_free(t);
 }
 
-#define BL_MODEL_VOCAB \
+#define BL_MODEL_VOCAB                                                                               \
     "@BYTES@,\"ll\":256,\"He\":257,\"Hell\":258,\"Hello\":259,\"Ġw\":260,\"or\":261,\"Ġwor\":262," \
     "\"Ġworl\":263,\"Ġworld\":264"
-#define BL_MERGES_STR \
+#define BL_MERGES_STR                                                                              \
     "\"l l\",\"H e\",\"He ll\",\"Hell o\",\"Ġ w\",\"o r\",\"Ġw or\",\"Ġwor l\",\"Ġworl d\""
-#define BL_MERGES_ARR \
-    "[\"l\",\"l\"],[\"H\",\"e\"],[\"He\",\"ll\"],[\"Hell\",\"o\"],[\"Ġ\",\"w\"],[\"o\",\"r\"]," \
+#define BL_MERGES_ARR                                                                              \
+    "[\"l\",\"l\"],[\"H\",\"e\"],[\"He\",\"ll\"],[\"Hell\",\"o\"],[\"Ġ\",\"w\"],[\"o\",\"r\"],"   \
     "[\"Ġw\",\"or\"],[\"Ġwor\",\"l\"],[\"Ġworl\",\"d\"]"
-#define QWEN2_RE \
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}| ?[^\\\\s\\\\p{L}\\\\p{N}]+" \
+#define QWEN2_RE                                                                                   \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}| "              \
+    "?[^\\\\s\\\\p{L}\\\\p{N}]+"                                                                   \
     "[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+"
-#define LLAMA3_RE \
-    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+" \
+#define LLAMA3_RE                                                                                  \
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| "         \
+    "?[^\\\\s\\\\p{L}\\\\p{N}]+"                                                                   \
     "[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+"
-#define SPECIAL(id, s) \
-    "{\"id\":" #id ",\"content\":\"" s "\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false," \
+#define SPECIAL(id, s)                                                                             \
+    "{\"id\":" #id ",\"content\":\"" s                                                             \
+    "\",\"single_word\":false,\"lstrip\":false,\"rstrip\":false,"                                  \
     "\"normalized\":false,\"special\":true}"
 
 /* Qwen2 layout: NFC, Split(qwen2 regex) + ByteLevel, ByteLevel decoder, no BOS. */
 static const char qwen2_json[] =
-    "{\"version\":\"1.0\",\"added_tokens\":[" SPECIAL(265, "<|endoftext|>") "," SPECIAL(266, "<|im_start|>")
-    "," SPECIAL(267, "<|im_end|>") "],\"normalizer\":{\"type\":\"NFC\"},"
-    "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":"
-    "{\"Regex\":\"" QWEN2_RE "\"},\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\","
-    "\"add_prefix_space\":false,\"trim_offsets\":false,\"use_regex\":false}]},"
-    "\"post_processor\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":false,"
-    "\"use_regex\":false},\"decoder\":{\"type\":\"ByteLevel\",\"add_prefix_space\":false,"
-    "\"trim_offsets\":false,\"use_regex\":false},"
-    "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,\"continuing_subword_prefix\":\"\","
-    "\"end_of_word_suffix\":\"\",\"fuse_unk\":false,\"byte_fallback\":false,\"ignore_merges\":false,"
-    "\"vocab\":{" BL_MODEL_VOCAB "},\"merges\":[" BL_MERGES_STR "]}}";
+    "{\"version\":\"1.0\",\"added_tokens\":[" SPECIAL(265, "<|endoftext|>") "," SPECIAL(
+        266,
+        "<|im_start|>") "," SPECIAL(267,
+                                    "<|im_end|>") "],\"normalizer\":{\"type\":\"NFC\"},"
+                                                  "\"pre_tokenizer\":{\"type\":\"Sequence\","
+                                                  "\"pretokenizers\":[{\"type\":\"Split\","
+                                                  "\"pattern\":"
+                                                  "{\"Regex\":\"" QWEN2_RE
+                                                  "\"},\"behavior\":\"Isolated\",\"invert\":false},"
+                                                  "{\"type\":\"ByteLevel\","
+                                                  "\"add_prefix_space\":false,\"trim_offsets\":"
+                                                  "false,\"use_regex\":false}]},"
+                                                  "\"post_processor\":{\"type\":\"ByteLevel\","
+                                                  "\"add_prefix_space\":false,\"trim_offsets\":"
+                                                  "false,"
+                                                  "\"use_regex\":false},\"decoder\":{\"type\":"
+                                                  "\"ByteLevel\",\"add_prefix_space\":false,"
+                                                  "\"trim_offsets\":false,\"use_regex\":false},"
+                                                  "\"model\":{\"type\":\"BPE\",\"dropout\":null,"
+                                                  "\"unk_token\":null,\"continuing_subword_"
+                                                  "prefix\":\"\","
+                                                  "\"end_of_word_suffix\":\"\",\"fuse_unk\":false,"
+                                                  "\"byte_fallback\":false,\"ignore_merges\":false,"
+                                                  "\"vocab\":{" BL_MODEL_VOCAB
+                                                  "},\"merges\":[" BL_MERGES_STR "]}}";
 
 static void test_hf_qwen2(void)
 {
@@ -728,7 +801,8 @@ static void test_hf_qwen2(void)
     {
         char buf[8];
         CHECK(qb_tok_decode_piece(t, -1, 266, buf, sizeof buf) == 0);
-        CHECK(qb_tok_decode_piece(t, -1, 264, buf, sizeof buf) == 6 && memcmp(buf, " world", 6) == 0);
+        CHECK(qb_tok_decode_piece(t, -1, 264, buf, sizeof buf) == 6 &&
+              memcmp(buf, " world", 6) == 0);
         CHECK(qb_tok_decode_piece(t, -1, 32, buf, sizeof buf) == 1 && buf[0] == ' ');
     }
     qb_tok_free(t);
@@ -737,21 +811,33 @@ static void test_hf_qwen2(void)
 /* Llama 3 layout: llama3 regex, ignore_merges, merges as [a, b] pairs, BOS from a
  * TemplateProcessing inside a Sequence, a non-special added token with lstrip/rstrip. */
 static const char llama3_json[] =
-    "{\"version\":\"1.0\",\"added_tokens\":[" SPECIAL(266, "<|begin_of_text|>") ","
-    SPECIAL(267, "<|end_of_text|>") ",{\"id\":268,\"content\":\"<tool>\",\"single_word\":false,"
-    "\"lstrip\":true,\"rstrip\":true,\"normalized\":false,\"special\":false}],\"normalizer\":null,"
-    "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":"
-    "{\"Regex\":\"" LLAMA3_RE "\"},\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\","
-    "\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":false}]},"
-    "\"post_processor\":{\"type\":\"Sequence\",\"processors\":[{\"type\":\"ByteLevel\","
-    "\"add_prefix_space\":true,\"trim_offsets\":false,\"use_regex\":true},{\"type\":\"TemplateProcessing\","
-    "\"single\":[{\"SpecialToken\":{\"id\":\"<|begin_of_text|>\",\"type_id\":0}},{\"Sequence\":{\"id\":\"A\","
-    "\"type_id\":0}}],\"pair\":[],\"special_tokens\":{\"<|begin_of_text|>\":{\"id\":\"<|begin_of_text|>\","
-    "\"ids\":[266],\"tokens\":[\"<|begin_of_text|>\"]}}}]},"
-    "\"decoder\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,\"trim_offsets\":true,\"use_regex\":true},"
-    "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,\"fuse_unk\":false,"
-    "\"byte_fallback\":false,\"ignore_merges\":true,"
-    "\"vocab\":{" BL_MODEL_VOCAB ",\"Ġxyz\":265},\"merges\":[" BL_MERGES_ARR "]}}";
+    "{\"version\":\"1.0\",\"added_tokens\":[" SPECIAL(266, "<|begin_of_text|>") "," SPECIAL(
+        267, "<|end_of_text|>") ",{\"id\":268,\"content\":\"<tool>\",\"single_word\":false,"
+                                "\"lstrip\":true,\"rstrip\":true,\"normalized\":false,\"special\":"
+                                "false}],\"normalizer\":null,"
+                                "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{"
+                                "\"type\":\"Split\",\"pattern\":"
+                                "{\"Regex\":\"" LLAMA3_RE
+                                "\"},\"behavior\":\"Isolated\",\"invert\":false},{\"type\":"
+                                "\"ByteLevel\","
+                                "\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":"
+                                "false}]},"
+                                "\"post_processor\":{\"type\":\"Sequence\",\"processors\":[{"
+                                "\"type\":\"ByteLevel\","
+                                "\"add_prefix_space\":true,\"trim_offsets\":false,\"use_regex\":"
+                                "true},{\"type\":\"TemplateProcessing\","
+                                "\"single\":[{\"SpecialToken\":{\"id\":\"<|begin_of_text|>\","
+                                "\"type_id\":0}},{\"Sequence\":{\"id\":\"A\","
+                                "\"type_id\":0}}],\"pair\":[],\"special_tokens\":{\"<|begin_of_"
+                                "text|>\":{\"id\":\"<|begin_of_text|>\","
+                                "\"ids\":[266],\"tokens\":[\"<|begin_of_text|>\"]}}}]},"
+                                "\"decoder\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,"
+                                "\"trim_offsets\":true,\"use_regex\":true},"
+                                "\"model\":{\"type\":\"BPE\",\"dropout\":null,\"unk_token\":null,"
+                                "\"fuse_unk\":false,"
+                                "\"byte_fallback\":false,\"ignore_merges\":true,"
+                                "\"vocab\":{" BL_MODEL_VOCAB
+                                ",\"Ġxyz\":265},\"merges\":[" BL_MERGES_ARR "]}}";
 
 static void test_hf_llama3(void)
 {
@@ -772,11 +858,14 @@ static void test_hf_llama3(void)
 }
 
 /* GPT-2's own layout: ByteLevel pre-tokenizer with add_prefix_space and its regex. */
-static const char gpt2_hf_json[] =
-    "{\"version\":\"1.0\",\"added_tokens\":[" SPECIAL(265, "<|endoftext|>") "],\"normalizer\":null,"
-    "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,\"trim_offsets\":true,"
-    "\"use_regex\":true},\"post_processor\":null,\"decoder\":{\"type\":\"ByteLevel\"},"
-    "\"model\":{\"vocab\":{" BL_MODEL_VOCAB "},\"merges\":[" BL_MERGES_STR "]}}";
+static const char gpt2_hf_json[] = "{\"version\":\"1.0\",\"added_tokens\":[" SPECIAL(
+    265, "<|endoftext|>") "],\"normalizer\":null,"
+                          "\"pre_tokenizer\":{\"type\":\"ByteLevel\",\"add_prefix_space\":true,"
+                          "\"trim_offsets\":true,"
+                          "\"use_regex\":true},\"post_processor\":null,\"decoder\":{\"type\":"
+                          "\"ByteLevel\"},"
+                          "\"model\":{\"vocab\":{" BL_MODEL_VOCAB "},\"merges\":[" BL_MERGES_STR
+                          "]}}";
 
 static void test_hf_gpt2(void)
 {
@@ -795,16 +884,22 @@ static void test_hf_gpt2(void)
  * (ignore_merges makes a word that is a piece one token). */
 static const char pipeline_json[] =
     "{\"version\":\"1.0\",\"added_tokens\":[],"
-    "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Strip\",\"strip_left\":true,"
-    "\"strip_right\":true},{\"type\":\"Lowercase\"},{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"\\\\s+\"},"
+    "\"normalizer\":{\"type\":\"Sequence\",\"normalizers\":[{\"type\":\"Strip\",\"strip_left\":"
+    "true,"
+    "\"strip_right\":true},{\"type\":\"Lowercase\"},{\"type\":\"Replace\",\"pattern\":{\"Regex\":"
+    "\"\\\\s+\"},"
     "\"content\":\" \"}]},"
     "\"pre_tokenizer\":{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"WhitespaceSplit\"},"
-    "{\"type\":\"Punctuation\",\"behavior\":\"Isolated\"},{\"type\":\"Digits\",\"individual_digits\":true}]},"
+    "{\"type\":\"Punctuation\",\"behavior\":\"Isolated\"},{\"type\":\"Digits\",\"individual_"
+    "digits\":true}]},"
     "\"post_processor\":null,\"decoder\":{\"type\":\"Fuse\"},"
-    "\"model\":{\"type\":\"BPE\",\"ignore_merges\":true,\"vocab\":{\"h\":0,\"e\":1,\"l\":2,\"o\":3,\"w\":4,"
+    "\"model\":{\"type\":\"BPE\",\"ignore_merges\":true,\"vocab\":{\"h\":0,\"e\":1,\"l\":2,\"o\":3,"
+    "\"w\":4,"
     "\"r\":5,\"d\":6,\"hello\":7,\"world\":8,\",\":9,\"!\":10,\"!!\":11,\"0\":12,\"2\":13,\"4\":14,"
     "\"20\":15,\" \":16},\"merges\":[\"! !\",\"2 0\"]}}";
 
+/* Tokenizers.js groups runs of punctuation ("!!" stays one); tokenizers' Rust splits on
+ * a per-character predicate, so Isolated gives "!" "!". We follow Rust. */
 static void test_hf_pipeline(void)
 {
     struct qb_tokenizer *t = load_fixture("pipeline.json", pipeline_json);
@@ -888,8 +983,10 @@ static void test_hf_decoders(void)
 {
     static const char json[] =
         "{\"added_tokens\":[],\"normalizer\":null,\"pre_tokenizer\":null,\"post_processor\":null,"
-        "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{\"Regex\":"
-        "\"_+\"},\"content\":\" \"},{\"type\":\"Strip\",\"content\":\"x\",\"start\":2,\"stop\":1}]},"
+        "\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"Replace\",\"pattern\":{"
+        "\"Regex\":"
+        "\"_+\"},\"content\":\" "
+        "\"},{\"type\":\"Strip\",\"content\":\"x\",\"start\":2,\"stop\":1}]},"
         "\"model\":{\"type\":\"BPE\",\"vocab\":{\"xxxab__cx\":0,\"a\":1},\"merges\":[]}}";
     struct qb_tokenizer *t = NULL;
     char buf[32];
@@ -919,12 +1016,33 @@ static void test_malformed_bin(void)
     } cases[] = {
         {"empty.bin", "", 0, 2, "too short"},
         /* max_token_length 1, "a" (score 0), then the second token's header is cut */
-        {"truncated.bin", "\1\0\0\0" "\0\0\0\0\1\0\0\0a" "\0\0\0\0\1\0", 19, 2, "truncated"},
-        {"negative-len.bin", "\1\0\0\0" "\0\0\0\0\xff\xff\xff\xff", 12, 1, "negative length"},
-        {"past-end.bin", "\1\0\0\0" "\0\0\0\0\x10\0\0\0" "abc", 15, 1, "past the end"},
-        {"negative-max.bin", "\xff\xff\xff\xff" "\0\0\0\0\1\0\0\0a", 13, 1, "negative max"},
-        {"nan-score.bin", "\1\0\0\0" "\0\0\xc0\x7f\1\0\0\0a", 13, 1, "NaN"},
-        {"huge-len.bin", "\1\0\0\0" "\0\0\0\0\0\0\0\x10" "a", 13, 1, "long"},
+        {"truncated.bin",
+         "\1\0\0\0"
+         "\0\0\0\0\1\0\0\0a"
+         "\0\0\0\0\1\0",
+         19, 2, "truncated"},
+        {"negative-len.bin",
+         "\1\0\0\0"
+         "\0\0\0\0\xff\xff\xff\xff",
+         12, 1, "negative length"},
+        {"past-end.bin",
+         "\1\0\0\0"
+         "\0\0\0\0\x10\0\0\0"
+         "abc",
+         15, 1, "past the end"},
+        {"negative-max.bin",
+         "\xff\xff\xff\xff"
+         "\0\0\0\0\1\0\0\0a",
+         13, 1, "negative max"},
+        {"nan-score.bin",
+         "\1\0\0\0"
+         "\0\0\xc0\x7f\1\0\0\0a",
+         13, 1, "NaN"},
+        {"huge-len.bin",
+         "\1\0\0\0"
+         "\0\0\0\0\0\0\0\x10"
+         "a",
+         13, 1, "long"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         FILE *f;
@@ -946,7 +1064,8 @@ static void test_malformed_bin(void)
     CHECK(qb_tok_load_llama2c(path, -5, &t) == QB_EINVAL && !t);
     /* a vocabulary size larger than the file */
     if (tok512_path()) {
-        CHECK(qb_tok_load_llama2c(tok512_path(), 513, &t) == QB_EFORMAT && !t && msg_has("truncated"));
+        CHECK(qb_tok_load_llama2c(tok512_path(), 513, &t) == QB_EFORMAT && !t &&
+              msg_has("truncated"));
         /* and smaller is fine: llama2.c ignores what follows */
         CHECK(qb_tok_load_llama2c(tok512_path(), 300, &t) == 0 && t);
         qb_tok_free(t);
@@ -970,70 +1089,107 @@ static void test_malformed_json(void)
         {"{\"model\":{\"type\":7}}", QB_EFORMAT, "model.type"},
         {"{\"model\":{\"type\":\"BPE\",\"vocab\":[\"a\"],\"merges\":[]}}", QB_EFORMAT, "vocab"},
         {"{\"model\":{\"type\":\"BPE\",\"vocab\":{},\"merges\":[]}}", QB_EFORMAT, "empty"},
-        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":\"0\"},\"merges\":[]}}", QB_EFORMAT, "integer"},
-        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":2},\"merges\":[]}}", QB_EFORMAT, "outside"},
-        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":-1},\"merges\":[]}}", QB_EFORMAT, "outside"},
-        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":0},\"merges\":[]}}", QB_EFORMAT, "twice"},
-        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"a\":1},\"merges\":[]}}", QB_EFORMAT, "JSON"},
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":\"0\"},\"merges\":[]}}", QB_EFORMAT,
+         "integer"},
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":2},\"merges\":[]}}", QB_EFORMAT,
+         "outside"},
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":-1},\"merges\":[]}}", QB_EFORMAT,
+         "outside"},
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":0},\"merges\":[]}}", QB_EFORMAT,
+         "twice"},
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"a\":1},\"merges\":[]}}", QB_EFORMAT,
+         "JSON"},
         {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":{}}}", QB_EFORMAT, "merges"},
         {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}}}", QB_EFORMAT, "merges"},
-        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"aa\":1},\"merges\":[\"a q\"]}}", QB_EFORMAT,
-         "not in the vocabulary"},
-        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},\"merges\":[\"a b\"]}}", QB_EFORMAT,
-         "makes a piece"},
-        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"aa\":1},\"merges\":[\"a a a\"]}}", QB_EFORMAT,
-         "two pieces"},
-        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"aa\":1},\"merges\":[[\"a\"]]}}", QB_EFORMAT,
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"aa\":1},\"merges\":[\"a q\"]}}",
+         QB_EFORMAT, "not in the vocabulary"},
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1},\"merges\":[\"a b\"]}}",
+         QB_EFORMAT, "makes a piece"},
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"aa\":1},\"merges\":[\"a a a\"]}}",
+         QB_EFORMAT, "two pieces"},
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"aa\":1},\"merges\":[[\"a\"]]}}",
+         QB_EFORMAT, "merges[0]"},
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"aa\":1},\"merges\":[7]}}", QB_EFORMAT,
          "merges[0]"},
-        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"aa\":1},\"merges\":[7]}}", QB_EFORMAT, "merges[0]"},
-        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[],\"byte_fallback\":1}}", QB_EFORMAT,
-         "byte_fallback"},
-        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[],\"unk_token\":\"<unk>\"}}", QB_EFORMAT,
-         "unk_token"},
-        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[],\"continuing_subword_prefix\":\"##\"}}",
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[],\"byte_fallback\":1}}",
+         QB_EFORMAT, "byte_fallback"},
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[],\"unk_token\":\"<unk>\"}}",
+         QB_EFORMAT, "unk_token"},
+        {"{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[],\"continuing_subword_"
+         "prefix\":\"##\"}}",
          QB_EUNSUP, "continuing_subword_prefix"},
-        {"{\"added_tokens\":{},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}", QB_EFORMAT,
-         "added_tokens"},
-        {"{\"added_tokens\":[{\"id\":5,\"content\":\"<s>\"}],\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},"
-         "\"merges\":[]}}", QB_EFORMAT, "past the vocabulary"},
-        {"{\"added_tokens\":[{\"id\":-1,\"content\":\"<s>\"}],\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},"
-         "\"merges\":[]}}", QB_EFORMAT, "added_tokens"},
-        {"{\"added_tokens\":[{\"id\":1,\"content\":\"<s>\"},{\"id\":1,\"content\":\"</s>\"}],\"model\":"
-         "{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}", QB_EFORMAT, "twice"},
-        {"{\"added_tokens\":[{\"id\":1}],\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
+        {"{\"added_tokens\":{},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
+         QB_EFORMAT, "added_tokens"},
+        {"{\"added_tokens\":[{\"id\":5,\"content\":\"<s>\"}],\"model\":{\"type\":\"BPE\",\"vocab\":"
+         "{\"a\":0},"
+         "\"merges\":[]}}",
+         QB_EFORMAT, "past the vocabulary"},
+        {"{\"added_tokens\":[{\"id\":-1,\"content\":\"<s>\"}],\"model\":{\"type\":\"BPE\","
+         "\"vocab\":{\"a\":0},"
+         "\"merges\":[]}}",
+         QB_EFORMAT, "added_tokens"},
+        {"{\"added_tokens\":[{\"id\":1,\"content\":\"<s>\"},{\"id\":1,\"content\":\"</"
+         "s>\"}],\"model\":"
+         "{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
+         QB_EFORMAT, "twice"},
+        {"{\"added_tokens\":[{\"id\":1}],\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},"
+         "\"merges\":[]}}",
          QB_EFORMAT, "content"},
-        {"{\"added_tokens\":[{\"id\":1,\"content\":\"x\",\"special\":\"yes\"}],\"model\":{\"type\":\"BPE\","
-         "\"vocab\":{\"a\":0},\"merges\":[]}}", QB_EFORMAT, "special"},
-        {"{\"normalizer\":{\"type\":\"BertNormalizer\"},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},"
-         "\"merges\":[]}}", QB_EUNSUP, "BertNormalizer"},
-        {"{\"normalizer\":{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"(\"},\"content\":\"\"},\"model\":"
-         "{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}", QB_EFORMAT, "compile"},
-        {"{\"normalizer\":{\"type\":\"Replace\",\"pattern\":{\"Glob\":\"*\"},\"content\":\"\"},\"model\":"
-         "{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}", QB_EFORMAT, "pattern"},
+        {"{\"added_tokens\":[{\"id\":1,\"content\":\"x\",\"special\":\"yes\"}],\"model\":{\"type\":"
+         "\"BPE\","
+         "\"vocab\":{\"a\":0},\"merges\":[]}}",
+         QB_EFORMAT, "special"},
+        {"{\"normalizer\":{\"type\":\"BertNormalizer\"},\"model\":{\"type\":\"BPE\",\"vocab\":{"
+         "\"a\":0},"
+         "\"merges\":[]}}",
+         QB_EUNSUP, "BertNormalizer"},
+        {"{\"normalizer\":{\"type\":\"Replace\",\"pattern\":{\"Regex\":\"(\"},\"content\":\"\"},"
+         "\"model\":"
+         "{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
+         QB_EFORMAT, "compile"},
+        {"{\"normalizer\":{\"type\":\"Replace\",\"pattern\":{\"Glob\":\"*\"},\"content\":\"\"},"
+         "\"model\":"
+         "{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
+         QB_EFORMAT, "pattern"},
         {"{\"normalizer\":{\"type\":\"Sequence\"},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},"
-         "\"merges\":[]}}", QB_EFORMAT, "normalizers"},
-        {"{\"normalizer\":7,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}", QB_EFORMAT,
-         "normalizer"},
-        {"{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"String\":\"x\"},\"behavior\":\"Sideways\"},"
-         "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}", QB_EFORMAT, "behavior"},
-        {"{\"pre_tokenizer\":{\"type\":\"Metaspace\",\"replacement\":\"ab\"},\"model\":{\"type\":\"BPE\","
-         "\"vocab\":{\"a\":0},\"merges\":[]}}", QB_EFORMAT, "replacement"},
+         "\"merges\":[]}}",
+         QB_EFORMAT, "normalizers"},
+        {"{\"normalizer\":7,\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
+         QB_EFORMAT, "normalizer"},
+        {"{\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"String\":\"x\"},\"behavior\":"
+         "\"Sideways\"},"
+         "\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
+         QB_EFORMAT, "behavior"},
+        {"{\"pre_tokenizer\":{\"type\":\"Metaspace\",\"replacement\":\"ab\"},\"model\":{\"type\":"
+         "\"BPE\","
+         "\"vocab\":{\"a\":0},\"merges\":[]}}",
+         QB_EFORMAT, "replacement"},
         {"{\"pre_tokenizer\":{\"type\":\"Metaspace\",\"prepend_scheme\":\"sometimes\"},\"model\":"
-         "{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}", QB_EFORMAT, "prepend_scheme"},
-        {"{\"pre_tokenizer\":{\"type\":\"BertPreTokenizer\"},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},"
-         "\"merges\":[]}}", QB_EUNSUP, "BertPreTokenizer"},
+         "{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
+         QB_EFORMAT, "prepend_scheme"},
+        {"{\"pre_tokenizer\":{\"type\":\"BertPreTokenizer\"},\"model\":{\"type\":\"BPE\",\"vocab\":"
+         "{\"a\":0},"
+         "\"merges\":[]}}",
+         QB_EUNSUP, "BertPreTokenizer"},
         {"{\"pre_tokenizer\":{\"kind\":\"Split\"},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},"
-         "\"merges\":[]}}", QB_EFORMAT, "type"},
+         "\"merges\":[]}}",
+         QB_EFORMAT, "type"},
         {"{\"decoder\":{\"type\":\"WordPiece\"},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},"
-         "\"merges\":[]}}", QB_EUNSUP, "WordPiece"},
+         "\"merges\":[]}}",
+         QB_EUNSUP, "WordPiece"},
         {"{\"decoder\":{\"type\":\"Strip\",\"content\":\" \",\"start\":-1,\"stop\":0},\"model\":"
-         "{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}", QB_EFORMAT, "start"},
-        {"{\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"<s>\","
-         "\"type_id\":0}}]},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}", QB_EFORMAT,
-         "<s>"},
-        {"{\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{\"id\":\"a\","
-         "\"type_id\":0}}],\"special_tokens\":{\"a\":{\"id\":\"a\",\"ids\":[99]}}},\"model\":{\"type\":"
-         "\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}", QB_EFORMAT, "outside the vocabulary"},
+         "{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
+         QB_EFORMAT, "start"},
+        {"{\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{"
+         "\"id\":\"<s>\","
+         "\"type_id\":0}}]},\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
+         QB_EFORMAT, "<s>"},
+        {"{\"post_processor\":{\"type\":\"TemplateProcessing\",\"single\":[{\"SpecialToken\":{"
+         "\"id\":\"a\","
+         "\"type_id\":0}}],\"special_tokens\":{\"a\":{\"id\":\"a\",\"ids\":[99]}}},\"model\":{"
+         "\"type\":"
+         "\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]}}",
+         QB_EFORMAT, "outside the vocabulary"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         struct qb_tokenizer *t = NULL;
@@ -1047,11 +1203,54 @@ static void test_malformed_json(void)
     /* from a file: the message names the path */
     {
         struct qb_tokenizer *t = NULL;
-        const char *p = write_fixture("bad-vocab.json", "{\"model\":{\"type\":\"BPE\",\"vocab\":3,\"merges\":[]}}");
+        const char *p = write_fixture("bad-vocab.json",
+                                      "{\"model\":{\"type\":\"BPE\",\"vocab\":3,\"merges\":[]}}");
         CHECK(qb_tok_load_hf(p, &t) == QB_EFORMAT && !t && msg_has(p));
         CHECK(qb_tok_load_hf("/nonexistent/tokenizer.json", &t) == QB_EIO && !t &&
               msg_has("/nonexistent/tokenizer.json"));
     }
+}
+
+/* Model ids may leave holes that added tokens fill (or nothing does), but never reach
+ * past what the pieces and added tokens together can fill. */
+static void test_hf_id_layout(void)
+{
+    static const char holes[] =
+        "{\"added_tokens\":[{\"id\":1,\"content\":\"<s>\",\"special\":true}],\"model\":{\"type\":"
+        "\"BPE\",\"vocab\":{\"a\":0,\"b\":2,\"ab\":3},\"merges\":[\"a b\"]}}";
+    static const char past[] =
+        "{\"added_tokens\":[{\"id\":1,\"content\":\"<s>\",\"special\":true}],\"model\":{\"type\":"
+        "\"BPE\",\"vocab\":{\"a\":0,\"b\":4,\"ab\":3},\"merges\":[\"a b\"]}}";
+    struct qb_tokenizer *t = NULL;
+    CHECK(qb_tok_load_hf_mem(holes, strlen(holes), "holes.json", &t) == 0);
+    if (t) {
+        CHECK(qb_tok_n_vocab(t) == 4 && qb_tok_bos(t) == 1 && !qb_tok_adds_bos(t));
+        CHECK(ENC_IS(t, "ab<s>b", QB_TOK_DEFAULT, 3, 1, 2));
+    }
+    qb_tok_free(t);
+    t = NULL;
+    CHECK(qb_tok_load_hf_mem(past, strlen(past), "past.json", &t) == QB_EFORMAT && !t);
+    CHECK(msg_has("'past.json'") && msg_has("outside 0..3"));
+}
+
+/* Fuzzer finding: an empty vocabulary key decoded through the ByteLevel decoder passed
+ * a NULL buffer to memcpy. */
+static void test_hf_empty_piece(void)
+{
+    static const char json[] =
+        "{\"decoder\":{\"type\":\"Sequence\",\"decoders\":[{\"type\":\"ByteLevel\"},{\"type\":"
+        "\"Replace\",\"pattern\":{\"Regex\":\"x*\"},\"content\":\"y\"}]},\"model\":{\"type\":"
+        "\"BPE\","
+        "\"vocab\":{\"\":0,\"a\":1},\"merges\":[]}}";
+    struct qb_tokenizer *t = NULL;
+    char buf[8];
+    CHECK(qb_tok_load_hf_mem(json, strlen(json), "empty-piece.json", &t) == 0);
+    if (!t)
+        return;
+    CHECK(qb_tok_decode_piece(t, -1, 0, buf, sizeof buf) == 0);
+    CHECK(qb_tok_decode_piece(t, -1, 1, buf, sizeof buf) == 1 && buf[0] == 'a');
+    CHECK(ENC_IS(t, "aa", QB_TOK_DEFAULT, 1, 1));
+    qb_tok_free(t);
 }
 
 /* Bad arguments are refused, not crashed on. */
@@ -1098,6 +1297,7 @@ int main(void)
     }
     RUN(test_gguf_gpt2);
     RUN(test_hf_llama_legacy);
+    RUN(test_hf_normalized_added);
     RUN(test_hf_llama_metaspace);
     RUN(test_hf_qwen2);
     RUN(test_hf_llama3);
@@ -1108,6 +1308,8 @@ int main(void)
     RUN(test_hf_decoders);
     RUN(test_malformed_bin);
     RUN(test_malformed_json);
+    RUN(test_hf_id_layout);
+    RUN(test_hf_empty_piece);
     RUN(test_arguments);
     return check_summary();
 }
