@@ -1,6 +1,10 @@
 /* check: the harness behind check.h. */
 #include "tests/check.h"
 
+#include "collector/err.h"
+
+#include <dirent.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -71,4 +75,38 @@ int check_summary(void)
 {
     printf("# passed %d failed %d skipped %d\n", n_pass, n_fail, n_skip);
     return n_fail ? 1 : 0;
+}
+
+int check_corpus(const char *dir, const char *suffix, int (*load)(const char *path))
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    size_t k = strlen(suffix);
+    int n = 0;
+
+    if (!d) {
+        fprintf(stderr, "  cannot open %s (run from the repository root)\n", dir);
+        check_fail(__FILE__, __LINE__, "corpus directory exists");
+        return 0;
+    }
+    while ((de = readdir(d))) {
+        char path[512], quoted[520];
+        size_t len = strlen(de->d_name);
+        int rc;
+        if (de->d_name[0] == '.' || len < k || strcmp(de->d_name + len - k, suffix))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        snprintf(quoted, sizeof quoted, "'%s", path);
+        qb_err(0, "%s", "");
+        rc = load(path);
+        printf("  %-40s -> %s\n", de->d_name, qb_errmsg());
+        if (!(rc == QB_EFORMAT || rc == QB_EUNSUP || rc == QB_EIO) || !strstr(qb_errmsg(), quoted)) {
+            fprintf(stderr, "  %s: rc %d, message does not quote it or is not a clean refusal\n",
+                    path, rc);
+            check_fail(__FILE__, __LINE__, "corpus entry refused cleanly");
+        }
+        n++;
+    }
+    closedir(d);
+    return n;
 }

@@ -31,6 +31,12 @@ const char *qb_shared_path(const char *rel);
 /* A fresh empty temporary directory for this test binary (removed at exit). */
 const char *check_tmpdir(void);
 
+/* Runs load(path) on every entry of dir whose name ends in suffix ("" for all) and checks
+ * that each is refused cleanly: QB_EFORMAT, QB_EUNSUP or QB_EIO (never success, OOM or a
+ * crash) with a message quoting the path or a file inside it. load frees what it made.
+ * Prints each message; returns how many entries it tried. Run from the repository root. */
+int check_corpus(const char *dir, const char *suffix, int (*load)(const char *path));
+
 #define CHECK(e) \
     do { \
         if (!(e)) check_fail(__FILE__, __LINE__, #e); \

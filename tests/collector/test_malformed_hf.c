@@ -6,74 +6,37 @@
 #include "collector/safetensors.h"
 #include "tests/check.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define ST_DIR "tests/malformed/safetensors"
 #define HF_DIR "tests/malformed/hf"
 
-/* A clean refusal: a format, support or I/O error, never a crash, OOM or success. */
-static int clean_rc(int rc)
+static int load_st(const char *path)
 {
-    return rc == QB_EFORMAT || rc == QB_EUNSUP || rc == QB_EIO;
+    struct qb_st_file *f = NULL;
+    int rc = qb_st_open(path, &f);
+    qb_st_free(f);
+    return rc;
+}
+
+static int load_model(const char *path)
+{
+    struct qb_model *m = NULL;
+    int rc = qb_model_load(path, NULL, &m);
+    qb_model_free(m);
+    return rc;
 }
 
 static void test_safetensors_corpus(void)
 {
-    DIR *d = opendir(ST_DIR);
-    struct dirent *de;
-    int n = 0;
-    CHECK(d != NULL);
-    if (!d)
-        return;
-    while ((de = readdir(d))) {
-        char path[512];
-        struct qb_st_file *f = NULL;
-        int rc;
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", ST_DIR, de->d_name);
-        rc = qb_st_open(path, &f);
-        printf("  %-44s -> %s\n", de->d_name, qb_errmsg());
-        if (!clean_rc(rc) || f || !strstr(qb_errmsg(), path)) {
-            fprintf(stderr, "  %s: rc %d\n", path, rc);
-            check_fail(__FILE__, __LINE__, "safetensors case refused cleanly");
-        }
-        qb_st_free(f);
-        n++;
-    }
-    closedir(d);
-    CHECK(n >= 20);
+    CHECK(check_corpus(ST_DIR, "", load_st) >= 20);
 }
 
+/* the messages quote a file inside each directory */
 static void test_hf_corpus(void)
 {
-    DIR *d = opendir(HF_DIR);
-    struct dirent *de;
-    int n = 0;
-    CHECK(d != NULL);
-    if (!d)
-        return;
-    while ((de = readdir(d))) {
-        char path[512], inside[520];
-        struct qb_model *m = NULL;
-        int rc;
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", HF_DIR, de->d_name);
-        snprintf(inside, sizeof inside, "'%s/", path); /* the message quotes a file in it */
-        rc = qb_model_load(path, NULL, &m);
-        printf("  %-32s -> %s\n", de->d_name, qb_errmsg());
-        if (!clean_rc(rc) || m || !strstr(qb_errmsg(), inside)) {
-            fprintf(stderr, "  %s: rc %d\n", path, rc);
-            check_fail(__FILE__, __LINE__, "model directory refused cleanly");
-        }
-        qb_model_free(m);
-        n++;
-    }
-    closedir(d);
-    CHECK(n >= 30);
+    CHECK(check_corpus(HF_DIR, "", load_model) >= 30);
 }
 
 static void test_controls_load(void)

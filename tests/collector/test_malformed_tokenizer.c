@@ -6,50 +6,31 @@
 #include "collector/tokenizer.h"
 #include "tests/check.h"
 
-#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define DIR_PATH "tests/malformed/tokenizer"
 
-static int ends_with(const char *s, const char *suffix)
+static int load_json(const char *path)
 {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && strcmp(s + n - k, suffix) == 0;
+    struct qb_tokenizer *t = NULL;
+    int rc = qb_tok_load_hf(path, &t);
+    qb_tok_free(t);
+    return rc;
+}
+
+static int load_bin(const char *path)
+{
+    struct qb_tokenizer *t = NULL;
+    int rc = qb_tok_load_llama2c(path, 4, &t);
+    qb_tok_free(t);
+    return rc;
 }
 
 static void test_corpus_fails_cleanly(void)
 {
-    DIR *d = opendir(DIR_PATH);
-    struct dirent *de;
-    int n_json = 0, n_bin = 0;
-    CHECK(d != NULL);
-    if (!d)
-        return;
-    while ((de = readdir(d))) {
-        char path[512];
-        struct qb_tokenizer *t = NULL;
-        int rc;
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof path, "%s/%s", DIR_PATH, de->d_name);
-        if (ends_with(de->d_name, ".json")) {
-            rc = qb_tok_load_hf(path, &t);
-            n_json++;
-        } else if (ends_with(de->d_name, ".bin")) {
-            rc = qb_tok_load_llama2c(path, 4, &t);
-            n_bin++;
-        } else {
-            continue;
-        }
-        printf("  %-34s -> %s\n", de->d_name, qb_errmsg());
-        CHECK(rc < 0 && t == NULL);
-        CHECK(rc == QB_EFORMAT || rc == QB_EUNSUP);
-        CHECK(strstr(qb_errmsg(), path) != NULL);
-        qb_tok_free(t);
-    }
-    closedir(d);
-    CHECK(n_json >= 40 && n_bin >= 8);
+    CHECK(check_corpus(DIR_PATH, ".json", load_json) >= 40);
+    CHECK(check_corpus(DIR_PATH, ".bin", load_bin) >= 8);
 }
 
 static void test_controls_load(void)
