@@ -1,0 +1,149 @@
+/* qmatmul: activation quantization, kernel tables per instruction set, and the threaded
+ * driver that splits weight rows (see qmatmul.h). */
+#include "kernels/qmatmul.h"
+
+#include "collector/err.h"
+#include "kernels/fp8.h"
+#include "kernels/matmul.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+int qb_qmatmul_supported(enum qb_fmt f, enum qb_act a)
+{
+    switch (a) {
+    case QB_ACT_F32: return (unsigned)f < QB_FMT_COUNT;
+    case QB_ACT_I8: return f == QB_FMT_I8 || f == QB_FMT_I4 || f == QB_FMT_I3 || f == QB_FMT_I2;
+    case QB_ACT_FP8: return f == QB_FMT_E4M3;
+    }
+    return 0;
+}
+
+void qb_quantize_act_i8(const float *x, int64_t n, int64_t cols, int8_t *xq, float *scale,
+                        int32_t *xsum)
+{
+    for (int64_t t = 0; t < n; t++) {
+        const float *xt = x + t * cols;
+        int8_t *qt = xq + t * cols;
+        float amax = 0, inv;
+        for (int64_t i = 0; i < cols; i++)
+            amax = fmaxf(amax, fabsf(xt[i]));
+        scale[t] = amax / 127.0f;
+        inv = amax > 0 ? 127.0f / amax : 0;
+        for (int64_t i = 0; i < cols; i++)
+            qt[i] = (int8_t)nearbyintf(xt[i] * inv);
+        if (xsum)
+            for (int64_t b = 0; b < cols / QB_SUB; b++) {
+                int32_t s = 0;
+                for (int i = 0; i < QB_SUB; i++)
+                    s += qt[b * QB_SUB + i];
+                xsum[t * (cols / QB_SUB) + b] = s;
+            }
+    }
+}
+
+void qb_quantize_act_fp8(const float *x, int64_t n, int64_t cols, uint8_t *x8, float *scale)
+{
+    for (int64_t t = 0; t < n; t++) {
+        const float *xt = x + t * cols;
+        float amax = 0, inv;
+        for (int64_t i = 0; i < cols; i++)
+            amax = fmaxf(amax, fabsf(xt[i]));
+        scale[t] = amax / QB_E4M3_MAX;
+        inv = amax > 0 ? QB_E4M3_MAX / amax : 0;
+        for (int64_t i = 0; i < cols; i++)
+            x8[t * cols + i] = qb_f32_to_e4m3(xt[i] * inv);
+    }
+}
+
+static struct qb_qkern_table t_ref, t_avx2, t_avx512;
+static int tables_built;
+
+static void build_tables(void)
+{
+    /* built once, before any thread can ask; the dispatch is per matmul, never per element */
+#pragma omp critical(qb_qkern_tables)
+    if (!tables_built) {
+        qb_qkern_register_int_ref(&t_ref);
+        qb_qkern_register_float_ref(&t_ref);
+        t_avx2 = t_ref;
+        qb_qkern_register_int_avx2(&t_avx2);
+        qb_qkern_register_float_avx2(&t_avx2);
+        t_avx512 = t_avx2;
+        qb_qkern_register_int_avx512(&t_avx512);
+        qb_qkern_register_float_avx512(&t_avx512);
+        tables_built = 1;
+    }
+}
+
+const struct qb_qkern_table *qb_qkern_ref(void)
+{
+    build_tables();
+    return &t_ref;
+}
+
+const struct qb_qkern_table *qb_qkern_for(const char *isa)
+{
+    build_tables();
+    if (!strcmp(isa, "avx512"))
+        return &t_avx512;
+    if (!strcmp(isa, "avx2"))
+        return &t_avx2;
+    return &t_ref;
+}
+
+const struct qb_qkern_table *qb_qkern_active(void)
+{
+    return qb_qkern_for(qb_kernels()->isa);
+}
+
+int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, int64_t n,
+                    const struct qb_qtensor *w, enum qb_act act)
+{
+    struct qb_qact a = {.act = act, .n = n, .cols = w->cols, .xf = x};
+    qb_qdot_fn fn;
+    void *scratch = NULL;
+    int64_t rows = w->rows, block;
+
+    if (!qb_qmatmul_supported(w->fmt, act) || !(fn = k->fn[w->fmt][act]))
+        return qb_err(QB_EINVAL, "no kernel for %s weights with %s activations", qb_fmt_name(w->fmt),
+                      act == QB_ACT_I8 ? "int8" : act == QB_ACT_FP8 ? "fp8" : "f32");
+    if (act != QB_ACT_F32) {
+        size_t codes = (size_t)(n * w->cols), sums = act == QB_ACT_I8 ? (size_t)(n * (w->cols / QB_SUB)) : 0;
+        if (w->cols % QB_SUB)
+            return qb_err(QB_EINVAL, "%lld input features are not a multiple of %d",
+                          (long long)w->cols, QB_SUB);
+        scratch = malloc(codes + (size_t)n * sizeof(float) + sums * sizeof(int32_t) + 64);
+        if (!scratch)
+            return qb_err(QB_ENOMEM, "out of memory for quantized activations");
+        float *scale = scratch;
+        int32_t *xsum = (int32_t *)(scale + n);
+        void *codes_p = xsum + sums;
+        a.xscale = scale;
+        if (act == QB_ACT_I8) {
+            qb_quantize_act_i8(x, n, w->cols, codes_p, scale, xsum);
+            a.xq = codes_p;
+            a.xsum = xsum;
+        } else {
+            qb_quantize_act_fp8(x, n, w->cols, codes_p, scale);
+            a.x8 = codes_p;
+        }
+    }
+    /* rows in blocks of 16 so kernels can keep several rows in flight; one thread for small work */
+    block = 16;
+    int64_t n_blocks = (rows + block - 1) / block;
+    int par = n * w->cols * rows >= 65536 && n_blocks > 1;
+#pragma omp parallel for schedule(static) if (par)
+    for (int64_t b = 0; b < n_blocks; b++) {
+        int64_t r0 = b * block, r1 = r0 + block < rows ? r0 + block : rows;
+        fn(w, r0, r1, &a, y, rows);
+    }
+    free(scratch);
+    return 0;
+}
+
+int qb_qmatmul(float *y, const float *x, int64_t n, const struct qb_qtensor *w, enum qb_act act)
+{
+    return qb_qmatmul_with(qb_qkern_active(), y, x, n, w, act);
+}
