@@ -6,7 +6,9 @@
 
 #include "collector/err.h"
 #include "collector/model.h"
-#include "kernels/matmul.h"
+#include "collector/qmodel.h"
+#include "kernels/qmatmul.h"
+#include "kernels/quantize.h"
 
 #include <math.h>
 #include <omp.h>
@@ -18,6 +20,8 @@
 
 struct qb_engine {
     const struct qb_model *m;
+    const struct qb_qmodel *qm;
+    struct qb_qmodel *own_qm; /* the f32 wrapper when created from a plain model */
     int64_t max_ctx, pos;
     int64_t q_dim, kv_dim;
     float *k_cache, *v_cache; /* (n_layers, max_ctx, kv_dim) */
@@ -46,6 +50,7 @@ void qb_engine_free(struct qb_engine *e)
 {
     if (!e)
         return;
+    qb_qmodel_free(e->own_qm);
     free(e->k_cache);
     free(e->v_cache);
     free(e->inv_freq);
@@ -64,6 +69,24 @@ void qb_engine_free(struct qb_engine *e)
 
 int qb_engine_new(const struct qb_model *m, int64_t max_ctx, struct qb_engine **out)
 {
+    struct qb_qspec f32 = {.base = {.fmt = QB_FMT_F32}};
+    struct qb_qmodel *qm;
+    int rc;
+
+    *out = NULL;
+    if ((rc = qb_qmodel_new(m, &f32, &qm)) < 0)
+        return rc;
+    if ((rc = qb_engine_new_q(qm, max_ctx, out)) < 0) {
+        qb_qmodel_free(qm);
+        return rc;
+    }
+    (*out)->own_qm = qm;
+    return 0;
+}
+
+int qb_engine_new_q(const struct qb_qmodel *qm, int64_t max_ctx, struct qb_engine **out)
+{
+    const struct qb_model *m = qm->m;
     const struct qb_config *c = &m->cfg;
     struct qb_engine *e;
     size_t cache;
@@ -75,6 +98,7 @@ int qb_engine_new(const struct qb_model *m, int64_t max_ctx, struct qb_engine **
     if (!e)
         return qb_err(QB_ENOMEM, "out of memory for the engine");
     e->m = m;
+    e->qm = qm;
     e->max_ctx = max_ctx;
     e->q_dim = c->n_heads * c->head_dim;
     e->kv_dim = c->n_kv_heads * c->head_dim;
@@ -237,17 +261,24 @@ static void attention(struct qb_engine *e, int64_t l, int64_t p0, int64_t n)
     }
 }
 
+static int mm(float *y, const float *x, int64_t n, const struct qb_qweight *w)
+{
+    return qb_qmatmul(y, x, n, &w->t, w->act);
+}
+
 /* One chunk of n <= CHUNK tokens at positions e->pos.. ; logits (n, vocab) or NULL. */
-static void forward_chunk(struct qb_engine *e, const int32_t *tok, int64_t n, float *logits)
+static int forward_chunk(struct qb_engine *e, const int32_t *tok, int64_t n, float *logits)
 {
     const struct qb_model *m = e->m;
+    const struct qb_qmodel *qm = e->qm;
     const struct qb_config *c = &m->cfg;
     const int64_t d = c->dim, hd = c->head_dim, hid = c->hidden_dim, p0 = e->pos;
     const int64_t kvd = e->kv_dim, qd = e->q_dim;
+    int rc;
 
     for (int64_t t = 0; t < n; t++) {
         float *cs = e->cs + t * hd;
-        memcpy(e->x + t * d, m->tok_embd + (int64_t)tok[t] * d, (size_t)d * sizeof(float));
+        qb_dequantize_row(&qm->embed.t, tok[t], e->x + t * d);
         for (int64_t i = 0; i < hd / 2; i++) {
             float ang = (float)(p0 + t) * e->inv_freq[i];
             cs[i] = cosf(ang);
@@ -257,14 +288,15 @@ static void forward_chunk(struct qb_engine *e, const int32_t *tok, int64_t n, fl
 
     for (int64_t l = 0; l < c->n_layers; l++) {
         const struct qb_layer *L = &m->layers[l];
+        const struct qb_qweight *W = &qm->lin[l * QB_LIN_COUNT];
         float *kc = e->k_cache + (l * e->max_ctx + p0) * kvd;
         float *vc = e->v_cache + (l * e->max_ctx + p0) * kvd;
 
         rmsnorm(e->xb, e->x, L->attn_norm, n, d, c->norm_eps);
-        qb_matmul_f32(e->q, e->xb, L->wq, n, d, qd);
         /* keys and values go straight into the cache rows of these positions */
-        qb_matmul_f32(kc, e->xb, L->wk, n, d, kvd);
-        qb_matmul_f32(vc, e->xb, L->wv, n, d, kvd);
+        if ((rc = mm(e->q, e->xb, n, &W[QB_LIN_Q])) < 0 || (rc = mm(kc, e->xb, n, &W[QB_LIN_K])) < 0 ||
+            (rc = mm(vc, e->xb, n, &W[QB_LIN_V])) < 0)
+            return rc;
         add_bias(e->q, L->bq, n, qd);
         add_bias(kc, L->bk, n, kvd);
         add_bias(vc, L->bv, n, kvd);
@@ -273,31 +305,37 @@ static void forward_chunk(struct qb_engine *e, const int32_t *tok, int64_t n, fl
             rope(kc + t * kvd, c->n_kv_heads, hd, e->cs + t * hd, c->rope_style);
         }
         attention(e, l, p0, n);
-        qb_matmul_f32(e->xb, e->att, L->wo, n, qd, d);
+        if ((rc = mm(e->xb, e->att, n, &W[QB_LIN_O])) < 0)
+            return rc;
         for (int64_t i = 0; i < n * d; i++)
             e->x[i] += e->xb[i];
 
         rmsnorm(e->xb, e->x, L->ffn_norm, n, d, c->norm_eps);
-        qb_matmul_f32(e->hb, e->xb, L->w_gate, n, d, hid);
-        qb_matmul_f32(e->hb2, e->xb, L->w_up, n, d, hid);
+        if ((rc = mm(e->hb, e->xb, n, &W[QB_LIN_GATE])) < 0 ||
+            (rc = mm(e->hb2, e->xb, n, &W[QB_LIN_UP])) < 0)
+            return rc;
         for (int64_t i = 0; i < n * hid; i++) {
             float g = e->hb[i];
             e->hb[i] = g / (1.0f + expf(-g)) * e->hb2[i];
         }
-        qb_matmul_f32(e->xb, e->hb, L->w_down, n, hid, d);
+        if ((rc = mm(e->xb, e->hb, n, &W[QB_LIN_DOWN])) < 0)
+            return rc;
         for (int64_t i = 0; i < n * d; i++)
             e->x[i] += e->xb[i];
     }
 
     if (logits) {
         rmsnorm(e->xb, e->x, m->out_norm, n, d, c->norm_eps);
-        qb_matmul_f32(logits, e->xb, m->output, n, d, c->vocab_size);
+        if ((rc = mm(logits, e->xb, n, &qm->output)) < 0)
+            return rc;
         memcpy(e->logits, logits + (n - 1) * c->vocab_size, (size_t)c->vocab_size * sizeof(float));
     } else {
         rmsnorm(e->xb, e->x + (n - 1) * d, m->out_norm, 1, d, c->norm_eps);
-        qb_matmul_f32(e->logits, e->xb, m->output, 1, d, c->vocab_size);
+        if ((rc = mm(e->logits, e->xb, 1, &qm->output)) < 0)
+            return rc;
     }
     e->pos += n;
+    return 0;
 }
 
 int qb_engine_forward(struct qb_engine *e, const int32_t *tokens, int64_t n, float *logits)
@@ -319,7 +357,8 @@ int qb_engine_forward(struct qb_engine *e, const int32_t *tokens, int64_t n, flo
     for (int64_t t0 = 0; t0 < n; t0 += CHUNK) {
         int64_t k = n - t0 < CHUNK ? n - t0 : CHUNK;
         /* intermediate chunks need no logits unless all positions were asked for */
-        forward_chunk(e, tokens + t0, k, logits ? logits + t0 * vocab : NULL);
+        if ((rc = forward_chunk(e, tokens + t0, k, logits ? logits + t0 * vocab : NULL)) < 0)
+            return rc;
     }
     return 0;
 }

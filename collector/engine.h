@@ -21,7 +21,12 @@
 struct qb_model;
 struct qb_engine;
 
+struct qb_qmodel;
+
+/* An engine over the model's own f32 weights. */
 int qb_engine_new(const struct qb_model *m, int64_t max_ctx, struct qb_engine **out);
+/* An engine over one quantized config; qm (and its model) must outlive the engine. */
+int qb_engine_new_q(const struct qb_qmodel *qm, int64_t max_ctx, struct qb_engine **out);
 void qb_engine_free(struct qb_engine *e);
 
 /* Forgets the KV cache: the next forward starts at position 0. */

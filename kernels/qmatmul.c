@@ -104,19 +104,32 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
     struct qb_qact a = {.act = act, .n = n, .cols = w->cols, .xf = x};
     qb_qdot_fn fn;
     void *scratch = NULL;
-    int64_t rows = w->rows, block;
+    float *xpad = NULL;
+    int64_t rows = w->rows, block, in = w->in_cols > 0 ? w->in_cols : w->cols;
 
     if (!qb_qmatmul_supported(w->fmt, act) || !(fn = k->fn[w->fmt][act]))
         return qb_err(QB_EINVAL, "no kernel for %s weights with %s activations", qb_fmt_name(w->fmt),
                       act == QB_ACT_I8 ? "int8" : act == QB_ACT_FP8 ? "fp8" : "f32");
+    if (in < w->cols) {
+        /* padded rows (see qtensor.h): zero activations meet the zero padding */
+        if (!(xpad = calloc((size_t)(n * w->cols), sizeof(float))))
+            return qb_err(QB_ENOMEM, "out of memory for padded activations");
+        for (int64_t t = 0; t < n; t++)
+            memcpy(xpad + t * w->cols, x + t * in, (size_t)in * sizeof(float));
+        x = a.xf = xpad;
+    }
     if (act != QB_ACT_F32) {
         size_t codes = (size_t)(n * w->cols), sums = act == QB_ACT_I8 ? (size_t)(n * (w->cols / QB_SUB)) : 0;
-        if (w->cols % QB_SUB)
+        if (w->cols % QB_SUB) {
+            free(xpad);
             return qb_err(QB_EINVAL, "%lld input features are not a multiple of %d",
                           (long long)w->cols, QB_SUB);
+        }
         scratch = malloc(codes + (size_t)n * sizeof(float) + sums * sizeof(int32_t) + 64);
-        if (!scratch)
+        if (!scratch) {
+            free(xpad);
             return qb_err(QB_ENOMEM, "out of memory for quantized activations");
+        }
         float *scale = scratch;
         int32_t *xsum = (int32_t *)(scale + n);
         void *codes_p = xsum + sums;
@@ -140,6 +153,7 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
         fn(w, r0, r1, &a, y, rows);
     }
     free(scratch);
+    free(xpad);
     return 0;
 }
 

@@ -51,7 +51,7 @@ size_t qb_qtensor_bytes(const struct qb_qtensor *t)
 
 double qb_qtensor_bpw(const struct qb_qtensor *t)
 {
-    double n = (double)t->rows * (double)t->cols;
+    double n = (double)t->rows * (double)(t->in_cols > 0 ? t->in_cols : t->cols);
     return n > 0 ? 8.0 * (double)qb_qtensor_bytes(t) / n : 0;
 }
 

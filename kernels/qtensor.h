@@ -86,9 +86,14 @@ _Static_assert(sizeof(struct qb_sub_i4) == QB_SUB_BYTES_I4, "i4 sub-block layout
 _Static_assert(sizeof(struct qb_sub_i3) == QB_SUB_BYTES_I3, "i3 sub-block layout");
 _Static_assert(sizeof(struct qb_sub_i2) == QB_SUB_BYTES_I2, "i2 sub-block layout");
 
+/* Padding: a kernel iterates over `cols` inputs, which for the integer formats (and for any
+ * format with quantized activations) is a whole number of groups / 32-value sub-blocks. A
+ * matrix whose real input count is not (stories260K's 172-wide FFN) is stored with zero
+ * weights appended to each row, cols rounded up, and in_cols set to the real count; qb_qmatmul
+ * then pads the activations with zeros, so the padding contributes nothing. */
 struct qb_qtensor {
     enum qb_fmt fmt;
-    int64_t rows, cols;  /* (out_features, in_features) */
+    int64_t rows, cols;  /* (out_features, in_features as stored, padding included) */
     int group;           /* I4/I3/I2: weights per group (32, 64, 128); 0 otherwise */
     int asym;            /* I4/I3/I2: header has a minimum */
     size_t row_bytes;    /* bytes of one packed row */
@@ -96,6 +101,7 @@ struct qb_qtensor {
     const float *row_scale; /* (rows) E4M3/E5M2/I8; NULL otherwise */
     const int32_t *row_sum; /* (rows) I8: sum of the codes of each row; NULL otherwise */
     void *owned;         /* freed by qb_qtensor_release (data, scales and sums live here) */
+    int64_t in_cols;     /* real in_features when the rows are padded (< cols); 0 = cols */
 };
 
 /* Bits per code of each format, and the format's name ("f32", "i4", ...). */
@@ -106,7 +112,7 @@ const char *qb_fmt_name(enum qb_fmt f);
 size_t qb_fmt_row_bytes(enum qb_fmt f, int64_t cols, int group, int asym);
 
 /* Total bytes the tensor occupies (packed rows plus per-row scales and sums), and
- * bits per weight = 8 * bytes / (rows * cols). */
+ * bits per real weight = 8 * bytes / (rows * in_cols), padding counted as a cost. */
 size_t qb_qtensor_bytes(const struct qb_qtensor *t);
 double qb_qtensor_bpw(const struct qb_qtensor *t);
 
