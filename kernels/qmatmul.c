@@ -57,6 +57,31 @@ void qb_quantize_act_fp8(const float *x, int64_t n, int64_t cols, uint8_t *x8, f
     }
 }
 
+void qb_quantize_act_i16(const float *x, int64_t n, int64_t cols, int16_t *x16, float *scale,
+                         int32_t *xsum)
+{
+    for (int64_t t = 0; t < n; t++) {
+        const float *xt = x + t * cols;
+        int16_t *qt = x16 + t * cols;
+        float amax = 0, inv;
+        for (int64_t i = 0; i < cols; i++)
+            amax = fmaxf(amax, fabsf(xt[i]));
+        scale[t] = amax / 32767.0f;
+        inv = amax > 0 ? 32767.0f / amax : 0;
+        /* (v + 1.5 * 2^23) - 1.5 * 2^23 rounds half to even for |v| < 2^22, like nearbyintf
+         * in the default rounding mode, without a libm call per value */
+        for (int64_t i = 0; i < cols; i++)
+            qt[i] = (int16_t)((xt[i] * inv + 12582912.0f) - 12582912.0f);
+        if (xsum)
+            for (int64_t b = 0; b < cols / QB_SUB; b++) {
+                int32_t s = 0;
+                for (int i = 0; i < QB_SUB; i++)
+                    s += qt[b * QB_SUB + i];
+                xsum[t * (cols / QB_SUB) + b] = s;
+            }
+    }
+}
+
 static struct qb_qkern_table t_ref, t_avx2, t_avx512;
 static int tables_built;
 
@@ -118,6 +143,10 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
             memcpy(xpad + t * w->cols, x + t * in, (size_t)in * sizeof(float));
         x = a.xf = xpad;
     }
+    if ((w->fmt == QB_FMT_I4 || w->fmt == QB_FMT_I3 || w->fmt == QB_FMT_I2) &&
+        ((w->group != 32 && w->group != 64 && w->group != 128) || w->cols % w->group))
+        return qb_err(QB_EINVAL, "group of %d does not fit %lld %s columns", w->group,
+                      (long long)w->cols, qb_fmt_name(w->fmt));
     if (act != QB_ACT_F32) {
         size_t codes = (size_t)(n * w->cols), sums = act == QB_ACT_I8 ? (size_t)(n * (w->cols / QB_SUB)) : 0;
         if (w->cols % QB_SUB) {
@@ -142,6 +171,21 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
             qb_quantize_act_fp8(x, n, w->cols, codes_p, scale);
             a.x8 = codes_p;
         }
+    } else if (w->fmt == QB_FMT_I8 || w->fmt == QB_FMT_I4 || w->fmt == QB_FMT_I3 ||
+               w->fmt == QB_FMT_I2) {
+        /* 16-bit activations for the SIMD integer-weight kernels, once per call */
+        size_t sums = (size_t)(n * (w->cols / QB_SUB));
+        scratch = malloc((size_t)(n * w->cols) * sizeof(int16_t) + (size_t)n * sizeof(float) +
+                         sums * sizeof(int32_t) + 64);
+        if (!scratch)
+            return qb_err(QB_ENOMEM, "out of memory for 16-bit activations");
+        float *scale = scratch;
+        int32_t *xsum = (int32_t *)(scale + n);
+        int16_t *x16 = (int16_t *)(xsum + sums);
+        qb_quantize_act_i16(x, n, w->cols, x16, scale, xsum);
+        a.xscale = scale;
+        a.xsum = xsum;
+        a.x16 = x16;
     }
     /* rows in blocks of 16 so kernels can keep several rows in flight; one thread for small work */
     block = 16;

@@ -20,8 +20,12 @@ struct qb_qact {
     const float *xf;   /* (n, cols) f32: always set */
     const int8_t *xq;  /* (n, cols) ACT_I8: int8 codes, x ~ xscale[t] * xq */
     const uint8_t *x8; /* (n, cols) ACT_FP8: e4m3 codes, x ~ xscale[t] * e4m3(x8) */
-    const float *xscale; /* (n) ACT_I8 / ACT_FP8 */
-    const int32_t *xsum; /* (n, cols/32) ACT_I8: sum of xq over each 32-value sub-block */
+    const float *xscale; /* (n) ACT_I8 / ACT_FP8; ACT_F32 with integer weights: of x16 */
+    const int32_t *xsum; /* (n, cols/32) ACT_I8: sum of xq over each 32-value sub-block;
+                            ACT_F32 with integer weights: the same sums of x16 */
+    const int16_t *x16;  /* (n, cols) ACT_F32 with I8/I4/I3/I2 weights: x ~ xscale[t] * x16,
+                            16-bit per-token codes for the SIMD kernels (qb_quantize_act_i16);
+                            the _ref kernels read xf */
 };
 
 /* Computes y[t * ldy + r] for tokens t in [0, x->n) and weight rows r in [r0, r1). */
@@ -54,6 +58,11 @@ const struct qb_qkern_table *qb_qkern_active(void);
 void qb_quantize_act_i8(const float *x, int64_t n, int64_t cols, int8_t *xq, float *scale,
                         int32_t *xsum);
 void qb_quantize_act_fp8(const float *x, int64_t n, int64_t cols, uint8_t *x8, float *scale);
+/* 16-bit per-token codes: scale = max|x| / 32767, x16 = round-half-even(x / scale); xsum as for
+ * int8 (sums over each full 32-value block; may be NULL). The SIMD integer-weight kernels use
+ * them for ACT_F32 ("A16": every x within scale/2 = max|x| * 2^-16 of its value). */
+void qb_quantize_act_i16(const float *x, int64_t n, int64_t cols, int16_t *x16, float *scale,
+                         int32_t *xsum);
 
 /* Registration hooks, one per kernel family and instruction set: each fills the slots it
  * implements. Defined in kernels/qmatmul_{int,float}_ref.c and

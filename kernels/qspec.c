@@ -10,10 +10,10 @@
 #include <stdio.h>
 #include <string.h>
 
-#define VALID_FORMS                                                                               \
-    "valid forms are f32, f16, bf16, fp8[-e5m2][-a8], w8, w8a8, w4g{32,64,128}[-sym][-a8], "      \
-    "w3g{32,64,128}[-sym][-a8], w2g{32,64,128}[-sym][-a8], with an optional "                     \
-    "-rtn|-gptq|-awq|-smooth and +TARGET=BASE overrides (TARGET: output, embed, attn, ffn, q, "   \
+#define VALID_FORMS                                                                                \
+    "valid forms are f32, f16, bf16, fp8[-e5m2][-a8], w8, w8a8, w4g{32,64,128}[-sym][-a8], "       \
+    "w3g{32,64,128}[-sym][-a8], w2g{32,64,128}[-sym][-a8], with an optional "                      \
+    "-rtn|-gptq|-awq|-smooth and +TARGET=BASE overrides (TARGET: output, embed, attn, ffn, q, "    \
     "k, v, o, gate, up, down)"
 
 static const char *const method_names[] = {"rtn", "gptq", "awq", "smooth"};
@@ -39,7 +39,8 @@ static int bad_spec(const char *spec, const char *why)
 }
 
 /* Parses one base with its suffixes, and the method when method is not NULL, from
- * [s, s + n). Writes a reason to why (cap bytes) on failure. */
+ * [s, s + n). On failure writes a reason to why (cap bytes) and returns -1, or -2 when the
+ * precision itself is unknown. */
 static int parse_base(const char *s, size_t n, struct qb_qbase *b, int *method, char *why,
                       size_t cap)
 {
@@ -80,7 +81,7 @@ static int parse_base(const char *s, size_t n, struct qb_qbase *b, int *method, 
         }
     } else {
         snprintf(why, cap, "unknown precision '%.*s'", (int)len, s);
-        return -1;
+        return -2;
     }
 
     /* suffixes, each at most once */
@@ -92,7 +93,8 @@ static int parse_base(const char *s, size_t n, struct qb_qbase *b, int *method, 
         if (is_word(t, len, "sym") && bits && !seen_sym) {
             seen_sym = 1;
             b->asym = 0;
-        } else if (is_word(t, len, "a8") && (bits || b->fmt == QB_FMT_E4M3) && !seen_a8) {
+        } else if (is_word(t, len, "a8") && !seen_a8 &&
+                   (bits || b->fmt == QB_FMT_E4M3 || b->fmt == QB_FMT_E5M2)) {
             seen_a8 = 1;
             b->act = bits ? QB_ACT_I8 : QB_ACT_FP8;
         } else if (is_word(t, len, "e5m2") && b->fmt == QB_FMT_E4M3 && !seen_e5m2) {
@@ -116,8 +118,17 @@ static int parse_base(const char *s, size_t n, struct qb_qbase *b, int *method, 
                 snprintf(why, cap, "more than one method");
             else if (len == 0)
                 snprintf(why, cap, "empty suffix");
-            else if (is_word(t, len, "sym") || is_word(t, len, "a8") || is_word(t, len, "e5m2"))
-                snprintf(why, cap, "'-%.*s' given twice or does not apply here", (int)len, t);
+            else if ((is_word(t, len, "sym") && seen_sym) || (is_word(t, len, "a8") && seen_a8) ||
+                     (is_word(t, len, "e5m2") && seen_e5m2))
+                snprintf(why, cap, "'-%.*s' given twice", (int)len, t);
+            else if (is_word(t, len, "sym"))
+                snprintf(why, cap, "'-sym' applies only to w4gN, w3gN and w2gN");
+            else if (is_word(t, len, "a8"))
+                snprintf(why, cap,
+                         "'-a8' applies only to fp8 and wNgN (int8 weights with int8 "
+                         "activations are w8a8)");
+            else if (is_word(t, len, "e5m2"))
+                snprintf(why, cap, "'-e5m2' applies only to fp8");
             else
                 snprintf(why, cap, "unknown suffix '-%.*s'", (int)len, t);
             return -1;
@@ -133,8 +144,8 @@ static int parse_base(const char *s, size_t n, struct qb_qbase *b, int *method, 
 /* Is method m allowed on base b? */
 static const char *method_conflict(enum qb_method m, const struct qb_qbase *b)
 {
-    int is_int = b->fmt == QB_FMT_I8 || b->fmt == QB_FMT_I4 || b->fmt == QB_FMT_I3 ||
-                 b->fmt == QB_FMT_I2;
+    int is_int =
+        b->fmt == QB_FMT_I8 || b->fmt == QB_FMT_I4 || b->fmt == QB_FMT_I3 || b->fmt == QB_FMT_I2;
     switch (m) {
     case QB_METHOD_GPTQ: return is_int ? NULL : "gptq needs an integer base (w8, w8a8, wNgN)";
     case QB_METHOD_AWQ:
@@ -152,7 +163,7 @@ int qb_qspec_parse(const char *s, struct qb_qspec *out)
     struct qb_qspec p;
     char why[160], canon[2 * QB_QSPEC_MAX];
     const char *plus, *end;
-    int method = QB_METHOD_RTN, rc;
+    int method = QB_METHOD_RTN, rc, len;
 
     if (out)
         memset(out, 0, sizeof *out);
@@ -163,11 +174,8 @@ int qb_qspec_parse(const char *s, struct qb_qspec *out)
     plus = strchr(s, '+');
     if (!plus)
         plus = end;
-    if (parse_base(s, (size_t)(plus - s), &p.base, &method, why, sizeof why) < 0)
-        return bad_spec(s, strncmp(why, "unknown precision", 17) || plus != end ||
-                                   memchr(s, '-', (size_t)(plus - s))
-                               ? why
-                               : NULL);
+    if ((rc = parse_base(s, (size_t)(plus - s), &p.base, &method, why, sizeof why)) < 0)
+        return bad_spec(s, rc == -2 ? NULL : why);
     p.method = (enum qb_method)method;
     const char *conflict = method_conflict(p.method, &p.base);
     if (conflict)
@@ -200,8 +208,8 @@ int qb_qspec_parse(const char *s, struct qb_qspec *out)
             snprintf(why, sizeof why, "more than %d overrides", QB_QSPEC_MAX_OVERRIDES);
             return bad_spec(s, why);
         }
-        if (parse_base(eq + 1, (size_t)(next - eq - 1), &p.overrides[p.n_overrides].base, NULL,
-                       why, sizeof why) < 0)
+        if (parse_base(eq + 1, (size_t)(next - eq - 1), &p.overrides[p.n_overrides].base, NULL, why,
+                       sizeof why) < 0)
             return bad_spec(s, why);
         p.overrides[p.n_overrides++].target = tgt;
         plus = next;
@@ -209,8 +217,8 @@ int qb_qspec_parse(const char *s, struct qb_qspec *out)
 
     /* the canonical name must fit the buffers callers size with QB_QSPEC_MAX */
     qb_qspec_format(&p, canon, sizeof canon);
-    if ((rc = (int)strlen(canon)) >= QB_QSPEC_MAX) {
-        snprintf(why, sizeof why, "its canonical name is %d characters, more than %d", rc,
+    if ((len = (int)strlen(canon)) >= QB_QSPEC_MAX) {
+        snprintf(why, sizeof why, "its canonical name is %d characters, more than %d", len,
                  QB_QSPEC_MAX - 1);
         return bad_spec(s, why);
     }

@@ -18,9 +18,9 @@
  *   - Clipping search (I3/I2 by default): symmetric groups try d * f for f = 1, 0.975, ..., 0.5
  *     (21 factors); asymmetric groups move min up and max down independently by multiples of
  *     range/40 (together by at most half the range), by coordinate descent: min, then max,
- *     then both again. Each candidate is scored by the group's squared reconstruction error
- *     with the f16 headers; f = 1 (no clipping) is a candidate and only a strictly smaller
- *     error replaces it, so clipping never makes a group worse.
+ *     then min again if max moved. Each candidate is scored by the group's squared
+ *     reconstruction error with the f16 headers; f = 1 (no clipping) is a candidate and only a
+ *     strictly smaller error replaces it, so clipping never makes a group worse.
  *   - Weights must be finite and fit the format (f16 overflow, f16 group headers): otherwise
  *     QB_ERANGE naming the row.
  * Rows are independent, so OpenMP splits them. */
@@ -50,7 +50,8 @@ static inline float rne(float x)
 
 static inline float clampf(float x, float lo, float hi)
 {
-    return x < lo ? lo : x > hi ? hi : x;
+    x = x > lo ? x : lo;
+    return x < hi ? x : hi;
 }
 
 static inline int is_group_fmt(enum qb_fmt f)
@@ -96,7 +97,8 @@ static inline uint8_t fp8_encode(float x, int mbits, int bias, uint32_t max_code
         return (uint8_t)(s | (qb_f32_bits(f + magic) - qb_f32_bits(magic)));
     /* round the f32 mantissa to mbits, half to even; a carry bumps the exponent */
     a += (1u << (22 - mbits)) - 1 + ((a >> (23 - mbits)) & 1);
-    code = ((a >> 23) - 127 + (uint32_t)bias) << mbits | ((a >> (23 - mbits)) & ((1u << mbits) - 1));
+    code =
+        ((a >> 23) - 127 + (uint32_t)bias) << mbits | ((a >> (23 - mbits)) & ((1u << mbits) - 1));
     return (uint8_t)(s | (code > max_code ? max_code : code));
 }
 
@@ -149,7 +151,7 @@ static int quant_row_i8(const float *w, int64_t cols, int8_t *q, float *scale, i
 
 /* A group header in f32 (the values of its f16 fields) and in bits. */
 struct ghdr {
-    float d, m;      /* m unused for symmetric groups */
+    float d, m; /* m unused for symmetric groups */
     uint16_t d16, m16;
 };
 
@@ -165,32 +167,57 @@ static struct ghdr ghdr_make(float d, float m, int asym)
     return h;
 }
 
-/* Codes of one group (n weights) for header h, and the squared error they leave, computed
- * with the dequantizer's own expressions: d * (q - z) symmetric, d * q + m asymmetric. */
-static double group_codes(const float *w, int n, const struct ghdr *h, int asym, int bits,
-                          uint8_t *q)
+/* The code of one weight for header h (id = 1/d, or 0 when d is 0): round((w - m) / d) in
+ * [0, qmax] asymmetric; round(w / d) in [-z, z - 1] symmetric, stored as that + z. */
+static inline float code_asym(float w, float m, float id, float qmax)
 {
-    const float qmax = (float)((1 << bits) - 1), z = (float)(1 << (bits - 1));
-    const float id = h->d != 0 ? 1.0f / h->d : 0.0f;
+    return rne(clampf((w - m) * id, 0.0f, qmax));
+}
+
+static inline float code_sym(float w, float id, float z)
+{
+    return rne(clampf(w * id, -z, z - 1.0f));
+}
+
+static inline float inv_d(const struct ghdr *h)
+{
+    return h->d != 0 ? 1.0f / h->d : 0.0f;
+}
+
+/* Squared error header h leaves on one group of n weights (n a multiple of 32), with the
+ * dequantizer's own expressions: d * q + m asymmetric, d * (q - z) symmetric. Eight partial
+ * sums in a fixed order so the compiler vectorizes it: the clipping search spends its time
+ * here. */
+static double group_err(const float *w, int n, const struct ghdr *h, int asym, int bits)
+{
+    const float qmax = (float)((1 << bits) - 1), z = (float)(1 << (bits - 1)), id = inv_d(h);
+    const float d = h->d, m = h->m;
+    float acc[8] = {0};
     double err = 0;
     if (asym) {
-        for (int i = 0; i < n; i++) {
-            float c = rne(clampf((w[i] - h->m) * id, 0.0f, qmax));
-            float r = w[i] - (h->d * c + h->m);
-            err += (double)(r * r);
-            if (q)
-                q[i] = (uint8_t)c;
-        }
+        for (int i = 0; i < n; i += 8)
+            for (int l = 0; l < 8; l++) {
+                float r = w[i + l] - (d * code_asym(w[i + l], m, id, qmax) + m);
+                acc[l] += r * r;
+            }
     } else {
-        for (int i = 0; i < n; i++) {
-            float c = rne(clampf(w[i] * id, -z, z - 1.0f));
-            float r = w[i] - h->d * c;
-            err += (double)(r * r);
-            if (q)
-                q[i] = (uint8_t)(c + z);
-        }
+        for (int i = 0; i < n; i += 8)
+            for (int l = 0; l < 8; l++) {
+                float r = w[i + l] - d * code_sym(w[i + l], id, z);
+                acc[l] += r * r;
+            }
     }
+    for (int l = 0; l < 8; l++)
+        err += acc[l];
     return err;
+}
+
+/* The codes, 0 .. 2^bits - 1, of one group for header h. */
+static void group_codes(const float *w, int n, const struct ghdr *h, int asym, int bits, uint8_t *q)
+{
+    const float qmax = (float)((1 << bits) - 1), z = (float)(1 << (bits - 1)), id = inv_d(h);
+    for (int i = 0; i < n; i++)
+        q[i] = (uint8_t)(asym ? code_asym(w[i], h->m, id, qmax) : code_sym(w[i], id, z) + z);
 }
 
 /* Asymmetric header for the range [lo, hi]: m first, then d from the rounded m, so the top
@@ -222,10 +249,10 @@ static int group_header(const float *w, int n, int asym, int bits, int clip, str
             *out = best;
             return ROW_OK;
         }
-        best_err = group_codes(w, n, &best, 0, bits, NULL);
+        best_err = group_err(w, n, &best, 0, bits);
         for (int k = 1; k <= CLIP_STEPS; k++) {
             struct ghdr h = ghdr_make(d * (1.0f - (float)k / (2 * CLIP_STEPS)), 0, 0);
-            double e = group_codes(w, n, &h, 0, bits, NULL);
+            double e = group_err(w, n, &h, 0, bits);
             if (e < best_err) {
                 best_err = e;
                 best = h;
@@ -248,11 +275,11 @@ static int group_header(const float *w, int n, int asym, int bits, int clip, str
         return ROW_OK;
     }
     /* coordinate descent over (k_lo, k_hi): min moves up k_lo * range/40, max down k_hi *
-     * range/40, k_lo + k_hi <= 20 */
+     * range/40, k_lo + k_hi <= 20; passes scan min, max, then min again if max moved */
     {
         const float step = (mx - mn) / (2 * CLIP_STEPS);
         int k_lo = 0, k_hi = 0;
-        best_err = group_codes(w, n, &best, 1, bits, NULL);
+        best_err = group_err(w, n, &best, 1, bits);
         for (int pass = 0; pass < 3; pass++) {
             int moved = 0;
             for (int k = 0; k <= CLIP_STEPS; k++) {
@@ -260,7 +287,7 @@ static int group_header(const float *w, int n, int asym, int bits, int clip, str
                 if (lo + hi > CLIP_STEPS || (lo == k_lo && hi == k_hi))
                     continue;
                 struct ghdr h = asym_hdr(mn + (float)lo * step, mx - (float)hi * step, bits);
-                double e = group_codes(w, n, &h, 1, bits, NULL);
+                double e = group_err(w, n, &h, 1, bits);
                 if (e < best_err) {
                     best_err = e;
                     best = h;
@@ -392,7 +419,7 @@ int qb_quantize(const float *w, int64_t rows, int64_t cols, enum qb_fmt fmt, int
 {
     struct qb_qtensor t = {0};
     size_t n, in_bytes, data_bytes, off_scale = 0, off_sum = 0, total;
-    int clip, has_scale, has_sum, bad_rc = 0;
+    int clip, has_scale, has_sum, par, bad_rc = 0;
     int64_t bad_row = -1;
     void *mem = NULL;
 
@@ -403,8 +430,10 @@ int qb_quantize(const float *w, int64_t rows, int64_t cols, enum qb_fmt fmt, int
     if ((unsigned)fmt >= QB_FMT_COUNT)
         return qb_err(QB_EINVAL, "quantize: unknown weight format %d", (int)fmt);
     if (rows <= 0 || cols <= 0)
-        return qb_err(QB_EINVAL, "cannot quantize a (%lld, %lld) matrix to '%s': rows and columns "
-                      "must be positive", (long long)rows, (long long)cols, qb_fmt_name(fmt));
+        return qb_err(QB_EINVAL,
+                      "cannot quantize a (%lld, %lld) matrix to '%s': rows and columns "
+                      "must be positive",
+                      (long long)rows, (long long)cols, qb_fmt_name(fmt));
     /* with the input under SIZE_MAX / 4 bytes nothing below can overflow: packed rows are
      * never larger than the f32 input, and scales and sums take 8 bytes per row */
     if (qb_mul_size((size_t)rows, (size_t)cols, &n) < 0 ||
@@ -455,9 +484,11 @@ int qb_quantize(const float *w, int64_t rows, int64_t cols, enum qb_fmt fmt, int
     if (has_sum)
         t.row_sum = (const int32_t *)((char *)mem + off_sum);
 
-    /* rows in parallel; dynamic chunks because the machine is shared and the clipping search
-     * makes rows uneven. The first failing row (lowest index) is reported. */
-#pragma omp parallel for schedule(dynamic, 8) if (n >= ((size_t)1 << 16) && rows > 1)
+    /* rows in parallel, one thread for small work; dynamic chunks because the machine is shared
+     * and the clipping search makes rows uneven. The first failing row (lowest index) is
+     * reported. */
+    par = n >= ((size_t)1 << 16) && rows > 1;
+#pragma omp parallel for schedule(dynamic, 8) if (par)
     for (int64_t r = 0; r < rows; r++) {
         int rc = quant_row(&t, w + r * cols, clip, r);
         if (rc) {
@@ -519,9 +550,7 @@ void qb_dequantize_row(const struct qb_qtensor *t, int64_t row, float *out)
     }
     p = (const uint8_t *)t->data + (size_t)row * t->row_bytes;
     switch (t->fmt) {
-    case QB_FMT_F32:
-        memcpy(out, p, (size_t)t->cols * sizeof(float));
-        break;
+    case QB_FMT_F32: memcpy(out, p, (size_t)t->cols * sizeof(float)); break;
     case QB_FMT_F16:
     case QB_FMT_BF16:
         for (int64_t i = 0; i < t->cols; i++) {

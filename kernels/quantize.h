@@ -21,7 +21,8 @@ struct qb_quant_opts {
 };
 
 /* Quantizes w (rows, cols) into out (owned). QB_EINVAL when cols does not suit the format
- * (group-wise formats need cols % group == 0; group must be 32, 64 or 128). */
+ * (group-wise formats need cols % group == 0; group must be 32, 64 or 128). QB_ERANGE when a
+ * weight is not finite or does not fit the format (f16, or f16 group headers). */
 int qb_quantize(const float *w, int64_t rows, int64_t cols, enum qb_fmt fmt, int group, int asym,
                 const struct qb_quant_opts *opts, struct qb_qtensor *out);
 
