@@ -71,6 +71,7 @@ void qb_qkern_register_int_ref(struct qb_qkern_table *t);
 void qb_qkern_register_float_ref(struct qb_qkern_table *t);
 void qb_qkern_register_int_avx2(struct qb_qkern_table *t);
 void qb_qkern_register_int_avx512(struct qb_qkern_table *t);
+void qb_qkern_register_int_avx512_novnni(struct qb_qkern_table *t); /* tests: as without VNNI */
 void qb_qkern_register_float_avx2(struct qb_qkern_table *t);
 void qb_qkern_register_float_avx512(struct qb_qkern_table *t);
 

@@ -1,7 +1,670 @@
-/* qmatmul_int_avx512: SIMD kernels (placeholder until written). */
+/* qmatmul_int_avx512: integer-weight kernels (I8, I4, I3, I2) with AVX-512F/BW, and VNNI where
+ * the CPU has it (checked at run time; the VNNI functions carry their own target attribute).
+ * They compute what qmatmul_int_ref.c computes; tests/kernels/test_qmatmul_int.c holds them to
+ * it. Every format goes through one scheme:
+ *
+ * 1. Unpack. A block of 16 weight rows is decoded CH columns at a time into `struct blk`,
+ *    interleaved so that one 64-byte vector holds 4 columns of all 16 rows as u8 codes (one
+ *    row per 32-bit lane; I8 as q + 128), plus, per group, the 16 rows' d (and m) in f32.
+ *    The transpose costs a few shuffles per 64 codes, paid once per weight and shared by every
+ *    token; the block (8 KB of codes) stays in L1.
+ * 2. Tokens. For up to 8 tokens at once, each code vector meets a broadcast of 4 activations
+ *    per token: int32 dots per row and group, then one convert and one FMA by the rows' d
+ *    per group and token (qmatmul_int_avx512_tile.h).
+ *
+ * Activations and the integer algebra, with u8 codes q in [0, 2^b - 1]:
+ *   sym   d * (dot - 2^(b-1) * xsum)     the xsum term is the int32 start value
+ *   asym  d * dot + m * xsum
+ *   I8    row_scale * (dot((q + 128), x) - 128 * xsum)
+ *   ACT_I8  (W8A8, W4A8...): x->xq, s8; vpdpbusd, 64 multiply-adds per instruction.
+ *   ACT_F32 ("A16"): x->x16, the activations rounded ONCE per matmul to 16-bit integers with a
+ *           per-token scale (qb_quantize_act_i16: scale = max|x| / 32767, so every x is within
+ *           max|x| * 2^-16 of its f32 value: at least bf16's precision for every value within
+ *           2^-7 of the token's largest). Each code vector splits in two int16 vectors
+ *           (columns 0,2 and 1,3 of each row: an AND and a shift) for vpdpwssd, against the
+ *           activations reordered to match per chunk.
+ * Without VNNI, vpmaddubsw + vpmaddwd + vpaddd replace vpdpbusd (exact: I4/I3/I2 codes <= 15
+ * keep each int16 pair sum <= 3810), and I8 with int8 activations takes the 16-bit path with
+ * the activations widened. int32 sums are exact: a group is at most 128 columns (256 for I8)
+ * and its result |sum((q - off) x)| <= 256 * 128 * 32767 < 2^31; the additions on the way wrap
+ * modulo 2^32 and so cannot spoil it. */
+#include "kernels/half.h"
 #include "kernels/qmatmul.h"
+
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CH 512          /* columns unpacked at a time (a multiple of every group size) */
+#define GMAX (CH / 32)  /* most groups in a chunk */
+
+struct blk {
+    __m512i w[CH / 4];                       /* code vectors: 16 rows x 4 columns, u8 */
+    float d[GMAX][16] __attribute__((aligned(64)));
+    float m[GMAX][16] __attribute__((aligned(64)));
+    int16_t xw[8 * CH] __attribute__((aligned(64))); /* (8, CH) reordered 16-bit activations */
+    int ng, gk;     /* groups in this chunk, code vectors per group */
+    int a16;        /* 16-bit dots */
+    int asym;       /* add m * xsum per group */
+    int xoff;       /* int32 start value is -xoff * xsum */
+};
+
+static inline int32_t ld32(const void *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Four 16-byte (or 8-byte) pieces, one per 128-bit lane. */
+static inline __m512i load4x16(const uint8_t *a, const uint8_t *b, const uint8_t *c,
+                               const uint8_t *d)
+{
+    __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)a));
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)b), 1);
+    z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)c), 2);
+    return _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)d), 3);
+}
+static inline __m512i load4x8(const uint8_t *a, const uint8_t *b, const uint8_t *c,
+                              const uint8_t *d)
+{
+    __m512i z = _mm512_castsi128_si512(_mm_loadl_epi64((const __m128i *)a));
+    z = _mm512_inserti32x4(z, _mm_loadl_epi64((const __m128i *)b), 1);
+    z = _mm512_inserti32x4(z, _mm_loadl_epi64((const __m128i *)c), 2);
+    return _mm512_inserti32x4(z, _mm_loadl_epi64((const __m128i *)d), 3);
+}
+
+/* z0..z3 hold rows (j, 4+j, 8+j, 12+j) for j = 0..3 in their four lanes (4 dwords each); c[k]
+ * gets dword k of all 16 rows in row order. With n = 2 only dwords 0 and 1 are produced. */
+static inline __attribute__((always_inline)) void transpose(__m512i z0, __m512i z1, __m512i z2,
+                                                            __m512i z3, __m512i c[4], const int n)
+{
+    __m512i t0 = _mm512_unpacklo_epi32(z0, z1), t2 = _mm512_unpacklo_epi32(z2, z3);
+    c[0] = _mm512_unpacklo_epi64(t0, t2);
+    c[1] = _mm512_unpackhi_epi64(t0, t2);
+    if (n > 2) {
+        __m512i t1 = _mm512_unpackhi_epi32(z0, z1), t3 = _mm512_unpackhi_epi32(z2, z3);
+        c[2] = _mm512_unpacklo_epi64(t1, t3);
+        c[3] = _mm512_unpackhi_epi64(t1, t3);
+    }
+}
+
+#define UNROLL _Pragma("GCC unroll 8")
+#define INLINE static inline __attribute__((always_inline))
+
+struct rows {
+    const uint8_t *p[16]; /* row starts; rows past the block repeat the first */
+    int64_t r[16];        /* their row numbers */
+    __m512i idx;          /* p[i] - p[0], for gathers */
+    int n;
+};
+
+static void rows_at(const struct qb_qtensor *w, int64_t r0, int64_t r1, struct rows *R)
+{
+    int32_t idx[16];
+    R->n = r1 - r0 < 16 ? (int)(r1 - r0) : 16;
+    for (int i = 0; i < 16; i++) {
+        R->r[i] = r0 + (i < R->n ? i : 0);
+        R->p[i] = (const uint8_t *)w->data + (size_t)R->r[i] * w->row_bytes;
+        idx[i] = (int32_t)((size_t)(R->r[i] - r0) * w->row_bytes); /* < 2^31: see run() */
+    }
+    R->idx = _mm512_loadu_si512(idx);
+}
+
+/* The 32-bit word at byte offset o of each of the 16 rows. */
+static inline __m512i gather_rows(const struct rows *R, size_t o)
+{
+    return _mm512_i32gather_epi32(R->idx, R->p[0] + o, 1);
+}
+
+/* --- unpacking, one function per format --- */
+
+static size_t sub_bytes(enum qb_fmt f)
+{
+    return f == QB_FMT_I4 ? QB_SUB_BYTES_I4 : f == QB_FMT_I3 ? QB_SUB_BYTES_I3 : QB_SUB_BYTES_I2;
+}
+
+/* Columns [c0, c0 + nc) of an I4/I3/I2 block; fmt and asym are constants after inlining,
+ * so each combination is its own straight-line loop. */
+INLINE void unpack_group_t(const struct qb_qtensor *w, const struct rows *R, int64_t c0, int nc,
+                           struct blk *b, const enum qb_fmt fmt, const int asym)
+{
+    const size_t hdr = asym ? 4 : 2, sub = sub_bytes(fmt);
+    const size_t gbytes = hdr + (size_t)(w->group / QB_SUB) * sub;
+    const __m512i m2 = _mm512_set1_epi8(3), m4 = _mm512_set1_epi8(15);
+    const __m512i spread = _mm512_broadcast_i32x4(
+        _mm_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12));
+    const __m512i bit = _mm512_set1_epi32(0x08040201), four = _mm512_set1_epi8(4);
+    const uint8_t *const *p = R->p;
+    b->ng = nc / w->group;
+    b->gk = w->group / 4;
+    for (int g = 0; g < b->ng; g++) {
+        size_t go = (size_t)((c0 / w->group) + g) * gbytes;
+        __m512i h = gather_rows(R, go); /* d in the low half, m (asym) in the high half */
+        _mm512_store_ps(b->d[g], _mm512_cvtph_ps(_mm512_cvtepi32_epi16(h)));
+        if (asym)
+            _mm512_store_ps(b->m[g],
+                            _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(h, 16))));
+        for (int s = 0; s < w->group / QB_SUB; s++) {
+            size_t o = go + hdr + (size_t)s * sub;
+            int col = g * w->group + s * QB_SUB;
+            __m512i z0, z1, z2, z3, c[4];
+            if (fmt == QB_FMT_I4) {
+                z0 = load4x16(p[0] + o, p[4] + o, p[8] + o, p[12] + o);
+                z1 = load4x16(p[1] + o, p[5] + o, p[9] + o, p[13] + o);
+                z2 = load4x16(p[2] + o, p[6] + o, p[10] + o, p[14] + o);
+                z3 = load4x16(p[3] + o, p[7] + o, p[11] + o, p[15] + o);
+                transpose(z0, z1, z2, z3, c, 4);
+                /* byte i of a row: code i (low nibble), code i + 16 (high) */
+                UNROLL for (int k = 0; k < 4; k++) {
+                    _mm512_store_si512(&b->w[col / 4 + k], _mm512_and_si512(c[k], m4));
+                    _mm512_store_si512(&b->w[col / 4 + 4 + k],
+                                       _mm512_and_si512(_mm512_srli_epi16(c[k], 4), m4));
+                }
+                continue;
+            }
+            /* I2, and the low bits of I3: byte i holds codes i, i+8, i+16, i+24 */
+            z0 = load4x8(p[0] + o, p[4] + o, p[8] + o, p[12] + o);
+            z1 = load4x8(p[1] + o, p[5] + o, p[9] + o, p[13] + o);
+            z2 = load4x8(p[2] + o, p[6] + o, p[10] + o, p[14] + o);
+            z3 = load4x8(p[3] + o, p[7] + o, p[11] + o, p[15] + o);
+            transpose(z0, z1, z2, z3, c, 2);
+            __m512i hb = fmt == QB_FMT_I3 ? gather_rows(R, o + 8) : _mm512_setzero_si512();
+            UNROLL for (int k = 0; k < 8; k++) {
+                /* columns 4k..4k+3 are field k/2 of bytes 0-3 (k even) or 4-7 (k odd) */
+                __m512i v = _mm512_and_si512(_mm512_srli_epi16(c[k & 1], 2 * (k >> 1)), m2);
+                if (fmt == QB_FMT_I3) {
+                    /* bits 4k..4k+3 of each row's u32 become bit 2 of its 4 code bytes */
+                    __m512i nib = _mm512_shuffle_epi8(_mm512_srli_epi32(hb, 4 * k), spread);
+                    v = _mm512_mask_mov_epi8(v, _mm512_test_epi8_mask(nib, bit),
+                                             _mm512_or_si512(v, four));
+                }
+                _mm512_store_si512(&b->w[col / 4 + k], v);
+            }
+        }
+    }
+}
+
+static void unpack_group(const struct qb_qtensor *w, const struct rows *R, int64_t c0, int nc,
+                         struct blk *b)
+{
+    switch (w->fmt) {
+    case QB_FMT_I4:
+        w->asym ? unpack_group_t(w, R, c0, nc, b, QB_FMT_I4, 1)
+                : unpack_group_t(w, R, c0, nc, b, QB_FMT_I4, 0);
+        break;
+    case QB_FMT_I3:
+        w->asym ? unpack_group_t(w, R, c0, nc, b, QB_FMT_I3, 1)
+                : unpack_group_t(w, R, c0, nc, b, QB_FMT_I3, 0);
+        break;
+    default:
+        w->asym ? unpack_group_t(w, R, c0, nc, b, QB_FMT_I2, 1)
+                : unpack_group_t(w, R, c0, nc, b, QB_FMT_I2, 0);
+        break;
+    }
+}
+
+/* Columns [c0, c0 + nc) of an I8 block (nc a multiple of 32), as q + 128, in groups of 256
+ * columns (fewer in a short last chunk) that all carry the row scales. */
+static void unpack_i8(const struct qb_qtensor *w, const struct rows *R, int64_t c0, int nc,
+                      struct blk *b)
+{
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const uint8_t *const *p = R->p;
+    float s[16];
+    for (int i = 0; i < 16; i++)
+        s[i] = w->row_scale[R->r[i]];
+    b->gk = 8;
+    while (b->gk < 64 && (nc / 4) % (2 * b->gk) == 0)
+        b->gk *= 2;
+    b->ng = nc / 4 / b->gk;
+    for (int g = 0; g < b->ng; g++)
+        memcpy(b->d[g], s, sizeof s);
+    for (int col = 0; col < nc; col += 16) {
+        size_t o = (size_t)(c0 + col);
+        __m512i c[4];
+        transpose(load4x16(p[0] + o, p[4] + o, p[8] + o, p[12] + o),
+                  load4x16(p[1] + o, p[5] + o, p[9] + o, p[13] + o),
+                  load4x16(p[2] + o, p[6] + o, p[10] + o, p[14] + o),
+                  load4x16(p[3] + o, p[7] + o, p[11] + o, p[15] + o), c, 4);
+        UNROLL for (int k = 0; k < 4; k++)
+            _mm512_store_si512(&b->w[col / 4 + k], _mm512_xor_si512(c[k], flip));
+    }
+}
+
+/* Byte offset in a row of column c (a multiple of 32), and a prefetch of columns [c0, c1) of
+ * 16 rows: the hardware prefetchers do not follow 16 interleaved row streams well enough. */
+static size_t col_offset(const struct qb_qtensor *w, int64_t c)
+{
+    if (w->fmt == QB_FMT_I8)
+        return (size_t)c;
+    size_t hdr = w->asym ? 4 : 2, sub = sub_bytes(w->fmt);
+    return (size_t)(c / w->group) * (hdr + (size_t)(w->group / QB_SUB) * sub) +
+           (size_t)((c % w->group) / QB_SUB) * sub;
+}
+
+static void prefetch_rows(const struct qb_qtensor *w, const uint8_t *const p[16], int64_t c0,
+                          int64_t c1)
+{
+    size_t a = col_offset(w, c0) & ~(size_t)63, e = col_offset(w, c1);
+    for (int i = 0; i < 16; i++)
+        for (size_t o = a; o < e; o += 64)
+            _mm_prefetch((const char *)p[i] + o, _MM_HINT_T0);
+}
+
+/* --- the token loops, with and without VNNI --- */
+
+#define SFX vnni
+#define ATTR __attribute__((target("avx512vnni")))
+#define DOT8(acc, w, x) _mm512_dpbusd_epi32(acc, w, x)
+#define DOT16(acc, w, x) _mm512_dpwssd_epi32(acc, w, x)
+#include "kernels/x86/qmatmul_int_avx512_tile.h"
+#undef SFX
+#undef ATTR
+#undef DOT8
+#undef DOT16
+
+#define SFX bw
+#define ATTR
+#define DOT8(acc, w, x) \
+    _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(w, x), _mm512_set1_epi16(1)))
+#define DOT16(acc, w, x) _mm512_add_epi32(acc, _mm512_madd_epi16(w, x))
+#include "kernels/x86/qmatmul_int_avx512_tile.h"
+#undef SFX
+#undef ATTR
+#undef DOT8
+#undef DOT16
+
+/* --- batches up to RW_MAX tokens: one row at a time (VNNI only) ---
+ *
+ * With few tokens the block scheme's transpose and 16 interleaved row streams cost more than
+ * they save, so I8 and I4 rows are read in order, straight from the packed layout, against
+ * activations rearranged once per call to meet the codes where they lie:
+ *   I4, per 128 columns (4 sub-blocks s): one vector of the 64 low nibbles (codes 0..15 of
+ *   each sub-block, one 16-byte lane per s) and one of the 64 high nibbles (codes 16..31), so
+ *   the 8-bit activations go in the same order: lo = x[32s + 0..15], hi = x[32s + 16..31].
+ *   Each 32-bit lane then meets 8 activations of one sub-block; the sym offset is the int32
+ *   start value -2^(b-1) * (their sum), and the 16 lanes are scaled by their sub-block's d,
+ *   read with one 64-byte load and vpermw. 16-bit activations are further split by parity
+ *   to meet the code vectors split into int16 pairs (bytes 0,2 and 1,3 of each lane).
+ *   I8: dot(x + 128, q) - 128 * sum(q) with vpdpbusd; vpmovsxbw and vpdpwssd for 16 bits. */
+
+#define RW_MAX 3 /* most tokens for the row kernels */
+#define TOKENS(t) _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
+
+/* The activations of one token for the I4 row kernel, per 128 columns (k): A8 uses v[0] = lo,
+ * v[1] = hi; A16 v[0..3] = lo even/odd, hi even/odd; then c = the lane sums, times -off as
+ * int32 (sym) or as f32 (asym). Columns past the end are zero. */
+struct rwx4 {
+    __m512i v[4], c;
+};
+
+__attribute__((target("avx512vnni"))) static void rw_prep_i4(const struct qb_qact *x, int64_t t,
+                                                              int a16, int off, int asym,
+                                                              struct rwx4 *out)
+{
+    int64_t cols = x->cols;
+    const __m512i ones8 = _mm512_set1_epi8(1), ones16 = _mm512_set1_epi16(1);
+    /* even / odd words of two 32-word sources: [a even 0..7, b even 0..7, a even 8..15, b...] */
+    __m512i ie, io;
+    {
+        int16_t e[32], o[32];
+        for (int i = 0; i < 32; i++) {
+            int src = (i / 8) % 2, pos = (i / 16) * 8 + i % 8; /* source, pair index */
+            e[i] = (int16_t)(src * 32 + 2 * pos);
+            o[i] = (int16_t)(src * 32 + 2 * pos + 1);
+        }
+        ie = _mm512_loadu_si512(e);
+        io = _mm512_loadu_si512(o);
+    }
+    for (int64_t k = 0; k * 128 < cols; k++) {
+        int64_t c0 = k * 128, left = cols - c0;
+        __m512i sum;
+        if (!a16) {
+            const int8_t *p = x->xq + t * cols + c0;
+            __mmask64 m0 = left >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << left) - 1;
+            __mmask64 m1 = left >= 128 ? ~(__mmask64)0
+                           : left > 64 ? ((__mmask64)1 << (left - 64)) - 1 : 0;
+            __m512i v0 = _mm512_maskz_loadu_epi8(m0, p), v1 = _mm512_maskz_loadu_epi8(m1, p + 64);
+            out[k].v[0] = _mm512_shuffle_i32x4(v0, v1, _MM_SHUFFLE(2, 0, 2, 0));
+            out[k].v[1] = _mm512_shuffle_i32x4(v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+            sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones8,
+                                                          out[k].v[0]),
+                                      ones8, out[k].v[1]);
+        } else {
+            const int16_t *p = x->x16 + t * cols + c0;
+            __m512i u[4];
+            for (int s = 0; s < 4; s++) {
+                int64_t l = left - 32 * s;
+                __mmask32 m = l >= 32 ? ~(__mmask32)0 : l > 0 ? ((__mmask32)1 << l) - 1 : 0;
+                u[s] = _mm512_maskz_loadu_epi16(m, p + 32 * s);
+            }
+            __m512i e01 = _mm512_permutex2var_epi16(u[0], ie, u[1]);
+            __m512i e23 = _mm512_permutex2var_epi16(u[2], ie, u[3]);
+            __m512i o01 = _mm512_permutex2var_epi16(u[0], io, u[1]);
+            __m512i o23 = _mm512_permutex2var_epi16(u[2], io, u[3]);
+            out[k].v[0] = _mm512_shuffle_i64x2(e01, e23, _MM_SHUFFLE(1, 0, 1, 0));
+            out[k].v[1] = _mm512_shuffle_i64x2(o01, o23, _MM_SHUFFLE(1, 0, 1, 0));
+            out[k].v[2] = _mm512_shuffle_i64x2(e01, e23, _MM_SHUFFLE(3, 2, 3, 2));
+            out[k].v[3] = _mm512_shuffle_i64x2(o01, o23, _MM_SHUFFLE(3, 2, 3, 2));
+            sum = _mm512_setzero_si512();
+            for (int i = 0; i < 4; i++)
+                sum = _mm512_dpwssd_epi32(sum, out[k].v[i], ones16);
+        }
+        out[k].c = asym ? _mm512_castps_si512(_mm512_cvtepi32_ps(sum))
+                        : _mm512_mullo_epi32(sum, _mm512_set1_epi32(-off));
+    }
+}
+
+/* d (or m, with +1) of each lane's sub-block, as word indices into the 64 bytes starting at
+ * a 128-column block: the headers lie at multiples of the group's bytes. */
+static __m512i rw_hdr_index(const struct qb_qtensor *w, int plus)
+{
+    size_t hdr = w->asym ? 4 : 2, gb = hdr + (size_t)(w->group / QB_SUB) * QB_SUB_BYTES_I4;
+    int16_t ix[32];
+    for (int l = 0; l < 32; l++)
+        ix[l] = (int16_t)((l < 16 ? ((l / 4) * 32 / w->group) * gb / 2 : 0) + plus);
+    return _mm512_loadu_si512(ix);
+}
+
+/* The packed codes of the 4 sub-blocks of a 128-column block, one 16-byte lane each; and the
+ * lanes' d (m) for a block cut short by the end of the row (nsb < 4 sub-blocks: the others
+ * are zero), read without touching bytes past the row. */
+static inline __m512i rw_codes(const uint8_t *blk, const size_t so[4], int nsb)
+{
+    if (nsb == 4)
+        return _mm512_inserti32x4(
+            _mm512_inserti32x4(
+                _mm512_inserti32x4(
+                    _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(blk + so[0]))),
+                    _mm_loadu_si128((const __m128i *)(blk + so[1])), 1),
+                _mm_loadu_si128((const __m128i *)(blk + so[2])), 2),
+            _mm_loadu_si128((const __m128i *)(blk + so[3])), 3);
+    __m512i z = _mm512_setzero_si512();
+    for (int s = 0; s < nsb; s++)
+        z = _mm512_mask_broadcast_i32x4(z, (__mmask16)(0xf << (4 * s)),
+                                        _mm_loadu_si128((const __m128i *)(blk + so[s])));
+    return z;
+}
+
+static void rw_hdr_tail(const struct qb_qtensor *w, const uint8_t *blk, int nsb, __m512 *d,
+                        __m512 *m)
+{
+    size_t hdr = w->asym ? 4 : 2, gb = hdr + (size_t)(w->group / QB_SUB) * QB_SUB_BYTES_I4;
+    float dd[16] = {0}, mm[16] = {0};
+    for (int l = 0; l < 4 * nsb; l++) {
+        uint16_t h[2] = {0, 0};
+        memcpy(h, blk + (size_t)((l / 4) * 32 / w->group) * gb, hdr);
+        dd[l] = qb_f16_to_f32(h[0]);
+        mm[l] = qb_f16_to_f32(h[1]);
+    }
+    *d = _mm512_loadu_ps(dd);
+    *m = _mm512_loadu_ps(mm);
+}
+
+INLINE __attribute__((target("avx512vnni"))) void rw_i4_t(const struct qb_qtensor *w, int64_t r0,
+                                                           int64_t r1, const struct qb_qact *x,
+                                                           float *y, int64_t ldy,
+                                                           const struct rwx4 *xp, int64_t nk,
+                                                           const int T, const int a16,
+                                                           const int asym)
+{
+    size_t hdr = asym ? 4 : 2, gb = hdr + (size_t)(w->group / QB_SUB) * QB_SUB_BYTES_I4;
+    size_t bb = gb * (size_t)(128 / w->group); /* bytes per 128 columns */
+    const __m512i m4 = _mm512_set1_epi8(15), lo16 = _mm512_set1_epi16(0xff);
+    const __m512i ixd = rw_hdr_index(w, 0), ixm = rw_hdr_index(w, 1);
+    int64_t full = w->cols / 128; /* blocks with all 4 sub-blocks */
+    size_t so[4];                 /* byte offsets of the 4 sub-blocks' codes in a block */
+    for (int s = 0; s < 4; s++)
+        so[s] = (size_t)(s * 32 / w->group) * gb + hdr + (size_t)(s % (w->group / 32)) * 16;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
+        __m512 f[RW_MAX];
+        TOKENS(t) f[t] = _mm512_setzero_ps();
+        for (int64_t k = 0; k < nk; k++) {
+            const uint8_t *blk = row + (size_t)k * bb;
+            int nsb = k < full ? 4 : (int)((w->cols - k * 128) / 32);
+            __m512 d, m = _mm512_setzero_ps();
+            if (k < full) { /* a whole block spans at least 64 bytes */
+                __m512i span = _mm512_loadu_si512(blk);
+                d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(ixd, span)));
+                if (asym)
+                    m = _mm512_cvtph_ps(
+                        _mm512_castsi512_si256(_mm512_permutexvar_epi16(ixm, span)));
+            } else {
+                rw_hdr_tail(w, blk, nsb, &d, &m);
+            }
+            __m512i z = w->group == 128 && nsb == 4 ? _mm512_loadu_si512(blk + hdr)
+                                                     : rw_codes(blk, so, nsb);
+            __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+            const struct rwx4 *xk = xp + k;
+            if (a16) {
+                __m512i le = _mm512_and_si512(lo, lo16), lodd = _mm512_srli_epi16(lo, 8);
+                __m512i he = _mm512_and_si512(hi, lo16), hodd = _mm512_srli_epi16(hi, 8);
+                TOKENS(t) {
+                    const struct rwx4 *xt = xk + t * nk;
+                    __m512i acc = asym ? _mm512_setzero_si512() : xt->c;
+                    acc = _mm512_dpwssd_epi32(acc, le, xt->v[0]);
+                    acc = _mm512_dpwssd_epi32(acc, lodd, xt->v[1]);
+                    acc = _mm512_dpwssd_epi32(acc, he, xt->v[2]);
+                    acc = _mm512_dpwssd_epi32(acc, hodd, xt->v[3]);
+                    f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, f[t]);
+                    if (asym)
+                        f[t] = _mm512_fmadd_ps(m, _mm512_castsi512_ps(xt->c), f[t]);
+                }
+            } else {
+                TOKENS(t) {
+                    const struct rwx4 *xt = xk + t * nk;
+                    __m512i acc = asym ? _mm512_setzero_si512() : xt->c;
+                    acc = _mm512_dpbusd_epi32(acc, lo, xt->v[0]);
+                    acc = _mm512_dpbusd_epi32(acc, hi, xt->v[1]);
+                    f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, f[t]);
+                    if (asym)
+                        f[t] = _mm512_fmadd_ps(m, _mm512_castsi512_ps(xt->c), f[t]);
+                }
+            }
+        }
+        TOKENS(t) y[t * ldy + r] = _mm512_reduce_add_ps(f[t]) * x->xscale[t];
+    }
+}
+
+__attribute__((target("avx512vnni"))) static int rw_i4(const struct qb_qtensor *w, int64_t r0,
+                                                        int64_t r1, const struct qb_qact *x,
+                                                        float *y, int64_t ldy)
+{
+    int a16 = x->act != QB_ACT_I8, asym = w->asym, off = 1 << (qb_fmt_bits(w->fmt) - 1);
+    int64_t nk = (w->cols + 127) / 128;
+    struct rwx4 *xp = aligned_alloc(64, (size_t)(x->n * nk) * sizeof *xp);
+    if (!xp)
+        return -1;
+    for (int64_t t = 0; t < x->n; t++)
+        rw_prep_i4(x, t, a16, off, asym, xp + t * nk);
+#define RW(T, A16, ASYM) rw_i4_t(w, r0, r1, x, y, ldy, xp, nk, T, A16, ASYM)
+#define RW_T(A16, ASYM) \
+    (x->n == 1 ? RW(1, A16, ASYM) : x->n == 2 ? RW(2, A16, ASYM) : RW(3, A16, ASYM))
+    if (a16)
+        asym ? RW_T(1, 1) : RW_T(1, 0);
+    else
+        asym ? RW_T(0, 1) : RW_T(0, 0);
+#undef RW_T
+#undef RW
+    free(xp);
+    return 0;
+}
+
+INLINE __attribute__((target("avx512vnni"))) void rw_i8_t(const struct qb_qtensor *w, int64_t r0,
+                                                           int64_t r1, const struct qb_qact *x,
+                                                           float *y, int64_t ldy,
+                                                           const uint8_t *xu, const int T,
+                                                           const int a16)
+{
+    int64_t cols = w->cols;
+    const __m512i ones8 = _mm512_set1_epi8(1);
+    for (int64_t r = r0; r < r1; r++) {
+        const int8_t *q = (const int8_t *)w->data + (size_t)r * w->row_bytes;
+        int64_t dot[RW_MAX] = {0}, qsum = 0;
+        if (a16) {
+            /* 32 columns per step; lanes are moved to int64 every 4096 columns, before
+             * 128 steps of 2 * 127 * 32767 could overflow them */
+            for (int64_t c0 = 0; c0 < cols; c0 += 4096) {
+                __m512i acc[RW_MAX];
+                TOKENS(t) acc[t] = _mm512_setzero_si512();
+                for (int64_t c = c0; c < cols && c < c0 + 4096; c += 32) {
+                    __mmask32 m = cols - c >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << (cols - c)) - 1;
+                    __m512i wv = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, q + c));
+                    TOKENS(t) acc[t] = _mm512_dpwssd_epi32(
+                        acc[t], wv, _mm512_maskz_loadu_epi16(m, x->x16 + t * cols + c));
+                }
+                TOKENS(t) dot[t] += _mm512_reduce_add_epi64(
+                                        _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc[t]))) +
+                                    _mm512_reduce_add_epi64(
+                                        _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc[t], 1)));
+            }
+        } else {
+            /* lanes hold at most cols/16 * 4 * 255 * 127: no overflow below 1M columns */
+            __m512i acc[RW_MAX], qs = _mm512_setzero_si512();
+            TOKENS(t) acc[t] = _mm512_setzero_si512();
+            for (int64_t c = 0; c < cols; c += 64) {
+                __mmask64 m = cols - c >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (cols - c)) - 1;
+                __m512i wv = _mm512_maskz_loadu_epi8(m, q + c);
+                qs = _mm512_dpbusd_epi32(qs, ones8, wv);
+                TOKENS(t) acc[t] = _mm512_dpbusd_epi32(acc[t], _mm512_maskz_loadu_epi8(m, xu + t * cols + c), wv);
+            }
+            qsum = _mm512_reduce_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(qs))) +
+                   _mm512_reduce_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(qs, 1)));
+            TOKENS(t) dot[t] = _mm512_reduce_add_epi64(
+                                   _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc[t]))) +
+                               _mm512_reduce_add_epi64(
+                                   _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc[t], 1))) -
+                               128 * qsum;
+        }
+        TOKENS(t) y[t * ldy + r] = w->row_scale[r] * x->xscale[t] * (float)dot[t];
+    }
+}
+
+__attribute__((target("avx512vnni"))) static int rw_i8(const struct qb_qtensor *w, int64_t r0,
+                                                        int64_t r1, const struct qb_qact *x,
+                                                        float *y, int64_t ldy)
+{
+    uint8_t *xu = NULL;
+    int a16 = x->act != QB_ACT_I8;
+    if (!a16) { /* x + 128 as u8, for vpdpbusd */
+        if (!(xu = malloc((size_t)(x->n * x->cols))))
+            return -1;
+        int64_t n = x->n * x->cols, i = 0;
+        for (; i + 64 <= n; i += 64)
+            _mm512_storeu_si512(xu + i, _mm512_xor_si512(_mm512_loadu_si512(x->xq + i),
+                                                         _mm512_set1_epi8((char)0x80)));
+        for (; i < n; i++)
+            xu[i] = (uint8_t)(x->xq[i] ^ 0x80);
+    }
+#define RW(T, A16) rw_i8_t(w, r0, r1, x, y, ldy, xu, T, A16)
+    if (a16)
+        x->n == 1 ? RW(1, 1) : x->n == 2 ? RW(2, 1) : RW(3, 1);
+    else
+        x->n == 1 ? RW(1, 0) : x->n == 2 ? RW(2, 0) : RW(3, 0);
+#undef RW
+    free(xu);
+    return 0;
+}
+
+/* --- kernels --- */
+
+static void run(const struct qb_qtensor *w, int64_t r0, int64_t r1, const struct qb_qact *x,
+                float *y, int64_t ldy, int vnni)
+{
+    struct blk b;
+    int i8 = w->fmt == QB_FMT_I8;
+    /* I8 weights take 8-bit dots only with VNNI: q + 128 overflows vpmaddubsw's pairs */
+    b.a16 = x->act != QB_ACT_I8 || (i8 && !vnni);
+    b.asym = !i8 && w->asym;
+    b.xoff = i8 ? 128 : w->asym ? 0 : 1 << (qb_fmt_bits(w->fmt) - 1);
+    int64_t body = i8 ? w->cols & ~(int64_t)31 : w->cols;
+    if (w->row_bytes > INT32_MAX / 16) { /* gathers index 16 rows with 32-bit offsets */
+        qb_qkern_ref()->fn[w->fmt][x->act](w, r0, r1, x, y, ldy);
+        return;
+    }
+    for (int64_t rb = r0; rb < r1; rb += 16) {
+        struct rows R;
+        int64_t re = rb + 16 < r1 ? rb + 16 : r1;
+        rows_at(w, rb, re, &R);
+        __mmask16 rmask = (__mmask16)((1u << R.n) - 1);
+        if (rb == r0) /* the first two chunks; then each chunk fetches the one after next */
+            prefetch_rows(w, R.p, 0, body < 2 * CH ? body : 2 * CH);
+        for (int64_t c0 = 0; c0 < body; c0 += CH) {
+            int nc = body - c0 < CH ? (int)(body - c0) : CH;
+            if (c0 + 2 * CH < body) {
+                prefetch_rows(w, R.p, c0 + 2 * CH, c0 + 3 * CH < body ? c0 + 3 * CH : body);
+            } else if (c0 + 2 * CH - body < CH && re < w->rows) {
+                /* near the end of the row: the start of the next 16 rows */
+                struct rows N;
+                rows_at(w, re, re + 16 < w->rows ? re + 16 : w->rows, &N);
+                int64_t a = c0 + 2 * CH - body;
+                prefetch_rows(w, N.p, a, a + CH < body ? a + CH : body);
+            }
+            if (i8)
+                unpack_i8(w, &R, c0, nc, &b);
+            else
+                unpack_group(w, &R, c0, nc, &b);
+            if (vnni)
+                tokens_vnni(&b, x, c0, y, ldy, rb, rmask, c0 == 0);
+            else
+                tokens_bw(&b, x, c0, y, ldy, rb, rmask, c0 == 0);
+        }
+        /* I8 with ACT_F32: columns past the last multiple of 32, in scalar */
+        for (int i = 0; i < R.n && body < w->cols; i++)
+            for (int64_t t = 0; t < x->n; t++) {
+                const int8_t *q = (const int8_t *)R.p[i];
+                const int16_t *xt = x->x16 + t * x->cols;
+                int32_t s = 0;
+                for (int64_t c = body; c < w->cols; c++)
+                    s += q[c] * xt[c];
+                float v = w->row_scale[R.r[i]] * x->xscale[t] * (float)s;
+                y[t * ldy + R.r[i]] = body ? y[t * ldy + R.r[i]] + v : v;
+            }
+    }
+}
+
+static void kern_vnni(const struct qb_qtensor *w, int64_t r0, int64_t r1, const struct qb_qact *x,
+                      float *y, int64_t ldy)
+{
+    /* the row kernels allocate their rearranged activations; without memory, the block path */
+    if (x->n <= RW_MAX && w->fmt == QB_FMT_I8 && rw_i8(w, r0, r1, x, y, ldy) == 0)
+        return;
+    if (x->n <= RW_MAX && w->fmt == QB_FMT_I4 && rw_i4(w, r0, r1, x, y, ldy) == 0)
+        return;
+    run(w, r0, r1, x, y, ldy, 1);
+}
+
+static void kern_bw(const struct qb_qtensor *w, int64_t r0, int64_t r1, const struct qb_qact *x,
+                    float *y, int64_t ldy)
+{
+    run(w, r0, r1, x, y, ldy, 0);
+}
+
+void qb_qkern_register_int_avx512_novnni(struct qb_qkern_table *t)
+{
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512vl"))
+        return;
+    for (int f = QB_FMT_I8; f <= QB_FMT_I2; f++) {
+        t->fn[f][QB_ACT_F32] = kern_bw;
+        t->fn[f][QB_ACT_I8] = kern_bw;
+    }
+}
 
 void qb_qkern_register_int_avx512(struct qb_qkern_table *t)
 {
-    (void)t;
+    int vnni;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512bw") ||
+        !__builtin_cpu_supports("avx512vl"))
+        return;
+    vnni = __builtin_cpu_supports("avx512vnni");
+    for (int f = QB_FMT_I8; f <= QB_FMT_I2; f++) {
+        t->fn[f][QB_ACT_F32] = vnni ? kern_vnni : kern_bw;
+        t->fn[f][QB_ACT_I8] = vnni ? kern_vnni : kern_bw;
+    }
 }

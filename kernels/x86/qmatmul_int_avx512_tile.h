@@ -3,17 +3,21 @@
  * and once with plain AVX-512BW (vpmaddubsw / vpmaddwd + vpaddd). Not a public header.
  *
  * Before including, define SFX (name suffix), ATTR (function attributes), DOT8(acc, w, x)
- * (acc + dot of u8 codes w with s8 x, 4 per lane) and DOT16(acc, w, x) (acc + dot of int16
- * pairs). With plain BW, DOT8 is exact only while each vpmaddubsw pair sum fits int16, which
- * the I4/I3/I2 codes (<= 15) times |x| <= 127 do; I8 weights take the 16-bit path there. */
+ * (acc + dot of the u8 codes w with s8 x, 4 per 32-bit lane) and DOT16(acc, w, x) (acc + dot
+ * of int16 pairs). With plain BW, DOT8 is exact only while each vpmaddubsw pair sum fits
+ * int16, which I4/I3/I2 codes (<= 15) times |x| <= 127 do; I8 takes the 16-bit path there. */
 
 #define NM2(a, b) a##_##b
 #define NM1(a, b) NM2(a, b)
 #define NM(a) NM1(a, SFX)
+#define TOKENS(t) _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
 
-/* T tokens (T <= 8, a constant after inlining) over every group of the block: per group an
- * int32 dot per row and token, converted once and scaled by the rows' d; the minimum term
- * m * xsum for asym; then y (+)= xscale * sum. */
+/* T tokens (T <= 8, a constant after inlining) over every group of the block, then
+ * y (+)= xscale * sum. Per group and token: an int32 dot per row starting from init (the sym
+ * offset), one convert and one FMA by the rows' d, and m * xsum for asym.
+ * 8-bit: one DOT8 per code vector (16 rows x 4 columns), xt[t] the s8 activations.
+ * 16-bit: the code vector splits into int16 pairs (columns 0,2) and (1,3) of each row, and
+ * xt[t] holds the int16 activations with each 4 reordered the same way (see tokens). */
 static inline __attribute__((always_inline)) ATTR void NM(tile)(const struct blk *b, int T,
                                                                 const void *const *xt,
                                                                 const int32_t *init,
@@ -23,39 +27,36 @@ static inline __attribute__((always_inline)) ATTR void NM(tile)(const struct blk
 {
     __m512 f[8];
     const __m512i *W = b->w;
-    int step = b->a16 ? 2 : 4; /* columns per 64-byte chunk */
-    for (int t = 0; t < T; t++)
-        f[t] = _mm512_setzero_ps();
+    const __m512i lo16 = _mm512_set1_epi16(0xff);
+    TOKENS(t) f[t] = _mm512_setzero_ps();
     for (int g = 0; g < b->ng; g++) {
         __m512i acc[8];
-        for (int t = 0; t < T; t++)
-            acc[t] = _mm512_set1_epi32(init[t * GMAX + g]);
         const char *xg[8];
-        for (int t = 0; t < T; t++)
-            xg[t] = (const char *)xt[t] + (size_t)(g * b->gk * step) * (b->a16 ? 2 : 1);
+        TOKENS(t) acc[t] = _mm512_set1_epi32(init[t * GMAX + g]);
+        TOKENS(t) xg[t] = (const char *)xt[t] + (size_t)(g * b->gk) * (b->a16 ? 8 : 4);
         if (b->a16) {
             for (int k = 0; k < b->gk; k++, W++) {
                 __m512i wv = _mm512_load_si512(W);
-                for (int t = 0; t < T; t++)
-                    acc[t] = DOT16(acc[t], wv, _mm512_set1_epi32(ld32(xg[t] + 4 * k)));
+                __m512i w02 = _mm512_and_si512(wv, lo16), w13 = _mm512_srli_epi16(wv, 8);
+                TOKENS(t) {
+                    acc[t] = DOT16(acc[t], w02, _mm512_set1_epi32(ld32(xg[t] + 8 * k)));
+                    acc[t] = DOT16(acc[t], w13, _mm512_set1_epi32(ld32(xg[t] + 8 * k + 4)));
+                }
             }
         } else {
             for (int k = 0; k < b->gk; k++, W++) {
                 __m512i wv = _mm512_load_si512(W);
-                for (int t = 0; t < T; t++)
-                    acc[t] = DOT8(acc[t], wv, _mm512_set1_epi32(ld32(xg[t] + 4 * k)));
+                TOKENS(t) acc[t] = DOT8(acc[t], wv, _mm512_set1_epi32(ld32(xg[t] + 4 * k)));
             }
         }
         __m512 dv = _mm512_load_ps(b->d[g]);
-        for (int t = 0; t < T; t++)
-            f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), dv, f[t]);
+        TOKENS(t) f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), dv, f[t]);
         if (b->asym) {
             __m512 mv = _mm512_load_ps(b->m[g]);
-            for (int t = 0; t < T; t++)
-                f[t] = _mm512_fmadd_ps(mv, _mm512_set1_ps(xs[t * GMAX + g]), f[t]);
+            TOKENS(t) f[t] = _mm512_fmadd_ps(mv, _mm512_set1_ps(xs[t * GMAX + g]), f[t]);
         }
     }
-    for (int t = 0; t < T; t++) {
+    TOKENS(t) {
         __m512 v = _mm512_mul_ps(f[t], _mm512_set1_ps(xscale[t]));
         if (!first)
             v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(rmask, yt[t]));
@@ -63,8 +64,10 @@ static inline __attribute__((always_inline)) ATTR void NM(tile)(const struct blk
     }
 }
 
-/* Tokens [t0, t0 + nt) against the block: tiles of 8, then 4, 2, 1. */
-static ATTR void NM(tokens)(const struct blk *b, const struct qb_qact *x, int64_t c0, float *y,
+/* Every token against the block: tiles of 8, then 4, 2, 1. For 16-bit dots the activations
+ * of the chunk are first copied to b->xw, each 4 reordered to (0, 2, 1, 3) to meet the split
+ * code pairs; int8 activations on that path (I8 without VNNI) are widened on the way. */
+static ATTR void NM(tokens)(struct blk *b, const struct qb_qact *x, int64_t c0, float *y,
                             int64_t ldy, int64_t r0, __mmask16 rmask, int first)
 {
     int32_t init[8 * GMAX];
@@ -72,30 +75,38 @@ static ATTR void NM(tokens)(const struct blk *b, const struct qb_qact *x, int64_
     const void *xt[8];
     float *yt[8];
     int64_t n_sub = x->cols / QB_SUB;
-    int gcols = b->gk * (b->a16 ? 2 : 4);
-    int16_t *x16 = b->xw; /* int8 activations widened for the 16-bit path, or NULL */
+    int gcols = b->gk * 4, nc = b->ng * gcols;
+    const __m512i perm = _mm512_broadcast_i32x4(
+        _mm_setr_epi8(0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15));
     for (int64_t t0 = 0; t0 < x->n;) {
         int T = x->n - t0 >= 8 ? 8 : x->n - t0 >= 4 ? 4 : x->n - t0 >= 2 ? 2 : 1;
         for (int t = 0; t < T; t++) {
             int64_t tk = t0 + t;
-            const int32_t *sums = x->xsum ? x->xsum + tk * n_sub + c0 / QB_SUB : NULL;
+            const int32_t *sums = x->xsum + tk * n_sub + c0 / QB_SUB;
             for (int g = 0; g < b->ng; g++) {
                 int32_t s = 0;
-                if (sums && (b->xoff || b->asym))
+                if (b->xoff || b->asym)
                     for (int j = 0; j < gcols / QB_SUB; j++)
                         s += sums[g * (gcols / QB_SUB) + j];
                 init[t * GMAX + g] = -b->xoff * s;
                 xs[t * GMAX + g] = (float)s;
             }
-            if (x16) {
-                const int8_t *q = x->xq + tk * x->cols + c0;
-                for (int i = 0; i < b->ng * gcols; i++)
-                    x16[t * CH + i] = q[i];
-                xt[t] = x16 + t * CH;
-            } else if (b->a16) {
-                xt[t] = x->x16 + tk * x->cols + c0;
-            } else {
+            if (!b->a16) {
                 xt[t] = x->xq + tk * x->cols + c0;
+            } else if (x->act == QB_ACT_I8) {
+                const int8_t *q = x->xq + tk * x->cols + c0;
+                for (int i = 0; i < nc; i += 32)
+                    _mm512_storeu_si512(b->xw + t * CH + i,
+                                        _mm512_shuffle_epi8(_mm512_cvtepi8_epi16(_mm256_loadu_si256(
+                                                                (const __m256i *)(q + i))),
+                                                            perm));
+                xt[t] = b->xw + t * CH;
+            } else {
+                const int16_t *q = x->x16 + tk * x->cols + c0;
+                for (int i = 0; i < nc; i += 32)
+                    _mm512_storeu_si512(b->xw + t * CH + i,
+                                        _mm512_shuffle_epi8(_mm512_loadu_si512(q + i), perm));
+                xt[t] = b->xw + t * CH;
             }
             yt[t] = y + tk * ldy + r0;
         }
@@ -110,6 +121,7 @@ static ATTR void NM(tokens)(const struct blk *b, const struct qb_qact *x, int64_
     }
 }
 
+#undef TOKENS
 #undef NM
 #undef NM1
 #undef NM2

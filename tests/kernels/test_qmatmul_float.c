@@ -120,21 +120,20 @@ static int has_scale(enum qb_fmt f)
 }
 
 /* A tensor of random codes (and random row scales for fp8); free with free_tensor. */
-static int make_tensor(enum qb_fmt f, int64_t rows, int64_t cols, uint32_t *s,
-                       struct qb_qtensor *t)
+static int make_tensor(enum qb_fmt f, int64_t rows, int64_t cols, uint32_t *s, struct qb_qtensor *t)
 {
     size_t rb = qb_fmt_row_bytes(f, cols, 0, 0);
-    uint8_t *mem = malloc(rows * rb + 1);
+    uint8_t *mem = malloc(rows * rb + 4);
     if (!mem)
         return -1;
     memset(t, 0, sizeof *t);
     t->fmt = f, t->rows = rows, t->cols = cols, t->row_bytes = rb;
-    /* data one byte off alignment: kernels must not assume any */
-    t->data = mem + 1;
+    /* data aligned to its elements only (4 bytes), not to any vector width */
+    t->data = mem + 4;
     t->owned = mem;
     for (int64_t r = 0; r < rows; r++)
         for (int64_t i = 0; i < cols; i++)
-            put_code(f, mem + 1 + r * rb, i, random_code(f, s));
+            put_code(f, mem + 4 + r * rb, i, random_code(f, s));
     if (has_scale(f)) {
         float *sc = malloc((size_t)rows * sizeof(float));
         if (!sc)
@@ -235,7 +234,8 @@ static void check_fp8act(int64_t rows, int64_t cols, int64_t n, uint32_t *s)
         for (int64_t t = 0; t < n; t++) {
             double acc = 0, m = 0;
             for (int64_t i = 0; i < cols; i++) {
-                double p = code_value(QB_FMT_E4M3, row[i]) * code_value(QB_FMT_E4M3, x8[t * cols + i]);
+                double p =
+                    code_value(QB_FMT_E4M3, row[i]) * code_value(QB_FMT_E4M3, x8[t * cols + i]);
                 acc += p;
                 m += fabs(p);
             }
@@ -275,12 +275,25 @@ static void test_w8a8_fp8_odd_shapes(void)
                 check_fp8act(row_sizes[a], col_sizes_a8[b], batches[c], &s);
 }
 
-/* Long rows take the chunked activation path of the W8A8 kernels (more than 4096 columns,
- * not a multiple of the chunk). */
+/* Rows longer than the kernels' activation buffers (16384 f32 or 32768 bf16 values per
+ * call, split among up to 4 tokens) are done in chunks of columns, not a multiple of any
+ * chunk size here. */
+static void test_weight_only_long_rows(void)
+{
+    uint32_t s = 99;
+    for (int f = 0; f < LEN(float_fmts); f++) {
+        check_f32act(float_fmts[f], 5, 16384 + 33, 1, &s);
+        check_f32act(float_fmts[f], 3, 8192 + 17, 3, &s);
+        check_f32act(float_fmts[f], 6, 4096 + 65, 6, &s);
+    }
+}
+
 static void test_w8a8_fp8_long_rows(void)
 {
     uint32_t s = 4242;
     check_fp8act(17, 14336 + 32, 1, &s);
+    check_fp8act(2, 32768 + 64, 1, &s);
+    check_fp8act(3, 8192 + 96, 4, &s);
     check_fp8act(5, 8192 + 96, 6, &s);
 }
 
@@ -311,8 +324,8 @@ static void check_decoder_codes(const char *isa, enum qb_fmt f, int64_t cols, in
         for (int c = 0; c < 256; c++) {
             float want = f == QB_FMT_E4M3 ? qb_e4m3_to_f32((uint8_t)c) : qb_e5m2_to_f32((uint8_t)c);
             if (!same_value(y[t * 256 + c], want) && bad++ < 3)
-                fprintf(stderr, "  %s %s code 0x%02x cols=%lld: %g, want %g\n", isa,
-                        qb_fmt_name(f), c, (long long)cols, y[t * 256 + c], want);
+                fprintf(stderr, "  %s %s code 0x%02x cols=%lld: %g, want %g\n", isa, qb_fmt_name(f),
+                        c, (long long)cols, y[t * 256 + c], want);
         }
     CHECK(bad == 0);
     free(codes), free(scale), free(x), free(y);
@@ -389,8 +402,11 @@ static void test_half_specials(void)
             const uint16_t *v = bf ? bf16 : f16;
             uint16_t codes[7 * 33] = {0};
             float x[33], y[7];
-            struct qb_qtensor w = {.fmt = bf ? QB_FMT_BF16 : QB_FMT_F16, .rows = 7, .cols = cols,
-                                   .row_bytes = 2 * cols, .data = codes};
+            struct qb_qtensor w = {.fmt = bf ? QB_FMT_BF16 : QB_FMT_F16,
+                                   .rows = 7,
+                                   .cols = cols,
+                                   .row_bytes = 2 * cols,
+                                   .data = codes};
             for (int r = 0; r < 7; r++)
                 codes[r * cols + (r * 5) % cols] = v[r];
             for (int i = 0; i < cols; i++)
@@ -416,6 +432,7 @@ int main(void)
     RUN(test_fp8_decoders_all_codes);
     RUN(test_half_specials);
     RUN(test_weight_only_odd_shapes);
+    RUN(test_weight_only_long_rows);
     RUN(test_w8a8_fp8_odd_shapes);
     RUN(test_w8a8_fp8_long_rows);
     return check_summary();
