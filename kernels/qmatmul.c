@@ -27,12 +27,14 @@ void qb_quantize_act_i8(const float *x, int64_t n, int64_t cols, int8_t *xq, flo
         const float *xt = x + t * cols;
         int8_t *qt = xq + t * cols;
         float amax = 0, inv;
-        for (int64_t i = 0; i < cols; i++)
-            amax = fmaxf(amax, fabsf(xt[i]));
+        for (int64_t i = 0; i < cols; i++) /* no libm calls: as fmaxf, NaN is skipped */
+            amax = fabsf(xt[i]) > amax ? fabsf(xt[i]) : amax;
         scale[t] = amax / 127.0f;
         inv = amax > 0 ? 127.0f / amax : 0;
+        /* (v + 1.5 * 2^23) - 1.5 * 2^23 rounds half to even for |v| < 2^22: nearbyintf in the
+         * default rounding mode, bit for bit */
         for (int64_t i = 0; i < cols; i++)
-            qt[i] = (int8_t)nearbyintf(xt[i] * inv);
+            qt[i] = (int8_t)((xt[i] * inv + 12582912.0f) - 12582912.0f);
         if (xsum)
             for (int64_t b = 0; b < cols / QB_SUB; b++) {
                 int32_t s = 0;
@@ -65,11 +67,10 @@ void qb_quantize_act_i16(const float *x, int64_t n, int64_t cols, int16_t *x16, 
         int16_t *qt = x16 + t * cols;
         float amax = 0, inv;
         for (int64_t i = 0; i < cols; i++)
-            amax = fmaxf(amax, fabsf(xt[i]));
+            amax = fabsf(xt[i]) > amax ? fabsf(xt[i]) : amax;
         scale[t] = amax / 32767.0f;
         inv = amax > 0 ? 32767.0f / amax : 0;
-        /* (v + 1.5 * 2^23) - 1.5 * 2^23 rounds half to even for |v| < 2^22, like nearbyintf
-         * in the default rounding mode, without a libm call per value */
+        /* rounding as in qb_quantize_act_i8 */
         for (int64_t i = 0; i < cols; i++)
             qt[i] = (int16_t)((xt[i] * inv + 12582912.0f) - 12582912.0f);
         if (xsum)
@@ -135,6 +136,10 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
     if (!qb_qmatmul_supported(w->fmt, act) || !(fn = k->fn[w->fmt][act]))
         return qb_err(QB_EINVAL, "no kernel for %s weights with %s activations", qb_fmt_name(w->fmt),
                       act == QB_ACT_I8 ? "int8" : act == QB_ACT_FP8 ? "fp8" : "f32");
+    if ((w->fmt == QB_FMT_I4 || w->fmt == QB_FMT_I3 || w->fmt == QB_FMT_I2) &&
+        ((w->group != 32 && w->group != 64 && w->group != 128) || w->cols % w->group))
+        return qb_err(QB_EINVAL, "group of %d does not fit %lld %s columns", w->group,
+                      (long long)w->cols, qb_fmt_name(w->fmt));
     if (in < w->cols) {
         /* padded rows (see qtensor.h): zero activations meet the zero padding */
         if (!(xpad = calloc((size_t)(n * w->cols), sizeof(float))))
@@ -143,10 +148,6 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
             memcpy(xpad + t * w->cols, x + t * in, (size_t)in * sizeof(float));
         x = a.xf = xpad;
     }
-    if ((w->fmt == QB_FMT_I4 || w->fmt == QB_FMT_I3 || w->fmt == QB_FMT_I2) &&
-        ((w->group != 32 && w->group != 64 && w->group != 128) || w->cols % w->group))
-        return qb_err(QB_EINVAL, "group of %d does not fit %lld %s columns", w->group,
-                      (long long)w->cols, qb_fmt_name(w->fmt));
     if (act != QB_ACT_F32) {
         size_t codes = (size_t)(n * w->cols), sums = act == QB_ACT_I8 ? (size_t)(n * (w->cols / QB_SUB)) : 0;
         if (w->cols % QB_SUB) {
@@ -177,8 +178,10 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
         size_t sums = (size_t)(n * (w->cols / QB_SUB));
         scratch = malloc((size_t)(n * w->cols) * sizeof(int16_t) + (size_t)n * sizeof(float) +
                          sums * sizeof(int32_t) + 64);
-        if (!scratch)
+        if (!scratch) {
+            free(xpad);
             return qb_err(QB_ENOMEM, "out of memory for 16-bit activations");
+        }
         float *scale = scratch;
         int32_t *xsum = (int32_t *)(scale + n);
         int16_t *x16 = (int16_t *)(xsum + sums);

@@ -27,8 +27,8 @@ static void decode_sub(enum qb_fmt fmt, const uint8_t *p, int q[QB_SUB])
         }
         break;
     case QB_FMT_I3: {
-        uint32_t hi = (uint32_t)p[8] | (uint32_t)p[9] << 8 | (uint32_t)p[10] << 16 |
-                      (uint32_t)p[11] << 24;
+        uint32_t hi =
+            (uint32_t)p[8] | (uint32_t)p[9] << 8 | (uint32_t)p[10] << 16 | (uint32_t)p[11] << 24;
         for (int i = 0; i < 8; i++)
             for (int k = 0; k < 4; k++) {
                 int j = i + 8 * k;
@@ -47,7 +47,9 @@ static void decode_sub(enum qb_fmt fmt, const uint8_t *p, int q[QB_SUB])
 
 static size_t sub_bytes(enum qb_fmt fmt)
 {
-    return fmt == QB_FMT_I4 ? QB_SUB_BYTES_I4 : fmt == QB_FMT_I3 ? QB_SUB_BYTES_I3 : QB_SUB_BYTES_I2;
+    return fmt == QB_FMT_I4   ? QB_SUB_BYTES_I4
+           : fmt == QB_FMT_I3 ? QB_SUB_BYTES_I3
+                              : QB_SUB_BYTES_I2;
 }
 
 /* Header of group g of a row: scale d and minimum m (0 when symmetric). */

@@ -1,10 +1,10 @@
 /* qmatmul_float_avx2: AVX2 + FMA + F16C kernels for the float weight formats (F32, F16,
  * BF16, fp8 E4M3/E5M2 with f32 activations; E4M3 x per-token E4M3 activations). Compiled
  * with -mavx2 -mfma -mf16c only here. Agrees with kernels/qmatmul_float_ref.c up to the
- * order of the f32 sums.
+ * order of the f32 sums. The fallback for CPUs without AVX-512 (and, for fp8, without
+ * AVX512-VBMI); kernels/x86/qmatmul_float_avx512.c decodes fp8 by table instead.
  *
- * Design (the AVX-512 file has the same one, 16 lanes wide). Weights are decoded to f32 in
- * registers, 16 at a time, as two vectors of 8:
+ * Weights are decoded to f32 in registers, 16 at a time, as two vectors of 8:
  *   F32   loaded as is; F16 vcvtph2ps; BF16 zero-extended to 32 bits and shifted left 16;
  *   E5M2  is the high byte of an f16: byte << 8, then vcvtph2ps (exact, inf and NaN too);
  *   E4M3  sign-extended to 16 bits and shifted left 7 gives the f16 whose value is the
@@ -14,9 +14,9 @@
  * A kernel call covers a block of at most 16 rows (qmatmul.c). Batch 1 runs 4 rows at once
  * (4 streams, each activation vector loaded once for 4 rows); batch >= 2 runs tiles of 4
  * rows x up to 3 tokens (2 x 4 for E4M3), so each decoded weight vector serves 3-4 tokens.
- * Accumulators stay in registers over the whole row and are summed across lanes once. Row tails
- * repeat the last row (results dropped); the last k % 16 columns go through a zero-padded copy, so
- * the vector decoders handle them too.
+ * Accumulators stay in registers over the whole row and are summed across lanes once. Row
+ * tails repeat the last row (results dropped); the last k % 16 columns go through a
+ * zero-padded copy, so the vector decoders handle them too.
  *
  * W8A8-fp8: activation codes are decoded once per call and 4 tokens to f32 (value / 256)
  * into a stack buffer, KC columns at a time; the E4M3 tile then runs on them. Both operands
@@ -280,8 +280,9 @@ static void qdot_e4m3_fp8_avx2(const struct qb_qtensor *w, int64_t r0, int64_t r
 void qb_qkern_register_float_avx2(struct qb_qkern_table *t)
 {
     __builtin_cpu_init();
-    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") ||
-        !__builtin_cpu_supports("f16c"))
+    /* every CPU with AVX2 has F16C (it came a generation earlier), and clang's
+     * __builtin_cpu_supports does not know "f16c" */
+    if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
         return;
     t->fn[QB_FMT_F32][QB_ACT_F32] = qdot_f32_avx2;
     t->fn[QB_FMT_F16][QB_ACT_F32] = qdot_f16_avx2;

@@ -36,18 +36,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CH 512          /* columns unpacked at a time (a multiple of every group size) */
-#define GMAX (CH / 32)  /* most groups in a chunk */
+#define CH 512         /* columns unpacked at a time (a multiple of every group size) */
+#define GMAX (CH / 32) /* most groups in a chunk */
 
 struct blk {
-    __m512i w[CH / 4];                       /* code vectors: 16 rows x 4 columns, u8 */
+    __m512i w[CH / 4]; /* code vectors: 16 rows x 4 columns, u8 */
     float d[GMAX][16] __attribute__((aligned(64)));
     float m[GMAX][16] __attribute__((aligned(64)));
     int16_t xw[8 * CH] __attribute__((aligned(64))); /* (8, CH) reordered 16-bit activations */
-    int ng, gk;     /* groups in this chunk, code vectors per group */
-    int a16;        /* 16-bit dots */
-    int asym;       /* add m * xsum per group */
-    int xoff;       /* int32 start value is -xoff * xsum */
+    int ng, gk; /* groups in this chunk, code vectors per group */
+    int a16;    /* 16-bit dots */
+    int asym;   /* add m * xsum per group */
+    int xoff;   /* int32 start value is -xoff * xsum */
 };
 
 static inline int32_t ld32(const void *p)
@@ -90,7 +90,6 @@ static inline __attribute__((always_inline)) void transpose(__m512i z0, __m512i 
     }
 }
 
-#define UNROLL _Pragma("GCC unroll 8")
 #define INLINE static inline __attribute__((always_inline))
 
 struct rows {
@@ -133,8 +132,8 @@ INLINE void unpack_group_t(const struct qb_qtensor *w, const struct rows *R, int
     const size_t hdr = asym ? 4 : 2, sub = sub_bytes(fmt);
     const size_t gbytes = hdr + (size_t)(w->group / QB_SUB) * sub;
     const __m512i m2 = _mm512_set1_epi8(3), m4 = _mm512_set1_epi8(15);
-    const __m512i spread = _mm512_broadcast_i32x4(
-        _mm_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12));
+    const __m512i spread =
+        _mm512_broadcast_i32x4(_mm_setr_epi8(0, 0, 0, 0, 4, 4, 4, 4, 8, 8, 8, 8, 12, 12, 12, 12));
     const __m512i bit = _mm512_set1_epi32(0x08040201), four = _mm512_set1_epi8(4);
     const uint8_t *const *p = R->p;
     b->ng = nc / w->group;
@@ -156,8 +155,9 @@ INLINE void unpack_group_t(const struct qb_qtensor *w, const struct rows *R, int
                 z2 = load4x16(p[2] + o, p[6] + o, p[10] + o, p[14] + o);
                 z3 = load4x16(p[3] + o, p[7] + o, p[11] + o, p[15] + o);
                 transpose(z0, z1, z2, z3, c, 4);
-                /* byte i of a row: code i (low nibble), code i + 16 (high) */
-                UNROLL for (int k = 0; k < 4; k++) {
+/* byte i of a row: code i (low nibble), code i + 16 (high) */
+#pragma GCC unroll 8
+                for (int k = 0; k < 4; k++) {
                     _mm512_store_si512(&b->w[col / 4 + k], _mm512_and_si512(c[k], m4));
                     _mm512_store_si512(&b->w[col / 4 + 4 + k],
                                        _mm512_and_si512(_mm512_srli_epi16(c[k], 4), m4));
@@ -171,7 +171,8 @@ INLINE void unpack_group_t(const struct qb_qtensor *w, const struct rows *R, int
             z3 = load4x8(p[3] + o, p[7] + o, p[11] + o, p[15] + o);
             transpose(z0, z1, z2, z3, c, 2);
             __m512i hb = fmt == QB_FMT_I3 ? gather_rows(R, o + 8) : _mm512_setzero_si512();
-            UNROLL for (int k = 0; k < 8; k++) {
+#pragma GCC unroll 8
+            for (int k = 0; k < 8; k++) {
                 /* columns 4k..4k+3 are field k/2 of bytes 0-3 (k even) or 4-7 (k odd) */
                 __m512i v = _mm512_and_si512(_mm512_srli_epi16(c[k & 1], 2 * (k >> 1)), m2);
                 if (fmt == QB_FMT_I3) {
@@ -228,7 +229,8 @@ static void unpack_i8(const struct qb_qtensor *w, const struct rows *R, int64_t 
                   load4x16(p[1] + o, p[5] + o, p[9] + o, p[13] + o),
                   load4x16(p[2] + o, p[6] + o, p[10] + o, p[14] + o),
                   load4x16(p[3] + o, p[7] + o, p[11] + o, p[15] + o), c, 4);
-        UNROLL for (int k = 0; k < 4; k++)
+#pragma GCC unroll 8
+        for (int k = 0; k < 4; k++)
             _mm512_store_si512(&b->w[col / 4 + k], _mm512_xor_si512(c[k], flip));
     }
 }
@@ -267,7 +269,7 @@ static void prefetch_rows(const struct qb_qtensor *w, const uint8_t *const p[16]
 
 #define SFX bw
 #define ATTR
-#define DOT8(acc, w, x) \
+#define DOT8(acc, w, x)                                                                            \
     _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(w, x), _mm512_set1_epi16(1)))
 #define DOT16(acc, w, x) _mm512_add_epi32(acc, _mm512_madd_epi16(w, x))
 #include "kernels/x86/qmatmul_int_avx512_tile.h"
@@ -291,20 +293,21 @@ static void prefetch_rows(const struct qb_qtensor *w, const uint8_t *const p[16]
  *   I8: dot(x + 128, q) - 128 * sum(q) with vpdpbusd; vpmovsxbw and vpdpwssd for 16 bits. */
 
 #define RW_MAX 3 /* most tokens for the row kernels */
-#define TOKENS(t) _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
 
-/* The activations of one token for the I4 row kernel, per 128 columns (k): A8 uses v[0] = lo,
- * v[1] = hi; A16 v[0..3] = lo even/odd, hi even/odd; then c = the lane sums, times -off as
- * int32 (sym) or as f32 (asym). Columns past the end are zero. */
-struct rwx4 {
-    __m512i v[4], c;
-};
+/* Rows per pass of the row kernels. One, reading the matrix in order, while the T tokens'
+ * activations stay in L1 (RW_L1 bytes); past that, several, so that each activation vector
+ * is loaded once per pass, as many as the 32 registers allow. */
+#define RW_ROWS(T) ((T) == 3 ? 2 : 4)
+#define RW_L1 16384
 
-__attribute__((target("avx512vnni"))) static void rw_prep_i4(const struct qb_qact *x, int64_t t,
-                                                              int a16, int off, int asym,
-                                                              struct rwx4 *out)
+/* The activations of one token for the I4 row kernel, nv vectors per 128 columns (k):
+ * A8 (nv = 3): lo, hi, c; A16 (nv = 5): lo even, lo odd, hi even, hi odd, c; where c holds the
+ * lane sums, times -off as int32 (sym) or as f32 (asym). Columns past the end are zero. */
+__attribute__((target("avx512vnni"))) static void
+rw_prep_i4(const struct qb_qact *x, int64_t t, int a16, int off, int asym, __m512i *out)
 {
     int64_t cols = x->cols;
+    int nv = a16 ? 5 : 3;
     const __m512i ones8 = _mm512_set1_epi8(1), ones16 = _mm512_set1_epi16(1);
     /* even / odd words of two 32-word sources: [a even 0..7, b even 0..7, a even 8..15, b...] */
     __m512i ie, io;
@@ -320,18 +323,18 @@ __attribute__((target("avx512vnni"))) static void rw_prep_i4(const struct qb_qac
     }
     for (int64_t k = 0; k * 128 < cols; k++) {
         int64_t c0 = k * 128, left = cols - c0;
-        __m512i sum;
+        __m512i sum, *v = out + k * nv;
         if (!a16) {
             const int8_t *p = x->xq + t * cols + c0;
             __mmask64 m0 = left >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << left) - 1;
             __mmask64 m1 = left >= 128 ? ~(__mmask64)0
-                           : left > 64 ? ((__mmask64)1 << (left - 64)) - 1 : 0;
+                           : left > 64 ? ((__mmask64)1 << (left - 64)) - 1
+                                       : 0;
             __m512i v0 = _mm512_maskz_loadu_epi8(m0, p), v1 = _mm512_maskz_loadu_epi8(m1, p + 64);
-            out[k].v[0] = _mm512_shuffle_i32x4(v0, v1, _MM_SHUFFLE(2, 0, 2, 0));
-            out[k].v[1] = _mm512_shuffle_i32x4(v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
-            sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones8,
-                                                          out[k].v[0]),
-                                      ones8, out[k].v[1]);
+            v[0] = _mm512_shuffle_i32x4(v0, v1, _MM_SHUFFLE(2, 0, 2, 0));
+            v[1] = _mm512_shuffle_i32x4(v0, v1, _MM_SHUFFLE(3, 1, 3, 1));
+            sum = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), ones8, v[0]),
+                                      ones8, v[1]);
         } else {
             const int16_t *p = x->x16 + t * cols + c0;
             __m512i u[4];
@@ -344,16 +347,16 @@ __attribute__((target("avx512vnni"))) static void rw_prep_i4(const struct qb_qac
             __m512i e23 = _mm512_permutex2var_epi16(u[2], ie, u[3]);
             __m512i o01 = _mm512_permutex2var_epi16(u[0], io, u[1]);
             __m512i o23 = _mm512_permutex2var_epi16(u[2], io, u[3]);
-            out[k].v[0] = _mm512_shuffle_i64x2(e01, e23, _MM_SHUFFLE(1, 0, 1, 0));
-            out[k].v[1] = _mm512_shuffle_i64x2(o01, o23, _MM_SHUFFLE(1, 0, 1, 0));
-            out[k].v[2] = _mm512_shuffle_i64x2(e01, e23, _MM_SHUFFLE(3, 2, 3, 2));
-            out[k].v[3] = _mm512_shuffle_i64x2(o01, o23, _MM_SHUFFLE(3, 2, 3, 2));
+            v[0] = _mm512_shuffle_i64x2(e01, e23, _MM_SHUFFLE(1, 0, 1, 0));
+            v[1] = _mm512_shuffle_i64x2(o01, o23, _MM_SHUFFLE(1, 0, 1, 0));
+            v[2] = _mm512_shuffle_i64x2(e01, e23, _MM_SHUFFLE(3, 2, 3, 2));
+            v[3] = _mm512_shuffle_i64x2(o01, o23, _MM_SHUFFLE(3, 2, 3, 2));
             sum = _mm512_setzero_si512();
             for (int i = 0; i < 4; i++)
-                sum = _mm512_dpwssd_epi32(sum, out[k].v[i], ones16);
+                sum = _mm512_dpwssd_epi32(sum, v[i], ones16);
         }
-        out[k].c = asym ? _mm512_castps_si512(_mm512_cvtepi32_ps(sum))
-                        : _mm512_mullo_epi32(sum, _mm512_set1_epi32(-off));
+        v[nv - 1] = asym ? _mm512_castps_si512(_mm512_cvtepi32_ps(sum))
+                         : _mm512_mullo_epi32(sum, _mm512_set1_epi32(-off));
     }
 }
 
@@ -368,9 +371,8 @@ static __m512i rw_hdr_index(const struct qb_qtensor *w, int plus)
     return _mm512_loadu_si512(ix);
 }
 
-/* The packed codes of the 4 sub-blocks of a 128-column block, one 16-byte lane each; and the
- * lanes' d (m) for a block cut short by the end of the row (nsb < 4 sub-blocks: the others
- * are zero), read without touching bytes past the row. */
+/* The packed codes of the sub-blocks of a 128-column block, one 16-byte lane each (nsb < 4
+ * at the end of a row: the other lanes are zero). */
 static inline __m512i rw_codes(const uint8_t *blk, const size_t so[4], int nsb)
 {
     if (nsb == 4)
@@ -388,6 +390,8 @@ static inline __m512i rw_codes(const uint8_t *blk, const size_t so[4], int nsb)
     return z;
 }
 
+/* The lanes' d and m for a block cut short by the end of the row, read without touching bytes
+ * past it. */
 static void rw_hdr_tail(const struct qb_qtensor *w, const uint8_t *blk, int nsb, __m512 *d,
                         __m512 *m)
 {
@@ -403,13 +407,14 @@ static void rw_hdr_tail(const struct qb_qtensor *w, const uint8_t *blk, int nsb,
     *m = _mm512_loadu_ps(mm);
 }
 
+/* Rows [r0, r1) against T tokens, R (<= 4) rows per pass. */
 INLINE __attribute__((target("avx512vnni"))) void rw_i4_t(const struct qb_qtensor *w, int64_t r0,
-                                                           int64_t r1, const struct qb_qact *x,
-                                                           float *y, int64_t ldy,
-                                                           const struct rwx4 *xp, int64_t nk,
-                                                           const int T, const int a16,
-                                                           const int asym)
+                                                          int64_t r1, const struct qb_qact *x,
+                                                          float *y, int64_t ldy, const __m512i *xp,
+                                                          int64_t nk, const int T, const int R,
+                                                          const int a16, const int asym)
 {
+    const int nv = a16 ? 5 : 3;
     size_t hdr = asym ? 4 : 2, gb = hdr + (size_t)(w->group / QB_SUB) * QB_SUB_BYTES_I4;
     size_t bb = gb * (size_t)(128 / w->group); /* bytes per 128 columns */
     const __m512i m4 = _mm512_set1_epi8(15), lo16 = _mm512_set1_epi16(0xff);
@@ -418,70 +423,90 @@ INLINE __attribute__((target("avx512vnni"))) void rw_i4_t(const struct qb_qtenso
     size_t so[4];                 /* byte offsets of the 4 sub-blocks' codes in a block */
     for (int s = 0; s < 4; s++)
         so[s] = (size_t)(s * 32 / w->group) * gb + hdr + (size_t)(s % (w->group / 32)) * 16;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
-        __m512 f[RW_MAX];
-        TOKENS(t) f[t] = _mm512_setzero_ps();
+    for (int64_t r = r0; r < r1; r += R) {
+        const uint8_t *row[4]; /* rows past r1 repeat row r; their sums are not stored */
+        __m512 f[4][RW_MAX];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            row[i] = (const uint8_t *)w->data + (size_t)(r + i < r1 ? r + i : r) * w->row_bytes;
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++)
+                f[i][t] = _mm512_setzero_ps();
+        }
         for (int64_t k = 0; k < nk; k++) {
-            const uint8_t *blk = row + (size_t)k * bb;
             int nsb = k < full ? 4 : (int)((w->cols - k * 128) / 32);
-            __m512 d, m = _mm512_setzero_ps();
-            if (k < full) { /* a whole block spans at least 64 bytes */
-                __m512i span = _mm512_loadu_si512(blk);
-                d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(ixd, span)));
-                if (asym)
-                    m = _mm512_cvtph_ps(
-                        _mm512_castsi512_si256(_mm512_permutexvar_epi16(ixm, span)));
-            } else {
-                rw_hdr_tail(w, blk, nsb, &d, &m);
-            }
-            __m512i z = w->group == 128 && nsb == 4 ? _mm512_loadu_si512(blk + hdr)
-                                                     : rw_codes(blk, so, nsb);
-            __m512i lo = _mm512_and_si512(z, m4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
-            const struct rwx4 *xk = xp + k;
-            if (a16) {
-                __m512i le = _mm512_and_si512(lo, lo16), lodd = _mm512_srli_epi16(lo, 8);
-                __m512i he = _mm512_and_si512(hi, lo16), hodd = _mm512_srli_epi16(hi, 8);
-                TOKENS(t) {
-                    const struct rwx4 *xt = xk + t * nk;
-                    __m512i acc = asym ? _mm512_setzero_si512() : xt->c;
-                    acc = _mm512_dpwssd_epi32(acc, le, xt->v[0]);
-                    acc = _mm512_dpwssd_epi32(acc, lodd, xt->v[1]);
-                    acc = _mm512_dpwssd_epi32(acc, he, xt->v[2]);
-                    acc = _mm512_dpwssd_epi32(acc, hodd, xt->v[3]);
-                    f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, f[t]);
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) {
+                const uint8_t *blk = row[i] + (size_t)k * bb;
+                __m512 d, m = _mm512_setzero_ps();
+                if (k < full) { /* a whole block spans at least 64 bytes */
+                    __m512i span = _mm512_loadu_si512(blk);
+                    d = _mm512_cvtph_ps(
+                        _mm512_castsi512_si256(_mm512_permutexvar_epi16(ixd, span)));
                     if (asym)
-                        f[t] = _mm512_fmadd_ps(m, _mm512_castsi512_ps(xt->c), f[t]);
+                        m = _mm512_cvtph_ps(
+                            _mm512_castsi512_si256(_mm512_permutexvar_epi16(ixm, span)));
+                } else {
+                    rw_hdr_tail(w, blk, nsb, &d, &m);
                 }
-            } else {
-                TOKENS(t) {
-                    const struct rwx4 *xt = xk + t * nk;
-                    __m512i acc = asym ? _mm512_setzero_si512() : xt->c;
-                    acc = _mm512_dpbusd_epi32(acc, lo, xt->v[0]);
-                    acc = _mm512_dpbusd_epi32(acc, hi, xt->v[1]);
-                    f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, f[t]);
-                    if (asym)
-                        f[t] = _mm512_fmadd_ps(m, _mm512_castsi512_ps(xt->c), f[t]);
+                __m512i z = w->group == 128 && nsb == 4 ? _mm512_loadu_si512(blk + hdr)
+                                                        : rw_codes(blk, so, nsb);
+                __m512i lo = _mm512_and_si512(z, m4);
+                __m512i hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+                if (a16) {
+                    __m512i le = _mm512_and_si512(lo, lo16), lodd = _mm512_srli_epi16(lo, 8);
+                    __m512i he = _mm512_and_si512(hi, lo16), hodd = _mm512_srli_epi16(hi, 8);
+#pragma GCC unroll 4
+                    for (int t = 0; t < T; t++) {
+                        const __m512i *v = xp + (t * nk + k) * nv;
+                        __m512i acc = asym ? _mm512_setzero_si512() : v[4];
+                        acc = _mm512_dpwssd_epi32(acc, le, v[0]);
+                        acc = _mm512_dpwssd_epi32(acc, lodd, v[1]);
+                        acc = _mm512_dpwssd_epi32(acc, he, v[2]);
+                        acc = _mm512_dpwssd_epi32(acc, hodd, v[3]);
+                        f[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, f[i][t]);
+                        if (asym)
+                            f[i][t] = _mm512_fmadd_ps(m, _mm512_castsi512_ps(v[4]), f[i][t]);
+                    }
+                } else {
+#pragma GCC unroll 4
+                    for (int t = 0; t < T; t++) {
+                        const __m512i *v = xp + (t * nk + k) * nv;
+                        __m512i acc = asym ? _mm512_setzero_si512() : v[2];
+                        acc = _mm512_dpbusd_epi32(acc, lo, v[0]);
+                        acc = _mm512_dpbusd_epi32(acc, hi, v[1]);
+                        f[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, f[i][t]);
+                        if (asym)
+                            f[i][t] = _mm512_fmadd_ps(m, _mm512_castsi512_ps(v[2]), f[i][t]);
+                    }
                 }
             }
         }
-        TOKENS(t) y[t * ldy + r] = _mm512_reduce_add_ps(f[t]) * x->xscale[t];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++)
+                if (r + i < r1)
+                    y[t * ldy + r + i] = _mm512_reduce_add_ps(f[i][t]) * x->xscale[t];
     }
 }
 
 __attribute__((target("avx512vnni"))) static int rw_i4(const struct qb_qtensor *w, int64_t r0,
-                                                        int64_t r1, const struct qb_qact *x,
-                                                        float *y, int64_t ldy)
+                                                       int64_t r1, const struct qb_qact *x,
+                                                       float *y, int64_t ldy)
 {
     int a16 = x->act != QB_ACT_I8, asym = w->asym, off = 1 << (qb_fmt_bits(w->fmt) - 1);
-    int64_t nk = (w->cols + 127) / 128;
-    struct rwx4 *xp = aligned_alloc(64, (size_t)(x->n * nk) * sizeof *xp);
+    int64_t nk = (w->cols + 127) / 128, nv = a16 ? 5 : 3;
+    __m512i *xp = aligned_alloc(64, (size_t)(x->n * nk * nv) * sizeof *xp);
     if (!xp)
         return -1;
     for (int64_t t = 0; t < x->n; t++)
-        rw_prep_i4(x, t, a16, off, asym, xp + t * nk);
-#define RW(T, A16, ASYM) rw_i4_t(w, r0, r1, x, y, ldy, xp, nk, T, A16, ASYM)
-#define RW_T(A16, ASYM) \
+        rw_prep_i4(x, t, a16, off, asym, xp + t * nk * nv);
+    int one = x->n * nk * nv * 64 <= RW_L1;
+#define RW(T, A16, ASYM)                                                                           \
+    (one ? rw_i4_t(w, r0, r1, x, y, ldy, xp, nk, T, 1, A16, ASYM)                                  \
+         : rw_i4_t(w, r0, r1, x, y, ldy, xp, nk, T, RW_ROWS(T), A16, ASYM))
+#define RW_T(A16, ASYM)                                                                            \
     (x->n == 1 ? RW(1, A16, ASYM) : x->n == 2 ? RW(2, A16, ASYM) : RW(3, A16, ASYM))
     if (a16)
         asym ? RW_T(1, 1) : RW_T(1, 0);
@@ -493,59 +518,102 @@ __attribute__((target("avx512vnni"))) static int rw_i4(const struct qb_qtensor *
     return 0;
 }
 
+static inline int64_t hsum_epi32(__m512i v) /* in int64 */
+{
+    return _mm512_reduce_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(v))) +
+           _mm512_reduce_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(v, 1)));
+}
+
+/* I8 rows [r0, r1) against T tokens, R (<= 4) rows per pass; int32 lanes are moved to int64
+ * every 4096 columns (a lane gains at most 2 * 127 * 32767 per 32 columns with 16 bits, or
+ * 4 * 255 * 127 per 64 with 8). xu: the int8 activations + 128 as u8. */
 INLINE __attribute__((target("avx512vnni"))) void rw_i8_t(const struct qb_qtensor *w, int64_t r0,
-                                                           int64_t r1, const struct qb_qact *x,
-                                                           float *y, int64_t ldy,
-                                                           const uint8_t *xu, const int T,
-                                                           const int a16)
+                                                          int64_t r1, const struct qb_qact *x,
+                                                          float *y, int64_t ldy, const uint8_t *xu,
+                                                          const int T, const int R, const int a16)
 {
     int64_t cols = w->cols;
     const __m512i ones8 = _mm512_set1_epi8(1);
-    for (int64_t r = r0; r < r1; r++) {
-        const int8_t *q = (const int8_t *)w->data + (size_t)r * w->row_bytes;
-        int64_t dot[RW_MAX] = {0}, qsum = 0;
-        if (a16) {
-            /* 32 columns per step; lanes are moved to int64 every 4096 columns, before
-             * 128 steps of 2 * 127 * 32767 could overflow them */
-            for (int64_t c0 = 0; c0 < cols; c0 += 4096) {
-                __m512i acc[RW_MAX];
-                TOKENS(t) acc[t] = _mm512_setzero_si512();
-                for (int64_t c = c0; c < cols && c < c0 + 4096; c += 32) {
-                    __mmask32 m = cols - c >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << (cols - c)) - 1;
-                    __m512i wv = _mm512_cvtepi8_epi16(_mm256_maskz_loadu_epi8(m, q + c));
-                    TOKENS(t) acc[t] = _mm512_dpwssd_epi32(
-                        acc[t], wv, _mm512_maskz_loadu_epi16(m, x->x16 + t * cols + c));
-                }
-                TOKENS(t) dot[t] += _mm512_reduce_add_epi64(
-                                        _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc[t]))) +
-                                    _mm512_reduce_add_epi64(
-                                        _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc[t], 1)));
-            }
-        } else {
-            /* lanes hold at most cols/16 * 4 * 255 * 127: no overflow below 1M columns */
-            __m512i acc[RW_MAX], qs = _mm512_setzero_si512();
-            TOKENS(t) acc[t] = _mm512_setzero_si512();
-            for (int64_t c = 0; c < cols; c += 64) {
-                __mmask64 m = cols - c >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (cols - c)) - 1;
-                __m512i wv = _mm512_maskz_loadu_epi8(m, q + c);
-                qs = _mm512_dpbusd_epi32(qs, ones8, wv);
-                TOKENS(t) acc[t] = _mm512_dpbusd_epi32(acc[t], _mm512_maskz_loadu_epi8(m, xu + t * cols + c), wv);
-            }
-            qsum = _mm512_reduce_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(qs))) +
-                   _mm512_reduce_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(qs, 1)));
-            TOKENS(t) dot[t] = _mm512_reduce_add_epi64(
-                                   _mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc[t]))) +
-                               _mm512_reduce_add_epi64(
-                                   _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc[t], 1))) -
-                               128 * qsum;
+    for (int64_t r = r0; r < r1; r += R) {
+        const int8_t *q[4]; /* rows past r1 repeat row r; their sums are not stored */
+        int64_t dot[4][RW_MAX], qsum[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            q[i] = (const int8_t *)w->data + (size_t)(r + i < r1 ? r + i : r) * w->row_bytes;
+            qsum[i] = 0;
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++)
+                dot[i][t] = 0;
         }
-        TOKENS(t) y[t * ldy + r] = w->row_scale[r] * x->xscale[t] * (float)dot[t];
+        for (int64_t c0 = 0; c0 < cols; c0 += 4096) {
+            int64_t c = c0, ce = cols < c0 + 4096 ? cols : c0 + 4096;
+            __m512i acc[4][RW_MAX], qs[4];
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) {
+                qs[i] = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                for (int t = 0; t < T; t++)
+                    acc[i][t] = _mm512_setzero_si512();
+            }
+            if (a16) {
+                for (; c < ce; c += 32) {
+                    __mmask32 m = ce - c >= 32 ? ~(__mmask32)0 : ((__mmask32)1 << (ce - c)) - 1;
+                    __m512i xv[RW_MAX];
+#pragma GCC unroll 4
+                    for (int t = 0; t < T; t++)
+                        xv[t] = m == ~(__mmask32)0
+                                    ? _mm512_loadu_si512(x->x16 + t * cols + c)
+                                    : _mm512_maskz_loadu_epi16(m, x->x16 + t * cols + c);
+#pragma GCC unroll 4
+                    for (int i = 0; i < R; i++) {
+                        __m512i wv = _mm512_cvtepi8_epi16(
+                            m == ~(__mmask32)0 ? _mm256_loadu_si256((const __m256i *)(q[i] + c))
+                                               : _mm256_maskz_loadu_epi8(m, q[i] + c));
+#pragma GCC unroll 4
+                        for (int t = 0; t < T; t++)
+                            acc[i][t] = _mm512_dpwssd_epi32(acc[i][t], wv, xv[t]);
+                    }
+                }
+            } else { /* cols is a multiple of 32 with int8 activations */
+                for (; c < ce; c += 64) {
+                    __mmask64 m = ce - c >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << (ce - c)) - 1;
+                    __m512i xv[RW_MAX];
+#pragma GCC unroll 4
+                    for (int t = 0; t < T; t++)
+                        xv[t] = m == ~(__mmask64)0 ? _mm512_loadu_si512(xu + t * cols + c)
+                                                   : _mm512_maskz_loadu_epi8(m, xu + t * cols + c);
+#pragma GCC unroll 4
+                    for (int i = 0; i < R; i++) {
+                        __m512i wv = m == ~(__mmask64)0 ? _mm512_loadu_si512(q[i] + c)
+                                                        : _mm512_maskz_loadu_epi8(m, q[i] + c);
+                        qs[i] = _mm512_dpbusd_epi32(qs[i], ones8, wv);
+#pragma GCC unroll 4
+                        for (int t = 0; t < T; t++)
+                            acc[i][t] = _mm512_dpbusd_epi32(acc[i][t], xv[t], wv);
+                    }
+                }
+            }
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) {
+                qsum[i] += hsum_epi32(qs[i]);
+#pragma GCC unroll 4
+                for (int t = 0; t < T; t++)
+                    dot[i][t] += hsum_epi32(acc[i][t]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++)
+                if (r + i < r1)
+                    y[t * ldy + r + i] = w->row_scale[r + i] * x->xscale[t] *
+                                         (float)(dot[i][t] - (a16 ? 0 : 128 * qsum[i]));
     }
 }
 
 __attribute__((target("avx512vnni"))) static int rw_i8(const struct qb_qtensor *w, int64_t r0,
-                                                        int64_t r1, const struct qb_qact *x,
-                                                        float *y, int64_t ldy)
+                                                       int64_t r1, const struct qb_qact *x,
+                                                       float *y, int64_t ldy)
 {
     uint8_t *xu = NULL;
     int a16 = x->act != QB_ACT_I8;
@@ -559,7 +627,10 @@ __attribute__((target("avx512vnni"))) static int rw_i8(const struct qb_qtensor *
         for (; i < n; i++)
             xu[i] = (uint8_t)(x->xq[i] ^ 0x80);
     }
-#define RW(T, A16) rw_i8_t(w, r0, r1, x, y, ldy, xu, T, A16)
+    int one = x->n * x->cols * (a16 ? 2 : 1) <= RW_L1;
+#define RW(T, A16)                                                                                 \
+    (one ? rw_i8_t(w, r0, r1, x, y, ldy, xu, T, 1, A16)                                            \
+         : rw_i8_t(w, r0, r1, x, y, ldy, xu, T, RW_ROWS(T), A16))
     if (a16)
         x->n == 1 ? RW(1, 1) : x->n == 2 ? RW(2, 1) : RW(3, 1);
     else

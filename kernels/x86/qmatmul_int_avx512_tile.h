@@ -10,7 +10,6 @@
 #define NM2(a, b) a##_##b
 #define NM1(a, b) NM2(a, b)
 #define NM(a) NM1(a, SFX)
-#define TOKENS(t) _Pragma("GCC unroll 8") for (int t = 0; t < T; t++)
 
 /* T tokens (T <= 8, a constant after inlining) over every group of the block, then
  * y (+)= xscale * sum. Per group and token: an int32 dot per row starting from init (the sym
@@ -18,27 +17,31 @@
  * 8-bit: one DOT8 per code vector (16 rows x 4 columns), xt[t] the s8 activations.
  * 16-bit: the code vector splits into int16 pairs (columns 0,2) and (1,3) of each row, and
  * xt[t] holds the int16 activations with each 4 reordered the same way (see tokens). */
-static inline __attribute__((always_inline)) ATTR void NM(tile)(const struct blk *b, int T,
-                                                                const void *const *xt,
-                                                                const int32_t *init,
-                                                                const float *xs,
-                                                                const float *xscale, float **yt,
-                                                                __mmask16 rmask, int first)
+static inline __attribute__((always_inline)) ATTR void
+NM(tile)(const struct blk *b, int T, const void *const *xt, const int32_t *init, const float *xs,
+         const float *xscale, float **yt, __mmask16 rmask, int first)
 {
     __m512 f[8];
     const __m512i *W = b->w;
     const __m512i lo16 = _mm512_set1_epi16(0xff);
-    TOKENS(t) f[t] = _mm512_setzero_ps();
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++)
+        f[t] = _mm512_setzero_ps();
     for (int g = 0; g < b->ng; g++) {
         __m512i acc[8];
         const char *xg[8];
-        TOKENS(t) acc[t] = _mm512_set1_epi32(init[t * GMAX + g]);
-        TOKENS(t) xg[t] = (const char *)xt[t] + (size_t)(g * b->gk) * (b->a16 ? 8 : 4);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            acc[t] = _mm512_set1_epi32(init[t * GMAX + g]);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            xg[t] = (const char *)xt[t] + (size_t)(g * b->gk) * (b->a16 ? 8 : 4);
         if (b->a16) {
             for (int k = 0; k < b->gk; k++, W++) {
                 __m512i wv = _mm512_load_si512(W);
                 __m512i w02 = _mm512_and_si512(wv, lo16), w13 = _mm512_srli_epi16(wv, 8);
-                TOKENS(t) {
+#pragma GCC unroll 8
+                for (int t = 0; t < T; t++) {
                     acc[t] = DOT16(acc[t], w02, _mm512_set1_epi32(ld32(xg[t] + 8 * k)));
                     acc[t] = DOT16(acc[t], w13, _mm512_set1_epi32(ld32(xg[t] + 8 * k + 4)));
                 }
@@ -46,17 +49,24 @@ static inline __attribute__((always_inline)) ATTR void NM(tile)(const struct blk
         } else {
             for (int k = 0; k < b->gk; k++, W++) {
                 __m512i wv = _mm512_load_si512(W);
-                TOKENS(t) acc[t] = DOT8(acc[t], wv, _mm512_set1_epi32(ld32(xg[t] + 4 * k)));
+#pragma GCC unroll 8
+                for (int t = 0; t < T; t++)
+                    acc[t] = DOT8(acc[t], wv, _mm512_set1_epi32(ld32(xg[t] + 4 * k)));
             }
         }
         __m512 dv = _mm512_load_ps(b->d[g]);
-        TOKENS(t) f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), dv, f[t]);
+#pragma GCC unroll 8
+        for (int t = 0; t < T; t++)
+            f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc[t]), dv, f[t]);
         if (b->asym) {
             __m512 mv = _mm512_load_ps(b->m[g]);
-            TOKENS(t) f[t] = _mm512_fmadd_ps(mv, _mm512_set1_ps(xs[t * GMAX + g]), f[t]);
+#pragma GCC unroll 8
+            for (int t = 0; t < T; t++)
+                f[t] = _mm512_fmadd_ps(mv, _mm512_set1_ps(xs[t * GMAX + g]), f[t]);
         }
     }
-    TOKENS(t) {
+#pragma GCC unroll 8
+    for (int t = 0; t < T; t++) {
         __m512 v = _mm512_mul_ps(f[t], _mm512_set1_ps(xscale[t]));
         if (!first)
             v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(rmask, yt[t]));
@@ -76,8 +86,8 @@ static ATTR void NM(tokens)(struct blk *b, const struct qb_qact *x, int64_t c0, 
     float *yt[8];
     int64_t n_sub = x->cols / QB_SUB;
     int gcols = b->gk * 4, nc = b->ng * gcols;
-    const __m512i perm = _mm512_broadcast_i32x4(
-        _mm_setr_epi8(0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15));
+    const __m512i perm =
+        _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15));
     for (int64_t t0 = 0; t0 < x->n;) {
         int T = x->n - t0 >= 8 ? 8 : x->n - t0 >= 4 ? 4 : x->n - t0 >= 2 ? 2 : 1;
         for (int t = 0; t < T; t++) {
@@ -121,7 +131,6 @@ static ATTR void NM(tokens)(struct blk *b, const struct qb_qact *x, int64_t c0, 
     }
 }
 
-#undef TOKENS
 #undef NM
 #undef NM1
 #undef NM2

@@ -1,5 +1,9 @@
 /* test_qmatmul_int: the integer-weight kernels (I8, I4, I3, I2 with f32 and int8 activations)
- * of every instruction set against an f64 computation from the layouts in qtensor.h.
+ * of every instruction set against an f64 computation from the layouts in qtensor.h: ref,
+ * avx2, avx512 and "avx512bw" (AVX-512 as on a CPU without VNNI), those this CPU runs. Batches
+ * 1-3 take the SIMD row kernels and 4 and up the block kernels; every group size, sym and
+ * asym, odd row counts, columns of a 128-column block cut short, I8 rows of any length; one
+ * token with a large outlier and one all zero.
  *
  * Packed tensors are made here with random codes, random f16 headers and row scales (not by
  * kernels/quantize.c), and decoded by this file's own reader, written per weight index
@@ -42,8 +46,8 @@ static double urand(void) /* [0, 1) */
 }
 
 /* A random packed tensor; everything lives in one malloc owned by t->owned. */
-static int make_tensor(struct qb_qtensor *t, enum qb_fmt fmt, int64_t rows, int64_t cols,
-                       int group, int asym)
+static int make_tensor(struct qb_qtensor *t, enum qb_fmt fmt, int64_t rows, int64_t cols, int group,
+                       int asym)
 {
     memset(t, 0, sizeof *t);
     t->fmt = fmt;
@@ -131,11 +135,11 @@ static void decode_row(const struct qb_qtensor *t, int64_t r, double *w)
 }
 
 struct ref {
-    double *exact, *mag;  /* (n, rows) f64 product with the f32 x, and sum |w x| */
-    double *a16, *mag16;  /* with x16 * scale */
-    double *a8, *mag8;    /* with xq * scale */
-    double *sw;           /* (rows) sum |w| */
-    float *s16, *s8;      /* (n) activation steps */
+    double *exact, *mag; /* (n, rows) f64 product with the f32 x, and sum |w x| */
+    double *a16, *mag16; /* with x16 * scale */
+    double *a8, *mag8;   /* with xq * scale */
+    double *sw;          /* (rows) sum |w| */
+    float *s16, *s8;     /* (n) activation steps */
 };
 
 static void compute_ref(const struct qb_qtensor *t, const double *w, const float *x, int64_t n,
@@ -182,10 +186,12 @@ static void report(const char *what, const char *isa, const struct qb_qtensor *t
                    int64_t tk, int64_t r, double got, double want, double bound)
 {
     if (n_reported++ < 12)
-        fprintf(stderr, "  %s %s %s g%d %s rows=%lld cols=%lld n=%lld: y[%lld][%lld] = %.9g, want "
-                "%.9g (bound %.3g)\n", what, isa, qb_fmt_name(t->fmt), t->group,
-                t->asym ? "asym" : "sym", (long long)t->rows, (long long)t->cols, (long long)n,
-                (long long)tk, (long long)r, got, want, bound);
+        fprintf(stderr,
+                "  %s %s %s g%d %s rows=%lld cols=%lld n=%lld: y[%lld][%lld] = %.9g, want "
+                "%.9g (bound %.3g)\n",
+                what, isa, qb_fmt_name(t->fmt), t->group, t->asym ? "asym" : "sym",
+                (long long)t->rows, (long long)t->cols, (long long)n, (long long)tk, (long long)r,
+                got, want, bound);
     CHECK(0);
 }
 
@@ -239,9 +245,9 @@ static void check_config(enum qb_fmt fmt, int group, int asym)
                 float *x = malloc((size_t)(n * cols) * sizeof *x);
                 float *y = malloc((size_t)ny * sizeof *y), *yref = malloc((size_t)ny * sizeof *y);
                 struct ref R = {
-                    malloc((size_t)ny * 8), malloc((size_t)ny * 8), malloc((size_t)ny * 8),
-                    malloc((size_t)ny * 8), malloc((size_t)ny * 8), malloc((size_t)ny * 8),
-                    malloc((size_t)rows * 8), malloc((size_t)n * 4), malloc((size_t)n * 4),
+                    malloc((size_t)ny * 8),   malloc((size_t)ny * 8), malloc((size_t)ny * 8),
+                    malloc((size_t)ny * 8),   malloc((size_t)ny * 8), malloc((size_t)ny * 8),
+                    malloc((size_t)rows * 8), malloc((size_t)n * 4),  malloc((size_t)n * 4),
                 };
                 for (int64_t i = 0; i < n * cols; i++)
                     x[i] = (float)(urand() * 2 - 1);
@@ -320,13 +326,31 @@ static void test_i8(void)
     check_config(QB_FMT_I8, 0, 0);
 }
 
-#define GROUP_TESTS(F, f) \
-    static void test_##f##_g32_sym(void) { check_config(F, 32, 0); } \
-    static void test_##f##_g32_asym(void) { check_config(F, 32, 1); } \
-    static void test_##f##_g64_sym(void) { check_config(F, 64, 0); } \
-    static void test_##f##_g64_asym(void) { check_config(F, 64, 1); } \
-    static void test_##f##_g128_sym(void) { check_config(F, 128, 0); } \
-    static void test_##f##_g128_asym(void) { check_config(F, 128, 1); }
+#define GROUP_TESTS(F, f)                                                                          \
+    static void test_##f##_g32_sym(void)                                                           \
+    {                                                                                              \
+        check_config(F, 32, 0);                                                                    \
+    }                                                                                              \
+    static void test_##f##_g32_asym(void)                                                          \
+    {                                                                                              \
+        check_config(F, 32, 1);                                                                    \
+    }                                                                                              \
+    static void test_##f##_g64_sym(void)                                                           \
+    {                                                                                              \
+        check_config(F, 64, 0);                                                                    \
+    }                                                                                              \
+    static void test_##f##_g64_asym(void)                                                          \
+    {                                                                                              \
+        check_config(F, 64, 1);                                                                    \
+    }                                                                                              \
+    static void test_##f##_g128_sym(void)                                                          \
+    {                                                                                              \
+        check_config(F, 128, 0);                                                                   \
+    }                                                                                              \
+    static void test_##f##_g128_asym(void)                                                         \
+    {                                                                                              \
+        check_config(F, 128, 1);                                                                   \
+    }
 GROUP_TESTS(QB_FMT_I4, i4)
 GROUP_TESTS(QB_FMT_I3, i3)
 GROUP_TESTS(QB_FMT_I2, i2)
@@ -381,7 +405,8 @@ static void test_integer_exact(void)
                                                         : (float)((int)(rnd() % 127) - 63) / 256;
                             for (int64_t tk = 0; tk < n; tk++)
                                 x[tk * cols + (int64_t)(rnd() % (uint32_t)cols)] =
-                                    (act == QB_ACT_I8 ? 127.0f : 32767.0f / 256) * (rnd() & 1 ? 1 : -1);
+                                    (act == QB_ACT_I8 ? 127.0f : 32767.0f / 256) *
+                                    (rnd() & 1 ? 1 : -1);
                             if (!isa_ok(isas[k]))
                                 continue;
                             CHECK(qb_qmatmul_with(table(isas[k]), y, x, n, &t, act) == 0);
@@ -391,8 +416,8 @@ static void test_integer_exact(void)
                                     for (int64_t i = 0; i < cols; i++)
                                         e += w[r * cols + i] * x[tk * cols + i];
                                     if (y[tk * rows + r] != e)
-                                        report(act ? "exact-i8" : "exact-f32", isas[k], &t, n, tk, r,
-                                               y[tk * rows + r], e, 0);
+                                        report(act ? "exact-i8" : "exact-f32", isas[k], &t, n, tk,
+                                               r, y[tk * rows + r], e, 0);
                                 }
                         }
                     free(w);
