@@ -7,6 +7,8 @@
 #ifndef QB_FP8_H
 #define QB_FP8_H
 
+#include "kernels/half.h"
+
 #include <math.h>
 #include <stdint.h>
 
@@ -38,47 +40,37 @@ static inline float qb_e5m2_to_f32(uint8_t b)
     return qb_fp8_decode(b, 5, 2, 15);
 }
 
-/* Round |x| (finite, < 2 * max) to the format's grid; returns the code without sign. */
-static inline uint8_t qb_fp8_encode_abs(float a, int mbits, int bias, uint8_t max_code)
+/* f32 -> fp8 by bit manipulation (no libm: the quantizers call this for every weight and
+ * activation). min_normal = 2^(1-bias); magic = 2^(24-bias-mbits) has an ulp of the
+ * subnormal step, so adding it rounds a subnormal to nearest even and its low bits are the
+ * code (a carry gives the smallest normal code). Checked against a frexpf/ldexpf reference
+ * over all 2^32 inputs. */
+static inline uint8_t qb_fp8_encode(float x, int mbits, int bias, uint32_t max_code, float maxv,
+                                    float min_normal, float magic)
 {
-    int e;
-    float q;
-    if (a < ldexpf(1.0f, 1 - bias)) {
-        /* subnormal: multiples of 2^(1-bias-mbits); 2^mbits carries into the min normal */
-        q = nearbyintf(ldexpf(a, bias - 1 + mbits));
-        return (uint8_t)q;
-    }
-    frexpf(a, &e); /* a = f * 2^e, f in [0.5, 1) */
-    e -= 1;        /* a = (1 + frac) * 2^e */
-    q = nearbyintf(ldexpf(a, mbits - e)) - (float)(1 << mbits);
-    if (q >= (float)(1 << mbits)) {
-        q = 0;
-        e++;
-    }
-    int code = ((e + bias) << mbits) | (int)q;
-    return code > max_code ? max_code : (uint8_t)code;
+    uint32_t u = qb_f32_bits(x), s = (u >> 24) & 0x80, a = u & 0x7fffffffu, code;
+    float f = qb_bits_f32(a);
+    if (a > 0x7f800000u)
+        return 0x7f;
+    if (f >= maxv)
+        return (uint8_t)(s | max_code);
+    if (f < min_normal)
+        return (uint8_t)(s | (qb_f32_bits(f + magic) - qb_f32_bits(magic)));
+    /* round the f32 mantissa to mbits, half to even; a carry bumps the exponent */
+    a += (1u << (22 - mbits)) - 1 + ((a >> (23 - mbits)) & 1);
+    code =
+        ((a >> 23) - 127 + (uint32_t)bias) << mbits | ((a >> (23 - mbits)) & ((1u << mbits) - 1));
+    return (uint8_t)(s | (code > max_code ? max_code : code));
 }
 
 static inline uint8_t qb_f32_to_e4m3(float x)
 {
-    uint8_t s = signbit(x) ? 0x80 : 0;
-    float a = fabsf(x);
-    if (isnan(x))
-        return 0x7f;
-    if (a >= QB_E4M3_MAX)
-        return s | 0x7e;
-    return s | qb_fp8_encode_abs(a, 3, 7, 0x7e);
+    return qb_fp8_encode(x, 3, 7, 0x7e, QB_E4M3_MAX, 0x1p-6f, 0x1p14f);
 }
 
 static inline uint8_t qb_f32_to_e5m2(float x)
 {
-    uint8_t s = signbit(x) ? 0x80 : 0;
-    float a = fabsf(x);
-    if (isnan(x))
-        return 0x7f;
-    if (a >= QB_E5M2_MAX)
-        return s | 0x7b;
-    return s | qb_fp8_encode_abs(a, 2, 15, 0x7b);
+    return qb_fp8_encode(x, 2, 15, 0x7b, QB_E5M2_MAX, 0x1p-14f, 0x1p7f);
 }
 
 #endif

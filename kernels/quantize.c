@@ -80,28 +80,6 @@ static int row_amax(const float *w, int64_t n, float *amax)
 
 /* ---- fp8 ------------------------------------------------------------------------------- */
 
-/* The same codes as qb_f32_to_e4m3 / qb_f32_to_e5m2 (fp8.h), by bit manipulation instead of
- * frexpf/ldexpf/nearbyintf, which cost a second per 58M weights. min_normal = 2^(1-bias);
- * magic = 2^(24-bias-mbits) has an ulp of the subnormal step, so adding it rounds a subnormal
- * to nearest even and its low bits are the code (a carry gives the smallest normal code). */
-static inline uint8_t fp8_encode(float x, int mbits, int bias, uint32_t max_code, float maxv,
-                                 float min_normal, float magic)
-{
-    uint32_t u = qb_f32_bits(x), s = (u >> 24) & 0x80, a = u & 0x7fffffffu, code;
-    float f = qb_bits_f32(a);
-    if (a > 0x7f800000u)
-        return 0x7f;
-    if (f >= maxv)
-        return (uint8_t)(s | max_code);
-    if (f < min_normal)
-        return (uint8_t)(s | (qb_f32_bits(f + magic) - qb_f32_bits(magic)));
-    /* round the f32 mantissa to mbits, half to even; a carry bumps the exponent */
-    a += (1u << (22 - mbits)) - 1 + ((a >> (23 - mbits)) & 1);
-    code =
-        ((a >> 23) - 127 + (uint32_t)bias) << mbits | ((a >> (23 - mbits)) & ((1u << mbits) - 1));
-    return (uint8_t)(s | (code > max_code ? max_code : code));
-}
-
 /* (cols) -> cols fp8 codes and one scale = max|w| / fmt max; a zero row gets scale 0. */
 static int quant_row_fp8(const float *w, int64_t cols, int e5m2, uint8_t *q, float *scale)
 {
@@ -116,10 +94,10 @@ static int quant_row_fp8(const float *w, int64_t cols, int e5m2, uint8_t *q, flo
     }
     if (e5m2)
         for (int64_t i = 0; i < cols; i++)
-            q[i] = fp8_encode(w[i] / s, 2, 15, 0x7b, QB_E5M2_MAX, 0x1p-14f, 0x1p7f);
+            q[i] = qb_f32_to_e5m2(w[i] / s);
     else
         for (int64_t i = 0; i < cols; i++)
-            q[i] = fp8_encode(w[i] / s, 3, 7, 0x7e, QB_E4M3_MAX, 0x1p-6f, 0x1p14f);
+            q[i] = qb_f32_to_e4m3(w[i] / s);
     return ROW_OK;
 }
 
