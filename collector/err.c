@@ -23,12 +23,24 @@ const char *qb_errmsg(void)
 
 int qb_err_prefix(int code, const char *fmt, ...)
 {
-    char old[sizeof msg], pre[512];
+    char old[sizeof msg];
+    size_t k, n;
     va_list ap;
+
     memcpy(old, msg, sizeof msg);
     va_start(ap, fmt);
-    vsnprintf(pre, sizeof pre, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    snprintf(msg, sizeof msg, "%s: %s", pre, old);
+    /* append ": old", cut at the buffer's end */
+    k = strlen(msg);
+    if (k + 2 < sizeof msg) {
+        memcpy(msg + k, ": ", 2);
+        k += 2;
+        n = strnlen(old, sizeof old - 1);
+        if (n > sizeof msg - 1 - k)
+            n = sizeof msg - 1 - k;
+        memcpy(msg + k, old, n);
+        msg[k + n] = 0;
+    }
     return code;
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 static const char *const dtype_names[QB_DT_COUNT] = {
     [QB_DT_F32] = "F32", [QB_DT_F16] = "F16", [QB_DT_BF16] = "BF16",
@@ -184,6 +185,7 @@ int qb_model_load(const char *path, const struct qb_load_opts *opts, struct qb_m
 {
     static const struct qb_load_opts no_opts;
     unsigned char magic[4] = {0};
+    size_t n;
     FILE *f;
 
     *out = NULL;
@@ -201,5 +203,9 @@ int qb_model_load(const char *path, const struct qb_load_opts *opts, struct qb_m
     fclose(f);
     if (!memcmp(magic, "GGUF", 4))
         return qb_load_gguf(path, opts, out);
+    n = strlen(path);
+    if (n >= 5 && !strcasecmp(path + n - 5, ".gguf"))
+        return qb_err(QB_EFORMAT, "'%s': not a GGUF file (it starts with %02x %02x %02x %02x, not "
+                      "\"GGUF\")", path, magic[0], magic[1], magic[2], magic[3]);
     return qb_load_llama2c(path, opts, out);
 }

@@ -16,7 +16,7 @@ static const struct {
     const char *file, *says;
 } cases[] = {
     {"empty.gguf", NULL},
-    {"wrong-magic.gguf", NULL},
+    {"wrong-magic.gguf", "not a GGUF file"},
     {"version-1.gguf", "GGUF version 1 is not supported"},
     {"version-4.gguf", "GGUF version 4 is not supported"},
     {"big-endian.gguf", "big-endian"},
