@@ -229,7 +229,7 @@ static void attention(struct qb_engine *e, int64_t l, int64_t p0, int64_t n)
     const float *vc = e->v_cache + l * e->max_ctx * e->kv_dim;
     const int64_t work = n * c->n_heads;
 
-#pragma omp parallel for schedule(dynamic, 1) if (work * (p0 + n) * hd >= 32768)
+#pragma omp parallel for schedule(dynamic, 1) if (work * (p0 + n) * hd >= (1 << 20))
     for (int64_t job = 0; job < work; job++) {
         int64_t t = job / c->n_heads, h = job % c->n_heads, kvh = h / group;
         int64_t len = p0 + t + 1;

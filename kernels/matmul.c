@@ -70,7 +70,7 @@ void qb_matmul_f32(float *y, const float *x, const float *w, int64_t n, int64_t 
 {
     qb_dot_rows_fn dot = qb_kernels()->dot_rows_f32;
     /* Below ~64k multiply-adds a parallel region costs more than it saves. */
-    int par = n * in * out >= 65536 && out >= 16;
+    int par = n * in * out >= (1 << 21) && out >= 16;
 
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t o = 0; o < out; o++)

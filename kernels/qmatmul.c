@@ -193,7 +193,8 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
     /* rows in blocks of 16 so kernels can keep several rows in flight; one thread for small work */
     block = 16;
     int64_t n_blocks = (rows + block - 1) / block;
-    int par = n * w->cols * rows >= 65536 && n_blocks > 1;
+    /* a parallel region costs tens of microseconds on a busy machine: only for real work */
+    int par = n * w->cols * rows >= (1 << 21) && n_blocks > 1;
 #pragma omp parallel for schedule(static) if (par)
     for (int64_t b = 0; b < n_blocks; b++) {
         int64_t r0 = b * block, r1 = r0 + block < rows ? r0 + block : rows;

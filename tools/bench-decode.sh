@@ -8,7 +8,7 @@ MODEL=${1:-../shared/models/stories260K-gguf/stories260K.gguf}
 TOKENS=${2:-200}
 RUNS=${3:-9}
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-echo "model: $MODEL, $TOKENS tokens from BOS, median of $RUNS runs"
+echo "model: $MODEL, an 11-token prompt then $TOKENS generated tokens, median of $RUNS runs"
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores"
 printf '%-8s %-8s %14s %14s\n' threads isa "prefill tok/s" "decode tok/s"
 for threads in 1 2; do
