@@ -77,8 +77,9 @@ deps:
 demo: deps
 	$(MAKE) all
 	@test -r $(DEMO_MODEL) || { echo "make demo: $(DEMO_MODEL) not found (set DEMO_MODEL=...)"; exit 1; }
-	bin/qbrief inspect $(DEMO_MODEL)
+	bin/qbrief inspect $(DEMO_MODEL) --config w4g32
 	bin/qbrief generate $(DEMO_MODEL) -p "Once upon a time" -n 120
+	bin/qbrief generate $(DEMO_MODEL) -p "Once upon a time" -n 120 --config w4g32
 
 clean:
 	rm -rf build build-san build-fuzz bin

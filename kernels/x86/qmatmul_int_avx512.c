@@ -287,16 +287,18 @@ static void prefetch_rows(const struct qb_qtensor *w, const uint8_t *const p[16]
  *   each sub-block, one 16-byte lane per s) and one of the 64 high nibbles (codes 16..31), so
  *   the 8-bit activations go in the same order: lo = x[32s + 0..15], hi = x[32s + 16..31].
  *   Each 32-bit lane then meets 8 activations of one sub-block; the sym offset is the int32
- *   start value -2^(b-1) * (their sum), and the 16 lanes are scaled by their sub-block's d,
- *   read with one 64-byte load and vpermw. 16-bit activations are further split by parity
+ *   start value -2^(b-1) * (their sum), and the 16 lanes are scaled by their sub-block's d
+ *   (see rw_i4_t for where d comes from). 16-bit activations are further split by parity
  *   to meet the code vectors split into int16 pairs (bytes 0,2 and 1,3 of each lane).
  *   I8: dot(x + 128, q) - 128 * sum(q) with vpdpbusd; vpmovsxbw and vpdpwssd for 16 bits. */
 
 #define RW_MAX 3 /* most tokens for the row kernels */
 
-/* Rows per pass of the row kernels. One, reading the matrix in order, while the T tokens'
+/* Rows per pass of the I8 row kernel. One, reading the matrix in order, while the T tokens'
  * activations stay in L1 (RW_L1 bytes); past that, several, so that each activation vector
- * is loaded once per pass, as many as the 32 registers allow. */
+ * is loaded once per pass, as many as the 32 registers allow. (The I4 row kernel always
+ * reads one row at a time, P blocks in flight: on Zen 4 that streamed 1.3-1.8x faster from
+ * memory than 4 rows side by side, which were faster only with the weights in cache.) */
 #define RW_ROWS(T) ((T) == 3 ? 2 : 4)
 #define RW_L1 16384
 
@@ -407,114 +409,212 @@ static void rw_hdr_tail(const struct qb_qtensor *w, const uint8_t *blk, int nsb,
     *m = _mm512_loadu_ps(mm);
 }
 
-/* Rows [r0, r1) against T tokens, R (<= 4) rows per pass. */
-INLINE __attribute__((target("avx512vnni"))) void rw_i4_t(const struct qb_qtensor *w, int64_t r0,
-                                                          int64_t r1, const struct qb_qact *x,
-                                                          float *y, int64_t ldy, const __m512i *xp,
-                                                          int64_t nk, const int T, const int R,
-                                                          const int a16, const int asym)
+/* Software prefetch distance of the I4 row kernel, in bytes ahead in the row (and past its end
+ * into the next row): worth 20-40% from memory on Zen 4 over the hardware prefetcher alone. */
+#define RW_PF 1536
+
+/* The 16 f16 values at p + j * gb (j < 16) as f32: scalar loads packed in four 64-bit words,
+ * far cheaper than vpgatherdd on Zen 4 (which took a third of the kernel's time). */
+INLINE __m512 rw_hdr16(const uint8_t *p, size_t gb)
 {
-    const int nv = a16 ? 5 : 3;
-    size_t hdr = asym ? 4 : 2, gb = hdr + (size_t)(w->group / QB_SUB) * QB_SUB_BYTES_I4;
-    size_t bb = gb * (size_t)(128 / w->group); /* bytes per 128 columns */
+    uint64_t q[4];
+#pragma GCC unroll 4
+    for (int a = 0; a < 4; a++) {
+        uint64_t v = 0;
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; b++) {
+            uint16_t h;
+            memcpy(&h, p + (size_t)(4 * a + b) * gb, 2);
+            v |= (uint64_t)h << (16 * b);
+        }
+        q[a] = v;
+    }
+    return _mm512_cvtph_ps(_mm256_setr_epi64x((long long)q[0], (long long)q[1], (long long)q[2],
+                                              (long long)q[3]));
+}
+/* One 128-column block of one row against T tokens: codes z (4 sub-blocks, one per 16-byte
+ * lane), the lanes' d, and for the block-at-a-time path (lane_m) their m; f[t] += the lanes'
+ * partial sums. v: the block's activation vectors of token 0 (rw_prep_i4), tokens vs apart. */
+INLINE __attribute__((target("avx512vnni"))) void rw_blk(const __m512i *v, int64_t vs, __m512i z,
+                                                         __m512 d, __m512 m, __m512 *f,
+                                                         const int T, const int a16,
+                                                         const int asym, const int lane_m)
+{
     const __m512i m4 = _mm512_set1_epi8(15), lo16 = _mm512_set1_epi16(0xff);
+    __m512i lo = _mm512_and_si512(z, m4);
+    __m512i hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
+    if (a16) {
+        __m512i le = _mm512_and_si512(lo, lo16), lodd = _mm512_srli_epi16(lo, 8);
+        __m512i he = _mm512_and_si512(hi, lo16), hodd = _mm512_srli_epi16(hi, 8);
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++, v += vs) {
+            __m512i acc = asym ? _mm512_setzero_si512() : v[4];
+            acc = _mm512_dpwssd_epi32(acc, le, v[0]);
+            acc = _mm512_dpwssd_epi32(acc, lodd, v[1]);
+            acc = _mm512_dpwssd_epi32(acc, he, v[2]);
+            acc = _mm512_dpwssd_epi32(acc, hodd, v[3]);
+            f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, f[t]);
+            if (lane_m)
+                f[t] = _mm512_fmadd_ps(m, _mm512_castsi512_ps(v[4]), f[t]);
+        }
+    } else {
+#pragma GCC unroll 4
+        for (int t = 0; t < T; t++, v += vs) {
+            __m512i acc = asym ? _mm512_setzero_si512() : v[2];
+            acc = _mm512_dpbusd_epi32(acc, lo, v[0]);
+            acc = _mm512_dpbusd_epi32(acc, hi, v[1]);
+            f[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, f[t]);
+            if (lane_m)
+                f[t] = _mm512_fmadd_ps(m, _mm512_castsi512_ps(v[2]), f[t]);
+        }
+    }
+}
+
+/* Rows [r0, r1) against T tokens, group G (a constant after inlining), one row at a time so
+ * the matrix streams in order; P blocks in flight, each with its own f32 accumulators, so
+ * the FMA chains do not wait on each other. For G >= 64 the columns go in super-blocks of
+ * 16 groups (16 * G columns, G / 8 blocks of 128): the row's 16 headers come in with scalar
+ * loads and one convert, each block takes its lanes' d with one vpermps, and asym's sum of
+ * m * xsum over the 16 groups is one FMA against xg, the f32 activation sums per group (16 per
+ * super-block and token). G = 32 and the blocks past the last whole super-block read the
+ * headers per block. */
+INLINE __attribute__((target("avx512vnni"))) void
+rw_i4_t(const struct qb_qtensor *w, int64_t r0, int64_t r1, const struct qb_qact *x, float *y,
+        int64_t ldy, const __m512i *xp, const __m512 *xg, int64_t nk, const int T, const int P,
+        const int a16, const int asym, const int G)
+{
+    const int nv = a16 ? 5 : 3, kps = G / 8;
+    const int64_t vs = nk * nv; /* activation vectors per token */
+    const size_t hdr = asym ? 4 : 2, gb = hdr + (size_t)(G / QB_SUB) * QB_SUB_BYTES_I4;
+    const size_t bb = gb * (size_t)(128 / G); /* bytes per 128 columns */
     const __m512i ixd = rw_hdr_index(w, 0), ixm = rw_hdr_index(w, 1);
-    int64_t full = w->cols / 128; /* blocks with all 4 sub-blocks */
-    size_t so[4];                 /* byte offsets of the 4 sub-blocks' codes in a block */
+    /* lane l of a block's d: its group in the super-block */
+    const __m512i idl = _mm512_srli_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+        G == 32 ? 2 : G == 64 ? 3 : 4);
+    const __m512i istep = _mm512_set1_epi32(128 / G);
+    int64_t full = w->cols / 128;                   /* blocks with all 4 sub-blocks */
+    int64_t nsb = G == 32 ? 0 : w->cols / (16 * G); /* whole super-blocks */
+    size_t so[4]; /* byte offsets of the 4 sub-blocks' codes in a block */
     for (int s = 0; s < 4; s++)
-        so[s] = (size_t)(s * 32 / w->group) * gb + hdr + (size_t)(s % (w->group / 32)) * 16;
-    for (int64_t r = r0; r < r1; r += R) {
-        const uint8_t *row[4]; /* rows past r1 repeat row r; their sums are not stored */
+        so[s] = (size_t)(s * 32 / G) * gb + hdr + (size_t)(s % (G / 32)) * 16;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
         __m512 f[4][RW_MAX];
 #pragma GCC unroll 4
-        for (int i = 0; i < R; i++) {
-            row[i] = (const uint8_t *)w->data + (size_t)(r + i < r1 ? r + i : r) * w->row_bytes;
+        for (int p = 0; p < P; p++)
 #pragma GCC unroll 4
             for (int t = 0; t < T; t++)
-                f[i][t] = _mm512_setzero_ps();
-        }
-        for (int64_t k = 0; k < nk; k++) {
-            int nsb = k < full ? 4 : (int)((w->cols - k * 128) / 32);
+                f[p][t] = _mm512_setzero_ps();
+        for (int64_t sb = 0; sb < nsb; sb++) {
+            const uint8_t *hp = row + (size_t)sb * 16 * gb;
+            __m512 d = rw_hdr16(hp, gb);
+            if (asym) {
+                __m512 m = rw_hdr16(hp + 2, gb);
 #pragma GCC unroll 4
-            for (int i = 0; i < R; i++) {
-                const uint8_t *blk = row[i] + (size_t)k * bb;
-                __m512 d, m = _mm512_setzero_ps();
-                if (k < full) { /* a whole block spans at least 64 bytes */
-                    __m512i span = _mm512_loadu_si512(blk);
-                    d = _mm512_cvtph_ps(
-                        _mm512_castsi512_si256(_mm512_permutexvar_epi16(ixd, span)));
-                    if (asym)
-                        m = _mm512_cvtph_ps(
-                            _mm512_castsi512_si256(_mm512_permutexvar_epi16(ixm, span)));
-                } else {
-                    rw_hdr_tail(w, blk, nsb, &d, &m);
-                }
-                __m512i z = w->group == 128 && nsb == 4 ? _mm512_loadu_si512(blk + hdr)
-                                                        : rw_codes(blk, so, nsb);
-                __m512i lo = _mm512_and_si512(z, m4);
-                __m512i hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), m4);
-                if (a16) {
-                    __m512i le = _mm512_and_si512(lo, lo16), lodd = _mm512_srli_epi16(lo, 8);
-                    __m512i he = _mm512_and_si512(hi, lo16), hodd = _mm512_srli_epi16(hi, 8);
+                for (int t = 0; t < T; t++)
+                    f[0][t] = _mm512_fmadd_ps(m, xg[t * nsb + sb], f[0][t]);
+            }
+            __m512i il = idl;
+            for (int kk = 0; kk < kps; kk += P) {
 #pragma GCC unroll 4
-                    for (int t = 0; t < T; t++) {
-                        const __m512i *v = xp + (t * nk + k) * nv;
-                        __m512i acc = asym ? _mm512_setzero_si512() : v[4];
-                        acc = _mm512_dpwssd_epi32(acc, le, v[0]);
-                        acc = _mm512_dpwssd_epi32(acc, lodd, v[1]);
-                        acc = _mm512_dpwssd_epi32(acc, he, v[2]);
-                        acc = _mm512_dpwssd_epi32(acc, hodd, v[3]);
-                        f[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, f[i][t]);
-                        if (asym)
-                            f[i][t] = _mm512_fmadd_ps(m, _mm512_castsi512_ps(v[4]), f[i][t]);
-                    }
-                } else {
-#pragma GCC unroll 4
-                    for (int t = 0; t < T; t++) {
-                        const __m512i *v = xp + (t * nk + k) * nv;
-                        __m512i acc = asym ? _mm512_setzero_si512() : v[2];
-                        acc = _mm512_dpbusd_epi32(acc, lo, v[0]);
-                        acc = _mm512_dpbusd_epi32(acc, hi, v[1]);
-                        f[i][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acc), d, f[i][t]);
-                        if (asym)
-                            f[i][t] = _mm512_fmadd_ps(m, _mm512_castsi512_ps(v[2]), f[i][t]);
-                    }
+                for (int p = 0; p < P; p++, il = _mm512_add_epi32(il, istep)) {
+                    int64_t k = sb * kps + kk + p;
+                    const uint8_t *blk = row + (size_t)k * bb;
+                    _mm_prefetch((const char *)blk + RW_PF, _MM_HINT_T0);
+                    if (bb > 64)
+                        _mm_prefetch((const char *)blk + RW_PF + bb - 1, _MM_HINT_T0);
+                    __m512i z;
+                    if (G == 128)
+                        z = _mm512_loadu_si512(blk + hdr);
+                    else
+                        z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(
+                                                   (const __m256i *)(blk + so[0]))),
+                                               _mm256_loadu_si256((const __m256i *)(blk + so[2])),
+                                               1);
+                    rw_blk(xp + k * nv, vs, z, _mm512_permutexvar_ps(il, d), d, f[p], T, a16,
+                           asym, 0);
                 }
             }
         }
+        int64_t k = nsb * kps;
+        for (; k + P <= full; k += P)
 #pragma GCC unroll 4
-        for (int i = 0; i < R; i++)
+            for (int p = 0; p < P; p++) {
+                const uint8_t *blk = row + (size_t)(k + p) * bb;
+                _mm_prefetch((const char *)blk + RW_PF, _MM_HINT_T0);
+                if (bb > 64)
+                    _mm_prefetch((const char *)blk + RW_PF + bb - 1, _MM_HINT_T0);
+                /* a whole block spans at least 64 bytes */
+                __m512i span = _mm512_loadu_si512(blk);
+                __m512 d = _mm512_cvtph_ps(
+                    _mm512_castsi512_si256(_mm512_permutexvar_epi16(ixd, span)));
+                __m512 m = asym ? _mm512_cvtph_ps(_mm512_castsi512_si256(
+                                      _mm512_permutexvar_epi16(ixm, span)))
+                                : d;
+                rw_blk(xp + (k + p) * nv, vs, rw_codes(blk, so, 4), d, m, f[p], T, a16, asym,
+                       asym);
+            }
+        for (; k < nk; k++) {
+            const uint8_t *blk = row + (size_t)k * bb;
+            int nsub = k < full ? 4 : (int)((w->cols - k * 128) / 32);
+            __m512 d, m;
+            rw_hdr_tail(w, blk, nsub, &d, &m);
+            rw_blk(xp + k * nv, vs, rw_codes(blk, so, nsub), d, m, f[0], T, a16, asym, asym);
+        }
 #pragma GCC unroll 4
-            for (int t = 0; t < T; t++)
-                if (r + i < r1)
-                    y[t * ldy + r + i] = _mm512_reduce_add_ps(f[i][t]) * x->xscale[t];
+        for (int t = 0; t < T; t++) {
+            __m512 s = f[0][t];
+#pragma GCC unroll 4
+            for (int p = 1; p < P; p++)
+                s = _mm512_add_ps(s, f[p][t]);
+            y[t * ldy + r] = _mm512_reduce_add_ps(s) * x->xscale[t];
+        }
     }
 }
+
+/* Activation scratch of the row kernels up to this size lives on the stack. */
+#define RW_STACK 32768
 
 __attribute__((target("avx512vnni"))) static int rw_i4(const struct qb_qtensor *w, int64_t r0,
                                                        int64_t r1, const struct qb_qact *x,
                                                        float *y, int64_t ldy)
 {
     int a16 = x->act != QB_ACT_I8, asym = w->asym, off = 1 << (qb_fmt_bits(w->fmt) - 1);
-    int64_t nk = (w->cols + 127) / 128, nv = a16 ? 5 : 3;
-    __m512i *xp = aligned_alloc(64, (size_t)(x->n * nk * nv) * sizeof *xp);
+    int G = w->group;
+    int64_t nk = (w->cols + 127) / 128, nv = a16 ? 5 : 3, nsb = G == 32 ? 0 : w->cols / (16 * G);
+    size_t need = (size_t)(x->n * (nk * nv + (asym ? nsb : 0))) * sizeof(__m512i);
+    __m512i stack[RW_STACK / sizeof(__m512i)];
+    __m512i *xp = need <= sizeof stack ? stack : aligned_alloc(64, need);
     if (!xp)
         return -1;
-    for (int64_t t = 0; t < x->n; t++)
+    __m512 *xg = (__m512 *)(xp + x->n * nk * nv); /* (n, nsb) per-group sums, asym */
+    for (int64_t t = 0; t < x->n; t++) {
         rw_prep_i4(x, t, a16, off, asym, xp + t * nk * nv);
-    int one = x->n * nk * nv * 64 <= RW_L1;
-#define RW(T, A16, ASYM)                                                                           \
-    (one ? rw_i4_t(w, r0, r1, x, y, ldy, xp, nk, T, 1, A16, ASYM)                                  \
-         : rw_i4_t(w, r0, r1, x, y, ldy, xp, nk, T, RW_ROWS(T), A16, ASYM))
+        if (!asym)
+            continue;
+        const int32_t *s = x->xsum + t * (x->cols / QB_SUB);
+        for (int64_t g = 0; g < nsb * 16; g++) {
+            int32_t v = 0;
+            for (int j = 0; j < G / QB_SUB; j++)
+                v += s[g * (G / QB_SUB) + j];
+            ((float *)(xg + t * nsb))[g] = (float)v;
+        }
+    }
+#define RW_G(T, A16, ASYM)                                                                         \
+    (G == 32    ? rw_i4_t(w, r0, r1, x, y, ldy, xp, xg, nk, T, (T) == 3 ? 2 : 4, A16, ASYM, 32)         \
+     : G == 64  ? rw_i4_t(w, r0, r1, x, y, ldy, xp, xg, nk, T, (T) == 3 ? 2 : 4, A16, ASYM, 64)         \
+                : rw_i4_t(w, r0, r1, x, y, ldy, xp, xg, nk, T, (T) == 3 ? 2 : 4, A16, ASYM, 128))
 #define RW_T(A16, ASYM)                                                                            \
-    (x->n == 1 ? RW(1, A16, ASYM) : x->n == 2 ? RW(2, A16, ASYM) : RW(3, A16, ASYM))
+    (x->n == 1 ? RW_G(1, A16, ASYM) : x->n == 2 ? RW_G(2, A16, ASYM) : RW_G(3, A16, ASYM))
     if (a16)
         asym ? RW_T(1, 1) : RW_T(1, 0);
     else
         asym ? RW_T(0, 1) : RW_T(0, 0);
 #undef RW_T
-#undef RW
-    free(xp);
+#undef RW_G
+    if (xp != stack)
+        free(xp);
     return 0;
 }
 
