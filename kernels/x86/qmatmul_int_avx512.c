@@ -398,15 +398,18 @@ static void rw_hdr_tail(const struct qb_qtensor *w, const uint8_t *blk, int nsb,
                         __m512 *m)
 {
     size_t hdr = w->asym ? 4 : 2, gb = hdr + (size_t)(w->group / QB_SUB) * QB_SUB_BYTES_I4;
-    float dd[16] = {0}, mm[16] = {0};
-    for (int l = 0; l < 4 * nsb; l++) {
+    uint16_t dd[16] = {0}, mm[16] = {0};
+    /* one header per group; its lanes repeat it; one vcvtph2ps converts all 16 */
+    for (int g = 0; g * w->group < nsb * QB_SUB; g++) {
         uint16_t h[2] = {0, 0};
-        memcpy(h, blk + (size_t)((l / 4) * 32 / w->group) * gb, hdr);
-        dd[l] = qb_f16_to_f32(h[0]);
-        mm[l] = qb_f16_to_f32(h[1]);
+        memcpy(h, blk + (size_t)g * gb, hdr);
+        for (int l = g * w->group / 8; l < (g + 1) * w->group / 8 && l < 4 * nsb; l++) {
+            dd[l] = h[0];
+            mm[l] = h[1];
+        }
     }
-    *d = _mm512_loadu_ps(dd);
-    *m = _mm512_loadu_ps(mm);
+    *d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)dd));
+    *m = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)mm));
 }
 
 /* Software prefetch distance of the I4 row kernel, in bytes ahead in the row (and past its end
