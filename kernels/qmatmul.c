@@ -20,15 +20,22 @@ int qb_qmatmul_supported(enum qb_fmt f, enum qb_act a)
     return 0;
 }
 
+/* max |x| of one token; no libm calls, and like fmaxf it skips NaN */
+static float abs_max(const float *x, int64_t n)
+{
+    float m = 0;
+    for (int64_t i = 0; i < n; i++)
+        m = fabsf(x[i]) > m ? fabsf(x[i]) : m;
+    return m;
+}
+
 void qb_quantize_act_i8(const float *x, int64_t n, int64_t cols, int8_t *xq, float *scale,
                         int32_t *xsum)
 {
     for (int64_t t = 0; t < n; t++) {
         const float *xt = x + t * cols;
         int8_t *qt = xq + t * cols;
-        float amax = 0, inv;
-        for (int64_t i = 0; i < cols; i++) /* no libm calls: as fmaxf, NaN is skipped */
-            amax = fabsf(xt[i]) > amax ? fabsf(xt[i]) : amax;
+        float amax = abs_max(xt, cols), inv;
         scale[t] = amax / 127.0f;
         inv = amax > 0 ? 127.0f / amax : 0;
         /* (v + 1.5 * 2^23) - 1.5 * 2^23 rounds half to even for |v| < 2^22: nearbyintf in the
@@ -49,9 +56,7 @@ void qb_quantize_act_fp8(const float *x, int64_t n, int64_t cols, uint8_t *x8, f
 {
     for (int64_t t = 0; t < n; t++) {
         const float *xt = x + t * cols;
-        float amax = 0, inv;
-        for (int64_t i = 0; i < cols; i++)
-            amax = fmaxf(amax, fabsf(xt[i]));
+        float amax = abs_max(xt, cols), inv;
         scale[t] = amax / QB_E4M3_MAX;
         inv = amax > 0 ? QB_E4M3_MAX / amax : 0;
         for (int64_t i = 0; i < cols; i++)
@@ -65,9 +70,7 @@ void qb_quantize_act_i16(const float *x, int64_t n, int64_t cols, int16_t *x16, 
     for (int64_t t = 0; t < n; t++) {
         const float *xt = x + t * cols;
         int16_t *qt = x16 + t * cols;
-        float amax = 0, inv;
-        for (int64_t i = 0; i < cols; i++)
-            amax = fabsf(xt[i]) > amax ? fabsf(xt[i]) : amax;
+        float amax = abs_max(xt, cols), inv;
         scale[t] = amax / 32767.0f;
         inv = amax > 0 ? 32767.0f / amax : 0;
         /* rounding as in qb_quantize_act_i8 */
