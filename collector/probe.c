@@ -431,7 +431,6 @@ static void isa_features(char *buf, size_t cap)
         len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? " " : "", s);
     FEATURE("avx2")
     FEATURE("fma")
-    FEATURE("f16c")
     FEATURE("avx512f")
     FEATURE("avx512bw")
     FEATURE("avx512vl")
