@@ -32,6 +32,7 @@ void qb_print_size(FILE *f, double bytes);
 
 int cmd_inspect(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_bench_kernels(int argc, char **argv);
 

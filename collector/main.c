@@ -32,6 +32,28 @@ const struct command qb_commands[] = {
      "      --isa ISA      force the matmul kernels (default: the best this CPU has)\n"
      "      --config SPEC  run quantized: f32 (default), bf16, fp8, w8a8, w4g128, w4g32-sym,\n"
      "                     w4g128-a8, w3g64, w2g32, ... (see docs/configs.md)\n"},
+    {"run", cmd_run, "score a model's configs on a suite into the results database",
+     "usage: qbrief run --model M --suite S.csv --configs LIST [--baseline SPEC] [--db FILE]\n"
+     "                  [--name RUN] [--threads N] [--tokenizer F] [--no-latency] [--quiet]\n"
+     "       qbrief run PLAN.yaml [--db FILE] [--name RUN] [--threads N] [--no-latency] [--quiet]\n"
+     "\n"
+     "Quantizes the model into each config (the baseline first), scores every suite item\n"
+     "(output, correctness, NLL, KL and top-1 agreement against the baseline), probes\n"
+     "memory and latency, and records it all in an SQLite database. Rerunning the same\n"
+     "command resumes: finished (config, item) pairs are not evaluated again.\n"
+     "  --model M        GGUF file, Hugging Face directory or llama2.c .bin\n"
+     "  --suite S.csv    evaluation suite (docs/suite-format.md)\n"
+     "  --configs LIST   config specs, comma-separated (docs/configs.md)\n"
+     "  --baseline SPEC  the reference config (default f32; added first if not listed)\n"
+     "  --db FILE        results database (default qbrief.db)\n"
+     "  --name RUN       run name (default MODEL-SUITE, file names without extensions)\n"
+     "  --threads N      OpenMP threads (default: all cores)\n"
+     "  --tokenizer F    tokenizer file (llama2.c tokenizer.bin or tokenizer.json)\n"
+     "  --no-latency     skip the latency probe\n"
+     "  --no-memory      skip the memory probe\n"
+     "  --quiet          no progress on stderr\n"
+     "With a PLAN (docs/plan-format.md), --db, --name, --threads, --tokenizer, --no-latency\n"
+     "and --quiet override the plan.\n"},
     {"tokenize", cmd_tokenize, "show the token ids and pieces of a text, or decode ids",
      "usage: qbrief tokenize MODEL|TOKENIZER [--ids] [--no-bos] TEXT\n"
      "\n"

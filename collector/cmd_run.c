@@ -1,0 +1,155 @@
+/* cmd_run: `qbrief run` -- flags or a plan file into struct qb_run_opts, then qb_run
+ * (collector/run.h). Flags given with a plan override the plan's values. */
+#include "collector/cli.h"
+#include "collector/err.h"
+#include "collector/plan.h"
+#include "collector/run.h"
+#include "kernels/qspec.h"
+
+#include <getopt.h>
+#include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cmd_run(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"suite", required_argument, NULL, 's'},
+        {"configs", required_argument, NULL, 'c'},
+        {"baseline", required_argument, NULL, 'b'},
+        {"db", required_argument, NULL, 'd'},
+        {"name", required_argument, NULL, 'N'},
+        {"threads", required_argument, NULL, 'j'},
+        {"tokenizer", required_argument, NULL, 't'},
+        {"no-latency", no_argument, NULL, 'L'},
+        {"no-memory", no_argument, NULL, 'M'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    const struct command *self = qb_find_command("run");
+    struct qb_run_opts o = QB_RUN_OPTS_INIT;
+    struct qb_run_stats st;
+    struct qb_plan *plan = NULL;
+    const char *model = NULL, *suite = NULL, *configs = NULL, *baseline = NULL, *db = NULL,
+               *name = NULL, *tokenizer = NULL;
+    char **list = NULL, *cmdline = NULL;
+    const char **cfgs = NULL;
+    long threads = 0;
+    int no_latency = 0, no_memory = 0, quiet = 0, opt, rc = 0;
+    struct qb_qspec sp;
+
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'm': model = optarg; break;
+        case 's': suite = optarg; break;
+        case 'c': configs = optarg; break;
+        case 'b': baseline = optarg; break;
+        case 'd': db = optarg; break;
+        case 'N': name = optarg; break;
+        case 't': tokenizer = optarg; break;
+        case 'L': no_latency = 1; break;
+        case 'M': no_memory = 1; break;
+        case 'q': quiet = 1; break;
+        case 'j':
+            if (qb_parse_long(optarg, 1, 4096, &threads) < 0)
+                return qb_usage_error(self, "--threads wants a positive count, not '%s'", optarg);
+            break;
+        case 'h': fputs(self->usage, stdout); return EXIT_OK;
+        default: return qb_usage_error(self, "%s", "bad option");
+        }
+    }
+    if (optind < argc - 1)
+        return qb_usage_error(self, "%s", "expects at most one PLAN");
+    if (optind == argc - 1) {
+        if (model || suite || configs || baseline)
+            return qb_usage_error(self, "%s", "a PLAN names the model, suite and configs itself");
+        if ((rc = qb_plan_load(argv[optind], &plan)) < 0)
+            return qb_report(rc);
+        if (plan->n_models > 1) {
+            rc = qb_err(QB_EUNSUP, "'%s': plans with several models are not supported yet", plan->path);
+            goto out;
+        }
+        o.model_path = plan->models[0];
+        o.tokenizer_path = tokenizer ? tokenizer : plan->tokenizer;
+        o.suite_path = plan->suite;
+        o.prompt_template = plan->prompt_template;
+        if (!(cfgs = calloc((size_t)plan->n_configs, sizeof *cfgs))) {
+            rc = qb_err(QB_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (int64_t i = 0; i < plan->n_configs; i++)
+            cfgs[i] = plan->configs[i].name;
+        o.configs = cfgs;
+        o.n_configs = plan->n_configs;
+        o.baseline = plan->configs[plan->baseline].name;
+        o.threads = threads ? (int)threads : (int)plan->threads;
+        o.name = name ? name : plan->name;
+        o.db_path = db ? db : plan->db;
+        o.prompt_lens = plan->latency.prompt_lens;
+        o.n_prompt_lens = (int)plan->latency.n_prompt_lens;
+        o.gen_len = plan->latency.gen_len;
+        o.batch = plan->latency.batch;
+        o.warmup = (int)plan->latency.warmup;
+        o.repetitions = (int)plan->latency.repetitions;
+    } else {
+        if (!model || !suite || !configs)
+            return qb_usage_error(self, "%s", "needs --model, --suite and --configs, or a PLAN");
+        list = g_strsplit(configs, ",", -1);
+        for (char **p = list; *p; p++) {
+            g_strstrip(*p);
+            if (!**p || qb_qspec_parse(*p, &sp) < 0) {
+                rc = qb_usage_error(self, "%s", **p ? qb_errmsg() : "an empty config in --configs");
+                g_strfreev(list);
+                return rc;
+            }
+        }
+        if (baseline && qb_qspec_parse(baseline, &sp) < 0) {
+            g_strfreev(list);
+            return qb_usage_error(self, "%s", qb_errmsg());
+        }
+        o.model_path = model;
+        o.tokenizer_path = tokenizer;
+        o.suite_path = suite;
+        o.configs = (const char *const *)list;
+        o.n_configs = g_strv_length(list);
+        o.baseline = baseline;
+        o.threads = (int)threads;
+        o.name = name;
+        o.db_path = db;
+    }
+    o.no_latency = no_latency;
+    o.no_memory = no_memory;
+    o.quiet = quiet;
+    {
+        GString *cl = g_string_new("qbrief");
+        for (int i = 0; i < argc; i++) {
+            char *q = g_shell_quote(argv[i]);
+            g_string_append_c(cl, ' ');
+            g_string_append(cl, strpbrk(argv[i], " \t\n'\"\\$*?") ? q : argv[i]);
+            g_free(q);
+        }
+        cmdline = g_string_free(cl, FALSE);
+    }
+    o.command_line = cmdline;
+    if ((rc = qb_run(&o, &st)) < 0)
+        goto out;
+    if (!quiet) {
+        static const char *kinds[] = {"generate", "choice", "perplexity"};
+        fprintf(stderr, "%lld evaluated, %lld already done, %lld items skipped", (long long)st.n_evaluated,
+                (long long)st.n_resumed, (long long)st.n_skipped_items);
+        for (int k = 0; k < 3; k++)
+            if (st.n_kind[k])
+                fprintf(stderr, "; %s %.1f items/s", kinds[k],
+                        st.seconds_kind[k] > 0 ? (double)st.n_kind[k] / st.seconds_kind[k] : 0.0);
+        fprintf(stderr, "; results in '%s'\n", o.db_path ? o.db_path : "qbrief.db");
+    }
+out:
+    g_free(cmdline);
+    g_strfreev(list);
+    free(cfgs);
+    qb_plan_free(plan);
+    return qb_report(rc);
+}
