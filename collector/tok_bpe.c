@@ -597,15 +597,9 @@ static int bpe_word(const struct qb_tokenizer *t, struct work *w, const char *s,
         if ((rc = bpe_try(t, w, k, k + 1)) < 0)
             return rc;
     while (tok_heap_pop(&w->heap, &p)) {
-        struct tok_sym *l = &w->sym[p.left], *r = &w->sym[p.right];
-        if (l->len == 0 || r->len == 0 || l->next != p.right || l->len + r->len != p.size)
+        const struct tok_sym *l = &w->sym[p.left];
+        if (!tok_sym_merge(w->sym, &p))
             continue;
-        l->len += r->len;
-        l->id = p.id;
-        r->len = 0;
-        l->next = r->next;
-        if (r->next >= 0)
-            w->sym[r->next].prev = p.left;
         if ((rc = bpe_try(t, w, l->prev, p.left)) < 0 || (rc = bpe_try(t, w, p.left, l->next)) < 0)
             return rc;
     }

@@ -118,15 +118,9 @@ int tok_spm_encode(const struct qb_tokenizer *t, const char *text, size_t len, i
         if ((rc = try_pair(t, buf, sym, &heap, k, k + 1)) < 0)
             goto out;
     while (tok_heap_pop(&heap, &p)) {
-        struct tok_sym *l = &sym[p.left], *r = &sym[p.right];
-        if (l->len == 0 || r->len == 0 || l->next != p.right || l->len + r->len != p.size)
+        const struct tok_sym *l = &sym[p.left];
+        if (!tok_sym_merge(sym, &p))
             continue;
-        l->len += r->len;
-        l->id = p.id;
-        r->len = 0;
-        l->next = r->next;
-        if (r->next >= 0)
-            sym[r->next].prev = p.left;
         if ((rc = try_pair(t, buf, sym, &heap, l->prev, p.left)) < 0 ||
             (rc = try_pair(t, buf, sym, &heap, p.left, l->next)) < 0)
             goto out;

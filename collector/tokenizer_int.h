@@ -80,6 +80,22 @@ struct tok_sym {
     int frozen; /* byte-fallback or unknown symbols never merge */
 };
 
+/* Applies a popped pair to the symbol list: the right symbol joins the left one. Returns 0
+ * (and changes nothing) when the entry is stale, i.e. either side already merged elsewhere. */
+static inline int tok_sym_merge(struct tok_sym *sym, const struct tok_pair *p)
+{
+    struct tok_sym *l = &sym[p->left], *r = &sym[p->right];
+    if (l->len == 0 || r->len == 0 || l->next != p->right || l->len + r->len != p->size)
+        return 0;
+    l->len += r->len;
+    l->id = p->id;
+    r->len = 0;
+    l->next = r->next;
+    if (r->next >= 0)
+        sym[r->next].prev = p->left;
+    return 1;
+}
+
 /* ---- HF pipeline ---- */
 
 /* A String or Regex pattern (tokenizer.json), or a built-in regex. */
