@@ -7,7 +7,7 @@ CC      ?= cc
 O       ?= build
 SAN     ?=
 OPT     ?= -O2
-PKGS    := jansson libpcre2-8 sqlite3 yaml-0.1 glib-2.0
+PKGS    := jansson libpcre2-8 sqlite3 yaml-0.1 glib-2.0 cairo
 
 ifneq ($(SAN),)
 O       := build-san
@@ -19,7 +19,7 @@ CPPFLAGS += -I. $(shell pkg-config --cflags $(PKGS))
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -MMD -MP $(SANFLAGS)
 LDFLAGS += -fopenmp $(SANFLAGS)
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lcsv -lm
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lcsv -lhpdf -lm
 ifeq ($(WERROR),1)
 CFLAGS  += -Werror
 endif

@@ -8,9 +8,38 @@
 
 #include <getopt.h>
 #include <glib.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* What the brief needs from the plan beyond the measurements, as the settings keys
+ * documented in analysis/analyze.h. */
+static char *plan_settings(const struct qb_plan *p)
+{
+    json_t *j = json_object(), *tol = json_object(), *ts = json_object(), *tr = json_object();
+    char *out;
+    json_object_set_new(j, "title", p->title ? json_string(p->title) : json_null());
+    json_object_set_new(j, "question", p->question ? json_string(p->question) : json_null());
+    json_object_set_new(j, "template", p->template_name ? json_string(p->template_name) : json_null());
+    json_object_set_new(j, "plan", json_string(p->path));
+    for (int64_t i = 0; i < p->tolerances.n; i++)
+        json_object_set_new(ts, p->tolerances.slices[i].slice, json_real(p->tolerances.slices[i].value));
+    json_object_set_new(tol, "default", p->tolerances.has_default ? json_real(p->tolerances.default_points)
+                                                                  : json_null());
+    json_object_set_new(tol, "slices", ts);
+    json_object_set_new(j, "tolerances", tol);
+    for (int64_t i = 0; i < p->traffic.n; i++)
+        json_object_set_new(tr, p->traffic.slices[i].slice, json_real(p->traffic.slices[i].value));
+    json_object_set_new(j, "traffic", tr);
+    json_object_set_new(j, "policy", json_pack("{s:f, s:s}", "confidence", p->policy.confidence, "bound",
+                                               p->policy.bound == QB_BOUND_POINT ? "point" : "interval"));
+    out = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return out;
+}
+
+static int run_one(const struct qb_run_opts *op, int quiet);
 
 int cmd_run(int argc, char **argv)
 {
@@ -31,11 +60,10 @@ int cmd_run(int argc, char **argv)
     };
     const struct command *self = qb_find_command("run");
     struct qb_run_opts o = QB_RUN_OPTS_INIT;
-    struct qb_run_stats st;
     struct qb_plan *plan = NULL;
     const char *model = NULL, *suite = NULL, *configs = NULL, *baseline = NULL, *db = NULL,
                *name = NULL, *tokenizer = NULL;
-    char **list = NULL, *cmdline = NULL;
+    char **list = NULL, *cmdline = NULL, *settings = NULL;
     const char **cfgs = NULL;
     long threads = 0;
     int no_latency = 0, no_memory = 0, quiet = 0, opt, rc = 0;
@@ -68,11 +96,15 @@ int cmd_run(int argc, char **argv)
             return qb_usage_error(self, "%s", "a PLAN names the model, suite and configs itself");
         if ((rc = qb_plan_load(argv[optind], &plan)) < 0)
             return qb_report(rc);
-        if (plan->n_models > 1) {
-            rc = qb_err(QB_EUNSUP, "'%s': plans with several models are not supported yet", plan->path);
+        o.model_path = plan->models[0];
+        if (!(settings = plan_settings(plan))) {
+            rc = qb_err(QB_ENOMEM, "out of memory");
             goto out;
         }
-        o.model_path = plan->models[0];
+        o.settings_json = settings;
+        o.calib_path = plan->calibration.file;
+        o.calib_sequences = plan->calibration.sequences;
+        o.calib_seq_len = plan->calibration.seq_len;
         o.tokenizer_path = tokenizer ? tokenizer : plan->tokenizer;
         o.suite_path = plan->suite;
         o.prompt_template = plan->prompt_template;
@@ -134,8 +166,45 @@ int cmd_run(int argc, char **argv)
         cmdline = g_string_free(cl, FALSE);
     }
     o.command_line = cmdline;
+    /* a plan with several models: one run per model, named NAME-MODEL */
+    for (int64_t mi = 0; mi < (plan ? plan->n_models : 1); mi++) {
+        char *mname = NULL;
+        if (plan && plan->n_models > 1) {
+            char *b = g_path_get_basename(plan->models[mi]), *dot = strrchr(b, '.');
+            if (dot && dot != b && g_file_test(plan->models[mi], G_FILE_TEST_IS_REGULAR))
+                *dot = 0;
+            o.model_path = plan->models[mi];
+            mname = g_strdup_printf("%s-%s", o.name ? o.name : "run", b);
+            g_free(b);
+            if (!quiet)
+                fprintf(stderr, "model %lld of %lld: %s (run '%s')\n", (long long)mi + 1,
+                        (long long)plan->n_models, o.model_path, mname);
+        }
+        const char *keep = o.name;
+        if (mname)
+            o.name = mname;
+        rc = run_one(&o, quiet);
+        o.name = keep;
+        g_free(mname);
+        if (rc < 0)
+            goto out;
+    }
+out:
+    free(settings);
+    g_free(cmdline);
+    g_strfreev(list);
+    free(cfgs);
+    qb_plan_free(plan);
+    return qb_report(rc);
+}
+
+static int run_one(const struct qb_run_opts *op, int quiet)
+{
+    struct qb_run_stats st;
+    struct qb_run_opts o = *op;
+    int rc;
     if ((rc = qb_run(&o, &st)) < 0)
-        goto out;
+        return rc;
     if (!quiet) {
         static const char *kinds[] = {"generate", "choice", "perplexity"};
         fprintf(stderr, "%lld evaluated, %lld already done, %lld items skipped", (long long)st.n_evaluated,
@@ -145,11 +214,8 @@ int cmd_run(int argc, char **argv)
                 fprintf(stderr, "; %s %.1f items/s", kinds[k],
                         st.seconds_kind[k] > 0 ? (double)st.n_kind[k] / st.seconds_kind[k] : 0.0);
         fprintf(stderr, "; results in '%s'\n", o.db_path ? o.db_path : "qbrief.db");
+        if (st.n_errors)
+            fprintf(stderr, "%lld items failed and were recorded as errors\n", (long long)st.n_errors);
     }
-out:
-    g_free(cmdline);
-    g_strfreev(list);
-    free(cfgs);
-    qb_plan_free(plan);
-    return qb_report(rc);
+    return 0;
 }

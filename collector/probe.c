@@ -15,12 +15,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <malloc.h>
 #include <math.h>
 #include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -262,6 +264,50 @@ static int64_t read_status_kib(const char *key)
 
 /* Runs in the forked child: everything it makes dies with it, so nothing is freed on the
  * error paths beyond what keeps the code obviously right. */
+/* Returns the whole pages inside [p, p + bytes) to the kernel. Only for memory nobody reads
+ * again: anonymous pages read back as zeros, file pages are re-read from the file. */
+static void drop_pages(const void *p, size_t bytes)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1), b = ((uintptr_t)p + bytes) & ~(page - 1);
+    if (p && b > a)
+        madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* A process serving one config holds that config, not the source it was made from: drop the
+ * source copy of every matrix the config re-encoded (an f32 config borrows, and keeps, them). */
+static void drop_source(const struct qb_model *m, const struct qb_qmodel *qm)
+{
+    const struct qb_config *c = &m->cfg;
+    size_t q = (size_t)(c->n_heads * c->head_dim), kv = (size_t)(c->n_kv_heads * c->head_dim);
+    size_t d = (size_t)c->dim, h = (size_t)c->hidden_dim;
+    for (int64_t l = 0; l < c->n_layers; l++) {
+        const struct qb_layer *L = &m->layers[l];
+        const float *src[QB_LIN_COUNT] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
+        const size_t n[QB_LIN_COUNT] = {q * d, kv * d, kv * d, d * q, h * d, h * d, d * h};
+        for (int j = 0; j < QB_LIN_COUNT; j++)
+            if (qm->lin[l * QB_LIN_COUNT + j].t.data != (const void *)src[j])
+                drop_pages(src[j], n[j] * sizeof(float));
+    }
+    size_t ne = (size_t)c->vocab_size * d;
+    const void *keep_e = qm->embed.t.data, *keep_o = qm->output.t.data;
+    if (keep_e != (const void *)m->tok_embd && keep_o != (const void *)m->tok_embd)
+        drop_pages(m->tok_embd, ne * sizeof(float));
+    if (m->output != m->tok_embd && keep_o != (const void *)m->output && keep_e != (const void *)m->output)
+        drop_pages(m->output, ne * sizeof(float));
+}
+
+/* Resets VmHWM to the current RSS (Linux >= 4.0); 0 when it worked. */
+static int reset_peak(void)
+{
+    int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC), ok;
+    if (fd < 0)
+        return -1;
+    ok = write(fd, "5", 1) == 1;
+    close(fd);
+    return ok ? 0 : -1;
+}
+
 static int child_measure(const char *path, const struct qb_load_opts *lo, const struct qb_qspec *spec,
                          int64_t context, struct qb_mem_result *res)
 {
@@ -270,9 +316,8 @@ static int child_measure(const char *path, const struct qb_load_opts *lo, const 
     struct qb_engine *e = NULL;
     struct qb_load_opts none = {0};
     struct rusage ru;
-    int32_t ids[4];
-    int64_t n;
-    int rc;
+    int32_t *ids = NULL;
+    int rc, reset;
 
     res->start_rss_bytes = read_status_kib("VmRSS");
     if ((rc = qb_model_load(path, lo ? lo : &none, &m)) < 0)
@@ -284,10 +329,21 @@ static int child_measure(const char *path, const struct qb_load_opts *lo, const 
                     (long long)context, (long long)m->cfg.max_seq_len);
         goto out;
     }
-    if ((rc = qb_qmodel_new(m, spec, &qm)) < 0 || (rc = qb_engine_new_q(qm, context, &e)) < 0)
+    if ((rc = qb_qmodel_new(m, spec, &qm)) < 0)
         goto out;
-    n = context < 4 ? context : 4;
-    if ((rc = fill_prompt(m, 1, ids, n)) < 0 || (rc = qb_engine_forward(e, ids, n, NULL)) < 0)
+    /* what loading and quantizing cost is not what serving costs: drop the source the config
+     * no longer needs and the allocator's free memory, then restart the peak from here */
+    drop_source(m, qm);
+    malloc_trim(0);
+    reset = reset_peak();
+    if ((rc = qb_engine_new_q(qm, context, &e)) < 0)
+        goto out;
+    /* fill the whole context, as a request of that length would */
+    if (!(ids = malloc((size_t)context * sizeof *ids))) {
+        rc = qb_err(QB_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = fill_prompt(m, 1, ids, context)) < 0 || (rc = qb_engine_forward(e, ids, context, NULL)) < 0)
         goto out;
     if (getrusage(RUSAGE_SELF, &ru) < 0) {
         rc = qb_err(QB_EIO, "getrusage: %s", strerror(errno));
@@ -296,9 +352,13 @@ static int child_measure(const char *path, const struct qb_load_opts *lo, const 
     res->context = context;
     res->weight_bytes = (int64_t)qb_qmodel_bytes(qm);
     res->kv_cache_bytes = qb_probe_kv_bytes(&m->cfg, qb_engine_max_ctx(e));
-    res->peak_rss_bytes = (int64_t)ru.ru_maxrss * 1024; /* Linux reports KiB */
     res->vm_hwm_bytes = read_status_kib("VmHWM");
+    /* after the reset VmHWM is the serving peak; without it only ru_maxrss (which then
+     * includes loading and quantizing) is available */
+    res->peak_rss_bytes = reset == 0 && res->vm_hwm_bytes > 0 ? res->vm_hwm_bytes
+                                                               : (int64_t)ru.ru_maxrss * 1024;
 out:
+    free(ids);
     qb_engine_free(e);
     qb_qmodel_free(qm);
     qb_model_free(m);

@@ -34,16 +34,17 @@
  *   B requests, not a batched kernel: it is what a caller of this engine can get.
  *   Clock: CLOCK_MONOTONIC.
  *
- *   Memory. A forked child loads the model, builds the config's qmodel, makes an engine of
- *   `context` positions, forwards a few tokens and reports weight bytes (qb_qmodel_bytes),
- *   KV-cache bytes (qb_probe_kv_bytes) and its peak resident set (getrusage ru_maxrss and
- *   /proc/self/status VmHWM). Peak RSS counts every page the child touched, including pages of
- *   the model file's read-only mapping that were read: an f32 config borrows the mapped
- *   weights, so its RSS includes the part of the file the forward read (all of it, once the
- *   layers have run), and any config's RSS includes the f32 source weights read while
- *   quantizing. A forked child starts with the parent's anonymous memory mapped (the kernel
- *   copies those page-table entries), so the peak also counts whatever the parent holds at the
- *   time: start_rss_bytes is that starting point, and peak - start is what this config added.
+ *   Memory. A forked child loads the model and builds the config's qmodel. A process serving
+ *   the config would hold only that, so the child then returns to the kernel the source
+ *   copy of every matrix the config re-encoded (madvise MADV_DONTNEED; an f32 config borrows
+ *   the source and keeps it), trims the allocator, and resets its peak (VmHWM, via
+ *   /proc/self/clear_refs). It then makes an engine of `context` positions, prefills all of
+ *   them (the KV cache and prefill buffers at full size), and reports weight bytes
+ *   (qb_qmodel_bytes), KV-cache bytes (qb_probe_kv_bytes) and its peak resident set since the
+ *   reset (VmHWM; ru_maxrss, which includes loading and quantizing, where the reset is not
+ *   available). The peak counts what the config touches: its weights, the f32 norms, the
+ *   file pages an f32 config reads, the KV cache and activations -- and the parent's pages
+ *   the child shares after fork (start_rss_bytes is that starting point).
  *   Probe while the parent holds little (before it loads models) for the cleanest peak. */
 #ifndef QB_PROBE_H
 #define QB_PROBE_H
@@ -85,7 +86,7 @@ struct qb_mem_result {
     int64_t context;
     int64_t weight_bytes;   /* qb_qmodel_bytes */
     int64_t kv_cache_bytes; /* qb_probe_kv_bytes(cfg, context) */
-    int64_t peak_rss_bytes; /* ru_maxrss of the child, in bytes */
+    int64_t peak_rss_bytes; /* the child's peak while serving (see above), in bytes */
     int64_t vm_hwm_bytes;   /* VmHWM of the child; -1 when /proc is unavailable */
     int64_t start_rss_bytes; /* VmRSS of the child just after fork, before loading; -1 unknown */
 };

@@ -15,6 +15,7 @@
 #include "kernels/qspec.h"
 
 #include <glib.h>
+#include <jansson.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -33,6 +34,7 @@ struct titem {
     int64_t *cn;
     int64_t n_choices;
     int skip;
+    char *why; /* why it is skipped (g_malloc'd) */
     int64_t item_id;
 };
 
@@ -396,11 +398,15 @@ static int on_done(void *ctx, int64_t config_id, int64_t item_id)
     return 0;
 }
 
+/* base_correct maps an item to its baseline correct + 2 (1..3); an item whose baseline row
+ * was skipped or failed maps to 4: the configs then skip it too, having nothing to compare. */
+#define BASE_NOT_OK 4
 static int on_base_result(void *ctx, const struct qb_store_result *res)
 {
     GHashTable *h = ctx;
+    int ok = !res->status || !strcmp(res->status, "ok");
     g_hash_table_insert(h, g_memdup2(&res->item_id, sizeof res->item_id),
-                        GINT_TO_POINTER(res->correct + 2));
+                        GINT_TO_POINTER(ok ? res->correct + 2 : BASE_NOT_OK));
     return 0;
 }
 
@@ -528,6 +534,7 @@ static void titems_free(struct titem *t, int64_t n)
             free(t[i].cids);
         }
         free(t[i].cn);
+        g_free(t[i].why);
     }
     free(t);
 }
@@ -565,9 +572,13 @@ static int tokenize_items(const struct qb_suite *su, const struct qb_model *m, i
         if (t[i].n == 0 || need > ctx || (it->kind == QB_KIND_PERPLEXITY && t[i].n < 2)) {
             t[i].skip = 1;
             (*n_skipped)++;
+            if (need > ctx)
+                t[i].why = g_strdup_printf("%lld tokens do not fit the context of %lld",
+                                           (long long)need, (long long)ctx);
+            else
+                t[i].why = g_strdup_printf("%lld tokens: too short to score", (long long)t[i].n);
             if (!quiet)
-                fprintf(stderr, "warning: item '%s' skipped: %lld tokens do not fit the context of %lld\n",
-                        it->id, (long long)need, (long long)ctx);
+                fprintf(stderr, "warning: item '%s' skipped: %s\n", it->id, t[i].why);
         }
     }
     return 0;
@@ -627,7 +638,7 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
     int64_t lens[16];
     int n_lens = 0;
     int64_t gen_len = o->gen_len > 1 ? o->gen_len : 128;
-    char sha[65], *name = NULL, *machine = NULL, *arch = NULL, *fmt = NULL, *settings = NULL;
+    char sha[65], calib_sha[65] = "", *name = NULL, *machine = NULL, *arch = NULL, *fmt = NULL, *settings = NULL;
     int64_t n_params = 0, ctx = 0;
     GHashTable *done = NULL, *base_correct = NULL;
     struct lat_buf lb = {0};
@@ -679,6 +690,16 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
     m = NULL;
     if ((rc = model_sha256(o->model_path, sha)) < 0)
         goto out;
+    if (o->calib_path) {
+        GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+        if ((rc = hash_file(ck, o->calib_path)) >= 0)
+            g_strlcpy(calib_sha, g_checksum_get_string(ck), sizeof calib_sha);
+        g_checksum_free(ck);
+        if (rc < 0) {
+            rc = qb_err_prefix(rc, "calibration file");
+            goto out;
+        }
+    }
 
     /* latency settings, capped to the context */
     if (gen_len > ctx / 2)
@@ -704,17 +725,36 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
 
     /* 5. the store: created only now */
     {
-        GString *cl = g_string_new("{\"configs\":[");
+        json_t *j = json_object(), *jc = json_array(), *jl = json_array();
         for (int64_t i = 0; i < n_cfg; i++)
-            g_string_append_printf(cl, "%s\"%s\"", i ? "," : "", names[i]);
-        g_string_append_printf(cl, "],\"baseline\":\"%s\",\"threads\":%d,\"topk\":%d,"
-                                   "\"latency\":%s,\"gen_len\":%lld,\"prompt_lens\":[",
-                               names[0], o->threads, QB_RUN_TOPK, o->no_latency ? "false" : "true",
-                               (long long)gen_len);
+            json_array_append_new(jc, json_string(names[i]));
         for (int i = 0; i < n_lens; i++)
-            g_string_append_printf(cl, "%s%lld", i ? "," : "", (long long)lens[i]);
-        g_string_append(cl, "]}");
-        settings = g_string_free(cl, FALSE);
+            json_array_append_new(jl, json_integer(lens[i]));
+        json_object_set_new(j, "configs", jc);
+        json_object_set_new(j, "baseline", json_string(names[0]));
+        json_object_set_new(j, "threads", json_integer(o->threads));
+        json_object_set_new(j, "topk", json_integer(QB_RUN_TOPK));
+        json_object_set_new(j, "latency", json_boolean(!o->no_latency));
+        json_object_set_new(j, "gen_len", json_integer(gen_len));
+        json_object_set_new(j, "prompt_lens", jl);
+        if (o->settings_json) {
+            json_error_t je;
+            json_t *extra = json_loads(o->settings_json, 0, &je);
+            if (!extra || !json_is_object(extra)) {
+                json_decref(extra);
+                json_decref(j);
+                rc = qb_err(QB_EINVAL, "run settings are not a JSON object: %s", je.text);
+                goto out;
+            }
+            json_object_update(j, extra);
+            json_decref(extra);
+        }
+        settings = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(j);
+        if (!settings) {
+            rc = qb_err(QB_ENOMEM, "out of memory");
+            goto out;
+        }
     }
     if (o->name) {
         name = g_strdup(o->name);
@@ -741,6 +781,12 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
         int64_t suite_id;
         if ((rc = qb_store_run_open(r.s, &run, &sm, &ss, &r.run_id, &suite_id)) < 0)
             goto out;
+        if (calib_sha[0]) {
+            struct qb_store_calib cr = {0, calib_sha, o->calib_sequences > 0 ? o->calib_sequences : 128,
+                                        o->calib_seq_len > 0 ? o->calib_seq_len : 512};
+            if ((rc = qb_store_put_calibration(r.s, r.run_id, &cr)) < 0)
+                goto out;
+        }
         if (!(item_ids = calloc((size_t)su->n_items + 1, sizeof *item_ids)) ||
             !(cfg_ids = calloc((size_t)n_cfg, sizeof *cfg_ids))) {
             rc = qb_err(QB_ENOMEM, "out of memory");
@@ -826,19 +872,29 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
             if ((rc = qb_store_list_done(r.s, r.run_id, on_done, &dc)) < 0)
                 goto out;
         }
-        for (int64_t i = 0; i < su->n_items; i++)
-            if (!ti[i].skip)
-                todo++;
+        todo = su->n_items;
         t0 = g_get_monotonic_time() / 1e6;
         for (int64_t i = 0; i < su->n_items; i++) {
             const struct qb_suite_item *it = &su->items[i];
             struct acc a = {0};
             struct result_out res = {.correct = -1, .score = NAN};
             double t1;
-            if (ti[i].skip)
-                continue;
             if (g_hash_table_contains(done, &item_ids[i])) {
                 st.n_resumed++;
+                n_now++;
+                continue;
+            }
+            r.pn = 0;
+            if (ti[i].skip || (!r.is_base && GPOINTER_TO_INT(g_hash_table_lookup(
+                                                 base_correct, &item_ids[i])) == BASE_NOT_OK)) {
+                /* a row all the same, so the brief counts it and a resume does not retry it */
+                struct qb_store_result sr = {
+                    .config_id = cfg_ids[c], .item_id = item_ids[i], .correct = -1,
+                    .score = NAN, .nll = NAN, .n_tokens = -1, .mean_kl = NAN,
+                    .top1_agreement = NAN, .flipped = -1, .status = "skipped",
+                    .error = ti[i].skip ? ti[i].why : "the baseline has no result for this item"};
+                if ((rc = write_unit(&r, &sr, item_ids[i])) < 0)
+                    goto out;
                 n_now++;
                 continue;
             }
@@ -854,10 +910,29 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
                 rc = eval_choice(&r, it, &ti[i], &a, &res);
             else
                 rc = eval_perplexity(&r, &ti[i], &a, &res);
-            if (rc < 0) {
+            if (rc == QB_ENOMEM || rc == QB_EIO) {
                 free(res.output);
                 rc = qb_err_prefix(rc, "config '%s', item '%s'", names[c], it->id);
                 goto out;
+            }
+            if (rc < 0) {
+                /* this item failed (e.g. its output overran the context): record why and go
+                 * on, so one bad item costs one row, not the run */
+                struct qb_store_result sr = {
+                    .config_id = cfg_ids[c], .item_id = item_ids[i], .correct = -1,
+                    .score = NAN, .nll = NAN, .n_tokens = -1, .mean_kl = NAN,
+                    .top1_agreement = NAN, .flipped = -1, .status = "error",
+                    .error = qb_errmsg()};
+                free(res.output);
+                if (!o->quiet)
+                    fprintf(stderr, "\nwarning: config '%s', item '%s' failed: %s\n", names[c],
+                            it->id, qb_errmsg());
+                r.pn = 0;
+                if ((rc = write_unit(&r, &sr, item_ids[i])) < 0)
+                    goto out;
+                st.n_errors++;
+                n_now++;
+                continue;
             }
             int flipped = -1;
             if (!r.is_base && res.correct >= 0) {
@@ -961,6 +1036,6 @@ out:
     g_free(name);
     g_free(arch);
     g_free(fmt);
-    g_free(settings);
+    free(settings);
     return rc;
 }

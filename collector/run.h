@@ -48,7 +48,10 @@
  * baseline, and where either is not scored). The baseline itself gets mean_kl NULL and
  * top1_agreement 1.
  * Items whose prompt (plus max_tokens, or plus the longest choice) does not fit the model's
- * context, or perplexity texts under 2 tokens, are skipped with a warning and counted. */
+ * context, or perplexity texts under 2 tokens, are skipped with a warning and counted; each
+ * still gets a row per config with status "skipped" and the reason. An item that fails
+ * (anything but out-of-memory or an I/O error) gets a row with status "error" and the
+ * message, and the run goes on; configs skip items whose baseline row is not "ok". */
 #ifndef QB_RUN_H
 #define QB_RUN_H
 
@@ -77,6 +80,14 @@ struct qb_run_opts {
     int64_t gen_len, batch;
     int warmup, repetitions;
     const char *command_line;     /* recorded in the run row; may be NULL */
+    /* A JSON object merged into the run's settings_json (keys documented in
+     * analysis/analyze.h: title, question, template, tolerances, traffic, policy,
+     * calibration); may be NULL. */
+    const char *settings_json;
+    /* Calibration text of the plan (NULL: none): its sha256 and the sequence settings are
+     * recorded for the whole run (calibration table), so the brief can name them. */
+    const char *calib_path;
+    int64_t calib_sequences, calib_seq_len;
     /* Called after each committed (config, item) unit with the number of units this call
      * committed so far; a nonzero return stops the run (QB_EINVAL "stopped"). For tests. */
     int (*on_unit)(void *ctx, int64_t n_committed);
@@ -88,6 +99,7 @@ struct qb_run_stats {
     int64_t n_evaluated;     /* (config, item) units evaluated by this call */
     int64_t n_resumed;       /* units found already done */
     int64_t n_skipped_items; /* items that do not fit (per suite, not per config) */
+    int64_t n_errors;        /* (config, item) units that failed and were recorded as errors */
     int64_t n_kind[3];       /* units evaluated per enum qb_suite_kind */
     double seconds_kind[3];  /* time spent on them */
     int64_t n_latency_configs;

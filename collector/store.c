@@ -139,6 +139,11 @@ static const char *const migrations[] = {
     ") STRICT;\n"
     "CREATE UNIQUE INDEX calibration_key ON calibration(run_id, ifnull(config_id, 0), sha256);\n"
     "CREATE INDEX calibration_config ON calibration(config_id, run_id);\n",
+    /* 2: an item that was skipped (does not fit the context) or failed still gets its row,
+     * so a brief can count it and a resumed run does not retry it forever */
+    "ALTER TABLE item_results ADD COLUMN status TEXT NOT NULL DEFAULT 'ok'\n"
+    "  CHECK (status IN ('ok', 'skipped', 'error'));\n"
+    "ALTER TABLE item_results ADD COLUMN error TEXT;\n",
 };
 /* clang-format on */
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -235,8 +240,9 @@ static const struct {
                      "FROM items WHERE suite_id = ?1 ORDER BY id",
                      0},
     [S_RESULT_INSERT] = {"INSERT INTO item_results(run_id, config_id, item_id, correct, score, "
-                         "output, nll, n_tokens, mean_kl, top1_agreement, flipped) "
-                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                         "output, nll, n_tokens, mean_kl, top1_agreement, flipped, status, error) "
+                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                         "ifnull(?12, 'ok'), ?13)",
                          1},
     [S_RESULT_EXISTS] = {"SELECT 1 FROM item_results WHERE run_id = ?1 AND config_id = ?2 "
                          "AND item_id = ?3",
@@ -245,7 +251,7 @@ static const struct {
                      "ORDER BY config_id, item_id",
                      0},
     [S_RESULT_LIST] = {"SELECT config_id, item_id, correct, score, output, nll, n_tokens, "
-                       "mean_kl, top1_agreement, flipped FROM item_results "
+                       "mean_kl, top1_agreement, flipped, status, error FROM item_results "
                        "WHERE run_id = ?1 AND (?2 = 0 OR config_id = ?2) "
                        "ORDER BY config_id, item_id",
                        0},
@@ -996,6 +1002,8 @@ int qb_store_put_result(struct qb_store *s, int64_t run_id, const struct qb_stor
     bind_real(st, 9, r->mean_kl);
     bind_real(st, 10, r->top1_agreement);
     bind_count(st, 11, r->flipped);
+    bind_text(st, 12, r->status);
+    bind_text(st, 13, r->error);
     return step_done(s, st, "recording a result");
 }
 
@@ -1049,6 +1057,8 @@ static int result_row(struct qb_store *s, sqlite3_stmt *st, void *ctx)
         .mean_kl = col_real(st, 7),
         .top1_agreement = col_real(st, 8),
         .flipped = (int)col_count(st, 9),
+        .status = col_text(st, 10),
+        .error = col_text(st, 11),
     };
     (void)s;
     return cb(l->ctx, &r);
@@ -1326,4 +1336,34 @@ int qb_store_list_calibration(struct qb_store *s, int64_t run_id,
     struct list_ctx l = {(void (*)(void))cb, ctx};
     sqlite3_bind_int64(s->st[S_CAL_LIST], 1, run_id);
     return each_row(s, s->st[S_CAL_LIST], "listing calibration", calib_row, &l);
+}
+
+/* --- run listing (appended for analysis) ---------------------------------------------- */
+
+int qb_store_list_runs(struct qb_store *s,
+                       int (*cb)(void *ctx, int64_t run_id, int64_t suite_id, const char *name,
+                                 const char *started_at),
+                       void *ctx)
+{
+    static const char sql[] = "SELECT id, suite_id, name, started_at FROM runs "
+                              "ORDER BY started_at DESC, id DESC";
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+
+    if (rc != SQLITE_OK) {
+        rc = sql_fail(s, NULL, rc, "listing runs");
+        sqlite3_finalize(st);
+        return rc;
+    }
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int r = cb(ctx, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1), col_text(st, 2),
+                   col_text(st, 3));
+        if (r) {
+            sqlite3_finalize(st);
+            return r;
+        }
+    }
+    rc = rc == SQLITE_DONE ? 0 : sql_fail(s, st, rc, "listing runs");
+    sqlite3_finalize(st);
+    return rc;
 }

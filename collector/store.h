@@ -41,7 +41,8 @@
  *        kind and metric are lowercase identifiers; their vocabulary belongs to the suite reader
  *   item_results(id, run_id -> runs CASCADE, config_id -> configs CASCADE, item_id -> items
  *        CASCADE, correct 0|1, score, output, nll, n_tokens, mean_kl, top1_agreement in [0,1],
- *        flipped 0|1 (NULL for the baseline), UNIQUE(run_id, config_id, item_id))
+ *        flipped 0|1 (NULL for the baseline), status ok|skipped|error (v2), error (v2: the
+ *        reason, NULL when ok), UNIQUE(run_id, config_id, item_id))
  *   baseline_topk(id, run_id -> runs CASCADE, item_id -> items CASCADE, position, k,
  *        data BLOB, UNIQUE(run_id, item_id, position))
  *        data = k int32 token ids then k float32 log-probabilities, little-endian (8*k bytes):
@@ -69,7 +70,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QB_STORE_SCHEMA_VERSION 1
+#define QB_STORE_SCHEMA_VERSION 2
 
 struct qb_store;
 
@@ -122,6 +123,10 @@ struct qb_store_result {
     double mean_kl;        /* NAN = none (the baseline) */
     double top1_agreement; /* in [0, 1]; NAN = none */
     int flipped;           /* 0 or 1 against the baseline; -1 = NULL (the baseline itself) */
+    const char *status;    /* "ok" (NULL reads as "ok"), "skipped" (does not fit the context)
+                            * or "error" (the item failed; message in error). Only "ok" rows
+                            * carry measurements; analysis ignores the others. */
+    const char *error;     /* why it was skipped or failed; NULL for "ok" */
 };
 
 struct qb_store_latency {
@@ -236,5 +241,13 @@ int qb_store_check(struct qb_store *s);
 /* Caps the database file at about max_bytes (PRAGMA max_page_count): past it writes fail as
  * on a full disk. For tests and quotas. */
 int qb_store_set_max_bytes(struct qb_store *s, int64_t max_bytes);
+
+/* Every run of the store, the most recently started first (ties: the higher id first), with
+ * the id of its suite. name and started_at are borrowed during the call. (Appended for
+ * analysis: `qbrief brief` without a run name reads the newest run.) */
+int qb_store_list_runs(struct qb_store *s,
+                       int (*cb)(void *ctx, int64_t run_id, int64_t suite_id, const char *name,
+                                 const char *started_at),
+                       void *ctx);
 
 #endif

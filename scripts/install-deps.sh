@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential pkg-config clang libomp-dev libclang-rt-dev
 libjansson-dev libpcre2-dev libglib2.0-dev libsqlite3-dev libyaml-dev libcsv-dev
-libhpdf-dev libcairo2-dev poppler-utils python3"
+libhpdf-dev libcairo2-dev fonts-dejavu-core poppler-utils python3"
 
 missing=""
 for p in $PKGS; do

@@ -369,7 +369,7 @@ static void test_resume(void)
     CHECK(qb_store_begin(s) == 0);
     CHECK(qb_store_put_result(s, run,
                               &(struct qb_store_result){x.cfg[1], x.item[2], 0, NAN, "five", NAN,
-                                                        -1, NAN, NAN, 1}) == QB_EINVAL);
+                                                        -1, NAN, NAN, 1, NULL, NULL}) == QB_EINVAL);
     CHECK(msg_has("already recorded") && msg_has("resume.db") && msg_has("item_results"));
     CHECK(qb_store_put_topk(s, run, x.item[0], 0, 1, tok, l) == QB_EINVAL);
     CHECK(msg_has("baseline_topk"));
@@ -429,14 +429,14 @@ static void test_constraints(void)
     /* a config of run "demo" used with run "other" */
     CHECK(qb_store_put_result(s, y.run,
                               &(struct qb_store_result){x.cfg[0], x.item[0], 1, NAN, NULL, NAN, -1,
-                                                        NAN, NAN, -1}) == QB_EINVAL);
+                                                        NAN, NAN, -1, NULL, NULL}) == QB_EINVAL);
     CHECK(msg_has("FOREIGN KEY"));
     CHECK(qb_store_put_result(s, x.run,
                               &(struct qb_store_result){x.cfg[0], x.item[0] + 99, 1, NAN, NULL, NAN,
-                                                        -1, NAN, NAN, -1}) == QB_EINVAL);
+                                                        -1, NAN, NAN, -1, NULL, NULL}) == QB_EINVAL);
     CHECK(qb_store_put_result(s, x.run,
                               &(struct qb_store_result){x.cfg[0], x.item[0], 1, NAN, NULL, NAN, -1,
-                                                        NAN, 1.5, -1}) == QB_EINVAL);
+                                                        NAN, 1.5, -1, NULL, NULL}) == QB_EINVAL);
     CHECK(qb_store_put_topk(s, x.run, x.item[0], 9, 0, tok, l) == QB_EINVAL);
     CHECK(qb_store_put_latency(s, x.run, x.cfg[0],
                                &(struct qb_store_latency){128, 64, 1, 0, 1, 1, 1, 1}) == QB_EINVAL);
@@ -483,7 +483,7 @@ static void test_disk_full(void)
         if (rc == 0)
             rc = qb_store_put_result(
                 s, x.run,
-                &(struct qb_store_result){x.cfg[0], item, 1, NAN, big, NAN, -1, NAN, NAN, -1});
+                &(struct qb_store_result){x.cfg[0], item, 1, NAN, big, NAN, -1, NAN, NAN, -1, NULL, NULL});
         for (int p = 0; rc == 0 && p < 50; p++)
             rc = qb_store_put_topk(s, x.run, item, p, 64, tok, l);
         if (rc == 0)
@@ -620,7 +620,7 @@ static void crash_child(const char *path, int fd)
         rc = exists ? 0
                     : qb_store_put_result(s, run,
                                           &(struct qb_store_result){cfg, item, u % 2, NAN, "out",
-                                                                    NAN, -1, NAN, NAN, -1});
+                                                                    NAN, -1, NAN, NAN, -1, NULL, NULL});
         for (int p = 0; rc == 0 && !exists && p < CRASH_POS; p++) {
             int32_t tok[16];
             float l[16];
