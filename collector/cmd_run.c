@@ -173,8 +173,17 @@ int cmd_run(int argc, char **argv)
             char *b = g_path_get_basename(plan->models[mi]), *dot = strrchr(b, '.');
             if (dot && dot != b && g_file_test(plan->models[mi], G_FILE_TEST_IS_REGULAR))
                 *dot = 0;
+            int dup = 0; /* two models with one base name (a/model, b/model) */
+            for (int64_t mj = 0; mj < mi; mj++) {
+                char *c = g_path_get_basename(plan->models[mj]), *cd = strrchr(c, '.');
+                if (cd && cd != c && g_file_test(plan->models[mj], G_FILE_TEST_IS_REGULAR))
+                    *cd = 0;
+                dup |= !strcmp(b, c);
+                g_free(c);
+            }
             o.model_path = plan->models[mi];
-            mname = g_strdup_printf("%s-%s", o.name ? o.name : "run", b);
+            mname = dup ? g_strdup_printf("%s-%s-%lld", o.name ? o.name : "run", b, (long long)mi + 1)
+                        : g_strdup_printf("%s-%s", o.name ? o.name : "run", b);
             g_free(b);
             if (!quiet)
                 fprintf(stderr, "model %lld of %lld: %s (run '%s')\n", (long long)mi + 1,

@@ -831,6 +831,9 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
                 goto out;
             if (want[1])
                 continue;
+            if (!o->quiet)
+                fprintf(stderr, "%s: measuring peak memory at a context of %lld tokens (config %lld of %lld)\n",
+                        names[c], (long long)mctx, (long long)c + 1, (long long)n_cfg);
             if ((rc = qb_probe_memory(o->model_path, &lo, &specs[c], mctx, &mr)) < 0)
                 goto out;
             struct qb_store_memory sm = {mctx, mr.weight_bytes, mr.kv_cache_bytes, mr.peak_rss_bytes};
@@ -983,6 +986,10 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
                 if (lopt.repetitions < 1)
                     lopt.repetitions = 1;
                 lb.n = 0;
+                if (!o->quiet)
+                    fprintf(stderr, "%s: measuring latency: %d prompt lengths x %lld generated tokens, %d repetitions%s\n",
+                            names[c], n_lens, (long long)gen_len, lopt.repetitions,
+                            lopt.batch > 1 ? ", and batched prefill" : "");
                 if ((rc = qb_probe_latency(qm, &lopt, on_sample, &lb)) < 0)
                     goto out;
                 if ((rc = qb_store_begin(r.s)) < 0)

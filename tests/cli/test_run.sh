@@ -21,6 +21,22 @@ if [ -r "$G" ]; then
     [ ! -e "$TMP/c.db" ] && ok "malformed suite creates no database" || fail "malformed suite creates no database"
     head -6 "$S" >"$TMP/other.csv"
     expect_exit "run name reused with another suite" 1 "$QBRIEF" run --model "$G" --suite "$TMP/other.csv" --configs f32 --db "$TMP/a.db" --name stories260K-tiny --no-latency --no-memory
+    B=$SHARED/models/stories260K/stories260K.bin
+    mkdir -p "$TMP/copy" && ln -s "$(pwd)/$B" "$TMP/copy/stories260K.bin"
+    cat >"$TMP/two.yaml" <<PLAN
+title: three models, two with one base name
+models: [$(pwd)/$G, $(pwd)/$B, $TMP/copy/stories260K.bin]
+tokenizer: $(pwd)/$SHARED/models/stories260K/tok512.bin
+suite: $(pwd)/$S
+configs: [f32, w4g32]
+name: two
+db: two.db
+PLAN
+    expect_exit "plan with several models" 0 "$QBRIEF" run "$TMP/two.yaml" --no-latency --no-memory
+    grep -q "model 3 of 3" "$TMP/err" && ok "one run per model" || fail "one run per model" "$(tail -3 "$TMP/err")"
+    expect_exit "several models resume" 0 "$QBRIEF" run "$TMP/two.yaml" --no-latency --no-memory
+    [ "$(grep -c "0 evaluated, 22 already done" "$TMP/err")" = 3 ] && ok "several models resume to nothing new" || fail "several models resume to nothing new" "$(cat "$TMP/err")"
+    grep -q "run 'two-stories260K-3'" "$TMP/err" && ok "models with one base name get distinct runs" || fail "models with one base name get distinct runs" "$(cat "$TMP/err")"
     expect_exit "latency and memory" 0 "$QBRIEF" run --model "$G" --suite "$TMP/other.csv" --configs w8 --db "$TMP/d.db" --quiet
 else
     skip "run on stories260K" "../shared/models not found"
