@@ -37,6 +37,12 @@ PLAN
     expect_exit "several models resume" 0 "$QBRIEF" run "$TMP/two.yaml" --no-latency --no-memory
     [ "$(grep -c "0 evaluated, 22 already done" "$TMP/err")" = 3 ] && ok "several models resume to nothing new" || fail "several models resume to nothing new" "$(cat "$TMP/err")"
     grep -q "run 'two-stories260K-3'" "$TMP/err" && ok "models with one base name get distinct runs" || fail "models with one base name get distinct runs" "$(cat "$TMP/err")"
+    # an item whose regex exceeds PCRE2's match limit fails alone: an error row, the run goes on
+    printf 'id,slice,kind,prompt,target,choices,metric,max_tokens,stop\nbad,s,generate,Once upon a time,"(\\w+\\s?)*$",,regex,24,\ngood,s,generate,Once upon a time,there,,contains,8,\n' >"$TMP/err.csv"
+    expect_exit "a failing item does not stop the run" 0 "$QBRIEF" run --model "$G" --suite "$TMP/err.csv" --configs w4g32 --db "$TMP/e.db" --no-latency --no-memory
+    grep -q "item 'bad' failed: .*match limit" "$TMP/err" && ok "failing item warned" || fail "failing item warned" "$(cat "$TMP/err")"
+    rows=$(python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); print(c.execute(\"SELECT group_concat(i.item_key||':'||x.status, ' ') FROM (SELECT * FROM item_results ORDER BY config_id, item_id) x JOIN items i ON i.id = x.item_id\").fetchone()[0])" "$TMP/e.db")
+    [ "$rows" = "bad:error good:ok bad:skipped good:ok" ] && ok "error and skipped rows recorded" || fail "error and skipped rows recorded" "$rows"
     expect_exit "latency and memory" 0 "$QBRIEF" run --model "$G" --suite "$TMP/other.csv" --configs w8 --db "$TMP/d.db" --quiet
 else
     skip "run on stories260K" "../shared/models not found"
