@@ -295,6 +295,11 @@ static void drop_source(const struct qb_model *m, const struct qb_qmodel *qm)
         drop_pages(m->tok_embd, ne * sizeof(float));
     if (m->output != m->tok_embd && keep_o != (const void *)m->output && keep_e != (const void *)m->output)
         drop_pages(m->output, ne * sizeof(float));
+    /* the file's pages read while converting (an f16 file read into f32 buffers): the
+     * mappings are read-only views of the file, so whatever still borrows them (an f32
+     * config, the norms) faults its pages back in and is counted then */
+    for (int i = 0; i < m->n_maps; i++)
+        drop_pages(m->maps[i].data, m->maps[i].size);
 }
 
 /* Resets VmHWM to the current RSS (Linux >= 4.0); 0 when it worked. */
