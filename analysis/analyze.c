@@ -772,7 +772,11 @@ static void decide(struct an *x, struct qb_an_slice *sl, struct qb_an_cliff *cl)
         sl->verdict = QB_VERDICT_UNDECIDED;
     else if (cl->below >= 0 && (sl->rec == cl->above || sl->rec == a->baseline))
         sl->verdict = QB_VERDICT_CLIFF;
-    else if (cand != a->baseline && sl->cells[cand].underpowered)
+    /* an interval inside the tolerance decides whatever the MDE says; only a slice that
+     * could not show a cheaper config holds (or that decides on point estimates) is
+     * undecided for want of items */
+    else if (cand != a->baseline && sl->cells[cand].underpowered &&
+             (sl->rec == a->baseline || a->policy == QB_AN_POINT))
         sl->verdict = QB_VERDICT_UNDECIDED;
     else
         sl->verdict = sl->rec != a->baseline ? QB_VERDICT_HOLDS : QB_VERDICT_BASELINE;

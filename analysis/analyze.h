@@ -66,6 +66,8 @@
  *    n < QB_AN_MIN_ITEMS), BASELINE (nothing cheaper holds and there is no cliff). "The
  *    config that would be recommended" is rec, or, when rec is the baseline, the config
  *    just below the baseline on the ladder. Precedence: too few items, cliff, underpowered.
+ *    Underpowered makes a slice UNDECIDED only when nothing cheaper was shown to hold (rec
+ *    is the baseline) or under the point policy: an interval inside the tolerance decides.
  *  - The overall row's own cliff is not listed in cliffs (it has no slice index): it is
  *    a->overall_cliff (below == -1 when none), and a->overall.cliff stays -1.
  *  - Cells with n == 0 (nothing measured under both) are never within tolerance, except the
