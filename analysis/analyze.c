@@ -474,6 +474,19 @@ static void pct(const struct qb_store_latency *v, int64_t n, size_t off, double 
         *p99 = qb_quantile(buf, k, 0.99);
 }
 
+static int lat_cmp(const void *pa, const void *pb)
+{
+    const struct qb_an_latency *a = pa, *b = pb;
+    int da = !(a->gen_len > 0 && a->batch == 1), db = !(b->gen_len > 0 && b->batch == 1);
+    if (da != db)
+        return da - db;
+    if (a->prompt_len != b->prompt_len)
+        return a->prompt_len < b->prompt_len ? -1 : 1;
+    if (a->gen_len != b->gen_len)
+        return a->gen_len < b->gen_len ? -1 : 1;
+    return a->batch < b->batch ? -1 : a->batch > b->batch;
+}
+
 static int read_latency(struct an *x, int64_t run_id, int64_t store_id, struct qb_an_config *c)
 {
     const struct qb_store_latency *v;
@@ -518,6 +531,9 @@ static int read_latency(struct an *x, int64_t run_id, int64_t store_id, struct q
     }
     c->n_lat = n_groups;
     free(buf);
+    /* decode settings (tokens generated one request at a time) first: lat[0] is then the
+     * setting costs and speedups are read at, never a prefill-only batch setting */
+    qsort(c->lat, (size_t)n_groups, sizeof *c->lat, lat_cmp);
     return 0;
 }
 

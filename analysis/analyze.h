@@ -139,7 +139,9 @@ struct qb_an_config {
     double lat_cost;         /* p50 TPOT ms at the first latency setting; NAN if none */
     double mem_saving;       /* 1 - mem_cost / baseline's */
     int64_t n_results;       /* "ok" results of this config */
-    struct qb_an_latency *lat; /* one per (prompt_len, gen_len, batch), sorted */
+    struct qb_an_latency *lat; /* one per (prompt_len, gen_len, batch): decode settings
+                                * (gen_len > 0, batch 1) first, then by prompt_len, gen_len,
+                                * batch; lat[0] is where costs and speedups are read */
     int64_t n_lat;
 };
 

@@ -35,5 +35,6 @@ int cmd_generate(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_bench_kernels(int argc, char **argv);
+int cmd_brief(int argc, char **argv);
 
 #endif

@@ -75,6 +75,7 @@ const struct command qb_commands[] = {
      "  --batches LIST  tokens per matmul (default 1,32)\n"
      "  --threads N     OpenMP threads (default: all cores)\n"
      "  --reps N        timed repetitions per cell, the median is printed (default 15)\n"},
+    {"brief", cmd_brief, "render the decision brief (PDF, Markdown, JSON or CSV) from a run", "usage: qbrief brief --db FILE [--run NAME] -o OUT [--template leadership|review|FILE]\n                    [--format pdf|md|json|csv] [--paper a4|letter]\n\nAnalyses one run of the results database and writes the brief: page 1 answers the\nquestion (the recommendation per slice, cliffs, memory and speed), later pages say how\nsure we are. Written to a temporary file and renamed, so a failure leaves no half brief.\n  --db FILE        results database (default qbrief.db)\n  --run NAME       run name (default: the newest run)\n  -o, --output OUT the brief; its extension picks the format unless --format is given\n  --template T     leadership (2-4 pages, default), review (everything) or a .tmpl file\n                   (docs/templates.md; $QBRIEF_TEMPLATES is searched first)\n  --format F       pdf (default), md (charts as PNG files in OUT_files/), json (every\n                   number of the analysis) or csv (every table, docs/templates.md)\n  --paper P        a4 (default) or letter\n"},
 };
 const int qb_n_commands = sizeof qb_commands / sizeof qb_commands[0];
 

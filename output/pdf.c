@@ -1,0 +1,569 @@
+/* pdf: lays a brief document (brief_int.h) out on A4 or Letter pages with libharu 2.3.0 --
+ * the only file that includes hpdf.h. Text is UTF-8 in embedded DejaVu Sans (any model or
+ * slice name renders); paragraphs wrap; tables repeat their header row after a page break;
+ * charts are the PNGs chart.c drew at 300 dpi, placed at their size in points; every page
+ * gets the footer line and its page label ("Page 2 of 5") once the page count is known. */
+#include "collector/err.h"
+#include "output/brief_int.h"
+
+#include <glib.h>
+#include <hpdf.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FONT_DIR "/usr/share/fonts/truetype/dejavu"
+
+/* sizes in points */
+enum { MARGIN_X = 56, MARGIN_TOP = 56, MARGIN_BOTTOM = 62, FOOTER_Y = 30 };
+
+struct pdf {
+    HPDF_Doc doc;
+    HPDF_Font reg, bold;
+    HPDF_Page page;
+    GPtrArray *pages;
+    double w, h, y, left, right;
+    int fresh; /* nothing drawn on this page yet */
+    HPDF_STATUS err, detail;
+};
+
+static void on_error(HPDF_STATUS error_no, HPDF_STATUS detail_no, void *user)
+{
+    struct pdf *p = user;
+    if (!p->err) {
+        p->err = error_no;
+        p->detail = detail_no;
+    }
+}
+
+static double text_w(struct pdf *p, HPDF_Font f, double size, const char *s, size_t n)
+{
+    /* per code point: HPDF_Font_TextWidth mis-measures multi-byte UTF-8 in 2.3.0 */
+    double w = 0;
+    const char *e = s + n;
+    (void)p;
+    while (s < e) {
+        gunichar u = g_utf8_get_char_validated(s, e - s);
+        if (u == (gunichar)-1 || u == (gunichar)-2) {
+            s++;
+            continue;
+        }
+        w += HPDF_Font_GetUnicodeWidth(f, (HPDF_UNICODE)(u > 0xFFFF ? 0xFFFD : u));
+        s = g_utf8_next_char(s);
+    }
+    return w * size / 1000.0;
+}
+
+static double str_w(struct pdf *p, HPDF_Font f, double size, const char *s)
+{
+    return text_w(p, f, size, s, strlen(s));
+}
+
+/* Breaks s into lines no wider than maxw: at spaces, or anywhere (between UTF-8 characters)
+ * inside a word wider than a line, or everywhere when anywhere is set (command lines). */
+static GPtrArray *wrap(struct pdf *p, HPDF_Font f, double size, const char *s, double maxw, int anywhere)
+{
+    GPtrArray *lines = g_ptr_array_new_with_free_func(g_free);
+    GString *cur = g_string_new(NULL);
+    const char *q = s;
+    while (*q) {
+        if (*q == '\n') {
+            g_ptr_array_add(lines, g_strdup(cur->str));
+            g_string_truncate(cur, 0);
+            q++;
+            continue;
+        }
+        /* next token: a word, or one character when breaking anywhere */
+        const char *e = q;
+        if (anywhere) {
+            e = g_utf8_next_char(q);
+        } else {
+            while (*e && *e != ' ' && *e != '\n')
+                e++;
+        }
+        size_t before = cur->len;
+        if (cur->len && !anywhere)
+            g_string_append_c(cur, ' ');
+        g_string_append_len(cur, q, e - q);
+        if (str_w(p, f, size, cur->str) > maxw + 0.01 && before > 0) {
+            g_string_truncate(cur, before);
+            g_ptr_array_add(lines, g_strdup(cur->str));
+            g_string_assign(cur, "");
+            continue; /* retry the token on a fresh line */
+        }
+        if (str_w(p, f, size, cur->str) > maxw + 0.01) {
+            /* a single word wider than the line: split it by characters */
+            g_string_truncate(cur, 0);
+            const char *c = q;
+            while (c < e) {
+                const char *nx = g_utf8_next_char(c);
+                size_t keep = cur->len;
+                g_string_append_len(cur, c, nx - c);
+                if (str_w(p, f, size, cur->str) > maxw + 0.01 && keep) {
+                    g_string_truncate(cur, keep);
+                    g_ptr_array_add(lines, g_strdup(cur->str));
+                    g_string_assign(cur, "");
+                    continue;
+                }
+                c = nx;
+            }
+        }
+        q = e;
+        while (!anywhere && *q == ' ')
+            q++;
+    }
+    if (cur->len || !lines->len)
+        g_ptr_array_add(lines, g_strdup(cur->str));
+    g_string_free(cur, TRUE);
+    return lines;
+}
+
+static void new_page(struct pdf *p)
+{
+    p->page = HPDF_AddPage(p->doc);
+    g_ptr_array_add(p->pages, p->page);
+    HPDF_Page_SetWidth(p->page, (HPDF_REAL)p->w);
+    HPDF_Page_SetHeight(p->page, (HPDF_REAL)p->h);
+    p->y = p->h - MARGIN_TOP;
+    p->fresh = 1;
+}
+
+/* room for h more points on this page, else a new one */
+static void ensure(struct pdf *p, double h)
+{
+    if (p->y - h < MARGIN_BOTTOM && !p->fresh)
+        new_page(p);
+}
+
+static void color(struct pdf *p, double r, double g, double b)
+{
+    HPDF_Page_SetRGBFill(p->page, (HPDF_REAL)r, (HPDF_REAL)g, (HPDF_REAL)b);
+}
+
+static void text_at(struct pdf *p, HPDF_Font f, double size, double x, double y, const char *s)
+{
+    if (!*s)
+        return;
+    HPDF_Page_BeginText(p->page);
+    HPDF_Page_SetFontAndSize(p->page, f, (HPDF_REAL)size);
+    HPDF_Page_TextOut(p->page, (HPDF_REAL)x, (HPDF_REAL)y, s);
+    HPDF_Page_EndText(p->page);
+}
+
+/* A wrapped paragraph at x with width w; breaks pages between lines. */
+static void para(struct pdf *p, HPDF_Font f, double size, double lead, double x, double w, const char *s,
+                 int anywhere)
+{
+    GPtrArray *lines = wrap(p, f, size, s, w, anywhere);
+    for (guint i = 0; i < lines->len; i++) {
+        ensure(p, lead);
+        p->y -= lead;
+        text_at(p, f, size, x, p->y + (lead - size) * 0.5 + size * 0.22, g_ptr_array_index(lines, i));
+        p->fresh = 0;
+    }
+    g_ptr_array_free(lines, TRUE);
+}
+
+/* Points the start of block b needs on the same page as the heading above it. */
+static double keep_need(struct pdf *p, const struct qb_blk *b)
+{
+    if (!b)
+        return 0;
+    switch (b->kind) {
+    case QB_BLK_CHART: {
+        double w = fmin(b->width_pt, p->right - p->left);
+        return 0.8 * w * b->height_pt / b->width_pt;
+    }
+    case QB_BLK_TABLE: return 50;
+    case QB_BLK_STATS: return 70;
+    default: return 30;
+    }
+}
+
+static void heading(struct pdf *p, HPDF_Font f, double size, double before, double after, const char *s,
+                    double keep)
+{
+    GPtrArray *lines = wrap(p, f, size, s, p->right - p->left, 0);
+    double h = lines->len * size * 1.25;
+    g_ptr_array_free(lines, TRUE);
+    if (!p->fresh)
+        p->y -= before;
+    ensure(p, h + keep); /* keep with what follows */
+    color(p, 0.05, 0.20, 0.38);
+    para(p, f, size, size * 1.25, p->left, p->right - p->left, s, 0);
+    color(p, 0.1, 0.1, 0.1);
+    p->y -= after;
+}
+
+static void stats(struct pdf *p, const struct qb_blk *b)
+{
+    int64_t n = b->n_items / 3;
+    if (!n)
+        return;
+    double gap = 10, bw = (p->right - p->left - gap * (double)(n - 1)) / (double)n, pad = 8;
+    double hmax = 0;
+    GPtrArray **lab = g_new0(GPtrArray *, (gsize)n), **note = g_new0(GPtrArray *, (gsize)n);
+    for (int64_t i = 0; i < n; i++) {
+        lab[i] = wrap(p, p->bold, 8.5, b->items[3 * i + 1], bw - 2 * pad, 0);
+        note[i] = wrap(p, p->reg, 7.5, b->items[3 * i + 2], bw - 2 * pad, 0);
+        double h = pad + 24 + lab[i]->len * 10.5 + (*b->items[3 * i + 2] ? note[i]->len * 9.5 + 2 : 0) + pad;
+        hmax = fmax(hmax, h);
+    }
+    ensure(p, hmax + 8);
+    double top = p->y - 4;
+    for (int64_t i = 0; i < n; i++) {
+        double x = p->left + (double)i * (bw + gap), y = top;
+        color(p, 0.93, 0.95, 0.97);
+        HPDF_Page_Rectangle(p->page, (HPDF_REAL)x, (HPDF_REAL)(top - hmax), (HPDF_REAL)bw, (HPDF_REAL)hmax);
+        HPDF_Page_Fill(p->page);
+        color(p, 0.0, 0.447, 0.698); /* Okabe-Ito blue */
+        HPDF_Page_Rectangle(p->page, (HPDF_REAL)x, (HPDF_REAL)(top - hmax), 3, (HPDF_REAL)hmax);
+        HPDF_Page_Fill(p->page);
+        color(p, 0.05, 0.20, 0.38);
+        y -= pad + 19;
+        text_at(p, p->bold, 20, x + pad, y, b->items[3 * i]);
+        y -= 5;
+        color(p, 0.1, 0.1, 0.1);
+        for (guint k = 0; k < lab[i]->len; k++) {
+            y -= 10.5;
+            text_at(p, p->bold, 8.5, x + pad, y + 2, g_ptr_array_index(lab[i], k));
+        }
+        if (*b->items[3 * i + 2]) {
+            y -= 2;
+            color(p, 0.35, 0.35, 0.35);
+            for (guint k = 0; k < note[i]->len; k++) {
+                y -= 9.5;
+                text_at(p, p->reg, 7.5, x + pad, y + 2, g_ptr_array_index(note[i], k));
+            }
+        }
+        g_ptr_array_free(lab[i], TRUE);
+        g_ptr_array_free(note[i], TRUE);
+    }
+    color(p, 0.1, 0.1, 0.1);
+    g_free(lab), g_free(note);
+    p->y = top - hmax - 10;
+    p->fresh = 0;
+}
+
+/* Column widths: each column gets its natural width when they all fit; otherwise narrow
+ * columns keep theirs and the rest share what is left in proportion to their natural width
+ * (never below their longest word). */
+static void col_widths(struct pdf *p, const struct qb_blk *b, double size, double pad, double avail, double *w)
+{
+    int64_t nc = b->n_cols;
+    double *nat = g_new0(double, (gsize)nc), *minw = g_new0(double, (gsize)nc);
+    for (int64_t r = 0; r < b->n_rows; r++)
+        for (int64_t c = 0; c < nc; c++) {
+            const char *s = b->cells[r * nc + c];
+            HPDF_Font f = r == 0 ? p->bold : p->reg;
+            nat[c] = fmax(nat[c], str_w(p, f, size, s) + 2 * pad);
+            char **words = g_strsplit(s, " ", -1);
+            for (int k = 0; words[k]; k++)
+                minw[c] = fmax(minw[c], fmin(str_w(p, f, size, words[k]) + 2 * pad, avail / (double)nc));
+            g_strfreev(words);
+        }
+    double total = 0;
+    for (int64_t c = 0; c < nc; c++)
+        total += nat[c];
+    if (total <= avail) {
+        for (int64_t c = 0; c < nc; c++)
+            w[c] = nat[c];
+    } else {
+        /* water-filling */
+        int *fixed = g_new0(int, (gsize)nc);
+        for (int it = 0; it < 8; it++) {
+            double rest = avail, nat_free = 0;
+            for (int64_t c = 0; c < nc; c++)
+                if (fixed[c])
+                    rest -= w[c];
+                else
+                    nat_free += nat[c];
+            int changed = 0;
+            for (int64_t c = 0; c < nc; c++) {
+                if (fixed[c])
+                    continue;
+                w[c] = rest * nat[c] / nat_free;
+                if (w[c] < minw[c]) {
+                    w[c] = minw[c];
+                    fixed[c] = 1;
+                    changed = 1;
+                }
+            }
+            if (!changed)
+                break;
+        }
+        g_free(fixed);
+    }
+    g_free(nat), g_free(minw);
+}
+
+static void table(struct pdf *p, const struct qb_blk *b)
+{
+    const double size = 8, lead = 10, pad = 4;
+    int64_t nc = b->n_cols;
+    if (!b->n_rows || !nc)
+        return;
+    double avail = p->right - p->left, *w = g_new0(double, (gsize)nc);
+    col_widths(p, b, size, pad, avail, w);
+    double tw = 0;
+    for (int64_t c = 0; c < nc; c++)
+        tw += w[c];
+    GPtrArray **cells = g_new0(GPtrArray *, (gsize)(b->n_rows * nc));
+    double *rh = g_new0(double, (gsize)b->n_rows);
+    for (int64_t r = 0; r < b->n_rows; r++) {
+        int64_t nl = 1;
+        for (int64_t c = 0; c < nc; c++) {
+            cells[r * nc + c] = wrap(p, r == 0 ? p->bold : p->reg, size, b->cells[r * nc + c], w[c] - 2 * pad, 0);
+            nl = MAX(nl, (int64_t)cells[r * nc + c]->len);
+        }
+        rh[r] = (double)nl * lead + 2 * pad - 2;
+    }
+    /* a short table that would split keeps together on the next page */
+    double total = 0;
+    for (int64_t r = 0; r < b->n_rows; r++)
+        total += rh[r];
+    if (total + 2 > p->y - MARGIN_BOTTOM && total < 0.4 * (p->h - MARGIN_TOP - MARGIN_BOTTOM))
+        ensure(p, total + 2);
+    p->y -= 2;
+    for (int64_t r = 0; r < b->n_rows; r++) {
+        int header_again = 0;
+        if (p->y - rh[r] < MARGIN_BOTTOM && !p->fresh) {
+            new_page(p);
+            header_again = r > 1;
+        }
+        for (int pass = header_again ? 0 : 1; pass < 2; pass++) {
+            int64_t row = pass == 0 ? 0 : r;
+            double top = p->y;
+            if (row == 0 || row % 2 == 0) {
+                if (row == 0)
+                    color(p, 0.86, 0.89, 0.93);
+                else
+                    color(p, 0.96, 0.965, 0.97);
+                HPDF_Page_Rectangle(p->page, (HPDF_REAL)p->left, (HPDF_REAL)(top - rh[row]), (HPDF_REAL)tw,
+                                    (HPDF_REAL)rh[row]);
+                HPDF_Page_Fill(p->page);
+            }
+            color(p, 0.1, 0.1, 0.1);
+            double x = p->left;
+            for (int64_t c = 0; c < nc; c++) {
+                GPtrArray *ls = cells[row * nc + c];
+                HPDF_Font f = row == 0 ? p->bold : p->reg;
+                for (guint k = 0; k < ls->len; k++) {
+                    const char *s = g_ptr_array_index(ls, k);
+                    double sx = b->align[c] == 'r' ? x + w[c] - pad - str_w(p, f, size, s) : x + pad;
+                    text_at(p, f, size, sx, top - pad - (double)(k + 1) * lead + 2.5, s);
+                }
+                x += w[c];
+            }
+            p->y -= rh[row];
+            p->fresh = 0;
+        }
+    }
+    HPDF_Page_SetRGBStroke(p->page, 0.6f, 0.6f, 0.6f);
+    HPDF_Page_SetLineWidth(p->page, 0.5f);
+    HPDF_Page_MoveTo(p->page, (HPDF_REAL)p->left, (HPDF_REAL)p->y);
+    HPDF_Page_LineTo(p->page, (HPDF_REAL)(p->left + tw), (HPDF_REAL)p->y);
+    HPDF_Page_Stroke(p->page);
+    p->y -= 10;
+    for (int64_t i = 0; i < b->n_rows * nc; i++)
+        g_ptr_array_free(cells[i], TRUE);
+    g_free(cells), g_free(rh), g_free(w);
+}
+
+static int chart(struct pdf *p, const struct qb_blk *b)
+{
+    if (!b->png)
+        return 0;
+    HPDF_Image img = b->px_w > 0 ? HPDF_LoadRawImageFromMem(p->doc, b->png, (HPDF_UINT)b->px_w, (HPDF_UINT)b->px_h,
+                                                             HPDF_CS_DEVICE_RGB, 8)
+                                 : HPDF_LoadPngImageFromMem(p->doc, b->png, (HPDF_UINT)b->n_png);
+    if (!img)
+        return qb_err(QB_EFORMAT, "chart '%s': libharu cannot read its image (error 0x%04X)", b->file,
+                      (unsigned)p->err);
+    double iw = HPDF_Image_GetWidth(img), ih = HPDF_Image_GetHeight(img);
+    double w = fmin(b->width_pt, p->right - p->left), h = iw > 0 ? w * ih / iw : 0;
+    double maxh = p->h - MARGIN_TOP - MARGIN_BOTTOM - 4;
+    if (h > maxh)
+        w *= maxh / h, h = maxh;
+    ensure(p, h + 8);
+    p->y -= 4;
+    HPDF_Page_DrawImage(p->page, img, (HPDF_REAL)(p->left + (p->right - p->left - w) / 2),
+                        (HPDF_REAL)(p->y - h), (HPDF_REAL)w, (HPDF_REAL)h);
+    p->y -= h + 8;
+    p->fresh = 0;
+    return 0;
+}
+
+static void list(struct pdf *p, const struct qb_blk *b)
+{
+    for (int64_t i = 0; i < b->n_items; i++) {
+        ensure(p, 13);
+        double top = p->y;
+        para(p, p->reg, 9.5, 13, p->left + 14, p->right - p->left - 14, b->items[i], 0);
+        /* the bullet on the item's first line (which may have moved to a new page) */
+        double y0 = p->y > top ? p->h - MARGIN_TOP : top;
+        text_at(p, p->reg, 9.5, p->left + 3, y0 - 13 + 1.75 + 9.5 * 0.22, "•");
+        p->y -= 3;
+    }
+    if (b->n_items)
+        p->y -= 4;
+}
+
+static void footers(struct pdf *p, const struct qb_doc *d)
+{
+    guint n = p->pages->len;
+    for (guint i = 0; i < n; i++) {
+        p->page = g_ptr_array_index(p->pages, i);
+        char *label = NULL;
+        if (d->page_label && *d->page_label) {
+            char pg[16], pgs[16];
+            snprintf(pg, sizeof pg, "%u", i + 1);
+            snprintf(pgs, sizeof pgs, "%u", n);
+            char **a = g_strsplit(d->page_label, "{page}", -1);
+            char *t1 = g_strjoinv(pg, a);
+            g_strfreev(a);
+            a = g_strsplit(t1, "{pages}", -1);
+            label = g_strjoinv(pgs, a);
+            g_strfreev(a);
+            g_free(t1);
+        }
+        double lw = label ? str_w(p, p->reg, 7.5, label) : 0;
+        HPDF_Page_SetRGBStroke(p->page, 0.75f, 0.75f, 0.75f);
+        HPDF_Page_SetLineWidth(p->page, 0.5f);
+        HPDF_Page_MoveTo(p->page, (HPDF_REAL)p->left, FOOTER_Y + 12);
+        HPDF_Page_LineTo(p->page, (HPDF_REAL)p->right, FOOTER_Y + 12);
+        HPDF_Page_Stroke(p->page);
+        color(p, 0.4, 0.4, 0.4);
+        if (d->footer) {
+            GPtrArray *ls = wrap(p, p->reg, 7, d->footer, p->right - p->left - lw - 16, 0);
+            for (guint k = 0; k < ls->len && k < 2; k++)
+                text_at(p, p->reg, 7, p->left, FOOTER_Y - 9.0 * k, g_ptr_array_index(ls, k));
+            g_ptr_array_free(ls, TRUE);
+        }
+        if (label)
+            text_at(p, p->reg, 7.5, p->right - lw, FOOTER_Y, label);
+        g_free(label);
+    }
+}
+
+int qb_pdf_write(const struct qb_doc *d, enum qb_brief_paper paper, const char *path)
+{
+    struct pdf p = {0};
+    int rc = 0;
+    const char *fonts[2] = {FONT_DIR "/DejaVuSans.ttf", FONT_DIR "/DejaVuSans-Bold.ttf"};
+    const char *env = getenv("QBRIEF_FONT_DIR");
+    char *fpath[2] = {NULL, NULL};
+
+    for (int i = 0; i < 2; i++) {
+        fpath[i] = env && *env ? g_build_filename(env, strrchr(fonts[i], '/') + 1, NULL) : g_strdup(fonts[i]);
+        if (access(fpath[i], R_OK) != 0) {
+            rc = qb_err(QB_EIO, "font '%s' is missing (install the fonts-dejavu-core package)", fpath[i]);
+            goto out;
+        }
+    }
+    if (!(p.doc = HPDF_New(on_error, &p))) {
+        rc = qb_err(QB_ENOMEM, "libharu cannot start a document");
+        goto out;
+    }
+    p.pages = g_ptr_array_new();
+    HPDF_SetCompressionMode(p.doc, HPDF_COMP_ALL);
+    HPDF_UseUTFEncodings(p.doc);
+    HPDF_SetCurrentEncoder(p.doc, "UTF-8");
+    const char *rn = HPDF_LoadTTFontFromFile(p.doc, fpath[0], HPDF_TRUE);
+    const char *bn = HPDF_LoadTTFontFromFile(p.doc, fpath[1], HPDF_TRUE);
+    if (rn)
+        p.reg = HPDF_GetFont(p.doc, rn, "UTF-8");
+    if (bn)
+        p.bold = HPDF_GetFont(p.doc, bn, "UTF-8");
+    if (!p.reg || !p.bold) {
+        rc = qb_err(QB_EIO, "cannot load the font '%s' (libharu error 0x%04X)", fpath[p.reg ? 1 : 0],
+                    (unsigned)p.err);
+        goto out;
+    }
+    HPDF_SetInfoAttr(p.doc, HPDF_INFO_CREATOR, "qbrief");
+    if (d->doc_title)
+        HPDF_SetInfoAttr(p.doc, HPDF_INFO_TITLE, d->doc_title);
+    p.w = paper == QB_PAPER_LETTER ? 612 : 595.276;
+    p.h = paper == QB_PAPER_LETTER ? 792 : 841.89;
+    p.left = MARGIN_X;
+    p.right = p.w - MARGIN_X;
+    new_page(&p);
+    color(&p, 0.1, 0.1, 0.1);
+    for (int64_t i = 0; i < d->n && rc >= 0 && !p.err; i++) {
+        const struct qb_blk *b = &d->blk[i];
+        double tw = p.right - p.left;
+        switch (b->kind) {
+        case QB_BLK_PAGE:
+            if (!p.fresh)
+                new_page(&p);
+            break;
+        case QB_BLK_TITLE:
+            heading(&p, p.bold, 20, 0, 8, b->text, 60);
+            break;
+        case QB_BLK_LEAD: {
+            double top = p.y;
+            ensure(&p, 32);
+            if (p.fresh)
+                top = p.y;
+            color(&p, 0.1, 0.1, 0.1);
+            para(&p, p.reg, 12.5, 16.5, p.left + 10, tw - 10, b->text, 0);
+            color(&p, 0.0, 0.447, 0.698);
+            double y1 = p.y > top ? p.y : p.y; /* the bar spans the paragraph on this page */
+            HPDF_Page_Rectangle(p.page, (HPDF_REAL)p.left, (HPDF_REAL)(y1 - 3), 3,
+                                (HPDF_REAL)(fmin(top, p.h - MARGIN_TOP) - y1 + 1));
+            HPDF_Page_Fill(p.page);
+            color(&p, 0.1, 0.1, 0.1);
+            p.y -= 12;
+            break;
+        }
+        case QB_BLK_H1:
+            heading(&p, p.bold, 14, 14, 5, b->text, keep_need(&p, i + 1 < d->n ? &d->blk[i + 1] : NULL));
+            break;
+        case QB_BLK_H2:
+            heading(&p, p.bold, 11, 9, 3, b->text, keep_need(&p, i + 1 < d->n ? &d->blk[i + 1] : NULL));
+            break;
+        case QB_BLK_P:
+            para(&p, p.reg, 9.5, 13, p.left, tw, b->text, 0);
+            p.y -= 5;
+            break;
+        case QB_BLK_NOTE:
+            color(&p, 0.35, 0.35, 0.35);
+            para(&p, p.reg, 8, 10.5, p.left, tw, b->text, 0);
+            color(&p, 0.1, 0.1, 0.1);
+            p.y -= 5;
+            break;
+        case QB_BLK_CODE:
+            para(&p, p.reg, 8, 10.5, p.left + 8, tw - 8, b->text, 1);
+            p.y -= 6;
+            break;
+        case QB_BLK_STATS:
+            stats(&p, b);
+            break;
+        case QB_BLK_TABLE:
+            table(&p, b);
+            break;
+        case QB_BLK_CHART:
+            rc = chart(&p, b);
+            break;
+        case QB_BLK_LIST:
+            list(&p, b);
+            break;
+        }
+    }
+    if (rc >= 0 && !p.err)
+        footers(&p, d);
+    if (rc >= 0 && p.err)
+        rc = qb_err(QB_EIO, "libharu failed laying out the brief (error 0x%04X, detail %u)", (unsigned)p.err,
+                    (unsigned)p.detail);
+    if (rc >= 0 && (HPDF_SaveToFile(p.doc, path) != HPDF_OK || p.err))
+        rc = qb_err(QB_EIO, "cannot write '%s' (libharu error 0x%04X)", path, (unsigned)p.err);
+out:
+    if (p.doc)
+        HPDF_Free(p.doc);
+    if (p.pages)
+        g_ptr_array_free(p.pages, TRUE);
+    g_free(fpath[0]), g_free(fpath[1]);
+    return rc;
+}
