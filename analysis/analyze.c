@@ -735,7 +735,8 @@ static void judge(struct an *x, struct qb_an_slice *sl)
         }
         double loss = -e->delta, loss_hi = -e->delta_ci.lo;
         e->within = (a->policy == QB_AN_POINT ? loss : loss_hi) <= tol + EPS;
-        e->significant_loss = loss > tol + EPS && e->delta_ci.hi < 0;
+        /* a bootstrap interval of a handful of items is no evidence: no cliff below QB_AN_MIN_ITEMS */
+        e->significant_loss = e->n >= QB_AN_MIN_ITEMS && loss > tol + EPS && e->delta_ci.hi < 0;
         e->underpowered = e->mde > tol + EPS;
     }
     /* Pareto on (memory cost, delta): delta orders accuracy and perplexity alike */

@@ -52,7 +52,7 @@
  *    then spec; unknown bits last). The baseline is ladder position 0 only if it has the
  *    most bits; it usually does.
  *  - Cliff: for a slice, the first config down the ladder (excluding the baseline) that is a
- *    "significant loss": loss > tol AND the interval excludes zero (delta_ci.hi < 0), where
+ *    "significant loss": n >= QB_AN_MIN_ITEMS, loss > tol AND the interval excludes zero (delta_ci.hi < 0), where
  *    the config just above it on the ladder is not one. The cliff lies between those two.
  *    hides = the overall row at the cliff's config is within tolerance under the policy.
  *  - Memory of a config: its memory row at the largest measured context. Cost of a config:
