@@ -56,6 +56,14 @@ $(O)/tbin/%: tests/%.c $(TESTLIB_OBJ) $(O)/libqbrief.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+# benchmarks and tools written in C: build/tools/NAME from tools/NAME.c
+$(O)/tools/%: tools/%.c $(O)/libqbrief.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+.PHONY: bench-brief
+bench-brief: $(O)/tools/bench-brief
+	$(O)/tools/bench-brief
+
 test: bin/qbrief$(if $(SAN),-san) $(TEST_BIN)
 	@QB_BUILD=$(O) QBRIEF=bin/qbrief$(if $(SAN),-san) tests/run.sh $(TEST_BIN)
 
