@@ -65,7 +65,12 @@ int cmd_brief(int argc, char **argv)
         cmdline = g_string_free(cl, FALSE);
     }
     o.command_line = cmdline;
-    rc = qb_brief_write(&o);
+    char *answer = NULL;
+    o.answer = &answer;
+    /* one line on success: where the brief went and, for a PDF or Markdown brief, its answer */
+    if ((rc = qb_brief_write(&o)) >= 0)
+        printf("%s: %s\n", o.out_path, answer ? answer : "written");
+    free(answer);
     g_free(cmdline);
     return qb_report(rc);
 }

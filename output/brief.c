@@ -1292,6 +1292,7 @@ static void doc_free(struct qb_doc *d)
     g_free(d->footer);
     g_free(d->page_label);
     g_free(d->doc_title);
+    g_free(d->answer);
     memset(d, 0, sizeof *d);
 }
 
@@ -1816,6 +1817,10 @@ static int build_doc(const struct qb_analysis *a, const struct qb_template *t, c
         goto out;
     rc = build_range(&c, 0, t->n);
     if (rc >= 0) {
+        const char *ans = g_hash_table_lookup(c.vars, "answer");
+        doc->answer = ans ? g_strdup(ans) : NULL;
+    }
+    if (rc >= 0) {
         char *lab = NULL;
         if ((rc = pattern(&c, "page_label", NULL, &lab)) >= 0)
             doc->page_label = lab;
@@ -2243,6 +2248,8 @@ int qb_brief_render(const struct qb_analysis *a, const struct qb_template *t, co
     }
     if (rc >= 0 && rename(tmp, o->out_path) != 0)
         rc = qb_err(QB_EIO, "cannot write '%s': %s", o->out_path, strerror(errno));
+    if (rc >= 0 && o->answer)
+        *o->answer = doc.answer ? strdup(doc.answer) : NULL;
 out:
     if (tmp && rc < 0)
         unlink(tmp);

@@ -38,8 +38,10 @@ struct qb_brief_opts {
     enum qb_brief_paper paper;
     const char *command_line;  /* shown as "how to reproduce this brief"; may be NULL */
     const char *date;          /* the brief's date (YYYY-MM-DD); NULL: today (UTC) */
+    char **answer;             /* out, may be NULL: the one-sentence answer of a PDF or
+                                * Markdown brief (malloc'd; NULL for JSON and CSV) */
 };
-#define QB_BRIEF_OPTS_INIT {NULL, NULL, NULL, NULL, QB_BRIEF_PDF, QB_PAPER_A4, NULL, NULL}
+#define QB_BRIEF_OPTS_INIT {NULL, NULL, NULL, NULL, QB_BRIEF_PDF, QB_PAPER_A4, NULL, NULL, NULL}
 
 /* Opens the store read-only, analyses the run and writes the brief. QB_EINVAL for an unknown
  * run or template name, QB_EFORMAT for a bad template line, QB_EIO when a file cannot be

@@ -51,6 +51,7 @@ struct qb_doc {
     char *footer;     /* one line, on every page */
     char *page_label; /* pattern with {page} and {pages} */
     char *doc_title;  /* PDF metadata */
+    char *answer;     /* the one-sentence answer, for the caller's summary line */
 };
 
 /* Writes doc as a PDF to the open path (the caller renames it). QB_EIO when the fonts are
