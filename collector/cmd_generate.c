@@ -1,5 +1,6 @@
 /* cmd_generate: `qbrief generate` runs a model (optionally quantized) on a prompt and prints
  * the text, with prefill and decode speed on stderr. */
+#include "collector/calib.h"
 #include "collector/cli.h"
 #include "collector/err.h"
 #include "collector/model.h"
@@ -58,6 +59,7 @@ int cmd_generate(int argc, char **argv)
         {"tokenizer", required_argument, NULL, 't'},
         {"isa", required_argument, NULL, 'I'},
         {"config", required_argument, NULL, 'c'},
+        {"calib", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -68,7 +70,8 @@ int cmd_generate(int argc, char **argv)
     struct qb_qmodel *qm = NULL;
     struct qb_qspec spec = {.base = {.fmt = QB_FMT_F32}};
     struct qb_sampler smp = {0};
-    const char *prompt = "", *isa = NULL;
+    const char *prompt = "", *isa = NULL, *calib_path = NULL;
+    struct qb_calib *cal = NULL;
     long n_gen = 256, threads = 0, seed = 42;
     float temp = 0, top_p = 0.9f;
     int32_t *ids = NULL;
@@ -101,6 +104,7 @@ int cmd_generate(int argc, char **argv)
             break;
         case 't': lo.tokenizer_path = optarg; break;
         case 'I': isa = optarg; break;
+        case 'C': calib_path = optarg; break;
         case 'c':
             if (qb_qspec_parse(optarg, &spec) < 0)
                 return qb_usage_error(self, "%s", qb_errmsg());
@@ -140,7 +144,11 @@ int cmd_generate(int argc, char **argv)
         ids[0] = start;
         n_ids = 1;
     }
-    if ((rc = qb_qmodel_new(m, &spec, &qm)) < 0 || (rc = qb_engine_new_q(qm, 0, &e)) < 0)
+    /* a calibrated config (-gptq, -awq, -smooth) calibrates on the --calib text */
+    if (calib_path && spec.method != QB_METHOD_RTN &&
+        (rc = qb_calib_load(calib_path, m->tok, 0, 0, m->cfg.max_seq_len, &cal)) < 0)
+        goto out;
+    if ((rc = qb_qmodel_new_calib(m, &spec, cal, &qm)) < 0 || (rc = qb_engine_new_q(qm, 0, &e)) < 0)
         goto out;
     if (spec.base.fmt != QB_FMT_F32 || spec.n_overrides) {
         fprintf(stderr, "config %s: %.2f bits/weight, ", qm->name, qb_qmodel_bpw(qm));
@@ -202,6 +210,7 @@ out:
     qb_sampler_release(&smp);
     qb_engine_free(e);
     qb_qmodel_free(qm);
+    qb_calib_free(cal);
     free(ids);
     qb_model_free(m);
     return qb_report(rc);

@@ -34,7 +34,8 @@ static int print_config(const struct qb_model *m, const struct qb_qspec *spec)
     struct qb_qmodel *qm;
     int rc;
 
-    if ((rc = qb_qmodel_new(m, spec, &qm)) < 0)
+    /* the round-to-nearest twin has the layout a calibrated config would have */
+    if ((rc = qb_qmodel_new_twin(m, spec, &qm)) < 0)
         return rc;
     printf("\nconfig %s (quantized in %.2f s)\n", qm->name, qm->quant_seconds);
     printf("%-14s %-14s %-5s %12s %8s\n", "tensors", "format", "acts", "bytes", "bits/w");

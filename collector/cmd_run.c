@@ -55,6 +55,7 @@ int cmd_run(int argc, char **argv)
         {"no-latency", no_argument, NULL, 'L'},
         {"no-memory", no_argument, NULL, 'M'},
         {"quiet", no_argument, NULL, 'q'},
+        {"calib", required_argument, NULL, 'C'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -62,7 +63,7 @@ int cmd_run(int argc, char **argv)
     struct qb_run_opts o = QB_RUN_OPTS_INIT;
     struct qb_plan *plan = NULL;
     const char *model = NULL, *suite = NULL, *configs = NULL, *baseline = NULL, *db = NULL,
-               *name = NULL, *tokenizer = NULL;
+               *name = NULL, *tokenizer = NULL, *calib = NULL;
     char **list = NULL, *cmdline = NULL, *settings = NULL;
     const char **cfgs = NULL;
     long threads = 0;
@@ -78,6 +79,7 @@ int cmd_run(int argc, char **argv)
         case 'd': db = optarg; break;
         case 'N': name = optarg; break;
         case 't': tokenizer = optarg; break;
+        case 'C': calib = optarg; break; /* the text -gptq/-awq/-smooth configs calibrate on */
         case 'L': no_latency = 1; break;
         case 'M': no_memory = 1; break;
         case 'q': quiet = 1; break;
@@ -152,6 +154,8 @@ int cmd_run(int argc, char **argv)
         o.name = name;
         o.db_path = db;
     }
+    if (calib) /* over the plan's calibration: file, keeping its sequence settings */
+        o.calib_path = calib;
     o.no_latency = no_latency;
     o.no_memory = no_memory;
     o.quiet = quiet;

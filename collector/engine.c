@@ -287,7 +287,7 @@ static int forward_chunk(struct qb_engine *e, const int32_t *tok, int64_t n, flo
     }
 
     for (int64_t l = 0; l < c->n_layers; l++) {
-        const struct qb_layer *L = &m->layers[l];
+        const struct qb_qlayer *L = &qm->layer[l]; /* norms and biases, folded scales included */
         const struct qb_qweight *W = &qm->lin[l * QB_LIN_COUNT];
         float *kc = e->k_cache + (l * e->max_ctx + p0) * kvd;
         float *vc = e->v_cache + (l * e->max_ctx + p0) * kvd;
@@ -325,12 +325,12 @@ static int forward_chunk(struct qb_engine *e, const int32_t *tok, int64_t n, flo
     }
 
     if (logits) {
-        rmsnorm(e->xb, e->x, m->out_norm, n, d, c->norm_eps);
+        rmsnorm(e->xb, e->x, qm->out_norm, n, d, c->norm_eps);
         if ((rc = mm(logits, e->xb, n, &qm->output)) < 0)
             return rc;
         memcpy(e->logits, logits + (n - 1) * c->vocab_size, (size_t)c->vocab_size * sizeof(float));
     } else {
-        rmsnorm(e->xb, e->x + (n - 1) * d, m->out_norm, 1, d, c->norm_eps);
+        rmsnorm(e->xb, e->x + (n - 1) * d, qm->out_norm, 1, d, c->norm_eps);
         if ((rc = mm(e->logits, e->xb, 1, &qm->output)) < 0)
             return rc;
     }

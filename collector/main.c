@@ -31,7 +31,8 @@ const struct command qb_commands[] = {
      "      --tokenizer F  tokenizer file (llama2.c tokenizer.bin or tokenizer.json)\n"
      "      --isa ISA      force the matmul kernels (default: the best this CPU has)\n"
      "      --config SPEC  run quantized: f32 (default), bf16, fp8, w8a8, w4g128, w4g32-sym,\n"
-     "                     w4g128-a8, w3g64, w2g32, ... (see docs/configs.md)\n"},
+     "                     w4g128-a8, w3g64, w2g32, w4g32-gptq, ... (see docs/configs.md)\n"
+     "      --calib FILE   calibration text for -gptq, -awq and -smooth configs\n"},
     {"run", cmd_run, "score a model's configs on a suite into the results database",
      "usage: qbrief run --model M --suite S.csv --configs LIST [--baseline SPEC] [--db FILE]\n"
      "                  [--name RUN] [--threads N] [--tokenizer F] [--no-latency] [--quiet]\n"
@@ -47,7 +48,8 @@ const struct command qb_commands[] = {
      "  --baseline SPEC  the reference config (default f32; added first if not listed)\n"
      "  --db FILE        results database (default qbrief.db)\n"
      "  --name RUN       run name (default MODEL-SUITE, file names without extensions)\n"
-     "  --threads N      OpenMP threads (default: all cores)\n"
+     "  --threads N      OpenMP threads (default: all cores)\n"     "  --calib FILE     calibration text for -gptq, -awq and -smooth configs (plan key\n"
+     "                   calibration:); its sha256 is recorded\n"
      "  --tokenizer F    tokenizer file (llama2.c tokenizer.bin or tokenizer.json)\n"
      "  --no-latency     skip the latency probe\n"
      "  --no-memory      skip the memory probe\n"

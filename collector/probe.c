@@ -334,7 +334,9 @@ static int child_measure(const char *path, const struct qb_load_opts *lo, const 
                     (long long)context, (long long)m->cfg.max_seq_len);
         goto out;
     }
-    if ((rc = qb_qmodel_new(m, spec, &qm)) < 0)
+    /* a calibrated config (-gptq, -awq, -smooth) is measured on its round-to-nearest twin:
+     * the same tensors, formats and sizes (qmodel.h), without the calibration data */
+    if ((rc = qb_qmodel_new_twin(m, spec, &qm)) < 0)
         goto out;
     /* what loading and quantizing cost is not what serving costs: drop the source the config
      * no longer needs and the allocator's free memory, then restart the peak from here */

@@ -1,6 +1,7 @@
 /* qmodel: quantizes a source model into one config (see qmodel.h). */
 #include "collector/qmodel.h"
 
+#include "collector/calib.h"
 #include "collector/err.h"
 #include "collector/model.h"
 #include "kernels/qmatmul.h"
@@ -17,7 +18,7 @@ static const enum qb_target lin_target[QB_LIN_COUNT] = {
 
 /* Inputs a kernel iterates over: integer formats and quantized activations work in whole
  * groups / 32-value sub-blocks (see the padding note in qtensor.h). */
-static int64_t padded_cols(const struct qb_qbase *b, int64_t cols)
+int64_t qb_qbase_padded_cols(const struct qb_qbase *b, int64_t cols)
 {
     int64_t unit = b->group > 0 ? b->group : QB_SUB;
     if (b->fmt == QB_FMT_I8 || b->group > 0 || b->act != QB_ACT_F32)
@@ -25,16 +26,17 @@ static int64_t padded_cols(const struct qb_qbase *b, int64_t cols)
     return cols;
 }
 
-static int quantize_one(const float *w, int64_t rows, int64_t cols, const struct qb_qbase *b,
-                        const char *what, struct qb_qweight *out)
+int qb_qweight_quantize(const float *w, int64_t rows, int64_t cols, const struct qb_qbase *b,
+                        int copy_f32, const char *what, struct qb_qweight *out)
 {
     struct qb_quant_opts o = {.clip = -1};
-    int64_t kpad = padded_cols(b, cols);
+    int64_t kpad = qb_qbase_padded_cols(b, cols);
     float *padded = NULL;
     int rc;
 
+    memset(out, 0, sizeof *out);
     out->act = b->act;
-    if (b->fmt == QB_FMT_F32) {
+    if (b->fmt == QB_FMT_F32 && !copy_f32) {
         qb_qtensor_wrap_f32(w, rows, cols, &out->t);
         out->t.in_cols = 0;
         return 0;
@@ -65,10 +67,18 @@ void qb_qmodel_free(struct qb_qmodel *qm)
         qb_qtensor_release(&qm->embed.t);
     qb_qtensor_release(&qm->output.t);
     free(qm->lin);
+    free(qm->layer);
+    free(qm->own_vecs);
     free(qm);
 }
 
 int qb_qmodel_new(const struct qb_model *m, const struct qb_qspec *spec, struct qb_qmodel **out)
+{
+    return qb_qmodel_new_calib(m, spec, NULL, out);
+}
+
+int qb_qmodel_new_calib(const struct qb_model *m, const struct qb_qspec *spec,
+                        const struct qb_calib *calib, struct qb_qmodel **out)
 {
     const struct qb_config *c = &m->cfg;
     const int64_t d = c->dim, q = c->n_heads * c->head_dim, kv = c->n_kv_heads * c->head_dim;
@@ -79,35 +89,32 @@ int qb_qmodel_new(const struct qb_model *m, const struct qb_qspec *spec, struct 
     int rc = 0;
 
     *out = NULL;
-    if (spec->method != QB_METHOD_RTN)
-        return qb_err(QB_EUNSUP, "calibrated quantization (-gptq, -awq, -smooth) is not "
-                      "implemented yet; use round-to-nearest");
+    if (spec->method != QB_METHOD_RTN && !calib) {
+        char name[QB_QSPEC_MAX];
+        qb_qspec_format(spec, name, sizeof name);
+        return qb_err(QB_EINVAL, "config '%s' needs calibration data (plan key calibration: or "
+                      "--calib FILE)", name);
+    }
     if (!(qm = calloc(1, sizeof *qm)) ||
-        !(qm->lin = calloc((size_t)(c->n_layers * QB_LIN_COUNT), sizeof *qm->lin))) {
+        !(qm->lin = calloc((size_t)(c->n_layers * QB_LIN_COUNT), sizeof *qm->lin)) ||
+        !(qm->layer = calloc((size_t)c->n_layers, sizeof *qm->layer))) {
+        if (qm)
+            free(qm->lin);
         free(qm);
         return qb_err(QB_ENOMEM, "out of memory");
     }
     qm->m = m;
     qm->spec = *spec;
     qb_qspec_format(spec, qm->name, sizeof qm->name);
-
-    for (int64_t l = 0; l < c->n_layers && rc == 0; l++) {
+    qm->out_norm = m->out_norm;
+    for (int64_t l = 0; l < c->n_layers; l++) {
         const struct qb_layer *L = &m->layers[l];
-        const float *src[QB_LIN_COUNT] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
-        const int64_t rows[QB_LIN_COUNT] = {q, kv, kv, d, hid, hid, d};
-        const int64_t cols[QB_LIN_COUNT] = {d, d, d, q, d, d, hid};
-        for (int k = 0; k < QB_LIN_COUNT && rc == 0; k++) {
-            static const char *names[QB_LIN_COUNT] = {"q", "k", "v", "o", "gate", "up", "down"};
-            char what[64];
-            snprintf(what, sizeof what, "layer %lld %s projection", (long long)l, names[k]);
-            rc = quantize_one(src[k], rows[k], cols[k], qb_qspec_for(spec, lin_target[k]), what,
-                              &qm->lin[l * QB_LIN_COUNT + k]);
-        }
+        qm->layer[l] = (struct qb_qlayer){L->attn_norm, L->ffn_norm, L->bq, L->bk, L->bv};
     }
+
     bo = qb_qspec_for(spec, QB_TGT_OUTPUT);
     be = qb_qspec_for(spec, QB_TGT_EMBED);
-    if (rc == 0)
-        rc = quantize_one(m->output, c->vocab_size, d, bo, "output head", &qm->output);
+    rc = qb_qweight_quantize(m->output, c->vocab_size, d, bo, 0, "output head", &qm->output);
     if (rc == 0 && m->output == m->tok_embd && be->fmt == bo->fmt && be->group == bo->group &&
         be->asym == bo->asym) {
         qm->embed = qm->output;
@@ -117,7 +124,24 @@ int qb_qmodel_new(const struct qb_model *m, const struct qb_qspec *spec, struct 
         /* embeddings are looked up, never multiplied: their activation mode is irrelevant */
         struct qb_qbase eb = *be;
         eb.act = QB_ACT_F32;
-        rc = quantize_one(m->tok_embd, c->vocab_size, d, &eb, "token embeddings", &qm->embed);
+        rc = qb_qweight_quantize(m->tok_embd, c->vocab_size, d, &eb, 0, "token embeddings",
+                                 &qm->embed);
+    }
+    /* the embeddings first: calibration feeds the layers what the engine will look up */
+    if (rc == 0 && spec->method != QB_METHOD_RTN)
+        rc = qb_calib_quantize(calib, qm);
+    for (int64_t l = 0; l < c->n_layers && rc == 0 && spec->method == QB_METHOD_RTN; l++) {
+        const struct qb_layer *L = &m->layers[l];
+        const float *src[QB_LIN_COUNT] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
+        const int64_t rows[QB_LIN_COUNT] = {q, kv, kv, d, hid, hid, d};
+        const int64_t cols[QB_LIN_COUNT] = {d, d, d, q, d, d, hid};
+        for (int k = 0; k < QB_LIN_COUNT && rc == 0; k++) {
+            static const char *names[QB_LIN_COUNT] = {"q", "k", "v", "o", "gate", "up", "down"};
+            char what[64];
+            snprintf(what, sizeof what, "layer %lld %s projection", (long long)l, names[k]);
+            rc = qb_qweight_quantize(src[k], rows[k], cols[k], qb_qspec_for(spec, lin_target[k]),
+                                     0, what, &qm->lin[l * QB_LIN_COUNT + k]);
+        }
     }
     if (rc < 0) {
         char name[QB_QSPEC_MAX];
@@ -126,6 +150,31 @@ int qb_qmodel_new(const struct qb_model *m, const struct qb_qspec *spec, struct 
         return qb_err_prefix(rc, "'%s' in config '%s'", m->path, name);
     }
     qm->quant_seconds = omp_get_wtime() - t0;
+    *out = qm;
+    return 0;
+}
+
+int qb_qmodel_new_twin(const struct qb_model *m, const struct qb_qspec *spec, struct qb_qmodel **out)
+{
+    struct qb_qspec rtn = *spec;
+    struct qb_qmodel *qm;
+    int rc;
+    rtn.method = QB_METHOD_RTN;
+    if ((rc = qb_qmodel_new(m, &rtn, &qm)) < 0)
+        return rc;
+    if (qm->embed_shares_output && qb_calib_quantizes_head(spec)) {
+        struct qb_qbase eb = *qb_qspec_for(spec, QB_TGT_EMBED);
+        eb.act = QB_ACT_F32;
+        qm->embed_shares_output = 0;
+        if ((rc = qb_qweight_quantize(m->tok_embd, m->cfg.vocab_size, m->cfg.dim, &eb, 0,
+                                      "token embeddings", &qm->embed)) < 0) {
+            memset(&qm->embed, 0, sizeof qm->embed);
+            qb_qmodel_free(qm);
+            return rc;
+        }
+    }
+    qm->spec = *spec;
+    qb_qspec_format(spec, qm->name, sizeof qm->name);
     *out = qm;
     return 0;
 }

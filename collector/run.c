@@ -2,6 +2,7 @@
  * number are documented in run.h and must agree with it. */
 #include "collector/run.h"
 
+#include "collector/calib.h"
 #include "collector/engine.h"
 #include "collector/err.h"
 #include "collector/metrics.h"
@@ -642,6 +643,7 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
     int64_t n_params = 0, ctx = 0;
     GHashTable *done = NULL, *base_correct = NULL;
     struct lat_buf lb = {0};
+    struct qb_calib *cal = NULL; /* tokenized calibration text, when a config has a method */
     int rc;
 
     if (!o->model_path || !o->suite_path || o->n_configs < 0)
@@ -682,6 +684,19 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
         rc = qb_err(QB_EINVAL, "'%s': the model has no tokenizer; pass --tokenizer FILE", m->path);
         goto out;
     }
+    /* calibrated configs (-gptq, -awq, -smooth): the text is tokenized now, so a missing or
+     * empty file is refused before the store is touched; the tokens serve step 7 */
+    for (int64_t c = 0; c < n_cfg && !cal; c++)
+        if (specs[c].method != QB_METHOD_RTN) {
+            if (!o->calib_path) {
+                rc = qb_err(QB_EINVAL, "config '%s' needs calibration data (plan key calibration: or "
+                            "--calib FILE)", names[c]);
+                goto out;
+            }
+            if ((rc = qb_calib_load(o->calib_path, m->tok, o->calib_sequences, o->calib_seq_len,
+                                    m->cfg.max_seq_len, &cal)) < 0)
+                goto out;
+        }
     arch = g_strdup(m->cfg.arch);
     fmt = g_strdup(m->format);
     n_params = qb_model_n_params(m);
@@ -861,7 +876,7 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
         int64_t todo = 0, n_now = 0;
         double t0;
         r.is_base = c == 0;
-        if ((rc = qb_qmodel_new(m, &specs[c], &qm)) < 0 ||
+        if ((rc = qb_qmodel_new_calib(m, &specs[c], cal, &qm)) < 0 ||
             (rc = qb_engine_new_q(qm, 0, &r.e)) < 0)
             goto out;
         struct qb_store_config row = {.spec = names[c], .bits_per_weight = qb_qmodel_bpw(qm),
@@ -1034,6 +1049,7 @@ out:
     free(r.base.k);
     qb_store_close(r.s);
     qb_model_free(m);
+    qb_calib_free(cal);
     qb_suite_free(su);
     free(specs);
     free(names);

@@ -151,13 +151,13 @@ static void test_prefill_matches_decode_quantized(void)
     free(b);
 }
 
-static void test_unsupported_method_is_refused(void)
+static void test_method_without_calibration_is_refused(void)
 {
     struct qb_qspec spec;
     struct qb_qmodel *qm = NULL;
     CHECK(qb_qspec_parse("w4g32-gptq", &spec) == 0);
-    CHECK(qb_qmodel_new(model, &spec, &qm) == QB_EUNSUP && qm == NULL);
-    CHECK(strstr(qb_errmsg(), "gptq") != NULL || strstr(qb_errmsg(), "calibrated") != NULL);
+    CHECK(qb_qmodel_new(model, &spec, &qm) == QB_EINVAL && qm == NULL);
+    CHECK(strstr(qb_errmsg(), "gptq") != NULL && strstr(qb_errmsg(), "calibration") != NULL);
 }
 
 int main(void)
@@ -185,7 +185,7 @@ int main(void)
     RUN(test_every_config_runs_and_stays_close);
     RUN(test_precision_ladder_order);
     RUN(test_prefill_matches_decode_quantized);
-    RUN(test_unsupported_method_is_refused);
+    RUN(test_method_without_calibration_is_refused);
     free(ref_logp);
     qb_model_free(model);
     return check_summary();

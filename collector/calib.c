@@ -1,0 +1,1273 @@
+/* calib: calibration data and the layer-by-layer calibrated quantizers (see calib.h). The
+ * layer forward here must agree with collector/engine.c (RMSNorm, RoPE and its two styles,
+ * causal grouped-query attention with q/k/v biases, SwiGLU): the quantized layers are fed
+ * the activations the engine will give them. Shapes are per sequence of T tokens. */
+#include "collector/calib.h"
+
+#include "collector/err.h"
+#include "collector/model.h"
+#include "collector/qmodel.h"
+#include "collector/tokenizer.h"
+#include "kernels/gptq.h"
+#include "kernels/qmatmul.h"
+#include "kernels/quantize.h"
+
+#include <errno.h>
+#include <float.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define READ_BYTES_PER_TOKEN 32 /* far more text than a token needs: the rest is not read */
+
+/* ---- calibration data ------------------------------------------------------------------ */
+
+static struct qb_calib *calib_alloc(int64_t n_seq, int64_t seq_len, const char *name)
+{
+    struct qb_calib *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->tokens = malloc((size_t)n_seq * (size_t)seq_len * sizeof *c->tokens);
+    c->name = strdup(name ? name : "calibration tokens");
+    if (!c->tokens || !c->name) {
+        qb_calib_free(c);
+        return NULL;
+    }
+    c->n_seq = n_seq;
+    c->seq_len = seq_len;
+    c->gptq_damp = 0.01;
+    c->gptq_act_order = 0;
+    c->gptq_head = 1;
+    c->awq_head = 1;
+    c->awq_duo = 0;
+    c->gptq_clip = 1;
+    c->gptq_clip_weighted = 1;
+    c->awq_grid = 20;
+    c->awq_alpha = -1;
+    c->awq_tokens = 4096;
+    c->smooth_alpha = 0.5f;
+    return c;
+}
+
+void qb_calib_free(struct qb_calib *c)
+{
+    if (!c)
+        return;
+    free(c->name);
+    free(c->tokens);
+    free(c);
+}
+
+int qb_calib_from_tokens(const int32_t *tokens, int64_t n_seq, int64_t seq_len, const char *name,
+                         struct qb_calib **out)
+{
+    struct qb_calib *c;
+    *out = NULL;
+    if (!tokens || n_seq <= 0 || seq_len <= 0 || n_seq > INT32_MAX || seq_len > INT32_MAX)
+        return qb_err(QB_EINVAL, "calibration: %lld sequences of %lld tokens", (long long)n_seq,
+                      (long long)seq_len);
+    if (!(c = calib_alloc(n_seq, seq_len, name)))
+        return qb_err(QB_ENOMEM, "out of memory for calibration tokens");
+    memcpy(c->tokens, tokens, (size_t)(n_seq * seq_len) * sizeof *tokens);
+    *out = c;
+    return 0;
+}
+
+int qb_calib_load(const char *path, const struct qb_tokenizer *tok, int64_t n_seq,
+                  int64_t seq_len, int64_t max_len, struct qb_calib **out)
+{
+    FILE *f = NULL;
+    char *buf = NULL;
+    int32_t *ids = NULL;
+    int64_t n_ids = 0, body, ns;
+    size_t cap, len;
+    int rc = 0, has_bos;
+    int32_t bos;
+
+    *out = NULL;
+    if (!tok)
+        return qb_err(QB_EINVAL, "calibration file '%s': the model has no tokenizer", path);
+    if (n_seq <= 0)
+        n_seq = QB_CALIB_SEQUENCES;
+    if (seq_len <= 0)
+        seq_len = QB_CALIB_SEQ_LEN;
+    if (max_len > 0 && seq_len > max_len)
+        seq_len = max_len;
+    if (seq_len < 2 || n_seq > (1 << 20) || seq_len > (1 << 24))
+        return qb_err(QB_EINVAL, "calibration: %lld sequences of %lld tokens", (long long)n_seq,
+                      (long long)seq_len);
+    cap = (size_t)n_seq * (size_t)seq_len * READ_BYTES_PER_TOKEN;
+    if (!(f = fopen(path, "rb")))
+        return qb_err(QB_EIO, "cannot read calibration file '%s': %s", path, strerror(errno));
+    if (!(buf = malloc(cap + 1))) {
+        rc = qb_err(QB_ENOMEM, "out of memory reading calibration file '%s'", path);
+        goto out;
+    }
+    len = fread(buf, 1, cap, f);
+    if (ferror(f)) {
+        rc = qb_err(QB_EIO, "cannot read calibration file '%s': %s", path, strerror(errno));
+        goto out;
+    }
+    buf[len] = 0;
+    if (len == 0) {
+        rc = qb_err(QB_EINVAL, "calibration file '%s' is empty", path);
+        goto out;
+    }
+    if ((rc = qb_tok_encode(tok, buf, len, QB_TOK_NO_BOS, &ids, &n_ids)) < 0) {
+        rc = qb_err_prefix(rc, "calibration file '%s'", path);
+        goto out;
+    }
+    if (n_ids == 0) {
+        rc = qb_err(QB_EINVAL, "calibration file '%s' holds no text", path);
+        goto out;
+    }
+    bos = qb_tok_bos(tok);
+    has_bos = bos >= 0;
+    body = seq_len - has_bos;
+    ns = n_ids / body;
+    if (ns > n_seq)
+        ns = n_seq;
+    if (ns == 0) { /* shorter than one sequence: one sequence of all of it */
+        ns = 1;
+        body = n_ids;
+        seq_len = n_ids + has_bos;
+    }
+    if (!(*out = calib_alloc(ns, seq_len, path))) {
+        rc = qb_err(QB_ENOMEM, "out of memory for calibration tokens");
+        goto out;
+    }
+    for (int64_t s = 0; s < ns; s++) {
+        int32_t *row = (*out)->tokens + s * seq_len;
+        if (has_bos)
+            row[0] = bos;
+        memcpy(row + has_bos, ids + s * body, (size_t)body * sizeof *ids);
+    }
+out:
+    if (f)
+        fclose(f);
+    free(buf);
+    free(ids);
+    return rc;
+}
+
+/* ---- the work of one calibration ------------------------------------------------------- */
+
+static const enum qb_target lin_target[QB_LIN_COUNT] = {
+    QB_TGT_Q, QB_TGT_K, QB_TGT_V, QB_TGT_O, QB_TGT_GATE, QB_TGT_UP, QB_TGT_DOWN,
+};
+static const char *const lin_name[QB_LIN_COUNT] = {"q", "k", "v", "o", "gate", "up", "down"};
+
+/* The groups of linear layers sharing one input. */
+enum site { SITE_QKV, SITE_O, SITE_GU, SITE_DOWN };
+static const struct {
+    int n, lin[3];
+} site_lins[4] = {
+    {3, {QB_LIN_Q, QB_LIN_K, QB_LIN_V}},
+    {1, {QB_LIN_O}},
+    {2, {QB_LIN_GATE, QB_LIN_UP}},
+    {1, {QB_LIN_DOWN}},
+};
+
+/* What one input accumulates over the calibration tokens. */
+struct acc {
+    int64_t k, n_tok;
+    double *h;        /* (k, k) GPTQ: sum x x^T, lower triangle, then 2/N and mirrored */
+    double *abs_sum;  /* (k) AWQ: sum |x| */
+    double *sq_sum;   /* (k) AWQ: sum x^2, for the clipping search */
+    float *abs_max;   /* (k) SmoothQuant: max |x| */
+    float *sample;    /* (cap, k) AWQ: every stride-th token */
+    int64_t n_keep, cap, stride;
+};
+
+/* One sequence's activations (T tokens), one set per thread. */
+struct scratch {
+    float *xn;      /* (T, d) normed stream */
+    float *q;       /* (T, qd) */
+    float *k, *v;   /* (T, kvd) */
+    float *att;     /* (T, qd) attention output */
+    float *gate;    /* (T, hid) then the SwiGLU product */
+    float *up;      /* (T, hid) */
+    float *y;       /* (T, d) a block's output */
+    float *scores;  /* (T) attention scores of one query */
+};
+
+struct work {
+    const struct qb_calib *cal;
+    struct qb_qmodel *qm;
+    const struct qb_model *m;
+    const struct qb_config *c;
+    enum qb_method method;
+    int64_t d, qd, kvd, hid, hd, T, n_seq, l;
+    float *x;       /* (n_seq, T, d) residual stream of every sequence */
+    struct scratch *scr; /* (n_threads) one sequence's activations per thread */
+    float *batch;   /* (n_threads, T, max(d, qd, hid)) the observed inputs of a batch */
+    float *xt;      /* (max(d, qd, hid), n_threads * T) those inputs transposed, for H */
+    float *cs;      /* (T, hd) cos then sin of each position */
+    float *inv_freq; /* (hd/2) */
+    int n_threads;
+    /* the layer being quantized */
+    float *w[QB_LIN_COUNT]; /* f32 working copies (rows, cols); scales fold into these */
+    int64_t rows[QB_LIN_COUNT], cols[QB_LIN_COUNT];
+    float *attn_norm, *ffn_norm, *bq, *bk, *bv; /* working copies; biases NULL without */
+    struct qb_qweight cur[QB_LIN_COUNT]; /* what the forward runs: an f32 wrap of w, or final */
+    int final[QB_LIN_COUNT];             /* cur[i] is the quantized (owned) result */
+    float *awq_cw[4];   /* (k) per site: mean x^2 of the scaled input, AWQ's clip weights */
+    double *awq_h[4];   /* (k, k) per site: E[x x^T] of the scaled input, for the same */
+};
+
+static int64_t max3(int64_t a, int64_t b, int64_t c)
+{
+    int64_t m = a > b ? a : b;
+    return m > c ? m : c;
+}
+
+/* ---- the layer forward (collector/engine.c's math) ------------------------------------- */
+
+/* out (n, d) = x (n, d) / rms(x) * w */
+static void rmsnorm(float *out, const float *x, const float *w, int64_t n, int64_t d, float eps)
+{
+    for (int64_t t = 0; t < n; t++) {
+        const float *xt = x + t * d;
+        float *ot = out + t * d, ss = 0;
+        for (int64_t i = 0; i < d; i++)
+            ss += xt[i] * xt[i];
+        ss = 1.0f / sqrtf(ss / (float)d + eps);
+        for (int64_t i = 0; i < d; i++)
+            ot[i] = w[i] * (ss * xt[i]);
+    }
+}
+
+/* Rotates each head of v (n_heads, hd) by the angles whose cos/sin are cs. */
+static void rope(float *v, int64_t n_heads, int64_t hd, const float *cs, enum qb_rope_style style)
+{
+    const float *cosv = cs, *sinv = cs + hd / 2;
+    for (int64_t h = 0; h < n_heads; h++) {
+        float *p = v + h * hd;
+        for (int64_t i = 0; i < hd / 2; i++) {
+            int64_t a = style == QB_ROPE_INTERLEAVED ? 2 * i : i;
+            int64_t b = style == QB_ROPE_INTERLEAVED ? 2 * i + 1 : i + hd / 2;
+            float x0 = p[a], x1 = p[b];
+            p[a] = x0 * cosv[i] - x1 * sinv[i];
+            p[b] = x0 * sinv[i] + x1 * cosv[i];
+        }
+    }
+}
+
+static void add_bias(float *y, const float *b, int64_t n, int64_t d)
+{
+    if (b)
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t i = 0; i < d; i++)
+                y[t * d + i] += b[i];
+}
+
+/* out (T, rows of lin i) = in (T, cols) W^T, in the precision the forward runs lin i at */
+static int lin(const struct work *W, int i, const float *in, float *out)
+{
+    int rc = qb_qmatmul(out, in, W->T, &W->cur[i].t, W->cur[i].act);
+    return rc < 0 ? qb_err_prefix(rc, "calibration, layer %lld %s projection", (long long)W->l,
+                                  lin_name[i])
+                  : 0;
+}
+
+/* att (T, qd) = causal attention of q (T, qd) over k, v (T, kvd); query head h reads kv
+ * head h / (n_heads / n_kv_heads). One thread: sequences run in parallel. */
+static void attention(const struct work *W, struct scratch *S)
+{
+    const struct qb_config *c = W->c;
+    const int64_t hd = W->hd, group = c->n_heads / c->n_kv_heads, T = W->T;
+    const float scale = 1.0f / sqrtf((float)hd);
+    for (int64_t job = 0; job < T * c->n_heads; job++) {
+        int64_t t = job / c->n_heads, h = job % c->n_heads, kvh = h / group;
+        const float *q = S->q + t * W->qd + h * hd;
+        float *out = S->att + t * W->qd + h * hd, *s = S->scores;
+        float mx = -INFINITY, sum = 0;
+        for (int64_t p = 0; p <= t; p++) {
+            const float *k = S->k + p * W->kvd + kvh * hd;
+            float dd = 0;
+            for (int64_t i = 0; i < hd; i++)
+                dd += q[i] * k[i];
+            s[p] = dd * scale;
+            mx = s[p] > mx ? s[p] : mx;
+        }
+        for (int64_t p = 0; p <= t; p++) {
+            s[p] = expf(s[p] - mx);
+            sum += s[p];
+        }
+        memset(out, 0, (size_t)hd * sizeof *out);
+        for (int64_t p = 0; p <= t; p++) {
+            const float *v = S->v + p * W->kvd + kvh * hd;
+            float a = s[p] / sum;
+            for (int64_t i = 0; i < hd; i++)
+                out[i] += a * v[i];
+        }
+    }
+}
+
+/* xn (T, d) -> att (T, qd) */
+static int attn_core(const struct work *W, struct scratch *S)
+{
+    int rc;
+    if ((rc = lin(W, QB_LIN_Q, S->xn, S->q)) < 0 || (rc = lin(W, QB_LIN_K, S->xn, S->k)) < 0 ||
+        (rc = lin(W, QB_LIN_V, S->xn, S->v)) < 0)
+        return rc;
+    add_bias(S->q, W->bq, W->T, W->qd);
+    add_bias(S->k, W->bk, W->T, W->kvd);
+    add_bias(S->v, W->bv, W->T, W->kvd);
+    for (int64_t t = 0; t < W->T; t++) {
+        rope(S->q + t * W->qd, W->c->n_heads, W->hd, W->cs + t * W->hd, W->c->rope_style);
+        rope(S->k + t * W->kvd, W->c->n_kv_heads, W->hd, W->cs + t * W->hd, W->c->rope_style);
+    }
+    attention(W, S);
+    return 0;
+}
+
+/* xs (T, d) -> gate (T, hid) = silu(gate(n(xs))) * up(n(xs)) */
+static int ffn_core(const struct work *W, struct scratch *S, const float *xs)
+{
+    int rc;
+    rmsnorm(S->xn, xs, W->ffn_norm, W->T, W->d, W->c->norm_eps);
+    if ((rc = lin(W, QB_LIN_GATE, S->xn, S->gate)) < 0 || (rc = lin(W, QB_LIN_UP, S->xn, S->up)) < 0)
+        return rc;
+    for (int64_t i = 0; i < W->T * W->hid; i++) {
+        float g = S->gate[i];
+        S->gate[i] = g / (1.0f + expf(-g)) * S->up[i];
+    }
+    return 0;
+}
+
+/* ---- accumulating what the methods need ------------------------------------------------ */
+
+static void acc_free(struct acc *a)
+{
+    free(a->h);
+    free(a->abs_sum);
+    free(a->sq_sum);
+    free(a->abs_max);
+    free(a->sample);
+    memset(a, 0, sizeof *a);
+}
+
+static int acc_init(struct work *W, struct acc *a, int64_t k)
+{
+    const int64_t total = W->n_seq * W->T;
+    memset(a, 0, sizeof *a);
+    a->k = k;
+    if ((W->method == QB_METHOD_GPTQ || W->method == QB_METHOD_AWQ) &&
+        !(a->h = calloc((size_t)(k * k), sizeof *a->h)))
+        goto oom;
+    if (W->method == QB_METHOD_AWQ) {
+        a->cap = W->cal->awq_tokens < total ? W->cal->awq_tokens : total;
+        a->cap = a->cap > 0 ? a->cap : 1;
+        a->stride = total / a->cap > 1 ? total / a->cap : 1;
+        if (!(a->abs_sum = calloc((size_t)k, sizeof *a->abs_sum)) ||
+            !(a->sq_sum = calloc((size_t)k, sizeof *a->sq_sum)) ||
+            !(a->sample = malloc((size_t)(a->cap * k) * sizeof *a->sample)))
+            goto oom;
+    }
+    if (W->method == QB_METHOD_SMOOTH && !(a->abs_max = calloc((size_t)k, sizeof *a->abs_max)))
+        goto oom;
+    return 0;
+oom:
+    acc_free(a);
+    return qb_err(QB_ENOMEM, "out of memory for calibration statistics (%lld inputs)", (long long)k);
+}
+
+/* Adds n inputs x (n, k), in order. */
+static void observe(struct work *W, struct acc *a, const float *x, int64_t n)
+{
+    const int64_t k = a->k;
+    if (a->h) {
+        /* H += X^T X over the lower triangle, from X transposed so both rows are contiguous */
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t i = 0; i < k; i++)
+                W->xt[i * n + t] = x[t * k + i];
+#pragma omp parallel for schedule(dynamic, 8) if (k * k * n >= (1 << 22))
+        for (int64_t i = 0; i < k; i++) {
+            const float *xi = W->xt + i * n;
+            for (int64_t j = 0; j <= i; j++) {
+                const float *xj = W->xt + j * n;
+                float part[8] = {0};
+                int64_t t = 0;
+                for (; t + 8 <= n; t += 8)
+                    for (int l = 0; l < 8; l++)
+                        part[l] += xi[t + l] * xj[t + l];
+                double s = 0;
+                for (; t < n; t++)
+                    s += (double)xi[t] * xj[t];
+                for (int l = 0; l < 8; l++)
+                    s += part[l];
+                a->h[i * k + j] += s;
+            }
+        }
+    }
+    if (a->abs_sum || a->abs_max)
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t i = 0; i < k; i++) {
+                float v = fabsf(x[t * k + i]);
+                if (a->abs_sum) {
+                    a->abs_sum[i] += v;
+                    a->sq_sum[i] += (double)v * v;
+                }
+                if (a->abs_max && v > a->abs_max[i])
+                    a->abs_max[i] = v;
+            }
+    if (a->sample)
+        for (int64_t t = 0; t < n && a->n_keep < a->cap; t++)
+            if ((a->n_tok + t) % a->stride == 0)
+                memcpy(a->sample + a->n_keep++ * k, x + t * k, (size_t)k * sizeof *x);
+    a->n_tok += n;
+}
+
+/* The passes over every sequence, each stopping at one input of layer l. */
+enum pass {
+    P_QKV,     /* attn-normed stream: the input of q, k, v */
+    P_O,       /* attention output: the input of o */
+    P_ATTN_GU, /* the attention block applied to the stream; ffn-normed stream: gate, up */
+    P_DOWN,    /* SwiGLU product: the input of down */
+    P_FFN,     /* the ffn block applied to the stream */
+    P_HEAD,    /* after the last layer: the final normed stream, the input of the head */
+};
+
+/* Sequence s through pass p; the observed input (T, k) is copied to obs when not NULL. */
+static int seq_pass(const struct work *W, struct scratch *S, enum pass p, int64_t s, float *obs)
+{
+    const int64_t T = W->T, d = W->d;
+    const float eps = W->c->norm_eps;
+    float *xs = W->x + s * T * d; /* (T, d) */
+    const float *seen = NULL;
+    int64_t k = 0;
+    int rc = 0;
+    switch (p) {
+    case P_QKV:
+        rmsnorm(S->xn, xs, W->attn_norm, T, d, eps);
+        seen = S->xn, k = d;
+        break;
+    case P_O:
+        rmsnorm(S->xn, xs, W->attn_norm, T, d, eps);
+        rc = attn_core(W, S);
+        seen = S->att, k = W->qd;
+        break;
+    case P_ATTN_GU:
+        rmsnorm(S->xn, xs, W->attn_norm, T, d, eps);
+        if ((rc = attn_core(W, S)) < 0 || (rc = lin(W, QB_LIN_O, S->att, S->y)) < 0)
+            break;
+        for (int64_t i = 0; i < T * d; i++)
+            xs[i] += S->y[i];
+        rmsnorm(S->xn, xs, W->ffn_norm, T, d, eps);
+        seen = S->xn, k = d;
+        break;
+    case P_DOWN:
+        rc = ffn_core(W, S, xs);
+        seen = S->gate, k = W->hid;
+        break;
+    case P_FFN:
+        if ((rc = ffn_core(W, S, xs)) < 0 || (rc = lin(W, QB_LIN_DOWN, S->gate, S->y)) < 0)
+            break;
+        for (int64_t i = 0; i < T * d; i++)
+            xs[i] += S->y[i];
+        break;
+    case P_HEAD:
+        rmsnorm(S->xn, xs, W->m->out_norm, T, d, eps);
+        seen = S->xn, k = d;
+        break;
+    }
+    if (rc == 0 && obs && seen)
+        memcpy(obs, seen, (size_t)(T * k) * sizeof *obs);
+    return rc;
+}
+
+/* Pass p over every sequence, a batch of n_threads sequences at a time (one per thread; the
+ * matmuls inside then run on that thread alone), observing each batch in sequence order. */
+static int run_pass(struct work *W, enum pass p, struct acc *a)
+{
+    char msg[512] = "";
+    int rc = 0;
+    for (int64_t s0 = 0; s0 < W->n_seq && rc == 0; s0 += W->n_threads) {
+        const int64_t nb = W->n_seq - s0 < W->n_threads ? W->n_seq - s0 : W->n_threads;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(W->n_threads) if (nb > 1)
+        for (int64_t b = 0; b < nb; b++) {
+            float *obs = a ? W->batch + b * W->T * a->k : NULL;
+            int r = seq_pass(W, &W->scr[omp_get_thread_num()], p, s0 + b, obs);
+            if (r < 0) {
+#pragma omp critical(qb_calib_fail)
+                if (rc == 0) { /* the message is thread-local: carry it out */
+                    rc = r;
+                    snprintf(msg, sizeof msg, "%s", qb_errmsg());
+                }
+            }
+        }
+        if (rc < 0)
+            return qb_err(rc, "%s", msg);
+        if (a)
+            observe(W, a, W->batch, nb * W->T);
+    }
+    return rc;
+}
+
+/* ---- quantizing one matrix ------------------------------------------------------------- */
+
+static int is_int(enum qb_fmt f)
+{
+    return f == QB_FMT_I8 || f == QB_FMT_I4 || f == QB_FMT_I3 || f == QB_FMT_I2;
+}
+
+static const struct qb_qbase *base_of(const struct work *W, int i)
+{
+    static const struct qb_qbase f32 = {.fmt = QB_FMT_F32};
+    return W->cal->fold_only ? &f32 : qb_qspec_for(&W->qm->spec, lin_target[i]);
+}
+
+/* Makes cur[i] final: round-to-nearest of the working copy, or GPTQ with h (cols, cols)
+ * when h is given and the precision is an integer one. */
+static int site_of(int i)
+{
+    return i <= QB_LIN_V ? SITE_QKV : i == QB_LIN_O ? SITE_O : i == QB_LIN_DOWN ? SITE_DOWN : SITE_GU;
+}
+
+static int is_group(enum qb_fmt f)
+{
+    return f == QB_FMT_I4 || f == QB_FMT_I3 || f == QB_FMT_I2;
+}
+
+/* q = w (rows, cols) of lin i in its precision; group formats with column weights cw (cols)
+ * get the weighted clipping search (AWQ's), the rest round to nearest. */
+static int quant_awq(const struct work *W, int i, const float *w, const float *cw,
+                     const double *hw, const char *what, struct qb_qweight *q)
+{
+    const struct qb_qbase *b = base_of(W, i);
+    const int64_t rows = W->rows[i], cols = W->cols[i], kp = qb_qbase_padded_cols(b, cols);
+    float *wp = NULL, *cp = NULL;
+    double *hp = NULL;
+    int rc;
+    if (!cw || !is_group(b->fmt))
+        return qb_qweight_quantize(w, rows, cols, b, 1, what, q);
+    memset(q, 0, sizeof *q);
+    if (kp != cols) { /* padding inputs carry no signal: weight 0 */
+        if (!(wp = calloc((size_t)(rows * kp), sizeof *wp)) || !(cp = calloc((size_t)kp, sizeof *cp))) {
+            free(wp);
+            return qb_err(QB_ENOMEM, "%s: out of memory", what);
+        }
+        for (int64_t r = 0; r < rows; r++)
+            memcpy(wp + r * kp, w + r * cols, (size_t)cols * sizeof *wp);
+        memcpy(cp, cw, (size_t)cols * sizeof *cp);
+        w = wp;
+        cw = cp;
+        if (hw) {
+            if (!(hp = calloc((size_t)(kp * kp), sizeof *hp))) {
+                free(wp);
+                free(cp);
+                return qb_err(QB_ENOMEM, "%s: out of memory", what);
+            }
+            for (int64_t r = 0; r < cols; r++)
+                memcpy(hp + r * kp, hw + r * cols, (size_t)cols * sizeof *hp);
+            hw = hp;
+        }
+    }
+    rc = qb_quantize_weighted(w, rows, kp, cw, hw, b->fmt, b->group, b->asym, 1, &q->t);
+    free(wp);
+    free(cp);
+    free(hp);
+    if (rc < 0)
+        return qb_err_prefix(rc, "%s", what);
+    q->act = b->act;
+    q->t.in_cols = kp != cols ? cols : 0;
+    return 0;
+}
+
+static int finish(struct work *W, int i, const double *h)
+{
+    const struct qb_qbase *b = base_of(W, i);
+    const int64_t rows = W->rows[i], cols = W->cols[i];
+    struct qb_qweight q = {0};
+    char what[96];
+    int rc;
+
+    snprintf(what, sizeof what, "layer %lld %s projection", (long long)W->l, lin_name[i]);
+    if (h && is_int(b->fmt)) {
+        struct qb_gptq_opts o = {W->cal->gptq_damp, W->cal->gptq_act_order, W->cal->gptq_clip,
+                              W->cal->gptq_clip_weighted};
+        const int64_t kp = qb_qbase_padded_cols(b, cols);
+        const float *w = W->w[i];
+        const double *hh = h;
+        float *wp = NULL;
+        double *hp = NULL;
+        if (kp != cols) { /* padding inputs are dead inputs: zero in H */
+            if (!(wp = calloc((size_t)(rows * kp), sizeof *wp)) ||
+                !(hp = calloc((size_t)(kp * kp), sizeof *hp))) {
+                free(wp);
+                return qb_err(QB_ENOMEM, "%s: out of memory", what);
+            }
+            for (int64_t r = 0; r < rows; r++)
+                memcpy(wp + r * kp, w + r * cols, (size_t)cols * sizeof *wp);
+            for (int64_t r = 0; r < cols; r++)
+                memcpy(hp + r * kp, h + r * cols, (size_t)cols * sizeof *hp);
+            w = wp;
+            hh = hp;
+        }
+        rc = qb_gptq_quantize(w, rows, kp, hh, b->fmt, b->group, b->asym, &o, &q.t);
+        free(wp);
+        free(hp);
+        if (rc < 0)
+            return qb_err_prefix(rc, "%s", what);
+        q.act = b->act;
+        q.t.in_cols = kp != cols ? cols : 0;
+    } else if ((rc = quant_awq(W, i, W->w[i], W->awq_cw[site_of(i)], W->awq_h[site_of(i)], what, &q)) < 0) {
+        return rc;
+    }
+    qb_qtensor_release(&W->cur[i].t); /* a no-op on the f32 wrap */
+    W->cur[i] = q;
+    W->final[i] = 1;
+    return 0;
+}
+
+/* ---- scales: AWQ and SmoothQuant ------------------------------------------------------- */
+
+/* The v channel (kvd) that input j (qd) of o reads. */
+static int64_t o_to_v(const struct work *W, int64_t j)
+{
+    const int64_t group = W->c->n_heads / W->c->n_kv_heads, h = j / W->hd;
+    return (h / group) * W->hd + j % W->hd;
+}
+
+/* Folds per-input scales s (k) of a site into the model: the input is divided by s and the
+ * site's columns multiplied by it; exact in exact arithmetic. */
+static void fold(struct work *W, enum site site, const float *s)
+{
+    const int64_t k = W->cols[site_lins[site].lin[0]];
+    for (int n = 0; n < site_lins[site].n; n++) {
+        int i = site_lins[site].lin[n];
+        for (int64_t r = 0; r < W->rows[i]; r++)
+            for (int64_t j = 0; j < k; j++)
+                W->w[i][r * k + j] *= s[j];
+    }
+    switch (site) {
+    case SITE_QKV:
+        for (int64_t j = 0; j < k; j++)
+            W->attn_norm[j] /= s[j];
+        break;
+    case SITE_GU:
+        for (int64_t j = 0; j < k; j++)
+            W->ffn_norm[j] /= s[j];
+        break;
+    case SITE_O: {
+        /* v channel cc feeds o input j of every query head of its group, whose scales are
+         * tied (awq_site), so v's row cc is divided by that one scale */
+        const int64_t group = W->c->n_heads / W->c->n_kv_heads;
+        for (int64_t cc = 0; cc < W->kvd; cc++) {
+            const float sc = s[(cc / W->hd) * group * W->hd + cc % W->hd];
+            for (int64_t i = 0; i < W->d; i++)
+                W->w[QB_LIN_V][cc * W->d + i] /= sc;
+            if (W->bv)
+                W->bv[cc] /= sc;
+        }
+        break;
+    }
+    case SITE_DOWN:
+        for (int64_t j = 0; j < k; j++) {
+            for (int64_t i = 0; i < W->d; i++)
+                W->w[QB_LIN_UP][j * W->d + i] /= s[j];
+        }
+        break;
+    }
+}
+
+/* AWQ scales s (k) = m^alpha normalised, m the mean |x| per input (tied across the query
+ * heads of a kv group for o). */
+static void awq_scales(int64_t k, const float *m, const float *wm, float alpha, float *s)
+{
+    float mx = 0, mn = FLT_MAX;
+    for (int64_t j = 0; j < k; j++) {
+        s[j] = powf(m[j] > 1e-4f ? m[j] : 1e-4f, alpha);
+        if (wm) /* "duo" scaling: s = m^a / wm^(1-a) */
+            s[j] /= powf(wm[j], 1.0f - alpha) + 1e-4f;
+        s[j] = s[j] > 1e-4f ? s[j] : 1e-4f;
+        mx = s[j] > mx ? s[j] : mx;
+        mn = s[j] < mn ? s[j] : mn;
+    }
+    const float norm = sqrtf(mx * mn);
+    for (int64_t j = 0; j < k; j++)
+        s[j] /= norm;
+}
+
+/* Squared distance between the f32 outputs ref of a site's layers and those of its
+ * layers quantized with scales s, on the sampled inputs. */
+/* The clip weights of the input scaled by 1/s: cw (k) its mean square, hs (k, k) its
+ * second moment, from a's lower-triangle sums. */
+static void scaled_moments(const struct acc *a, const float *s, float *cw, double *hs)
+{
+    const int64_t k = a->k;
+    const double inv_n = 1.0 / (double)(a->n_tok > 0 ? a->n_tok : 1);
+    for (int64_t j = 0; j < k; j++)
+        cw[j] = (float)(a->sq_sum[j] * inv_n) / (s[j] * s[j]);
+    for (int64_t i = 0; i < k; i++)
+        for (int64_t j = 0; j <= i; j++)
+            hs[i * k + j] = hs[j * k + i] = a->h[i * k + j] * inv_n / ((double)s[i] * s[j]);
+}
+
+static int awq_error(struct work *W, enum site site, const struct acc *a, const float *s,
+                     float *const *ref, float *xs, float *yq, float *cw, double *hs, double *err)
+{
+    const int64_t k = a->k, n = a->n_keep;
+    float *ws = NULL;
+    scaled_moments(a, s, cw, hs);
+    int rc = 0;
+    *err = 0;
+    for (int64_t t = 0; t < n; t++)
+        for (int64_t j = 0; j < k; j++)
+            xs[t * k + j] = a->sample[t * k + j] / s[j];
+    for (int nl = 0; nl < site_lins[site].n && rc == 0; nl++) {
+        const int i = site_lins[site].lin[nl];
+        const int64_t rows = W->rows[i];
+        struct qb_qweight q;
+        if (!(ws = malloc((size_t)(rows * k) * sizeof *ws)))
+            return qb_err(QB_ENOMEM, "out of memory for the awq search");
+        for (int64_t r = 0; r < rows; r++)
+            for (int64_t j = 0; j < k; j++)
+                ws[r * k + j] = W->w[i][r * k + j] * s[j];
+        if ((rc = quant_awq(W, i, ws, cw, hs, "awq search", &q)) == 0) {
+            rc = qb_qmatmul(yq, xs, n, &q.t, q.act);
+            qb_qtensor_release(&q.t);
+            for (int64_t e = 0; rc == 0 && e < n * rows; e++) {
+                double dlt = (double)ref[nl][e] - yq[e];
+                *err += dlt * dlt;
+            }
+        }
+        free(ws);
+    }
+    return rc;
+}
+
+static int awq_site(struct work *W, enum site site, const struct acc *a)
+{
+    const int64_t k = a->k, n = a->n_keep;
+    float *m = NULL, *s = NULL, *best = NULL, *xs = NULL, *yq = NULL, *ref[3] = {0}, *cw = NULL;
+    float *wm = NULL;
+    double *hs = NULL;
+    int64_t max_rows = 0;
+    int rc = 0;
+
+    if (!(m = malloc((size_t)k * sizeof *m)) || !(s = malloc((size_t)k * sizeof *s)) ||
+        !(best = malloc((size_t)k * sizeof *best)) || !(cw = malloc((size_t)k * sizeof *cw)) ||
+        !(hs = malloc((size_t)(k * k) * sizeof *hs)))
+        goto oom;
+    for (int64_t j = 0; j < k; j++)
+        m[j] = (float)(a->abs_sum[j] / (double)(a->n_tok > 0 ? a->n_tok : 1));
+    if (W->cal->awq_duo) {
+        /* mean over the rows of |w| relative to its group's max, per input channel */
+        int64_t n_rows = 0;
+        if (!(wm = calloc((size_t)k, sizeof *wm)))
+            goto oom;
+        for (int nl = 0; nl < site_lins[site].n; nl++) {
+            const int i = site_lins[site].lin[nl];
+            const int64_t g = base_of(W, i)->group > 0 ? base_of(W, i)->group : k;
+            for (int64_t r = 0; r < W->rows[i]; r++, n_rows++)
+                for (int64_t j0 = 0; j0 < k; j0 += g) {
+                    const float *wr = W->w[i] + r * k;
+                    float mx = 0;
+                    for (int64_t j = j0; j < j0 + g && j < k; j++)
+                        mx = fabsf(wr[j]) > mx ? fabsf(wr[j]) : mx;
+                    for (int64_t j = j0; mx > 0 && j < j0 + g && j < k; j++)
+                        wm[j] += fabsf(wr[j]) / mx;
+                }
+        }
+        for (int64_t j = 0; j < k; j++)
+            wm[j] /= (float)n_rows;
+    }
+    if (site == SITE_O) { /* one statistic per v channel: the mean over the heads reading it */
+        const int64_t group = W->c->n_heads / W->c->n_kv_heads;
+        float *mv = calloc((size_t)(2 * W->kvd), sizeof *mv);
+        if (!mv)
+            goto oom;
+        for (int64_t j = 0; j < k; j++) {
+            mv[o_to_v(W, j)] += m[j] / (float)group;
+            if (wm)
+                mv[W->kvd + o_to_v(W, j)] += wm[j] / (float)group;
+        }
+        for (int64_t j = 0; j < k; j++) {
+            m[j] = mv[o_to_v(W, j)];
+            if (wm)
+                wm[j] = mv[W->kvd + o_to_v(W, j)];
+        }
+        free(mv);
+    }
+    if (W->cal->fold_only || W->cal->awq_alpha >= 0) {
+        awq_scales(k, m, wm, W->cal->awq_alpha >= 0 ? W->cal->awq_alpha : 0.5f, best);
+    } else {
+        double best_err = INFINITY;
+        for (int nl = 0; nl < site_lins[site].n; nl++) {
+            int i = site_lins[site].lin[nl];
+            max_rows = W->rows[i] > max_rows ? W->rows[i] : max_rows;
+            if (!(ref[nl] = malloc((size_t)(n * W->rows[i]) * sizeof *ref[nl])))
+                goto oom;
+            struct qb_qtensor wf;
+            qb_qtensor_wrap_f32(W->w[i], W->rows[i], k, &wf);
+            if ((rc = qb_qmatmul(ref[nl], a->sample, n, &wf, QB_ACT_F32)) < 0)
+                goto out;
+        }
+        if (!(xs = malloc((size_t)(n * k) * sizeof *xs)) ||
+            !(yq = malloc((size_t)(n * max_rows) * sizeof *yq)))
+            goto oom;
+        for (int g = 0; g < W->cal->awq_grid; g++) {
+            double e;
+            awq_scales(k, m, wm, (float)g / (float)W->cal->awq_grid, s);
+            if ((rc = awq_error(W, site, a, s, ref, xs, yq, cw, hs, &e)) < 0)
+                goto out;
+            if (e < best_err) { /* alpha 0 (plain RTN) first: only a strict gain moves off it */
+                best_err = e;
+                memcpy(best, s, (size_t)k * sizeof *s);
+            }
+        }
+    }
+    fold(W, site, best);
+    /* the clip weights of the final quantization: the scaled input's mean square */
+    scaled_moments(a, best, cw, hs);
+    free(W->awq_cw[site]);
+    free(W->awq_h[site]);
+    W->awq_cw[site] = cw;
+    W->awq_h[site] = hs;
+    cw = NULL;
+    hs = NULL;
+    goto out;
+oom:
+    rc = qb_err(QB_ENOMEM, "out of memory for the awq search");
+out:
+    free(cw);
+    free(hs);
+    free(wm);
+    free(m);
+    free(s);
+    free(best);
+    free(xs);
+    free(yq);
+    for (int i = 0; i < 3; i++)
+        free(ref[i]);
+    return rc;
+}
+
+static int smooth_site(struct work *W, enum site site, const struct acc *a)
+{
+    const int64_t k = a->k;
+    const float alpha = W->cal->smooth_alpha;
+    float *s = malloc((size_t)k * sizeof *s);
+    if (!s)
+        return qb_err(QB_ENOMEM, "out of memory");
+    for (int64_t j = 0; j < k; j++) {
+        float wmax = 0;
+        for (int nl = 0; nl < site_lins[site].n; nl++) {
+            int i = site_lins[site].lin[nl];
+            for (int64_t r = 0; r < W->rows[i]; r++) {
+                float v = fabsf(W->w[i][r * k + j]);
+                wmax = v > wmax ? v : wmax;
+            }
+        }
+        if (a->abs_max[j] > 0 && wmax > 0) {
+            s[j] = powf(a->abs_max[j], alpha) / powf(wmax, 1.0f - alpha);
+            s[j] = s[j] > 1e-5f ? s[j] : 1e-5f;
+        } else {
+            s[j] = 1;
+        }
+    }
+    fold(W, site, s);
+    free(s);
+    return 0;
+}
+
+/* One site: statistics gathered in a; quantize (GPTQ, SmoothQuant) or fold (AWQ). */
+static int do_site(struct work *W, enum site site, struct acc *a)
+{
+    int rc = 0;
+    switch (W->method) {
+    case QB_METHOD_GPTQ: {
+        const int64_t k = a->k;
+        const double sc = 2.0 / (double)(a->n_tok > 0 ? a->n_tok : 1);
+        for (int64_t i = 0; i < k; i++)
+            for (int64_t j = 0; j <= i; j++)
+                a->h[i * k + j] = a->h[j * k + i] = a->h[i * k + j] * sc;
+        for (int n = 0; n < site_lins[site].n && rc == 0; n++)
+            rc = finish(W, site_lins[site].lin[n], a->h);
+        return rc;
+    }
+    case QB_METHOD_AWQ: return awq_site(W, site, a);
+    case QB_METHOD_SMOOTH:
+        if ((rc = smooth_site(W, site, a)) < 0)
+            return rc;
+        for (int n = 0; n < site_lins[site].n && rc == 0; n++)
+            rc = finish(W, site_lins[site].lin[n], NULL);
+        return rc;
+    default: return qb_err(QB_EINVAL, "calibration: unknown method %d", (int)W->method);
+    }
+}
+
+/* Observe one site over every sequence, then handle it. */
+static int site_pass(struct work *W, enum pass p, enum site site, int64_t k)
+{
+    struct acc a;
+    int rc;
+    if ((rc = acc_init(W, &a, k)) < 0)
+        return rc;
+    if ((rc = run_pass(W, p, &a)) == 0)
+        rc = do_site(W, site, &a);
+    acc_free(&a);
+    return rc;
+}
+
+/* GPTQ of the output head on the final normed stream (W.x after the last layer). */
+static int gptq_head(struct work *W)
+{
+    struct qb_qmodel *qm = W->qm;
+    const struct qb_qbase *b = qb_qspec_for(&qm->spec, QB_TGT_OUTPUT);
+    const int64_t d = W->d, vocab = W->c->vocab_size, kp = qb_qbase_padded_cols(b, d);
+    struct qb_gptq_opts o = {W->cal->gptq_damp, W->cal->gptq_act_order, W->cal->gptq_clip,
+                              W->cal->gptq_clip_weighted};
+    struct qb_qweight q = {0};
+    struct acc a;
+    float *wp = NULL;
+    double *hp = NULL;
+    int rc;
+    if ((rc = acc_init(W, &a, d)) < 0)
+        return rc;
+    if ((rc = run_pass(W, P_HEAD, &a)) < 0)
+        goto out;
+    if (!(wp = calloc((size_t)(vocab * kp), sizeof *wp)) || !(hp = calloc((size_t)(kp * kp), sizeof *hp))) {
+        rc = qb_err(QB_ENOMEM, "output head: out of memory");
+        goto out;
+    }
+    for (int64_t i = 0; i < d; i++)
+        for (int64_t j = 0; j <= i; j++)
+            hp[i * kp + j] = hp[j * kp + i] = a.h[i * d + j] * 2.0 / (double)a.n_tok;
+    for (int64_t r = 0; r < vocab; r++)
+        memcpy(wp + r * kp, W->m->output + r * d, (size_t)d * sizeof *wp);
+    if ((rc = qb_gptq_quantize(wp, vocab, kp, hp, b->fmt, b->group, b->asym, &o, &q.t)) < 0) {
+        rc = qb_err_prefix(rc, "output head");
+        goto out;
+    }
+    q.act = b->act;
+    q.t.in_cols = kp != d ? d : 0;
+    /* a head tied to the embeddings is untied: the embeddings keep their RTN rows (looking up
+     * the GPTQ rows instead raised llama2xs's w4g32 KL from 0.056 to 0.087) */
+    if (qm->embed_shares_output)
+        qm->embed_shares_output = 0;
+    else
+        qb_qtensor_release(&qm->output.t);
+    qm->output = q;
+out:
+    acc_free(&a);
+    free(wp);
+    free(hp);
+    return rc;
+}
+
+/* AWQ of the output head on the final normed stream: scales folded into a copy of the
+ * output norm (qm->out_norm, in own_vecs) and of the head, searched as for the layers on at
+ * most 512 sampled positions, then the weighted clipping search. */
+static int awq_head(struct work *W, float *out_norm)
+{
+    struct qb_qmodel *qm = W->qm;
+    const struct qb_qbase *b = qb_qspec_for(&qm->spec, QB_TGT_OUTPUT);
+    const int64_t d = W->d, vocab = W->c->vocab_size, kp = qb_qbase_padded_cols(b, d);
+    struct qb_qweight q = {0};
+    struct qb_qtensor wf;
+    struct acc a;
+    float *m = NULL, *s = NULL, *best = NULL, *cw = NULL, *wh = NULL, *ws = NULL, *xs = NULL;
+    float *ref = NULL, *yq = NULL;
+    double *hs = NULL, *hp = NULL;
+    double best_err = INFINITY;
+    int64_t n;
+    int rc;
+    if ((rc = acc_init(W, &a, d)) < 0)
+        return rc;
+    if ((rc = run_pass(W, P_HEAD, &a)) < 0)
+        goto out;
+    n = a.n_keep < 512 ? a.n_keep : 512;
+    if (!(m = malloc((size_t)d * sizeof *m)) || !(s = malloc((size_t)d * sizeof *s)) ||
+        !(best = malloc((size_t)d * sizeof *best)) || !(cw = calloc((size_t)kp, sizeof *cw)) ||
+        !(wh = malloc((size_t)(vocab * d) * sizeof *wh)) || !(ws = calloc((size_t)(vocab * kp), sizeof *ws)) ||
+        !(xs = malloc((size_t)(n * d) * sizeof *xs)) || !(ref = malloc((size_t)(n * vocab) * sizeof *ref)) ||
+        !(yq = malloc((size_t)(n * vocab) * sizeof *yq)) || !(hs = malloc((size_t)(d * d) * sizeof *hs)) ||
+        !(hp = calloc((size_t)(kp * kp), sizeof *hp))) {
+        rc = qb_err(QB_ENOMEM, "output head: out of memory for the awq search");
+        goto out;
+    }
+    memcpy(wh, W->m->output, (size_t)(vocab * d) * sizeof *wh);
+    for (int64_t j = 0; j < d; j++) {
+        m[j] = (float)(a.abs_sum[j] / (double)a.n_tok);
+        best[j] = 1;
+    }
+    qb_qtensor_wrap_f32(wh, vocab, d, &wf);
+    if ((rc = qb_qmatmul(ref, a.sample, n, &wf, QB_ACT_F32)) < 0)
+        goto out;
+    for (int g = 0; g < W->cal->awq_grid; g++) {
+        double e = 0;
+        awq_scales(d, m, NULL, (float)g / (float)W->cal->awq_grid, s);
+        scaled_moments(&a, s, cw, hs);
+        for (int64_t i = 0; i < d; i++)
+            memcpy(hp + i * kp, hs + i * d, (size_t)d * sizeof *hp);
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t j = 0; j < d; j++)
+                xs[t * d + j] = a.sample[t * d + j] / s[j];
+        for (int64_t r = 0; r < vocab; r++)
+            for (int64_t j = 0; j < d; j++)
+                ws[r * kp + j] = wh[r * d + j] * s[j];
+        if ((rc = qb_quantize_weighted(ws, vocab, kp, cw, hp, b->fmt, b->group, b->asym, 1, &q.t)) < 0)
+            goto out;
+        q.t.in_cols = kp != d ? d : 0;
+        rc = qb_qmatmul(yq, xs, n, &q.t, QB_ACT_F32);
+        qb_qtensor_release(&q.t);
+        if (rc < 0)
+            goto out;
+        for (int64_t i = 0; i < n * vocab; i++)
+            e += ((double)ref[i] - yq[i]) * ((double)ref[i] - yq[i]);
+        if (e < best_err) {
+            best_err = e;
+            memcpy(best, s, (size_t)d * sizeof *s);
+        }
+    }
+    for (int64_t j = 0; j < d; j++)
+        out_norm[j] = W->m->out_norm[j] / best[j];
+    scaled_moments(&a, best, cw, hs);
+    for (int64_t i = 0; i < d; i++)
+        memcpy(hp + i * kp, hs + i * d, (size_t)d * sizeof *hp);
+    for (int64_t r = 0; r < vocab; r++)
+        for (int64_t j = 0; j < d; j++)
+            ws[r * kp + j] = wh[r * d + j] * best[j];
+    if ((rc = qb_quantize_weighted(ws, vocab, kp, cw, hp, b->fmt, b->group, b->asym, 1, &q.t)) < 0) {
+        rc = qb_err_prefix(rc, "output head");
+        goto out;
+    }
+    q.act = b->act;
+    q.t.in_cols = kp != d ? d : 0;
+    if (qm->embed_shares_output) /* untied: the embeddings keep their RTN rows */
+        qm->embed_shares_output = 0;
+    else
+        qb_qtensor_release(&qm->output.t);
+    qm->output = q;
+    qm->out_norm = out_norm;
+out:
+    acc_free(&a);
+    free(m);
+    free(s);
+    free(best);
+    free(cw);
+    free(wh);
+    free(ws);
+    free(xs);
+    free(ref);
+    free(yq);
+    free(hs);
+    free(hp);
+    return rc;
+}
+
+int qb_calib_quantizes_head(const struct qb_qspec *spec)
+{
+    const struct qb_qbase *bo = qb_qspec_for(spec, QB_TGT_OUTPUT);
+    return (spec->method == QB_METHOD_GPTQ && is_int(bo->fmt)) ||
+           (spec->method == QB_METHOD_AWQ && is_group(bo->fmt));
+}
+
+/* ---- driver ---------------------------------------------------------------------------- */
+
+static void work_release(struct work *W)
+{
+    free(W->x);
+    for (int i = 0; W->scr && i < W->n_threads; i++) {
+        struct scratch *S = &W->scr[i];
+        free(S->xn);
+        free(S->q);
+        free(S->k);
+        free(S->v);
+        free(S->att);
+        free(S->gate);
+        free(S->up);
+        free(S->y);
+        free(S->scores);
+    }
+    free(W->scr);
+    free(W->batch);
+    free(W->cs);
+    free(W->inv_freq);
+    free(W->xt);
+    for (int i = 0; i < QB_LIN_COUNT; i++) {
+        if (W->final[i])
+            qb_qtensor_release(&W->cur[i].t);
+        free(W->w[i]);
+    }
+    for (int i = 0; i < 4; i++) {
+        free(W->awq_cw[i]);
+        free(W->awq_h[i]);
+    }
+}
+
+/* Copies layer l's weights and vectors into the working copies. */
+static void load_layer(struct work *W, int64_t l, float *vec)
+{
+    const struct qb_layer *L = &W->m->layers[l];
+    const float *src[QB_LIN_COUNT] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
+    W->l = l;
+    for (int i = 0; i < QB_LIN_COUNT; i++) {
+        memcpy(W->w[i], src[i], (size_t)(W->rows[i] * W->cols[i]) * sizeof(float));
+        qb_qtensor_wrap_f32(W->w[i], W->rows[i], W->cols[i], &W->cur[i].t);
+        W->cur[i].act = QB_ACT_F32;
+        W->final[i] = 0;
+    }
+    W->attn_norm = vec;
+    W->ffn_norm = vec + W->d;
+    memcpy(W->attn_norm, L->attn_norm, (size_t)W->d * sizeof(float));
+    memcpy(W->ffn_norm, L->ffn_norm, (size_t)W->d * sizeof(float));
+    W->bq = W->bk = W->bv = NULL;
+    if (W->c->has_qkv_bias) {
+        W->bq = vec + 2 * W->d;
+        W->bk = W->bq + W->qd;
+        W->bv = W->bk + W->kvd;
+        memcpy(W->bq, L->bq, (size_t)W->qd * sizeof(float));
+        memcpy(W->bk, L->bk, (size_t)W->kvd * sizeof(float));
+        memcpy(W->bv, L->bv, (size_t)W->kvd * sizeof(float));
+    }
+}
+
+int qb_calib_quantize(const struct qb_calib *cal, struct qb_qmodel *qm)
+{
+    struct work W = {0};
+    const struct qb_model *m = qm->m;
+    const struct qb_config *c = &m->cfg;
+    int64_t vec_stride;
+    int rc = 0;
+
+    if (!cal || !cal->tokens || cal->n_seq <= 0 || cal->seq_len <= 0)
+        return qb_err(QB_EINVAL, "calibration: no calibration tokens");
+    if (cal->seq_len > c->max_seq_len)
+        return qb_err(QB_ERANGE, "calibration '%s': sequences of %lld tokens exceed the model's "
+                      "context of %lld", cal->name, (long long)cal->seq_len,
+                      (long long)c->max_seq_len);
+    for (int64_t i = 0; i < cal->n_seq * cal->seq_len; i++)
+        if (cal->tokens[i] < 0 || cal->tokens[i] >= c->vocab_size)
+            return qb_err(QB_EINVAL, "calibration '%s': token id %d is outside the vocabulary",
+                          cal->name, (int)cal->tokens[i]);
+    if (cal->awq_grid < 1 || cal->awq_tokens < 1 || !(cal->smooth_alpha >= 0 && cal->smooth_alpha <= 1))
+        return qb_err(QB_EINVAL, "calibration: bad settings (awq grid %d, awq tokens %lld, "
+                      "smooth alpha %g)", cal->awq_grid, (long long)cal->awq_tokens,
+                      (double)cal->smooth_alpha);
+
+    W.cal = cal;
+    W.qm = qm;
+    W.m = m;
+    W.c = c;
+    W.method = qm->spec.method;
+    W.d = c->dim;
+    W.hd = c->head_dim;
+    W.qd = c->n_heads * c->head_dim;
+    W.kvd = c->n_kv_heads * c->head_dim;
+    W.hid = c->hidden_dim;
+    W.T = cal->seq_len;
+    W.n_seq = cal->n_seq;
+    W.n_threads = omp_get_max_threads();
+    {
+        const int64_t rows[QB_LIN_COUNT] = {W.qd, W.kvd, W.kvd, W.d, W.hid, W.hid, W.d};
+        const int64_t cols[QB_LIN_COUNT] = {W.d, W.d, W.d, W.qd, W.d, W.d, W.hid};
+        memcpy(W.rows, rows, sizeof rows);
+        memcpy(W.cols, cols, sizeof cols);
+    }
+    vec_stride = 2 * W.d + W.qd + 2 * W.kvd;
+    const struct qb_qbase *bo = qb_qspec_for(&qm->spec, QB_TGT_OUTPUT);
+    /* the head: GPTQ's (gptq_head), AWQ's (group formats); a tied head is untied */
+    const int head = !cal->fold_only && ((W.method == QB_METHOD_GPTQ && cal->gptq_head && is_int(bo->fmt)) ||
+                                         (W.method == QB_METHOD_AWQ && cal->awq_head && is_group(bo->fmt)));
+    if (W.n_threads > W.n_seq)
+        W.n_threads = (int)W.n_seq;
+    if (W.n_threads < 1)
+        W.n_threads = 1;
+    const int64_t kmax = max3(W.d, W.qd, W.hid);
+    W.x = malloc((size_t)(W.n_seq * W.T * W.d) * sizeof(float));
+    W.scr = calloc((size_t)W.n_threads, sizeof *W.scr);
+    W.batch = malloc((size_t)(W.n_threads * W.T * kmax) * sizeof(float));
+    W.xt = malloc((size_t)(W.n_threads * W.T * kmax) * sizeof(float));
+    W.cs = malloc((size_t)(W.T * W.hd) * sizeof(float));
+    W.inv_freq = malloc((size_t)(W.hd / 2 + 1) * sizeof(float));
+    qm->own_vecs = malloc((size_t)(c->n_layers * vec_stride + W.d) * sizeof(float)); /* + out_norm */
+    int ok = W.x && W.scr && W.batch && W.xt && W.cs && W.inv_freq && qm->own_vecs;
+    for (int i = 0; ok && i < W.n_threads; i++) {
+        struct scratch *S = &W.scr[i];
+        S->xn = malloc((size_t)(W.T * W.d) * sizeof(float));
+        S->q = malloc((size_t)(W.T * W.qd) * sizeof(float));
+        S->k = malloc((size_t)(W.T * W.kvd) * sizeof(float));
+        S->v = malloc((size_t)(W.T * W.kvd) * sizeof(float));
+        S->att = malloc((size_t)(W.T * W.qd) * sizeof(float));
+        S->gate = malloc((size_t)(W.T * W.hid) * sizeof(float));
+        S->up = malloc((size_t)(W.T * W.hid) * sizeof(float));
+        S->y = malloc((size_t)(W.T * W.d) * sizeof(float));
+        S->scores = malloc((size_t)W.T * sizeof(float));
+        ok = S->xn && S->q && S->k && S->v && S->att && S->gate && S->up && S->y && S->scores;
+    }
+    for (int i = 0; i < QB_LIN_COUNT && ok; i++)
+        ok = (W.w[i] = malloc((size_t)(W.rows[i] * W.cols[i]) * sizeof(float))) != NULL;
+    if (!ok) {
+        rc = qb_err(QB_ENOMEM, "out of memory for calibration on %lld sequences of %lld tokens",
+                    (long long)W.n_seq, (long long)W.T);
+        goto out;
+    }
+    /* rotary angles of positions 0 .. T-1, computed as the engine computes them */
+    for (int64_t i = 0; i < W.hd / 2; i++)
+        W.inv_freq[i] = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)W.hd);
+    for (int64_t t = 0; t < W.T; t++)
+        for (int64_t i = 0; i < W.hd / 2; i++) {
+            float ang = (float)t * W.inv_freq[i];
+            W.cs[t * W.hd + i] = cosf(ang);
+            W.cs[t * W.hd + W.hd / 2 + i] = sinf(ang);
+        }
+    /* the embeddings of every sequence, as the engine looks them up (quantized) */
+    {
+        float *row = malloc((size_t)qm->embed.t.cols * sizeof *row);
+        if (!row) {
+            rc = qb_err(QB_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (int64_t s = 0; s < W.n_seq * W.T; s++) {
+            qb_dequantize_row(&qm->embed.t, cal->tokens[s], row);
+            memcpy(W.x + s * W.d, row, (size_t)W.d * sizeof(float));
+        }
+        free(row);
+    }
+
+    for (int64_t l = 0; l < c->n_layers; l++) {
+        float *vec = qm->own_vecs + l * vec_stride;
+        load_layer(&W, l, vec);
+        /* attention: q/k/v, then o */
+        if ((rc = site_pass(&W, P_QKV, SITE_QKV, W.d)) < 0)
+            goto out;
+        if (W.method != QB_METHOD_SMOOTH) {
+            if ((rc = site_pass(&W, P_O, SITE_O, W.qd)) < 0)
+                goto out;
+        }
+        for (int i = QB_LIN_Q; i <= QB_LIN_O; i++) /* what the method left to round */
+            if (!W.final[i] && (rc = finish(&W, i, NULL)) < 0)
+                goto out;
+        /* the quantized attention block moves the stream on; then gate/up, then down */
+        if ((rc = site_pass(&W, P_ATTN_GU, SITE_GU, W.d)) < 0)
+            goto out;
+        if (W.method != QB_METHOD_SMOOTH) {
+            if ((rc = site_pass(&W, P_DOWN, SITE_DOWN, W.hid)) < 0)
+                goto out;
+        }
+        for (int i = QB_LIN_GATE; i <= QB_LIN_DOWN; i++)
+            if (!W.final[i] && (rc = finish(&W, i, NULL)) < 0)
+                goto out;
+        if ((l + 1 < c->n_layers || head) && (rc = run_pass(&W, P_FFN, NULL)) < 0)
+            goto out;
+        /* the layer is done: its matrices and vectors go to the qmodel */
+        for (int i = 0; i < QB_LIN_COUNT; i++) {
+            qm->lin[l * QB_LIN_COUNT + i] = W.cur[i];
+            memset(&W.cur[i], 0, sizeof W.cur[i]);
+            W.final[i] = 0;
+        }
+        qm->layer[l] = (struct qb_qlayer){W.attn_norm, W.ffn_norm, W.bq, W.bk, W.bv};
+    }
+    if (head)
+        rc = W.method == QB_METHOD_GPTQ ? gptq_head(&W)
+                                        : awq_head(&W, qm->own_vecs + c->n_layers * vec_stride);
+out:
+    work_release(&W);
+    return rc;
+}
