@@ -369,6 +369,16 @@ static void read_settings(struct an *x, const struct qb_an_opts *o)
                 a->calib_sequences = json_integer_value(n);
             if (json_is_integer(n = json_object_get(v, "seq_len")))
                 a->calib_seq_len = json_integer_value(n);
+            json_t *ov = json_object_get(v, "overlap");
+            if (json_is_object(ov) && json_is_integer(json_object_get(ov, "items")) &&
+                json_is_integer(json_object_get(ov, "ngram"))) {
+                a->calib_overlap_items = json_integer_value(json_object_get(ov, "items"));
+                a->calib_overlap_ngram = json_integer_value(json_object_get(ov, "ngram"));
+                if (a->calib_overlap_items > 0)
+                    warn(x, "the calibration text shares a run of %lld words with %lld suite items: "
+                         "calibrated configs may look better than they are",
+                         (long long)a->calib_overlap_ngram, (long long)a->calib_overlap_items);
+            }
         }
     }
     if (o->confidence > 0)
@@ -1204,6 +1214,7 @@ int qb_analyze(struct qb_store *s, const char *run_name, const struct qb_an_opts
         return qb_err(QB_ENOMEM, "out of memory");
     x.s = s;
     x.a->overall_cliff.below = -1;
+    x.a->calib_overlap_items = -1;
     x.slice_ix = g_hash_table_new(g_str_hash, g_str_equal);
     x.slice_names = g_ptr_array_new_with_free_func(g_free);
     x.warnings = g_ptr_array_new();

@@ -209,6 +209,9 @@ struct qb_analysis {
     char *started_at, *finished_at;
     char *calib_file, *calib_sha256;   /* NULL when uncalibrated */
     int64_t calib_sequences, calib_seq_len; /* 0 when uncalibrated */
+    int64_t calib_overlap_items;  /* suite items sharing a calib_overlap_ngram-word run with the
+                                   * calibration text; -1 when not checked */
+    int64_t calib_overlap_ngram;
     char *settings_json;
 
     double confidence;        /* e.g. 0.95 */

@@ -5,6 +5,7 @@
 #include "collector/calib.h"
 #include "collector/engine.h"
 #include "collector/err.h"
+#include "collector/fileio.h"
 #include "collector/metrics.h"
 #include "collector/model.h"
 #include "collector/probe.h"
@@ -15,6 +16,7 @@
 #include "collector/tokenizer.h"
 #include "kernels/qspec.h"
 
+#include <ctype.h>
 #include <glib.h>
 #include <jansson.h>
 #include <math.h>
@@ -509,6 +511,73 @@ out:
     return rc;
 }
 
+/* Words of a text for n-gram overlap: runs of letters and digits (any non-ASCII byte counts as
+ * a letter), lowercased, each hashed (FNV-1a); the hashes go to out. */
+static void text_words(const char *t, GArray *out)
+{
+    g_array_set_size(out, 0);
+    for (const unsigned char *p = (const unsigned char *)t; *p;) {
+        if (!(isalnum(*p) || *p >= 0x80)) {
+            p++;
+            continue;
+        }
+        uint64_t h = 1469598103934665603ull;
+        for (; *p && (isalnum(*p) || *p >= 0x80); p++)
+            h = (h ^ (uint64_t)tolower(*p)) * 1099511628211ull;
+        g_array_append_val(out, h);
+    }
+}
+
+static uint64_t ngram_hash(const uint64_t *w, int n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < n; i++)
+        h = (h ^ w[i]) * 0x100000001b3ull + (h >> 29);
+    return h;
+}
+
+/* How many suite items (prompt, target and choices) share a run of QB_RUN_OVERLAP_NGRAM
+ * words with the calibration text: calibration that contains the test flatters calibrated
+ * configs, so the brief says how much of it there was. */
+static int calib_overlap(const char *calib_path, const struct qb_suite *su, int64_t *hits)
+{
+    char *text = NULL;
+    size_t len;
+    GArray *w = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    GHashTable *set = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    int rc;
+
+    *hits = 0;
+    if ((rc = qb_read_file(calib_path, (size_t)1 << 30, &text, &len)) < 0)
+        goto out;
+    text_words(text, w);
+    for (guint i = 0; i + QB_RUN_OVERLAP_NGRAM <= w->len; i++) {
+        uint64_t h = ngram_hash(&g_array_index(w, uint64_t, i), QB_RUN_OVERLAP_NGRAM);
+        g_hash_table_add(set, g_memdup2(&h, sizeof h));
+    }
+    for (int64_t k = 0; k < su->n_items; k++) {
+        const struct qb_suite_item *it = &su->items[k];
+        GString *g = g_string_new(it->prompt);
+        int hit = 0;
+        if (it->target)
+            g_string_append_printf(g, " %s", it->target);
+        for (int64_t c = 0; c < it->n_choices; c++)
+            g_string_append_printf(g, " %s", it->choices[c]);
+        text_words(g->str, w);
+        g_string_free(g, TRUE);
+        for (guint i = 0; !hit && i + QB_RUN_OVERLAP_NGRAM <= w->len; i++) {
+            uint64_t h = ngram_hash(&g_array_index(w, uint64_t, i), QB_RUN_OVERLAP_NGRAM);
+            hit = g_hash_table_contains(set, &h);
+        }
+        *hits += hit;
+    }
+out:
+    free(text);
+    g_array_free(w, TRUE);
+    g_hash_table_destroy(set);
+    return rc;
+}
+
 static char *base_name_noext(const char *path)
 {
     char *p = g_strdup(path);
@@ -639,6 +708,7 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
     int64_t lens[16];
     int n_lens = 0;
     int64_t gen_len = o->gen_len > 1 ? o->gen_len : 128;
+    int64_t calib_hits = 0;
     char sha[65], calib_sha[65] = "", *name = NULL, *machine = NULL, *arch = NULL, *fmt = NULL, *settings = NULL;
     int64_t n_params = 0, ctx = 0;
     GHashTable *done = NULL, *base_correct = NULL;
@@ -710,10 +780,13 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
         if ((rc = hash_file(ck, o->calib_path)) >= 0)
             g_strlcpy(calib_sha, g_checksum_get_string(ck), sizeof calib_sha);
         g_checksum_free(ck);
-        if (rc < 0) {
+        if (rc < 0 || (rc = calib_overlap(o->calib_path, su, &calib_hits)) < 0) {
             rc = qb_err_prefix(rc, "calibration file");
             goto out;
         }
+        if (calib_hits && !o->quiet)
+            fprintf(stderr, "warning: '%s' shares a run of %d words with %lld of the %lld suite items\n",
+                    o->calib_path, QB_RUN_OVERLAP_NGRAM, (long long)calib_hits, (long long)su->n_items);
     }
 
     /* latency settings, capped to the context */
@@ -752,6 +825,15 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
         json_object_set_new(j, "latency", json_boolean(!o->no_latency));
         json_object_set_new(j, "gen_len", json_integer(gen_len));
         json_object_set_new(j, "prompt_lens", jl);
+        if (calib_sha[0])
+            json_object_set_new(j, "calibration",
+                                json_pack("{s:s, s:s, s:I, s:I, s:{s:i, s:I, s:I}}", "file",
+                                          o->calib_path, "sha256", calib_sha, "sequences",
+                                          (json_int_t)(o->calib_sequences > 0 ? o->calib_sequences : 128),
+                                          "seq_len",
+                                          (json_int_t)(o->calib_seq_len > 0 ? o->calib_seq_len : 512),
+                                          "overlap", "ngram", QB_RUN_OVERLAP_NGRAM, "items",
+                                          (json_int_t)calib_hits, "of", (json_int_t)su->n_items));
         if (o->settings_json) {
             json_error_t je;
             json_t *extra = json_loads(o->settings_json, 0, &je);

@@ -59,6 +59,9 @@
 
 /* Top-k of the baseline stored per scored position. */
 #define QB_RUN_TOPK 32
+/* Calibration overlap: an item overlaps when it shares a run of this many words with the
+ * calibration text (recorded in settings_json "calibration": {"overlap": ...}). */
+#define QB_RUN_OVERLAP_NGRAM 8
 
 struct qb_run_opts {
     const char *model_path;       /* required */

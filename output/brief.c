@@ -85,7 +85,7 @@ static const char *const var_names[] = {
     /* item variables */
     "slice", "slices", "config", "n", "tol", "traffic", "rec", "verdict", "delta", "delta_lo",
     "delta_hi", "above", "below", "loss", "loss_lo", "loss_hi", "overall_loss", "mde", "item",
-    "kind",
+    "kind", "ngram",
 };
 
 struct tline {
@@ -1104,7 +1104,17 @@ static int make_caveats(struct ctx *c)
         ADD("caveat_no_latency", NULL);
     if (!has_memory(a))
         ADD("caveat_no_memory", NULL);
-    ADD(a->calib_file || a->calib_sha256 ? "caveat_calibration" : "caveat_no_calibration", NULL);
+    if (!(a->calib_file || a->calib_sha256)) {
+        ADD("caveat_no_calibration", NULL);
+    } else if (a->calib_overlap_items < 0) {
+        ADD("caveat_calibration", NULL);
+    } else {
+        struct scope sc = {0};
+        scope_set(&sc, "n", i64(a->calib_overlap_items));
+        scope_set(&sc, "ngram", i64(a->calib_overlap_ngram));
+        ADD(a->calib_overlap_items > 0 ? "caveat_calibration_overlap" : "caveat_calibration_clean", &sc);
+        scope_clear(&sc);
+    }
 #undef ADD
 out:
     c->n_caveats = (int64_t)v->len;

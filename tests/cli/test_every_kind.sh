@@ -11,7 +11,9 @@ if [ ! -r "$G" ]; then
     exit 0
 fi
 S=$(pwd)/tests/data/every-kind.csv
-printf 'Lily and Tom played in the park. The sun was warm.\n' >"$TMP/calib.txt"
+# the calibration text repeats two items (p-story, and g-contains's prompt with its target):
+# the run must count them as overlapping and the brief must say so
+printf 'Lily and Tom played in the park. The sun was warm.\nOnce upon a time, there was a little girl named Lily. She loved to play outside in the park.\n' >"$TMP/calib.txt"
 cat >"$TMP/plan.yaml" <<PLAN
 title: Every kind and metric
 question: Does anything break?
@@ -51,6 +53,8 @@ check("plan settings recorded", st.get("title") == "Every kind and metric" and s
 check("command line recorded", "plan.yaml" in r[3] and r[4])
 check("model hash", q("SELECT sha256 FROM models m JOIN runs r ON r.model_id = m.id WHERE r.id = ?", run)[0][0] == msha)
 check("suite hash", q("SELECT sha256 FROM suites s JOIN runs r ON r.suite_id = s.id WHERE r.id = ?", run)[0][0] == ssha)
+check("calibration overlap counted", st["calibration"]["overlap"] == {"ngram": 8, "items": 2, "of": 13}
+      and st["calibration"]["sha256"] == csha)
 check("calibration hash", q("SELECT sha256, n_sequences, seq_len FROM calibration WHERE run_id = ?", run) == [(csha, 4, 16)])
 cfgs = q("SELECT spec, bits_per_weight, weight_bytes, quant_seconds FROM configs WHERE run_id = ? ORDER BY id", run)
 check("five configs measured", [x[0] for x in cfgs] == CFG and all(x[1] and x[2] and x[3] is not None for x in cfgs))
@@ -95,4 +99,6 @@ PY
 while read -r st name; do
     if [ "$st" = ok ]; then ok "$name"; else fail "$name"; fi
 done < <(python3 "$TMP/check.py" "$TMP/every.db" "$MODEL_SHA" "$SUITE_SHA" "$CALIB_SHA" 2>&1 | sed 's/^Traceback.*/FAIL python checks raised/')
+expect_exit "brief of the every-kind run" 0 "$QBRIEF" brief --db "$TMP/every.db" -o "$TMP/every.md"
+grep -q "2 of the 13 evaluation items share a run of 8 words with the calibration text" "$TMP/every.md" && ok "brief names the calibration overlap" || fail "brief names the calibration overlap" "$(grep -i calibration "$TMP/every.md")"
 finish
