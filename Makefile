@@ -81,16 +81,16 @@ build-fuzz/libqbrief.a: $(FUZZ_LIB_OBJ)
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libqbrief.a
 	clang $(CPPFLAGS) -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^ $(LDLIBS)
 
-# Until the bundled demo model lands, the demo runs the tiny real model from ../shared.
-DEMO_MODEL ?= ../shared/models/stories260K-gguf/stories260K.gguf
+# The bundled demo: qbrief's own model (examples/demo, trained by tools/make-demo.py) in eight
+# configs, measured and briefed. Results go to out/demo/ (a rerun resumes from qbrief.db).
 deps:
 	scripts/install-deps.sh
 demo: deps
 	$(MAKE) all
-	@test -r $(DEMO_MODEL) || { echo "make demo: $(DEMO_MODEL) not found (set DEMO_MODEL=...)"; exit 1; }
-	bin/qbrief inspect $(DEMO_MODEL) --config w4g32
-	bin/qbrief generate $(DEMO_MODEL) -p "Once upon a time" -n 120
-	bin/qbrief generate $(DEMO_MODEL) -p "Once upon a time" -n 120 --config w4g32
+	@mkdir -p out/demo
+	bin/qbrief run examples/demo/plan.yaml
+	@bin/qbrief brief --db out/demo/qbrief.db --run demo -o out/demo/brief.md >/dev/null
+	@bin/qbrief brief --db out/demo/qbrief.db --run demo -o out/demo/brief.pdf
 
 clean:
 	rm -rf build build-san build-fuzz bin
