@@ -560,10 +560,17 @@ static void config_costs(struct an *x)
 {
     struct qb_analysis *a = x->a;
     struct qb_an_config *base = &a->configs[a->baseline];
-    int all_rss = a->n_configs > 0;
+    /* memory cost = the config's weight bytes: what serving it must hold. Peak RSS adds the
+     * process, the KV cache and activations, which are the same for every config (and, on a
+     * small model, dwarf the weights); it is reported, and used only when weight bytes are
+     * unknown for some config */
+    int all_rss = a->n_configs > 0, all_wb = a->n_configs > 0;
 
-    for (int64_t i = 0; i < a->n_configs; i++)
+    for (int64_t i = 0; i < a->n_configs; i++) {
         all_rss &= a->configs[i].peak_rss_bytes >= 0;
+        all_wb &= a->configs[i].weight_bytes >= 0;
+    }
+    all_rss &= !all_wb;
     a->mem_cost_rss = all_rss;
     for (int64_t i = 0; i < a->n_configs; i++) {
         struct qb_an_config *c = &a->configs[i];
@@ -1169,8 +1176,14 @@ static int analyze(struct an *x, const char *run_name, const struct qb_an_opts *
     for (int64_t c = 0; c < a->n_configs; c++)
         if (a->configs[c].n_results == 0)
             warn(x, "config '%s' has no results", a->configs[c].spec);
-    for (int64_t s = 0; s < a->n_slices; s++)
+    for (int64_t s = 0; s < a->n_slices; s++) {
+        const struct qb_an_cell *b = &a->slices[s].cells[a->baseline];
         underpowered_warning(x, &a->slices[s], "slice");
+        /* a slice the baseline already fails cannot show a loss: "holds" there means nothing */
+        if (!a->slices[s].is_perplexity && b->n >= QB_AN_MIN_ITEMS && b->acc < QB_AN_FLOOR_ACC)
+            warn(x, "slice '%s': %s scores %.1f%% (n=%lld), so no config can show a loss there",
+                 a->slices[s].name, a->configs[a->baseline].spec, 100 * b->acc, (long long)b->n);
+    }
     if (!a->calib_sha256 && !a->calib_file)
         for (int64_t c = 0; c < a->n_configs; c++)
             if (uses_calibration(a->configs[c].spec)) {

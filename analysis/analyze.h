@@ -56,7 +56,8 @@
  *    the config just above it on the ladder is not one. The cliff lies between those two.
  *    hides = the overall row at the cliff's config is within tolerance under the policy.
  *  - Memory of a config: its memory row at the largest measured context. Cost of a config:
- *    peak RSS when measured for every config, else weight bytes (memory first), then the
+ *    weight bytes (memory first; peak RSS only when some config's weight bytes are unknown:
+ *    RSS adds the process, KV cache and activations, alike for every config), then the
  *    p50 time per output token at the baseline's first latency setting (latency second),
  *    then fewer bits; an unknown cost sorts last.
  *  - Recommendation per slice: the cheapest config within tolerance; if none is, the
@@ -96,6 +97,7 @@ struct qb_store;
 
 #define QB_AN_DEFAULT_TOLERANCE 2.0 /* points, when the run names none */
 #define QB_AN_MIN_ITEMS 10           /* fewer paired items than this: UNDECIDED */
+#define QB_AN_FLOOR_ACC 0.05         /* baseline accuracy below this: a warning, no loss can show */
 #define QB_AN_RESAMPLES 10000        /* bootstrap resamples per cell */
 #define QB_AN_SEED 20261123u         /* fixed bootstrap seed */
 
@@ -135,7 +137,7 @@ struct qb_an_config {
     int64_t weight_bytes;    /* -1 = unknown */
     double quant_seconds;    /* NAN = unknown */
     int64_t peak_rss_bytes, kv_cache_bytes, mem_context; /* -1 = not measured */
-    double mem_cost;         /* bytes used for "cheapest": peak RSS, else weight bytes */
+    double mem_cost;         /* bytes used for "cheapest": weight bytes, else peak RSS */
     double lat_cost;         /* p50 TPOT ms at the first latency setting; NAN if none */
     double mem_saving;       /* 1 - mem_cost / baseline's */
     int64_t n_results;       /* "ok" results of this config */
@@ -227,7 +229,7 @@ struct qb_analysis {
     int64_t n_slices;
     struct qb_an_slice overall;   /* pooled accuracy items; rec/verdict as for slices */
     struct qb_an_cliff overall_cliff; /* the overall row's cliff; below == -1 when none */
-    int mem_cost_rss;             /* 1: mem_cost is peak RSS for every config; 0: weight bytes */
+    int mem_cost_rss;             /* 1: mem_cost is peak RSS (weight bytes unknown); 0: weight bytes */
 
     struct qb_an_cliff *cliffs;   /* down the ladder, then slice order */
     int64_t n_cliffs;

@@ -920,6 +920,53 @@ static void cliff_scope(const struct qb_analysis *a, const struct qb_an_cliff *c
 }
 
 /* The one-sentence answer, from the answer_* patterns (see docs/templates.md). */
+/* The deployment the brief recommends: routing slices to their own configs only when that
+ * needs less memory than the one config that holds for every slice (each config routed to
+ * is loaded on its own, so a router over five configs holds five sets of weights). */
+static const struct qb_an_plan *chosen_plan(const struct qb_analysis *a)
+{
+    if (a->routed.n_distinct > 1 && !(a->routed.mem_cost < a->single.mem_cost))
+        return &a->single;
+    return &a->routed;
+}
+
+/* The answer when one config serves everything because routing would not save memory: the
+ * slices that need it (their own recommendation is that config), with a cliff when one of
+ * them has one. */
+static int answer_single(struct ctx *c, GString *g)
+{
+    const struct qb_analysis *a = c->a;
+    int64_t sc_cfg = a->single_config, n = 0, first = -1;
+    char **names = g_new0(char *, (gsize)a->n_slices + 1), *list = NULL, *s = NULL;
+    struct scope sc = {0};
+    int rc;
+
+    for (int64_t si = 0; si < a->n_slices; si++) {
+        const struct qb_an_slice *sl = &a->slices[si];
+        if (sl->rec != sc_cfg)
+            continue;
+        if (first < 0 || (a->slices[first].cliff < 0 && sl->cliff >= 0))
+            first = si;
+        names[n++] = sl->name;
+    }
+    if ((rc = join_and(c, names, n, &list)) < 0)
+        goto out;
+    if (first >= 0 && a->slices[first].cliff >= 0 && find_define(c->t, "answer_single_cliff"))
+        cliff_scope(a, &a->cliffs[a->slices[first].cliff], &sc);
+    scope_set(&sc, "config", g_strdup(a->configs[sc_cfg].spec));
+    scope_set(&sc, "slices", list);
+    rc = pattern(c, first >= 0 && a->slices[first].cliff >= 0 && find_define(c->t, "answer_single_cliff")
+                        ? "answer_single_cliff" : "answer_single",
+                 &sc, &s);
+    scope_clear(&sc);
+    if (rc >= 0)
+        g_string_assign(g, s);
+    g_free(s);
+out:
+    g_free(names);
+    return rc;
+}
+
 static int make_answer(struct ctx *c, char **out)
 {
     const struct qb_analysis *a = c->a;
@@ -975,6 +1022,12 @@ static int make_answer(struct ctx *c, char **out)
             g_free(clause);
         }
     }
+    /* routing would not save memory: one config for all traffic */
+    if (chosen_plan(a) == &a->single && a->single_config != a->baseline &&
+        find_define(c->t, "answer_single")) {
+        if ((rc = answer_single(c, g)) < 0)
+            goto out;
+    } else
     /* one config serves everything and holds: the short form */
     {
         int all_one = a->n_slices > 0;
@@ -1184,13 +1237,14 @@ static int make_vars(struct ctx *c, const struct qb_brief_opts *o, const char *d
     set(c, "tolerance", fmt("%.1f", a->overall.tolerance));
     set(c, "resamples", i64(a->resamples));
     set(c, "seed", fmt("%llu", (unsigned long long)a->seed));
-    set(c, "mem_saving", percent(1.0 - a->routed.mem_ratio));
+    const struct qb_an_plan *plan = chosen_plan(a);
+    set(c, "mem_saving", percent(1.0 - plan->mem_ratio));
     set(c, "mem_baseline", bytes(base->mem_cost));
-    set(c, "mem_plan", bytes(a->routed.mem_cost));
+    set(c, "mem_plan", bytes(plan->mem_cost));
     {
         double tpot, ratio;
         const struct qb_an_latency *bl = decode_setting(base, base);
-        plan_tpot(a, &a->routed, &tpot, &ratio);
+        plan_tpot(a, plan, &tpot, &ratio);
         set(c, "blended_cost", times(ratio));
         set(c, "blended_tpot", ms(tpot));
         set(c, "baseline_tpot", ms(bl ? bl->tpot_p50 : base->lat_cost));
@@ -1205,7 +1259,7 @@ static int make_vars(struct ctx *c, const struct qb_brief_opts *o, const char *d
         for (int64_t ci = 0; ci < a->n_configs; ci++) {
             double share = 0;
             for (int64_t si = 0; si < a->n_slices; si++)
-                if (a->routed.config && a->routed.config[si] == ci)
+                if (plan->config && plan->config[si] == ci)
                     share += a->slices[si].traffic;
             if (share > best_share)
                 best_share = share, best = ci;

@@ -33,12 +33,12 @@ def main():
     ap.add_argument("--qbrief", default="bin/qbrief")
     ap.add_argument("--demo", default="examples/demo")
     a = ap.parse_args()
-    model = os.path.join(a.demo, "model")
+    model = os.path.join(a.demo, "qbrief-demo")
     with open(os.path.join(model, "tokenizer.json")) as f:
         merges = [tuple(m.split(" ")) for m in json.load(f)["model"]["merges"]]
     tok = demo_bpe.Tokenizer(merges)
     texts = []
-    with open(os.path.join(a.demo, "suite.csv"), newline="") as f:
+    with open(os.path.join(a.demo, "skills.csv"), newline="") as f:
         for r in csv.DictReader(f):
             texts.append(r["prompt"])
             if r["target"] and not r["target"].isdigit():

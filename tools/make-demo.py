@@ -8,7 +8,7 @@ golden logits the C engine is tested against (tests/collector/test_demo.c).
 Needs PyTorch (Debian: apt-get install python3-torch); a development-time tool only, not a
 dependency of building or testing qbrief. Writes, under --out:
   model/config.json, model/model.safetensors, model/tokenizer.json   the Hugging Face directory
-  suite.csv    held-out evaluation items, --per-slice per skill (docs/suite-format.md)
+  skills.csv   held-out evaluation items, --per-slice per skill (docs/suite-format.md)
   calib.txt    calibration text drawn apart from the suite (no suite prompt occurs in it)
   golden.json  prompts, their token ids and the f32 logits of their last 2 positions
   train-log.txt  the loss curve and the final per-skill losses
@@ -154,7 +154,7 @@ def main():
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     t_start = time.time()
-    os.makedirs(os.path.join(a.out, "model"), exist_ok=True)
+    os.makedirs(os.path.join(a.out, "qbrief-demo"), exist_ok=True)
     log = open(os.path.join(a.out, "train-log.txt"), "w")
 
     def say(msg):
@@ -239,7 +239,7 @@ def main():
         say("  %-10s %.4f" % (s, answer_losses(model, tok, docs)))
 
     # export
-    md = os.path.join(a.out, "model")
+    md = os.path.join(a.out, "qbrief-demo")
     with open(os.path.join(md, "config.json"), "w") as f:
         json.dump(demo_model.hf_config(cfg), f, indent=2)
         f.write("\n")
@@ -247,7 +247,7 @@ def main():
                                  demo_model.hf_tensors(model))
     with open(os.path.join(md, "tokenizer.json"), "w") as f:
         f.write(tok.to_hf_json())
-    write_suite(os.path.join(a.out, "suite.csv"), rows)
+    write_suite(os.path.join(a.out, "skills.csv"), rows)
 
     # calibration: fresh documents of every skill, none of them a suite prompt
     crng = random.Random(a.seed + 5)
@@ -264,7 +264,7 @@ def main():
         f.write("\n\n".join(parts) + "\n")
 
     # golden logits: the suite's first item of four slices (long retrieval context included)
-    golden = {"model": "model", "positions": 2, "prompts": []}
+    golden = {"model": "qbrief-demo", "positions": 2, "prompts": []}
     with torch.no_grad():
         for s in ("facts", "arithmetic", "retrieval", "code"):
             r = next(r for r in rows if r["slice"] == s)

@@ -1,12 +1,12 @@
-/* test_demo: the bundled demo model (examples/demo/model, a Hugging Face directory) against
+/* test_demo: the bundled demo model (examples/demo/qbrief-demo, a Hugging Face directory) against
  * the golden file its trainer wrote (examples/demo/golden.json, tools/make-demo.py): the
  * PyTorch f32 logits of the last positions of a few prompts. This is the independent check
  * of the HF path: config.json, hand-written safetensors, tokenizer.json and the f32 forward
  * must all agree with a separate implementation of the Llama forward.
  *
- * golden.json: {"model": "model", "positions": P, "prompts": [{"text": T, "ids": [...],
+ * golden.json: {"model": "qbrief-demo", "positions": P, "prompts": [{"text": T, "ids": [...],
  * "logits": [[vocab floats] x P]}]}, logits of the last P positions of ids (ids start with
- * BOS). Skips when examples/demo/model is absent. Run from the repository root. */
+ * BOS). Skips when examples/demo/qbrief-demo is absent. Run from the repository root. */
 #include "collector/engine.h"
 #include "collector/err.h"
 #include "collector/model.h"
@@ -19,7 +19,7 @@
 #include <sys/stat.h>
 
 #ifndef DEMO_MODEL /* -D overrides, to check another build of the demo */
-#define DEMO_MODEL "examples/demo/model"
+#define DEMO_MODEL "examples/demo/qbrief-demo"
 #define DEMO_GOLDEN "examples/demo/golden.json"
 #endif
 #define MAX_REL_ERR 1e-4
@@ -139,7 +139,7 @@ int main(void)
     struct stat st;
     if (stat(DEMO_MODEL "/model.safetensors", &st) != 0 || stat(DEMO_GOLDEN, &st) != 0)
         check_skip("test_golden_logits",
-                   "examples/demo/model or golden.json absent (tools/make-demo.py writes them)");
+                   "examples/demo/qbrief-demo or golden.json absent (tools/make-demo.py writes them)");
     else
         RUN(test_golden_logits);
     return check_summary();
