@@ -327,12 +327,12 @@ static void test_hidden_cliff(void)
         CHECK_NEAR(c0->lat[0].speedup_tpot, 1.0, 1e-12);
         CHECK_NEAR(c2->lat[0].decode_tok_s_p50, 1000.0 / 11.0, 1e-9);
     }
-    /* memory: the largest context's row, savings against the baseline */
-    CHECK(a->mem_cost_rss == 1);
+    /* memory: the largest context's row; the cost is weight bytes, savings against the baseline */
+    CHECK(a->mem_cost_rss == 0);
     CHECK(c2->peak_rss_bytes == 1500 && c2->mem_context == 512 && c2->kv_cache_bytes == 40);
-    CHECK_NEAR(c2->mem_cost, 1500, 0);
-    CHECK_NEAR(c2->mem_saving, 0.7, 1e-12);
-    CHECK_NEAR(a->configs[w8].mem_saving, 0.6, 1e-12);
+    CHECK_NEAR(c2->mem_cost, 600, 0);
+    CHECK_NEAR(c2->mem_saving, 1 - 600.0 / 4000, 1e-12);
+    CHECK_NEAR(a->configs[w8].mem_saving, 1 - 1100.0 / 4000, 1e-12);
     CHECK_NEAR(c2->lat_cost, 11, 1e-12);
     CHECK_NEAR(c2->quant_seconds, 3.0, 0);
     CHECK(c2->n_results == 1900);
@@ -340,13 +340,13 @@ static void test_hidden_cliff(void)
     /* plans: single = w8 (the only cheaper config inside everywhere); routed = w4 + w8 */
     CHECK(a->single_config == w8);
     CHECK(a->single.n_distinct == 1 && a->single.config[arith] == w8);
-    CHECK_NEAR(a->single.mem_cost, 2000, 0);
-    CHECK_NEAR(a->single.mem_ratio, 0.4, 1e-12);
+    CHECK_NEAR(a->single.mem_cost, 1100, 0);
+    CHECK_NEAR(a->single.mem_ratio, 1100.0 / 4000, 1e-12);
     CHECK_NEAR(a->single.tpot_ms, 20, 1e-12);
     CHECK_NEAR(a->single.tpot_ratio, 20.0 / 41.0, 1e-12);
     CHECK(a->routed.n_distinct == 2 && a->routed.config[0] == w4 && a->routed.config[arith] == w8);
-    CHECK_NEAR(a->routed.mem_cost, 3500, 0);
-    CHECK_NEAR(a->routed.mem_ratio, 0.7, 1e-12);
+    CHECK_NEAR(a->routed.mem_cost, 1700, 0);
+    CHECK_NEAR(a->routed.mem_ratio, 1700.0 / 4000, 1e-12);
     CHECK_NEAR(a->routed.tpot_ms, 0.9 * 11 + 0.1 * 20, 1e-12);
     CHECK_NEAR(a->routed.tpot_ratio, 11.9 / 41, 1e-12);
     CHECK_NEAR(a->slices[0].traffic, 0.4, 1e-12);
