@@ -46,6 +46,9 @@ $(O)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(ISAFLAGS) -c -o $@ $<
 
+# the commit recorded with every run (stale only in a tree rebuilt without touching run.c)
+$(O)/collector/run.o: CPPFLAGS += -DQB_GIT_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null)"'
+
 # instruction-set flags per file only: the rest of the program runs on any x86-64
 $(O)/kernels/x86/%_avx2.o: ISAFLAGS = -mavx2 -mfma -mf16c
 $(O)/kernels/x86/%_avx512.o: ISAFLAGS = -mavx512f -mavx512bw -mavx512vl -mavx2 -mfma -mf16c

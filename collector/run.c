@@ -27,6 +27,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* The commit qbrief was built from (the Makefile passes it; empty outside a git checkout) */
+#ifndef QB_GIT_COMMIT
+#define QB_GIT_COMMIT ""
+#endif
+
 #define CHUNK 32 /* rows of logits per forward when every position is scored */
 
 /* One item, tokenized once. */
@@ -869,6 +874,7 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
         if ((rc = qb_store_open(o->db_path ? o->db_path : "qbrief.db", 0, &r.s)) < 0)
             goto out;
         struct qb_store_run run = {.name = name, .qbrief_version = "0.1.0",
+                                   .git_commit = QB_GIT_COMMIT[0] ? QB_GIT_COMMIT : NULL,
                                    .command_line = o->command_line, .host = mi.hostname,
                                    .machine_json = machine, .baseline_config = names[0],
                                    .settings_json = settings};
