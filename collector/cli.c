@@ -3,6 +3,8 @@
 
 #include "collector/err.h"
 
+#include <glib.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -69,3 +71,15 @@ void qb_print_size(FILE *f, double bytes)
         fprintf(f, "%.0f B", bytes);
 }
 
+
+char *qb_command_line(int argc, char **argv)
+{
+    GString *cl = g_string_new("qbrief");
+    for (int i = 0; i < argc; i++) {
+        char *q = g_shell_quote(argv[i]);
+        g_string_append_c(cl, ' ');
+        g_string_append(cl, strpbrk(argv[i], " \t\n'\"\\$*?") ? q : argv[i]);
+        g_free(q);
+    }
+    return g_string_free(cl, FALSE);
+}

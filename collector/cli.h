@@ -28,6 +28,9 @@ int qb_report(int rc);
 int qb_parse_long(const char *s, long lo, long hi, long *out);
 int qb_parse_float(const char *s, float lo, float hi, float *out);
 double qb_now_s(void);
+/* "qbrief ARGV..." with arguments shell-quoted where needed, as runs and briefs record how
+ * they were made. g_malloc'd (g_free). */
+char *qb_command_line(int argc, char **argv);
 void qb_print_size(FILE *f, double bytes);
 
 int cmd_inspect(int argc, char **argv);

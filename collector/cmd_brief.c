@@ -54,16 +54,7 @@ int cmd_brief(int argc, char **argv)
     }
     if (paper && qb_brief_paper_parse(paper, &o.paper) < 0)
         return qb_usage_error(self, "%s", qb_errmsg());
-    {
-        GString *cl = g_string_new("qbrief");
-        for (int i = 0; i < argc; i++) {
-            char *q = g_shell_quote(argv[i]);
-            g_string_append_c(cl, ' ');
-            g_string_append(cl, strpbrk(argv[i], " \t\n'\"\\$*?") ? q : argv[i]);
-            g_free(q);
-        }
-        cmdline = g_string_free(cl, FALSE);
-    }
+    cmdline = qb_command_line(argc, argv);
     o.command_line = cmdline;
     char *answer = NULL;
     o.answer = &answer;

@@ -41,6 +41,15 @@ static char *plan_settings(const struct qb_plan *p)
 
 static int run_one(const struct qb_run_opts *op, int quiet);
 
+/* A model's name in run names: the file name less its extension, or a directory's name. */
+static char *model_base(const char *path)
+{
+    char *b = g_path_get_basename(path), *dot = strrchr(b, '.');
+    if (dot && dot != b && g_file_test(path, G_FILE_TEST_IS_REGULAR))
+        *dot = 0;
+    return b;
+}
+
 int cmd_run(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -159,29 +168,16 @@ int cmd_run(int argc, char **argv)
     o.no_latency = no_latency;
     o.no_memory = no_memory;
     o.quiet = quiet;
-    {
-        GString *cl = g_string_new("qbrief");
-        for (int i = 0; i < argc; i++) {
-            char *q = g_shell_quote(argv[i]);
-            g_string_append_c(cl, ' ');
-            g_string_append(cl, strpbrk(argv[i], " \t\n'\"\\$*?") ? q : argv[i]);
-            g_free(q);
-        }
-        cmdline = g_string_free(cl, FALSE);
-    }
+    cmdline = qb_command_line(argc, argv);
     o.command_line = cmdline;
     /* a plan with several models: one run per model, named NAME-MODEL */
     for (int64_t mi = 0; mi < (plan ? plan->n_models : 1); mi++) {
         char *mname = NULL;
         if (plan && plan->n_models > 1) {
-            char *b = g_path_get_basename(plan->models[mi]), *dot = strrchr(b, '.');
-            if (dot && dot != b && g_file_test(plan->models[mi], G_FILE_TEST_IS_REGULAR))
-                *dot = 0;
+            char *b = model_base(plan->models[mi]);
             int dup = 0; /* two models with one base name (a/model, b/model) */
             for (int64_t mj = 0; mj < mi; mj++) {
-                char *c = g_path_get_basename(plan->models[mj]), *cd = strrchr(c, '.');
-                if (cd && cd != c && g_file_test(plan->models[mj], G_FILE_TEST_IS_REGULAR))
-                    *cd = 0;
+                char *c = model_base(plan->models[mj]);
                 dup |= !strcmp(b, c);
                 g_free(c);
             }
