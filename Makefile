@@ -63,9 +63,11 @@ $(O)/tbin/%: tests/%.c $(TESTLIB_OBJ) $(O)/libqbrief.a
 $(O)/tools/%: tools/%.c $(O)/libqbrief.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
-.PHONY: bench-brief
+.PHONY: bench-brief bench-calib
 bench-brief: $(O)/tools/bench-brief
 	$(O)/tools/bench-brief
+bench-calib: $(O)/tools/bench-calib
+	tools/bench-calib.sh
 
 test: bin/qbrief$(if $(SAN),-san) $(TEST_BIN)
 	@QB_BUILD=$(O) QBRIEF=bin/qbrief$(if $(SAN),-san) tests/run.sh $(TEST_BIN)

@@ -42,6 +42,7 @@ static struct qb_calib *calib_alloc(int64_t n_seq, int64_t seq_len, const char *
     c->gptq_head = 1;
     c->awq_head = 1;
     c->awq_duo = 0;
+    c->awq_mlp_loss = 1;
     c->gptq_clip = 1;
     c->gptq_clip_weighted = 1;
     c->awq_grid = 20;
@@ -692,8 +693,6 @@ static void awq_scales(int64_t k, const float *m, const float *wm, float alpha, 
         s[j] /= norm;
 }
 
-/* Squared distance between the f32 outputs ref of a site's layers and those of its
- * layers quantized with scales s, on the sampled inputs. */
 /* The clip weights of the input scaled by 1/s: cw (k) its mean square, hs (k, k) its
  * second moment, from a's lower-triangle sums. */
 static void scaled_moments(const struct acc *a, const float *s, float *cw, double *hs)
@@ -707,8 +706,50 @@ static void scaled_moments(const struct acc *a, const float *s, float *cw, doubl
             hs[i * k + j] = hs[j * k + i] = a->h[i * k + j] * inv_n / ((double)s[i] * s[j]);
 }
 
+/* Whether the gate/up search scores the MLP's output rather than gate's and up's. */
+static int mlp_loss(const struct work *W, enum site site)
+{
+    return site == SITE_GU && W->cal->awq_mlp_loss;
+}
+
+/* out (n, d) = down(silu(g) * u) with down in f32; g (n, hid) is overwritten. */
+static int mlp_out(const struct work *W, float *g, const float *u, int64_t n, float *out)
+{
+    struct qb_qtensor wd;
+    for (int64_t i = 0; i < n * W->hid; i++)
+        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+    qb_qtensor_wrap_f32(W->w[QB_LIN_DOWN], W->d, W->hid, &wd);
+    return qb_qmatmul(out, g, n, &wd, QB_ACT_F32);
+}
+
+/* The f32 reference of a site's search on the sampled inputs: ref[nl] (n, rows) per layer,
+ * or, scoring the MLP, ref[2] (n, d) its output. */
+static int awq_reference(const struct work *W, enum site site, const struct acc *a, float **ref)
+{
+    const int64_t k = a->k, n = a->n_keep;
+    int rc = 0;
+    for (int nl = 0; nl < site_lins[site].n && rc == 0; nl++) {
+        const int i = site_lins[site].lin[nl];
+        struct qb_qtensor wf;
+        if (!(ref[nl] = malloc((size_t)(n * W->rows[i]) * sizeof *ref[nl])))
+            return qb_err(QB_ENOMEM, "out of memory for the awq search");
+        qb_qtensor_wrap_f32(W->w[i], W->rows[i], k, &wf);
+        rc = qb_qmatmul(ref[nl], a->sample, n, &wf, QB_ACT_F32);
+    }
+    if (rc == 0 && mlp_loss(W, site)) {
+        if (!(ref[2] = malloc((size_t)(n * W->d) * sizeof *ref[2])))
+            return qb_err(QB_ENOMEM, "out of memory for the awq search");
+        rc = mlp_out(W, ref[0], ref[1], n, ref[2]);
+    }
+    return rc;
+}
+
+/* Squared distance between the f32 outputs ref of a site's layers (or of the MLP) and those
+ * of its layers quantized with scales s, on the sampled inputs; yq holds (n, rows) per layer
+ * of the site, then (n, d). */
 static int awq_error(struct work *W, enum site site, const struct acc *a, const float *s,
-                     float *const *ref, float *xs, float *yq, float *cw, double *hs, double *err)
+                     float *const *ref, float *xs, float *const *yq, float *cw, double *hs,
+                     double *err)
 {
     const int64_t k = a->k, n = a->n_keep;
     float *ws = NULL;
@@ -728,25 +769,29 @@ static int awq_error(struct work *W, enum site site, const struct acc *a, const 
             for (int64_t j = 0; j < k; j++)
                 ws[r * k + j] = W->w[i][r * k + j] * s[j];
         if ((rc = quant_awq(W, i, ws, cw, hs, "awq search", &q)) == 0) {
-            rc = qb_qmatmul(yq, xs, n, &q.t, q.act);
+            rc = qb_qmatmul(yq[nl], xs, n, &q.t, q.act);
             qb_qtensor_release(&q.t);
-            for (int64_t e = 0; rc == 0 && e < n * rows; e++) {
-                double dlt = (double)ref[nl][e] - yq[e];
+            for (int64_t e = 0; rc == 0 && !mlp_loss(W, site) && e < n * rows; e++) {
+                double dlt = (double)ref[nl][e] - yq[nl][e];
                 *err += dlt * dlt;
             }
         }
         free(ws);
     }
+    if (rc == 0 && mlp_loss(W, site) && (rc = mlp_out(W, yq[0], yq[1], n, yq[2])) == 0)
+        for (int64_t e = 0; e < n * W->d; e++) {
+            double dlt = (double)ref[2][e] - yq[2][e];
+            *err += dlt * dlt;
+        }
     return rc;
 }
 
 static int awq_site(struct work *W, enum site site, const struct acc *a)
 {
     const int64_t k = a->k, n = a->n_keep;
-    float *m = NULL, *s = NULL, *best = NULL, *xs = NULL, *yq = NULL, *ref[3] = {0}, *cw = NULL;
+    float *m = NULL, *s = NULL, *best = NULL, *xs = NULL, *yq[3] = {0}, *ref[3] = {0}, *cw = NULL;
     float *wm = NULL;
     double *hs = NULL;
-    int64_t max_rows = 0;
     int rc = 0;
 
     if (!(m = malloc((size_t)k * sizeof *m)) || !(s = malloc((size_t)k * sizeof *s)) ||
@@ -797,18 +842,14 @@ static int awq_site(struct work *W, enum site site, const struct acc *a)
         awq_scales(k, m, wm, W->cal->awq_alpha >= 0 ? W->cal->awq_alpha : 0.5f, best);
     } else {
         double best_err = INFINITY;
-        for (int nl = 0; nl < site_lins[site].n; nl++) {
-            int i = site_lins[site].lin[nl];
-            max_rows = W->rows[i] > max_rows ? W->rows[i] : max_rows;
-            if (!(ref[nl] = malloc((size_t)(n * W->rows[i]) * sizeof *ref[nl])))
+        if ((rc = awq_reference(W, site, a, ref)) < 0)
+            goto out;
+        if (!(xs = malloc((size_t)(n * k) * sizeof *xs)))
+            goto oom;
+        for (int nl = 0; nl < site_lins[site].n; nl++)
+            if (!(yq[nl] = malloc((size_t)(n * W->rows[site_lins[site].lin[nl]]) * sizeof *yq[nl])))
                 goto oom;
-            struct qb_qtensor wf;
-            qb_qtensor_wrap_f32(W->w[i], W->rows[i], k, &wf);
-            if ((rc = qb_qmatmul(ref[nl], a->sample, n, &wf, QB_ACT_F32)) < 0)
-                goto out;
-        }
-        if (!(xs = malloc((size_t)(n * k) * sizeof *xs)) ||
-            !(yq = malloc((size_t)(n * max_rows) * sizeof *yq)))
+        if (mlp_loss(W, site) && !(yq[2] = malloc((size_t)(n * W->d) * sizeof *yq[2])))
             goto oom;
         for (int g = 0; g < W->cal->awq_grid; g++) {
             double e;
@@ -841,9 +882,10 @@ out:
     free(s);
     free(best);
     free(xs);
-    free(yq);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
+        free(yq[i]);
         free(ref[i]);
+    }
     return rc;
 }
 

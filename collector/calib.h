@@ -37,13 +37,16 @@
  *   AWQ (Lin et al. 2023, arXiv 2306.00978): per input channel s = mean|x|^alpha, normalised
  *     by sqrt(max s * min s); alpha = k / awq_grid for k = 0 .. awq_grid-1 (k = 0 is plain
  *     rounding), the one whose quantized outputs on the sampled inputs are closest (squared
- *     error) to the f32 outputs of the group's layers. Scales fold exactly: q/k/v and gate/up
- *     divide the preceding RMSNorm weight by s and multiply their columns by s; o divides the
- *     rows of v (and its bias) by s, one scale per v channel shared by the query heads that
- *     read it (grouped-query attention); down divides the rows of up by s. Group formats are
- *     then rounded with AWQ's clipping search, here scoring each candidate group header by the
- *     expected output error r^T E[x x^T]_gg r of the scaled inputs (kernels/gptq.h,
- *     qb_quantize_weighted) -- the search above uses the same quantizer.
+ *     error) to the f32 outputs of the group's layers -- for gate/up, of the whole MLP (down
+ *     in f32; awq_mlp_loss), as AWQ inspects the module the scales act on; q/k/v's would
+ *     need whole sequences for attention, so their own outputs are scored. Scales fold
+ *     exactly: q/k/v and gate/up divide the preceding RMSNorm weight by s and multiply their
+ *     columns by s; o divides the rows of v (and its bias) by s, one scale per v channel
+ *     shared by the query heads that read it (grouped-query attention); down divides the rows
+ *     of up by s. Group formats are then rounded with AWQ's clipping search, here scoring
+ *     each candidate group header by the expected output error r^T E[x x^T]_gg r of the
+ *     scaled inputs (kernels/gptq.h, qb_quantize_weighted) -- the search above uses the same
+ *     quantizer.
  *   SmoothQuant (Xiao et al. 2022, arXiv 2211.10438): for q/k/v and gate/up,
  *     s_j = max|x_j|^a / max|w_j|^(1-a) (max over the rows of every layer of the group; s = 1
  *     where either is 0; at least 1e-5), folded into the RMSNorm as above; then every layer is
@@ -76,6 +79,8 @@ struct qb_calib {
     int gptq_head;       /* 1: GPTQ the output head too, on the final normed stream */
     int awq_head;        /* 1: AWQ scales (folded into the output norm) and clipping for the head */
     int awq_duo;         /* 0: s = m^a; 1: s = m^a / wm^(1-a), wm the mean |w| / group max */
+    int awq_mlp_loss;    /* 1: gate/up's scales are scored on the MLP's output (down in f32),
+                            as AWQ inspects the whole MLP; 0: on gate's and up's outputs */
     int gptq_clip;       /* 1: group clipping search at every width; 0 off; -1 as RTN (I3/I2) */
     int gptq_clip_weighted; /* 1: the search weighs each column's squared error by its GPTQ
                                loss (1 / U_ii^2); 0: plain squared weight error */

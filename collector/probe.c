@@ -244,8 +244,7 @@ struct mem_msg {
     char err[1024];
 };
 
-/* A "Key:   1234 kB" line of /proc/self/status in bytes, -1 when unavailable. */
-static int64_t read_status_kib(const char *key)
+int64_t qb_proc_status_bytes(const char *key)
 {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
@@ -302,8 +301,7 @@ static void drop_source(const struct qb_model *m, const struct qb_qmodel *qm)
         drop_pages(m->maps[i].data, m->maps[i].size);
 }
 
-/* Resets VmHWM to the current RSS (Linux >= 4.0); 0 when it worked. */
-static int reset_peak(void)
+int qb_proc_reset_peak(void)
 {
     int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC), ok;
     if (fd < 0)
@@ -324,7 +322,7 @@ static int child_measure(const char *path, const struct qb_load_opts *lo, const 
     int32_t *ids = NULL;
     int rc, reset;
 
-    res->start_rss_bytes = read_status_kib("VmRSS");
+    res->start_rss_bytes = qb_proc_status_bytes("VmRSS");
     if ((rc = qb_model_load(path, lo ? lo : &none, &m)) < 0)
         goto out;
     if (context <= 0)
@@ -342,7 +340,7 @@ static int child_measure(const char *path, const struct qb_load_opts *lo, const 
      * no longer needs and the allocator's free memory, then restart the peak from here */
     drop_source(m, qm);
     malloc_trim(0);
-    reset = reset_peak();
+    reset = qb_proc_reset_peak();
     if ((rc = qb_engine_new_q(qm, context, &e)) < 0)
         goto out;
     /* fill the whole context, as a request of that length would */
@@ -359,7 +357,7 @@ static int child_measure(const char *path, const struct qb_load_opts *lo, const 
     res->context = context;
     res->weight_bytes = (int64_t)qb_qmodel_bytes(qm);
     res->kv_cache_bytes = qb_probe_kv_bytes(&m->cfg, qb_engine_max_ctx(e));
-    res->vm_hwm_bytes = read_status_kib("VmHWM");
+    res->vm_hwm_bytes = qb_proc_status_bytes("VmHWM");
     /* after the reset VmHWM is the serving peak; without it only ru_maxrss (which then
      * includes loading and quantizing) is available */
     res->peak_rss_bytes = reset == 0 && res->vm_hwm_bytes > 0 ? res->vm_hwm_bytes

@@ -104,6 +104,14 @@ int qb_probe_memory(const char *path, const struct qb_load_opts *lo, const struc
  * -1 on overflow. */
 int64_t qb_probe_kv_bytes(const struct qb_config *c, int64_t ctx);
 
+/* A "Key:   1234 kB" line of /proc/self/status (VmRSS, VmHWM, ...) in bytes, -1 when
+ * unavailable. */
+int64_t qb_proc_status_bytes(const char *key);
+
+/* Resets this process's VmHWM to its current RSS (Linux >= 4.0, /proc/self/clear_refs);
+ * 0 when it worked, -1 when not. */
+int qb_proc_reset_peak(void);
+
 #define QB_ISA_FEATURES_MAX 128
 
 struct qb_machine {

@@ -11,6 +11,10 @@
  *     --held-seqs N (16)    --held-len L (256)   --threads N
  *     --act-order  --no-head (GPTQ leaves the output head RTN)  --damp F (0.01)
  *     --clip -1|0|1 (GPTQ group clipping search, 1)  --clip-weighted 0|1 (1)  --awq-duo 0|1 (0)
+ *     --awq-grid N (20)  --awq-tokens N (4096)  --awq-mlp-loss 0|1 (1)
+ *     --calib-text FILE  calibrate on FILE instead of sampled stories (CALIB_OUT is then unused)
+ *     --held-text FILE   score on FILE's first held-seqs x held-len tokens, cut as calibration
+ *                        text is (BOS + piece), instead of sampled stories
  * Prints one markdown table row per config. */
 #include "collector/calib.h"
 #include "collector/engine.h"
@@ -119,7 +123,9 @@ static int score(const struct qb_qmodel *qm, const int32_t *ids, int64_t n_seq, 
 int main(int argc, char **argv)
 {
     int64_t calib_seqs = 128, calib_len = 512, held_seqs = 16, held_len = 256;
-    int act_order = 0, no_head = 0, first = 4, rc = 0, clip = 1, clip_w = 1, awq_duo = 0;
+    int act_order = 0, no_head = 0, first = 4, rc = 0, clip = 1, clip_w = 1, awq_duo = 0, awq_grid = 0, awq_mlp = 1;
+    long long awq_tokens = 0;
+    const char *calib_text = NULL, *held_text = NULL;
     double damp = 0.01;
     struct qb_model *m = NULL;
     struct qb_calib *cal = NULL;
@@ -127,7 +133,8 @@ int main(int argc, char **argv)
     float *ref = NULL, *got = NULL;
     if (argc < 5) {
         fprintf(stderr, "usage: quality MODEL TOKENIZER CALIB_OUT [--calib-seqs N] [--calib-len L] "
-                        "[--held-seqs N] [--held-len L] [--act-order] [--threads N] CONFIG...\n");
+                        "[--held-seqs N] [--held-len L] [--calib-text FILE] [--held-text FILE] [--act-order] "
+                        "[--threads N] [--damp D] [--awq-grid N] [--awq-tokens N] CONFIG...\n");
         return 2;
     }
     while (first < argc && !strncmp(argv[first], "--", 2)) {
@@ -149,6 +156,11 @@ int main(int argc, char **argv)
         else if (!strcmp(o, "--clip")) clip = (int)val;
         else if (!strcmp(o, "--clip-weighted")) clip_w = (int)val;
         else if (!strcmp(o, "--awq-duo")) awq_duo = (int)val;
+        else if (!strcmp(o, "--awq-grid")) awq_grid = (int)val;
+        else if (!strcmp(o, "--awq-mlp-loss")) awq_mlp = (int)val;
+        else if (!strcmp(o, "--calib-text")) calib_text = argv[first + 1];
+        else if (!strcmp(o, "--held-text")) held_text = argv[first + 1];
+        else if (!strcmp(o, "--awq-tokens")) awq_tokens = val;
         else return fprintf(stderr, "unknown option %s\n", o), 2;
         first += 2;
     }
@@ -158,18 +170,39 @@ int main(int argc, char **argv)
     const int64_t v = m->cfg.vocab_size, ctx = m->cfg.max_seq_len;
     calib_len = calib_len < ctx ? calib_len : ctx;
     held_len = held_len < ctx ? held_len : ctx;
-    /* calibration: seed 1; held-out: seed 2, so the two never share a sampled story */
-    if (!(cids = malloc((size_t)(calib_seqs * calib_len) * sizeof *cids)) ||
-        !(held = malloc((size_t)(held_seqs * held_len) * sizeof *held)) ||
-        !(ref = malloc((size_t)(held_seqs * held_len * v) * sizeof *ref)) ||
+    /* held-out tokens: sampled (seed 2), or the first of --held-text cut as calibration is */
+    if (held_text) {
+        struct qb_calib *hc = NULL;
+        if ((rc = qb_calib_load(held_text, m->tok, held_seqs, held_len, ctx, &hc)) < 0)
+            goto out;
+        held_seqs = hc->n_seq;
+        held_len = hc->seq_len;
+        held = hc->tokens;
+        hc->tokens = NULL;
+        qb_calib_free(hc);
+    } else if (!(held = malloc((size_t)(held_seqs * held_len) * sizeof *held)) ||
+               (rc = sample(m, held_seqs, held_len, 2, held)) < 0) {
+        rc = rc < 0 ? rc : qb_err(QB_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!(ref = malloc((size_t)(held_seqs * held_len * v) * sizeof *ref)) ||
         !(got = malloc((size_t)(held_seqs * held_len * v) * sizeof *got))) {
         rc = qb_err(QB_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = sample(m, calib_seqs, calib_len, 1, cids)) < 0 ||
-        (rc = write_text(m, cids, calib_seqs, calib_len, argv[3])) < 0 ||
-        (rc = sample(m, held_seqs, held_len, 2, held)) < 0 ||
-        (rc = qb_calib_load(argv[3], m->tok, calib_seqs, calib_len, ctx, &cal)) < 0)
+    /* calibration: --calib-text, or sampled with seed 1 (never the held-out stories) and
+     * written to CALIB_OUT; either way loaded as `qbrief run --calib` loads it */
+    if (!calib_text) {
+        if (!(cids = malloc((size_t)(calib_seqs * calib_len) * sizeof *cids))) {
+            rc = qb_err(QB_ENOMEM, "out of memory");
+            goto out;
+        }
+        if ((rc = sample(m, calib_seqs, calib_len, 1, cids)) < 0 ||
+            (rc = write_text(m, cids, calib_seqs, calib_len, argv[3])) < 0)
+            goto out;
+    }
+    if ((rc = qb_calib_load(calib_text ? calib_text : argv[3], m->tok, calib_seqs, calib_len, ctx,
+                            &cal)) < 0)
         goto out;
     cal->gptq_act_order = act_order;
     cal->gptq_head = !no_head;
@@ -177,8 +210,13 @@ int main(int argc, char **argv)
     cal->gptq_clip = clip;
     cal->gptq_clip_weighted = clip_w;
     cal->awq_duo = awq_duo;
+    cal->awq_mlp_loss = awq_mlp;
+    if (awq_grid > 0)
+        cal->awq_grid = awq_grid;
+    if (awq_tokens > 0)
+        cal->awq_tokens = awq_tokens;
     fprintf(stderr, "%s: calibration %lld x %lld tokens from '%s'; held-out %lld x %lld tokens\n",
-            argv[1], (long long)cal->n_seq, (long long)cal->seq_len, argv[3], (long long)held_seqs,
+            argv[1], (long long)cal->n_seq, (long long)cal->seq_len, cal->name, (long long)held_seqs,
             (long long)held_len);
     {
         struct qb_qspec f32 = {.base = {.fmt = QB_FMT_F32}};
