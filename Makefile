@@ -86,7 +86,7 @@ build-fuzz/libqbrief.a: $(FUZZ_LIB_OBJ)
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libqbrief.a
 	clang $(CPPFLAGS) -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^ $(LDLIBS)
 
-# The bundled demo: qbrief's own model (examples/demo, trained by tools/make-demo.py) in eight
+# The bundled demo: qbrief's own model (examples/demo, trained by tools/make-demo.py) in thirteen
 # configs, measured and briefed. Results go to out/demo/ (a rerun resumes from qbrief.db).
 deps:
 	scripts/install-deps.sh
