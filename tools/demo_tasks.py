@@ -9,6 +9,9 @@ the same in training and evaluation, so a model answers the suite in the form it
   arithmetic  "347+158=" -> "505", "702-96=" -> "606"       (1..3-digit operands)
   retrieval   "Data: tak=381 mol=925 ...\\nQuery: mol=" -> "925"  (training: 2..28 pairs and
               1..6 queries, the earlier ones answered; suite: 20..26 pairs, one query, ~155 tokens)
+              With World(..., retrieval_words=True): "Data: tak owl, mol fox, ...\\nQuery: mol"
+              -> " fox", keys and values from fixed pools of single-token words (training:
+              2..64 pairs; suite: 48..60 pairs, ~170 tokens)
   code        a program prefix cut inside an expression -> the minimal completion: closing
               brackets, ';', then each open block closed on its own line at its indentation
   json        "Request: new user Mara, 31, from Oslo.\\nJSON:" -> ' {"type": "user", ...}'
@@ -33,7 +36,7 @@ def made_up_word(rng, n_syl):
 class World:
     """The fixed facts table (country -> capital), and the word lists the skills draw on."""
 
-    def __init__(self, seed, n_facts):
+    def __init__(self, seed, n_facts, retrieval_words=False):
         rng = random.Random(seed * 7919 + 1)
         used = set()
         self.facts = []
@@ -47,6 +50,18 @@ class World:
             used.add(country)
             used.add(city)
             self.facts.append((country, city))
+        # retrieval_words: 72 made-up keys (consonant-vowel-consonant) and 48 values (real
+        # words); the tokenizer is trained until each is one token (make-demo.py checks)
+        self.keys = self.values = None
+        if not retrieval_words:
+            return
+        keys = set()
+        while len(keys) < 72:
+            k = rng.choice(CONS) + rng.choice(VOWELS) + rng.choice(CONS)
+            if k not in VALUES:
+                keys.add(k)
+        self.keys = sorted(keys)
+        self.values = sorted(VALUES)
 
 
 NAMES = ["Mara", "Tomas", "Lena", "Omar", "Iris", "Pavel", "Nina", "Hugo", "Sara", "Ken",
@@ -58,6 +73,10 @@ COLOURS = ["red", "blue", "green", "yellow", "purple", "orange", "black", "white
 PETS = ["cat", "dog", "fish", "bird", "horse", "rabbit", "turtle", "snake"]
 ITEMS = ["lamp", "chair", "book", "kettle", "desk", "mug", "pillow", "clock", "radio", "bike"]
 DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+VALUES = ["owl", "fox", "cow", "pig", "hen", "elk", "ant", "bee", "cod", "eel", "yak", "ram",
+          "oak", "elm", "ash", "fig", "pea", "yam", "gem", "ore", "tin", "ink", "wax", "tar",
+          "cup", "pan", "jar", "pot", "box", "bag", "hat", "cap", "map", "pen", "key", "net",
+          "car", "bus", "van", "cab", "jet", "ship", "boat", "sled", "kite", "drum", "bell", "harp"]
 EVENTS = ["meeting", "dinner", "party", "lecture", "concert", "trip", "interview", "game"]
 
 
@@ -104,23 +123,35 @@ def arith_eval_example(rng):
 
 # ---- retrieval ----
 
-def retrieval_example(rng, lo=2, hi=28, queries=0):
-    """queries: how many keys are asked, each on its own line, all answered but the last;
-    0 draws 1..6 (training: several answered queries per document give the copying skill
-    several examples per context, as in multi-query associative recall)."""
-    n = rng.randint(lo, hi)
+def retrieval_example(rng, world, lo=None, hi=None, queries=0):
+    """A key's value from a list of key-value pairs. queries: how many keys are asked, each on
+    its own line, all answered but the last; 0 draws 1..6 (training: several answered queries
+    per document give the copying skill several examples per context, as in multi-query
+    associative recall). With world.keys (retrieval_words), every key and value is one token,
+    so the skill is pure in-context lookup (an induction head: find the key, copy what
+    follows); without, keys are made up and values are 3-digit numbers."""
+    if world.keys is None:
+        n = rng.randint(lo or 2, hi or 28)
+        queries = min(n, queries or rng.randint(1, 6))
+        keys = set()
+        while len(keys) < n:
+            keys.add(rng.choice(CONS) + rng.choice(VOWELS) + rng.choice(CONS))
+        keys = sorted(keys)
+        rng.shuffle(keys)
+        vals = [rng.randint(100, 999) for _ in keys]
+        asked = rng.sample(range(n), queries)
+        ctx = " ".join("%s=%d" % kv for kv in zip(keys, vals))
+        # " key" as in the context, so the query's tokens are the context's tokens
+        done = "".join("\nQuery: %s=%d" % (keys[q], vals[q]) for q in asked[:-1])
+        return "Data: %s%s\nQuery: %s=" % (ctx, done, keys[asked[-1]]), "%d" % vals[asked[-1]]
+    n = rng.randint(lo or 2, hi or 64)
     queries = min(n, queries or rng.randint(1, 6))
-    keys = set()
-    while len(keys) < n:
-        keys.add(rng.choice(CONS) + rng.choice(VOWELS) + rng.choice(CONS))
-    keys = sorted(keys)
-    rng.shuffle(keys)
-    vals = [rng.randint(100, 999) for _ in keys]
+    keys = rng.sample(world.keys, n)
+    vals = [rng.choice(world.values) for _ in keys]
     asked = rng.sample(range(n), queries)
-    ctx = " ".join("%s=%d" % kv for kv in zip(keys, vals))
-    # " key" as in the context, so the query's tokens are the context's tokens
-    done = "".join("\nQuery: %s=%d" % (keys[q], vals[q]) for q in asked[:-1])
-    return "Data: %s%s\nQuery: %s=" % (ctx, done, keys[asked[-1]]), "%d" % vals[asked[-1]]
+    ctx = ", ".join("%s %s" % kv for kv in zip(keys, vals))
+    done = "".join("\nQuery: %s %s" % (keys[q], vals[q]) for q in asked[:-1])
+    return "Data: %s%s\nQuery: %s" % (ctx, done, keys[asked[-1]]), " " + vals[asked[-1]]
 
 
 # ---- code ----
@@ -271,7 +302,7 @@ def train_example(rng, world, skill):
     if skill == "arithmetic":
         return arith_example(rng)
     if skill == "retrieval":
-        return retrieval_example(rng)
+        return retrieval_example(rng, world)
     if skill == "code":
         return code_example(rng)
     if skill == "json":
@@ -305,9 +336,14 @@ def eval_items(rng, world, per_slice):
         rows.append(dict(slice="arithmetic", kind="generate", prompt=p, target=a,
                          metric="number", max_tokens=6))
     for _ in range(per_slice):
-        p, a = fresh(lambda: retrieval_example(rng, 20, 26, 1))
-        rows.append(dict(slice="retrieval", kind="generate", prompt=p, target=a, metric="exact",
-                         max_tokens=5, stop="\n"))
+        if world.keys is None:
+            p, a = fresh(lambda: retrieval_example(rng, world, 20, 26, 1))
+            rows.append(dict(slice="retrieval", kind="generate", prompt=p, target=a,
+                             metric="exact", max_tokens=5, stop="\n"))
+        else:
+            p, a = fresh(lambda: retrieval_example(rng, world, 48, 60, 1))
+            rows.append(dict(slice="retrieval", kind="generate", prompt=p, target=a.strip(),
+                             metric="exact", max_tokens=4, stop="\n"))
     for _ in range(per_slice):
         p, a = fresh(lambda: code_example(rng))
         rows.append(dict(slice="code", kind="generate", prompt=p, target=a, metric="exact",

@@ -10,6 +10,7 @@ dependency of building or testing qbrief. Writes, under --out:
   model/config.json, model/model.safetensors, model/tokenizer.json   the Hugging Face directory
   skills.csv   held-out evaluation items, --per-slice per skill (docs/suite-format.md)
   calib.txt    calibration text drawn apart from the suite (no suite prompt occurs in it)
+  heldout.txt  held-out text drawn apart from both, for scoring quantization (docs/quality.md)
   golden.json  prompts, their token ids and the f32 logits of their last 2 positions
   train-log.txt  the loss curve and the final per-skill losses
 Everything is a function of --seed and the flags: same flags, same bytes (one thread).
@@ -56,6 +57,19 @@ def parse_args():
     ap.add_argument("--facts", type=int, default=240, help="rows of the facts table")
     ap.add_argument("--per-slice", type=int, default=200, help="suite items per slice")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--texts-only", action="store_true",
+                    help="write only skills.csv, calib.txt and heldout.txt (no training: they "
+                         "do not depend on the model)")
+    ap.add_argument("--retrieval-words", action="store_true",
+                    help="retrieval over single-token word keys and values (demo_tasks.World) "
+                         "instead of made-up keys and 3-digit values")
+    ap.add_argument("--induction-steps", type=int, default=0,
+                    help="first steps on repeated random runs only (induction_batch), lr 1e-3")
+    ap.add_argument("--induction-rows", type=int, default=0,
+                    help="rows of repeated runs added to every later step, keeping the circuit")
+    ap.add_argument("--induction-weight", type=float, default=0.2,
+                    help="weight of those rows' loss against the skills' loss (at 1.0 the "
+                         "other skills lost most of what they learn without it)")
     return ap.parse_args()
 
 
@@ -112,6 +126,23 @@ class Stream:
         return [torch.tensor([r[k] for r in rows]) for k in range(4)]
 
 
+def induction_batch(rng, n_vocab, rows=16, width=100):
+    """Rows of random tokens (ids 2..n_vocab-1) in which a random run of 8..40 tokens, after a
+    random prefix, is repeated; only the repeat is a target. The cheapest way to teach the
+    copying circuit (an induction head) that retrieval needs: in the mixed corpus the few
+    copyable answer tokens are too weak a signal for it to form within the training budget."""
+    ids, tgt = [], []
+    for _ in range(rows):
+        n = rng.randint(8, 40)
+        run = [rng.randrange(2, n_vocab) for _ in range(n)]
+        pre = [rng.randrange(2, n_vocab) for _ in range(rng.randint(0, 20))]
+        row = (pre + run + run + [1] * width)[:width]
+        t = ([-100] * (len(pre) + n) + run[1:] + [-100] * width)[:width]
+        ids.append(row)
+        tgt.append(t[:width - 1] + [-100])
+    return torch.tensor(ids), torch.tensor(tgt)
+
+
 def answer_losses(model, tok, docs):
     """Mean cross-entropy (nats/token) over the answer tokens (answer + EOS) of docs."""
     tot, n = 0.0, 0
@@ -125,6 +156,37 @@ def answer_losses(model, tok, docs):
             tot += float((ce * mm).sum())
             n += int(mm.sum())
     return tot / max(n, 1)
+
+
+def documents(rng, world, size, exclude, dedupe):
+    """Fresh documents of every skill, prompt + answer, about size characters in all, none
+    of whose prompts is in exclude; with dedupe, each prompt once (exclude grows by them).
+    Returns the text and the prompts."""
+    parts, prompts, n = [], [], 0
+    while n < size:
+        p, ans = T.train_example(rng, world, rng.choice(T.SKILLS))[:2]
+        if p in exclude:
+            continue
+        if dedupe:
+            exclude.add(p)
+        parts.append(p + ans)
+        prompts.append(p)
+        n += len(parts[-1]) + 2
+    return "\n\n".join(parts) + "\n", prompts
+
+
+def write_texts(out, seed, world, rows):
+    """calib.txt (for calibration) and heldout.txt (for scoring quantization on text like the
+    tasks, docs/quality.md): no suite prompt occurs in either, nor a calibration prompt in
+    heldout.txt."""
+    seen = {r["prompt"] for r in rows}
+    calib, calib_prompts = documents(random.Random(seed + 5), world, 120_000, set(seen), False)
+    with open(os.path.join(out, "calib.txt"), "w") as f:
+        f.write(calib)
+    seen |= set(calib_prompts)
+    held, _ = documents(random.Random(seed + 8), world, 40_000, seen, True)
+    with open(os.path.join(out, "heldout.txt"), "w") as f:
+        f.write(held)
 
 
 def csv_field(s):
@@ -155,20 +217,24 @@ def main():
     torch.manual_seed(a.seed)
     t_start = time.time()
     os.makedirs(os.path.join(a.out, "qbrief-demo"), exist_ok=True)
-    log = open(os.path.join(a.out, "train-log.txt"), "w")
+    log = open(os.devnull if a.texts_only else os.path.join(a.out, "train-log.txt"), "w")
 
     def say(msg):
         print(msg, flush=True)
         log.write(msg + "\n")
 
     say("command: tools/make-demo.py " + " ".join(sys.argv[1:]))
-    world = T.World(a.seed, a.facts)
+    world = T.World(a.seed, a.facts, a.retrieval_words)
     if a.facts < a.per_slice:
         sys.exit("--facts must be at least --per-slice (the facts slice asks every fact once)")
 
     # the suite first, so that training can avoid its prompts
     rows = T.eval_items(random.Random(a.seed + 1), world, a.per_slice)
     held_out = {r["prompt"] for r in rows if r["slice"] != "facts"}
+    if a.texts_only:
+        write_suite(os.path.join(a.out, "skills.csv"), rows)
+        write_texts(a.out, a.seed, world, rows)
+        return
 
     # tokenizer, from a sample of every skill
     rng = random.Random(a.seed + 2)
@@ -179,8 +245,14 @@ def main():
             sample.append(p + ans)
     for c, x in world.facts:  # every fact once, so names tokenize well
         sample.append(T.FACT_TEMPLATES[0][0].format(c=c) + T.FACT_TEMPLATES[0][1].format(x=x))
+    words = world.keys + world.values if world.keys else []
+    if words:  # the retrieval pools, often enough that every key and value becomes one token
+        sample += [" ".join(" " + w for w in words)] * 200
     tok = demo_bpe.train(sample, a.vocab)
     say("tokenizer: %d tokens, %d merges" % (len(tok), len(tok.merges)))
+    split = [w for w in words if len(tok.encode(" " + w)) != 1]
+    if split:
+        sys.exit("retrieval words that are not one token (raise --vocab): " + " ".join(split))
     for s in T.SKILLS:
         for _ in range(200):
             p, ans = T.train_example(rng, world, s)[:2]
@@ -202,9 +274,28 @@ def main():
                              {"params": other, "weight_decay": 0.0}],
                             lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
     stream = Stream(a.seed + 3, world, tok, held_out, probs, a.seq)
-    warm = max(1, a.steps // 30)
+    prng = random.Random(a.seed + 6)
+    lo, hi = (48, 60) if world.keys else (20, 26)  # the suite's context lengths
+    probe = [T.retrieval_example(prng, world, lo, hi, 1) for _ in range(40)]
+    probe_short = [T.retrieval_example(prng, world, 2, 12, 1) for _ in range(40)]
+    # phase 1: the copying circuit, on repeated random runs (loss on the repeats only)
+    irng = random.Random(a.seed + 7)
     t0, c0 = time.time(), time.process_time()
-    ema = None
+    for step in range(a.induction_steps):
+        for g in opt.param_groups:
+            g["lr"] = 1e-3 * min(1.0, (step + 1) / 50)
+        ids, tgt = induction_batch(irng, len(tok))
+        loss = F.cross_entropy(model(ids).reshape(-1, len(tok)), tgt.reshape(-1), ignore_index=-100)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        if step % 100 == 99:
+            say("induction step %5d  loss on the repeats %.4f  %.0fs elapsed" %
+                (step + 1, float(loss), time.time() - t0))
+    # phase 2: the six skills, with a few repeated runs in every step
+    warm = max(1, a.steps // 30)
+    ema, t1 = None, time.time()
     for step in range(a.steps):
         lr = a.lr * (step + 1) / warm if step < warm else \
             a.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * (step - warm) / max(1, a.steps - warm))))
@@ -213,19 +304,31 @@ def main():
         ids, pos, doc, tgt = stream.batch(a.batch)
         logits = model(ids, pos, doc)
         loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), tgt.view(-1), ignore_index=-100)
+        total = loss
+        if a.induction_rows > 0:
+            iids, itgt = induction_batch(irng, len(tok), a.induction_rows)
+            total = total + a.induction_weight * F.cross_entropy(model(iids).reshape(-1, len(tok)), itgt.reshape(-1),
+                                            ignore_index=-100)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         ema = float(loss) if ema is None else 0.98 * ema + 0.02 * float(loss)
         if step % 100 == 0 or step == a.steps - 1:
-            el = time.time() - t0
+            el = time.time() - t1
             say("step %5d  loss %.4f (ema %.4f)  lr %.2e  %.0fs elapsed, %.0fs left" %
-                (step, float(loss), ema, lr, el, el / (step + 1) * (a.steps - step - 1)))
+                (step, float(loss), ema, lr, time.time() - t0,
+                 el / (step + 1) * (a.steps - step - 1)))
+        if step % 300 == 299:  # the slowest skill to appear, on fixed fresh documents
+            model.eval()
+            say("          retrieval answer loss: 2..12 pairs %.4f, %d..%d pairs %.4f" %
+                (answer_losses(model, tok, probe_short), lo, hi, answer_losses(model, tok, probe)))
+            model.train()
     train_s, cpu_s = time.time() - t0, time.process_time() - c0
-    say("training: %d steps x %d x %d tokens in %.1f s wall (%.1f min), %.1f s CPU (%.1f min), "
-        "%d suite prompts skipped" % (a.steps, a.batch, a.seq, train_s, train_s / 60, cpu_s,
-                                      cpu_s / 60, stream.skipped))
+    say("training: %d induction steps, then %d steps x %d x %d tokens, in %.1f s wall (%.1f min), "
+        "%.1f s CPU (%.1f min), %d suite prompts skipped" %
+        (a.induction_steps, a.steps, a.batch, a.seq, train_s, train_s / 60, cpu_s, cpu_s / 60,
+         stream.skipped))
 
     model.eval()
     vrng = random.Random(a.seed + 4)
@@ -249,19 +352,7 @@ def main():
         f.write(tok.to_hf_json())
     write_suite(os.path.join(a.out, "skills.csv"), rows)
 
-    # calibration: fresh documents of every skill, none of them a suite prompt
-    crng = random.Random(a.seed + 5)
-    parts, size = [], 0
-    all_prompts = {r["prompt"] for r in rows}
-    while size < 120_000:
-        s = crng.choice(T.SKILLS)
-        p, ans = T.train_example(crng, world, s)[:2]
-        if p in all_prompts:
-            continue
-        parts.append(p + ans)
-        size += len(parts[-1]) + 2
-    with open(os.path.join(a.out, "calib.txt"), "w") as f:
-        f.write("\n\n".join(parts) + "\n")
+    write_texts(a.out, a.seed, world, rows)
 
     # golden logits: the suite's first item of four slices (long retrieval context included)
     golden = {"model": "qbrief-demo", "positions": 2, "prompts": []}
