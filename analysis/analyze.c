@@ -96,6 +96,7 @@ const char *qb_an_verdict_name(enum qb_an_verdict v)
     case QB_VERDICT_CLIFF: return "cliff";
     case QB_VERDICT_UNDECIDED: return "undecided";
     case QB_VERDICT_BASELINE: return "baseline";
+    case QB_VERDICT_FAILS: return "baseline_fails";
     }
     return "?";
 }
@@ -771,6 +772,13 @@ static void judge(struct an *x, struct qb_an_slice *sl)
     }
 }
 
+/* An accuracy slice the baseline itself fails: no config can show a loss there. */
+static int baseline_fails(const struct qb_analysis *a, const struct qb_an_slice *sl)
+{
+    const struct qb_an_cell *b = &sl->cells[a->baseline];
+    return !sl->is_perplexity && b->n >= QB_AN_MIN_ITEMS && b->acc < QB_AN_FLOOR_ACC;
+}
+
 /* rec, the cliff (returned through *cl, below == -1 when none) and the verdict of a slice */
 static void decide(struct an *x, struct qb_an_slice *sl, struct qb_an_cliff *cl)
 {
@@ -789,6 +797,11 @@ static void decide(struct an *x, struct qb_an_slice *sl, struct qb_an_cliff *cl)
                                .loss = NAN,
                                .loss_ci = {NAN, NAN},
                                .overall_loss = NAN};
+    if (baseline_fails(a, sl)) {
+        sl->rec = a->baseline;
+        sl->verdict = QB_VERDICT_FAILS;
+        return;
+    }
     for (int64_t l = 1; l < a->n_configs; l++) {
         const struct qb_an_cell *e = &sl->cells[l];
         if (l == a->baseline || !e->significant_loss)
@@ -1145,12 +1158,15 @@ static int analyze(struct an *x, const char *run_name, const struct qb_an_opts *
                 a->cliffs[a->n_cliffs++] = cl[s];
             }
 
-    /* deployment plans */
+    /* deployment plans; a slice the baseline fails constrains neither */
+    int64_t n_judged = 0, cheapest_used = -1;
+    for (int64_t s = 0; s < a->n_slices; s++)
+        n_judged += a->slices[s].verdict != QB_VERDICT_FAILS;
     a->single_config = a->baseline;
-    for (int64_t k = 0; k < a->n_configs; k++) {
+    for (int64_t k = 0; n_judged > 0 && k < a->n_configs; k++) {
         int64_t c = x->cost_order[k], ok = 1;
         for (int64_t s = 0; ok && s < a->n_slices; s++)
-            ok = a->slices[s].cells[c].within;
+            ok = a->slices[s].verdict == QB_VERDICT_FAILS || a->slices[s].cells[c].within;
         if (ok) {
             a->single_config = c;
             break;
@@ -1160,8 +1176,14 @@ static int analyze(struct an *x, const char *run_name, const struct qb_an_opts *
         cfg[s] = a->single_config;
     if ((rc = make_plan(x, &a->single, cfg)) < 0)
         goto out;
+    for (int64_t k = 0; k < a->n_configs && cheapest_used < 0; k++)
+        for (int64_t s = 0; s < a->n_slices; s++)
+            if (a->slices[s].verdict != QB_VERDICT_FAILS && a->slices[s].rec == x->cost_order[k])
+                cheapest_used = x->cost_order[k];
     for (int64_t s = 0; s < a->n_slices; s++)
-        cfg[s] = a->slices[s].rec;
+        cfg[s] = a->slices[s].verdict != QB_VERDICT_FAILS ? a->slices[s].rec
+                 : cheapest_used >= 0                     ? cheapest_used
+                                                          : a->baseline;
     if ((rc = make_plan(x, &a->routed, cfg)) < 0)
         goto out;
 
@@ -1179,9 +1201,10 @@ static int analyze(struct an *x, const char *run_name, const struct qb_an_opts *
     for (int64_t s = 0; s < a->n_slices; s++) {
         const struct qb_an_cell *b = &a->slices[s].cells[a->baseline];
         underpowered_warning(x, &a->slices[s], "slice");
-        /* a slice the baseline already fails cannot show a loss: "holds" there means nothing */
-        if (!a->slices[s].is_perplexity && b->n >= QB_AN_MIN_ITEMS && b->acc < QB_AN_FLOOR_ACC)
-            warn(x, "slice '%s': %s scores %.1f%% (n=%lld), so no config can show a loss there",
+        /* a slice the baseline already fails cannot show a loss: it is not judged */
+        if (a->slices[s].verdict == QB_VERDICT_FAILS)
+            warn(x, "slice '%s': %s scores %.1f%% (n=%lld), so no config can show a loss there; "
+                    "it is not judged and does not constrain the deployment",
                  a->slices[s].name, a->configs[a->baseline].spec, 100 * b->acc, (long long)b->n);
     }
     if (!a->calib_sha256 && !a->calib_file)

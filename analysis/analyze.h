@@ -64,7 +64,10 @@
  *    baseline. verdict: HOLDS (a config cheaper than the baseline holds), CLIFF (the
  *    recommendation is the config just above a cliff, or the baseline because of one),
  *    UNDECIDED (underpowered at the config that would be recommended, or too few items:
- *    n < QB_AN_MIN_ITEMS), BASELINE (nothing cheaper holds and there is no cliff). "The
+ *    n < QB_AN_MIN_ITEMS), BASELINE (nothing cheaper holds and there is no cliff), FAILS
+ *    (an accuracy slice the baseline itself fails: accuracy below QB_AN_FLOOR_ACC on at least
+ *    QB_AN_MIN_ITEMS items; no loss can show there, so it is not judged: rec is the baseline,
+ *    no cliff, and the deployment plans ignore it). "The
  *    config that would be recommended" is rec, or, when rec is the baseline, the config
  *    just below the baseline on the ladder. Precedence: too few items, cliff, underpowered.
  *    Underpowered makes a slice UNDECIDED only when nothing cheaper was shown to hold (rec
@@ -74,7 +77,9 @@
  *  - Cells with n == 0 (nothing measured under both) are never within tolerance, except the
  *    baseline's, which always is; their statistics are NAN.
  *  - Deployment: "single" = the cheapest config within tolerance for every slice at once
- *    (the baseline when none); "routed" = each slice served by its recommendation. Memory of
+ *    (the baseline when none); "routed" = each slice served by its recommendation. A FAILS
+ *    slice constrains neither: "single" skips it (and is the baseline when every slice
+ *    fails), "routed" sends it to the cheapest config the other slices use. Memory of
  *    a plan = the sum of the memory costs of the distinct configs it deploys; its latency =
  *    sum over slices of traffic share x that slice's config's p50 TPOT; both also as ratios
  *    to the baseline.
@@ -97,7 +102,7 @@ struct qb_store;
 
 #define QB_AN_DEFAULT_TOLERANCE 2.0 /* points, when the run names none */
 #define QB_AN_MIN_ITEMS 10           /* fewer paired items than this: UNDECIDED */
-#define QB_AN_FLOOR_ACC 0.05         /* baseline accuracy below this: a warning, no loss can show */
+#define QB_AN_FLOOR_ACC 0.05         /* baseline accuracy below this: the slice is not judged (FAILS) */
 #define QB_AN_RESAMPLES 10000        /* bootstrap resamples per cell */
 #define QB_AN_SEED 20261123u         /* fixed bootstrap seed */
 
@@ -108,6 +113,7 @@ enum qb_an_verdict {
     QB_VERDICT_CLIFF,
     QB_VERDICT_UNDECIDED,
     QB_VERDICT_BASELINE,
+    QB_VERDICT_FAILS,
 };
 
 struct qb_an_opts {
@@ -256,6 +262,6 @@ void qb_analysis_free(struct qb_analysis *a);
  * infinities are written as null. */
 int qb_analysis_json(const struct qb_analysis *a, char **out);
 
-const char *qb_an_verdict_name(enum qb_an_verdict v); /* "holds", "cliff", "undecided", "baseline" */
+const char *qb_an_verdict_name(enum qb_an_verdict v); /* "holds", "cliff", "undecided", "baseline", "baseline_fails" */
 
 #endif

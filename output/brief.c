@@ -85,7 +85,7 @@ static const char *const var_names[] = {
     /* item variables */
     "slice", "slices", "config", "n", "tol", "traffic", "rec", "verdict", "delta", "delta_lo",
     "delta_hi", "above", "below", "loss", "loss_lo", "loss_hi", "overall_loss", "mde", "item",
-    "kind", "ngram",
+    "kind", "ngram", "floor",
 };
 
 struct tline {
@@ -967,6 +967,35 @@ out:
     return rc;
 }
 
+/* Appends the clause on the slices the baseline itself fails (not judged), if any. */
+static int answer_fails(struct ctx *c, GString *g)
+{
+    const struct qb_analysis *a = c->a;
+    char **names = g_new0(char *, (gsize)a->n_slices + 1), *list = NULL, *clause = NULL;
+    struct scope sc = {0};
+    int64_t n = 0;
+    int rc = 0;
+
+    for (int64_t si = 0; si < a->n_slices; si++)
+        if (a->slices[si].verdict == QB_VERDICT_FAILS)
+            names[n++] = a->slices[si].name;
+    if (n == 0 || (rc = join_and(c, names, n, &list)) < 0)
+        goto out;
+    scope_set(&sc, "config", g_strdup(a->configs[a->baseline].spec));
+    scope_set(&sc, "slices", list);
+    scope_set(&sc, "floor", fmt("%g", 100 * QB_AN_FLOOR_ACC));
+    if ((rc = pattern(c, "answer_fails", &sc, &clause)) >= 0 && *clause) {
+        if (g->len)
+            g_string_append(g, "; ");
+        g_string_append(g, clause);
+    }
+    g_free(clause);
+    scope_clear(&sc);
+out:
+    g_free(names);
+    return rc;
+}
+
 static int make_answer(struct ctx *c, char **out)
 {
     const struct qb_analysis *a = c->a;
@@ -983,7 +1012,7 @@ static int make_answer(struct ctx *c, char **out)
             int64_t n = 0, first = -1;
             for (int64_t si = 0; si < a->n_slices; si++) {
                 const struct qb_an_slice *s = &a->slices[si];
-                if (s->rec != ci)
+                if (s->rec != ci || s->verdict == QB_VERDICT_FAILS)
                     continue;
                 int k = s->verdict == QB_VERDICT_UNDECIDED ? 2
                         : (s->verdict == QB_VERDICT_CLIFF || ci == a->baseline) ? 1 : 0;
@@ -1036,7 +1065,8 @@ static int make_answer(struct ctx *c, char **out)
                 all_one = 0;
         int none = a->n_slices > 0;
         for (int64_t si = 0; si < a->n_slices; si++)
-            if (a->slices[si].rec != a->baseline || a->slices[si].verdict == QB_VERDICT_CLIFF)
+            if (a->slices[si].rec != a->baseline || a->slices[si].verdict == QB_VERDICT_CLIFF ||
+                a->slices[si].verdict == QB_VERDICT_FAILS)
                 none = 0;
         const char *pat = all_one ? "answer_all" : none ? "answer_none" : NULL;
         if (pat && find_define(c->t, pat)) {
@@ -1051,6 +1081,8 @@ static int make_answer(struct ctx *c, char **out)
             g_free(s);
         }
     }
+    if ((rc = answer_fails(c, g)) < 0)
+        goto out;
     /* a sentence: capital first letter, one full stop */
     if (g->len) {
         gunichar u = g_utf8_get_char(g->str);

@@ -11,7 +11,8 @@ the same in training and evaluation, so a model answers the suite in the form it
               1..6 queries, the earlier ones answered; suite: 20..26 pairs, one query, ~155 tokens)
               With World(..., retrieval_words=True): "Data: tak owl, mol fox, ...\\nQuery: mol"
               -> " fox", keys and values from fixed pools of single-token words (training:
-              2..64 pairs; suite: 48..60 pairs, ~170 tokens)
+              2..64 pairs; suite: 48..60 pairs, ~170 tokens; both configurable, with more
+              keys, for contexts of several hundred tokens)
   code        a program prefix cut inside an expression -> the minimal completion: closing
               brackets, ';', then each open block closed on its own line at its indentation
   json        "Request: new user Mara, 31, from Oslo.\\nJSON:" -> ' {"type": "user", ...}'
@@ -36,7 +37,8 @@ def made_up_word(rng, n_syl):
 class World:
     """The fixed facts table (country -> capital), and the word lists the skills draw on."""
 
-    def __init__(self, seed, n_facts, retrieval_words=False):
+    def __init__(self, seed, n_facts, retrieval_words=False, n_keys=72, suite_pairs=(48, 60),
+                 train_max_pairs=64):
         rng = random.Random(seed * 7919 + 1)
         used = set()
         self.facts = []
@@ -50,13 +52,15 @@ class World:
             used.add(country)
             used.add(city)
             self.facts.append((country, city))
-        # retrieval_words: 72 made-up keys (consonant-vowel-consonant) and 48 values (real
-        # words); the tokenizer is trained until each is one token (make-demo.py checks)
+        # retrieval_words: n_keys made-up keys (consonant-vowel-consonant) and 48 values (real
+        # words); the tokenizer is trained until each is one token (make-demo.py checks).
+        # Contexts have 2..train_max_pairs pairs in training and suite_pairs in the suite.
         self.keys = self.values = None
+        self.suite_pairs, self.train_max_pairs = suite_pairs, train_max_pairs
         if not retrieval_words:
             return
         keys = set()
-        while len(keys) < 72:
+        while len(keys) < n_keys:
             k = rng.choice(CONS) + rng.choice(VOWELS) + rng.choice(CONS)
             if k not in VALUES:
                 keys.add(k)
@@ -144,7 +148,7 @@ def retrieval_example(rng, world, lo=None, hi=None, queries=0):
         # " key" as in the context, so the query's tokens are the context's tokens
         done = "".join("\nQuery: %s=%d" % (keys[q], vals[q]) for q in asked[:-1])
         return "Data: %s%s\nQuery: %s=" % (ctx, done, keys[asked[-1]]), "%d" % vals[asked[-1]]
-    n = rng.randint(lo or 2, hi or 64)
+    n = rng.randint(lo or 2, hi or world.train_max_pairs)
     queries = min(n, queries or rng.randint(1, 6))
     keys = rng.sample(world.keys, n)
     vals = [rng.choice(world.values) for _ in keys]
@@ -341,7 +345,7 @@ def eval_items(rng, world, per_slice):
             rows.append(dict(slice="retrieval", kind="generate", prompt=p, target=a,
                              metric="exact", max_tokens=5, stop="\n"))
         else:
-            p, a = fresh(lambda: retrieval_example(rng, world, 48, 60, 1))
+            p, a = fresh(lambda: retrieval_example(rng, world, *world.suite_pairs, 1))
             rows.append(dict(slice="retrieval", kind="generate", prompt=p, target=a.strip(),
                              metric="exact", max_tokens=4, stop="\n"))
     for _ in range(per_slice):

@@ -63,6 +63,14 @@ def parse_args():
     ap.add_argument("--retrieval-words", action="store_true",
                     help="retrieval over single-token word keys and values (demo_tasks.World) "
                          "instead of made-up keys and 3-digit values")
+    ap.add_argument("--retrieval-keys", type=int, default=72,
+                    help="with --retrieval-words: the key pool (each must become one token)")
+    ap.add_argument("--retrieval-pairs", type=int, nargs=2, default=(48, 60), metavar=("LO", "HI"),
+                    help="with --retrieval-words: pairs in a suite item's context (at most "
+                         "--retrieval-keys; 3 tokens a pair)")
+    ap.add_argument("--retrieval-train-max", type=int, default=64,
+                    help="with --retrieval-words: most pairs in a training context (--seq must "
+                         "hold 3 tokens a pair)")
     ap.add_argument("--induction-steps", type=int, default=0,
                     help="first steps on repeated random runs only (induction_batch), lr 1e-3")
     ap.add_argument("--induction-rows", type=int, default=0,
@@ -224,7 +232,11 @@ def main():
         log.write(msg + "\n")
 
     say("command: tools/make-demo.py " + " ".join(sys.argv[1:]))
-    world = T.World(a.seed, a.facts, a.retrieval_words)
+    if a.retrieval_words and max(a.retrieval_pairs[1], a.retrieval_train_max) > a.retrieval_keys:
+        sys.exit("--retrieval-pairs and --retrieval-train-max cannot exceed --retrieval-keys "
+                 "(a context names each key once)")
+    world = T.World(a.seed, a.facts, a.retrieval_words, a.retrieval_keys,
+                    tuple(a.retrieval_pairs), a.retrieval_train_max)
     if a.facts < a.per_slice:
         sys.exit("--facts must be at least --per-slice (the facts slice asks every fact once)")
 
@@ -275,7 +287,7 @@ def main():
                             lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
     stream = Stream(a.seed + 3, world, tok, held_out, probs, a.seq)
     prng = random.Random(a.seed + 6)
-    lo, hi = (48, 60) if world.keys else (20, 26)  # the suite's context lengths
+    lo, hi = world.suite_pairs if world.keys else (20, 26)  # the suite's context lengths
     probe = [T.retrieval_example(prng, world, lo, hi, 1) for _ in range(40)]
     probe_short = [T.retrieval_example(prng, world, 2, 12, 1) for _ in range(40)]
     # phase 1: the copying circuit, on repeated random runs (loss on the repeats only)

@@ -497,6 +497,69 @@ static void test_everything_fails(void)
     qb_analysis_free(a);
 }
 
+/* --- a slice the baseline itself fails -------------------------------------------------- */
+
+/* "good" (300 items, 80%) holds down to w4g128; "broken" (300 items) scores 1% under every
+ * config, w4g128 losing its 3 correct items: not judged, no cliff, and it constrains
+ * neither deployment plan. */
+static const struct slicedef broken_sl[] = {{"good", 300, 0}, {"broken", 300, 0}};
+
+static void broken_outcome(int c, int s, int64_t i, struct qb_store_result *r)
+{
+    r->correct = s == 0 ? i % 10 < 8 : i % 100 == 0 && c < 2;
+}
+
+static void all_broken_outcome(int c, int s, int64_t i, struct qb_store_result *r)
+{
+    (void)s;
+    r->correct = i % 100 == 0 && c < 2;
+}
+
+static void test_baseline_fails(void)
+{
+    const char *path = tmp_path("broken.db");
+    struct qb_store *s = NULL;
+    struct qb_analysis *a = NULL;
+
+    CHECK(build(path, "broken", NULL, fail_cfg, 3, broken_sl, 2, broken_outcome) == 0);
+    CHECK(qb_store_open(path, QB_STORE_READONLY, &s) == 0);
+    CHECK(qb_analyze(s, "broken", NULL, &a) == 0);
+    qb_store_close(s);
+    if (!a)
+        return;
+    int64_t good = slice_ix(a, "good"), broken = slice_ix(a, "broken"), w4 = cfg_ix(a, "w4g128");
+    CHECK(good >= 0 && broken >= 0 && w4 >= 0);
+    if (good < 0 || broken < 0 || w4 < 0) {
+        qb_analysis_free(a);
+        return;
+    }
+    CHECK(a->slices[good].rec == w4 && a->slices[good].verdict == QB_VERDICT_HOLDS);
+    CHECK(a->slices[broken].rec == a->baseline && a->slices[broken].verdict == QB_VERDICT_FAILS);
+    CHECK(a->slices[broken].cliff == -1 && a->n_cliffs == 0);
+    CHECK(strcmp(qb_an_verdict_name(QB_VERDICT_FAILS), "baseline_fails") == 0);
+    /* the broken slice neither keeps the baseline loaded nor blocks the single config */
+    CHECK(a->single_config == w4);
+    CHECK(a->routed.n_distinct == 1 && a->routed.config[broken] == w4);
+    CHECK_NEAR(a->routed.mem_ratio, a->configs[w4].mem_cost / a->configs[a->baseline].mem_cost, 1e-12);
+    CHECK(has_warning(a, "slice 'broken': f32 scores 1.0% (n=300)"));
+    CHECK(has_warning(a, "not judged"));
+    qb_analysis_free(a);
+
+    /* every slice broken: nothing to serve on, so the plans keep the baseline */
+    path = tmp_path("allbroken.db");
+    CHECK(build(path, "allbroken", NULL, fail_cfg, 3, broken_sl, 2, all_broken_outcome) == 0);
+    CHECK(qb_store_open(path, QB_STORE_READONLY, &s) == 0);
+    CHECK(qb_analyze(s, "allbroken", NULL, &a) == 0);
+    qb_store_close(s);
+    if (!a)
+        return;
+    for (int64_t k = 0; k < a->n_slices; k++)
+        CHECK(a->slices[k].verdict == QB_VERDICT_FAILS && a->slices[k].rec == a->baseline);
+    CHECK(a->single_config == a->baseline);
+    CHECK(a->routed.n_distinct == 1 && a->routed.config[0] == a->baseline);
+    qb_analysis_free(a);
+}
+
 /* --- a perplexity slice ---------------------------------------------------------------- */
 
 static const struct slicedef ppl_sl[] = {{"qa", 200, 0}, {"wiki", 39, 1}};
@@ -786,6 +849,7 @@ int main(void)
     RUN(test_hidden_cliff);
     RUN(test_too_small_and_policy);
     RUN(test_everything_fails);
+    RUN(test_baseline_fails);
     RUN(test_perplexity);
     RUN(test_json);
     RUN(test_lookup);

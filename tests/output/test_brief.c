@@ -413,6 +413,39 @@ static void test_render_answer_and_numbers(void)
     free(md);
 }
 
+/* a slice the baseline itself fails is not judged: its own clause closes the answer, in
+ * every form of it, and its verdict word is the template's */
+static void test_render_baseline_fails(void)
+{
+    struct qb_template *t = NULL;
+    struct qb_analysis *a = make_analysis();
+    char *md = NULL;
+    a->slices[3].verdict = QB_VERDICT_FAILS; /* code: rec stays f32 */
+    CHECK(qb_template_parse("@define and and\n"
+                            "@define answer_serve serve {{config}} for {{slices}} traffic\n"
+                            "@define answer_keep_cliff keep {{config}} for {{slices}}, where {{below}} loses "
+                            "{{loss}} points\n"
+                            "@define answer_keep keep {{config}} for {{slices}}\n"
+                            "@define answer_fails {{slices}} cannot be judged: {{config}} scores below "
+                            "{{floor}}% there\n"
+                            "@define verdict_baseline_fails not judged\n"
+                            "@lead {{answer}}\n"
+                            "@table recommendation\n",
+                            "t.tmpl", &t) == 0);
+    CHECK(t && qb_brief_markdown(a, t, "x_files", "2026-11-23", &md) == 0);
+    if (md) {
+        CHECK(strstr(md, "**Serve w4g128 for chat and json traffic; keep w8a8 for arithmetic, where "
+                         "w4g128 loses 9.1 points; code cannot be judged: f32 scores below 5% there.**") != NULL);
+        CHECK(strstr(md, "keep f32 for code") == NULL);
+        CHECK(strstr(md, "not judged") != NULL);
+        if (!strstr(md, "code cannot be judged"))
+            fprintf(stderr, "%s\n", md);
+    }
+    free(md);
+    qb_template_free(t);
+    free_analysis(a);
+}
+
 static void test_render_tables_lists_conditions(void)
 {
     char *md = render("@define delta_points {{delta}} ({{delta_lo}} to {{delta_hi}})\n"
@@ -644,6 +677,7 @@ int main(void)
     RUN(test_load_by_name_and_path);
     RUN(test_render_answer_and_numbers);
     RUN(test_single_config_when_routing_costs_more);
+    RUN(test_render_baseline_fails);
     RUN(test_render_tables_lists_conditions);
     RUN(test_render_errors);
     RUN(test_number_formats);
