@@ -162,6 +162,7 @@ static const char *const lin_name[QB_LIN_COUNT] = {"q", "k", "v", "o", "gate", "
 
 /* The groups of linear layers sharing one input. */
 enum site { SITE_QKV, SITE_O, SITE_GU, SITE_DOWN };
+static const char *const site_name[] = {"q/k/v", "o", "gate/up", "down"};
 static const struct {
     int n, lin[3];
 } site_lins[4] = {
@@ -786,6 +787,25 @@ static int awq_error(struct work *W, enum site site, const struct acc *a, const 
     return rc;
 }
 
+/* One line of cal->awq_trace, if set: what the scales had to work with (the spread of the
+ * mean |x| per input, m (k)) and what the search won (best_err at alpha best_g / grid
+ * against err0 at alpha 0). */
+static void awq_trace(const struct work *W, const char *what, int64_t k, const float *m,
+                      double err0, int best_g, double best_err)
+{
+    float mx = 0, mn = FLT_MAX;
+    if (!W->cal->awq_trace)
+        return;
+    for (int64_t j = 0; j < k; j++) {
+        mx = m[j] > mx ? m[j] : mx;
+        mn = m[j] < mn ? m[j] : mn;
+    }
+    fprintf(W->cal->awq_trace,
+            "awq layer %lld %-8s mean|x| max/min %7.1f  output error: alpha 0 %.4g, alpha %.2f %.4g (%+.1f%%)\n",
+            (long long)W->l, what, mn > 0 ? mx / mn : INFINITY, err0, (double)best_g / W->cal->awq_grid,
+            best_err, err0 > 0 ? 100.0 * (best_err - err0) / err0 : 0.0);
+}
+
 static int awq_site(struct work *W, enum site site, const struct acc *a)
 {
     const int64_t k = a->k, n = a->n_keep;
@@ -851,16 +871,22 @@ static int awq_site(struct work *W, enum site site, const struct acc *a)
                 goto oom;
         if (mlp_loss(W, site) && !(yq[2] = malloc((size_t)(n * W->d) * sizeof *yq[2])))
             goto oom;
+        double err0 = 0;
+        int best_g = 0;
         for (int g = 0; g < W->cal->awq_grid; g++) {
             double e;
             awq_scales(k, m, wm, (float)g / (float)W->cal->awq_grid, s);
             if ((rc = awq_error(W, site, a, s, ref, xs, yq, cw, hs, &e)) < 0)
                 goto out;
+            if (g == 0)
+                err0 = e;
             if (e < best_err) { /* alpha 0 (plain RTN) first: only a strict gain moves off it */
                 best_err = e;
+                best_g = g;
                 memcpy(best, s, (size_t)k * sizeof *s);
             }
         }
+        awq_trace(W, site_name[site], k, m, err0, best_g, best_err);
     }
     fold(W, site, best);
     /* the clip weights of the final quantization: the scaled input's mean square */
@@ -1016,7 +1042,8 @@ static int awq_head(struct work *W, float *out_norm)
     float *m = NULL, *s = NULL, *best = NULL, *cw = NULL, *wh = NULL, *ws = NULL, *xs = NULL;
     float *ref = NULL, *yq = NULL;
     double *hs = NULL, *hp = NULL;
-    double best_err = INFINITY;
+    double best_err = INFINITY, err0 = 0;
+    int best_g = 0;
     int64_t n;
     int rc;
     if ((rc = acc_init(W, &a, d)) < 0)
@@ -1062,11 +1089,15 @@ static int awq_head(struct work *W, float *out_norm)
             goto out;
         for (int64_t i = 0; i < n * vocab; i++)
             e += ((double)ref[i] - yq[i]) * ((double)ref[i] - yq[i]);
+        if (g == 0)
+            err0 = e;
         if (e < best_err) {
             best_err = e;
+            best_g = g;
             memcpy(best, s, (size_t)d * sizeof *s);
         }
     }
+    awq_trace(W, "head", d, m, err0, best_g, best_err);
     for (int64_t j = 0; j < d; j++)
         out_norm[j] = W->m->out_norm[j] / best[j];
     scaled_moments(&a, best, cw, hs);

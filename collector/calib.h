@@ -62,6 +62,7 @@
 #define QB_CALIB_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #define QB_CALIB_SEQUENCES 128
 #define QB_CALIB_SEQ_LEN 512
@@ -90,6 +91,9 @@ struct qb_calib {
     float smooth_alpha;  /* 0.5: SmoothQuant's migration strength */
     int fold_only;       /* for tests: AWQ/SmoothQuant fold their scales (alpha awq_alpha, or
                             0.5 when searching) and every linear layer stays f32 */
+    FILE *awq_trace;     /* NULL; else it gets one line per AWQ search: layer, site,
+                            max / min of the mean |x| per input, and the output error at alpha
+                            0 (no scales) and at the alpha chosen */
 };
 
 /* Tokenizes the text file at path into at most n_seq sequences of seq_len tokens (<= 0: the

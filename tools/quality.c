@@ -12,6 +12,7 @@
  *     --act-order  --no-head (GPTQ leaves the output head RTN)  --damp F (0.01)
  *     --clip -1|0|1 (GPTQ group clipping search, 1)  --clip-weighted 0|1 (1)  --awq-duo 0|1 (0)
  *     --awq-grid N (20)  --awq-tokens N (4096)  --awq-mlp-loss 0|1 (1)
+ *     --awq-trace        one line per AWQ search on stderr (collector/calib.h, awq_trace)
  *     --calib-text FILE  calibrate on FILE instead of sampled stories (CALIB_OUT is then unused)
  *     --held-text FILE   score on FILE's first held-seqs x held-len tokens, cut as calibration
  *                        text is (BOS + piece), instead of sampled stories
@@ -123,7 +124,7 @@ static int score(const struct qb_qmodel *qm, const int32_t *ids, int64_t n_seq, 
 int main(int argc, char **argv)
 {
     int64_t calib_seqs = 128, calib_len = 512, held_seqs = 16, held_len = 256;
-    int act_order = 0, no_head = 0, first = 4, rc = 0, clip = 1, clip_w = 1, awq_duo = 0, awq_grid = 0, awq_mlp = 1;
+    int act_order = 0, no_head = 0, awq_trace = 0, first = 4, rc = 0, clip = 1, clip_w = 1, awq_duo = 0, awq_grid = 0, awq_mlp = 1;
     long long awq_tokens = 0;
     const char *calib_text = NULL, *held_text = NULL;
     double damp = 0.01;
@@ -139,8 +140,8 @@ int main(int argc, char **argv)
     }
     while (first < argc && !strncmp(argv[first], "--", 2)) {
         const char *o = argv[first];
-        if (!strcmp(o, "--act-order") || !strcmp(o, "--no-head")) {
-            *(!strcmp(o, "--act-order") ? &act_order : &no_head) = 1;
+        if (!strcmp(o, "--act-order") || !strcmp(o, "--no-head") || !strcmp(o, "--awq-trace")) {
+            *(!strcmp(o, "--act-order") ? &act_order : !strcmp(o, "--no-head") ? &no_head : &awq_trace) = 1;
             first++;
             continue;
         }
@@ -211,6 +212,7 @@ int main(int argc, char **argv)
     cal->gptq_clip_weighted = clip_w;
     cal->awq_duo = awq_duo;
     cal->awq_mlp_loss = awq_mlp;
+    cal->awq_trace = awq_trace ? stderr : NULL;
     if (awq_grid > 0)
         cal->awq_grid = awq_grid;
     if (awq_tokens > 0)
