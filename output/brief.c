@@ -931,8 +931,9 @@ static const struct qb_an_plan *chosen_plan(const struct qb_analysis *a)
 }
 
 /* The answer when one config serves everything because routing would not save memory: the
- * slices that need it (their own recommendation is that config), with a cliff when one of
- * them has one. */
+ * slices that need it (their own recommendation is that config; not those too small to tell
+ * or failed by the baseline), with a cliff when one of them has one. 1 when it wrote the
+ * answer, 0 when no slice needs that config. */
 static int answer_single(struct ctx *c, GString *g)
 {
     const struct qb_analysis *a = c->a;
@@ -943,24 +944,35 @@ static int answer_single(struct ctx *c, GString *g)
 
     for (int64_t si = 0; si < a->n_slices; si++) {
         const struct qb_an_slice *sl = &a->slices[si];
-        if (sl->rec != sc_cfg)
+        if (sl->rec != sc_cfg || sl->verdict == QB_VERDICT_UNDECIDED || sl->verdict == QB_VERDICT_FAILS)
             continue;
         if (first < 0 || (a->slices[first].cliff < 0 && sl->cliff >= 0))
             first = si;
         names[n++] = sl->name;
     }
+    if (n == 0) {
+        rc = 0;
+        goto out;
+    }
     if ((rc = join_and(c, names, n, &list)) < 0)
         goto out;
-    if (first >= 0 && a->slices[first].cliff >= 0 && find_define(c->t, "answer_single_cliff"))
+    if (first >= 0 && a->slices[first].cliff >= 0)
         cliff_scope(a, &a->cliffs[a->slices[first].cliff], &sc);
     scope_set(&sc, "config", g_strdup(a->configs[sc_cfg].spec));
     scope_set(&sc, "slices", list);
-    rc = pattern(c, first >= 0 && a->slices[first].cliff >= 0 && find_define(c->t, "answer_single_cliff")
-                        ? "answer_single_cliff" : "answer_single",
+    /* the baseline is kept, not served: answer_keep_all(_cliff) when the template has them */
+    const int keep = sc_cfg == a->baseline && find_define(c->t, "answer_keep_all");
+    const int with_cliff = first >= 0 && a->slices[first].cliff >= 0 &&
+                           find_define(c->t, keep ? "answer_keep_all_cliff" : "answer_single_cliff");
+    rc = pattern(c,
+                 keep ? (with_cliff ? "answer_keep_all_cliff" : "answer_keep_all")
+                      : (with_cliff ? "answer_single_cliff" : "answer_single"),
                  &sc, &s);
     scope_clear(&sc);
-    if (rc >= 0)
+    if (rc >= 0) {
         g_string_assign(g, s);
+        rc = 1;
+    }
     g_free(s);
 out:
     g_free(names);
@@ -1051,14 +1063,18 @@ static int make_answer(struct ctx *c, char **out)
             g_free(clause);
         }
     }
-    /* routing would not save memory: one config for all traffic */
-    if (chosen_plan(a) == &a->single && a->single_config != a->baseline &&
-        find_define(c->t, "answer_single")) {
-        if ((rc = answer_single(c, g)) < 0)
+    /* routing would not save memory: one config for all traffic (the baseline too, when a
+     * slice needs it: the clauses above would route the rest to configs the deployment
+     * figures do not count) */
+    int single = 0;
+    if (chosen_plan(a) == &a->single && find_define(c->t, "answer_single")) {
+        if ((single = answer_single(c, g)) < 0) {
+            rc = single;
             goto out;
-    } else
+        }
+    }
     /* one config serves everything and holds: the short form */
-    {
+    if (!single) {
         int all_one = a->n_slices > 0;
         for (int64_t si = 0; si < a->n_slices; si++)
             if (a->slices[si].rec != a->slices[0].rec || a->slices[si].verdict != QB_VERDICT_HOLDS)

@@ -413,6 +413,46 @@ static void test_render_answer_and_numbers(void)
     free(md);
 }
 
+/* when a slice needs the baseline, routing the rest costs more memory than the baseline alone:
+ * the answer keeps the baseline for all traffic, as the headline numbers do, naming the
+ * slices that need it (not those too small to tell) */
+static void test_keep_baseline_for_all(void)
+{
+    struct qb_template *t = NULL;
+    struct qb_analysis *a = make_analysis();
+    char *md = NULL;
+    a->slices[3].verdict = QB_VERDICT_BASELINE; /* code: nothing cheaper holds */
+    a->single_config = 0;
+    a->single.mem_cost = a->configs[0].mem_cost;
+    a->single.mem_ratio = 1;
+    a->routed.mem_cost = a->configs[0].mem_cost * 1.4;
+    CHECK(qb_template_parse("@define and and\n"
+                            "@define answer_serve serve {{config}} for {{slices}} traffic\n"
+                            "@define answer_single Serve {{config}} for all traffic: it holds on {{slices}}\n"
+                            "@define answer_keep_all Keep {{config}} for all traffic: nothing cheaper holds "
+                            "on {{slices}}\n"
+                            "@lead {{answer}}\n"
+                            "@p saved {{mem_saving}}\n",
+                            "t.tmpl", &t) == 0);
+    CHECK(t && qb_brief_markdown(a, t, "x_files", "2026-11-23", &md) == 0);
+    if (md) {
+        CHECK(strstr(md, "**Keep f32 for all traffic: nothing cheaper holds on code.**") != NULL);
+        CHECK(strstr(md, "saved 0%") != NULL);
+        if (!strstr(md, "**Keep f32"))
+            fprintf(stderr, "%s\n", md);
+    }
+    free(md);
+    md = NULL;
+    /* only a slice too small to tell needs it: the per-slice clauses, as before */
+    a->slices[3].verdict = QB_VERDICT_UNDECIDED;
+    CHECK(t && qb_brief_markdown(a, t, "x_files", "2026-11-23", &md) == 0);
+    if (md)
+        CHECK(strstr(md, "**Serve w4g128 for chat and json traffic") != NULL);
+    free(md);
+    qb_template_free(t);
+    free_analysis(a);
+}
+
 /* a slice the baseline itself fails is not judged: its own clause closes the answer, in
  * every form of it, and its verdict word is the template's */
 static void test_render_baseline_fails(void)
@@ -678,6 +718,7 @@ int main(void)
     RUN(test_render_answer_and_numbers);
     RUN(test_single_config_when_routing_costs_more);
     RUN(test_render_baseline_fails);
+    RUN(test_keep_baseline_for_all);
     RUN(test_render_tables_lists_conditions);
     RUN(test_render_errors);
     RUN(test_number_formats);
