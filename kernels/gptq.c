@@ -137,6 +137,52 @@ static struct hdr asym_hdr(float lo, float hi, int bits)
     return hdr_make(d > 0 ? d : 0, lo, 1);
 }
 
+/* With the codes c of header *best fixed, the scale and minimum (d, m) that minimise the
+ * expected output error (w - d c - m)^T H (w - d c - m) solve a 2 x 2 system; the codes are
+ * then rounded again under the new header. A few rounds, each kept only when it lowers the
+ * error (*best_err): the clipping search's grid, refined to the point it was looking for. */
+static void refit_asym(const struct grid *g, const float *w, const double *hb, int64_t ld, int n,
+                       struct hdr *best, double *best_err)
+{
+    for (int round = 0; round < 4; round++) {
+        double hc[128], h1[128], a11 = 0, a12 = 0, a22 = 0, b1 = 0, b2 = 0;
+        float c[128], v;
+        for (int i = 0; i < n; i++)
+            c[i] = (float)quant_one(g, best, w[i], &v);
+        for (int i = 0; i < n; i++) {
+            const double *hr = hb + i * ld;
+            double sc = 0, s1 = 0;
+            for (int j = 0; j < n; j++) {
+                sc += hr[j] * c[j];
+                s1 += hr[j];
+            }
+            hc[i] = sc;
+            h1[i] = s1;
+        }
+        for (int i = 0; i < n; i++) {
+            a11 += c[i] * hc[i];
+            a12 += c[i] * h1[i];
+            a22 += h1[i];
+            b1 += w[i] * hc[i];
+            b2 += w[i] * h1[i];
+        }
+        const double det = a11 * a22 - a12 * a12;
+        if (!(fabs(det) > 1e-30 * fabs(a11 * a22)) || !(a22 > 0))
+            return;
+        const double d = (b1 * a22 - b2 * a12) / det, m = (a11 * b2 - a12 * b1) / det;
+        if (!(d > 0) || !isfinite(m))
+            return;
+        struct hdr h = hdr_make((float)d, (float)m, 1);
+        if (isinf(h.d) || isinf(h.m))
+            return;
+        const double e = group_err_h(g, w, hb, ld, n, &h);
+        if (!(e < *best_err))
+            return;
+        *best_err = e;
+        *best = h;
+    }
+}
+
 /* The header of one group of n weights: the rules of quantize.c (see its header comment).
  * -1 when it overflows f16. */
 static int group_header(const struct grid *g, const float *w, const float *cw, const double *hb,
@@ -201,6 +247,8 @@ static int group_header(const struct grid *g, const float *w, const float *cw, c
             if (pass > 0 && !moved)
                 break;
         }
+        if (hb)
+            refit_asym(g, w, hb, ld, n, &best, &best_err);
     }
     *out = best;
     return 0;

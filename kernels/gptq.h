@@ -56,7 +56,9 @@ int qb_gptq_quantize(const float *w, int64_t rows, int64_t cols, const double *h
  * group's candidates by the expected output error instead of the plain squared error: with h
  * (cols, cols) = E[x x^T] of the inputs, r^T H_gg r over the group's block (r = w - q); without
  * h, sum_i col_weight[i] r_i^2 (a diagonal H). AWQ's clipping search, with the inputs' second
- * moments standing in for its samples. */
+ * moments standing in for its samples. With h and an asymmetric format, each group's scale
+ * and minimum are then refit under r^T H_gg r (least squares with the codes fixed, codes
+ * rounded again, kept while the error falls). */
 int qb_quantize_weighted(const float *w, int64_t rows, int64_t cols, const float *col_weight,
                          const double *h, enum qb_fmt fmt, int group, int asym, int clip,
                          struct qb_qtensor *out);
