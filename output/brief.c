@@ -1672,13 +1672,26 @@ static int build_list(struct ctx *c, const struct tline *tl, struct qb_blk *b)
             rc = pattern(c, ppl ? "cliff_ppl" : "cliff", &sc, &s1);
             if (rc >= 0)
                 rc = pattern(c, cl->hides ? "cliff_hidden" : "cliff_visible", &sc, &s2);
+            /* a config further down the ladder than the loss holds for the slice all the same
+             * (losses need not grow as bits fall): say so, or the cliff reads as binding */
+            const struct qb_an_slice *sl = &a->slices[cl->slice];
+            char *s3 = NULL;
+            if (rc >= 0 && sl->verdict == QB_VERDICT_HOLDS && sl->rec > cl->below) {
+                scope_set(&sc, "rec", g_strdup(a->configs[sl->rec].spec));
+                rc = pattern(c, "cliff_passed", &sc, &s3);
+            }
             scope_clear(&sc);
             if (rc < 0) {
-                g_free(s1), g_free(s2);
+                g_free(s1), g_free(s2), g_free(s3);
                 break;
             }
-            g_ptr_array_add(v, *s2 ? fmt("%s %s", s1, s2) : g_strdup(s1));
-            g_free(s1), g_free(s2);
+            GString *item = g_string_new(s1);
+            if (*s2)
+                g_string_append_printf(item, " %s", s2);
+            if (s3 && *s3)
+                g_string_append_printf(item, " %s", s3);
+            g_ptr_array_add(v, g_string_free(item, FALSE));
+            g_free(s1), g_free(s2), g_free(s3);
         }
     } else if (tl->arg == L_CAVEATS) {
         for (int64_t i = 0; i < c->n_caveats; i++)

@@ -413,6 +413,32 @@ static void test_render_answer_and_numbers(void)
     free(md);
 }
 
+/* a cliff above a config that holds for the slice all the same says so */
+static void test_cliff_passed(void)
+{
+    struct qb_template *t = NULL;
+    struct qb_analysis *a = make_analysis();
+    char *md = NULL;
+    a->slices[1].rec = 3; /* arithmetic: w2g32 holds, below its cliff at w4g128 */
+    a->slices[1].verdict = QB_VERDICT_HOLDS;
+    CHECK(qb_template_parse("@define cliff {{slice}} falls off between {{above}} and {{below}}.\n"
+                            "@define cliff_passed Further down, {{rec}} holds for {{slice}}.\n"
+                            "@list cliffs\n",
+                            "t.tmpl", &t) == 0);
+    CHECK(t && qb_brief_markdown(a, t, "x_files", "2026-11-23", &md) == 0);
+    if (md) {
+        CHECK(strstr(md, "arithmetic falls off between w8a8 and w4g128. Further down, w2g32 holds for "
+                         "arithmetic.") != NULL);
+        /* chat's recommendation (w4g128) is above its cliff: nothing added */
+        CHECK(strstr(md, "chat falls off between w4g128 and w2g32.\n") != NULL);
+        if (!strstr(md, "Further down, w2g32"))
+            fprintf(stderr, "%s\n", md);
+    }
+    free(md);
+    qb_template_free(t);
+    free_analysis(a);
+}
+
 /* when a slice needs the baseline, routing the rest costs more memory than the baseline alone:
  * the answer keeps the baseline for all traffic, as the headline numbers do, naming the
  * slices that need it (not those too small to tell) */
@@ -719,6 +745,7 @@ int main(void)
     RUN(test_single_config_when_routing_costs_more);
     RUN(test_render_baseline_fails);
     RUN(test_keep_baseline_for_all);
+    RUN(test_cliff_passed);
     RUN(test_render_tables_lists_conditions);
     RUN(test_render_errors);
     RUN(test_number_formats);
