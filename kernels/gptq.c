@@ -100,6 +100,7 @@ static double group_err(const struct grid *g, const float *w, const float *cw, i
 /* r^T H r for H (n, n) at hb with leading dimension ld, n a multiple of 8, in eight partial
  * sums the compiler keeps in vector lanes. Most of AWQ's time is here, so on x86-64 it is
  * compiled for AVX-512 and AVX2 too and the loader picks the widest the CPU has. */
+/* (not under ASan: its ifunc resolver would run before the sanitizer's runtime is set up) */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
@@ -144,27 +145,28 @@ static struct hdr asym_hdr(float lo, float hi, int bits)
 static void refit_asym(const struct grid *g, const float *w, const double *hb, int64_t ld, int n,
                        struct hdr *best, double *best_err)
 {
+    /* H 1 and the terms of the system that do not depend on the codes */
+    double h1[128], a22 = 0, b2 = 0;
+    for (int i = 0; i < n; i++) {
+        h1[i] = 0;
+        for (int j = 0; j < n; j++)
+            h1[i] += hb[i * ld + j];
+        a22 += h1[i];
+        b2 += w[i] * h1[i];
+    }
     for (int round = 0; round < 4; round++) {
-        double hc[128], h1[128], a11 = 0, a12 = 0, a22 = 0, b1 = 0, b2 = 0;
+        double a11 = 0, a12 = 0, b1 = 0;
         float c[128], v;
         for (int i = 0; i < n; i++)
             c[i] = (float)quant_one(g, best, w[i], &v);
         for (int i = 0; i < n; i++) {
             const double *hr = hb + i * ld;
-            double sc = 0, s1 = 0;
-            for (int j = 0; j < n; j++) {
-                sc += hr[j] * c[j];
-                s1 += hr[j];
-            }
-            hc[i] = sc;
-            h1[i] = s1;
-        }
-        for (int i = 0; i < n; i++) {
-            a11 += c[i] * hc[i];
+            double hc = 0; /* (H c)_i */
+            for (int j = 0; j < n; j++)
+                hc += hr[j] * c[j];
+            a11 += c[i] * hc;
             a12 += c[i] * h1[i];
-            a22 += h1[i];
-            b1 += w[i] * hc[i];
-            b2 += w[i] * h1[i];
+            b1 += w[i] * hc;
         }
         const double det = a11 * a22 - a12 * a12;
         if (!(fabs(det) > 1e-30 * fabs(a11 * a22)) || !(a22 > 0))

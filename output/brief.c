@@ -956,13 +956,13 @@ static int answer_single(struct ctx *c, GString *g)
     }
     if ((rc = join_and(c, names, n, &list)) < 0)
         goto out;
-    if (first >= 0 && a->slices[first].cliff >= 0)
+    if (a->slices[first].cliff >= 0)
         cliff_scope(a, &a->cliffs[a->slices[first].cliff], &sc);
     scope_set(&sc, "config", g_strdup(a->configs[sc_cfg].spec));
     scope_set(&sc, "slices", list);
     /* the baseline is kept, not served: answer_keep_all(_cliff) when the template has them */
     const int keep = sc_cfg == a->baseline && find_define(c->t, "answer_keep_all");
-    const int with_cliff = first >= 0 && a->slices[first].cliff >= 0 &&
+    const int with_cliff = a->slices[first].cliff >= 0 &&
                            find_define(c->t, keep ? "answer_keep_all_cliff" : "answer_single_cliff");
     rc = pattern(c,
                  keep ? (with_cliff ? "answer_keep_all_cliff" : "answer_keep_all")

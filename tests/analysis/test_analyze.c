@@ -141,6 +141,22 @@ out:
     return rc;
 }
 
+/* build() into a fresh store named file, then qb_analyze of its run (settings: the default
+ * ones); NULL, with the message, when any step fails. */
+static struct qb_analysis *build_and_analyze(const char *file, const char *run_name,
+                                             const struct cfgdef *cfg, int n_cfg,
+                                             const struct slicedef *sl, int n_sl, outcome_fn f)
+{
+    const char *path = tmp_path(file);
+    struct qb_store *s = NULL;
+    struct qb_analysis *a = NULL;
+    if (build(path, run_name, NULL, cfg, n_cfg, sl, n_sl, f) < 0 ||
+        qb_store_open(path, QB_STORE_READONLY, &s) < 0 || qb_analyze(s, run_name, NULL, &a) < 0)
+        fprintf(stderr, "  %s: %s\n", file, qb_errmsg());
+    qb_store_close(s);
+    return a;
+}
+
 static int64_t slice_ix(const struct qb_analysis *a, const char *name)
 {
     for (int64_t s = 0; s < a->n_slices; s++)
@@ -466,14 +482,8 @@ static void fail_outcome(int c, int s, int64_t i, struct qb_store_result *r)
 
 static void test_everything_fails(void)
 {
-    const char *path = tmp_path("fail.db");
-    struct qb_store *s = NULL;
-    struct qb_analysis *a = NULL;
-
-    CHECK(build(path, "fail", NULL, fail_cfg, 3, fail_sl, 2, fail_outcome) == 0);
-    CHECK(qb_store_open(path, QB_STORE_READONLY, &s) == 0);
-    CHECK(qb_analyze(s, "fail", NULL, &a) == 0);
-    qb_store_close(s);
+    struct qb_analysis *a = build_and_analyze("fail.db", "fail", fail_cfg, 3, fail_sl, 2, fail_outcome);
+    CHECK(a != NULL);
     if (!a)
         return;
     for (int64_t k = 0; k < a->n_slices; k++) {
@@ -517,14 +527,8 @@ static void all_broken_outcome(int c, int s, int64_t i, struct qb_store_result *
 
 static void test_baseline_fails(void)
 {
-    const char *path = tmp_path("broken.db");
-    struct qb_store *s = NULL;
-    struct qb_analysis *a = NULL;
-
-    CHECK(build(path, "broken", NULL, fail_cfg, 3, broken_sl, 2, broken_outcome) == 0);
-    CHECK(qb_store_open(path, QB_STORE_READONLY, &s) == 0);
-    CHECK(qb_analyze(s, "broken", NULL, &a) == 0);
-    qb_store_close(s);
+    struct qb_analysis *a = build_and_analyze("broken.db", "broken", fail_cfg, 3, broken_sl, 2, broken_outcome);
+    CHECK(a != NULL);
     if (!a)
         return;
     int64_t good = slice_ix(a, "good"), broken = slice_ix(a, "broken"), w4 = cfg_ix(a, "w4g128");
@@ -546,11 +550,8 @@ static void test_baseline_fails(void)
     qb_analysis_free(a);
 
     /* every slice broken: nothing to serve on, so the plans keep the baseline */
-    path = tmp_path("allbroken.db");
-    CHECK(build(path, "allbroken", NULL, fail_cfg, 3, broken_sl, 2, all_broken_outcome) == 0);
-    CHECK(qb_store_open(path, QB_STORE_READONLY, &s) == 0);
-    CHECK(qb_analyze(s, "allbroken", NULL, &a) == 0);
-    qb_store_close(s);
+    a = build_and_analyze("allbroken.db", "allbroken", fail_cfg, 3, broken_sl, 2, all_broken_outcome);
+    CHECK(a != NULL);
     if (!a)
         return;
     for (int64_t k = 0; k < a->n_slices; k++)

@@ -230,15 +230,22 @@ static int parse_fails(const char *text, const char *want_in_message)
     return ok;
 }
 
-static char *render(const char *text)
+/* The Markdown brief of a under the template text; NULL (with the message) when it fails. */
+static char *render_with(const struct qb_analysis *a, const char *text)
 {
     struct qb_template *t = NULL;
-    struct qb_analysis *a = make_analysis();
     char *md = NULL;
-    if (qb_template_parse(text, "t.tmpl", &t) == 0)
-        if (qb_brief_markdown(a, t, "x_files", "2026-11-23", &md) < 0)
-            fprintf(stderr, "  render: %s\n", qb_errmsg());
+    if (qb_template_parse(text, "t.tmpl", &t) < 0 || qb_brief_markdown(a, t, "x_files", "2026-11-23", &md) < 0)
+        fprintf(stderr, "  render: %s\n", qb_errmsg());
     qb_template_free(t);
+    return md;
+}
+
+/* The same for the fixture analysis. */
+static char *render(const char *text)
+{
+    struct qb_analysis *a = make_analysis();
+    char *md = render_with(a, text);
     free_analysis(a);
     return md;
 }
@@ -247,24 +254,20 @@ static char *render(const char *text)
  * the brief recommends: the answer and the headline numbers are the single config's */
 static void test_single_config_when_routing_costs_more(void)
 {
-    struct qb_template *t = NULL;
     struct qb_analysis *a = make_analysis();
-    char *md = NULL;
     a->routed.mem_cost = a->single.mem_cost * 2.5; /* f32 + w8a8 + w4g128 loaded side by side */
-    CHECK(qb_template_parse("@define and and\n"
-                            "@define answer_serve serve {{config}} for {{slices}} traffic\n"
-                            "@define answer_single Serve {{config}} for all traffic: it holds on {{slices}}\n"
-                            "@lead {{answer}}\n"
-                            "@p saved {{mem_saving}}; plan {{mem_plan}}\n",
-                            "t.tmpl", &t) == 0);
-    CHECK(t && qb_brief_markdown(a, t, "x_files", "2026-11-23", &md) == 0);
+    char *md = render_with(a, "@define and and\n"
+                              "@define answer_serve serve {{config}} for {{slices}} traffic\n"
+                              "@define answer_single Serve {{config}} for all traffic: it holds on {{slices}}\n"
+                              "@lead {{answer}}\n"
+                              "@p saved {{mem_saving}}; plan {{mem_plan}}\n");
+    CHECK(md != NULL);
     if (md) {
         /* arithmetic's own recommendation is w8a8, the single config: it is the slice that needs it */
         CHECK(strstr(md, "**Serve w8a8 for all traffic: it holds on arithmetic.**") != NULL);
         CHECK(strstr(md, "saved 74%") != NULL); /* 1 - 7.24e9 / 27.46e9 */
     }
     free(md);
-    qb_template_free(t);
     free_analysis(a);
 }
 
@@ -416,16 +419,13 @@ static void test_render_answer_and_numbers(void)
 /* a cliff above a config that holds for the slice all the same says so */
 static void test_cliff_passed(void)
 {
-    struct qb_template *t = NULL;
     struct qb_analysis *a = make_analysis();
-    char *md = NULL;
     a->slices[1].rec = 3; /* arithmetic: w2g32 holds, below its cliff at w4g128 */
     a->slices[1].verdict = QB_VERDICT_HOLDS;
-    CHECK(qb_template_parse("@define cliff {{slice}} falls off between {{above}} and {{below}}.\n"
-                            "@define cliff_passed Further down, {{rec}} holds for {{slice}}.\n"
-                            "@list cliffs\n",
-                            "t.tmpl", &t) == 0);
-    CHECK(t && qb_brief_markdown(a, t, "x_files", "2026-11-23", &md) == 0);
+    char *md = render_with(a, "@define cliff {{slice}} falls off between {{above}} and {{below}}.\n"
+                              "@define cliff_passed Further down, {{rec}} holds for {{slice}}.\n"
+                              "@list cliffs\n");
+    CHECK(md != NULL);
     if (md) {
         CHECK(strstr(md, "arithmetic falls off between w8a8 and w4g128. Further down, w2g32 holds for "
                          "arithmetic.") != NULL);
@@ -435,7 +435,6 @@ static void test_cliff_passed(void)
             fprintf(stderr, "%s\n", md);
     }
     free(md);
-    qb_template_free(t);
     free_analysis(a);
 }
 
@@ -444,23 +443,21 @@ static void test_cliff_passed(void)
  * slices that need it (not those too small to tell) */
 static void test_keep_baseline_for_all(void)
 {
-    struct qb_template *t = NULL;
+    static const char tmpl[] =
+        "@define and and\n"
+        "@define answer_serve serve {{config}} for {{slices}} traffic\n"
+        "@define answer_single Serve {{config}} for all traffic: it holds on {{slices}}\n"
+        "@define answer_keep_all Keep {{config}} for all traffic: nothing cheaper holds on {{slices}}\n"
+        "@lead {{answer}}\n"
+        "@p saved {{mem_saving}}\n";
     struct qb_analysis *a = make_analysis();
-    char *md = NULL;
     a->slices[3].verdict = QB_VERDICT_BASELINE; /* code: nothing cheaper holds */
     a->single_config = 0;
     a->single.mem_cost = a->configs[0].mem_cost;
     a->single.mem_ratio = 1;
     a->routed.mem_cost = a->configs[0].mem_cost * 1.4;
-    CHECK(qb_template_parse("@define and and\n"
-                            "@define answer_serve serve {{config}} for {{slices}} traffic\n"
-                            "@define answer_single Serve {{config}} for all traffic: it holds on {{slices}}\n"
-                            "@define answer_keep_all Keep {{config}} for all traffic: nothing cheaper holds "
-                            "on {{slices}}\n"
-                            "@lead {{answer}}\n"
-                            "@p saved {{mem_saving}}\n",
-                            "t.tmpl", &t) == 0);
-    CHECK(t && qb_brief_markdown(a, t, "x_files", "2026-11-23", &md) == 0);
+    char *md = render_with(a, tmpl);
+    CHECK(md != NULL);
     if (md) {
         CHECK(strstr(md, "**Keep f32 for all traffic: nothing cheaper holds on code.**") != NULL);
         CHECK(strstr(md, "saved 0%") != NULL);
@@ -468,14 +465,13 @@ static void test_keep_baseline_for_all(void)
             fprintf(stderr, "%s\n", md);
     }
     free(md);
-    md = NULL;
     /* only a slice too small to tell needs it: the per-slice clauses, as before */
     a->slices[3].verdict = QB_VERDICT_UNDECIDED;
-    CHECK(t && qb_brief_markdown(a, t, "x_files", "2026-11-23", &md) == 0);
+    md = render_with(a, tmpl);
+    CHECK(md != NULL);
     if (md)
         CHECK(strstr(md, "**Serve w4g128 for chat and json traffic") != NULL);
     free(md);
-    qb_template_free(t);
     free_analysis(a);
 }
 
@@ -483,22 +479,19 @@ static void test_keep_baseline_for_all(void)
  * every form of it, and its verdict word is the template's */
 static void test_render_baseline_fails(void)
 {
-    struct qb_template *t = NULL;
     struct qb_analysis *a = make_analysis();
-    char *md = NULL;
     a->slices[3].verdict = QB_VERDICT_FAILS; /* code: rec stays f32 */
-    CHECK(qb_template_parse("@define and and\n"
-                            "@define answer_serve serve {{config}} for {{slices}} traffic\n"
-                            "@define answer_keep_cliff keep {{config}} for {{slices}}, where {{below}} loses "
-                            "{{loss}} points\n"
-                            "@define answer_keep keep {{config}} for {{slices}}\n"
-                            "@define answer_fails {{slices}} cannot be judged: {{config}} scores below "
-                            "{{floor}}% there\n"
-                            "@define verdict_baseline_fails not judged\n"
-                            "@lead {{answer}}\n"
-                            "@table recommendation\n",
-                            "t.tmpl", &t) == 0);
-    CHECK(t && qb_brief_markdown(a, t, "x_files", "2026-11-23", &md) == 0);
+    char *md = render_with(a, "@define and and\n"
+                              "@define answer_serve serve {{config}} for {{slices}} traffic\n"
+                              "@define answer_keep_cliff keep {{config}} for {{slices}}, where {{below}} "
+                              "loses {{loss}} points\n"
+                              "@define answer_keep keep {{config}} for {{slices}}\n"
+                              "@define answer_fails {{slices}} cannot be judged: {{config}} scores below "
+                              "{{floor}}% there\n"
+                              "@define verdict_baseline_fails not judged\n"
+                              "@lead {{answer}}\n"
+                              "@table recommendation\n");
+    CHECK(md != NULL);
     if (md) {
         CHECK(strstr(md, "**Serve w4g128 for chat and json traffic; keep w8a8 for arithmetic, where "
                          "w4g128 loses 9.1 points; code cannot be judged: f32 scores below 5% there.**") != NULL);
@@ -508,7 +501,6 @@ static void test_render_baseline_fails(void)
             fprintf(stderr, "%s\n", md);
     }
     free(md);
-    qb_template_free(t);
     free_analysis(a);
 }
 
