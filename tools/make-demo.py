@@ -82,7 +82,13 @@ def parse_args():
     ap.add_argument("--induction-weight", type=float, default=0.2,
                     help="weight of those rows' loss against the skills' loss (at 1.0 the "
                          "other skills lost most of what they learn without it)")
-    return ap.parse_args()
+    a = ap.parse_args()
+    if a.retrieval_words and max(a.retrieval_pairs[1], a.retrieval_train_max) > a.retrieval_keys:
+        ap.error("--retrieval-pairs and --retrieval-train-max cannot exceed --retrieval-keys "
+                 "(a context names each key once)")
+    if a.facts < a.per_slice:
+        ap.error("--facts must be at least --per-slice (the facts slice asks every fact once)")
+    return a
 
 
 def encode_doc(tok, prompt, answer):
@@ -236,13 +242,8 @@ def main():
         log.write(msg + "\n")
 
     say("command: tools/make-demo.py " + " ".join(sys.argv[1:]))
-    if a.retrieval_words and max(a.retrieval_pairs[1], a.retrieval_train_max) > a.retrieval_keys:
-        sys.exit("--retrieval-pairs and --retrieval-train-max cannot exceed --retrieval-keys "
-                 "(a context names each key once)")
     world = T.World(a.seed, a.facts, a.retrieval_words, a.retrieval_keys,
                     tuple(a.retrieval_pairs), a.retrieval_train_max)
-    if a.facts < a.per_slice:
-        sys.exit("--facts must be at least --per-slice (the facts slice asks every fact once)")
 
     # the suite first, so that training can avoid its prompts
     rows = T.eval_items(random.Random(a.seed + 1), world, a.per_slice)
