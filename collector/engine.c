@@ -219,6 +219,42 @@ static int ensure_scores(struct qb_engine *e)
     return 0;
 }
 
+/* Softmax attention of one query q (hd) over len cached positions (keys and values every
+ * stride floats), into out (hd); s (len) is scratch. Attention is most of a long prompt's
+ * time on a small model, so on x86-64 this is compiled for AVX-512 and AVX2 too and the
+ * loader picks the widest the CPU has (not under ASan: the ifunc resolver would run before
+ * the sanitizer's runtime is set up). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+static void attend(const float *q, const float *kc, const float *vc, int64_t stride, int64_t len,
+                   int64_t hd, float scale, float *s, float *out)
+{
+    float mx = -INFINITY, sum = 0;
+
+    for (int64_t p = 0; p < len; p++) {
+        const float *k = kc + p * stride;
+        float d = 0;
+#pragma omp simd reduction(+ : d)
+        for (int64_t i = 0; i < hd; i++)
+            d += q[i] * k[i];
+        s[p] = d * scale;
+        mx = s[p] > mx ? s[p] : mx;
+    }
+    for (int64_t p = 0; p < len; p++) {
+        s[p] = expf(s[p] - mx);
+        sum += s[p];
+    }
+    memset(out, 0, (size_t)hd * sizeof(float));
+    for (int64_t p = 0; p < len; p++) {
+        const float *v = vc + p * stride;
+        float a = s[p] / sum;
+#pragma omp simd
+        for (int64_t i = 0; i < hd; i++)
+            out[i] += a * v[i];
+    }
+}
+
 /* Causal attention of n new tokens (positions p0..p0+n-1) over the cache of layer l. */
 static void attention(struct qb_engine *e, int64_t l, int64_t p0, int64_t n)
 {
@@ -232,32 +268,9 @@ static void attention(struct qb_engine *e, int64_t l, int64_t p0, int64_t n)
 #pragma omp parallel for schedule(dynamic, 1) if (work * (p0 + n) * hd >= (1 << 20))
     for (int64_t job = 0; job < work; job++) {
         int64_t t = job / c->n_heads, h = job % c->n_heads, kvh = h / group;
-        int64_t len = p0 + t + 1;
-        const float *q = e->q + t * e->q_dim + h * hd;
-        float *out = e->att + t * e->q_dim + h * hd;
-        float *s = e->scores + (int64_t)omp_get_thread_num() * e->max_ctx;
-        float mx = -INFINITY, sum = 0;
-
-        for (int64_t p = 0; p < len; p++) {
-            const float *k = kc + p * e->kv_dim + kvh * hd;
-            float d = 0;
-            for (int64_t i = 0; i < hd; i++)
-                d += q[i] * k[i];
-            s[p] = d * scale;
-            if (s[p] > mx)
-                mx = s[p];
-        }
-        for (int64_t p = 0; p < len; p++) {
-            s[p] = expf(s[p] - mx);
-            sum += s[p];
-        }
-        memset(out, 0, (size_t)hd * sizeof(float));
-        for (int64_t p = 0; p < len; p++) {
-            const float *v = vc + p * e->kv_dim + kvh * hd;
-            float a = s[p] / sum;
-            for (int64_t i = 0; i < hd; i++)
-                out[i] += a * v[i];
-        }
+        attend(e->q + t * e->q_dim + h * hd, kc + kvh * hd, vc + kvh * hd, e->kv_dim, p0 + t + 1,
+               hd, scale, e->scores + (int64_t)omp_get_thread_num() * e->max_ctx,
+               e->att + t * e->q_dim + h * hd);
     }
 }
 
