@@ -24,13 +24,15 @@ struct qb_engine {
     struct qb_qmodel *own_qm; /* the f32 wrapper when created from a plain model */
     int64_t max_ctx, pos;
     int64_t q_dim, kv_dim;
-    float *k_cache, *v_cache; /* (n_layers, max_ctx, kv_dim) */
+    float *k_cache; /* (n_layers, n_kv_heads, head_dim, max_ctx): keys transposed, so that a
+                       query's scores are a sum of rows (no per-position reductions) */
+    float *v_cache; /* (n_layers, max_ctx, kv_dim) */
     float *inv_freq;          /* (head_dim/2) */
     /* scratch for up to CHUNK tokens */
     float *x;    /* (CHUNK, dim) residual stream */
     float *xb;   /* (CHUNK, dim) normed input */
     float *q;    /* (CHUNK, q_dim) */
-    float *kv;   /* (CHUNK, 2*kv_dim) keys then values */
+    float *k;    /* (CHUNK, kv_dim) new keys, before they go into the cache */
     float *att;  /* (CHUNK, q_dim) attention output */
     float *hb;   /* (CHUNK, hidden_dim) */
     float *hb2;  /* (CHUNK, hidden_dim) */
@@ -57,7 +59,7 @@ void qb_engine_free(struct qb_engine *e)
     free(e->x);
     free(e->xb);
     free(e->q);
-    free(e->kv);
+    free(e->k);
     free(e->att);
     free(e->hb);
     free(e->hb2);
@@ -110,13 +112,13 @@ int qb_engine_new_q(const struct qb_qmodel *qm, int64_t max_ctx, struct qb_engin
     e->x = xalloc(CHUNK * (size_t)c->dim);
     e->xb = xalloc(CHUNK * (size_t)c->dim);
     e->q = xalloc(CHUNK * (size_t)e->q_dim);
-    e->kv = xalloc(CHUNK * 2 * (size_t)e->kv_dim);
+    e->k = xalloc(CHUNK * (size_t)e->kv_dim);
     e->att = xalloc(CHUNK * (size_t)e->q_dim);
     e->hb = xalloc(CHUNK * (size_t)c->hidden_dim);
     e->hb2 = xalloc(CHUNK * (size_t)c->hidden_dim);
     e->cs = xalloc(CHUNK * (size_t)c->head_dim);
     e->logits = xalloc((size_t)c->vocab_size);
-    if (!e->k_cache || !e->v_cache || !e->inv_freq || !e->x || !e->xb || !e->q || !e->kv ||
+    if (!e->k_cache || !e->v_cache || !e->inv_freq || !e->x || !e->xb || !e->q || !e->k ||
         !e->att || !e->hb || !e->hb2 || !e->cs || !e->logits)
         goto oom;
     /* inv_freq[i] = theta^(-2i/head_dim), in float as HF and llama2.c compute it */
@@ -219,39 +221,84 @@ static int ensure_scores(struct qb_engine *e)
     return 0;
 }
 
-/* Softmax attention of one query q (hd) over len cached positions (keys and values every
- * stride floats), into out (hd); s (len) is scratch. Attention is most of a long prompt's
- * time on a small model, so on x86-64 this is compiled for AVX-512 and AVX2 too and the
- * loader picks the widest the CPU has (not under ASan: the ifunc resolver would run before
- * the sanitizer's runtime is set up). */
+typedef float vf16 __attribute__((vector_size(64))); /* 16 floats: zmm, 2 ymm or 4 xmm */
+
+/* 16 floats from p, which need not be aligned (a macro: a function returning vf16 would have
+ * an ABI that depends on the instruction set) */
+#define load16(p) __extension__({ vf16 v_; memcpy(&v_, (p), sizeof v_); v_; })
+
+/* Softmax attention of one query q (hd) over len cached positions into out (hd): keys kt
+ * transposed (hd rows of ld floats), values every stride floats; s (len) is scratch.
+ * Attention is most of a long prompt's time on a small model, so on x86-64 this is compiled
+ * for AVX-512 and AVX2 too and the loader picks the widest the CPU has (not under ASan: the
+ * ifunc resolver would run before the sanitizer's runtime is set up). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
 __attribute__((target_clones("avx512f", "avx2", "default")))
 #endif
-static void attend(const float *q, const float *kc, const float *vc, int64_t stride, int64_t len,
-                   int64_t hd, float scale, float *s, float *out)
+static void attend(const float *q, const float *kt, int64_t ld, const float *vc, int64_t stride,
+                   int64_t len, int64_t hd, float scale, float *s, float *out)
 {
     float mx = -INFINITY, sum = 0;
+    int64_t p = 0;
 
-    for (int64_t p = 0; p < len; p++) {
-        const float *k = kc + p * stride;
-        float d = 0;
-#pragma omp simd reduction(+ : d)
-        for (int64_t i = 0; i < hd; i++)
-            d += q[i] * k[i];
-        s[p] = d * scale;
-        mx = s[p] > mx ? s[p] : mx;
+    /* scores, 64 positions at a time in four independent sums over the key rows */
+    for (; p + 64 <= len; p += 64) {
+        vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (int64_t i = 0; i < hd; i++) {
+            const float *k = kt + i * ld + p, qi = q[i];
+            a0 += qi * load16(k);
+            a1 += qi * load16(k + 16);
+            a2 += qi * load16(k + 32);
+            a3 += qi * load16(k + 48);
+        }
+        a0 *= scale, a1 *= scale, a2 *= scale, a3 *= scale;
+        memcpy(s + p, &a0, sizeof a0);
+        memcpy(s + p + 16, &a1, sizeof a1);
+        memcpy(s + p + 32, &a2, sizeof a2);
+        memcpy(s + p + 48, &a3, sizeof a3);
     }
-    for (int64_t p = 0; p < len; p++) {
+    for (; p + 16 <= len; p += 16) {
+        vf16 a = {0};
+        for (int64_t i = 0; i < hd; i++)
+            a += q[i] * load16(kt + i * ld + p);
+        a *= scale;
+        memcpy(s + p, &a, sizeof a);
+    }
+    for (; p < len; p++) {
+        float d = 0;
+        for (int64_t i = 0; i < hd; i++)
+            d += q[i] * kt[i * ld + p];
+        s[p] = d * scale;
+    }
+#pragma omp simd reduction(max : mx)
+    for (p = 0; p < len; p++)
+        mx = s[p] > mx ? s[p] : mx;
+    for (p = 0; p < len; p++) {
         s[p] = expf(s[p] - mx);
         sum += s[p];
     }
-    memset(out, 0, (size_t)hd * sizeof(float));
-    for (int64_t p = 0; p < len; p++) {
-        const float *v = vc + p * stride;
-        float a = s[p] / sum;
-#pragma omp simd
-        for (int64_t i = 0; i < hd; i++)
-            out[i] += a * v[i];
+    /* the weighted sum of values, 16 outputs at a time over four positions at once,
+     * normalised once at the end */
+    int64_t i0 = 0;
+    for (; i0 + 16 <= hd; i0 += 16) {
+        vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        const float *v = vc + i0;
+        for (p = 0; p + 4 <= len; p += 4) {
+            a0 += s[p] * load16(v + p * stride);
+            a1 += s[p + 1] * load16(v + (p + 1) * stride);
+            a2 += s[p + 2] * load16(v + (p + 2) * stride);
+            a3 += s[p + 3] * load16(v + (p + 3) * stride);
+        }
+        for (; p < len; p++)
+            a0 += s[p] * load16(v + p * stride);
+        a0 = (a0 + a1 + a2 + a3) / sum;
+        memcpy(out + i0, &a0, sizeof a0);
+    }
+    for (; i0 < hd; i0++) {
+        float a = 0;
+        for (p = 0; p < len; p++)
+            a += s[p] * vc[p * stride + i0];
+        out[i0] = a / sum;
     }
 }
 
@@ -261,15 +308,16 @@ static void attention(struct qb_engine *e, int64_t l, int64_t p0, int64_t n)
     const struct qb_config *c = &e->m->cfg;
     const int64_t hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
     const float scale = 1.0f / sqrtf((float)hd);
-    const float *kc = e->k_cache + l * e->max_ctx * e->kv_dim;
+    const float *kc = e->k_cache + l * e->kv_dim * e->max_ctx;
     const float *vc = e->v_cache + l * e->max_ctx * e->kv_dim;
     const int64_t work = n * c->n_heads;
 
 #pragma omp parallel for schedule(dynamic, 1) if (work * (p0 + n) * hd >= (1 << 20))
     for (int64_t job = 0; job < work; job++) {
         int64_t t = job / c->n_heads, h = job % c->n_heads, kvh = h / group;
-        attend(e->q + t * e->q_dim + h * hd, kc + kvh * hd, vc + kvh * hd, e->kv_dim, p0 + t + 1,
-               hd, scale, e->scores + (int64_t)omp_get_thread_num() * e->max_ctx,
+        attend(e->q + t * e->q_dim + h * hd, kc + kvh * hd * e->max_ctx, e->max_ctx,
+               vc + kvh * hd, e->kv_dim, p0 + t + 1, hd, scale,
+               e->scores + (int64_t)omp_get_thread_num() * e->max_ctx,
                e->att + t * e->q_dim + h * hd);
     }
 }
@@ -302,21 +350,24 @@ static int forward_chunk(struct qb_engine *e, const int32_t *tok, int64_t n, flo
     for (int64_t l = 0; l < c->n_layers; l++) {
         const struct qb_qlayer *L = &qm->layer[l]; /* norms and biases, folded scales included */
         const struct qb_qweight *W = &qm->lin[l * QB_LIN_COUNT];
-        float *kc = e->k_cache + (l * e->max_ctx + p0) * kvd;
+        float *kc = e->k_cache + l * kvd * e->max_ctx + p0; /* column p0 of row 0 */
         float *vc = e->v_cache + (l * e->max_ctx + p0) * kvd;
 
         rmsnorm(e->xb, e->x, L->attn_norm, n, d, c->norm_eps);
-        /* keys and values go straight into the cache rows of these positions */
-        if ((rc = mm(e->q, e->xb, n, &W[QB_LIN_Q])) < 0 || (rc = mm(kc, e->xb, n, &W[QB_LIN_K])) < 0 ||
+        /* values go straight into the cache rows of these positions, keys after RoPE */
+        if ((rc = mm(e->q, e->xb, n, &W[QB_LIN_Q])) < 0 || (rc = mm(e->k, e->xb, n, &W[QB_LIN_K])) < 0 ||
             (rc = mm(vc, e->xb, n, &W[QB_LIN_V])) < 0)
             return rc;
         add_bias(e->q, L->bq, n, qd);
-        add_bias(kc, L->bk, n, kvd);
+        add_bias(e->k, L->bk, n, kvd);
         add_bias(vc, L->bv, n, kvd);
         for (int64_t t = 0; t < n; t++) {
             rope(e->q + t * qd, c->n_heads, hd, e->cs + t * hd, c->rope_style);
-            rope(kc + t * kvd, c->n_kv_heads, hd, e->cs + t * hd, c->rope_style);
+            rope(e->k + t * kvd, c->n_kv_heads, hd, e->cs + t * hd, c->rope_style);
         }
+        for (int64_t t = 0; t < n; t++)
+            for (int64_t j = 0; j < kvd; j++)
+                kc[j * e->max_ctx + t] = e->k[t * kvd + j];
         attention(e, l, p0, n);
         if ((rc = mm(e->xb, e->att, n, &W[QB_LIN_O])) < 0)
             return rc;
