@@ -374,11 +374,8 @@ static void read_settings(struct an *x, const struct qb_an_opts *o)
             if (json_is_object(ov) && json_is_integer(json_object_get(ov, "items")) &&
                 json_is_integer(json_object_get(ov, "ngram"))) {
                 a->calib_overlap_items = json_integer_value(json_object_get(ov, "items"));
+                /* no warning: the brief states it as a caveat, and the JSON carries the counts */
                 a->calib_overlap_ngram = json_integer_value(json_object_get(ov, "ngram"));
-                if (a->calib_overlap_items > 0)
-                    warn(x, "the calibration text shares a run of %lld words with %lld suite items: "
-                         "calibrated configs may look better than they are",
-                         (long long)a->calib_overlap_ngram, (long long)a->calib_overlap_items);
             }
         }
     }
