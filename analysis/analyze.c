@@ -373,8 +373,8 @@ static void read_settings(struct an *x, const struct qb_an_opts *o)
             json_t *ov = json_object_get(v, "overlap");
             if (json_is_object(ov) && json_is_integer(json_object_get(ov, "items")) &&
                 json_is_integer(json_object_get(ov, "ngram"))) {
-                a->calib_overlap_items = json_integer_value(json_object_get(ov, "items"));
                 /* no warning: the brief states it as a caveat, and the JSON carries the counts */
+                a->calib_overlap_items = json_integer_value(json_object_get(ov, "items"));
                 a->calib_overlap_ngram = json_integer_value(json_object_get(ov, "ngram"));
             }
         }

@@ -7,6 +7,7 @@
 #include "collector/err.h"
 #include "collector/model.h"
 #include "collector/qmodel.h"
+#include "kernels/matmul.h"
 #include "kernels/qmatmul.h"
 #include "kernels/quantize.h"
 
@@ -229,13 +230,8 @@ typedef float vf16 __attribute__((vector_size(64))); /* 16 floats: zmm, 2 ymm or
 
 /* Softmax attention of one query q (hd) over len cached positions into out (hd): keys kt
  * transposed (hd rows of ld floats), values every stride floats; s (len) is scratch.
- * Attention is most of a long prompt's time on a small model, so on x86-64 this is compiled
- * for AVX-512 and AVX2 too and the loader picks the widest the CPU has (not under ASan: the
- * ifunc resolver would run before the sanitizer's runtime is set up). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-static void attend(const float *q, const float *kt, int64_t ld, const float *vc, int64_t stride,
+ * Attention is most of a long prompt's time on a small model: QB_CLONES. */
+QB_CLONES static void attend(const float *q, const float *kt, int64_t ld, const float *vc, int64_t stride,
                    int64_t len, int64_t hd, float scale, float *s, float *out)
 {
     float mx = -INFINITY, sum = 0;

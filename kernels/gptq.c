@@ -12,6 +12,7 @@
 
 #include "collector/err.h"
 #include "kernels/half.h"
+#include "kernels/matmul.h"
 
 #include <float.h>
 #include <math.h>
@@ -98,13 +99,8 @@ static double group_err(const struct grid *g, const float *w, const float *cw, i
 }
 
 /* r^T H r for H (n, n) at hb with leading dimension ld, n a multiple of 8, in eight partial
- * sums the compiler keeps in vector lanes. Most of AWQ's time is here, so on x86-64 it is
- * compiled for AVX-512 and AVX2 too and the loader picks the widest the CPU has. */
-/* (not under ASan: its ifunc resolver would run before the sanitizer's runtime is set up) */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
-__attribute__((target_clones("avx512f", "avx2", "default")))
-#endif
-static double quad_form(const double *hb, int64_t ld, const double *r, int n)
+ * sums the compiler keeps in vector lanes. Most of AWQ's time is here: QB_CLONES. */
+QB_CLONES static double quad_form(const double *hb, int64_t ld, const double *r, int n)
 {
     double acc[8] = {0}, e = 0;
     for (int i = 0; i < n; i++) {

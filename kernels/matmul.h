@@ -19,4 +19,13 @@ const struct qb_kernels *qb_kernels(void);
  * "avx2" or "avx512" (QB_EUNSUP when the CPU lacks it, QB_EINVAL when unknown). */
 int qb_kernels_init(const char *isa);
 
+/* Put before a plain-C hot loop's function: on x86-64 GCC/Clang compile it for AVX-512, AVX2
+ * and baseline x86-64, and the loader picks the widest the CPU has (an ifunc); --isa does not
+ * reach it. Off under ASan, whose runtime is not set up yet when the ifunc resolver runs. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
+#define QB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define QB_CLONES
+#endif
+
 #endif

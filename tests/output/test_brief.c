@@ -231,6 +231,14 @@ static int parse_fails(const char *text, const char *want_in_message)
 }
 
 /* The Markdown brief of a under the template text; NULL (with the message) when it fails. */
+/* CHECK that the rendered md holds s; when it does not, md goes to stderr too */
+#define CHECK_HAS(md, s)                                                                           \
+    do {                                                                                           \
+        CHECK(strstr((md), (s)) != NULL);                                                          \
+        if (!strstr((md), (s)))                                                                    \
+            fprintf(stderr, "%s\n", (md));                                                         \
+    } while (0)
+
 static char *render_with(const struct qb_analysis *a, const char *text)
 {
     struct qb_template *t = NULL;
@@ -408,11 +416,9 @@ static void test_render_answer_and_numbers(void)
     /* routed memory 0.9 x the single config's (w8a8: 1 - 0.9 x 7.66e9 / 27.46e9 = 76%); speedup
      * of w4g128 (most traffic):
      * (100 + 20) / (100 * 4.25 / 32 + 20) = 3.6; blended = traffic-weighted TPOT / f32's */
-    CHECK(strstr(md, "saved 76%") != NULL);
-    CHECK(strstr(md, "speedup 3.6× (w4g128)") != NULL);
-    CHECK(strstr(md, "blended 0.37×") != NULL);
-    if (!strstr(md, "saved 76%") || !strstr(md, "blended 0.37×"))
-        fprintf(stderr, "%s\n", md);
+    CHECK_HAS(md, "saved 76%");
+    CHECK_HAS(md, "speedup 3.6× (w4g128)");
+    CHECK_HAS(md, "blended 0.37×");
     free(md);
 }
 
@@ -427,12 +433,10 @@ static void test_cliff_passed(void)
                               "@list cliffs\n");
     CHECK(md != NULL);
     if (md) {
-        CHECK(strstr(md, "arithmetic falls off between w8a8 and w4g128. Further down, w2g32 holds for "
-                         "arithmetic.") != NULL);
+        CHECK_HAS(md, "arithmetic falls off between w8a8 and w4g128. Further down, w2g32 holds for "
+                      "arithmetic.");
         /* chat's recommendation (w4g128) is above its cliff: nothing added */
-        CHECK(strstr(md, "chat falls off between w4g128 and w2g32.\n") != NULL);
-        if (!strstr(md, "Further down, w2g32"))
-            fprintf(stderr, "%s\n", md);
+        CHECK_HAS(md, "chat falls off between w4g128 and w2g32.\n");
     }
     free(md);
     free_analysis(a);
@@ -459,10 +463,8 @@ static void test_keep_baseline_for_all(void)
     char *md = render_with(a, tmpl);
     CHECK(md != NULL);
     if (md) {
-        CHECK(strstr(md, "**Keep f32 for all traffic: nothing cheaper holds on code.**") != NULL);
-        CHECK(strstr(md, "saved 0%") != NULL);
-        if (!strstr(md, "**Keep f32"))
-            fprintf(stderr, "%s\n", md);
+        CHECK_HAS(md, "**Keep f32 for all traffic: nothing cheaper holds on code.**");
+        CHECK_HAS(md, "saved 0%");
     }
     free(md);
     /* only a slice too small to tell needs it: the per-slice clauses, as before */
@@ -493,12 +495,10 @@ static void test_render_baseline_fails(void)
                               "@table recommendation\n");
     CHECK(md != NULL);
     if (md) {
-        CHECK(strstr(md, "**Serve w4g128 for chat and json traffic; keep w8a8 for arithmetic, where "
-                         "w4g128 loses 9.1 points; code cannot be judged: f32 scores below 5% there.**") != NULL);
+        CHECK_HAS(md, "**Serve w4g128 for chat and json traffic; keep w8a8 for arithmetic, where "
+                      "w4g128 loses 9.1 points; code cannot be judged: f32 scores below 5% there.**");
         CHECK(strstr(md, "keep f32 for code") == NULL);
-        CHECK(strstr(md, "not judged") != NULL);
-        if (!strstr(md, "code cannot be judged"))
-            fprintf(stderr, "%s\n", md);
+        CHECK_HAS(md, "not judged");
     }
     free(md);
     free_analysis(a);
