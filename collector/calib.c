@@ -48,6 +48,7 @@ static struct qb_calib *calib_alloc(int64_t n_seq, int64_t seq_len, const char *
     c->awq_grid = 20;
     c->awq_alpha = -1;
     c->awq_tokens = 4096;
+    c->awq_search_weights = 1 << 20;
     c->smooth_alpha = 0.5f;
     return c;
 }
@@ -534,39 +535,32 @@ static int is_group(enum qb_fmt f)
     return f == QB_FMT_I4 || f == QB_FMT_I3 || f == QB_FMT_I2;
 }
 
-/* q = w (rows, cols) of lin i in its precision; group formats with column weights cw (cols)
- * get the weighted clipping search (AWQ's), the rest round to nearest. */
-static int quant_awq(const struct work *W, int i, const float *w, const float *cw,
-                     const double *hw, const char *what, struct qb_qweight *q)
+/* q = w (rows, cols) in group precision b, rounded by the clipping search and refit scored
+ * with column weights cw (cols) and E[x x^T] hw (cols, cols), or cw alone when hw is NULL
+ * (kernels/gptq.h, qb_quantize_weighted); columns padded to b's groups carry no signal. */
+static int weighted(const float *w, int64_t rows, int64_t cols, const struct qb_qbase *b,
+                    const float *cw, const double *hw, const char *what, struct qb_qweight *q)
 {
-    const struct qb_qbase *b = base_of(W, i);
-    const int64_t rows = W->rows[i], cols = W->cols[i], kp = qb_qbase_padded_cols(b, cols);
+    const int64_t kp = qb_qbase_padded_cols(b, cols);
     float *wp = NULL, *cp = NULL;
     double *hp = NULL;
     int rc;
-    if (!cw || !is_group(b->fmt))
-        return qb_qweight_quantize(w, rows, cols, b, 1, what, q);
     memset(q, 0, sizeof *q);
     if (kp != cols) { /* padding inputs carry no signal: weight 0 */
-        if (!(wp = calloc((size_t)(rows * kp), sizeof *wp)) || !(cp = calloc((size_t)kp, sizeof *cp))) {
+        if (!(wp = calloc((size_t)(rows * kp), sizeof *wp)) || !(cp = calloc((size_t)kp, sizeof *cp)) ||
+            (hw && !(hp = calloc((size_t)(kp * kp), sizeof *hp)))) {
             free(wp);
+            free(cp);
             return qb_err(QB_ENOMEM, "%s: out of memory", what);
         }
         for (int64_t r = 0; r < rows; r++)
             memcpy(wp + r * kp, w + r * cols, (size_t)cols * sizeof *wp);
         memcpy(cp, cw, (size_t)cols * sizeof *cp);
+        for (int64_t r = 0; hw && r < cols; r++)
+            memcpy(hp + r * kp, hw + r * cols, (size_t)cols * sizeof *hp);
         w = wp;
         cw = cp;
-        if (hw) {
-            if (!(hp = calloc((size_t)(kp * kp), sizeof *hp))) {
-                free(wp);
-                free(cp);
-                return qb_err(QB_ENOMEM, "%s: out of memory", what);
-            }
-            for (int64_t r = 0; r < cols; r++)
-                memcpy(hp + r * kp, hw + r * cols, (size_t)cols * sizeof *hp);
-            hw = hp;
-        }
+        hw = hp;
     }
     rc = qb_quantize_weighted(w, rows, kp, cw, hw, b->fmt, b->group, b->asym, 1, &q->t);
     free(wp);
@@ -577,6 +571,18 @@ static int quant_awq(const struct work *W, int i, const float *w, const float *c
     q->act = b->act;
     q->t.in_cols = kp != cols ? cols : 0;
     return 0;
+}
+
+/* q = w (rows, cols) of lin i (or some of its rows) in its precision; group formats with
+ * column weights cw (cols) get the weighted clipping search (AWQ's), the rest round to
+ * nearest. */
+static int quant_awq(const struct work *W, int i, const float *w, int64_t rows, const float *cw,
+                     const double *hw, const char *what, struct qb_qweight *q)
+{
+    const struct qb_qbase *b = base_of(W, i);
+    if (!cw || !is_group(b->fmt))
+        return qb_qweight_quantize(w, rows, W->cols[i], b, 1, what, q);
+    return weighted(w, rows, W->cols[i], b, cw, hw, what, q);
 }
 
 static int finish(struct work *W, int i, const double *h)
@@ -616,7 +622,7 @@ static int finish(struct work *W, int i, const double *h)
             return qb_err_prefix(rc, "%s", what);
         q.act = b->act;
         q.t.in_cols = kp != cols ? cols : 0;
-    } else if ((rc = quant_awq(W, i, W->w[i], W->awq_cw[site_of(i)], W->awq_h[site_of(i)], what, &q)) < 0) {
+    } else if ((rc = quant_awq(W, i, W->w[i], W->rows[i], W->awq_cw[site_of(i)], W->awq_h[site_of(i)], what, &q)) < 0) {
         return rc;
     }
     qb_qtensor_release(&W->cur[i].t); /* a no-op on the f32 wrap */
@@ -713,75 +719,139 @@ static int mlp_loss(const struct work *W, enum site site)
     return site == SITE_GU && W->cal->awq_mlp_loss;
 }
 
-/* out (n, d) = down(silu(g) * u) with down in f32; g (n, hid) is overwritten. */
-static int mlp_out(const struct work *W, float *g, const float *u, int64_t n, float *out)
+/* How many output rows of a (rows, cols) layer the alpha search scores: every row up to
+ * awq_search_weights weights, else that many weights' worth of evenly spaced rows (at least
+ * 256). Each row is rounded on its own, so the rows scored estimate the whole layer's error;
+ * the final quantization covers every row. */
+static int64_t search_rows(const struct qb_calib *cal, int64_t rows, int64_t cols)
+{
+    int64_t ns;
+    if (cal->awq_search_weights <= 0 || rows * cols <= cal->awq_search_weights)
+        return rows;
+    ns = cal->awq_search_weights / cols;
+    ns = ns > 256 ? ns : 256;
+    return ns < rows ? ns : rows;
+}
+
+/* Row r of the ns evenly spaced rows out of rows (every row when ns == rows). */
+static int64_t search_row(int64_t r, int64_t ns, int64_t rows)
+{
+    return r * rows / ns;
+}
+
+/* The alpha search of one site: the rows it scores, their f32 outputs on the sampled
+ * inputs, and its buffers. Scoring the MLP, gate's and up's sampled rows are the same hidden
+ * units, and down is restricted to them. */
+struct search {
+    int n_lin;
+    int64_t n, k, ns[3];
+    float *w[3];    /* (ns, k) the rows scored, f32, unscaled */
+    float *down;    /* (d, ns) scoring the MLP: down's columns of the hidden units scored */
+    float *ref[3];  /* (n, ns) their f32 outputs; scoring the MLP, [2] (n, d) its output */
+    float *yq[3];   /* the same, quantized */
+    float *xs;      /* (n, k) the sampled inputs divided by the scales */
+    float *ws;      /* (max ns, k) the rows scored, times the scales */
+};
+
+static void search_free(struct search *S)
+{
+    for (int i = 0; i < 3; i++) {
+        free(S->w[i]);
+        free(S->ref[i]);
+        free(S->yq[i]);
+    }
+    free(S->down);
+    free(S->xs);
+    free(S->ws);
+    memset(S, 0, sizeof *S);
+}
+
+/* out (n, d) = down (d, nh) (silu(g) * u) with down in f32; g (n, nh) is overwritten. */
+static int mlp_out(const float *down, int64_t d, int64_t nh, float *g, const float *u, int64_t n,
+                   float *out)
 {
     struct qb_qtensor wd;
-    for (int64_t i = 0; i < n * W->hid; i++)
+    for (int64_t i = 0; i < n * nh; i++)
         g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-    qb_qtensor_wrap_f32(W->w[QB_LIN_DOWN], W->d, W->hid, &wd);
+    qb_qtensor_wrap_f32(down, d, nh, &wd);
     return qb_qmatmul(out, g, n, &wd, QB_ACT_F32);
 }
 
-/* The f32 reference of a site's search on the sampled inputs: ref[nl] (n, rows) per layer,
- * or, scoring the MLP, ref[2] (n, d) its output. */
-static int awq_reference(const struct work *W, enum site site, const struct acc *a, float **ref)
+/* Sets up S for site: the rows scored, their f32 outputs on a's sampled inputs, buffers. */
+static int search_init(const struct work *W, enum site site, const struct acc *a, struct search *S)
 {
     const int64_t k = a->k, n = a->n_keep;
+    int64_t most = 0;
     int rc = 0;
-    for (int nl = 0; nl < site_lins[site].n && rc == 0; nl++) {
+    memset(S, 0, sizeof *S);
+    S->n_lin = site_lins[site].n;
+    S->n = n;
+    S->k = k;
+    for (int nl = 0; nl < S->n_lin && rc == 0; nl++) {
         const int i = site_lins[site].lin[nl];
+        const int64_t ns = S->ns[nl] = search_rows(W->cal, W->rows[i], k);
         struct qb_qtensor wf;
-        if (!(ref[nl] = malloc((size_t)(n * W->rows[i]) * sizeof *ref[nl])))
-            return qb_err(QB_ENOMEM, "out of memory for the awq search");
-        qb_qtensor_wrap_f32(W->w[i], W->rows[i], k, &wf);
-        rc = qb_qmatmul(ref[nl], a->sample, n, &wf, QB_ACT_F32);
+        most = ns > most ? ns : most;
+        if (!(S->w[nl] = malloc((size_t)(ns * k) * sizeof *S->w[nl])) ||
+            !(S->ref[nl] = malloc((size_t)(n * ns) * sizeof *S->ref[nl])) ||
+            !(S->yq[nl] = malloc((size_t)(n * ns) * sizeof *S->yq[nl])))
+            goto oom;
+        for (int64_t r = 0; r < ns; r++)
+            memcpy(S->w[nl] + r * k, W->w[i] + search_row(r, ns, W->rows[i]) * k, (size_t)k * sizeof *S->w[nl]);
+        qb_qtensor_wrap_f32(S->w[nl], ns, k, &wf);
+        rc = qb_qmatmul(S->ref[nl], a->sample, n, &wf, QB_ACT_F32);
     }
     if (rc == 0 && mlp_loss(W, site)) {
-        if (!(ref[2] = malloc((size_t)(n * W->d) * sizeof *ref[2])))
-            return qb_err(QB_ENOMEM, "out of memory for the awq search");
-        rc = mlp_out(W, ref[0], ref[1], n, ref[2]);
+        const int64_t ns = S->ns[0], d = W->d;
+        if (!(S->down = malloc((size_t)(d * ns) * sizeof *S->down)) ||
+            !(S->ref[2] = malloc((size_t)(n * d) * sizeof *S->ref[2])) ||
+            !(S->yq[2] = malloc((size_t)(n * d) * sizeof *S->yq[2])))
+            goto oom;
+        for (int64_t o = 0; o < d; o++)
+            for (int64_t r = 0; r < ns; r++)
+                S->down[o * ns + r] = W->w[QB_LIN_DOWN][o * W->hid + search_row(r, ns, W->hid)];
+        rc = mlp_out(S->down, d, ns, S->ref[0], S->ref[1], n, S->ref[2]);
     }
+    if (rc == 0 && (!(S->xs = malloc((size_t)(n * k) * sizeof *S->xs)) ||
+                    !(S->ws = malloc((size_t)(most * k) * sizeof *S->ws))))
+        goto oom;
     return rc;
+oom:
+    return qb_err(QB_ENOMEM, "out of memory for the awq search");
 }
 
-/* Squared distance between the f32 outputs ref of a site's layers (or of the MLP) and those
- * of its layers quantized with scales s, on the sampled inputs; yq holds (n, rows) per layer
- * of the site, then (n, d). */
-static int awq_error(struct work *W, enum site site, const struct acc *a, const float *s,
-                     float *const *ref, float *xs, float *const *yq, float *cw, double *hs,
-                     double *err)
+/* Squared distance between the f32 outputs of the rows scored (or of the MLP) and those of
+ * the same rows quantized with scales s (k), on the sampled inputs; cw (k) and hs (k, k) get
+ * the clip weights of the scaled input. */
+static int search_error(const struct work *W, enum site site, const struct acc *a, const float *s,
+                        struct search *S, float *cw, double *hs, double *err)
 {
-    const int64_t k = a->k, n = a->n_keep;
-    float *ws = NULL;
-    scaled_moments(a, s, cw, hs);
+    const int64_t k = S->k, n = S->n;
     int rc = 0;
+    scaled_moments(a, s, cw, hs);
     *err = 0;
     for (int64_t t = 0; t < n; t++)
         for (int64_t j = 0; j < k; j++)
-            xs[t * k + j] = a->sample[t * k + j] / s[j];
-    for (int nl = 0; nl < site_lins[site].n && rc == 0; nl++) {
-        const int i = site_lins[site].lin[nl];
-        const int64_t rows = W->rows[i];
+            S->xs[t * k + j] = a->sample[t * k + j] / s[j];
+    for (int nl = 0; nl < S->n_lin && rc == 0; nl++) {
+        const int64_t ns = S->ns[nl];
         struct qb_qweight q;
-        if (!(ws = malloc((size_t)(rows * k) * sizeof *ws)))
-            return qb_err(QB_ENOMEM, "out of memory for the awq search");
-        for (int64_t r = 0; r < rows; r++)
+        for (int64_t r = 0; r < ns; r++)
             for (int64_t j = 0; j < k; j++)
-                ws[r * k + j] = W->w[i][r * k + j] * s[j];
-        if ((rc = quant_awq(W, i, ws, cw, hs, "awq search", &q)) == 0) {
-            rc = qb_qmatmul(yq[nl], xs, n, &q.t, q.act);
-            qb_qtensor_release(&q.t);
-            for (int64_t e = 0; rc == 0 && !mlp_loss(W, site) && e < n * rows; e++) {
-                double dlt = (double)ref[nl][e] - yq[nl][e];
-                *err += dlt * dlt;
-            }
+                S->ws[r * k + j] = S->w[nl][r * k + j] * s[j];
+        if ((rc = quant_awq(W, site_lins[site].lin[nl], S->ws, ns, cw, hs, "awq search", &q)) < 0)
+            break;
+        rc = qb_qmatmul(S->yq[nl], S->xs, n, &q.t, q.act);
+        qb_qtensor_release(&q.t);
+        for (int64_t e = 0; rc == 0 && !mlp_loss(W, site) && e < n * ns; e++) {
+            double dlt = (double)S->ref[nl][e] - S->yq[nl][e];
+            *err += dlt * dlt;
         }
-        free(ws);
     }
-    if (rc == 0 && mlp_loss(W, site) && (rc = mlp_out(W, yq[0], yq[1], n, yq[2])) == 0)
+    if (rc == 0 && mlp_loss(W, site) &&
+        (rc = mlp_out(S->down, W->d, S->ns[0], S->yq[0], S->yq[1], n, S->yq[2])) == 0)
         for (int64_t e = 0; e < n * W->d; e++) {
-            double dlt = (double)ref[2][e] - yq[2][e];
+            double dlt = (double)S->ref[2][e] - S->yq[2][e];
             *err += dlt * dlt;
         }
     return rc;
@@ -808,10 +878,10 @@ static void awq_trace(const struct work *W, const char *what, int64_t k, const f
 
 static int awq_site(struct work *W, enum site site, const struct acc *a)
 {
-    const int64_t k = a->k, n = a->n_keep;
-    float *m = NULL, *s = NULL, *best = NULL, *xs = NULL, *yq[3] = {0}, *ref[3] = {0}, *cw = NULL;
-    float *wm = NULL;
+    const int64_t k = a->k;
+    float *m = NULL, *s = NULL, *best = NULL, *cw = NULL, *wm = NULL;
     double *hs = NULL;
+    struct search S = {0};
     int rc = 0;
 
     if (!(m = malloc((size_t)k * sizeof *m)) || !(s = malloc((size_t)k * sizeof *s)) ||
@@ -861,22 +931,14 @@ static int awq_site(struct work *W, enum site site, const struct acc *a)
     if (W->cal->fold_only || W->cal->awq_alpha >= 0) {
         awq_scales(k, m, wm, W->cal->awq_alpha >= 0 ? W->cal->awq_alpha : 0.5f, best);
     } else {
-        double best_err = INFINITY;
-        if ((rc = awq_reference(W, site, a, ref)) < 0)
-            goto out;
-        if (!(xs = malloc((size_t)(n * k) * sizeof *xs)))
-            goto oom;
-        for (int nl = 0; nl < site_lins[site].n; nl++)
-            if (!(yq[nl] = malloc((size_t)(n * W->rows[site_lins[site].lin[nl]]) * sizeof *yq[nl])))
-                goto oom;
-        if (mlp_loss(W, site) && !(yq[2] = malloc((size_t)(n * W->d) * sizeof *yq[2])))
-            goto oom;
-        double err0 = 0;
+        double best_err = INFINITY, err0 = 0;
         int best_g = 0;
+        if ((rc = search_init(W, site, a, &S)) < 0)
+            goto out;
         for (int g = 0; g < W->cal->awq_grid; g++) {
             double e;
             awq_scales(k, m, wm, (float)g / (float)W->cal->awq_grid, s);
-            if ((rc = awq_error(W, site, a, s, ref, xs, yq, cw, hs, &e)) < 0)
+            if ((rc = search_error(W, site, a, s, &S, cw, hs, &e)) < 0)
                 goto out;
             if (g == 0)
                 err0 = e;
@@ -907,11 +969,7 @@ out:
     free(m);
     free(s);
     free(best);
-    free(xs);
-    for (int i = 0; i < 3; i++) {
-        free(yq[i]);
-        free(ref[i]);
-    }
+    search_free(&S);
     return rc;
 }
 
@@ -1036,6 +1094,7 @@ static int awq_head(struct work *W, float *out_norm)
     struct qb_qmodel *qm = W->qm;
     const struct qb_qbase *b = qb_qspec_for(&qm->spec, QB_TGT_OUTPUT);
     const int64_t d = W->d, vocab = W->c->vocab_size, kp = qb_qbase_padded_cols(b, d);
+    const int64_t ns = search_rows(W->cal, vocab, d); /* the rows the alpha search scores */
     struct qb_qweight q = {0};
     struct qb_qtensor wf;
     struct acc a;
@@ -1053,19 +1112,20 @@ static int awq_head(struct work *W, float *out_norm)
     n = a.n_keep < 512 ? a.n_keep : 512;
     if (!(m = malloc((size_t)d * sizeof *m)) || !(s = malloc((size_t)d * sizeof *s)) ||
         !(best = malloc((size_t)d * sizeof *best)) || !(cw = calloc((size_t)kp, sizeof *cw)) ||
-        !(wh = malloc((size_t)(vocab * d) * sizeof *wh)) || !(ws = calloc((size_t)(vocab * kp), sizeof *ws)) ||
-        !(xs = malloc((size_t)(n * d) * sizeof *xs)) || !(ref = malloc((size_t)(n * vocab) * sizeof *ref)) ||
-        !(yq = malloc((size_t)(n * vocab) * sizeof *yq)) || !(hs = malloc((size_t)(d * d) * sizeof *hs)) ||
+        !(wh = malloc((size_t)(ns * d) * sizeof *wh)) || !(ws = calloc((size_t)(vocab * kp), sizeof *ws)) ||
+        !(xs = malloc((size_t)(n * d) * sizeof *xs)) || !(ref = malloc((size_t)(n * ns) * sizeof *ref)) ||
+        !(yq = malloc((size_t)(n * ns) * sizeof *yq)) || !(hs = malloc((size_t)(d * d) * sizeof *hs)) ||
         !(hp = calloc((size_t)(kp * kp), sizeof *hp))) {
         rc = qb_err(QB_ENOMEM, "output head: out of memory for the awq search");
         goto out;
     }
-    memcpy(wh, W->m->output, (size_t)(vocab * d) * sizeof *wh);
+    for (int64_t r = 0; r < ns; r++)
+        memcpy(wh + r * d, W->m->output + search_row(r, ns, vocab) * d, (size_t)d * sizeof *wh);
     for (int64_t j = 0; j < d; j++) {
         m[j] = (float)(a.abs_sum[j] / (double)a.n_tok);
         best[j] = 1;
     }
-    qb_qtensor_wrap_f32(wh, vocab, d, &wf);
+    qb_qtensor_wrap_f32(wh, ns, d, &wf);
     if ((rc = qb_qmatmul(ref, a.sample, n, &wf, QB_ACT_F32)) < 0)
         goto out;
     for (int g = 0; g < W->cal->awq_grid; g++) {
@@ -1077,17 +1137,17 @@ static int awq_head(struct work *W, float *out_norm)
         for (int64_t t = 0; t < n; t++)
             for (int64_t j = 0; j < d; j++)
                 xs[t * d + j] = a.sample[t * d + j] / s[j];
-        for (int64_t r = 0; r < vocab; r++)
+        for (int64_t r = 0; r < ns; r++)
             for (int64_t j = 0; j < d; j++)
                 ws[r * kp + j] = wh[r * d + j] * s[j];
-        if ((rc = qb_quantize_weighted(ws, vocab, kp, cw, hp, b->fmt, b->group, b->asym, 1, &q.t)) < 0)
+        if ((rc = qb_quantize_weighted(ws, ns, kp, cw, hp, b->fmt, b->group, b->asym, 1, &q.t)) < 0)
             goto out;
         q.t.in_cols = kp != d ? d : 0;
         rc = qb_qmatmul(yq, xs, n, &q.t, QB_ACT_F32);
         qb_qtensor_release(&q.t);
         if (rc < 0)
             goto out;
-        for (int64_t i = 0; i < n * vocab; i++)
+        for (int64_t i = 0; i < n * ns; i++)
             e += ((double)ref[i] - yq[i]) * ((double)ref[i] - yq[i]);
         if (g == 0)
             err0 = e;
@@ -1105,7 +1165,7 @@ static int awq_head(struct work *W, float *out_norm)
         memcpy(hp + i * kp, hs + i * d, (size_t)d * sizeof *hp);
     for (int64_t r = 0; r < vocab; r++)
         for (int64_t j = 0; j < d; j++)
-            ws[r * kp + j] = wh[r * d + j] * best[j];
+            ws[r * kp + j] = W->m->output[r * d + j] * best[j];
     if ((rc = qb_quantize_weighted(ws, vocab, kp, cw, hp, b->fmt, b->group, b->asym, 1, &q.t)) < 0) {
         rc = qb_err_prefix(rc, "output head");
         goto out;
@@ -1175,6 +1235,57 @@ static void work_release(struct work *W)
 }
 
 /* Copies layer l's weights and vectors into the working copies. */
+/* The token embeddings for GPTQ and AWQ. Looked up, not multiplied, they have no inputs to
+ * calibrate on; what the rounding r of a row e costs is first seen by layer 0's q, k and v,
+ * which read g * e / rms(e) (g the layer's attention norm weight). So each row is rounded by
+ * the clipping search and refit scored with H = diag(g) (Wq^T Wq + Wk^T Wk + Wv^T Wv) diag(g):
+ * r^T H r is the squared error of those outputs, up to the row's own 1 / rms(e)^2 and to
+ * first order (the norm's removal of the part of r along e is left out). H needs only the
+ * weights. Replaces the RTN embeddings; a tied head is untied later (head quantized too). */
+static int embed_rows(struct work *W)
+{
+    const struct qb_layer *L = &W->m->layers[0];
+    const float *lin[3] = {L->wq, L->wk, L->wv};
+    const int64_t d = W->d, nr = W->qd + 2 * W->kvd, vocab = W->c->vocab_size;
+    struct qb_qbase b = *qb_qspec_for(&W->qm->spec, QB_TGT_EMBED);
+    struct qb_qweight q;
+    double *h = malloc((size_t)(d * d) * sizeof *h);
+    float *wt = malloc((size_t)(d * nr) * sizeof *wt), *cw = malloc((size_t)d * sizeof *cw);
+    int rc = 0;
+    if (!h || !wt || !cw) {
+        rc = qb_err(QB_ENOMEM, "token embeddings: out of memory");
+        goto out;
+    }
+    /* wt (d, nr): the columns of q, k and v stacked, times g, one input per row */
+    for (int n = 0, r0 = 0; n < 3; r0 += (int)W->rows[n], n++)
+        for (int64_t r = 0; r < W->rows[n]; r++)
+            for (int64_t i = 0; i < d; i++)
+                wt[i * nr + r0 + r] = lin[n][r * d + i] * L->attn_norm[i];
+#pragma omp parallel for schedule(dynamic, 8) if (d * d * nr >= (1 << 22))
+    for (int64_t i = 0; i < d; i++)
+        for (int64_t j = 0; j <= i; j++) {
+            double s = 0;
+            for (int64_t r = 0; r < nr; r++)
+                s += (double)wt[i * nr + r] * wt[j * nr + r];
+            h[i * d + j] = h[j * d + i] = s;
+        }
+    for (int64_t i = 0; i < d; i++)
+        cw[i] = (float)h[i * d + i];
+    b.act = QB_ACT_F32; /* looked up: the activation mode is irrelevant */
+    if ((rc = weighted(W->m->tok_embd, vocab, d, &b, cw, h, "token embeddings", &q)) < 0)
+        goto out;
+    if (W->qm->embed_shares_output) /* the head keeps the RTN tensor until it is quantized */
+        W->qm->embed_shares_output = 0;
+    else
+        qb_qtensor_release(&W->qm->embed.t);
+    W->qm->embed = q;
+out:
+    free(h);
+    free(wt);
+    free(cw);
+    return rc;
+}
+
 static void load_layer(struct work *W, int64_t l, float *vec)
 {
     const struct qb_layer *L = &W->m->layers[l];
@@ -1290,6 +1401,9 @@ int qb_calib_quantize(const struct qb_calib *cal, struct qb_qmodel *qm)
             W.cs[t * W.hd + i] = cosf(ang);
             W.cs[t * W.hd + W.hd / 2 + i] = sinf(ang);
         }
+    if (W.method != QB_METHOD_SMOOTH && !cal->fold_only && is_group(qm->embed.t.fmt) &&
+        (!qm->embed_shares_output || head) && (rc = embed_rows(&W)) < 0)
+        goto out;
     /* the embeddings of every sequence, as the engine looks them up (quantized) */
     {
         float *row = malloc((size_t)qm->embed.t.cols * sizeof *row);

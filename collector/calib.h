@@ -46,13 +46,18 @@
  *     of up by s. Group formats are then rounded with AWQ's clipping search, here scoring
  *     each candidate group header by the expected output error r^T E[x x^T]_gg r of the
  *     scaled inputs (kernels/gptq.h, qb_quantize_weighted) -- the search above uses the same
- *     quantizer.
+ *     quantizer. Rows are rounded independently, so on a layer of over awq_search_weights
+ *     weights the search scores evenly spaced rows only (the MLP: the same hidden units of
+ *     gate and up, and down's columns for them); the layers of the small models fit whole.
  *   SmoothQuant (Xiao et al. 2022, arXiv 2211.10438): for q/k/v and gate/up,
  *     s_j = max|x_j|^a / max|w_j|^(1-a) (max over the rows of every layer of the group; s = 1
  *     where either is 0; at least 1e-5), folded into the RMSNorm as above; then every layer is
  *     rounded to nearest (o and down unsmoothed).
- * Token embeddings are rounded to nearest (first: the calibration runs on the embeddings the
- * engine will look up). The output head is the last layer the method quantizes, on the final
+ * Token embeddings come first (the calibration runs on the embeddings the engine will look
+ * up): rounded to nearest, except that GPTQ and AWQ round a group-wise table with the
+ * clipping search and refit scored by the error each row's rounding causes in layer 0's q, k
+ * and v, which read it through the attention norm (embed_rows in calib.c; it needs only the
+ * weights). The output head is the last layer the method quantizes, on the final
  * normed stream: GPTQ (gptq_head) for an integer head, AWQ (awq_head; scales folded into a
  * copy of the output norm) for a group-wise one; SmoothQuant rounds it to nearest. A head
  * tied to the embeddings is then untied: the embeddings keep their RTN rows (looking up the
@@ -88,6 +93,8 @@ struct qb_calib {
     int awq_grid;        /* 20: alphas searched */
     float awq_alpha;     /* -1: search; >= 0: use this alpha */
     int64_t awq_tokens;  /* 4096: sampled inputs per group for the AWQ search */
+    int64_t awq_search_weights; /* 2^20: the AWQ search scores a layer on at most this many
+                            weights' worth of evenly spaced output rows (at least 256; 0: all) */
     float smooth_alpha;  /* 0.5: SmoothQuant's migration strength */
     int fold_only;       /* for tests: AWQ/SmoothQuant fold their scales (alpha awq_alpha, or
                             0.5 when searching) and every linear layer stays f32 */

@@ -125,7 +125,7 @@ int main(int argc, char **argv)
 {
     int64_t calib_seqs = 128, calib_len = 512, held_seqs = 16, held_len = 256;
     int act_order = 0, no_head = 0, awq_trace = 0, first = 4, rc = 0, clip = 1, clip_w = 1, awq_duo = 0, awq_grid = 0, awq_mlp = 1;
-    long long awq_tokens = 0;
+    long long awq_tokens = 0, awq_search = -1;
     const char *calib_text = NULL, *held_text = NULL;
     double damp = 0.01;
     struct qb_model *m = NULL;
@@ -135,7 +135,7 @@ int main(int argc, char **argv)
     if (argc < 5) {
         fprintf(stderr, "usage: quality MODEL TOKENIZER CALIB_OUT [--calib-seqs N] [--calib-len L] "
                         "[--held-seqs N] [--held-len L] [--calib-text FILE] [--held-text FILE] [--act-order] "
-                        "[--threads N] [--damp D] [--awq-grid N] [--awq-tokens N] CONFIG...\n");
+                        "[--threads N] [--damp D] [--awq-grid N] [--awq-tokens N] [--awq-search-weights N] CONFIG...\n");
         return 2;
     }
     while (first < argc && !strncmp(argv[first], "--", 2)) {
@@ -162,6 +162,7 @@ int main(int argc, char **argv)
         else if (!strcmp(o, "--calib-text")) calib_text = argv[first + 1];
         else if (!strcmp(o, "--held-text")) held_text = argv[first + 1];
         else if (!strcmp(o, "--awq-tokens")) awq_tokens = val;
+        else if (!strcmp(o, "--awq-search-weights")) awq_search = val;
         else return fprintf(stderr, "unknown option %s\n", o), 2;
         first += 2;
     }
@@ -217,6 +218,8 @@ int main(int argc, char **argv)
         cal->awq_grid = awq_grid;
     if (awq_tokens > 0)
         cal->awq_tokens = awq_tokens;
+    if (awq_search >= 0)
+        cal->awq_search_weights = awq_search;
     fprintf(stderr, "%s: calibration %lld x %lld tokens from '%s'; held-out %lld x %lld tokens\n",
             argv[1], (long long)cal->n_seq, (long long)cal->seq_len, cal->name, (long long)held_seqs,
             (long long)held_len);

@@ -17,6 +17,7 @@
 #include "collector/sampler.h"
 #include "collector/tokenizer.h"
 #include "kernels/qspec.h"
+#include "kernels/quantize.h"
 #include "tests/check.h"
 
 #include <stdlib.h>
@@ -265,6 +266,77 @@ static void test_methods_run_random(void)
     free(got);
 }
 
+/* What the rounding of the embeddings costs layer 0's q, k and v: the sum over the rows e of
+ * |W (g * (e - e_hat))|^2, W their stacked rows, g the layer's attention norm weight. */
+static double embed_qkv_error(const struct qb_model *m, const struct qb_qmodel *qm)
+{
+    const struct qb_layer *L = &m->layers[0];
+    const struct qb_config *c = &m->cfg;
+    const int64_t d = c->dim, kvd = c->n_kv_heads * c->head_dim;
+    const float *lin[3] = {L->wq, L->wk, L->wv};
+    const int64_t rows[3] = {c->n_heads * c->head_dim, kvd, kvd};
+    float *row = malloc((size_t)qm->embed.t.cols * sizeof *row);
+    double err = 0;
+    for (int64_t t = 0; row && t < c->vocab_size; t++) {
+        qb_dequantize_row(&qm->embed.t, t, row);
+        for (int64_t i = 0; i < d; i++)
+            row[i] = (m->tok_embd[t * d + i] - row[i]) * L->attn_norm[i];
+        for (int n = 0; n < 3; n++)
+            for (int64_t r = 0; r < rows[n]; r++) {
+                double y = 0;
+                for (int64_t i = 0; i < d; i++)
+                    y += (double)lin[n][r * d + i] * row[i];
+                err += y * y;
+            }
+    }
+    free(row);
+    return row ? err : NAN;
+}
+
+/* GPTQ and AWQ round the embeddings for that error (collector/calib.h): it falls below
+ * round-to-nearest's by at least `gain`; an 8-bit embedding table (no groups) stays
+ * round-to-nearest. */
+static void check_embed_rows(const struct qb_model *m, double gain)
+{
+    int32_t *ids = sample_tokens(m, 1, 2, 32, 99);
+    static const char *specs[] = {"w3g32", "w3g32-gptq", "w3g32-awq", "w8", "w8-gptq"};
+    struct qb_calib *cal = NULL;
+    double err[5];
+    CHECK(ids && qb_calib_from_tokens(ids, 2, 32, "sampled", &cal) == 0);
+    if (!cal) {
+        free(ids);
+        return;
+    }
+    for (int s = 0; s < 5; s++) {
+        struct qb_qmodel *qm = NULL;
+        err[s] = NAN;
+        if (build(m, specs[s], cal, &qm) < 0) {
+            CHECK(!"config builds");
+            continue;
+        }
+        err[s] = embed_qkv_error(m, qm);
+        printf("  %-10s embeddings' error at layer 0's q/k/v %.4g\n", specs[s], err[s]);
+        qb_qmodel_free(qm);
+    }
+    CHECK(err[1] < (1 - gain) * err[0] && err[2] < (1 - gain) * err[0]);
+    CHECK(err[4] == err[3]);
+    qb_calib_free(cal);
+    free(ids);
+}
+
+/* random weights: W^T W is nearly a multiple of I, so the weighting has little to use
+ * (measured 9.5%) */
+static void test_embed_rows_random(void)
+{
+    check_embed_rows(rnd, 0.05);
+}
+
+/* stories260K's measured 73% */
+static void test_embed_rows_stories(void)
+{
+    check_embed_rows(stories, 0.5);
+}
+
 static int write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "wb");
@@ -468,6 +540,7 @@ int main(void)
     RUN(test_needs_calibration);
     RUN(test_fold_exact_random);
     RUN(test_methods_run_random);
+    RUN(test_embed_rows_random);
     if (tok)
         snprintf(tokpath, sizeof tokpath, "%s", tok);
     if (bin[0] && tok) {
@@ -478,6 +551,7 @@ int main(void)
         }
         RUN(test_load_text);
         RUN(test_fold_exact_stories);
+        RUN(test_embed_rows_stories);
         RUN(test_gptq_beats_rtn_stories);
         snprintf(model_path, sizeof model_path, "%s", bin);
         snprintf(tok_path, sizeof tok_path, "%s", tokpath);
@@ -486,6 +560,7 @@ int main(void)
     } else {
         check_skip("test_load_text", "../shared/models/stories260K not found");
         check_skip("test_fold_exact_stories", "../shared/models/stories260K not found");
+        check_skip("test_embed_rows_stories", "../shared/models/stories260K not found");
         check_skip("test_gptq_beats_rtn_stories", "../shared/models/stories260K not found");
         check_skip("test_run_calibrated", "../shared/models/stories260K not found");
     }
