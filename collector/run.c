@@ -681,19 +681,26 @@ fail:
     return rc;
 }
 
-static void progress(const struct qb_run_opts *o, const char *cfg, int64_t done, int64_t total,
-                     double t0, int final)
+/* One config's progress: done of total items, `resumed` of them already in the store (the
+ * rate counts only the items evaluated now). */
+static void progress(const struct qb_run_opts *o, const char *cfg, int64_t done, int64_t resumed,
+                     int64_t total, double t0, int final)
 {
     if (o->quiet)
         return;
-    double dt = g_get_monotonic_time() / 1e6 - t0, rate = dt > 0 ? (double)done / dt : 0;
+    double dt = g_get_monotonic_time() / 1e6 - t0, rate = dt > 0 ? (double)(done - resumed) / dt : 0;
+    char also[64] = "";
+    if (resumed > 0)
+        snprintf(also, sizeof also, " (%lld already done)", (long long)resumed);
     if (isatty(STDERR_FILENO)) {
         double eta = rate > 0 ? (double)(total - done) / rate : 0;
-        fprintf(stderr, "\r%s: %lld/%lld items, %.1f items/s, eta %.0f s   %s", cfg, (long long)done,
-                (long long)total, rate, eta, final ? "\n" : "");
+        fprintf(stderr, "\r%s: %lld/%lld items%s, %.1f items/s, eta %.0f s   %s", cfg, (long long)done,
+                (long long)total, also, rate, eta, final ? "\n" : "");
+    } else if (final && done == resumed) {
+        fprintf(stderr, "%s: %lld/%lld items, all already done\n", cfg, (long long)done, (long long)total);
     } else if (final) {
-        fprintf(stderr, "%s: %lld/%lld items, %.1f items/s\n", cfg, (long long)done, (long long)total,
-                rate);
+        fprintf(stderr, "%s: %lld/%lld items, %.1f items/s%s\n", cfg, (long long)done, (long long)total,
+                rate, also);
     }
 }
 
@@ -961,7 +968,7 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
         goto out;
     base_correct = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
     for (int64_t c = 0; c < n_cfg; c++) {
-        int64_t todo = 0, n_now = 0;
+        int64_t todo = 0, n_now = 0, n_resumed = 0;
         double t0;
         r.is_base = c == 0;
         if ((rc = qb_qmodel_new_calib(m, &specs[c], cal, &qm)) < 0 ||
@@ -987,6 +994,7 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
             double t1;
             if (g_hash_table_contains(done, &item_ids[i])) {
                 st.n_resumed++;
+                n_resumed++;
                 n_now++;
                 continue;
             }
@@ -1063,13 +1071,13 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
             st.n_kind[it->kind]++;
             st.seconds_kind[it->kind] += g_get_monotonic_time() / 1e6 - t1;
             n_now++;
-            progress(o, names[c], n_now, todo, t0, 0);
+            progress(o, names[c], n_now, n_resumed, todo, t0, 0);
             if (o->on_unit && o->on_unit(o->on_unit_ctx, st.n_evaluated)) {
                 rc = qb_err(QB_EINVAL, "run '%s' stopped", name);
                 goto out;
             }
         }
-        progress(o, names[c], n_now, todo, t0, 1);
+        progress(o, names[c], n_now, n_resumed, todo, t0, 1);
         g_hash_table_destroy(done);
         done = NULL;
         if (r.is_base && (rc = qb_store_list_results(r.s, r.run_id, cfg_ids[0], on_base_result,
