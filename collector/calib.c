@@ -721,7 +721,7 @@ static int mlp_loss(const struct work *W, enum site site)
 
 /* How many output rows of a (rows, cols) layer the alpha search scores: every row up to
  * awq_search_weights weights, else that many weights' worth of evenly spaced rows (at least
- * 256). Each row is rounded on its own, so the rows scored estimate the whole layer's error;
+ * 64). Each row is rounded on its own, so the rows scored estimate the whole layer's error;
  * the final quantization covers every row. */
 static int64_t search_rows(const struct qb_calib *cal, int64_t rows, int64_t cols)
 {
@@ -729,7 +729,7 @@ static int64_t search_rows(const struct qb_calib *cal, int64_t rows, int64_t col
     if (cal->awq_search_weights <= 0 || rows * cols <= cal->awq_search_weights)
         return rows;
     ns = cal->awq_search_weights / cols;
-    ns = ns > 256 ? ns : 256;
+    ns = ns > 64 ? ns : 64;
     return ns < rows ? ns : rows;
 }
 

@@ -94,7 +94,7 @@ struct qb_calib {
     float awq_alpha;     /* -1: search; >= 0: use this alpha */
     int64_t awq_tokens;  /* 4096: sampled inputs per group for the AWQ search */
     int64_t awq_search_weights; /* 2^20: the AWQ search scores a layer on at most this many
-                            weights' worth of evenly spaced output rows (at least 256; 0: all) */
+                            weights' worth of evenly spaced output rows (at least 64; 0: all) */
     float smooth_alpha;  /* 0.5: SmoothQuant's migration strength */
     int fold_only;       /* for tests: AWQ/SmoothQuant fold their scales (alpha awq_alpha, or
                             0.5 when searching) and every linear layer stays f32 */
