@@ -14,6 +14,8 @@
  *   stats    6 kmax^2 doubles + 4 awq_tokens max(kmax, hid) floats   H or E[xx^T], their
  *            copies inside GPTQ (the Cholesky inverse and its work) and AWQ's sampled inputs
  *   head     3 vocab d + 2 x 512 vocab floats + d^2 doubles       the output head's search
+ *            (GPTQ's and AWQ's rounding of the embeddings, before the first layer, needs
+ *            d^2 doubles + d (qd + 2 kvd) floats besides the table: within this term)
  *
  * all f32 (4 bytes) unless noted; kmax = max(d, qd, hid). Nothing in it grows with the number
  * of layers: that is what "bounded by one layer's activations" means. */
