@@ -98,20 +98,25 @@ static double group_err(const struct grid *g, const float *w, const float *cw, i
     return e;
 }
 
-/* r^T H r for H (n, n) at hb with leading dimension ld, n a multiple of 8, in eight partial
- * sums the compiler keeps in vector lanes. Most of AWQ's time is here: QB_CLONES. */
+/* r^T H r for a symmetric H (n, n) at hb with leading dimension ld: the diagonal plus twice
+ * the lower triangle, whose rows are summed in eight partial sums the compiler keeps in
+ * vector lanes. Most of AWQ's time is here: QB_CLONES. */
 QB_CLONES static double quad_form(const double *hb, int64_t ld, const double *r, int n)
 {
-    double acc[8] = {0}, e = 0;
+    double acc[8] = {0}, diag = 0, tail = 0, low = 0;
     for (int i = 0; i < n; i++) {
         const double *hr = hb + i * ld, ri = r[i];
-        for (int j = 0; j < n; j += 8)
+        int j = 0;
+        for (; j + 8 <= i; j += 8)
             for (int l = 0; l < 8; l++)
                 acc[l] += ri * hr[j + l] * r[j + l];
+        for (; j < i; j++)
+            tail += ri * hr[j] * r[j];
+        diag += ri * hr[i] * ri;
     }
     for (int l = 0; l < 8; l++)
-        e += acc[l];
-    return e;
+        low += acc[l];
+    return diag + 2 * (low + tail);
 }
 
 /* The expected output error of one group: r^T H_gg r, r = w - q, H_gg (n, n) at hb with
@@ -141,29 +146,26 @@ static struct hdr asym_hdr(float lo, float hi, int bits)
 static void refit_asym(const struct grid *g, const float *w, const double *hb, int64_t ld, int n,
                        struct hdr *best, double *best_err)
 {
-    /* H 1 and the terms of the system that do not depend on the codes */
-    double h1[128], a22 = 0, b2 = 0;
+    /* H 1, H w and the terms of the system that do not depend on the codes */
+    double h1[128], hw[128], a22 = 0, b2 = 0;
     for (int i = 0; i < n; i++) {
-        h1[i] = 0;
-        for (int j = 0; j < n; j++)
+        h1[i] = hw[i] = 0;
+        for (int j = 0; j < n; j++) {
             h1[i] += hb[i * ld + j];
+            hw[i] += hb[i * ld + j] * w[j];
+        }
         a22 += h1[i];
         b2 += w[i] * h1[i];
     }
     for (int round = 0; round < 4; round++) {
-        double a11 = 0, a12 = 0, b1 = 0;
-        float c[128], v;
-        for (int i = 0; i < n; i++)
-            c[i] = (float)quant_one(g, best, w[i], &v);
+        double a12 = 0, b1 = 0, c[128];
+        float v;
         for (int i = 0; i < n; i++) {
-            const double *hr = hb + i * ld;
-            double hc = 0; /* (H c)_i */
-            for (int j = 0; j < n; j++)
-                hc += hr[j] * c[j];
-            a11 += c[i] * hc;
+            c[i] = quant_one(g, best, w[i], &v);
             a12 += c[i] * h1[i];
-            b1 += w[i] * hc;
+            b1 += c[i] * hw[i]; /* w^T H c */
         }
+        const double a11 = quad_form(hb, ld, c, n);
         const double det = a11 * a22 - a12 * a12;
         if (!(fabs(det) > 1e-30 * fabs(a11 * a22)) || !(a22 > 0))
             return;
