@@ -1093,14 +1093,14 @@ static int awq_head(struct work *W, float *out_norm)
 {
     struct qb_qmodel *qm = W->qm;
     const struct qb_qbase *b = qb_qspec_for(&qm->spec, QB_TGT_OUTPUT);
-    const int64_t d = W->d, vocab = W->c->vocab_size, kp = qb_qbase_padded_cols(b, d);
+    const int64_t d = W->d, vocab = W->c->vocab_size;
     const int64_t ns = search_rows(W->cal, vocab, d); /* the rows the alpha search scores */
     struct qb_qweight q = {0};
     struct qb_qtensor wf;
     struct acc a;
     float *m = NULL, *s = NULL, *best = NULL, *cw = NULL, *wh = NULL, *ws = NULL, *xs = NULL;
     float *ref = NULL, *yq = NULL;
-    double *hs = NULL, *hp = NULL;
+    double *hs = NULL;
     double best_err = INFINITY, err0 = 0;
     int best_g = 0;
     int64_t n;
@@ -1111,11 +1111,10 @@ static int awq_head(struct work *W, float *out_norm)
         goto out;
     n = a.n_keep < 512 ? a.n_keep : 512;
     if (!(m = malloc((size_t)d * sizeof *m)) || !(s = malloc((size_t)d * sizeof *s)) ||
-        !(best = malloc((size_t)d * sizeof *best)) || !(cw = calloc((size_t)kp, sizeof *cw)) ||
-        !(wh = malloc((size_t)(ns * d) * sizeof *wh)) || !(ws = calloc((size_t)(vocab * kp), sizeof *ws)) ||
+        !(best = malloc((size_t)d * sizeof *best)) || !(cw = malloc((size_t)d * sizeof *cw)) ||
+        !(wh = malloc((size_t)(ns * d) * sizeof *wh)) || !(ws = malloc((size_t)(vocab * d) * sizeof *ws)) ||
         !(xs = malloc((size_t)(n * d) * sizeof *xs)) || !(ref = malloc((size_t)(n * ns) * sizeof *ref)) ||
-        !(yq = malloc((size_t)(n * ns) * sizeof *yq)) || !(hs = malloc((size_t)(d * d) * sizeof *hs)) ||
-        !(hp = calloc((size_t)(kp * kp), sizeof *hp))) {
+        !(yq = malloc((size_t)(n * ns) * sizeof *yq)) || !(hs = malloc((size_t)(d * d) * sizeof *hs))) {
         rc = qb_err(QB_ENOMEM, "output head: out of memory for the awq search");
         goto out;
     }
@@ -1132,17 +1131,14 @@ static int awq_head(struct work *W, float *out_norm)
         double e = 0;
         awq_scales(d, m, NULL, (float)g / (float)W->cal->awq_grid, s);
         scaled_moments(&a, s, cw, hs);
-        for (int64_t i = 0; i < d; i++)
-            memcpy(hp + i * kp, hs + i * d, (size_t)d * sizeof *hp);
         for (int64_t t = 0; t < n; t++)
             for (int64_t j = 0; j < d; j++)
                 xs[t * d + j] = a.sample[t * d + j] / s[j];
         for (int64_t r = 0; r < ns; r++)
             for (int64_t j = 0; j < d; j++)
-                ws[r * kp + j] = wh[r * d + j] * s[j];
-        if ((rc = qb_quantize_weighted(ws, ns, kp, cw, hp, b->fmt, b->group, b->asym, 1, &q.t)) < 0)
+                ws[r * d + j] = wh[r * d + j] * s[j];
+        if ((rc = weighted(ws, ns, d, b, cw, hs, "output head", &q)) < 0)
             goto out;
-        q.t.in_cols = kp != d ? d : 0;
         rc = qb_qmatmul(yq, xs, n, &q.t, QB_ACT_F32);
         qb_qtensor_release(&q.t);
         if (rc < 0)
@@ -1161,18 +1157,12 @@ static int awq_head(struct work *W, float *out_norm)
     for (int64_t j = 0; j < d; j++)
         out_norm[j] = W->m->out_norm[j] / best[j];
     scaled_moments(&a, best, cw, hs);
-    for (int64_t i = 0; i < d; i++)
-        memcpy(hp + i * kp, hs + i * d, (size_t)d * sizeof *hp);
     for (int64_t r = 0; r < vocab; r++)
         for (int64_t j = 0; j < d; j++)
-            ws[r * kp + j] = W->m->output[r * d + j] * best[j];
-    if ((rc = qb_quantize_weighted(ws, vocab, kp, cw, hp, b->fmt, b->group, b->asym, 1, &q.t)) < 0) {
-        rc = qb_err_prefix(rc, "output head");
+            ws[r * d + j] = W->m->output[r * d + j] * best[j];
+    if ((rc = weighted(ws, vocab, d, b, cw, hs, "output head", &q)) < 0)
         goto out;
-    }
-    q.act = b->act;
-    q.t.in_cols = kp != d ? d : 0;
-    if (qm->embed_shares_output) /* untied: the embeddings keep their RTN rows */
+    if (qm->embed_shares_output) /* untied: the embeddings keep their own rows */
         qm->embed_shares_output = 0;
     else
         qb_qtensor_release(&qm->output.t);
@@ -1190,7 +1180,6 @@ out:
     free(ref);
     free(yq);
     free(hs);
-    free(hp);
     return rc;
 }
 
@@ -1234,7 +1223,6 @@ static void work_release(struct work *W)
     }
 }
 
-/* Copies layer l's weights and vectors into the working copies. */
 /* The token embeddings for GPTQ and AWQ. Looked up, not multiplied, they have no inputs to
  * calibrate on; what the rounding r of a row e costs is first seen by layer 0's q, k and v,
  * which read g * e / rms(e) (g the layer's attention norm weight). So each row is rounded by
@@ -1257,7 +1245,7 @@ static int embed_rows(struct work *W)
         goto out;
     }
     /* wt (d, nr): the columns of q, k and v stacked, times g, one input per row */
-    for (int n = 0, r0 = 0; n < 3; r0 += (int)W->rows[n], n++)
+    for (int64_t n = 0, r0 = 0; n < 3; r0 += W->rows[n], n++)
         for (int64_t r = 0; r < W->rows[n]; r++)
             for (int64_t i = 0; i < d; i++)
                 wt[i * nr + r0 + r] = lin[n][r * d + i] * L->attn_norm[i];
@@ -1286,6 +1274,7 @@ out:
     return rc;
 }
 
+/* Copies layer l's weights and vectors into the working copies. */
 static void load_layer(struct work *W, int64_t l, float *vec)
 {
     const struct qb_layer *L = &W->m->layers[l];
@@ -1401,7 +1390,8 @@ int qb_calib_quantize(const struct qb_calib *cal, struct qb_qmodel *qm)
             W.cs[t * W.hd + i] = cosf(ang);
             W.cs[t * W.hd + W.hd / 2 + i] = sinf(ang);
         }
-    if (W.method != QB_METHOD_SMOOTH && !cal->fold_only && is_group(qm->embed.t.fmt) &&
+    if ((W.method == QB_METHOD_GPTQ || W.method == QB_METHOD_AWQ) && !cal->fold_only &&
+        is_group(qm->embed.t.fmt) &&
         (!qm->embed_shares_output || head) && (rc = embed_rows(&W)) < 0)
         goto out;
     /* the embeddings of every sequence, as the engine looks them up (quantized) */

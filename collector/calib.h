@@ -60,8 +60,8 @@
  * weights). The output head is the last layer the method quantizes, on the final
  * normed stream: GPTQ (gptq_head) for an integer head, AWQ (awq_head; scales folded into a
  * copy of the output norm) for a group-wise one; SmoothQuant rounds it to nearest. A head
- * tied to the embeddings is then untied: the embeddings keep their RTN rows (looking up the
- * GPTQ rows instead cost a lot of accuracy on llama2xs), which adds one (vocab, dim) tensor
+ * tied to the embeddings is then untied: the embeddings keep their own rows (looking up the
+ * GPTQ head's rows instead cost a lot of accuracy on llama2xs), which adds one (vocab, dim) tensor
  * to the config's bytes (qb_qmodel_new_twin lays an RTN config out the same way). */
 #ifndef QB_CALIB_H
 #define QB_CALIB_H

@@ -470,8 +470,7 @@ static void test_gptq_beats_rtn_stories(void)
     CHECK(kl[5] < kl[4] * 1.05);
     {
         /* AWQ's search on a sample of the rows (here 64 of gate's and up's 172, 64 of the
-         * head's 512), as on the wide
-         * layers of real models: still below RTN */
+         * head's 512), as on the wide layers of real models: still below RTN */
         struct qb_qmodel *qm = NULL;
         cal->awq_search_weights = 1;
         if (build(stories, "w3g32-awq", cal, &qm) == 0) {

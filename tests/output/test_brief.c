@@ -230,7 +230,6 @@ static int parse_fails(const char *text, const char *want_in_message)
     return ok;
 }
 
-/* The Markdown brief of a under the template text; NULL (with the message) when it fails. */
 /* CHECK that the rendered md holds s; when it does not, md goes to stderr too */
 #define CHECK_HAS(md, s)                                                                           \
     do {                                                                                           \
@@ -239,6 +238,7 @@ static int parse_fails(const char *text, const char *want_in_message)
             fprintf(stderr, "%s\n", (md));                                                         \
     } while (0)
 
+/* The Markdown brief of a under the template text; NULL (with the message) when it fails. */
 static char *render_with(const struct qb_analysis *a, const char *text)
 {
     struct qb_template *t = NULL;
