@@ -43,6 +43,7 @@ static struct qb_calib *calib_alloc(int64_t n_seq, int64_t seq_len, const char *
     c->awq_head = 1;
     c->awq_duo = 0;
     c->awq_mlp_loss = 1;
+    c->awq_attn_loss = 1;
     c->gptq_clip = 1;
     c->gptq_clip_weighted = 1;
     c->awq_grid = 20;
@@ -182,6 +183,8 @@ struct acc {
     float *abs_max;   /* (k) SmoothQuant: max |x| */
     float *sample;    /* (cap, k) AWQ: every stride-th token */
     int64_t n_keep, cap, stride;
+    float *seqs;      /* (seq_cap, T, k) AWQ's attention loss: every seq_stride-th sequence */
+    int64_t n_seqs, seq_cap, seq_stride;
 };
 
 /* One sequence's activations (T tokens), one set per thread. */
@@ -193,7 +196,7 @@ struct scratch {
     float *gate;    /* (T, hid) then the SwiGLU product */
     float *up;      /* (T, hid) */
     float *y;       /* (T, d) a block's output */
-    float *scores;  /* (T) attention scores of one query */
+    float *tmp;     /* (T + hd * T) attention scratch (attend) */
 };
 
 struct work {
@@ -275,37 +278,57 @@ static int lin(const struct work *W, int i, const float *in, float *out)
                   : 0;
 }
 
-/* att (T, qd) = causal attention of q (T, qd) over k, v (T, kvd); query head h reads kv
- * head h / (n_heads / n_kv_heads). One thread: sequences run in parallel. */
-static void attention(const struct work *W, struct scratch *S)
+/* out (T, nh * hd) = causal attention of q (T, nh * hd) over k, v (T, nkv * hd); query head
+ * h reads kv head h / (nh / nkv); tmp (T + hd * T) is scratch. One thread. Each kv head's
+ * keys are transposed so that a query's scores are summed over the head's dimensions in order
+ * for many positions at once (the same sums as one dot product per position). */
+static void attend(const float *q, const float *k, const float *v, int64_t T, int64_t nh,
+                   int64_t nkv, int64_t hd, float *tmp, float *out)
 {
-    const struct qb_config *c = W->c;
-    const int64_t hd = W->hd, group = c->n_heads / c->n_kv_heads, T = W->T;
+    const int64_t group = nh / nkv, qd = nh * hd, kvd = nkv * hd;
     const float scale = 1.0f / sqrtf((float)hd);
-    for (int64_t job = 0; job < T * c->n_heads; job++) {
-        int64_t t = job / c->n_heads, h = job % c->n_heads, kvh = h / group;
-        const float *q = S->q + t * W->qd + h * hd;
-        float *out = S->att + t * W->qd + h * hd, *s = S->scores;
-        float mx = -INFINITY, sum = 0;
-        for (int64_t p = 0; p <= t; p++) {
-            const float *k = S->k + p * W->kvd + kvh * hd;
-            float dd = 0;
+    float *s = tmp, *kt = tmp + T; /* (T) scores; (hd, T) one kv head's keys */
+    for (int64_t kvh = 0; kvh < nkv; kvh++) {
+        for (int64_t p = 0; p < T; p++)
             for (int64_t i = 0; i < hd; i++)
-                dd += q[i] * k[i];
-            s[p] = dd * scale;
-            mx = s[p] > mx ? s[p] : mx;
+                kt[i * T + p] = k[p * kvd + kvh * hd + i];
+        for (int64_t job = 0; job < T * group; job++) {
+            const int64_t t = job / group, h = kvh * group + job % group;
+            const float *qt = q + t * qd + h * hd;
+            float *ot = out + t * qd + h * hd;
+            float mx = -INFINITY, sum = 0;
+            memset(s, 0, (size_t)(t + 1) * sizeof *s);
+            for (int64_t i = 0; i < hd; i++) {
+                const float qi = qt[i], *kr = kt + i * T;
+#pragma omp simd
+                for (int64_t p = 0; p <= t; p++)
+                    s[p] += qi * kr[p];
+            }
+            for (int64_t p = 0; p <= t; p++) {
+                s[p] *= scale;
+                mx = s[p] > mx ? s[p] : mx;
+            }
+            for (int64_t p = 0; p <= t; p++) {
+                s[p] = expf(s[p] - mx);
+                sum += s[p];
+            }
+            memset(ot, 0, (size_t)hd * sizeof *ot);
+            for (int64_t p = 0; p <= t; p++) {
+                const float *vp = v + p * kvd + kvh * hd, a = s[p] / sum;
+#pragma omp simd
+                for (int64_t i = 0; i < hd; i++)
+                    ot[i] += a * vp[i];
+            }
         }
-        for (int64_t p = 0; p <= t; p++) {
-            s[p] = expf(s[p] - mx);
-            sum += s[p];
-        }
-        memset(out, 0, (size_t)hd * sizeof *out);
-        for (int64_t p = 0; p <= t; p++) {
-            const float *v = S->v + p * W->kvd + kvh * hd;
-            float a = s[p] / sum;
-            for (int64_t i = 0; i < hd; i++)
-                out[i] += a * v[i];
-        }
+    }
+}
+
+/* q (T, nh * hd) and k (T, nkv * hd) of one sequence rotated by position (cs: W->cs). */
+static void rope_seq(const struct work *W, float *q, int64_t nh, float *k, int64_t nkv)
+{
+    for (int64_t t = 0; t < W->T; t++) {
+        rope(q + t * nh * W->hd, nh, W->hd, W->cs + t * W->hd, W->c->rope_style);
+        rope(k + t * nkv * W->hd, nkv, W->hd, W->cs + t * W->hd, W->c->rope_style);
     }
 }
 
@@ -319,11 +342,8 @@ static int attn_core(const struct work *W, struct scratch *S)
     add_bias(S->q, W->bq, W->T, W->qd);
     add_bias(S->k, W->bk, W->T, W->kvd);
     add_bias(S->v, W->bv, W->T, W->kvd);
-    for (int64_t t = 0; t < W->T; t++) {
-        rope(S->q + t * W->qd, W->c->n_heads, W->hd, W->cs + t * W->hd, W->c->rope_style);
-        rope(S->k + t * W->kvd, W->c->n_kv_heads, W->hd, W->cs + t * W->hd, W->c->rope_style);
-    }
-    attention(W, S);
+    rope_seq(W, S->q, W->c->n_heads, S->k, W->c->n_kv_heads);
+    attend(S->q, S->k, S->v, W->T, W->c->n_heads, W->c->n_kv_heads, W->hd, S->tmp, S->att);
     return 0;
 }
 
@@ -350,10 +370,13 @@ static void acc_free(struct acc *a)
     free(a->sq_sum);
     free(a->abs_max);
     free(a->sample);
+    free(a->seqs);
     memset(a, 0, sizeof *a);
 }
 
-static int acc_init(struct work *W, struct acc *a, int64_t k)
+/* For an input of k channels; whole: AWQ keeps whole sequences (its attention loss) rather
+ * than strided tokens. */
+static int acc_init(struct work *W, struct acc *a, int64_t k, int whole)
 {
     const int64_t total = W->n_seq * W->T;
     memset(a, 0, sizeof *a);
@@ -362,13 +385,22 @@ static int acc_init(struct work *W, struct acc *a, int64_t k)
         !(a->h = calloc((size_t)(k * k), sizeof *a->h)))
         goto oom;
     if (W->method == QB_METHOD_AWQ) {
-        a->cap = W->cal->awq_tokens < total ? W->cal->awq_tokens : total;
-        a->cap = a->cap > 0 ? a->cap : 1;
-        a->stride = total / a->cap > 1 ? total / a->cap : 1;
         if (!(a->abs_sum = calloc((size_t)k, sizeof *a->abs_sum)) ||
-            !(a->sq_sum = calloc((size_t)k, sizeof *a->sq_sum)) ||
-            !(a->sample = malloc((size_t)(a->cap * k) * sizeof *a->sample)))
+            !(a->sq_sum = calloc((size_t)k, sizeof *a->sq_sum)))
             goto oom;
+        if (whole) { /* awq_tokens' worth of whole sequences, at least one */
+            a->seq_cap = W->cal->awq_tokens / W->T < W->n_seq ? W->cal->awq_tokens / W->T : W->n_seq;
+            a->seq_cap = a->seq_cap > 0 ? a->seq_cap : 1;
+            a->seq_stride = W->n_seq / a->seq_cap;
+            if (!(a->seqs = malloc((size_t)(a->seq_cap * W->T * k) * sizeof *a->seqs)))
+                goto oom;
+        } else {
+            a->cap = W->cal->awq_tokens < total ? W->cal->awq_tokens : total;
+            a->cap = a->cap > 0 ? a->cap : 1;
+            a->stride = total / a->cap > 1 ? total / a->cap : 1;
+            if (!(a->sample = malloc((size_t)(a->cap * k) * sizeof *a->sample)))
+                goto oom;
+        }
     }
     if (W->method == QB_METHOD_SMOOTH && !(a->abs_max = calloc((size_t)k, sizeof *a->abs_max)))
         goto oom;
@@ -421,6 +453,10 @@ static void observe(struct work *W, struct acc *a, const float *x, int64_t n)
         for (int64_t t = 0; t < n && a->n_keep < a->cap; t++)
             if ((a->n_tok + t) % a->stride == 0)
                 memcpy(a->sample + a->n_keep++ * k, x + t * k, (size_t)k * sizeof *x);
+    /* batches are whole sequences */
+    for (int64_t t = 0; a->seqs && t < n && a->n_seqs < a->seq_cap; t += W->T)
+        if (((a->n_tok + t) / W->T) % a->seq_stride == 0)
+            memcpy(a->seqs + a->n_seqs++ * W->T * k, x + t * k, (size_t)(W->T * k) * sizeof *x);
     a->n_tok += n;
 }
 
@@ -716,7 +752,13 @@ static void scaled_moments(const struct acc *a, const float *s, float *cw, doubl
 /* Whether the gate/up search scores the MLP's output rather than gate's and up's. */
 static int mlp_loss(const struct work *W, enum site site)
 {
-    return site == SITE_GU && W->cal->awq_mlp_loss;
+    return W->method == QB_METHOD_AWQ && site == SITE_GU && W->cal->awq_mlp_loss;
+}
+
+/* Whether the q/k/v search scores the attention block's output rather than q's, k's, v's. */
+static int attn_loss(const struct work *W, enum site site)
+{
+    return W->method == QB_METHOD_AWQ && site == SITE_QKV && W->cal->awq_attn_loss;
 }
 
 /* How many output rows of a (rows, cols) layer the alpha search scores: every row up to
@@ -739,80 +781,147 @@ static int64_t search_row(int64_t r, int64_t ns, int64_t rows)
     return r * rows / ns;
 }
 
-/* The alpha search of one site: the rows it scores, their f32 outputs on the sampled
- * inputs, and its buffers. Scoring the MLP, gate's and up's sampled rows are the same hidden
- * units, and down is restricted to them. */
+/* The alpha search of one site: the rows it scores, their f32 outputs on the sampled inputs
+ * (or sequences), and its buffers. Scoring a block (the MLP, the attention), the rows of the
+ * first layer are the block's hidden units or query channels, read by the block's output
+ * layer (down, o) through the same columns of it; scoring the attention, the rows are those
+ * of whole kv heads, evenly spaced, and of the query heads that read them. */
 struct search {
-    int n_lin;
+    int n_lin, block;
     int64_t n, k, ns[3];
+    int64_t nkv;    /* scoring the attention: the kv heads scored */
+    const float *x; /* (n, k) the sampled inputs, or the whole sequences' */
+    int64_t *row[3]; /* (ns) the rows scored */
     float *w[3];    /* (ns, k) the rows scored, f32, unscaled */
-    float *down;    /* (d, ns) scoring the MLP: down's columns of the hidden units scored */
-    float *ref[3];  /* (n, ns) their f32 outputs; scoring the MLP, [2] (n, d) its output */
+    float *b[3];    /* (ns) their biases, or NULL */
+    float *out_w;   /* (d, ns[0]) scoring a block: its output layer's columns for the rows scored */
+    float *ref[3];  /* (n, ns) their f32 outputs */
     float *yq[3];   /* the same, quantized */
-    float *xs;      /* (n, k) the sampled inputs divided by the scales */
+    float *ref_out, *yq_out; /* (n, d) scoring a block: its output, f32 and quantized */
+    float *att;     /* (n, ns[0]) scoring the attention: its output before o */
+    float *tmp;     /* (n_threads, T + hd * T) attention scratch */
+    float *xs;      /* (n, k) the inputs divided by the scales */
     float *ws;      /* (max ns, k) the rows scored, times the scales */
 };
 
 static void search_free(struct search *S)
 {
     for (int i = 0; i < 3; i++) {
+        free(S->row[i]);
         free(S->w[i]);
+        free(S->b[i]);
         free(S->ref[i]);
         free(S->yq[i]);
     }
-    free(S->down);
+    free(S->out_w);
+    free(S->ref_out);
+    free(S->yq_out);
+    free(S->att);
+    free(S->tmp);
     free(S->xs);
     free(S->ws);
     memset(S, 0, sizeof *S);
 }
 
-/* out (n, d) = down (d, nh) (silu(g) * u) with down in f32; g (n, nh) is overwritten. */
-static int mlp_out(const float *down, int64_t d, int64_t nh, float *g, const float *u, int64_t n,
-                   float *out)
+/* The block's output (n, d) from the scored rows' outputs y[] (which it overwrites). MLP:
+ * down (silu(gate) * up), down's columns in f32. Attention: the biases, RoPE, causal attention
+ * of each sequence, then o's columns in f32. */
+static int block_out(const struct work *W, enum site site, struct search *S, float *const y[3],
+                     float *out)
 {
-    struct qb_qtensor wd;
-    for (int64_t i = 0; i < n * nh; i++)
-        g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
-    qb_qtensor_wrap_f32(down, d, nh, &wd);
-    return qb_qmatmul(out, g, n, &wd, QB_ACT_F32);
+    struct qb_qtensor wo;
+    const int64_t n = S->n, nq = S->ns[0], nkv = S->ns[1], T = W->T;
+    if (site == SITE_GU) {
+        for (int64_t i = 0; i < n * nq; i++)
+            y[0][i] = y[0][i] / (1.0f + expf(-y[0][i])) * y[1][i];
+        qb_qtensor_wrap_f32(S->out_w, W->d, nq, &wo);
+        return qb_qmatmul(out, y[0], n, &wo, QB_ACT_F32);
+    }
+    for (int l = 0; l < 3; l++)
+        if (S->b[l])
+            add_bias(y[l], S->b[l], n, S->ns[l]);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(W->n_threads) if (n / T > 1)
+    for (int64_t sq = 0; sq < n / T; sq++) {
+        float *q = y[0] + sq * T * nq, *k = y[1] + sq * T * nkv, *v = y[2] + sq * T * nkv;
+        rope_seq(W, q, nq / W->hd, k, nkv / W->hd);
+        attend(q, k, v, T, nq / W->hd, nkv / W->hd, W->hd, S->tmp + omp_get_thread_num() * T * (1 + W->hd),
+               S->att + sq * T * nq);
+    }
+    qb_qtensor_wrap_f32(S->out_w, W->d, nq, &wo);
+    return qb_qmatmul(out, S->att, n, &wo, QB_ACT_F32);
 }
 
 /* Sets up S for site: the rows scored, their f32 outputs on a's sampled inputs, buffers. */
 static int search_init(const struct work *W, enum site site, const struct acc *a, struct search *S)
 {
-    const int64_t k = a->k, n = a->n_keep;
+    const int64_t k = a->k;
     int64_t most = 0;
     int rc = 0;
     memset(S, 0, sizeof *S);
     S->n_lin = site_lins[site].n;
-    S->n = n;
     S->k = k;
+    S->block = mlp_loss(W, site) || attn_loss(W, site);
+    S->x = attn_loss(W, site) ? a->seqs : a->sample;
+    S->n = attn_loss(W, site) ? a->n_seqs * W->T : a->n_keep;
+    if (attn_loss(W, site)) { /* whole kv heads, as many as the weights allow, at least one */
+        const int64_t group = W->c->n_heads / W->c->n_kv_heads;
+        const int64_t per = (group + 2) * W->hd * k;
+        S->nkv = W->cal->awq_search_weights > 0 ? W->cal->awq_search_weights / per : W->c->n_kv_heads;
+        S->nkv = S->nkv < 1 ? 1 : S->nkv > W->c->n_kv_heads ? W->c->n_kv_heads : S->nkv;
+    }
+    for (int nl = 0; nl < S->n_lin; nl++) {
+        const int i = site_lins[site].lin[nl];
+        int64_t ns;
+        if (attn_loss(W, site))
+            ns = (i == QB_LIN_Q ? W->c->n_heads / W->c->n_kv_heads : 1) * S->nkv * W->hd;
+        else /* gate and up have as many rows: the same hidden units */
+            ns = search_rows(W->cal, W->rows[i], k);
+        S->ns[nl] = ns;
+        most = ns > most ? ns : most;
+        if (!(S->row[nl] = malloc((size_t)ns * sizeof *S->row[nl])))
+            goto oom;
+        for (int64_t r = 0; r < ns; r++) {
+            if (attn_loss(W, site)) { /* kv head hk and, for q, the query heads reading it */
+                const int64_t per = ns / S->nkv, hk = (r / per) * W->c->n_kv_heads / S->nkv;
+                S->row[nl][r] = hk * per + r % per;
+            } else {
+                S->row[nl][r] = search_row(r, ns, W->rows[i]);
+            }
+        }
+    }
     for (int nl = 0; nl < S->n_lin && rc == 0; nl++) {
         const int i = site_lins[site].lin[nl];
-        const int64_t ns = S->ns[nl] = search_rows(W->cal, W->rows[i], k);
+        const int64_t ns = S->ns[nl];
+        const float *bias = !attn_loss(W, site) ? NULL : i == QB_LIN_Q ? W->bq : i == QB_LIN_K ? W->bk : W->bv;
         struct qb_qtensor wf;
-        most = ns > most ? ns : most;
         if (!(S->w[nl] = malloc((size_t)(ns * k) * sizeof *S->w[nl])) ||
-            !(S->ref[nl] = malloc((size_t)(n * ns) * sizeof *S->ref[nl])) ||
-            !(S->yq[nl] = malloc((size_t)(n * ns) * sizeof *S->yq[nl])))
+            !(S->ref[nl] = malloc((size_t)(S->n * ns) * sizeof *S->ref[nl])) ||
+            !(S->yq[nl] = malloc((size_t)(S->n * ns) * sizeof *S->yq[nl])) ||
+            (bias && !(S->b[nl] = malloc((size_t)ns * sizeof *S->b[nl]))))
             goto oom;
-        for (int64_t r = 0; r < ns; r++)
-            memcpy(S->w[nl] + r * k, W->w[i] + search_row(r, ns, W->rows[i]) * k, (size_t)k * sizeof *S->w[nl]);
+        for (int64_t r = 0; r < ns; r++) {
+            memcpy(S->w[nl] + r * k, W->w[i] + S->row[nl][r] * k, (size_t)k * sizeof *S->w[nl]);
+            if (bias)
+                S->b[nl][r] = bias[S->row[nl][r]];
+        }
         qb_qtensor_wrap_f32(S->w[nl], ns, k, &wf);
-        rc = qb_qmatmul(S->ref[nl], a->sample, n, &wf, QB_ACT_F32);
+        rc = qb_qmatmul(S->ref[nl], S->x, S->n, &wf, QB_ACT_F32);
     }
-    if (rc == 0 && mlp_loss(W, site)) {
-        const int64_t ns = S->ns[0], d = W->d;
-        if (!(S->down = malloc((size_t)(d * ns) * sizeof *S->down)) ||
-            !(S->ref[2] = malloc((size_t)(n * d) * sizeof *S->ref[2])) ||
-            !(S->yq[2] = malloc((size_t)(n * d) * sizeof *S->yq[2])))
+    if (rc == 0 && S->block) {
+        const int out = site == SITE_GU ? QB_LIN_DOWN : QB_LIN_O;
+        const int64_t ns = S->ns[0], d = W->d, cols = W->cols[out];
+        if (!(S->out_w = malloc((size_t)(d * ns) * sizeof *S->out_w)) ||
+            !(S->ref_out = malloc((size_t)(S->n * d) * sizeof *S->ref_out)) ||
+            !(S->yq_out = malloc((size_t)(S->n * d) * sizeof *S->yq_out)) ||
+            (attn_loss(W, site) && (!(S->att = malloc((size_t)(S->n * ns) * sizeof *S->att)) ||
+                                    !(S->tmp = malloc((size_t)(W->n_threads * W->T * (1 + W->hd)) * sizeof *S->tmp)))))
             goto oom;
         for (int64_t o = 0; o < d; o++)
             for (int64_t r = 0; r < ns; r++)
-                S->down[o * ns + r] = W->w[QB_LIN_DOWN][o * W->hid + search_row(r, ns, W->hid)];
-        rc = mlp_out(S->down, d, ns, S->ref[0], S->ref[1], n, S->ref[2]);
+                S->out_w[o * ns + r] = W->w[out][o * cols + S->row[0][r]];
+        rc = block_out(W, site, S, S->ref, S->ref_out);
     }
-    if (rc == 0 && (!(S->xs = malloc((size_t)(n * k) * sizeof *S->xs)) ||
+    if (rc == 0 && (!(S->xs = malloc((size_t)(S->n * k) * sizeof *S->xs)) ||
                     !(S->ws = malloc((size_t)(most * k) * sizeof *S->ws))))
         goto oom;
     return rc;
@@ -820,9 +929,9 @@ oom:
     return qb_err(QB_ENOMEM, "out of memory for the awq search");
 }
 
-/* Squared distance between the f32 outputs of the rows scored (or of the MLP) and those of
- * the same rows quantized with scales s (k), on the sampled inputs; cw (k) and hs (k, k) get
- * the clip weights of the scaled input. */
+/* Squared distance between the f32 outputs of the rows scored (or of the block) and those
+ * of the same rows quantized with scales s (k), on the sampled inputs; cw (k) and hs (k, k)
+ * get the clip weights of the scaled input. */
 static int search_error(const struct work *W, enum site site, const struct acc *a, const float *s,
                         struct search *S, float *cw, double *hs, double *err)
 {
@@ -832,7 +941,7 @@ static int search_error(const struct work *W, enum site site, const struct acc *
     *err = 0;
     for (int64_t t = 0; t < n; t++)
         for (int64_t j = 0; j < k; j++)
-            S->xs[t * k + j] = a->sample[t * k + j] / s[j];
+            S->xs[t * k + j] = S->x[t * k + j] / s[j];
     for (int nl = 0; nl < S->n_lin && rc == 0; nl++) {
         const int64_t ns = S->ns[nl];
         struct qb_qweight q;
@@ -843,15 +952,14 @@ static int search_error(const struct work *W, enum site site, const struct acc *
             break;
         rc = qb_qmatmul(S->yq[nl], S->xs, n, &q.t, q.act);
         qb_qtensor_release(&q.t);
-        for (int64_t e = 0; rc == 0 && !mlp_loss(W, site) && e < n * ns; e++) {
+        for (int64_t e = 0; rc == 0 && !S->block && e < n * ns; e++) {
             double dlt = (double)S->ref[nl][e] - S->yq[nl][e];
             *err += dlt * dlt;
         }
     }
-    if (rc == 0 && mlp_loss(W, site) &&
-        (rc = mlp_out(S->down, W->d, S->ns[0], S->yq[0], S->yq[1], n, S->yq[2])) == 0)
+    if (rc == 0 && S->block && (rc = block_out(W, site, S, S->yq, S->yq_out)) == 0)
         for (int64_t e = 0; e < n * W->d; e++) {
-            double dlt = (double)S->ref[2][e] - S->yq[2][e];
+            double dlt = (double)S->ref_out[e] - S->yq_out[e];
             *err += dlt * dlt;
         }
     return rc;
@@ -1032,7 +1140,7 @@ static int site_pass(struct work *W, enum pass p, enum site site, int64_t k)
 {
     struct acc a;
     int rc;
-    if ((rc = acc_init(W, &a, k)) < 0)
+    if ((rc = acc_init(W, &a, k, attn_loss(W, site))) < 0)
         return rc;
     if ((rc = run_pass(W, p, &a)) == 0)
         rc = do_site(W, site, &a);
@@ -1053,7 +1161,7 @@ static int gptq_head(struct work *W)
     float *wp = NULL;
     double *hp = NULL;
     int rc;
-    if ((rc = acc_init(W, &a, d)) < 0)
+    if ((rc = acc_init(W, &a, d, 0)) < 0)
         return rc;
     if ((rc = run_pass(W, P_HEAD, &a)) < 0)
         goto out;
@@ -1105,7 +1213,7 @@ static int awq_head(struct work *W, float *out_norm)
     int best_g = 0;
     int64_t n;
     int rc;
-    if ((rc = acc_init(W, &a, d)) < 0)
+    if ((rc = acc_init(W, &a, d, 0)) < 0)
         return rc;
     if ((rc = run_pass(W, P_HEAD, &a)) < 0)
         goto out;
@@ -1205,7 +1313,7 @@ static void work_release(struct work *W)
         free(S->gate);
         free(S->up);
         free(S->y);
-        free(S->scores);
+        free(S->tmp);
     }
     free(W->scr);
     free(W->batch);
@@ -1371,8 +1479,8 @@ int qb_calib_quantize(const struct qb_calib *cal, struct qb_qmodel *qm)
         S->gate = malloc((size_t)(W.T * W.hid) * sizeof(float));
         S->up = malloc((size_t)(W.T * W.hid) * sizeof(float));
         S->y = malloc((size_t)(W.T * W.d) * sizeof(float));
-        S->scores = malloc((size_t)W.T * sizeof(float));
-        ok = S->xn && S->q && S->k && S->v && S->att && S->gate && S->up && S->y && S->scores;
+        S->tmp = malloc((size_t)(W.T * (1 + W.hd)) * sizeof(float));
+        ok = S->xn && S->q && S->k && S->v && S->att && S->gate && S->up && S->y && S->tmp;
     }
     for (int i = 0; i < QB_LIN_COUNT && ok; i++)
         ok = (W.w[i] = malloc((size_t)(W.rows[i] * W.cols[i]) * sizeof(float))) != NULL;

@@ -21,10 +21,10 @@
  * handled in turn: the sequences are run (a batch of one per thread) through layer l up to
  * that input, with the matrices of layer l already quantized, and what the method needs is
  * accumulated in sequence order (GPTQ: H = 2/N sum x x^T; AWQ: mean |x| per channel,
- * E[x x^T] and a strided sample of awq_tokens inputs; SmoothQuant: max |x| per channel); then
- * that group is quantized. Once the layer is done its output, computed by the quantized
- * layer, feeds layer l+1. The layer forward is
- * the engine's (collector/engine.c): RMSNorm, RoPE of the model's style, causal grouped-query
+ * E[x x^T] and a strided sample of awq_tokens inputs -- for q/k/v, that many tokens' worth
+ * of whole sequences; SmoothQuant: max |x| per channel); then that group is quantized. Once
+ * the layer is done its output, computed by the quantized layer, feeds layer l+1. The layer
+ * forward is the engine's (collector/engine.c): RMSNorm, RoPE of the model's style, causal grouped-query
  * attention, SwiGLU; it is rerun rather than stored, so memory beyond the residual stream is
  * one sequence's activations per thread (sequences run in parallel, one per thread) and
  * one H (AWQ: two, q/k/v's and o's, until the attention block is quantized).
@@ -37,9 +37,10 @@
  *   AWQ (Lin et al. 2023, arXiv 2306.00978): per input channel s = mean|x|^alpha, normalised
  *     by sqrt(max s * min s); alpha = k / awq_grid for k = 0 .. awq_grid-1 (k = 0 is plain
  *     rounding), the one whose quantized outputs on the sampled inputs are closest (squared
- *     error) to the f32 outputs of the group's layers -- for gate/up, of the whole MLP (down
- *     in f32; awq_mlp_loss), as AWQ inspects the module the scales act on; q/k/v's would
- *     need whole sequences for attention, so their own outputs are scored. Scales fold
+ *     error) to the f32 outputs of the block the scales act on, as AWQ inspects it: for
+ *     q/k/v, the attention block's (RoPE, causal attention, o in f32; awq_attn_loss) on
+ *     awq_tokens' worth of whole sequences, evenly spaced; for gate/up, the MLP's (down in
+ *     f32; awq_mlp_loss); for o and down, their own. Scales fold
  *     exactly: q/k/v and gate/up divide the preceding RMSNorm weight by s and multiply their
  *     columns by s; o divides the rows of v (and its bias) by s, one scale per v channel
  *     shared by the query heads that read it (grouped-query attention); down divides the rows
@@ -48,7 +49,9 @@
  *     scaled inputs (kernels/gptq.h, qb_quantize_weighted) -- the search above uses the same
  *     quantizer. Rows are rounded independently, so on a layer of over awq_search_weights
  *     weights the search scores evenly spaced rows only (the MLP: the same hidden units of
- *     gate and up, and down's columns for them); the layers of the small models fit whole.
+ *     gate and up, and down's columns for them; the attention: whole kv heads, at least one,
+ *     with the query heads that read them and o's columns for those); the layers of the
+ *     small models fit whole.
  *   SmoothQuant (Xiao et al. 2022, arXiv 2211.10438): for q/k/v and gate/up,
  *     s_j = max|x_j|^a / max|w_j|^(1-a) (max over the rows of every layer of the group; s = 1
  *     where either is 0; at least 1e-5), folded into the RMSNorm as above; then every layer is
@@ -87,6 +90,9 @@ struct qb_calib {
     int awq_duo;         /* 0: s = m^a; 1: s = m^a / wm^(1-a), wm the mean |w| / group max */
     int awq_mlp_loss;    /* 1: gate/up's scales are scored on the MLP's output (down in f32),
                             as AWQ inspects the whole MLP; 0: on gate's and up's outputs */
+    int awq_attn_loss;   /* 1: q/k/v's scales are scored on the attention block's output (o in
+                            f32) over whole sequences, as AWQ inspects the whole attention;
+                            0: on q's, k's and v's outputs */
     int gptq_clip;       /* 1: group clipping search at every width; 0 off; -1 as RTN (I3/I2) */
     int gptq_clip_weighted; /* 1: the search weighs each column's squared error by its GPTQ
                                loss (1 / U_ii^2); 0: plain squared weight error */

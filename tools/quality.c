@@ -124,7 +124,7 @@ static int score(const struct qb_qmodel *qm, const int32_t *ids, int64_t n_seq, 
 int main(int argc, char **argv)
 {
     int64_t calib_seqs = 128, calib_len = 512, held_seqs = 16, held_len = 256;
-    int act_order = 0, no_head = 0, awq_trace = 0, first = 4, rc = 0, clip = 1, clip_w = 1, awq_duo = 0, awq_grid = 0, awq_mlp = 1;
+    int act_order = 0, no_head = 0, awq_trace = 0, first = 4, rc = 0, clip = 1, clip_w = 1, awq_duo = 0, awq_grid = 0, awq_mlp = 1, awq_attn = 1;
     long long awq_tokens = 0, awq_search = -1;
     const char *calib_text = NULL, *held_text = NULL;
     double damp = 0.01;
@@ -159,6 +159,7 @@ int main(int argc, char **argv)
         else if (!strcmp(o, "--awq-duo")) awq_duo = (int)val;
         else if (!strcmp(o, "--awq-grid")) awq_grid = (int)val;
         else if (!strcmp(o, "--awq-mlp-loss")) awq_mlp = (int)val;
+        else if (!strcmp(o, "--awq-attn-loss")) awq_attn = (int)val;
         else if (!strcmp(o, "--calib-text")) calib_text = argv[first + 1];
         else if (!strcmp(o, "--held-text")) held_text = argv[first + 1];
         else if (!strcmp(o, "--awq-tokens")) awq_tokens = val;
@@ -213,6 +214,7 @@ int main(int argc, char **argv)
     cal->gptq_clip_weighted = clip_w;
     cal->awq_duo = awq_duo;
     cal->awq_mlp_loss = awq_mlp;
+    cal->awq_attn_loss = awq_attn;
     cal->awq_trace = awq_trace ? stderr : NULL;
     if (awq_grid > 0)
         cal->awq_grid = awq_grid;

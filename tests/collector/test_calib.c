@@ -470,18 +470,28 @@ static void test_gptq_beats_rtn_stories(void)
     CHECK(kl[5] < kl[4] * 1.05);
     {
         /* AWQ's search on a sample of the rows (here 64 of gate's and up's 172, 64 of the
-         * head's 512), as on the wide layers of real models: still below RTN */
-        struct qb_qmodel *qm = NULL;
-        cal->awq_search_weights = 1;
-        if (build(stories, "w3g32-awq", cal, &qm) == 0) {
+         * head's 512, q/k/v's attention on one of the 4 kv heads and its 2 query heads), as
+         * on the wide layers of real models; and q/k/v scored on their own outputs rather
+         * than the attention's: still below RTN */
+        static const struct {
+            int64_t search_weights;
+            int attn_loss;
+            const char *what;
+        } var[] = {{1, 1, "search on sampled rows"}, {0, 0, "q/k/v on their own outputs"}};
+        for (int i = 0; i < 2; i++) {
+            struct qb_qmodel *qm = NULL;
+            cal->awq_search_weights = var[i].search_weights;
+            cal->awq_attn_loss = var[i].attn_loss;
+            if (build(stories, "w3g32-awq", cal, &qm) < 0) {
+                CHECK(!"config builds");
+                continue;
+            }
             for (int64_t q = 0; q < n_held; q++)
                 CHECK(logits_of(qm, held + q * len, len, got + q * len * v) == 0);
             double k = mean_kl(ref, got, n_held * len, v);
-            printf("  w3g32-awq, search on sampled rows: mean KL from f32 %.5f nats\n", k);
+            printf("  w3g32-awq, %s: mean KL from f32 %.5f nats\n", var[i].what, k);
             CHECK(k < kl[1]);
             qb_qmodel_free(qm);
-        } else {
-            CHECK(!"config builds");
         }
     }
 out:
