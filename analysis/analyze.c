@@ -940,6 +940,47 @@ static int make_plan(struct an *x, struct qb_an_plan *p, const int64_t *cfg)
     return 0;
 }
 
+/* Drops from the routed plan cfg (n_slices; -1 for a slice not yet routed) each config whose slices all hold on another
+ * config it deploys at the same memory cost: two such configs loaded side by side hold twice
+ * the memory of one (a calibrated config and its round-to-nearest twin, say, whose measured
+ * latencies differ by noise). The config with the fewest slices goes first, the later in
+ * cost order among equals; its slices move to the first such config in cost order. */
+static int share_equal_memory(const struct an *x, int64_t *cfg)
+{
+    const struct qb_analysis *a = x->a;
+    int64_t *served = calloc((size_t)a->n_configs, sizeof *served);
+    if (!served)
+        return qb_err(QB_ENOMEM, "out of memory");
+    for (int moved = 1; moved;) {
+        int64_t drop = -1, to = -1;
+        moved = 0;
+        memset(served, 0, (size_t)a->n_configs * sizeof *served);
+        for (int64_t s = 0; s < a->n_slices; s++)
+            if (cfg[s] >= 0) /* -1: a failed slice, routed later */
+                served[cfg[s]]++;
+        for (int64_t k = a->n_configs - 1; k >= 0; k--) {
+            const int64_t d = x->cost_order[k];
+            int64_t t = -1;
+            if (!served[d] || (drop >= 0 && served[d] >= served[drop]))
+                continue;
+            for (int64_t j = 0; j < a->n_configs && t < 0; j++) {
+                const int64_t c = x->cost_order[j];
+                int ok = c != d && served[c] && a->configs[c].mem_cost == a->configs[d].mem_cost;
+                for (int64_t s = 0; ok && s < a->n_slices; s++)
+                    ok = cfg[s] != d || a->slices[s].cells[c].within;
+                t = ok ? c : -1;
+            }
+            if (t >= 0)
+                drop = d, to = t;
+        }
+        for (int64_t s = 0; drop >= 0 && s < a->n_slices; s++)
+            if (cfg[s] == drop)
+                cfg[s] = to, moved = 1;
+    }
+    free(served);
+    return 0;
+}
+
 /* --- warnings --------------------------------------------------------------------------- */
 
 static void underpowered_warning(struct an *x, const struct qb_an_slice *sl, const char *what)
@@ -1173,14 +1214,17 @@ static int analyze(struct an *x, const char *run_name, const struct qb_an_opts *
         cfg[s] = a->single_config;
     if ((rc = make_plan(x, &a->single, cfg)) < 0)
         goto out;
+    for (int64_t s = 0; s < a->n_slices; s++)
+        cfg[s] = a->slices[s].verdict != QB_VERDICT_FAILS ? a->slices[s].rec : -1;
+    if ((rc = share_equal_memory(x, cfg)) < 0)
+        goto out;
     for (int64_t k = 0; k < a->n_configs && cheapest_used < 0; k++)
         for (int64_t s = 0; s < a->n_slices; s++)
-            if (a->slices[s].verdict != QB_VERDICT_FAILS && a->slices[s].rec == x->cost_order[k])
+            if (cfg[s] == x->cost_order[k])
                 cheapest_used = x->cost_order[k];
     for (int64_t s = 0; s < a->n_slices; s++)
-        cfg[s] = a->slices[s].verdict != QB_VERDICT_FAILS ? a->slices[s].rec
-                 : cheapest_used >= 0                     ? cheapest_used
-                                                          : a->baseline;
+        if (cfg[s] < 0)
+            cfg[s] = cheapest_used >= 0 ? cheapest_used : a->baseline;
     if ((rc = make_plan(x, &a->routed, cfg)) < 0)
         goto out;
 

@@ -77,9 +77,13 @@
  *  - Cells with n == 0 (nothing measured under both) are never within tolerance, except the
  *    baseline's, which always is; their statistics are NAN.
  *  - Deployment: "single" = the cheapest config within tolerance for every slice at once
- *    (the baseline when none); "routed" = each slice served by its recommendation. A FAILS
- *    slice constrains neither: "single" skips it (and is the baseline when every slice
- *    fails), "routed" sends it to the cheapest config the other slices use. Memory of
+ *    (the baseline when none); "routed" = each slice served by its recommendation, except
+ *    that a config whose slices all hold on another config the plan deploys at the same
+ *    memory cost is dropped and its slices moved there (two configs of one size loaded side
+ *    by side hold twice the memory; fewest slices first, then the later in cost order; to
+ *    the first in cost order). A FAILS slice constrains neither: "single" skips it (and is
+ *    the baseline when every slice fails), "routed" sends it to the cheapest config the
+ *    other slices use. Memory of
  *    a plan = the sum of the memory costs of the distinct configs it deploys; its latency =
  *    sum over slices of traffic share x that slice's config's p50 TPOT; both also as ratios
  *    to the baseline.

@@ -561,6 +561,50 @@ static void test_baseline_fails(void)
     qb_analysis_free(a);
 }
 
+/* --- configs of the same size share a route ---------------------------------------------- */
+
+/* w4g128 and w4g128-awq have the same bytes; w4g128 measures faster, so it comes first in
+ * cost order. "calc" (300 items) breaks at w4g128 and holds at w4g128-awq; "chat" holds at
+ * both, so its recommendation is w4g128 -- but routing calc to w4g128-awq and chat to
+ * w4g128 would load two configs of one size, so chat shares w4g128-awq. "code" holds only at
+ * f32 and w8 (more bytes), which stays in the plan. */
+static const struct cfgdef twin_cfg[] = {
+    {"f32", 32, 4000, 5000, {40, 40, 40, 40, 40}, {100, 100, 100, 100, 100}},
+    {"w8", 8.5, 1100, 2000, {20, 20, 20, 20, 20}, {60, 60, 60, 60, 60}},
+    {"w4g128", 4.5, 600, 1500, {10, 10, 10, 10, 10}, {30, 30, 30, 30, 30}},
+    {"w4g128-awq", 4.5, 600, 1500, {11, 11, 11, 11, 11}, {31, 31, 31, 31, 31}},
+};
+static const struct slicedef twin_sl[] = {{"calc", 300, 0}, {"chat", 300, 0}, {"code", 300, 0}};
+
+static void twin_outcome(int c, int s, int64_t i, struct qb_store_result *r)
+{
+    r->correct = i % 10 < 8;
+    if ((s == 0 && c == 2) || (s == 2 && c >= 2))
+        r->correct = i % 10 < 5;
+}
+
+static void test_same_size_shares(void)
+{
+    struct qb_analysis *a = build_and_analyze("twin.db", "twin", twin_cfg, 4, twin_sl, 3, twin_outcome);
+    CHECK(a != NULL);
+    if (!a)
+        return;
+    int64_t calc = slice_ix(a, "calc"), chat = slice_ix(a, "chat"), code = slice_ix(a, "code");
+    int64_t w8 = cfg_ix(a, "w8"), w4 = cfg_ix(a, "w4g128"), awq = cfg_ix(a, "w4g128-awq");
+    CHECK(calc >= 0 && chat >= 0 && code >= 0 && w8 >= 0 && w4 >= 0 && awq >= 0);
+    if (calc < 0 || chat < 0 || code < 0 || w8 < 0 || w4 < 0 || awq < 0) {
+        qb_analysis_free(a);
+        return;
+    }
+    /* the recommendations are unchanged: each slice's cheapest config that holds */
+    CHECK(a->slices[calc].rec == awq && a->slices[chat].rec == w4 && a->slices[code].rec == w8);
+    CHECK(a->routed.n_distinct == 2);
+    CHECK(a->routed.config[calc] == awq && a->routed.config[chat] == awq && a->routed.config[code] == w8);
+    CHECK_NEAR(a->routed.mem_cost, 600 + 1100, 0);
+    CHECK(a->single_config == w8);
+    qb_analysis_free(a);
+}
+
 /* --- a perplexity slice ---------------------------------------------------------------- */
 
 static const struct slicedef ppl_sl[] = {{"qa", 200, 0}, {"wiki", 39, 1}};
@@ -851,6 +895,7 @@ int main(void)
     RUN(test_too_small_and_policy);
     RUN(test_everything_fails);
     RUN(test_baseline_fails);
+    RUN(test_same_size_shares);
     RUN(test_perplexity);
     RUN(test_json);
     RUN(test_lookup);
