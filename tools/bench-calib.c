@@ -9,10 +9,12 @@
  * model's bytes. It is compared with the bound this benchmark states (docs/quality.md):
  *
  *   stream   n_seq T d                     the residual stream of every sequence (f32)
- *   acts     threads T (2d+2qd+2kvd+2hid+1) + 2 threads T kmax    one sequence per thread
+ *   acts     threads T (2d+2qd+2kvd+2hid+1+hd) + 2 threads T kmax    one sequence per thread
  *   layer    sum of one layer's rows x cols                       its f32 working copies
- *   stats    6 kmax^2 doubles + 4 awq_tokens max(kmax, hid) floats   H or E[xx^T], their
- *            copies inside GPTQ (the Cholesky inverse and its work) and AWQ's sampled inputs
+ *   stats    6 kmax^2 doubles + n (4 max(kmax, hid) + 4d + 3qd + 4kvd) floats, n =
+ *            max(awq_tokens, T)   H or E[xx^T], their copies inside GPTQ (the Cholesky
+ *            inverse and its work), AWQ's sampled inputs and its search's outputs (for
+ *            q/k/v: whole sequences, the attention's inputs, outputs and o's output)
  *   head     3 vocab d + 2 x 512 vocab floats + d^2 doubles       the output head's search
  *            (GPTQ's and AWQ's rounding of the embeddings, before the first layer, needs
  *            d^2 doubles + d (qd + 2 kvd) floats besides the table: within this term)
@@ -49,9 +51,10 @@ static double bound_bytes(const struct qb_config *c, int64_t n_seq, int64_t T, i
     const double vocab = (double)c->vocab_size, nt = threads < n_seq ? threads : (double)n_seq;
     const double wide = kmax > hid ? kmax : hid;
     *stream = 4.0 * (double)n_seq * (double)T * d;
-    double acts = 4.0 * nt * (double)T * (2 * d + 2 * qd + 2 * kvd + 2 * hid + 1 + 2 * kmax);
+    const double hd = (double)c->head_dim, n = awq_tokens > T ? (double)awq_tokens : (double)T;
+    double acts = 4.0 * nt * (double)T * (2 * d + 2 * qd + 2 * kvd + 2 * hid + 1 + hd + 2 * kmax);
     double layer = 4.0 * (qd * d + 2 * kvd * d + d * qd + 3 * hid * d);
-    double stats = 8.0 * 6 * kmax * kmax + 4.0 * 4 * (double)awq_tokens * wide;
+    double stats = 8.0 * 6 * kmax * kmax + 4.0 * n * (4 * wide + 4 * d + 3 * qd + 4 * kvd);
     double head = 4.0 * (3 * vocab * d + 2 * 512 * vocab) + 8.0 * d * d;
     return *stream + acts + layer + stats + head;
 }
