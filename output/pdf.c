@@ -38,6 +38,42 @@ static void on_error(HPDF_STATUS error_no, HPDF_STATUS detail_no, void *user)
     }
 }
 
+/* libharu 2.3.0 gives a UTF-8 font its encoding CMap as the ToUnicode map: one cidrange
+ * over <0000>-<FFFF>, which a ToUnicode CMap may not hold (it maps codes to Unicode with
+ * bfchar/bfrange, a range within one high byte), so readers that follow the PDF reference
+ * cannot map the brief's text back to Unicode for copying and searching, and pdftotext
+ * warns. The codes that encoder writes are the text's UTF-16 code units themselves, so the
+ * right map is the identity: one bfrange per high byte (surrogates left out), at most 100
+ * per block as the CMap format allows. The unused stream stays in the file, unreferenced. */
+static int identity_to_unicode(HPDF_Font font)
+{
+    const HPDF_FontAttr attr = font->attr;
+    HPDF_Dict map = HPDF_DictStream_New(font->mmgr, attr->xref);
+    GString *g = g_string_new("/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+                              "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+                              "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+                              "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n");
+    int hi[256], n = 0, rc = 0;
+    for (int h = 0; h < 256; h++)
+        if (h < 0xD8 || h > 0xDF)
+            hi[n++] = h;
+    for (int i = 0; i < n; i += 100) {
+        const int m = n - i < 100 ? n - i : 100;
+        g_string_append_printf(g, "%d beginbfrange\n", m);
+        for (int j = i; j < i + m; j++)
+            g_string_append_printf(g, "<%02X00> <%02XFF> <%02X00>\n", hi[j], hi[j], hi[j]);
+        g_string_append(g, "endbfrange\n");
+    }
+    g_string_append(g, "endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n");
+    if (!map || HPDF_Stream_WriteStr(map->stream, g->str) != HPDF_OK ||
+        HPDF_Dict_Add(font, "ToUnicode", map) != HPDF_OK)
+        rc = qb_err(QB_ENOMEM, "libharu cannot add the fonts' Unicode map");
+    else
+        map->filter = HPDF_STREAM_FILTER_FLATE_DECODE;
+    g_string_free(g, TRUE);
+    return rc;
+}
+
 static double text_w(struct pdf *p, HPDF_Font f, double size, const char *s, size_t n)
 {
     /* per code point: HPDF_Font_TextWidth mis-measures multi-byte UTF-8 in 2.3.0 */
@@ -482,6 +518,8 @@ int qb_pdf_write(const struct qb_doc *d, enum qb_brief_paper paper, const char *
                     (unsigned)p.err);
         goto out;
     }
+    if ((rc = identity_to_unicode(p.reg)) < 0 || (rc = identity_to_unicode(p.bold)) < 0)
+        goto out;
     HPDF_SetInfoAttr(p.doc, HPDF_INFO_CREATOR, "qbrief");
     if (d->doc_title)
         HPDF_SetInfoAttr(p.doc, HPDF_INFO_TITLE, d->doc_title);
