@@ -9,6 +9,7 @@
 #include "collector/qmodel.h"
 #include "collector/tokenizer.h"
 #include "kernels/gptq.h"
+#include "kernels/matmul.h"
 #include "kernels/qmatmul.h"
 #include "kernels/quantize.h"
 
@@ -282,8 +283,8 @@ static int lin(const struct work *W, int i, const float *in, float *out)
  * h reads kv head h / (nh / nkv); tmp (T + hd * T) is scratch. One thread. Each kv head's
  * keys are transposed so that a query's scores are summed over the head's dimensions in order
  * for many positions at once (the same sums as one dot product per position). */
-static void attend(const float *q, const float *k, const float *v, int64_t T, int64_t nh,
-                   int64_t nkv, int64_t hd, float *tmp, float *out)
+QB_CLONES static void attend(const float *q, const float *k, const float *v, int64_t T, int64_t nh,
+                             int64_t nkv, int64_t hd, float *tmp, float *out)
 {
     const int64_t group = nh / nkv, qd = nh * hd, kvd = nkv * hd;
     const float scale = 1.0f / sqrtf((float)hd);
@@ -312,12 +313,25 @@ static void attend(const float *q, const float *k, const float *v, int64_t T, in
                 s[p] = expf(s[p] - mx);
                 sum += s[p];
             }
-            memset(ot, 0, (size_t)hd * sizeof *ot);
-            for (int64_t p = 0; p <= t; p++) {
-                const float *vp = v + p * kvd + kvh * hd, a = s[p] / sum;
+            for (int64_t p = 0; p <= t; p++)
+                s[p] /= sum;
+            /* eight outputs at a time held across the positions, each summed in order */
+            int64_t i0 = 0;
+            for (; i0 + 8 <= hd; i0 += 8) {
+                float acc[8] = {0};
+                for (int64_t p = 0; p <= t; p++) {
+                    const float *vp = v + p * kvd + kvh * hd + i0, a = s[p];
 #pragma omp simd
-                for (int64_t i = 0; i < hd; i++)
-                    ot[i] += a * vp[i];
+                    for (int l = 0; l < 8; l++)
+                        acc[l] += a * vp[l];
+                }
+                memcpy(ot + i0, acc, sizeof acc);
+            }
+            for (; i0 < hd; i0++) {
+                float acc = 0;
+                for (int64_t p = 0; p <= t; p++)
+                    acc += s[p] * v[p * kvd + kvh * hd + i0];
+                ot[i0] = acc;
             }
         }
     }
