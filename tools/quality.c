@@ -135,7 +135,8 @@ int main(int argc, char **argv)
     if (argc < 5) {
         fprintf(stderr, "usage: quality MODEL TOKENIZER CALIB_OUT [--calib-seqs N] [--calib-len L] "
                         "[--held-seqs N] [--held-len L] [--calib-text FILE] [--held-text FILE] [--act-order] "
-                        "[--threads N] [--damp D] [--awq-grid N] [--awq-tokens N] [--awq-search-weights N] CONFIG...\n");
+                        "[--threads N] [--damp D] [--awq-grid N] [--awq-tokens N] [--awq-search-weights N] "
+                        "[--awq-mlp-loss 0|1] [--awq-attn-loss 0|1] [--awq-duo 0|1] [--awq-trace] CONFIG...\n");
         return 2;
     }
     while (first < argc && !strncmp(argv[first], "--", 2)) {
