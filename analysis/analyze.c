@@ -940,11 +940,12 @@ static int make_plan(struct an *x, struct qb_an_plan *p, const int64_t *cfg)
     return 0;
 }
 
-/* Drops from the routed plan cfg (n_slices; -1 for a slice not yet routed) each config whose slices all hold on another
- * config it deploys at the same memory cost: two such configs loaded side by side hold twice
- * the memory of one (a calibrated config and its round-to-nearest twin, say, whose measured
- * latencies differ by noise). The config with the fewest slices goes first, the later in
- * cost order among equals; its slices move to the first such config in cost order. */
+/* Drops from the routed plan cfg (n_slices; -1 for a slice not yet routed) each config whose
+ * slices all hold on another config it deploys at the same memory cost: two such configs
+ * loaded side by side hold twice the memory of one (a calibrated config and its
+ * round-to-nearest twin, say, whose measured latencies differ by noise). The config with the
+ * fewest slices goes first, the later in cost order among equals; its slices move to the
+ * first such config in cost order. */
 static int share_equal_memory(const struct an *x, int64_t *cfg)
 {
     const struct qb_analysis *a = x->a;

@@ -870,14 +870,15 @@ static int search_init(const struct work *W, enum site site, const struct acc *a
 {
     const int64_t k = a->k;
     int64_t most = 0;
+    const int attn = attn_loss(W, site);
     int rc = 0;
     memset(S, 0, sizeof *S);
     S->n_lin = site_lins[site].n;
     S->k = k;
-    S->block = mlp_loss(W, site) || attn_loss(W, site);
-    S->x = attn_loss(W, site) ? a->seqs : a->sample;
-    S->n = attn_loss(W, site) ? a->n_seqs * W->T : a->n_keep;
-    if (attn_loss(W, site)) { /* whole kv heads, as many as the weights allow, at least one */
+    S->block = mlp_loss(W, site) || attn;
+    S->x = attn ? a->seqs : a->sample;
+    S->n = attn ? a->n_seqs * W->T : a->n_keep;
+    if (attn) { /* whole kv heads, as many as the weights allow, at least one */
         const int64_t group = W->c->n_heads / W->c->n_kv_heads;
         const int64_t per = (group + 2) * W->hd * k;
         S->nkv = W->cal->awq_search_weights > 0 ? W->cal->awq_search_weights / per : W->c->n_kv_heads;
@@ -886,7 +887,7 @@ static int search_init(const struct work *W, enum site site, const struct acc *a
     for (int nl = 0; nl < S->n_lin; nl++) {
         const int i = site_lins[site].lin[nl];
         int64_t ns;
-        if (attn_loss(W, site))
+        if (attn)
             ns = (i == QB_LIN_Q ? W->c->n_heads / W->c->n_kv_heads : 1) * S->nkv * W->hd;
         else /* gate and up have as many rows: the same hidden units */
             ns = search_rows(W->cal, W->rows[i], k);
@@ -895,7 +896,7 @@ static int search_init(const struct work *W, enum site site, const struct acc *a
         if (!(S->row[nl] = malloc((size_t)ns * sizeof *S->row[nl])))
             goto oom;
         for (int64_t r = 0; r < ns; r++) {
-            if (attn_loss(W, site)) { /* kv head hk and, for q, the query heads reading it */
+            if (attn) { /* kv head hk and, for q, the query heads reading it */
                 const int64_t per = ns / S->nkv, hk = (r / per) * W->c->n_kv_heads / S->nkv;
                 S->row[nl][r] = hk * per + r % per;
             } else {
@@ -906,7 +907,7 @@ static int search_init(const struct work *W, enum site site, const struct acc *a
     for (int nl = 0; nl < S->n_lin && rc == 0; nl++) {
         const int i = site_lins[site].lin[nl];
         const int64_t ns = S->ns[nl];
-        const float *bias = !attn_loss(W, site) ? NULL : i == QB_LIN_Q ? W->bq : i == QB_LIN_K ? W->bk : W->bv;
+        const float *bias = !attn ? NULL : i == QB_LIN_Q ? W->bq : i == QB_LIN_K ? W->bk : W->bv;
         struct qb_qtensor wf;
         if (!(S->w[nl] = malloc((size_t)(ns * k) * sizeof *S->w[nl])) ||
             !(S->ref[nl] = malloc((size_t)(S->n * ns) * sizeof *S->ref[nl])) ||
@@ -927,7 +928,7 @@ static int search_init(const struct work *W, enum site site, const struct acc *a
         if (!(S->out_w = malloc((size_t)(d * ns) * sizeof *S->out_w)) ||
             !(S->ref_out = malloc((size_t)(S->n * d) * sizeof *S->ref_out)) ||
             !(S->yq_out = malloc((size_t)(S->n * d) * sizeof *S->yq_out)) ||
-            (attn_loss(W, site) && (!(S->att = malloc((size_t)(S->n * ns) * sizeof *S->att)) ||
+            (attn && (!(S->att = malloc((size_t)(S->n * ns) * sizeof *S->att)) ||
                                     !(S->tmp = malloc((size_t)(W->n_threads * W->T * (1 + W->hd)) * sizeof *S->tmp)))))
             goto oom;
         for (int64_t o = 0; o < d; o++)
