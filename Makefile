@@ -15,28 +15,36 @@ OPT     := -O1 -g -fno-omit-frame-pointer
 SANFLAGS := -fsanitize=$(SAN) -fno-sanitize-recover=all
 endif
 
-CPPFLAGS += -I. $(shell pkg-config --cflags $(PKGS))
-CFLAGS  ?= $(OPT) -g
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -MMD -MP $(SANFLAGS)
-LDFLAGS += -fopenmp $(SANFLAGS)
-LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lcsv -lhpdf -lm
+# What the code needs to build at all (QB_CFLAGS, QB_LDFLAGS) is kept apart from what a user
+# may set: `make CFLAGS=-O0` changes the optimisation, not the language, OpenMP or warnings.
+WARN    := -Wall -Wextra -Wshadow -Wmissing-prototypes -Wstrict-prototypes -Wformat=2 -Wvla \
+           -Wcast-qual
 ifeq ($(WERROR),1)
-CFLAGS  += -Werror
+WARN    += -Werror
 endif
+QB_CPPFLAGS := -I. $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(PKGS)))
+QB_CFLAGS   := -std=c11 -D_GNU_SOURCE -fopenmp -MMD -MP $(WARN) $(SANFLAGS)
+QB_LDFLAGS  := -fopenmp $(SANFLAGS)
+QB_LDLIBS   := $(shell pkg-config --libs $(PKGS)) -lcsv -lhpdf -lm
+CFLAGS  ?= $(OPT) -g
+ALL_CFLAGS = $(QB_CPPFLAGS) $(CPPFLAGS) $(QB_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(QB_LDFLAGS) $(LDFLAGS)
+ALL_LDLIBS = $(QB_LDLIBS) $(LDLIBS)
 
-LIB_SRC  := $(filter-out collector/main.c,$(wildcard collector/*.c kernels/*.c kernels/x86/*.c analysis/*.c output/*.c))
+# every .c under the four library folders, at any depth, except the CLI's main
+LIB_SRC  := $(filter-out collector/cli/main.c,$(shell find collector kernels analysis output -name '*.c' | sort))
 LIB_OBJ  := $(LIB_SRC:%.c=$(O)/%.o)
-MAIN_OBJ := $(O)/collector/main.o
-TEST_SRC := $(wildcard tests/*/test_*.c)
+MAIN_OBJ := $(O)/collector/cli/main.o
+TEST_SRC := $(shell find tests -name 'test_*.c' | sort)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(O)/tbin/%)
 TESTLIB_OBJ := $(O)/tests/check.o
 
-.PHONY: all test fuzz clean demo deps
+.PHONY: all test fuzz clean demo deps check-layers
 all: bin/qbrief$(if $(SAN),-san)
 
 bin/qbrief$(if $(SAN),-san): $(MAIN_OBJ) $(O)/libqbrief.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 $(O)/libqbrief.a: $(LIB_OBJ)
 	@rm -f $@
@@ -44,10 +52,10 @@ $(O)/libqbrief.a: $(LIB_OBJ)
 
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(ISAFLAGS) -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(ISAFLAGS) -c -o $@ $<
 
 # the commit recorded with every run (stale only in a tree rebuilt without touching run.c)
-$(O)/collector/run.o: CPPFLAGS += -DQB_GIT_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null)"'
+$(O)/collector/run/run.o: QB_CPPFLAGS += -DQB_GIT_COMMIT='"$(shell git rev-parse --short=12 HEAD 2>/dev/null)"'
 
 # instruction-set flags per file only: the rest of the program runs on any x86-64
 $(O)/kernels/x86/%_avx2.o: ISAFLAGS = -mavx2 -mfma -mf16c
@@ -57,19 +65,23 @@ build-fuzz/kernels/x86/%_avx512.o: ISAFLAGS = -mavx512f -mavx512bw -mavx512vl -m
 
 $(O)/tbin/%: tests/%.c $(TESTLIB_OBJ) $(O)/libqbrief.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 
 # benchmarks and tools written in C: build/tools/NAME from tools/NAME.c
 $(O)/tools/%: tools/%.c $(O)/libqbrief.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
 .PHONY: bench-brief bench-calib
 bench-brief: $(O)/tools/bench-brief
 	$(O)/tools/bench-brief
 bench-calib: $(O)/tools/bench-calib
 	tools/bench-calib.sh
 
-test: bin/qbrief$(if $(SAN),-san) $(TEST_BIN)
+# every #include in the library points down the layers (docs/architecture.md)
+check-layers:
+	@tools/check-layers.py
+
+test: check-layers bin/qbrief$(if $(SAN),-san) $(TEST_BIN)
 	@QB_BUILD=$(O) QBRIEF=bin/qbrief$(if $(SAN),-san) tests/run.sh $(TEST_BIN)
 
 # libFuzzer harnesses: one per parser, built with clang (see tests/fuzz/README.md)
@@ -79,12 +91,12 @@ FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build-fuzz/%.o)
 fuzz: $(FUZZ_BIN)
 build-fuzz/%.o: %.c
 	@mkdir -p $(@D)
-	clang $(CPPFLAGS) $(ISAFLAGS) -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -c -o $@ $<
+	clang $(QB_CPPFLAGS) $(CPPFLAGS) $(ISAFLAGS) -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -c -o $@ $<
 build-fuzz/libqbrief.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libqbrief.a
-	clang $(CPPFLAGS) -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^ $(LDLIBS)
+	clang $(QB_CPPFLAGS) $(CPPFLAGS) -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $^ $(ALL_LDLIBS)
 
 # The bundled demo: qbrief's own model (examples/demo, trained by tools/make-demo.py) in thirteen
 # configs, measured and briefed. Results go to out/demo/ (a rerun resumes from qbrief.db).

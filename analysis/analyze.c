@@ -5,9 +5,9 @@
 #include "analysis/analyze.h"
 
 #include "analysis/stats.h"
-#include "collector/err.h"
-#include "collector/store.h"
-#include "kernels/qspec.h"
+#include "kernels/base/err.h"
+#include "collector/store/store.h"
+#include "collector/model/qspec.h"
 
 #include <glib.h>
 #include <jansson.h>

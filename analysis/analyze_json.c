@@ -3,7 +3,7 @@
  * fractions; NaN and infinities are written as null. Must list every field analyze.h adds. */
 #include "analysis/analyze.h"
 
-#include "collector/err.h"
+#include "kernels/base/err.h"
 
 #include <glib.h>
 #include <jansson.h>

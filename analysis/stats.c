@@ -4,7 +4,7 @@
  * Every function is pure: randomness only through struct qb_rng seeded from the caller. */
 #include "analysis/stats.h"
 
-#include "collector/err.h"
+#include "kernels/base/err.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -10,9 +10,9 @@
  * updated are f32 (as the reference implementation runs them). */
 #include "kernels/gptq.h"
 
-#include "collector/err.h"
+#include "kernels/base/err.h"
 #include "kernels/half.h"
-#include "kernels/matmul.h"
+#include "kernels/dispatch.h"
 
 #include <float.h>
 #include <math.h>

@@ -2,9 +2,9 @@
  * driver that splits weight rows (see qmatmul.h). */
 #include "kernels/qmatmul.h"
 
-#include "collector/err.h"
+#include "kernels/base/err.h"
 #include "kernels/fp8.h"
-#include "kernels/matmul.h"
+#include "kernels/dispatch.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -26,7 +26,7 @@
  * Rows are independent, so OpenMP splits them. */
 #include "kernels/quantize.h"
 
-#include "collector/err.h"
+#include "kernels/base/err.h"
 #include "kernels/fp8.h"
 #include "kernels/half.h"
 
@@ -367,11 +367,12 @@ static int quant_row_f32(const float *w, int64_t cols, float *dst)
 
 /* ---- driver ---------------------------------------------------------------------------- */
 
-static int quant_row(const struct qb_qtensor *t, const float *w, int clip, int64_t r)
+/* Row r of t, written through the tensor's own block: data (rows * row_bytes), then the
+ * row scales and sums where the format has them (t's pointers are const for its readers). */
+static int quant_row(const struct qb_qtensor *t, uint8_t *data, float *scale, int32_t *sum,
+                     const float *w, int clip, int64_t r)
 {
-    uint8_t *dst = (uint8_t *)t->data + (size_t)r * t->row_bytes;
-    float *scale = (float *)t->row_scale;
-    int32_t *sum = (int32_t *)t->row_sum;
+    uint8_t *dst = data + (size_t)r * t->row_bytes;
     switch (t->fmt) {
     case QB_FMT_F32: return quant_row_f32(w, t->cols, (float *)dst);
     case QB_FMT_F16: return quant_row_half(w, t->cols, 0, (uint16_t *)dst);
@@ -400,6 +401,8 @@ int qb_quantize(const float *w, int64_t rows, int64_t cols, enum qb_fmt fmt, int
     int clip, has_scale, has_sum, par, bad_rc = 0;
     int64_t bad_row = -1;
     void *mem = NULL;
+    float *scale;
+    int32_t *sum;
 
     if (out)
         memset(out, 0, sizeof *out);
@@ -457,10 +460,10 @@ int qb_quantize(const float *w, int64_t rows, int64_t cols, enum qb_fmt fmt, int
                       (long long)rows, (long long)cols, qb_fmt_name(fmt), total);
     t.owned = mem;
     t.data = mem;
-    if (has_scale)
-        t.row_scale = (const float *)((char *)mem + off_scale);
-    if (has_sum)
-        t.row_sum = (const int32_t *)((char *)mem + off_sum);
+    scale = has_scale ? (float *)((char *)mem + off_scale) : NULL;
+    sum = has_sum ? (int32_t *)((char *)mem + off_sum) : NULL;
+    t.row_scale = scale;
+    t.row_sum = sum;
 
     /* rows in parallel, one thread for small work; dynamic chunks because the machine is shared
      * and the clipping search makes rows uneven. The first failing row (lowest index) is
@@ -468,7 +471,7 @@ int qb_quantize(const float *w, int64_t rows, int64_t cols, enum qb_fmt fmt, int
     par = n >= ((size_t)1 << 16) && rows > 1;
 #pragma omp parallel for schedule(dynamic, 8) if (par)
     for (int64_t r = 0; r < rows; r++) {
-        int rc = quant_row(&t, w + r * cols, clip, r);
+        int rc = quant_row(&t, mem, scale, sum, w + r * cols, clip, r);
         if (rc) {
 #pragma omp critical(qb_quantize_fail)
             if (bad_row < 0 || r < bad_row) {

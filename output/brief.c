@@ -6,8 +6,8 @@
 #include "output/brief.h"
 
 #include "analysis/analyze.h"
-#include "collector/err.h"
-#include "collector/store.h"
+#include "kernels/base/err.h"
+#include "collector/store/store.h"
 #include "output/brief_int.h"
 #include "output/chart.h"
 
@@ -773,7 +773,7 @@ static int pattern(struct ctx *c, const char *name, struct scope *local, char **
 
 static void set(struct ctx *c, const char *k, char *v /* owned; NULL -> "–" */)
 {
-    g_hash_table_replace(c->vars, (gpointer)k, v ? v : g_strdup(NA));
+    g_hash_table_replace(c->vars, g_strdup(k), v ? v : g_strdup(NA));
 }
 
 static int has_latency(const struct qb_analysis *a)
@@ -1937,7 +1937,7 @@ static int build_doc(const struct qb_analysis *a, const struct qb_template *t, c
     c.doc = doc;
     c.each_slice = -1;
     c.text_width_pt = text_width_pt;
-    c.vars = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+    c.vars = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     if ((rc = make_vars(&c, o, date)) < 0)
         goto out;
     rc = build_range(&c, 0, t->n);

@@ -11,7 +11,7 @@
 #include "output/chart.h"
 
 #include "analysis/analyze.h"
-#include "collector/err.h"
+#include "kernels/base/err.h"
 
 #include <cairo.h>
 

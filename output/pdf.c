@@ -3,7 +3,7 @@
  * slice name renders); paragraphs wrap; tables repeat their header row after a page break;
  * charts are the PNGs chart.c drew at 300 dpi, placed at their size in points; every page
  * gets the footer line and its page label ("Page 2 of 5") once the page count is known. */
-#include "collector/err.h"
+#include "kernels/base/err.h"
 #include "output/brief_int.h"
 
 #include <glib.h>
@@ -74,6 +74,12 @@ static int identity_to_unicode(HPDF_Font font)
     return rc;
 }
 
+/* the character after the one at p (glib's g_utf8_next_char, without casting const away) */
+static const char *next_char(const char *p)
+{
+    return p + g_utf8_skip[*(const guchar *)p];
+}
+
 static double text_w(struct pdf *p, HPDF_Font f, double size, const char *s, size_t n)
 {
     /* per code point: HPDF_Font_TextWidth mis-measures multi-byte UTF-8 in 2.3.0 */
@@ -87,7 +93,7 @@ static double text_w(struct pdf *p, HPDF_Font f, double size, const char *s, siz
             continue;
         }
         w += HPDF_Font_GetUnicodeWidth(f, (HPDF_UNICODE)(u > 0xFFFF ? 0xFFFD : u));
-        s = g_utf8_next_char(s);
+        s = next_char(s);
     }
     return w * size / 1000.0;
 }
@@ -114,7 +120,7 @@ static GPtrArray *wrap(struct pdf *p, HPDF_Font f, double size, const char *s, d
         /* next token: a word, or one character when breaking anywhere */
         const char *e = q;
         if (anywhere) {
-            e = g_utf8_next_char(q);
+            e = next_char(q);
         } else {
             while (*e && *e != ' ' && *e != '\n')
                 e++;
@@ -134,7 +140,7 @@ static GPtrArray *wrap(struct pdf *p, HPDF_Font f, double size, const char *s, d
             g_string_truncate(cur, 0);
             const char *c = q;
             while (c < e) {
-                const char *nx = g_utf8_next_char(c);
+                const char *nx = next_char(c);
                 size_t keep = cur->len;
                 g_string_append_len(cur, c, nx - c);
                 if (str_w(p, f, size, cur->str) > maxw + 0.01 && keep) {

@@ -1,7 +1,7 @@
 /* check: the harness behind check.h. */
 #include "tests/check.h"
 
-#include "collector/err.h"
+#include "kernels/base/err.h"
 
 #include <dirent.h>
 

@@ -8,8 +8,8 @@
  * The numbers it prints are timings of this repository's analysis and renderers on this
  * machine; the synthetic accuracies themselves mean nothing. */
 #include "analysis/analyze.h"
-#include "collector/err.h"
-#include "collector/store.h"
+#include "kernels/base/err.h"
+#include "collector/store/store.h"
 #include "output/brief.h"
 
 #include <math.h>

@@ -1,4 +1,4 @@
-/* bench-calib: peak memory and time of calibrated quantization (collector/calib.h), to check
+/* bench-calib: peak memory and time of calibrated quantization (collector/quant/calib.h), to check
  * that streaming keeps calibration's working set to the residual stream plus one layer.
  *
  *     build/tools/bench-calib MODEL TOKENIZER TEXT SEQS LEN CONFIG...
@@ -21,12 +21,12 @@
  *
  * all f32 (4 bytes) unless noted; kmax = max(d, qd, hid). Nothing in it grows with the number
  * of layers: that is what "bounded by one layer's activations" means. */
-#include "collector/calib.h"
-#include "collector/err.h"
-#include "collector/model.h"
-#include "collector/probe.h"
-#include "collector/qmodel.h"
-#include "kernels/qspec.h"
+#include "collector/quant/calib.h"
+#include "kernels/base/err.h"
+#include "collector/model/model.h"
+#include "collector/eval/probe.h"
+#include "collector/model/qmodel.h"
+#include "collector/model/qspec.h"
 
 #include <omp.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@ Markdown table, with each config's drop from the baseline in points.
 
     python3 tools/demo_accuracy.py [out/demo/qbrief.db] [--run NAME]
 
-Reads the tables item_results, items, configs and runs (collector/store.c); items whose
+Reads the tables item_results, items, configs and runs (collector/store/store.c); items whose
 status is not 'ok' are left out. Standard library only."""
 import argparse
 import sqlite3

@@ -1,7 +1,7 @@
 """demo_bpe: a byte-level BPE tokenizer for the demo model, trained from scratch, and its
 export as a Hugging Face tokenizer.json (model BPE, ByteLevel pre-tokenizer and decoder).
 
-Must agree with the `tokenizers` library (and so with qbrief's collector/tok_hf.c) on
+Must agree with the `tokenizers` library (and so with qbrief's collector/tokenizer/hf.c) on
   - the GPT-2 byte-to-unicode table: printable Latin-1 bytes map to themselves, the other 68
     bytes to U+0100.. in byte order;
   - the GPT-2 pre-tokenization regex of ByteLevel(use_regex=true, add_prefix_space=false):

@@ -1,5 +1,5 @@
 """demo_model: a small Llama decoder in PyTorch, written to match the Hugging Face
-LlamaForCausalLM forward (and so qbrief's collector/engine.c), and its export as a Hugging Face
+LlamaForCausalLM forward (and so qbrief's collector/engine/engine.c), and its export as a Hugging Face
 directory: config.json, model.safetensors (F32, written by hand), tokenizer.json.
 
   RMSNorm   x * rsqrt(mean(x^2) + eps) * w

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Checks that qbrief's Hugging Face tokenizer (collector/tok_hf.c) gives the same ids as the
+"""Checks that qbrief's Hugging Face tokenizer (collector/tokenizer/hf.c) gives the same ids as the
 demo's Python BPE (tools/demo_bpe.py) on every prompt and target of a suite.
 
     python3 tools/demo_tokcheck.py [--qbrief bin/qbrief] [--demo examples/demo]

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Makes qbrief's bundled demo: a small Llama-architecture model trained here, on one CPU
 thread, on a synthetic six-skill corpus, with its evaluation suite, calibration text and the
-golden logits the C engine is tested against (tests/collector/test_demo.c).
+golden logits the C engine is tested against (tests/collector/run/test_demo.c).
 
     /usr/bin/python3 tools/make-demo.py [--out examples/demo] [--steps N] [--seed N]
 

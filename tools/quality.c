@@ -12,19 +12,19 @@
  *     --act-order  --no-head (GPTQ leaves the output head RTN)  --damp F (0.01)
  *     --clip -1|0|1 (GPTQ group clipping search, 1)  --clip-weighted 0|1 (1)  --awq-duo 0|1 (0)
  *     --awq-grid N (20)  --awq-tokens N (4096)  --awq-mlp-loss 0|1 (1)
- *     --awq-trace        one line per AWQ search on stderr (collector/calib.h, awq_trace)
+ *     --awq-trace        one line per AWQ search on stderr (collector/quant/calib.h, awq_trace)
  *     --calib-text FILE  calibrate on FILE instead of sampled stories (CALIB_OUT is then unused)
  *     --held-text FILE   score on FILE's first held-seqs x held-len tokens, cut as calibration
  *                        text is (BOS + piece), instead of sampled stories
  * Prints one markdown table row per config. */
-#include "collector/calib.h"
-#include "collector/engine.h"
-#include "collector/err.h"
-#include "collector/model.h"
-#include "collector/qmodel.h"
-#include "collector/sampler.h"
-#include "collector/tokenizer.h"
-#include "kernels/qspec.h"
+#include "collector/quant/calib.h"
+#include "collector/engine/engine.h"
+#include "kernels/base/err.h"
+#include "collector/model/model.h"
+#include "collector/model/qmodel.h"
+#include "collector/engine/sampler.h"
+#include "collector/tokenizer/tokenizer.h"
+#include "collector/model/qspec.h"
 
 #include <math.h>
 #include <omp.h>

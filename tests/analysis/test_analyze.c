@@ -5,8 +5,8 @@
  * savings, the traffic-weighted plans, the JSON export, run lookup errors; and an info line
  * with the time to analyze 10 configs x 5,000 items. */
 #include "analysis/analyze.h"
-#include "collector/err.h"
-#include "collector/store.h"
+#include "kernels/base/err.h"
+#include "collector/store/store.h"
 #include "tests/check.h"
 
 #include <jansson.h>

@@ -5,7 +5,7 @@
  * both bootstraps on simulated data with a known true delta. All seeded: deterministic. */
 #include "analysis/stats.h"
 
-#include "collector/err.h"
+#include "kernels/base/err.h"
 #include "tests/check.h"
 
 #include <stdlib.h>

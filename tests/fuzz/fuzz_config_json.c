@@ -2,9 +2,9 @@
  * holds besides its weights: config.json (qb_hf_config_parse) and
  * model.safetensors.index.json (qb_st_index_parse), both fed the same bytes. A config that
  * parses must pass qb_config_check; an index must map every name to a listed, safe shard. */
-#include "collector/hf_config.h"
-#include "collector/model.h"
-#include "collector/safetensors.h"
+#include "collector/model/hf_config.h"
+#include "collector/model/model.h"
+#include "collector/model/safetensors.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -2,10 +2,10 @@
  * reader's own API (each metadata entry read with every typed getter, every tensor's bytes
  * touched) and then the whole model load; whatever loads must survive one forward step and,
  * when it carries one, an encode with its tokenizer. */
-#include "collector/engine.h"
-#include "collector/gguf.h"
-#include "collector/model.h"
-#include "collector/tokenizer.h"
+#include "collector/engine/engine.h"
+#include "collector/model/gguf.h"
+#include "collector/model/model.h"
+#include "collector/tokenizer/tokenizer.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* fuzz_llama2c: libFuzzer harness for the llama2.c checkpoint parser. Whatever loads must
  * also survive one forward step (a model whose header passed every check is runnable). */
-#include "collector/engine.h"
-#include "collector/model.h"
+#include "collector/engine/engine.h"
+#include "collector/model/model.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /* fuzz_plan: libFuzzer harness for the YAML plan loader. */
-#include "collector/plan.h"
+#include "collector/run/plan.h"
 #include "tests/fuzz/memfile.h"
 
 #include <stdint.h>

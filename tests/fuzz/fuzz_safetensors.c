@@ -1,7 +1,7 @@
 /* fuzz_safetensors: libFuzzer harness for the safetensors header parser. Whatever parses
  * must keep its promises: every tensor lies inside the data section, qb_st_find finds it,
  * and supported tensors convert to f32 (ASan sees any byte read outside the input). */
-#include "collector/safetensors.h"
+#include "collector/model/safetensors.h"
 #include "kernels/dequant.h"
 
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /* fuzz_suite: libFuzzer harness for the suite CSV reader; whatever loads is also scored with
  * every generate item's metric on a fixed output, as a run would. */
-#include "collector/metrics.h"
-#include "collector/suite.h"
+#include "collector/eval/metrics.h"
+#include "collector/eval/suite.h"
 #include "tests/fuzz/memfile.h"
 
 #include <stdint.h>

@@ -2,7 +2,7 @@
  * Whatever loads must also encode and decode: a fixed text that touches every part of
  * the pipeline (added tokens, spaces, digits, punctuation, accents, CJK, emoji, invalid
  * UTF-8), with and without special-token parsing, and every id decodes on its own. */
-#include "collector/tokenizer.h"
+#include "collector/tokenizer/tokenizer.h"
 
 #include <stddef.h>
 #include <stdint.h>

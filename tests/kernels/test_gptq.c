@@ -8,7 +8,7 @@
  *   - the weighted clipping search (qb_quantize_weighted) is RTN with unit weights and beats
  *     RTN's output error with the inputs' energy;
  *   - dead inputs, bad formats and non-finite weights. */
-#include "collector/err.h"
+#include "kernels/base/err.h"
 #include "kernels/gptq.h"
 #include "kernels/quantize.h"
 #include "tests/check.h"

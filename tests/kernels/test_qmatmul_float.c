@@ -6,10 +6,10 @@
  * Weight codes are drawn directly (random finite f16/bf16 bit patterns, random fp8 codes
  * other than NaN and inf), not produced by kernels/quantize.c, so these tests check the
  * kernels alone. */
-#include "collector/err.h"
+#include "kernels/base/err.h"
 #include "kernels/fp8.h"
 #include "kernels/half.h"
-#include "kernels/matmul.h"
+#include "kernels/dispatch.h"
 #include "kernels/qmatmul.h"
 #include "tests/check.h"
 
@@ -123,7 +123,8 @@ static int has_scale(enum qb_fmt f)
 static int make_tensor(enum qb_fmt f, int64_t rows, int64_t cols, uint32_t *s, struct qb_qtensor *t)
 {
     size_t rb = qb_fmt_row_bytes(f, cols, 0, 0);
-    uint8_t *mem = malloc(rows * rb + 4);
+    size_t scale_off = (4 + (size_t)rows * rb + 3) / 4 * 4; /* row scales after the rows */
+    uint8_t *mem = malloc(scale_off + (size_t)rows * sizeof(float));
     if (!mem)
         return -1;
     memset(t, 0, sizeof *t);
@@ -135,9 +136,7 @@ static int make_tensor(enum qb_fmt f, int64_t rows, int64_t cols, uint32_t *s, s
         for (int64_t i = 0; i < cols; i++)
             put_code(f, mem + 4 + r * rb, i, random_code(f, s));
     if (has_scale(f)) {
-        float *sc = malloc((size_t)rows * sizeof(float));
-        if (!sc)
-            return -1;
+        float *sc = (float *)(mem + scale_off);
         for (int64_t r = 0; r < rows; r++)
             sc[r] = ldexpf(0.5f + 0.5f * (frand(s) + 1.0f), (int)(rnd(s) % 9) - 6);
         t->row_scale = sc;
@@ -147,7 +146,6 @@ static int make_tensor(enum qb_fmt f, int64_t rows, int64_t cols, uint32_t *s, s
 
 static void free_tensor(struct qb_qtensor *t)
 {
-    free((void *)t->row_scale);
     free(t->owned);
     memset(t, 0, sizeof *t);
 }

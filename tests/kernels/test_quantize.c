@@ -5,7 +5,7 @@
  * cannot drift apart together. */
 #include "kernels/quantize.h"
 
-#include "collector/err.h"
+#include "kernels/base/err.h"
 #include "kernels/fp8.h"
 #include "kernels/half.h"
 #include "tests/check.h"

@@ -3,7 +3,7 @@
 control tests/malformed/valid/gguf.gguf.
 
 Each malformed file must make `qbrief` fail with a message naming the file, never crash
-(tests/collector/test_malformed_gguf.c checks the message of each). The valid base is a llama
+(tests/collector/model/test_malformed_gguf.c checks the message of each). The valid base is a llama
 model with dim 8, hidden 16, 1 layer, 2 heads, 1 kv head (head_dim 4), vocab 8, context 16,
 tied embeddings, F32 weights and no tokenizer. Layout as in the GGUF specification:
 "GGUF", u32 version, u64 n_tensors, u64 n_kv, key/values, tensor infos, padding to the

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Writes tests/malformed/store/: files named .db that qb_store_open must refuse with
-QB_EFORMAT and a message quoting the path (tests/collector/test_store.c, test_corpus).
+QB_EFORMAT and a message quoting the path (tests/collector/store/test_store.c, test_corpus).
 Run from the repository root: python3 tests/malformed/make_store.py"""
 import os
 import sqlite3
 
 OUT = "tests/malformed/store"
-APP_ID = 0x51425246  # "QBRF", PRAGMA application_id of a qbrief store (collector/store.c)
+APP_ID = 0x51425246  # "QBRF", PRAGMA application_id of a qbrief store (collector/store/store.c)
 
 
 def qbrief_like(path, n_rows):

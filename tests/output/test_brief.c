@@ -3,7 +3,7 @@
  * analysis: the answer sentence, the recommendation table, cliffs in words, caveats and the
  * number formats of shared/BRIEF.md. Also the shipped templates parse and render. */
 #include "analysis/analyze.h"
-#include "collector/err.h"
+#include "kernels/base/err.h"
 #include "output/brief.h"
 #include "tests/check.h"
 
@@ -27,7 +27,7 @@ static char *sdup(const char *s)
  *   json        n=300  holds everywhere but w2g32                      -> w4g128, holds
  *   code        n=8    too few items                                   -> f32, undecided
  * traffic 40/20/30/10 %. */
-struct qb_analysis *make_analysis(void)
+static struct qb_analysis *make_analysis(void)
 {
     struct qb_analysis *a = calloc(1, sizeof *a);
     static const char *specs[] = {"f32", "w8a8", "w4g128", "w2g32"};
@@ -183,7 +183,7 @@ struct qb_analysis *make_analysis(void)
     return a;
 }
 
-void free_analysis(struct qb_analysis *a)
+static void free_analysis(struct qb_analysis *a)
 {
     if (!a)
         return;

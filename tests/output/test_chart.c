@@ -5,7 +5,7 @@
 #include "tests/check.h"
 
 #include "analysis/analyze.h"
-#include "collector/err.h"
+#include "kernels/base/err.h"
 #include "output/chart.h"
 
 #include <stdint.h>
@@ -17,13 +17,13 @@
 #define NC 8
 #define NS 6
 
-static const char *const specs[NC] = {"f32",    "bf16",  "fp8",   "w8a8",
+static char specs[NC][8] = {"f32",    "bf16",  "fp8",   "w8a8",
                                       "w4g128", "w4g32", "w3g64", "w2g32"};
 static const double bpw[NC] = {32, 16, 8, 8, 4.125, 4.5, 3.25, 2.5};
 /* per slice: name, items, baseline accuracy (or perplexity), tolerance, deltas in points
  * (perplexity slice: -percent of perplexity) for configs 1..7; NAN = not measured */
-static const struct {
-    const char *name;
+static struct {
+    char name[16];
     int64_t n;
     double base, tol;
     int ppl;
@@ -92,7 +92,7 @@ static struct qb_analysis *synth(int n_configs, int n_slices, int with_latency)
     a->baseline = 0;
     for (int j = 0; j < n_configs; j++) {
         struct qb_an_config *cf = &a->configs[j];
-        cf->spec = (char *)specs[j];
+        cf->spec = specs[j];
         cf->is_baseline = j == 0;
         cf->ladder = j;
         cf->bits_per_weight = bpw[j];
@@ -127,7 +127,7 @@ static struct qb_analysis *synth(int n_configs, int n_slices, int with_latency)
     a->slices = calloc((size_t)n_slices + 1, sizeof *a->slices);
     for (int i = 0; i < n_slices; i++) {
         struct qb_an_slice *s = &a->slices[i];
-        s->name = (char *)sl[i].name;
+        s->name = sl[i].name;
         s->is_perplexity = sl[i].ppl;
         s->n_items = sl[i].n;
         s->tolerance = sl[i].tol;
@@ -523,14 +523,14 @@ static void test_resolution_independent(void)
         for (int y = 0; y + 1 < hl; y += 2)
             for (int x = 0; x + 1 < wl; x += 2) {
                 for (int ch = 0; ch < 3; ch++) {
-                    double sh = 0, sl = 0;
+                    double sh = 0, slo = 0;
                     for (int dy = 0; dy < 4; dy++)
                         for (int dx = 0; dx < 4; dx++)
                             sh += hi[((int64_t)(2 * y + dy) * wh + 2 * x + dx) * 3 + ch];
                     for (int dy = 0; dy < 2; dy++)
                         for (int dx = 0; dx < 2; dx++)
-                            sl += lo[((int64_t)(y + dy) * wl + x + dx) * 3 + ch];
-                    err += fabs(sh / 16 - sl / 4);
+                            slo += lo[((int64_t)(y + dy) * wl + x + dx) * 3 + ch];
+                    err += fabs(sh / 16 - slo / 4);
                 }
                 nb++;
             }

@@ -1,6 +1,6 @@
 // hf_ref: prints the ids and the decoded text that an independent implementation of HF
 // tokenizer.json (Tokenizers.js, npm @huggingface/tokenizers) gives, to cross-check the
-// expected ids in tests/collector/test_tokenizer.c. Never run by the tests.
+// expected ids in tests/collector/tokenizer/test_tokenizer.c. Never run by the tests.
 //
 //   npm install --prefix /tmp/hfref @huggingface/tokenizers
 //   NODE_PATH=/tmp/hfref/node_modules node tests/tools/hf_ref.mjs tokenizer.json "text" ...

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """spm_ref: an independent, deliberately literal reference for llama2.c run.c `encode`
-(bos=1, eos=0), used to derive the expected ids in tests/collector/test_tokenizer.c.
+(bos=1, eos=0), used to derive the expected ids in tests/collector/tokenizer/test_tokenizer.c.
 Python standard library only; the C tests never run it.
 
     tests/tools/spm_ref.py ../shared/models/llama2-tokenizer/tokenizer.bin "Hello world"

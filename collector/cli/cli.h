@@ -1,0 +1,44 @@
+/* cli: what the subcommands share: their table entry, usage errors, number parsing and
+ * exit statuses. Each subcommand lives in collector/cmd_<name>.c; main.c lists them. */
+#ifndef QB_CLI_H
+#define QB_CLI_H
+
+#include <stdio.h>
+
+enum { EXIT_OK = 0, EXIT_ERR = 1, EXIT_USAGE = 2 };
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *summary;
+    const char *usage;
+};
+
+/* The subcommands, in the order --help lists them (defined in main.c). */
+extern const struct command qb_commands[];
+extern const int qb_n_commands;
+
+const struct command *qb_find_command(const char *name);
+
+/* Prints "qbrief NAME: <message>" and the command's usage to stderr; returns EXIT_USAGE. */
+int qb_usage_error(const struct command *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Prints qb_errmsg() when rc < 0; maps rc to EXIT_OK / EXIT_ERR. */
+int qb_report(int rc);
+
+int qb_parse_long(const char *s, long lo, long hi, long *out);
+int qb_parse_float(const char *s, float lo, float hi, float *out);
+double qb_now_s(void);
+/* "qbrief ARGV..." with arguments shell-quoted where needed, as runs and briefs record how
+ * they were made. g_malloc'd (g_free). */
+char *qb_command_line(int argc, char **argv);
+void qb_print_size(FILE *f, double bytes);
+
+int cmd_inspect(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_bench_kernels(int argc, char **argv);
+int cmd_brief(int argc, char **argv);
+
+#endif

@@ -1,0 +1,218 @@
+/* cmd_generate: `qbrief generate` runs a model (optionally quantized) on a prompt and prints
+ * the text, with prefill and decode speed on stderr. */
+#include "collector/quant/calib.h"
+#include "collector/cli/cli.h"
+#include "kernels/base/err.h"
+#include "collector/model/model.h"
+#include "collector/tokenizer/tokenizer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <getopt.h>
+#include "collector/engine/engine.h"
+#include "collector/model/qmodel.h"
+#include "collector/model/qspec.h"
+#include "collector/engine/sampler.h"
+#include "kernels/dispatch.h"
+
+#include <ctype.h>
+#include <omp.h>
+#include <unistd.h>
+
+
+/* Writes a decoded piece, dropping lone control bytes as llama2.c's safe_printf does
+ * (bytes >= 0x80 are kept: they are parts of UTF-8 characters). */
+static void put_piece(const char *p, size_t n)
+{
+    if (n == 1 && (unsigned char)p[0] < 0x80 && !isprint((unsigned char)p[0]) &&
+        !isspace((unsigned char)p[0]))
+        return;
+    fwrite(p, 1, n, stdout);
+}
+
+static void emit(const struct qb_tokenizer *tok, int32_t prev, int32_t id)
+{
+    char buf[256];
+    size_t n = qb_tok_decode_piece(tok, prev, id, buf, sizeof buf);
+    if (n <= sizeof buf) {
+        put_piece(buf, n);
+    } else {
+        char *big = malloc(n);
+        if (big) {
+            qb_tok_decode_piece(tok, prev, id, big, n);
+            put_piece(big, n);
+            free(big);
+        }
+    }
+}
+
+int cmd_generate(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"prompt", required_argument, NULL, 'p'},
+        {"tokens", required_argument, NULL, 'n'},
+        {"temp", required_argument, NULL, 'T'},
+        {"top-p", required_argument, NULL, 'P'},
+        {"seed", required_argument, NULL, 'S'},
+        {"threads", required_argument, NULL, 'j'},
+        {"tokenizer", required_argument, NULL, 't'},
+        {"isa", required_argument, NULL, 'I'},
+        {"config", required_argument, NULL, 'c'},
+        {"calib", required_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    const struct command *self = qb_find_command("generate");
+    struct qb_load_opts lo = {0};
+    struct qb_model *m = NULL;
+    struct qb_engine *e = NULL;
+    struct qb_qmodel *qm = NULL;
+    struct qb_qspec spec = {.base = {.fmt = QB_FMT_F32}};
+    struct qb_sampler smp = {0};
+    const char *prompt = "", *isa = NULL, *calib_path = NULL;
+    struct qb_calib *cal = NULL;
+    long n_gen = 256, threads = 0, seed = 42;
+    float temp = 0, top_p = 0.9f;
+    int32_t *ids = NULL;
+    int64_t n_ids = 0, n_done = 0;
+    double t0, t1, t2;
+    int opt, rc;
+
+    while ((opt = getopt_long(argc, argv, "p:n:h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'p': prompt = optarg; break;
+        case 'n':
+            if (qb_parse_long(optarg, 0, 1L << 30, &n_gen) < 0)
+                return qb_usage_error(self, "-n wants a token count, not '%s'", optarg);
+            break;
+        case 'T':
+            if (qb_parse_float(optarg, 0, 100, &temp) < 0)
+                return qb_usage_error(self, "--temp wants a number from 0 to 100, not '%s'", optarg);
+            break;
+        case 'P':
+            if (qb_parse_float(optarg, 0, 1, &top_p) < 0)
+                return qb_usage_error(self, "--top-p wants a number from 0 to 1, not '%s'", optarg);
+            break;
+        case 'S':
+            if (qb_parse_long(optarg, 0, __LONG_MAX__, &seed) < 0)
+                return qb_usage_error(self, "--seed wants a non-negative integer, not '%s'", optarg);
+            break;
+        case 'j':
+            if (qb_parse_long(optarg, 1, 4096, &threads) < 0)
+                return qb_usage_error(self, "--threads wants a positive count, not '%s'", optarg);
+            break;
+        case 't': lo.tokenizer_path = optarg; break;
+        case 'I': isa = optarg; break;
+        case 'C': calib_path = optarg; break;
+        case 'c':
+            if (qb_qspec_parse(optarg, &spec) < 0)
+                return qb_usage_error(self, "%s", qb_errmsg());
+            break;
+        case 'h': fputs(self->usage, stdout); return EXIT_OK;
+        default: return qb_usage_error(self, "%s", "bad option");
+        }
+    }
+    if (optind != argc - 1)
+        return qb_usage_error(self, "%s", "expects exactly one MODEL");
+    if (isa && (rc = qb_kernels_init(isa)) < 0)
+        return rc == QB_EINVAL ? qb_usage_error(self, "%s", qb_errmsg()) : qb_report(rc);
+    if (threads)
+        omp_set_num_threads((int)threads);
+
+    if ((rc = qb_model_load(argv[optind], &lo, &m)) < 0)
+        goto out;
+    if (!m->tok) {
+        rc = qb_err(QB_EINVAL, "'%s': the model has no tokenizer; pass --tokenizer FILE", m->path);
+        goto out;
+    }
+    if ((rc = qb_tok_encode(m->tok, prompt, strlen(prompt), QB_TOK_DEFAULT, &ids, &n_ids)) < 0)
+        goto out;
+    if (n_ids == 0) {
+        /* nothing to condition on: start from BOS, or EOS for tokenizers without one */
+        int32_t start = qb_tok_bos(m->tok) >= 0 ? qb_tok_bos(m->tok) : qb_tok_eos(m->tok);
+        if (start < 0) {
+            rc = qb_err(QB_EINVAL, "'%s': an empty prompt needs a BOS token, and the tokenizer has none",
+                        m->path);
+            goto out;
+        }
+        free(ids);
+        if (!(ids = malloc(sizeof *ids))) {
+            rc = qb_err(QB_ENOMEM, "out of memory");
+            goto out;
+        }
+        ids[0] = start;
+        n_ids = 1;
+    }
+    /* a calibrated config (-gptq, -awq, -smooth) calibrates on the --calib text */
+    if (calib_path && spec.method != QB_METHOD_RTN &&
+        (rc = qb_calib_load(calib_path, m->tok, 0, 0, m->cfg.max_seq_len, &cal)) < 0)
+        goto out;
+    if ((rc = qb_qmodel_new_calib(m, &spec, cal, &qm)) < 0 || (rc = qb_engine_new_q(qm, 0, &e)) < 0)
+        goto out;
+    if (spec.base.fmt != QB_FMT_F32 || spec.n_overrides) {
+        fprintf(stderr, "config %s: %.2f bits/weight, ", qm->name, qb_qmodel_bpw(qm));
+        qb_print_size(stderr, (double)qb_qmodel_bytes(qm));
+        fprintf(stderr, " of weights, quantized in %.2f s\n", qm->quant_seconds);
+    }
+    if (n_ids >= qb_engine_max_ctx(e)) {
+        rc = qb_err(QB_ERANGE, "the prompt has %lld tokens; the context holds %lld",
+                    (long long)n_ids, (long long)qb_engine_max_ctx(e));
+        goto out;
+    }
+    if (n_gen > qb_engine_max_ctx(e) - n_ids)
+        n_gen = qb_engine_max_ctx(e) - n_ids;
+    if ((rc = qb_sampler_init(&smp, m->cfg.vocab_size, temp, top_p, (uint64_t)seed)) < 0)
+        goto out;
+
+    for (int64_t i = 0; i < n_ids; i++)
+        emit(m->tok, i ? ids[i - 1] : -1, ids[i]);
+    fflush(stdout);
+    t0 = qb_now_s();
+    if ((rc = qb_engine_forward(e, ids, n_ids, NULL)) < 0)
+        goto out;
+    t1 = qb_now_s();
+    {
+        int32_t prev = ids[n_ids - 1], eos = qb_tok_eos(m->tok), bos = qb_tok_bos(m->tok);
+        float *logits = malloc((size_t)m->cfg.vocab_size * sizeof(float));
+        if (!logits) {
+            rc = qb_err(QB_ENOMEM, "out of memory");
+            goto out;
+        }
+        while (n_done < n_gen) {
+            int32_t next;
+            memcpy(logits, qb_engine_logits(e), (size_t)m->cfg.vocab_size * sizeof(float));
+            next = qb_sampler_next(&smp, logits);
+            if (next == eos || next == bos)
+                break;
+            emit(m->tok, prev, next);
+            n_done++;
+            if (n_done == n_gen)
+                break;
+            if ((rc = qb_engine_forward(e, &next, 1, NULL)) < 0)
+                break;
+            prev = next;
+        }
+        free(logits);
+        if (rc < 0)
+            goto out;
+    }
+    t2 = qb_now_s();
+    if (isatty(STDOUT_FILENO))
+        putchar('\n');
+    fflush(stdout);
+    fprintf(stderr, "prefill: %lld tokens in %.2f ms (%.0f tokens/s)\n", (long long)n_ids,
+            (t1 - t0) * 1e3, (double)n_ids / (t1 - t0));
+    fprintf(stderr, "decode:  %lld tokens in %.2f ms (%.0f tokens/s), %d threads, %s kernels\n",
+            (long long)n_done, (t2 - t1) * 1e3, n_done > 1 ? (double)(n_done - 1) / (t2 - t1) : 0.0,
+            omp_get_max_threads(), qb_kernels()->isa);
+out:
+    qb_sampler_release(&smp);
+    qb_engine_free(e);
+    qb_qmodel_free(qm);
+    qb_calib_free(cal);
+    free(ids);
+    qb_model_free(m);
+    return qb_report(rc);
+}
+

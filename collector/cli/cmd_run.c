@@ -1,0 +1,230 @@
+/* cmd_run: `qbrief run` -- flags or a plan file into struct qb_run_opts, then qb_run
+ * (collector/run/run.h). Flags given with a plan override the plan's values. */
+#include "collector/cli/cli.h"
+#include "kernels/base/err.h"
+#include "collector/run/plan.h"
+#include "collector/run/run.h"
+#include "collector/model/qspec.h"
+
+#include <getopt.h>
+#include <glib.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* What the brief needs from the plan beyond the measurements, as the settings keys
+ * documented in analysis/analyze.h. */
+static char *plan_settings(const struct qb_plan *p)
+{
+    json_t *j = json_object(), *tol = json_object(), *ts = json_object(), *tr = json_object();
+    char *out;
+    json_object_set_new(j, "title", p->title ? json_string(p->title) : json_null());
+    json_object_set_new(j, "question", p->question ? json_string(p->question) : json_null());
+    json_object_set_new(j, "template", p->template_name ? json_string(p->template_name) : json_null());
+    json_object_set_new(j, "plan", json_string(p->path));
+    for (int64_t i = 0; i < p->tolerances.n; i++)
+        json_object_set_new(ts, p->tolerances.slices[i].slice, json_real(p->tolerances.slices[i].value));
+    json_object_set_new(tol, "default", p->tolerances.has_default ? json_real(p->tolerances.default_points)
+                                                                  : json_null());
+    json_object_set_new(tol, "slices", ts);
+    json_object_set_new(j, "tolerances", tol);
+    for (int64_t i = 0; i < p->traffic.n; i++)
+        json_object_set_new(tr, p->traffic.slices[i].slice, json_real(p->traffic.slices[i].value));
+    json_object_set_new(j, "traffic", tr);
+    json_object_set_new(j, "policy", json_pack("{s:f, s:s}", "confidence", p->policy.confidence, "bound",
+                                               p->policy.bound == QB_BOUND_POINT ? "point" : "interval"));
+    out = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return out;
+}
+
+static int run_one(const struct qb_run_opts *op, int quiet);
+
+/* A model's name in run names: the file name less its extension, or a directory's name. */
+static char *model_base(const char *path)
+{
+    char *b = g_path_get_basename(path), *dot = strrchr(b, '.');
+    if (dot && dot != b && g_file_test(path, G_FILE_TEST_IS_REGULAR))
+        *dot = 0;
+    return b;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"model", required_argument, NULL, 'm'},
+        {"suite", required_argument, NULL, 's'},
+        {"configs", required_argument, NULL, 'c'},
+        {"baseline", required_argument, NULL, 'b'},
+        {"db", required_argument, NULL, 'd'},
+        {"name", required_argument, NULL, 'N'},
+        {"threads", required_argument, NULL, 'j'},
+        {"tokenizer", required_argument, NULL, 't'},
+        {"no-latency", no_argument, NULL, 'L'},
+        {"no-memory", no_argument, NULL, 'M'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"calib", required_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
+    };
+    const struct command *self = qb_find_command("run");
+    struct qb_run_opts o = QB_RUN_OPTS_INIT;
+    struct qb_plan *plan = NULL;
+    const char *model = NULL, *suite = NULL, *configs = NULL, *baseline = NULL, *db = NULL,
+               *name = NULL, *tokenizer = NULL, *calib = NULL;
+    char **list = NULL, *cmdline = NULL, *settings = NULL;
+    const char **cfgs = NULL;
+    long threads = 0;
+    int no_latency = 0, no_memory = 0, quiet = 0, opt, rc = 0;
+    struct qb_qspec sp;
+
+    while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'm': model = optarg; break;
+        case 's': suite = optarg; break;
+        case 'c': configs = optarg; break;
+        case 'b': baseline = optarg; break;
+        case 'd': db = optarg; break;
+        case 'N': name = optarg; break;
+        case 't': tokenizer = optarg; break;
+        case 'C': calib = optarg; break; /* the text -gptq/-awq/-smooth configs calibrate on */
+        case 'L': no_latency = 1; break;
+        case 'M': no_memory = 1; break;
+        case 'q': quiet = 1; break;
+        case 'j':
+            if (qb_parse_long(optarg, 1, 4096, &threads) < 0)
+                return qb_usage_error(self, "--threads wants a positive count, not '%s'", optarg);
+            break;
+        case 'h': fputs(self->usage, stdout); return EXIT_OK;
+        default: return qb_usage_error(self, "%s", "bad option");
+        }
+    }
+    if (optind < argc - 1)
+        return qb_usage_error(self, "%s", "expects at most one PLAN");
+    if (optind == argc - 1) {
+        if (model || suite || configs || baseline)
+            return qb_usage_error(self, "%s", "a PLAN names the model, suite and configs itself");
+        if ((rc = qb_plan_load(argv[optind], &plan)) < 0)
+            return qb_report(rc);
+        o.model_path = plan->models[0];
+        if (!(settings = plan_settings(plan))) {
+            rc = qb_err(QB_ENOMEM, "out of memory");
+            goto out;
+        }
+        o.settings_json = settings;
+        o.calib_path = plan->calibration.file;
+        o.calib_sequences = plan->calibration.sequences;
+        o.calib_seq_len = plan->calibration.seq_len;
+        o.tokenizer_path = tokenizer ? tokenizer : plan->tokenizer;
+        o.suite_path = plan->suite;
+        o.prompt_template = plan->prompt_template;
+        if (!(cfgs = calloc((size_t)plan->n_configs, sizeof *cfgs))) {
+            rc = qb_err(QB_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (int64_t i = 0; i < plan->n_configs; i++)
+            cfgs[i] = plan->configs[i].name;
+        o.configs = cfgs;
+        o.n_configs = plan->n_configs;
+        o.baseline = plan->configs[plan->baseline].name;
+        o.threads = threads ? (int)threads : (int)plan->threads;
+        o.name = name ? name : plan->name;
+        o.db_path = db ? db : plan->db;
+        o.prompt_lens = plan->latency.prompt_lens;
+        o.n_prompt_lens = (int)plan->latency.n_prompt_lens;
+        o.gen_len = plan->latency.gen_len;
+        o.batch = plan->latency.batch;
+        o.warmup = (int)plan->latency.warmup;
+        o.repetitions = (int)plan->latency.repetitions;
+    } else {
+        if (!model || !suite || !configs)
+            return qb_usage_error(self, "%s", "needs --model, --suite and --configs, or a PLAN");
+        list = g_strsplit(configs, ",", -1);
+        for (char **p = list; *p; p++) {
+            g_strstrip(*p);
+            if (!**p || qb_qspec_parse(*p, &sp) < 0) {
+                rc = qb_usage_error(self, "%s", **p ? qb_errmsg() : "an empty config in --configs");
+                g_strfreev(list);
+                return rc;
+            }
+        }
+        if (baseline && qb_qspec_parse(baseline, &sp) < 0) {
+            g_strfreev(list);
+            return qb_usage_error(self, "%s", qb_errmsg());
+        }
+        o.model_path = model;
+        o.tokenizer_path = tokenizer;
+        o.suite_path = suite;
+        o.configs = (const char *const *)list;
+        o.n_configs = g_strv_length(list);
+        o.baseline = baseline;
+        o.threads = (int)threads;
+        o.name = name;
+        o.db_path = db;
+    }
+    if (calib) /* over the plan's calibration: file, keeping its sequence settings */
+        o.calib_path = calib;
+    o.no_latency = no_latency;
+    o.no_memory = no_memory;
+    o.quiet = quiet;
+    cmdline = qb_command_line(argc, argv);
+    o.command_line = cmdline;
+    /* a plan with several models: one run per model, named NAME-MODEL */
+    for (int64_t mi = 0; mi < (plan ? plan->n_models : 1); mi++) {
+        char *mname = NULL;
+        if (plan && plan->n_models > 1) {
+            char *b = model_base(plan->models[mi]);
+            int dup = 0; /* two models with one base name (a/model, b/model) */
+            for (int64_t mj = 0; mj < mi; mj++) {
+                char *c = model_base(plan->models[mj]);
+                dup |= !strcmp(b, c);
+                g_free(c);
+            }
+            o.model_path = plan->models[mi];
+            mname = dup ? g_strdup_printf("%s-%s-%lld", o.name ? o.name : "run", b, (long long)mi + 1)
+                        : g_strdup_printf("%s-%s", o.name ? o.name : "run", b);
+            g_free(b);
+            if (!quiet)
+                fprintf(stderr, "model %lld of %lld: %s (run '%s')\n", (long long)mi + 1,
+                        (long long)plan->n_models, o.model_path, mname);
+        }
+        const char *keep = o.name;
+        if (mname)
+            o.name = mname;
+        rc = run_one(&o, quiet);
+        o.name = keep;
+        g_free(mname);
+        if (rc < 0)
+            goto out;
+    }
+out:
+    free(settings);
+    g_free(cmdline);
+    g_strfreev(list);
+    free(cfgs);
+    qb_plan_free(plan);
+    return qb_report(rc);
+}
+
+static int run_one(const struct qb_run_opts *op, int quiet)
+{
+    struct qb_run_stats st;
+    struct qb_run_opts o = *op;
+    int rc;
+    if ((rc = qb_run(&o, &st)) < 0)
+        return rc;
+    if (!quiet) {
+        static const char *kinds[] = {"generate", "choice", "perplexity"};
+        fprintf(stderr, "%lld evaluated, %lld already done, %lld items skipped", (long long)st.n_evaluated,
+                (long long)st.n_resumed, (long long)st.n_skipped_items);
+        for (int k = 0; k < 3; k++)
+            if (st.n_kind[k])
+                fprintf(stderr, "; %s %.1f items/s", kinds[k],
+                        st.seconds_kind[k] > 0 ? (double)st.n_kind[k] / st.seconds_kind[k] : 0.0);
+        fprintf(stderr, "; results in '%s'\n", o.db_path ? o.db_path : "qbrief.db");
+        if (st.n_errors)
+            fprintf(stderr, "%lld items failed and were recorded as errors\n", (long long)st.n_errors);
+    }
+    return 0;
+}

@@ -1,0 +1,117 @@
+/* main: the qbrief command line. One function per subcommand (collector/cmd_*.c), listed
+ * in one table; each parses its own options with getopt_long. Exit status: 0 success,
+ * 1 error, 2 bad usage. */
+#include "collector/cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define QB_VERSION "0.1.0"
+
+const struct command qb_commands[] = {
+    {"inspect", cmd_inspect, "show a model's architecture, dimensions, tensors and bytes",
+     "usage: qbrief inspect MODEL [--tokenizer FILE] [--config SPEC]\n"
+     "\n"
+     "MODEL is a GGUF file, a Hugging Face directory (config.json + safetensors) or a\n"
+     "llama2.c .bin checkpoint.\n"
+     "  --tokenizer FILE   tokenizer to use instead of the model's own\n"
+     "  --config SPEC      also quantize into SPEC and show each tensor's format, bytes\n"
+     "                     and bits/weight (see docs/configs.md)\n"},
+    {"generate", cmd_generate, "generate text from a prompt",
+     "usage: qbrief generate MODEL [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S]\n"
+     "                       [--threads N] [--tokenizer FILE] [--isa ref|avx2|avx512]\n"
+     "\n"
+     "Prints the prompt and its continuation to stdout, prefill and decode speed to stderr.\n"
+     "  -p, --prompt TEXT  prompt (default: empty, generation starts from BOS)\n"
+     "  -n, --tokens N     tokens to generate (default 256, capped by the context)\n"
+     "      --temp T       temperature; 0 (default) is greedy\n"
+     "      --top-p P      nucleus sampling threshold (default 0.9, used when T > 0)\n"
+     "      --seed S       random seed for sampling (default 42)\n"
+     "      --threads N    OpenMP threads (default: all cores)\n"
+     "      --tokenizer F  tokenizer file (llama2.c tokenizer.bin or tokenizer.json)\n"
+     "      --isa ISA      force the matmul kernels (default: the best this CPU has)\n"
+     "      --config SPEC  run quantized: f32 (default), bf16, fp8, w8a8, w4g128, w4g32-sym,\n"
+     "                     w4g128-a8, w3g64, w2g32, w4g32-gptq, ... (see docs/configs.md)\n"
+     "      --calib FILE   calibration text for -gptq, -awq and -smooth configs\n"},
+    {"run", cmd_run, "score a model's configs on a suite into the results database",
+     "usage: qbrief run --model M --suite S.csv --configs LIST [--baseline SPEC] [--db FILE]\n"
+     "                  [--name RUN] [--threads N] [--tokenizer F] [--no-latency] [--quiet]\n"
+     "       qbrief run PLAN.yaml [--db FILE] [--name RUN] [--threads N] [--no-latency] [--quiet]\n"
+     "\n"
+     "Quantizes the model into each config (the baseline first), scores every suite item\n"
+     "(output, correctness, NLL, KL and top-1 agreement against the baseline), probes\n"
+     "memory and latency, and records it all in an SQLite database. Rerunning the same\n"
+     "command resumes: finished (config, item) pairs are not evaluated again.\n"
+     "  --model M        GGUF file, Hugging Face directory or llama2.c .bin\n"
+     "  --suite S.csv    evaluation suite (docs/suite-format.md)\n"
+     "  --configs LIST   config specs, comma-separated (docs/configs.md)\n"
+     "  --baseline SPEC  the reference config (default f32; added first if not listed)\n"
+     "  --db FILE        results database (default qbrief.db)\n"
+     "  --name RUN       run name (default MODEL-SUITE, file names without extensions)\n"
+     "  --threads N      OpenMP threads (default: all cores)\n"     "  --calib FILE     calibration text for -gptq, -awq and -smooth configs (plan key\n"
+     "                   calibration:); its sha256 is recorded\n"
+     "  --tokenizer F    tokenizer file (llama2.c tokenizer.bin or tokenizer.json)\n"
+     "  --no-latency     skip the latency probe\n"
+     "  --no-memory      skip the memory probe\n"
+     "  --quiet          no progress on stderr\n"
+     "With a PLAN (docs/plan-format.md), --db, --name, --threads, --tokenizer, --no-latency\n"
+     "and --quiet override the plan.\n"},
+    {"tokenize", cmd_tokenize, "show the token ids and pieces of a text, or decode ids",
+     "usage: qbrief tokenize MODEL|TOKENIZER [--ids] [--no-bos] TEXT\n"
+     "\n"
+     "Prints one line per token (id and piece), then the text decoded back.\n"
+     "  --ids       TEXT is a list of token ids (spaces or commas) to decode\n"
+     "  --no-bos    do not add the BOS token\n"
+     "  --vocab N   vocabulary size of a llama2.c tokenizer.bin (default: read to the end)\n"},
+    {"bench-kernels", cmd_bench_kernels, "time every weight format's matmul against memory bandwidth",
+     "usage: qbrief bench-kernels [--formats LIST] [--shapes LIST] [--batches LIST]\n"
+     "                            [--threads N] [--isa ref|avx2|avx512] [--reps N]\n"
+     "\n"
+     "Prints, per shape, batch and format: time per matmul, GB/s of weight bytes read, the\n"
+     "fraction of this machine's read bandwidth (measured in the same run by streaming a\n"
+     "buffer larger than the caches) and GFLOP/s. A benchmark, not a test.\n"
+     "  --formats LIST  config specs, comma-separated (default: f32,f16,bf16,fp8,fp8-e5m2,\n"
+     "                  fp8-a8,w8,w8a8,w4g32,w4g128,w4g32-sym,w4g128-a8,w3g64,w2g32)\n"
+     "  --shapes LIST   INxOUT (input x output features), comma-separated\n"
+     "                  (default 4096x4096,4096x14336,14336x4096)\n"
+     "  --batches LIST  tokens per matmul (default 1,32)\n"
+     "  --threads N     OpenMP threads (default: all cores)\n"
+     "  --reps N        timed repetitions per cell, the median is printed (default 15)\n"},
+    {"brief", cmd_brief, "render the decision brief (PDF, Markdown, JSON or CSV) from a run", "usage: qbrief brief --db FILE [--run NAME] -o OUT [--template leadership|review|FILE]\n                    [--format pdf|md|json|csv] [--paper a4|letter]\n\nAnalyses one run of the results database and writes the brief: page 1 answers the\nquestion (the recommendation per slice, cliffs, memory and speed), later pages say how\nsure we are. Written to a temporary file and renamed, so a failure leaves no half brief.\n  --db FILE        results database (default qbrief.db)\n  --run NAME       run name (default: the newest run)\n  -o, --output OUT the brief; its extension picks the format unless --format is given\n  --template T     leadership (2-4 pages, default), review (everything) or a .tmpl file\n                   (docs/templates.md; $QBRIEF_TEMPLATES is searched first)\n  --format F       pdf (default), md (charts as PNG files in OUT_files/), json (every\n                   number of the analysis) or csv (every table, docs/templates.md)\n  --paper P        a4 (default) or letter\n"},
+};
+const int qb_n_commands = sizeof qb_commands / sizeof qb_commands[0];
+
+
+static void print_help(FILE *f)
+{
+    fprintf(f, "usage: qbrief <command> [options]\n\n"
+               "qbrief measures what quantization costs a language model, slice by slice.\n\n"
+               "commands:\n");
+    for (int i = 0; i < qb_n_commands; i++)
+        fprintf(f, "  %-14s %s\n", qb_commands[i].name, qb_commands[i].summary);
+    fprintf(f, "\n'qbrief <command> --help' describes a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    const struct command *c;
+
+    if (argc < 2) {
+        print_help(stderr);
+        return EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        print_help(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("qbrief %s\n", QB_VERSION);
+        return EXIT_OK;
+    }
+    if (!(c = qb_find_command(argv[1]))) {
+        fprintf(stderr, "qbrief: '%s' is not a command\n\n", argv[1]);
+        print_help(stderr);
+        return EXIT_USAGE;
+    }
+    return c->fn(argc - 1, argv + 1);
+}

@@ -1,0 +1,34 @@
+/* hf_config: a Hugging Face config.json (Llama, Mistral, Qwen2 decoders) read into a
+ * struct qb_config. Must agree with transformers' LlamaConfig / MistralConfig / Qwen2Config:
+ * same keys, same defaults where a key is absent.
+ *
+ *     struct qb_config c;
+ *     if ((rc = qb_hf_config_load("model/config.json", &c)) < 0) ... qb_errmsg() ...
+ *
+ * The architecture comes from "architectures" (LlamaForCausalLM, MistralForCausalLM,
+ * Qwen2ForCausalLM) or, failing that, "model_type" (llama, mistral, qwen2). Required:
+ * hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, vocab_size.
+ * Defaults: num_key_value_heads = num_attention_heads, head_dim = hidden_size /
+ * num_attention_heads, max_position_embeddings = 2048, rope_theta = 10000 (1e6 for qwen2),
+ * rms_norm_eps = 1e-6, tie_word_embeddings = false. rope_style is always QB_ROPE_HALF (HF
+ * keeps Q/K rows in rotate-half order); qwen2 has q/k/v biases.
+ *
+ * Refused: wrong JSON types, missing keys and absurd values (QB_EFORMAT); scaled RoPE
+ * (rope_scaling other than "default"), an activation other than SiLU, attention_bias or
+ * mlp_bias (QB_EUNSUP). A sliding attention window shorter than max_position_embeddings
+ * (Mistral 7B v0.1) caps max_seq_len at the window, where full attention is still exact. */
+#ifndef QB_HF_CONFIG_H
+#define QB_HF_CONFIG_H
+
+#include "collector/model/model.h"
+
+#include <stddef.h>
+
+/* Parses len bytes of JSON (need not be NUL-terminated); path is used in messages only.
+ * *out is written only on success. */
+int qb_hf_config_parse(const char *text, size_t len, const char *path, struct qb_config *out);
+
+/* Reads the file at path (at most 16 MiB) and parses it. */
+int qb_hf_config_load(const char *path, struct qb_config *out);
+
+#endif

@@ -1,0 +1,281 @@
+/* llama2c: loads llama2.c checkpoints (Karpathy's run.c format) into a qb_model.
+ *  - legacy: 7 int32 (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab_size, seq_len),
+ *    a negative vocab_size meaning a separate classifier; then token_embedding, rms_att,
+ *    wq, wk, wv, wo, rms_ffn, w1, w2, w3, rms_final, freq_cis_real, freq_cis_imag, [wcls].
+ *  - version 1: magic "ak42", int32 version, the same 7 int32, uint8 shared_classifier,
+ *    zero padding to 256 bytes; then all norms first, then embeddings and the matrices.
+ * Q/K are stored permuted for interleaved RoPE pairs, like GGUF. The file has no tokenizer:
+ * opts->tokenizer_path, or tokenizer.bin / tok<vocab>.bin beside the model. */
+#include "kernels/base/err.h"
+#include "kernels/base/fileio.h"
+#include "collector/model/model.h"
+#include "collector/tokenizer/tokenizer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define V1_MAGIC 0x616b3432u /* "ak42" */
+
+struct cursor {
+    const unsigned char *base;
+    size_t size, off;
+    const char *path;
+};
+
+/* Takes count floats from the cursor; message names what. */
+static int take(struct cursor *c, size_t count, const char *what, const float **out)
+{
+    size_t bytes;
+    if (qb_mul_size(count, sizeof(float), &bytes) < 0 || bytes > c->size - c->off)
+        return qb_err(QB_EFORMAT, "'%s': file ends inside '%s' (needs %zu more bytes, has %zu)",
+                      c->path, what, bytes, c->size - c->off);
+    *out = (const float *)(const void *)(c->base + c->off);
+    c->off += bytes;
+    return 0;
+}
+
+static int read_i32(const unsigned char *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* Finds the tokenizer next to the model when none was given. */
+static char *sibling_tokenizer(const char *path, int64_t vocab)
+{
+    char name[64];
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) : 1;
+    char *dir = strndup(slash ? path : ".", dlen);
+    char *cand[2] = {NULL, NULL};
+    char *found = NULL;
+
+    if (!dir)
+        return NULL;
+    snprintf(name, sizeof name, "tok%lld.bin", (long long)vocab);
+    cand[0] = qb_path_join(dir, name);
+    cand[1] = qb_path_join(dir, "tokenizer.bin");
+    for (int i = 0; i < 2 && !found; i++)
+        if (cand[i] && access(cand[i], R_OK) == 0) {
+            found = cand[i];
+            cand[i] = NULL;
+        }
+    free(cand[0]);
+    free(cand[1]);
+    free(dir);
+    return found;
+}
+
+static void tensor_info(struct qb_model *m, const char *name, int n_dims, int64_t a, int64_t b,
+                        int64_t c)
+{
+    int64_t shape[3] = {a, b, c};
+    size_t n = 1;
+    for (int i = 0; i < n_dims; i++)
+        n *= (size_t)shape[i];
+    qb_model_add_tensor_info(m, name, QB_DT_F32, n_dims, shape, n * sizeof(float));
+}
+
+/* Loads from map.data[0..map.size); when own_map, the model takes the mapping over. */
+static int load(struct qb_map map, int own_map, const char *path, const struct qb_load_opts *opts,
+                struct qb_model **out)
+{
+    struct qb_model *m = NULL;
+    const int from_file = own_map;
+    struct qb_config *c;
+    struct cursor cur = {0};
+    int hdr[7], version = 0, shared;
+    const float *att_norms = NULL, *ffn_norms = NULL, *wq = NULL, *wk = NULL, *wv = NULL;
+    const float *wo = NULL, *w1 = NULL, *w2 = NULL, *w3 = NULL, *skip = NULL;
+    char *tok_path = NULL;
+    int64_t L, d, kvd, hid;
+    int rc;
+
+    static const struct qb_load_opts no_opts;
+
+    *out = NULL;
+    if (!opts)
+        opts = &no_opts;
+    cur.base = map.data;
+    cur.size = map.size;
+    cur.path = path;
+    if (map.size >= 8 && (uint32_t)read_i32(map.data) == V1_MAGIC) {
+        version = read_i32(map.data + 4);
+        if (version != 1) {
+            rc = qb_err(QB_EUNSUP, "'%s': llama2.c checkpoint version %d is not supported (only 1)",
+                        path, version);
+            goto fail;
+        }
+        if (map.size < 256) {
+            rc = qb_err(QB_EFORMAT, "'%s': truncated llama2.c version 1 header", path);
+            goto fail;
+        }
+        for (int i = 0; i < 7; i++)
+            hdr[i] = read_i32(map.data + 8 + 4 * i);
+        shared = map.data[36] != 0;
+        cur.off = 256;
+    } else {
+        if (map.size < 28) {
+            rc = qb_err(QB_EFORMAT, "'%s': too short for a llama2.c header (%zu bytes)", path,
+                        map.size);
+            goto fail;
+        }
+        for (int i = 0; i < 7; i++)
+            hdr[i] = read_i32(map.data + 4 * i);
+        shared = hdr[5] > 0;
+        if (hdr[5] < 0 && hdr[5] != INT32_MIN)
+            hdr[5] = -hdr[5];
+        cur.off = 28;
+    }
+
+    if (!(m = qb_model_new(path, "llama2c"))) {
+        rc = QB_ENOMEM;
+        goto fail;
+    }
+    if (own_map) {
+        if ((rc = qb_model_add_map(m, &map)) < 0)
+            goto fail;
+        own_map = 0; /* the model owns it now */
+    }
+    c = &m->cfg;
+    snprintf(c->arch, sizeof c->arch, "llama");
+    c->dim = hdr[0];
+    c->hidden_dim = hdr[1];
+    c->n_layers = hdr[2];
+    c->n_heads = hdr[3];
+    c->n_kv_heads = hdr[4];
+    c->vocab_size = hdr[5];
+    c->max_seq_len = hdr[6];
+    c->head_dim = c->n_heads > 0 ? c->dim / c->n_heads : 0;
+    c->rope_theta = 10000.0f;
+    c->norm_eps = 1e-5f;
+    c->rope_style = QB_ROPE_INTERLEAVED;
+    c->tied_embeddings = shared;
+    if (c->n_heads > 0 && c->dim % c->n_heads) {
+        rc = qb_err(QB_EFORMAT, "'%s': dimension %lld is not a multiple of %lld heads", path,
+                    (long long)c->dim, (long long)c->n_heads);
+        goto fail;
+    }
+    if ((rc = qb_config_check(c, path)) < 0)
+        goto fail;
+    L = c->n_layers;
+    d = c->dim;
+    kvd = c->n_kv_heads * c->head_dim;
+    hid = c->hidden_dim;
+    if (!(m->layers = calloc((size_t)L, sizeof *m->layers))) {
+        rc = qb_err(QB_ENOMEM, "'%s': out of memory", path);
+        goto fail;
+    }
+
+    /* the sizes below are products of checked dimensions: none overflows size_t */
+    if (version == 0) {
+        if ((rc = take(&cur, (size_t)(c->vocab_size * d), "token_embedding", &m->tok_embd)) < 0 ||
+            (rc = take(&cur, (size_t)(L * d), "rms_att", &att_norms)) < 0)
+            goto fail;
+    } else {
+        if ((rc = take(&cur, (size_t)(L * d), "rms_att", &att_norms)) < 0 ||
+            (rc = take(&cur, (size_t)(L * d), "rms_ffn", &ffn_norms)) < 0 ||
+            (rc = take(&cur, (size_t)d, "rms_final", &m->out_norm)) < 0 ||
+            (rc = take(&cur, (size_t)(c->vocab_size * d), "token_embedding", &m->tok_embd)) < 0)
+            goto fail;
+    }
+    if ((rc = take(&cur, (size_t)(L * d * d), "wq", &wq)) < 0 ||
+        (rc = take(&cur, (size_t)(L * kvd * d), "wk", &wk)) < 0 ||
+        (rc = take(&cur, (size_t)(L * kvd * d), "wv", &wv)) < 0 ||
+        (rc = take(&cur, (size_t)(L * d * d), "wo", &wo)) < 0)
+        goto fail;
+    if (version == 0 && (rc = take(&cur, (size_t)(L * d), "rms_ffn", &ffn_norms)) < 0)
+        goto fail;
+    if ((rc = take(&cur, (size_t)(L * hid * d), "w1", &w1)) < 0 ||
+        (rc = take(&cur, (size_t)(L * d * hid), "w2", &w2)) < 0 ||
+        (rc = take(&cur, (size_t)(L * hid * d), "w3", &w3)) < 0)
+        goto fail;
+    if (version == 0) {
+        if ((rc = take(&cur, (size_t)d, "rms_final", &m->out_norm)) < 0 ||
+            (rc = take(&cur, (size_t)(c->max_seq_len * c->head_dim), "freq_cis", &skip)) < 0)
+            goto fail;
+    }
+    if (shared) {
+        m->output = m->tok_embd;
+    } else if ((rc = take(&cur, (size_t)(c->vocab_size * d), "wcls", &m->output)) < 0) {
+        goto fail;
+    }
+    if (cur.off != cur.size) {
+        rc = qb_err(QB_EFORMAT, "'%s': %zu unexpected bytes after the weights (header says dim %lld, "
+                    "%lld layers, vocab %lld)", path, cur.size - cur.off, (long long)d,
+                    (long long)L, (long long)c->vocab_size);
+        goto fail;
+    }
+    for (int64_t l = 0; l < L; l++) {
+        struct qb_layer *ly = &m->layers[l];
+        ly->attn_norm = att_norms + l * d;
+        ly->ffn_norm = ffn_norms + l * d;
+        ly->wq = wq + l * d * d;
+        ly->wk = wk + l * kvd * d;
+        ly->wv = wv + l * kvd * d;
+        ly->wo = wo + l * d * d;
+        ly->w_gate = w1 + l * hid * d;
+        ly->w_down = w2 + l * d * hid;
+        ly->w_up = w3 + l * hid * d;
+    }
+    tensor_info(m, "token_embedding", 2, c->vocab_size, d, 0);
+    tensor_info(m, "rms_att", 2, L, d, 0);
+    tensor_info(m, "wq", 3, L, d, d);
+    tensor_info(m, "wk", 3, L, kvd, d);
+    tensor_info(m, "wv", 3, L, kvd, d);
+    tensor_info(m, "wo", 3, L, d, d);
+    tensor_info(m, "rms_ffn", 2, L, d, 0);
+    tensor_info(m, "w1", 3, L, hid, d);
+    tensor_info(m, "w2", 3, L, d, hid);
+    tensor_info(m, "w3", 3, L, hid, d);
+    tensor_info(m, "rms_final", 1, d, 0, 0);
+    if (!shared)
+        tensor_info(m, "wcls", 2, c->vocab_size, d, 0);
+
+    if (opts->tokenizer_path) {
+        const char *tp = opts->tokenizer_path;
+        size_t n = strlen(tp);
+        rc = n >= 5 && !strcmp(tp + n - 5, ".json") ? qb_tok_load_hf(tp, &m->tok)
+                                                     : qb_tok_load_llama2c(tp, c->vocab_size, &m->tok);
+        if (rc < 0)
+            goto fail;
+    } else if (from_file && (tok_path = sibling_tokenizer(path, c->vocab_size))) {
+        if ((rc = qb_tok_load_llama2c(tok_path, c->vocab_size, &m->tok)) < 0)
+            goto fail;
+    }
+    if (m->tok && qb_tok_n_vocab(m->tok) != c->vocab_size) {
+        rc = qb_err(QB_EFORMAT, "'%s': tokenizer has %lld tokens but the model has %lld", path,
+                    (long long)qb_tok_n_vocab(m->tok), (long long)c->vocab_size);
+        goto fail;
+    }
+    free(tok_path);
+    *out = m;
+    return 0;
+fail:
+    free(tok_path);
+    if (own_map)
+        qb_map_close(&map);
+    qb_model_free(m);
+    return rc;
+}
+
+int qb_load_llama2c(const char *path, const struct qb_load_opts *opts, struct qb_model **out)
+{
+    struct qb_map map;
+    int rc;
+
+    *out = NULL;
+    if ((rc = qb_map_open(path, &map)) < 0)
+        return rc;
+    return load(map, 1, path, opts, out);
+}
+
+int qb_load_llama2c_mem(const void *data, size_t size, const char *name,
+                        const struct qb_load_opts *opts, struct qb_model **out)
+{
+    struct qb_map map = {data, size};
+    return load(map, 0, name, opts, out);
+}

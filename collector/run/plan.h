@@ -1,0 +1,107 @@
+/* plan: the plan file of `qbrief run PLAN.yaml` -- which models to quantize into which
+ * configs, which suite to score them on, how to time them and how to decide. The format is
+ * documented in docs/plan-format.md; examples/plan-tiny.yaml is a complete plan.
+ *
+ *     struct qb_plan *p = NULL;
+ *     if ((rc = qb_plan_load("plan.yaml", &p)) < 0) {
+ *         fprintf(stderr, "qbrief: %s\n", qb_errmsg());  // 'plan.yaml':7:3: ...
+ *         return rc;
+ *     }
+ *     for (int64_t i = 0; i < p->n_configs; i++) puts(p->configs[i].name);
+ *     qb_plan_free(p);
+ *
+ * Every value in struct qb_plan has been validated and defaulted; relative paths are already
+ * resolved against the plan file's directory. The plan owns every string in it. */
+#ifndef QB_PLAN_H
+#define QB_PLAN_H
+
+#include "collector/model/qspec.h"
+
+#include <stdint.h>
+
+/* Plan files larger than this are refused: a plan is a page of YAML, not a data file. */
+#define QB_PLAN_MAX_BYTES (1u << 20)
+
+enum qb_plan_bound {
+    QB_BOUND_INTERVAL, /* decide on the pessimistic end of the confidence interval */
+    QB_BOUND_POINT,    /* decide on the point estimate */
+};
+
+struct qb_plan_config {
+    char name[QB_QSPEC_MAX]; /* canonical form (qb_qspec_format) */
+    struct qb_qspec spec;
+};
+
+/* One slice's number: a tolerance in accuracy points, or a normalised traffic share. */
+struct qb_plan_slice {
+    char *slice;
+    double value;
+};
+
+struct qb_plan {
+    char *path;            /* the plan file, as given to qb_plan_load */
+    char *title;           /* required */
+    char *question;        /* NULL when absent */
+    char **models;         /* resolved paths, n_models >= 1 */
+    int64_t n_models;
+    char *tokenizer;       /* resolved path; NULL when absent (found beside the model) */
+    char *suite;           /* resolved path, required */
+    char *prompt_template; /* contains "{prompt}"; "{prompt}" when absent */
+
+    struct {
+        char *file;        /* resolved path; NULL when the plan has no calibration */
+        int64_t sequences; /* default 128 */
+        int64_t seq_len;   /* default 512 */
+    } calibration;
+
+    /* Canonical, distinct; the baseline is among them (prepended when the plan's list
+     * lacked it). */
+    struct qb_plan_config *configs;
+    int64_t n_configs;
+    int64_t baseline; /* index into configs; default spec f32 */
+
+    struct {
+        int64_t *prompt_lens; /* default {128, 512} */
+        int64_t n_prompt_lens;
+        int64_t gen_len;      /* default 128 */
+        int64_t batch;        /* default 4 */
+        int64_t repetitions;  /* default 5 */
+        int64_t warmup;       /* default 1 */
+    } latency;
+
+    struct {
+        struct qb_plan_slice *slices; /* points of accuracy loss tolerated, >= 0 */
+        int64_t n;
+        int has_default;
+        double default_points;       /* for slices not listed; meaningful when has_default */
+    } tolerances;
+
+    struct {
+        struct qb_plan_slice *slices; /* shares normalised to sum to 1; n == 0 when absent */
+        int64_t n;
+    } traffic;
+
+    struct {
+        double confidence;         /* in (0, 1), default 0.95 */
+        enum qb_plan_bound bound;  /* default QB_BOUND_INTERVAL */
+    } policy;
+
+    int64_t threads;     /* 0 when absent: the engine's default */
+    char *name;          /* run name; NULL when absent */
+    char *db;            /* resolved path; NULL when absent */
+    char *template_name; /* brief template name; NULL when absent */
+    char *output;        /* resolved path; NULL when absent */
+};
+
+/* Reads and validates the plan at path. On success *out owns a new plan (free with
+ * qb_plan_free). On failure *out is NULL and the message reads 'PATH':LINE:COL: what is wrong
+ * (QB_EFORMAT), or names the path when it cannot be read (QB_EIO) or is too large. */
+int qb_plan_load(const char *path, struct qb_plan **out);
+
+/* Frees p and everything in it; no-op on NULL. */
+void qb_plan_free(struct qb_plan *p);
+
+/* The tolerance for a slice: its own entry, else `default`, else -1 (none given). */
+double qb_plan_tolerance(const struct qb_plan *p, const char *slice);
+
+#endif

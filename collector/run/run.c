@@ -1,0 +1,1160 @@
+/* run: `qbrief run` as a library function -- the order of work and the meaning of every
+ * number are documented in run.h and must agree with it. */
+#include "collector/run/run.h"
+
+#include "collector/quant/calib.h"
+#include "collector/engine/engine.h"
+#include "kernels/base/err.h"
+#include "kernels/base/fileio.h"
+#include "collector/eval/metrics.h"
+#include "collector/model/model.h"
+#include "collector/eval/probe.h"
+#include "collector/model/qmodel.h"
+#include "collector/engine/sampler.h"
+#include "collector/store/store.h"
+#include "collector/eval/suite.h"
+#include "collector/tokenizer/tokenizer.h"
+#include "collector/model/qspec.h"
+
+#include <ctype.h>
+#include <glib.h>
+#include <jansson.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* The commit qbrief was built from (the Makefile passes it; empty outside a git checkout) */
+#ifndef QB_GIT_COMMIT
+#define QB_GIT_COMMIT ""
+#endif
+
+#define CHUNK 32 /* rows of logits per forward when every position is scored */
+
+/* One item, tokenized once. */
+struct titem {
+    int32_t *ids; /* formatted prompt (or the text) */
+    int64_t n;
+    int32_t **cids; /* choice: each choice's tokens, cn[c] of them */
+    int64_t *cn;
+    int64_t n_choices;
+    int skip;
+    char *why; /* why it is skipped (g_malloc'd) */
+    int64_t item_id;
+};
+
+/* The baseline's top-k at the scored positions of one item (read back for other configs). */
+struct btopk {
+    int64_t *pos;
+    int32_t *ids;  /* (n, QB_RUN_TOPK) */
+    float *lps;    /* (n, QB_RUN_TOPK) */
+    int *k;
+    int64_t n, cap;
+};
+
+/* Sums over an item's scored positions. */
+struct acc {
+    double nll_sum;
+    int64_t n_nll;
+    double kl_sum;
+    int64_t n_kl, n_agree, n_pos;
+};
+
+struct runner {
+    const struct qb_run_opts *o;
+    struct qb_model *m;
+    struct qb_engine *e;
+    struct qb_store *s;
+    int64_t run_id;
+    int64_t vocab;
+    int is_base;
+    struct btopk base;  /* this item's baseline top-k (non-baseline configs) */
+    int64_t cursor;     /* next entry of base to match */
+    /* baseline: pending top-k rows of this item */
+    int64_t *ppos;
+    int32_t *pids;
+    float *plps;
+    int64_t pn, pcap;
+    float *rows; /* (CHUNK, vocab) */
+};
+
+static double log_sum_exp(const float *x, int64_t n, float *mx_out)
+{
+    float mx = x[0];
+    for (int64_t i = 1; i < n; i++)
+        if (x[i] > mx)
+            mx = x[i];
+    double s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += exp((double)x[i] - mx);
+    *mx_out = mx;
+    return mx + log(s);
+}
+
+/* Top-k by logit, ties to the lower id (so ids[0] is qb_argmax). Returns k. */
+static int top_k(const float *x, int64_t n, int kmax, int32_t *ids)
+{
+    int k = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (k == kmax && !(x[i] > x[ids[k - 1]]))
+            continue;
+        int j = k < kmax ? k++ : kmax - 1;
+        while (j > 0 && x[i] > x[ids[j - 1]]) {
+            ids[j] = ids[j - 1];
+            j--;
+        }
+        ids[j] = (int32_t)i;
+    }
+    return k;
+}
+
+static int grow(void **p, int64_t *cap, int64_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    int64_t nc = *cap ? *cap * 2 : 64;
+    while (nc < need)
+        nc *= 2;
+    void *q = realloc(*p, (size_t)nc * elem);
+    if (!q)
+        return qb_err(QB_ENOMEM, "out of memory");
+    *p = q;
+    *cap = nc;
+    return 0;
+}
+
+/* Grows per-position arrays (positions, QB_RUN_TOPK ids and log-probs, optional k) together. */
+static int grow_rows(int64_t *cap, int64_t **pos, int32_t **ids, float **lps, int **k)
+{
+    int64_t nc = *cap ? *cap * 2 : 64;
+    void *a = realloc(*pos, (size_t)nc * sizeof **pos);
+    if (a)
+        *pos = a;
+    void *b = a ? realloc(*ids, (size_t)nc * QB_RUN_TOPK * sizeof **ids) : NULL;
+    if (b)
+        *ids = b;
+    void *c = b ? realloc(*lps, (size_t)nc * QB_RUN_TOPK * sizeof **lps) : NULL;
+    if (c)
+        *lps = c;
+    void *d = c && k ? realloc(*k, (size_t)nc * sizeof **k) : c;
+    if (d && k)
+        *k = d;
+    if (!d)
+        return qb_err(QB_ENOMEM, "out of memory");
+    *cap = nc;
+    return 0;
+}
+
+/* Scores one position: returns the log-probability of target (0 when target < 0). When
+ * record is set the position counts for NLL, KL and agreement (baseline: its top-k is kept
+ * for the unit's transaction). */
+static int score_pos(struct runner *r, struct acc *a, const float *logits, int32_t target,
+                     int64_t pos, int record, double *lp_out)
+{
+    float mx;
+    double lse = log_sum_exp(logits, r->vocab, &mx);
+    double lp = target >= 0 ? logits[target] - lse : 0;
+    int rc = 0;
+    *lp_out = lp;
+    if (!record)
+        return 0;
+    if (target >= 0) {
+        a->nll_sum -= lp;
+        a->n_nll++;
+    }
+    a->n_pos++;
+    if (r->is_base) {
+        if (r->pn == r->pcap && (rc = grow_rows(&r->pcap, &r->ppos, &r->pids, &r->plps, NULL)) < 0)
+            return rc;
+        int32_t *ids = r->pids + r->pn * QB_RUN_TOPK;
+        float *lps = r->plps + r->pn * QB_RUN_TOPK;
+        int k = top_k(logits, r->vocab, QB_RUN_TOPK, ids);
+        for (int i = 0; i < k; i++)
+            lps[i] = (float)(logits[ids[i]] - lse);
+        for (int i = k; i < QB_RUN_TOPK; i++) {
+            ids[i] = -1;
+            lps[i] = -INFINITY;
+        }
+        r->ppos[r->pn++] = pos;
+        a->n_agree++;
+        return 0;
+    }
+    /* match the baseline's entry for this position (positions come in increasing order) */
+    while (r->cursor < r->base.n && r->base.pos[r->cursor] < pos)
+        r->cursor++;
+    if (r->cursor >= r->base.n || r->base.pos[r->cursor] != pos)
+        return 0; /* the baseline did not score it: no KL here */
+    const int32_t *bid = r->base.ids + r->cursor * QB_RUN_TOPK;
+    const float *blp = r->base.lps + r->cursor * QB_RUN_TOPK;
+    int k = r->base.k[r->cursor];
+    double kl = 0, psum = 0, qsum = 0;
+    for (int i = 0; i < k; i++) {
+        if (bid[i] < 0 || bid[i] >= r->vocab)
+            continue;
+        double p = exp((double)blp[i]), lq = logits[bid[i]] - lse;
+        psum += p;
+        qsum += exp(lq);
+        if (p > 0)
+            kl += p * ((double)blp[i] - lq);
+    }
+    double prest = 1 - psum, qrest = 1 - qsum;
+    if (prest > 1e-12)
+        kl += prest * (log(prest) - log(qrest > 1e-30 ? qrest : 1e-30));
+    a->kl_sum += kl > 0 ? kl : 0;
+    a->n_kl++;
+    if (k > 0 && qb_argmax(logits, r->vocab) == bid[0])
+        a->n_agree++;
+    return 0;
+}
+
+/* Forwards toks[0..n) (the engine at position pos0) and scores row i against targets[i]
+ * at position pos0 + i; *lp_sum receives the summed log-probabilities. */
+static int forward_scored(struct runner *r, struct acc *a, const int32_t *toks,
+                          const int32_t *targets, int64_t n, int64_t pos0, int record,
+                          double *lp_sum)
+{
+    int rc;
+    *lp_sum = 0;
+    for (int64_t off = 0; off < n; off += CHUNK) {
+        int64_t c = n - off < CHUNK ? n - off : CHUNK;
+        if ((rc = qb_engine_forward(r->e, toks + off, c, r->rows)) < 0)
+            return rc;
+        for (int64_t i = 0; i < c; i++) {
+            double lp;
+            if ((rc = score_pos(r, a, r->rows + i * r->vocab, targets[off + i], pos0 + off + i,
+                                record, &lp)) < 0)
+                return rc;
+            *lp_sum += lp;
+        }
+    }
+    return 0;
+}
+
+static int on_topk(void *ctx, int64_t position, int k, const int32_t *ids, const float *lps)
+{
+    struct btopk *b = ctx;
+    int rc;
+    if (b->n == b->cap && (rc = grow_rows(&b->cap, &b->pos, &b->ids, &b->lps, &b->k)) < 0)
+        return rc;
+    int kk = k < QB_RUN_TOPK ? k : QB_RUN_TOPK;
+    memcpy(b->ids + b->n * QB_RUN_TOPK, ids, (size_t)kk * sizeof *ids);
+    memcpy(b->lps + b->n * QB_RUN_TOPK, lps, (size_t)kk * sizeof *lps);
+    b->k[b->n] = kk;
+    b->pos[b->n++] = position;
+    return 0;
+}
+
+struct result_out {
+    int correct;
+    double score;
+    char *output; /* malloc'd or NULL */
+};
+
+static int eval_generate(struct runner *r, const struct qb_suite_item *it, const struct titem *ti,
+                         struct acc *a, struct result_out *res)
+{
+    const struct qb_tokenizer *tok = r->m->tok;
+    int32_t eos = qb_tok_eos(tok), bos = qb_tok_bos(tok);
+    GString *text = g_string_new(NULL);
+    int32_t *tf = NULL;
+    int stopped = 0, rc;
+    int32_t prev = ti->ids[ti->n - 1];
+    double lp;
+
+    qb_engine_reset(r->e);
+    if ((rc = qb_engine_forward(r->e, ti->ids, ti->n, NULL)) < 0)
+        goto out;
+    for (int64_t j = 0; j < it->max_tokens && !stopped; j++) {
+        const float *lg = qb_engine_logits(r->e);
+        int32_t next = qb_argmax(lg, r->vocab);
+        /* the baseline scores its own decisions as it makes them */
+        if (r->is_base && (rc = score_pos(r, a, lg, next, ti->n - 1 + j, 1, &lp)) < 0)
+            goto out;
+        if (next == eos || next == bos)
+            break;
+        char buf[256];
+        size_t n = qb_tok_decode_piece(tok, prev, next, buf, sizeof buf);
+        if (n > sizeof buf) {
+            char *big = malloc(n);
+            if (!big) {
+                rc = qb_err(QB_ENOMEM, "out of memory");
+                goto out;
+            }
+            qb_tok_decode_piece(tok, prev, next, big, n);
+            g_string_append_len(text, big, (gssize)n);
+            free(big);
+        } else {
+            g_string_append_len(text, buf, (gssize)n);
+        }
+        if (it->stop && *it->stop) {
+            char *hit = strstr(text->str, it->stop);
+            if (hit) {
+                g_string_truncate(text, (gsize)(hit - text->str));
+                stopped = 1;
+            }
+        }
+        prev = next;
+        if (!stopped && j + 1 < it->max_tokens && (rc = qb_engine_forward(r->e, &next, 1, NULL)) < 0)
+            goto out;
+    }
+    if ((rc = qb_metric_score(it, text->str, text->len, &res->score)) < 0)
+        goto out;
+    res->correct = res->score >= 0.5;
+    if (!r->is_base && r->base.n > 0) {
+        /* teacher-force the baseline's output: its tokens are the top-1 of its top-k */
+        int64_t m = r->base.n;
+        if (!(tf = malloc((size_t)(m + 1) * 2 * sizeof *tf))) {
+            rc = qb_err(QB_ENOMEM, "out of memory");
+            goto out;
+        }
+        int32_t *targets = tf + m + 1;
+        tf[0] = ti->ids[ti->n - 1];
+        for (int64_t j = 0; j < m; j++) {
+            targets[j] = r->base.ids[j * QB_RUN_TOPK];
+            tf[j + 1] = targets[j];
+        }
+        if ((rc = qb_engine_truncate(r->e, ti->n - 1)) < 0 ||
+            (rc = forward_scored(r, a, tf, targets, m, ti->n - 1, 1, &lp)) < 0)
+            goto out;
+    }
+    res->output = g_strdup(text->str);
+out:
+    free(tf);
+    g_string_free(text, TRUE);
+    return rc;
+}
+
+static int eval_choice(struct runner *r, const struct qb_suite_item *it, const struct titem *ti,
+                       struct acc *a, struct result_out *res)
+{
+    double *ll = calloc((size_t)it->n_choices, sizeof *ll);
+    float *last = malloc((size_t)r->vocab * sizeof *last);
+    int rc;
+
+    if (!ll || !last) {
+        rc = qb_err(QB_ENOMEM, "out of memory");
+        goto out;
+    }
+    qb_engine_reset(r->e);
+    if ((rc = qb_engine_forward(r->e, ti->ids, ti->n, NULL)) < 0)
+        goto out;
+    memcpy(last, qb_engine_logits(r->e), (size_t)r->vocab * sizeof *last);
+    for (int64_t c = 0; c < it->n_choices; c++) {
+        int record = c == it->target_index;
+        double lp0, rest = 0;
+        if (ti->cn[c] == 0) {
+            ll[c] = -INFINITY;
+            continue;
+        }
+        if ((rc = score_pos(r, a, last, ti->cids[c][0], ti->n - 1, record, &lp0)) < 0)
+            goto out;
+        if (ti->cn[c] > 1) {
+            if ((rc = qb_engine_truncate(r->e, ti->n)) < 0 ||
+                (rc = forward_scored(r, a, ti->cids[c], ti->cids[c] + 1, ti->cn[c] - 1, ti->n,
+                                     record, &rest)) < 0)
+                goto out;
+        }
+        ll[c] = lp0 + rest;
+    }
+    if ((rc = qb_choice_score(it, ll, NULL, &res->score)) < 0)
+        goto out;
+    res->correct = res->score >= 0.5;
+    int64_t pick = it->metric == QB_METRIC_ACCURACY_NORM ? -1 : qb_choice_argmax(ll, it->n_choices);
+    if (pick < 0) {
+        double *len = malloc((size_t)it->n_choices * sizeof *len);
+        if (len) {
+            for (int64_t c = 0; c < it->n_choices; c++)
+                len[c] = (double)strlen(it->choices[c]);
+            pick = qb_choice_argmax_norm(ll, len, it->n_choices);
+            free(len);
+        }
+    }
+    if (pick >= 0)
+        res->output = g_strdup(it->choices[pick]);
+out:
+    free(ll);
+    free(last);
+    return rc;
+}
+
+static int eval_perplexity(struct runner *r, const struct titem *ti, struct acc *a,
+                           struct result_out *res)
+{
+    double lp;
+    int rc;
+    qb_engine_reset(r->e);
+    if ((rc = forward_scored(r, a, ti->ids, ti->ids + 1, ti->n - 1, 0, 1, &lp)) < 0)
+        return rc;
+    res->correct = -1;
+    res->score = a->n_nll ? a->nll_sum / (double)a->n_nll : NAN;
+    return 0;
+}
+
+struct done_ctx {
+    GHashTable *h;
+    int64_t config_id;
+};
+
+static int on_done(void *ctx, int64_t config_id, int64_t item_id)
+{
+    struct done_ctx *d = ctx;
+    if (config_id == d->config_id)
+        g_hash_table_add(d->h, g_memdup2(&item_id, sizeof item_id));
+    return 0;
+}
+
+/* base_correct maps an item to its baseline correct + 2 (1..3); an item whose baseline row
+ * was skipped or failed maps to 4: the configs then skip it too, having nothing to compare. */
+#define BASE_NOT_OK 4
+static int on_base_result(void *ctx, const struct qb_store_result *res)
+{
+    GHashTable *h = ctx;
+    int ok = !res->status || !strcmp(res->status, "ok");
+    g_hash_table_insert(h, g_memdup2(&res->item_id, sizeof res->item_id),
+                        GINT_TO_POINTER(ok ? res->correct + 2 : BASE_NOT_OK));
+    return 0;
+}
+
+static int on_latency_count(void *ctx, const struct qb_store_latency *l)
+{
+    (void)l;
+    (*(int64_t *)ctx)++;
+    return 0;
+}
+
+static int on_memory_ctx(void *ctx, const struct qb_store_memory *m)
+{
+    int64_t *want = ctx;
+    if (m->context == want[0])
+        want[1] = 1;
+    return 0;
+}
+
+struct lat_buf {
+    struct qb_store_latency *v;
+    int64_t n, cap;
+};
+
+static int on_sample(void *ctx, const struct qb_latency_sample *s)
+{
+    struct lat_buf *b = ctx;
+    int rc;
+    if ((rc = grow((void **)&b->v, &b->cap, b->n + 1, sizeof *b->v)) < 0)
+        return rc;
+    b->v[b->n++] = (struct qb_store_latency){s->prompt_len, s->gen_len, s->batch, s->repetition,
+                                             s->ttft_ms,    s->tpot_ms, s->e2e_ms, s->decode_tok_s};
+    return 0;
+}
+
+/* sha256 of a model file, or of a directory's config.json then its *.safetensors in name order. */
+static int hash_file(GChecksum *ck, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return qb_err(QB_EIO, "cannot open '%s'", path);
+    unsigned char *buf = malloc(1 << 20);
+    size_t n;
+    int rc = 0;
+    if (!buf) {
+        fclose(f);
+        return qb_err(QB_ENOMEM, "out of memory");
+    }
+    while ((n = fread(buf, 1, 1 << 20, f)) > 0)
+        g_checksum_update(ck, buf, (gssize)n);
+    if (ferror(f))
+        rc = qb_err(QB_EIO, "cannot read '%s'", path);
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+static int cmp_str(gconstpointer a, gconstpointer b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int model_sha256(const char *path, char out[65])
+{
+    GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+    GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
+    GDir *d = NULL;
+    int rc = 0;
+    if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+        char *cfg = g_build_filename(path, "config.json", NULL);
+        rc = hash_file(ck, cfg);
+        g_free(cfg);
+        if (rc < 0)
+            goto out;
+        if (!(d = g_dir_open(path, 0, NULL))) {
+            rc = qb_err(QB_EIO, "cannot list '%s'", path);
+            goto out;
+        }
+        const char *n;
+        while ((n = g_dir_read_name(d)))
+            if (g_str_has_suffix(n, ".safetensors"))
+                g_ptr_array_add(names, g_strdup(n));
+        g_ptr_array_sort(names, cmp_str);
+        for (guint i = 0; i < names->len; i++) {
+            char *p = g_build_filename(path, (char *)names->pdata[i], NULL);
+            rc = hash_file(ck, p);
+            g_free(p);
+            if (rc < 0)
+                goto out;
+        }
+    } else if ((rc = hash_file(ck, path)) < 0) {
+        goto out;
+    }
+    g_strlcpy(out, g_checksum_get_string(ck), 65);
+out:
+    if (d)
+        g_dir_close(d);
+    g_ptr_array_free(names, TRUE);
+    g_checksum_free(ck);
+    return rc;
+}
+
+/* Words of a text for n-gram overlap: runs of letters and digits (any non-ASCII byte counts as
+ * a letter), lowercased, each hashed (FNV-1a); the hashes go to out. */
+static void text_words(const char *t, GArray *out)
+{
+    g_array_set_size(out, 0);
+    for (const unsigned char *p = (const unsigned char *)t; *p;) {
+        if (!(isalnum(*p) || *p >= 0x80)) {
+            p++;
+            continue;
+        }
+        uint64_t h = 1469598103934665603ull;
+        for (; *p && (isalnum(*p) || *p >= 0x80); p++)
+            h = (h ^ (uint64_t)tolower(*p)) * 1099511628211ull;
+        g_array_append_val(out, h);
+    }
+}
+
+static uint64_t ngram_hash(const uint64_t *w, int n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < n; i++)
+        h = (h ^ w[i]) * 0x100000001b3ull + (h >> 29);
+    return h;
+}
+
+/* How many suite items (prompt, target and choices) share a run of QB_RUN_OVERLAP_NGRAM
+ * words with the calibration text: calibration that contains the test flatters calibrated
+ * configs, so the brief says how much of it there was. */
+static int calib_overlap(const char *calib_path, const struct qb_suite *su, int64_t *hits)
+{
+    char *text = NULL;
+    size_t len;
+    GArray *w = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+    GHashTable *set = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    int rc;
+
+    *hits = 0;
+    if ((rc = qb_read_file(calib_path, (size_t)1 << 30, &text, &len)) < 0)
+        goto out;
+    text_words(text, w);
+    for (guint i = 0; i + QB_RUN_OVERLAP_NGRAM <= w->len; i++) {
+        uint64_t h = ngram_hash(&g_array_index(w, uint64_t, i), QB_RUN_OVERLAP_NGRAM);
+        g_hash_table_add(set, g_memdup2(&h, sizeof h));
+    }
+    for (int64_t k = 0; k < su->n_items; k++) {
+        const struct qb_suite_item *it = &su->items[k];
+        GString *g = g_string_new(it->prompt);
+        int hit = 0;
+        if (it->target)
+            g_string_append_printf(g, " %s", it->target);
+        for (int64_t c = 0; c < it->n_choices; c++)
+            g_string_append_printf(g, " %s", it->choices[c]);
+        text_words(g->str, w);
+        g_string_free(g, TRUE);
+        for (guint i = 0; !hit && i + QB_RUN_OVERLAP_NGRAM <= w->len; i++) {
+            uint64_t h = ngram_hash(&g_array_index(w, uint64_t, i), QB_RUN_OVERLAP_NGRAM);
+            hit = g_hash_table_contains(set, &h);
+        }
+        *hits += hit;
+    }
+out:
+    free(text);
+    g_array_free(w, TRUE);
+    g_hash_table_destroy(set);
+    return rc;
+}
+
+static char *base_name_noext(const char *path)
+{
+    char *p = g_strdup(path);
+    size_t n = strlen(p);
+    while (n > 1 && p[n - 1] == '/')
+        p[--n] = 0;
+    char *b = g_path_get_basename(p);
+    char *dot = strrchr(b, '.');
+    if (dot && dot != b)
+        *dot = 0;
+    g_free(p);
+    return b;
+}
+
+static void titems_free(struct titem *t, int64_t n)
+{
+    if (!t)
+        return;
+    for (int64_t i = 0; i < n; i++) {
+        free(t[i].ids);
+        if (t[i].cids) {
+            for (int64_t c = 0; c < t[i].n_choices; c++)
+                free(t[i].cids[c]);
+            free(t[i].cids);
+        }
+        free(t[i].cn);
+        g_free(t[i].why);
+    }
+    free(t);
+}
+
+static int tokenize_items(const struct qb_suite *su, const struct qb_model *m, int quiet,
+                          struct titem *t, int64_t *n_skipped)
+{
+    int64_t ctx = m->cfg.max_seq_len;
+    int rc;
+    *n_skipped = 0;
+    for (int64_t i = 0; i < su->n_items; i++) {
+        const struct qb_suite_item *it = &su->items[i];
+        char *p = NULL;
+        int64_t need;
+        if ((rc = qb_suite_format_prompt(su, it, &p)) < 0)
+            return rc;
+        rc = qb_tok_encode(m->tok, p, strlen(p), QB_TOK_DEFAULT, &t[i].ids, &t[i].n);
+        free(p);
+        if (rc < 0)
+            return qb_err_prefix(rc, "item '%s'", it->id);
+        need = t[i].n + it->max_tokens;
+        if (it->kind == QB_KIND_CHOICE) {
+            if (!(t[i].cn = calloc((size_t)it->n_choices, sizeof *t[i].cn)) ||
+                !(t[i].cids = calloc((size_t)it->n_choices, sizeof *t[i].cids)))
+                return qb_err(QB_ENOMEM, "out of memory");
+            t[i].n_choices = it->n_choices;
+            for (int64_t c = 0; c < it->n_choices; c++) {
+                if ((rc = qb_tok_encode(m->tok, it->choices[c], strlen(it->choices[c]),
+                                        QB_TOK_NO_BOS, &t[i].cids[c], &t[i].cn[c])) < 0)
+                    return qb_err_prefix(rc, "item '%s'", it->id);
+                if (t[i].n + t[i].cn[c] > need)
+                    need = t[i].n + t[i].cn[c];
+            }
+        }
+        if (t[i].n == 0 || need > ctx || (it->kind == QB_KIND_PERPLEXITY && t[i].n < 2)) {
+            t[i].skip = 1;
+            (*n_skipped)++;
+            if (need > ctx)
+                t[i].why = g_strdup_printf("%lld tokens do not fit the context of %lld",
+                                           (long long)need, (long long)ctx);
+            else
+                t[i].why = g_strdup_printf("%lld tokens: too short to score", (long long)t[i].n);
+            if (!quiet)
+                fprintf(stderr, "warning: item '%s' skipped: %s\n", it->id, t[i].why);
+        }
+    }
+    return 0;
+}
+
+/* Writes one unit: the result and, for the baseline, its top-k rows, in one transaction. */
+static int write_unit(struct runner *r, const struct qb_store_result *res, int64_t item_id)
+{
+    int rc;
+    if ((rc = qb_store_begin(r->s)) < 0)
+        return rc;
+    if ((rc = qb_store_put_result(r->s, r->run_id, res)) < 0)
+        goto fail;
+    for (int64_t i = 0; r->is_base && i < r->pn; i++) {
+        int k = 0;
+        while (k < QB_RUN_TOPK && r->pids[i * QB_RUN_TOPK + k] >= 0)
+            k++;
+        if ((rc = qb_store_put_topk(r->s, r->run_id, item_id, r->ppos[i], k,
+                                    r->pids + i * QB_RUN_TOPK, r->plps + i * QB_RUN_TOPK)) < 0)
+            goto fail;
+    }
+    return qb_store_commit(r->s);
+fail:
+    qb_store_rollback(r->s);
+    return rc;
+}
+
+/* One config's progress: done of total items, `resumed` of them already in the store (the
+ * rate counts only the items evaluated now). */
+static void progress(const struct qb_run_opts *o, const char *cfg, int64_t done, int64_t resumed,
+                     int64_t total, double t0, int final)
+{
+    if (o->quiet)
+        return;
+    double dt = g_get_monotonic_time() / 1e6 - t0, rate = dt > 0 ? (double)(done - resumed) / dt : 0;
+    char also[64] = "";
+    if (resumed > 0)
+        snprintf(also, sizeof also, " (%lld already done)", (long long)resumed);
+    if (isatty(STDERR_FILENO)) {
+        double eta = rate > 0 ? (double)(total - done) / rate : 0;
+        fprintf(stderr, "\r%s: %lld/%lld items%s, %.1f items/s, eta %.0f s   %s", cfg, (long long)done,
+                (long long)total, also, rate, eta, final ? "\n" : "");
+    } else if (final && done == resumed) {
+        fprintf(stderr, "%s: %lld/%lld items, all already done\n", cfg, (long long)done, (long long)total);
+    } else if (final) {
+        fprintf(stderr, "%s: %lld/%lld items, %.1f items/s%s\n", cfg, (long long)done, (long long)total,
+                rate, also);
+    }
+}
+
+int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
+{
+    struct qb_run_stats st = {0};
+    struct qb_suite *su = NULL;
+    struct qb_suite_opts so = QB_SUITE_OPTS_INIT;
+    struct qb_load_opts lo = {.tokenizer_path = o->tokenizer_path};
+    struct qb_model *m = NULL;
+    struct qb_qmodel *qm = NULL;
+    struct runner r = {.o = o};
+    struct titem *ti = NULL;
+    struct qb_qspec *specs = NULL;
+    char (*names)[QB_QSPEC_MAX] = NULL;
+    int64_t n_cfg = 0, *cfg_ids = NULL, *item_ids = NULL;
+    int64_t lens[16];
+    int n_lens = 0;
+    int64_t gen_len = o->gen_len > 1 ? o->gen_len : 128;
+    int64_t calib_hits = 0;
+    char sha[65], calib_sha[65] = "", *name = NULL, *machine = NULL, *arch = NULL, *fmt = NULL, *settings = NULL;
+    int64_t n_params = 0, ctx = 0;
+    GHashTable *done = NULL, *base_correct = NULL;
+    struct lat_buf lb = {0};
+    struct qb_calib *cal = NULL; /* tokenized calibration text, when a config has a method */
+    int rc;
+
+    if (!o->model_path || !o->suite_path || o->n_configs < 0)
+        return qb_err(QB_EINVAL, "a run needs a model, a suite and configs");
+    /* 1. configs: canonical, distinct, baseline first */
+    if (!(specs = calloc((size_t)o->n_configs + 1, sizeof *specs)) ||
+        !(names = calloc((size_t)o->n_configs + 1, sizeof *names))) {
+        rc = qb_err(QB_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = qb_qspec_parse(o->baseline ? o->baseline : "f32", &specs[0])) < 0)
+        goto out;
+    qb_qspec_format(&specs[0], names[0], QB_QSPEC_MAX);
+    n_cfg = 1;
+    for (int64_t i = 0; i < o->n_configs; i++) {
+        struct qb_qspec sp;
+        char nm[QB_QSPEC_MAX];
+        int dup = 0;
+        if ((rc = qb_qspec_parse(o->configs[i], &sp)) < 0)
+            goto out;
+        qb_qspec_format(&sp, nm, sizeof nm);
+        for (int64_t j = 0; j < n_cfg; j++)
+            dup |= !strcmp(names[j], nm);
+        if (dup)
+            continue;
+        specs[n_cfg] = sp;
+        memcpy(names[n_cfg++], nm, sizeof nm);
+    }
+    /* 2. suite, 3. model (loaded to validate and describe it, then freed), 4. its hash */
+    so.prompt_template = o->prompt_template;
+    if ((rc = qb_suite_load(o->suite_path, &so, &su)) < 0)
+        goto out;
+    for (int64_t i = 0; !o->quiet && i < su->n_warnings; i++)
+        fprintf(stderr, "warning: %s\n", su->warnings[i]);
+    if ((rc = qb_model_load(o->model_path, &lo, &m)) < 0)
+        goto out;
+    if (!m->tok) {
+        rc = qb_err(QB_EINVAL, "'%s': the model has no tokenizer; pass --tokenizer FILE", m->path);
+        goto out;
+    }
+    /* calibrated configs (-gptq, -awq, -smooth): the text is tokenized now, so a missing or
+     * empty file is refused before the store is touched; the tokens serve step 7 */
+    for (int64_t c = 0; c < n_cfg && !cal; c++)
+        if (specs[c].method != QB_METHOD_RTN) {
+            if (!o->calib_path) {
+                rc = qb_err(QB_EINVAL, "config '%s' needs calibration data (plan key calibration: or "
+                            "--calib FILE)", names[c]);
+                goto out;
+            }
+            if ((rc = qb_calib_load(o->calib_path, m->tok, o->calib_sequences, o->calib_seq_len,
+                                    m->cfg.max_seq_len, &cal)) < 0)
+                goto out;
+        }
+    arch = g_strdup(m->cfg.arch);
+    fmt = g_strdup(m->format);
+    n_params = qb_model_n_params(m);
+    ctx = m->cfg.max_seq_len;
+    qb_model_free(m);
+    m = NULL;
+    if ((rc = model_sha256(o->model_path, sha)) < 0)
+        goto out;
+    if (o->calib_path) {
+        GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+        if ((rc = hash_file(ck, o->calib_path)) >= 0)
+            g_strlcpy(calib_sha, g_checksum_get_string(ck), sizeof calib_sha);
+        g_checksum_free(ck);
+        if (rc < 0 || (rc = calib_overlap(o->calib_path, su, &calib_hits)) < 0) {
+            rc = qb_err_prefix(rc, "calibration file");
+            goto out;
+        }
+        if (calib_hits && !o->quiet)
+            fprintf(stderr, "warning: '%s' shares a run of %d words with %lld of the %lld suite items\n",
+                    o->calib_path, QB_RUN_OVERLAP_NGRAM, (long long)calib_hits, (long long)su->n_items);
+    }
+
+    /* latency settings, capped to the context */
+    if (gen_len > ctx / 2)
+        gen_len = ctx / 2 > 1 ? ctx / 2 : 2;
+    {
+        static const int64_t defl[] = {128, 512};
+        const int64_t *pl = o->n_prompt_lens > 0 ? o->prompt_lens : defl;
+        int npl = o->n_prompt_lens > 0 ? o->n_prompt_lens : 2;
+        for (int i = 0; i < npl && n_lens < 16; i++) {
+            int64_t L = pl[i], cap = ctx - gen_len + 1, dup = 0;
+            if (L > cap) {
+                if (!o->quiet && !o->no_latency)
+                    fprintf(stderr, "note: latency prompt length %lld capped to %lld (context %lld, %lld generated)\n",
+                            (long long)L, (long long)cap, (long long)ctx, (long long)gen_len);
+                L = cap;
+            }
+            for (int j = 0; j < n_lens; j++)
+                dup |= lens[j] == L;
+            if (L >= 1 && !dup)
+                lens[n_lens++] = L;
+        }
+    }
+
+    /* 5. the store: created only now */
+    {
+        json_t *j = json_object(), *jc = json_array(), *jl = json_array();
+        for (int64_t i = 0; i < n_cfg; i++)
+            json_array_append_new(jc, json_string(names[i]));
+        for (int i = 0; i < n_lens; i++)
+            json_array_append_new(jl, json_integer(lens[i]));
+        json_object_set_new(j, "configs", jc);
+        json_object_set_new(j, "baseline", json_string(names[0]));
+        json_object_set_new(j, "threads", json_integer(o->threads));
+        json_object_set_new(j, "topk", json_integer(QB_RUN_TOPK));
+        json_object_set_new(j, "latency", json_boolean(!o->no_latency));
+        json_object_set_new(j, "gen_len", json_integer(gen_len));
+        json_object_set_new(j, "prompt_lens", jl);
+        if (calib_sha[0])
+            json_object_set_new(j, "calibration",
+                                json_pack("{s:s, s:s, s:I, s:I, s:{s:i, s:I, s:I}}", "file",
+                                          o->calib_path, "sha256", calib_sha, "sequences",
+                                          (json_int_t)(o->calib_sequences > 0 ? o->calib_sequences : 128),
+                                          "seq_len",
+                                          (json_int_t)(o->calib_seq_len > 0 ? o->calib_seq_len : 512),
+                                          "overlap", "ngram", QB_RUN_OVERLAP_NGRAM, "items",
+                                          (json_int_t)calib_hits, "of", (json_int_t)su->n_items));
+        if (o->settings_json) {
+            json_error_t je;
+            json_t *extra = json_loads(o->settings_json, 0, &je);
+            if (!extra || !json_is_object(extra)) {
+                json_decref(extra);
+                json_decref(j);
+                rc = qb_err(QB_EINVAL, "run settings are not a JSON object: %s", je.text);
+                goto out;
+            }
+            json_object_update(j, extra);
+            json_decref(extra);
+        }
+        settings = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(j);
+        if (!settings) {
+            rc = qb_err(QB_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    if (o->name) {
+        name = g_strdup(o->name);
+    } else {
+        char *a = base_name_noext(o->model_path), *b = base_name_noext(o->suite_path);
+        name = g_strdup_printf("%s-%s", a, b);
+        g_free(a);
+        g_free(b);
+    }
+    {
+        struct qb_machine mi;
+        qb_machine_info(&mi);
+        if ((rc = qb_machine_json(&mi, &machine)) < 0)
+            goto out;
+        if ((rc = qb_store_open(o->db_path ? o->db_path : "qbrief.db", 0, &r.s)) < 0)
+            goto out;
+        struct qb_store_run run = {.name = name, .qbrief_version = "0.1.0",
+                                   .git_commit = QB_GIT_COMMIT[0] ? QB_GIT_COMMIT : NULL,
+                                   .command_line = o->command_line, .host = mi.hostname,
+                                   .machine_json = machine, .baseline_config = names[0],
+                                   .settings_json = settings};
+        struct qb_store_model sm = {.path = o->model_path, .sha256 = sha, .architecture = arch,
+                                    .format = fmt, .n_params = n_params};
+        struct qb_store_suite ss = {.path = su->path, .sha256 = su->sha256, .n_items = su->n_items};
+        int64_t suite_id;
+        if ((rc = qb_store_run_open(r.s, &run, &sm, &ss, &r.run_id, &suite_id)) < 0)
+            goto out;
+        if (calib_sha[0]) {
+            struct qb_store_calib cr = {0, calib_sha, o->calib_sequences > 0 ? o->calib_sequences : 128,
+                                        o->calib_seq_len > 0 ? o->calib_seq_len : 512};
+            if ((rc = qb_store_put_calibration(r.s, r.run_id, &cr)) < 0)
+                goto out;
+        }
+        if (!(item_ids = calloc((size_t)su->n_items + 1, sizeof *item_ids)) ||
+            !(cfg_ids = calloc((size_t)n_cfg, sizeof *cfg_ids))) {
+            rc = qb_err(QB_ENOMEM, "out of memory");
+            goto out;
+        }
+        for (int64_t i = 0; i < su->n_items; i++) {
+            const struct qb_suite_item *it = &su->items[i];
+            char *p = NULL, *h;
+            if ((rc = qb_suite_format_prompt(su, it, &p)) < 0)
+                goto out;
+            h = g_compute_checksum_for_string(G_CHECKSUM_SHA256, p, -1);
+            struct qb_store_item row = {.key = it->id, .slice = it->slice,
+                                        .kind = qb_suite_kind_name(it->kind),
+                                        .metric = qb_metric_name(it->metric),
+                                        .prompt_sha256 = h, .prompt = p, .line = it->line};
+            rc = qb_store_put_item(r.s, suite_id, &row, &item_ids[i]);
+            g_free(h);
+            free(p);
+            if (rc < 0)
+                goto out;
+        }
+        for (int64_t c = 0; c < n_cfg; c++) {
+            /* a placeholder row (measurements filled once the qmodel is built) */
+            struct qb_store_config row = {.spec = names[c], .bits_per_weight = NAN,
+                                          .weight_bytes = -1, .quant_seconds = NAN};
+            if ((rc = qb_store_put_config(r.s, r.run_id, &row, &cfg_ids[c])) < 0)
+                goto out;
+        }
+    }
+    /* 6. memory, in forked children, while this process holds no model */
+    if (!o->no_memory) {
+        int64_t mctx = gen_len;
+        for (int i = 0; i < n_lens; i++)
+            if (lens[i] + gen_len > mctx)
+                mctx = lens[i] + gen_len;
+        if (mctx > ctx)
+            mctx = ctx;
+        for (int64_t c = 0; c < n_cfg; c++) {
+            int64_t want[2] = {mctx, 0};
+            struct qb_mem_result mr;
+            if ((rc = qb_store_list_memory(r.s, r.run_id, cfg_ids[c], on_memory_ctx, want)) < 0)
+                goto out;
+            if (want[1])
+                continue;
+            if (!o->quiet)
+                fprintf(stderr, "%s: measuring peak memory at a context of %lld tokens (config %lld of %lld)\n",
+                        names[c], (long long)mctx, (long long)c + 1, (long long)n_cfg);
+            if ((rc = qb_probe_memory(o->model_path, &lo, &specs[c], mctx, &mr)) < 0)
+                goto out;
+            struct qb_store_memory sm = {mctx, mr.weight_bytes, mr.kv_cache_bytes, mr.peak_rss_bytes};
+            if ((rc = qb_store_put_memory(r.s, r.run_id, cfg_ids[c], &sm)) < 0)
+                goto out;
+        }
+    }
+
+    /* 7. evaluate */
+    if (o->threads > 0)
+        omp_set_num_threads(o->threads);
+    if ((rc = qb_model_load(o->model_path, &lo, &m)) < 0)
+        goto out;
+    r.m = m;
+    r.vocab = m->cfg.vocab_size;
+    if (!(ti = calloc((size_t)su->n_items + 1, sizeof *ti)) ||
+        !(r.rows = malloc((size_t)CHUNK * (size_t)r.vocab * sizeof *r.rows))) {
+        rc = qb_err(QB_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = tokenize_items(su, m, o->quiet, ti, &st.n_skipped_items)) < 0)
+        goto out;
+    base_correct = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    for (int64_t c = 0; c < n_cfg; c++) {
+        int64_t todo = 0, n_now = 0, n_resumed = 0;
+        double t0;
+        r.is_base = c == 0;
+        if ((rc = qb_qmodel_new_calib(m, &specs[c], cal, &qm)) < 0 ||
+            (rc = qb_engine_new_q(qm, 0, &r.e)) < 0)
+            goto out;
+        struct qb_store_config row = {.spec = names[c], .bits_per_weight = qb_qmodel_bpw(qm),
+                                      .weight_bytes = (int64_t)qb_qmodel_bytes(qm),
+                                      .quant_seconds = qm->quant_seconds};
+        if ((rc = qb_store_put_config(r.s, r.run_id, &row, &cfg_ids[c])) < 0)
+            goto out;
+        done = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+        {
+            struct done_ctx dc = {done, cfg_ids[c]};
+            if ((rc = qb_store_list_done(r.s, r.run_id, on_done, &dc)) < 0)
+                goto out;
+        }
+        todo = su->n_items;
+        t0 = g_get_monotonic_time() / 1e6;
+        for (int64_t i = 0; i < su->n_items; i++) {
+            const struct qb_suite_item *it = &su->items[i];
+            struct acc a = {0};
+            struct result_out res = {.correct = -1, .score = NAN};
+            double t1;
+            if (g_hash_table_contains(done, &item_ids[i])) {
+                st.n_resumed++;
+                n_resumed++;
+                n_now++;
+                continue;
+            }
+            r.pn = 0;
+            if (ti[i].skip || (!r.is_base && GPOINTER_TO_INT(g_hash_table_lookup(
+                                                 base_correct, &item_ids[i])) == BASE_NOT_OK)) {
+                /* a row all the same, so the brief counts it and a resume does not retry it */
+                struct qb_store_result sr = {
+                    .config_id = cfg_ids[c], .item_id = item_ids[i], .correct = -1,
+                    .score = NAN, .nll = NAN, .n_tokens = -1, .mean_kl = NAN,
+                    .top1_agreement = NAN, .flipped = -1, .status = "skipped",
+                    .error = ti[i].skip ? ti[i].why : "the baseline has no result for this item"};
+                if ((rc = write_unit(&r, &sr, item_ids[i])) < 0)
+                    goto out;
+                n_now++;
+                continue;
+            }
+            r.pn = 0;
+            r.cursor = 0;
+            r.base.n = 0;
+            if (!r.is_base && (rc = qb_store_list_topk(r.s, r.run_id, item_ids[i], on_topk, &r.base)) < 0)
+                goto out;
+            t1 = g_get_monotonic_time() / 1e6;
+            if (it->kind == QB_KIND_GENERATE)
+                rc = eval_generate(&r, it, &ti[i], &a, &res);
+            else if (it->kind == QB_KIND_CHOICE)
+                rc = eval_choice(&r, it, &ti[i], &a, &res);
+            else
+                rc = eval_perplexity(&r, &ti[i], &a, &res);
+            if (rc == QB_ENOMEM || rc == QB_EIO) {
+                free(res.output);
+                rc = qb_err_prefix(rc, "config '%s', item '%s'", names[c], it->id);
+                goto out;
+            }
+            if (rc < 0) {
+                /* this item failed (e.g. its output overran the context): record why and go
+                 * on, so one bad item costs one row, not the run */
+                struct qb_store_result sr = {
+                    .config_id = cfg_ids[c], .item_id = item_ids[i], .correct = -1,
+                    .score = NAN, .nll = NAN, .n_tokens = -1, .mean_kl = NAN,
+                    .top1_agreement = NAN, .flipped = -1, .status = "error",
+                    .error = qb_errmsg()};
+                free(res.output);
+                if (!o->quiet)
+                    fprintf(stderr, "\nwarning: config '%s', item '%s' failed: %s\n", names[c],
+                            it->id, qb_errmsg());
+                r.pn = 0;
+                if ((rc = write_unit(&r, &sr, item_ids[i])) < 0)
+                    goto out;
+                st.n_errors++;
+                n_now++;
+                continue;
+            }
+            int flipped = -1;
+            if (!r.is_base && res.correct >= 0) {
+                gpointer v = g_hash_table_lookup(base_correct, &item_ids[i]);
+                if (v && GPOINTER_TO_INT(v) - 2 >= 0)
+                    flipped = res.correct != GPOINTER_TO_INT(v) - 2;
+            }
+            struct qb_store_result sr = {
+                .config_id = cfg_ids[c], .item_id = item_ids[i], .correct = res.correct,
+                .score = res.score, .output = res.output,
+                .nll = a.n_nll ? a.nll_sum / (double)a.n_nll : NAN, .n_tokens = a.n_nll,
+                .mean_kl = r.is_base ? NAN : a.n_kl ? a.kl_sum / (double)a.n_kl : NAN,
+                .top1_agreement = a.n_pos ? (double)a.n_agree / (double)a.n_pos : NAN,
+                .flipped = flipped};
+            if (!r.is_base && a.n_kl)
+                sr.top1_agreement = (double)a.n_agree / (double)a.n_kl;
+            rc = write_unit(&r, &sr, item_ids[i]);
+            free(res.output);
+            if (rc < 0)
+                goto out;
+            st.n_evaluated++;
+            st.n_kind[it->kind]++;
+            st.seconds_kind[it->kind] += g_get_monotonic_time() / 1e6 - t1;
+            n_now++;
+            progress(o, names[c], n_now, n_resumed, todo, t0, 0);
+            if (o->on_unit && o->on_unit(o->on_unit_ctx, st.n_evaluated)) {
+                rc = qb_err(QB_EINVAL, "run '%s' stopped", name);
+                goto out;
+            }
+        }
+        progress(o, names[c], n_now, n_resumed, todo, t0, 1);
+        g_hash_table_destroy(done);
+        done = NULL;
+        if (r.is_base && (rc = qb_store_list_results(r.s, r.run_id, cfg_ids[0], on_base_result,
+                                                     base_correct)) < 0)
+            goto out;
+        /* 8. latency, one transaction per config */
+        if (!o->no_latency && n_lens > 0) {
+            int64_t have = 0;
+            if ((rc = qb_store_list_latency(r.s, r.run_id, cfg_ids[c], on_latency_count, &have)) < 0)
+                goto out;
+            if (!have) {
+                struct qb_latency_opts lopt = {.prompt_lens = lens, .n_prompt_lens = n_lens,
+                                               .gen_len = gen_len,
+                                               .warmup = o->n_prompt_lens ? o->warmup : 1,
+                                               .repetitions = o->n_prompt_lens ? o->repetitions : 5,
+                                               .batch = o->n_prompt_lens ? o->batch : 4, .seed = 1};
+                if (lopt.repetitions < 1)
+                    lopt.repetitions = 1;
+                lb.n = 0;
+                if (!o->quiet)
+                    fprintf(stderr, "%s: measuring latency: %d prompt lengths x %lld generated tokens, %d repetitions%s\n",
+                            names[c], n_lens, (long long)gen_len, lopt.repetitions,
+                            lopt.batch > 1 ? ", and batched prefill" : "");
+                if ((rc = qb_probe_latency(qm, &lopt, on_sample, &lb)) < 0)
+                    goto out;
+                if ((rc = qb_store_begin(r.s)) < 0)
+                    goto out;
+                for (int64_t i = 0; i < lb.n; i++)
+                    if ((rc = qb_store_put_latency(r.s, r.run_id, cfg_ids[c], &lb.v[i])) < 0) {
+                        qb_store_rollback(r.s);
+                        goto out;
+                    }
+                if ((rc = qb_store_commit(r.s)) < 0)
+                    goto out;
+                st.n_latency_configs++;
+                if (!o->quiet)
+                    fprintf(stderr, "%s: %lld latency samples\n", names[c], (long long)lb.n);
+            }
+        }
+        qb_engine_free(r.e);
+        r.e = NULL;
+        qb_qmodel_free(qm);
+        qm = NULL;
+    }
+    rc = qb_store_run_finish(r.s, r.run_id);
+out:
+    if (st_out)
+        *st_out = st;
+    if (done)
+        g_hash_table_destroy(done);
+    if (base_correct)
+        g_hash_table_destroy(base_correct);
+    free(lb.v);
+    qb_engine_free(r.e);
+    qb_qmodel_free(qm);
+    if (su)
+        titems_free(ti, su->n_items);
+    free(r.rows);
+    free(r.ppos);
+    free(r.pids);
+    free(r.plps);
+    free(r.base.pos);
+    free(r.base.ids);
+    free(r.base.lps);
+    free(r.base.k);
+    qb_store_close(r.s);
+    qb_model_free(m);
+    qb_calib_free(cal);
+    qb_suite_free(su);
+    free(specs);
+    free(names);
+    free(cfg_ids);
+    free(item_ids);
+    free(machine);
+    g_free(name);
+    g_free(arch);
+    g_free(fmt);
+    free(settings);
+    return rc;
+}

@@ -1,0 +1,114 @@
+/* run: the runner behind `qbrief run` -- scores one model in several configs on a suite and
+ * writes everything into the results store (collector/store/store.h), resumably.
+ *
+ *     const char *cfgs[] = {"f32", "w4g32", "w2g32"};
+ *     struct qb_run_opts o = QB_RUN_OPTS_INIT;
+ *     o.model_path = "model.gguf"; o.suite_path = "suite.csv"; o.db_path = "qbrief.db";
+ *     o.configs = cfgs; o.n_configs = 3;
+ *     struct qb_run_stats st;
+ *     if ((rc = qb_run(&o, &st)) < 0) fprintf(stderr, "qbrief: %s\n", qb_errmsg());
+ *
+ * Order of work. Everything that can be refused is checked before the database is created
+ * or touched: the specs, the suite, the model (loaded once and freed) and its sha256. Then
+ * the store is opened, the run opened or resumed (a name reused with another model or suite
+ * is refused by the store), every item put, and the memory of each config probed in a forked
+ * child (before this process holds the model; see collector/eval/probe.h). The model is then
+ * loaded and each config evaluated, the baseline first. Each (config, item) is one store
+ * transaction (its result row and, for the baseline, its top-k rows), so a run killed at any
+ * point resumes where it stopped: completed pairs are listed and skipped, latency samples of
+ * a config are written in one transaction and skipped when present.
+ *
+ * What is measured, per kind. "Scored positions" are absolute positions in the token
+ * sequence whose next-token distribution is compared with the baseline's.
+ *   generate    greedy decode of the formatted prompt (QB_TOK_DEFAULT) up to max_tokens, EOS
+ *               or the stop string (the output is cut at the stop string; decoding stops
+ *               after the token that completed it). The text is the decode_piece bytes of
+ *               the output tokens, the first one following the prompt's last token. Scored
+ *               positions: the prompt's last position and each position predicting one of
+ *               the baseline's output tokens (its EOS included when it ended on EOS): the
+ *               config is teacher-forced on prompt + the baseline's output tokens. The
+ *               baseline's output tokens are not stored separately: being greedy, each is the
+ *               top-1 of the baseline's stored top-k at the position before it, so they are
+ *               read back from baseline_topk (top-k is ordered by logit, ties to the lower
+ *               id, as qb_argmax).
+ *   choice      the prompt is prefilled once; each choice (QB_TOK_NO_BOS, appended) is scored
+ *               after qb_engine_truncate back to the prompt; summed log-probabilities go to
+ *               qb_choice_score (accuracy_norm: per byte). Scored positions: those
+ *               predicting the correct choice's tokens. output = the chosen option's text.
+ *   perplexity  the whole text (QB_TOK_DEFAULT); every position predicting the next token is
+ *               scored; score = mean NLL, correct is NULL.
+ * nll is the mean negative log-likelihood (nats per token) of the scored targets (baseline
+ * output / correct choice / the text), n_tokens their number. mean_kl is the mean over the
+ * scored positions of KL(p_base || q) computed on the baseline's top-32 plus one "rest"
+ * bucket: sum_i p_i log(p_i/q_i) over the baseline's top-k ids, plus P_rest log(P_rest/Q_rest)
+ * with P_rest = 1 - sum p_i and Q_rest = 1 - sum q_i over the same ids (a lower bound of the
+ * full KL by the log-sum inequality; exact when the rest of the mass is negligible).
+ * top1_agreement: fraction of scored positions where the config's argmax equals the
+ * baseline's top-1. flipped: correct differs from the baseline's correct (NULL for the
+ * baseline, and where either is not scored). The baseline itself gets mean_kl NULL and
+ * top1_agreement 1.
+ * Items whose prompt (plus max_tokens, or plus the longest choice) does not fit the model's
+ * context, or perplexity texts under 2 tokens, are skipped with a warning and counted; each
+ * still gets a row per config with status "skipped" and the reason. An item that fails
+ * (anything but out-of-memory or an I/O error) gets a row with status "error" and the
+ * message, and the run goes on; configs skip items whose baseline row is not "ok". */
+#ifndef QB_RUN_H
+#define QB_RUN_H
+
+#include <stdint.h>
+
+/* Top-k of the baseline stored per scored position. */
+#define QB_RUN_TOPK 32
+/* Calibration overlap: an item overlaps when it shares a run of this many words with the
+ * calibration text (recorded in settings_json "calibration": {"overlap": ...}). */
+#define QB_RUN_OVERLAP_NGRAM 8
+
+struct qb_run_opts {
+    const char *model_path;       /* required */
+    const char *tokenizer_path;   /* NULL: the model's own */
+    const char *suite_path;       /* required */
+    const char *prompt_template;  /* NULL: none */
+    const char *db_path;          /* NULL: "qbrief.db" */
+    const char *name;             /* NULL: model basename + "-" + suite basename, minus extensions */
+    const char *const *configs;   /* spec strings; the baseline is prepended when absent */
+    int64_t n_configs;
+    const char *baseline;         /* NULL: "f32" */
+    int threads;                  /* 0: OpenMP's default */
+    int no_latency, no_memory;
+    int quiet;                    /* no progress or warnings on stderr */
+    /* latency settings; n_prompt_lens 0 takes the defaults {128, 512}, gen_len 128, warmup 1,
+     * repetitions 5, batch 4 (the struct's zeroes are replaced only with n_prompt_lens 0) */
+    const int64_t *prompt_lens;
+    int n_prompt_lens;
+    int64_t gen_len, batch;
+    int warmup, repetitions;
+    const char *command_line;     /* recorded in the run row; may be NULL */
+    /* A JSON object merged into the run's settings_json (keys documented in
+     * analysis/analyze.h: title, question, template, tolerances, traffic, policy,
+     * calibration); may be NULL. */
+    const char *settings_json;
+    /* Calibration text of the plan (NULL: none): its sha256 and the sequence settings are
+     * recorded for the whole run (calibration table), so the brief can name them. */
+    const char *calib_path;
+    int64_t calib_sequences, calib_seq_len;
+    /* Called after each committed (config, item) unit with the number of units this call
+     * committed so far; a nonzero return stops the run (QB_EINVAL "stopped"). For tests. */
+    int (*on_unit)(void *ctx, int64_t n_committed);
+    void *on_unit_ctx;
+};
+#define QB_RUN_OPTS_INIT {0}
+
+struct qb_run_stats {
+    int64_t n_evaluated;     /* (config, item) units evaluated by this call */
+    int64_t n_resumed;       /* units found already done */
+    int64_t n_skipped_items; /* items that do not fit (per suite, not per config) */
+    int64_t n_errors;        /* (config, item) units that failed and were recorded as errors */
+    int64_t n_kind[3];       /* units evaluated per enum qb_suite_kind */
+    double seconds_kind[3];  /* time spent on them */
+    int64_t n_latency_configs;
+};
+
+/* Runs o into the store; st (may be NULL) receives counts. 0 or a negative QB_E* code. */
+int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st);
+
+#endif

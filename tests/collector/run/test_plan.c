@@ -1,0 +1,275 @@
+/* test_plan: plan files (docs/plan-format.md) load with every value, default and resolved
+ * path right, and each class of mistake is refused with 'path':line:col and the reason. */
+#include "kernels/base/err.h"
+#include "collector/run/plan.h"
+#include "tests/check.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char plan_path[512];
+
+/* Writes text to <tmpdir>/<name> and returns its path (static buffer). */
+static const char *write_plan(const char *name, const char *text)
+{
+    FILE *f;
+    snprintf(plan_path, sizeof plan_path, "%s/%s", check_tmpdir(), name);
+    f = fopen(plan_path, "wb");
+    if (!f)
+        return plan_path;
+    fputs(text, f);
+    fclose(f);
+    return plan_path;
+}
+
+static const char full_plan[] =
+    "# every key\n"
+    "title: \"Quantize: the 7B model\"\n"
+    "question: Should we serve int4?\n"
+    "models:\n"
+    "  - m/model.gguf\n"
+    "  - /abs/other.gguf\n"
+    "tokenizer: tok/tokenizer.json\n"
+    "suite: suites/s.csv\n"
+    "prompt_template: |\n"
+    "  Question: {prompt}\n"
+    "  Answer:\n"
+    "calibration:\n"
+    "  file: calib.txt\n"
+    "  sequences: 64\n"
+    "  seq_len: 256\n"
+    "configs: [w4g128-rtn, bf16, w8a8, 'w4g32+output=w8']\n"
+    "baseline: bf16\n"
+    "latency:\n"
+    "  prompt_lens: [16, 1024]\n"
+    "  gen_len: 64\n"
+    "  batch: 8\n"
+    "  repetitions: 7\n"
+    "  warmup: 0\n"
+    "tolerances:\n"
+    "  default: 1.5\n"
+    "  math: 0.5\n"
+    "  chat: 2e0\n"
+    "traffic:\n"
+    "  chat: 3\n"
+    "  math: 1\n"
+    "  code: 0\n"
+    "policy:\n"
+    "  confidence: 0.9\n"
+    "  bound: point\n"
+    "threads: 12\n"
+    "name: nightly-7b\n"
+    "db: out/q.db\n"
+    "template: default\n"
+    "output: /tmp/brief.pdf\n";
+
+static void test_full_plan(void)
+{
+    struct qb_plan *p = NULL;
+    const char *path = write_plan("full.yaml", full_plan);
+    char want[600];
+    const char *dir = check_tmpdir();
+    int rc = qb_plan_load(path, &p);
+    if (rc < 0)
+        fprintf(stderr, "  %s\n", qb_errmsg());
+    CHECK(rc == 0 && p);
+    if (!p)
+        return;
+    CHECK(!strcmp(p->path, path));
+    CHECK(!strcmp(p->title, "Quantize: the 7B model"));
+    CHECK(!strcmp(p->question, "Should we serve int4?"));
+    CHECK(p->n_models == 2);
+    snprintf(want, sizeof want, "%s/m/model.gguf", dir);
+    CHECK(!strcmp(p->models[0], want));
+    CHECK(!strcmp(p->models[1], "/abs/other.gguf"));
+    snprintf(want, sizeof want, "%s/tok/tokenizer.json", dir);
+    CHECK(!strcmp(p->tokenizer, want));
+    snprintf(want, sizeof want, "%s/suites/s.csv", dir);
+    CHECK(!strcmp(p->suite, want));
+    CHECK(!strcmp(p->prompt_template, "Question: {prompt}\nAnswer:\n"));
+    snprintf(want, sizeof want, "%s/calib.txt", dir);
+    CHECK(p->calibration.file && !strcmp(p->calibration.file, want));
+    CHECK(p->calibration.sequences == 64 && p->calibration.seq_len == 256);
+    /* canonical names, in the plan's order; the baseline is one of them */
+    CHECK(p->n_configs == 4);
+    if (p->n_configs == 4) {
+        CHECK(!strcmp(p->configs[0].name, "w4g128"));
+        CHECK(!strcmp(p->configs[1].name, "bf16"));
+        CHECK(!strcmp(p->configs[2].name, "w8a8"));
+        CHECK(!strcmp(p->configs[3].name, "w4g32+output=w8"));
+        CHECK(p->configs[3].spec.n_overrides == 1);
+    }
+    CHECK(p->baseline == 1);
+    CHECK(p->latency.n_prompt_lens == 2 && p->latency.prompt_lens[0] == 16 &&
+          p->latency.prompt_lens[1] == 1024);
+    CHECK(p->latency.gen_len == 64 && p->latency.batch == 8 && p->latency.repetitions == 7 &&
+          p->latency.warmup == 0);
+    CHECK(p->tolerances.n == 2 && p->tolerances.has_default);
+    CHECK_NEAR(p->tolerances.default_points, 1.5, 0);
+    CHECK_NEAR(qb_plan_tolerance(p, "math"), 0.5, 0);
+    CHECK_NEAR(qb_plan_tolerance(p, "chat"), 2.0, 0);
+    CHECK_NEAR(qb_plan_tolerance(p, "other"), 1.5, 0);
+    CHECK(p->traffic.n == 3);
+    if (p->traffic.n == 3) {
+        CHECK(!strcmp(p->traffic.slices[0].slice, "chat"));
+        CHECK_NEAR(p->traffic.slices[0].value, 0.75, 1e-15);
+        CHECK_NEAR(p->traffic.slices[1].value, 0.25, 1e-15);
+        CHECK_NEAR(p->traffic.slices[2].value, 0.0, 0);
+    }
+    CHECK_NEAR(p->policy.confidence, 0.9, 0);
+    CHECK(p->policy.bound == QB_BOUND_POINT);
+    CHECK(p->threads == 12);
+    CHECK(!strcmp(p->name, "nightly-7b"));
+    snprintf(want, sizeof want, "%s/out/q.db", dir);
+    CHECK(!strcmp(p->db, want));
+    CHECK(!strcmp(p->template_name, "default"));
+    CHECK(!strcmp(p->output, "/tmp/brief.pdf"));
+    qb_plan_free(p);
+}
+
+static void test_defaults(void)
+{
+    struct qb_plan *p = NULL;
+    const char *path = write_plan("min.yaml", "title: t\nmodels: a.bin\nsuite: s.csv\n"
+                                              "configs: [w8, w4g32-sym]\n");
+    CHECK(qb_plan_load(path, &p) == 0 && p);
+    if (!p)
+        return;
+    CHECK(p->n_models == 1 && strstr(p->models[0], "/a.bin"));
+    CHECK(p->question == NULL && p->tokenizer == NULL && p->calibration.file == NULL);
+    CHECK(!strcmp(p->prompt_template, "{prompt}"));
+    /* f32 is the default baseline and is prepended when the list lacks it */
+    CHECK(p->n_configs == 3 && p->baseline == 0);
+    if (p->n_configs == 3) {
+        CHECK(!strcmp(p->configs[0].name, "f32"));
+        CHECK(!strcmp(p->configs[1].name, "w8"));
+        CHECK(!strcmp(p->configs[2].name, "w4g32-sym"));
+    }
+    CHECK(p->latency.n_prompt_lens == 2 && p->latency.prompt_lens[0] == 128 &&
+          p->latency.prompt_lens[1] == 512);
+    CHECK(p->latency.gen_len == 128 && p->latency.batch == 4 && p->latency.repetitions == 5 &&
+          p->latency.warmup == 1);
+    CHECK(p->tolerances.n == 0 && !p->tolerances.has_default);
+    CHECK(qb_plan_tolerance(p, "any") < 0);
+    CHECK(p->traffic.n == 0);
+    CHECK_NEAR(p->policy.confidence, 0.95, 0);
+    CHECK(p->policy.bound == QB_BOUND_INTERVAL);
+    CHECK(p->threads == 0 && !p->name && !p->db && !p->template_name && !p->output);
+    qb_plan_free(p);
+}
+
+/* A plan named without a directory keeps its relative paths as written; a calibration
+ * given as one path gets the default sizes. */
+static void test_plan_in_cwd(void)
+{
+    char cwd[PATH_MAX];
+    struct qb_plan *p = NULL;
+    write_plan("cwd.yaml", "title: t\nmodels: a.bin\nsuite: s.csv\nconfigs: [f32]\n"
+                           "calibration: c.txt\n");
+    if (!getcwd(cwd, sizeof cwd) || chdir(check_tmpdir()) != 0) {
+        CHECK(!"chdir to the temporary directory");
+        return;
+    }
+    CHECK(qb_plan_load("cwd.yaml", &p) == 0 && p);
+    if (p) {
+        CHECK(!strcmp(p->models[0], "a.bin") && !strcmp(p->suite, "s.csv"));
+        CHECK(!strcmp(p->calibration.file, "c.txt") && p->calibration.sequences == 128 &&
+              p->calibration.seq_len == 512);
+        CHECK(p->n_configs == 1 && p->baseline == 0);
+    }
+    qb_plan_free(p);
+    CHECK(chdir(cwd) == 0);
+}
+
+static void test_example_plan(void)
+{
+    struct qb_plan *p = NULL;
+    int rc = qb_plan_load("examples/plan-tiny.yaml", &p);
+    if (rc < 0)
+        fprintf(stderr, "  %s\n", qb_errmsg());
+    CHECK(rc == 0 && p);
+    if (!p)
+        return;
+    CHECK(!strcmp(p->models[0], "examples/../../shared/models/stories260K/stories260K.bin"));
+    CHECK(!strcmp(p->suite, "examples/suites/tiny.csv"));
+    CHECK(p->n_configs == 5 && p->baseline == 0);
+    if (p->n_configs == 5) {
+        const char *want[] = {"f32", "bf16", "w8a8", "w4g32", "w2g32"};
+        for (int i = 0; i < 5; i++)
+            CHECK(!strcmp(p->configs[i].name, want[i]));
+    }
+    qb_plan_free(p);
+}
+
+/* One plan per class of mistake: rc < 0, *out NULL, and 'path':line:col: then the reason. */
+static void test_errors_say_where(void)
+{
+    static const char *const cases[][3] = {
+        {"title: t\nmodels: [a\n", ":3:1:", "yaml syntax error"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\nsuit: s\n", ":5:1:", "unknown key 'suit'"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\nlatency: [1]\n", ":5:10:",
+         "'latency' must be a map, not a list"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\nlatency:\n  batch: four\n", ":6:10:",
+         "'latency.batch' must be an integer, not 'four'"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\npolicy:\n  confidence: 1\n", ":6:15:",
+         "strictly between 0 and 1"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\npolicy:\n  confidence: 0x1p-1\n",
+         ":6:15:", "must be a number"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\ntraffic:\n  a: .inf\n", ":6:6:",
+         "must be a number"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [w4g64]\nbaseline: f64\n", ":5:11:",
+         "unknown config 'f64'"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [bf16, f32, 'bf16-rtn']\n", ":4:22:",
+         "same as 'bf16'"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\ntolerances:\n  a: -1\n", ":6:6:",
+         "'tolerances.a' is -1"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\ntraffic: {a: 0, b: 0}\n", ":5:10:",
+         "all zero"},
+        {"title: t\nsuite: s\nconfigs: [f32]\n", ":1:1:", "missing required key 'models'"},
+        {"", ":1:1:", "empty"},
+        {"title: t\n...\n---\ntitle: u\n", ":3:1:", "second"},
+        {"title: t\nmodels: &m a\nsuite: *m\nconfigs: [f32]\n", ":3:8:", "alias"},
+        {"title: t\nmodels: a\nmodels: b\n", ":3:1:", "duplicate key 'models'"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\nlatency:\n  warmup: 1\n  warmup: 2\n",
+         ":7:3:", "duplicate key 'warmup' in 'latency'"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\nthreads: 3.5\n", ":5:10:",
+         "must be an integer"},
+        {"title: t\nmodels: {a: 1}\nsuite: s\nconfigs: [f32]\n", ":2:9:",
+         "'models' must be a list of model paths"},
+        {"title: [t]\nmodels: a\nsuite: s\nconfigs: [f32]\n", ":1:8:", "'title' must be a string"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\ncalibration: {sequences: 4}\n",
+         ":5:14:", "needs a 'file'"},
+        {"title: \"a\\0b\"\nmodels: a\nsuite: s\nconfigs: [f32]\n", ":1:8:", "NUL byte"},
+        {"\xef\xbb\xbftitle: t\nmodels: a\nsuite: s\nconfigs: [f32]\nname: \xc3\x28\n", ":5:",
+         "not valid UTF-8"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char name[32], where[600];
+        struct qb_plan *p = (struct qb_plan *)1;
+        const char *path;
+        int rc;
+        snprintf(name, sizeof name, "bad%zu.yaml", i);
+        path = write_plan(name, cases[i][0]);
+        rc = qb_plan_load(path, &p);
+        snprintf(where, sizeof where, "'%s'%s", path, cases[i][1]);
+        CHECK(rc < 0 && p == NULL);
+        if (!strstr(qb_errmsg(), where) || !strstr(qb_errmsg(), cases[i][2])) {
+            fprintf(stderr, "  case %zu: got \"%s\", wanted \"%s\" and \"%s\"\n", i, qb_errmsg(),
+                    where, cases[i][2]);
+            check_fail(__FILE__, __LINE__, "message names position and reason");
+        }
+    }
+}
+
+int main(void)
+{
+    RUN(test_full_plan);
+    RUN(test_defaults);
+    RUN(test_plan_in_cwd);
+    RUN(test_example_plan);
+    RUN(test_errors_say_where);
+    return check_summary();
+}
