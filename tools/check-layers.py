@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""check-layers: every #include in the library points down the layers, and no two modules
-include each other (directly or through others). `make check-layers` runs it; docs/architecture.md
-explains the layers. Usage: tools/check-layers.py [ROOT] (default: the repository root).
+"""check-layers: every #include in the library points down the layers, no two modules include
+each other (directly or through others), and the code stays in pieces a reader takes in: no
+function over MAX_FUNC_LINES lines in collector/, analysis/ or output/, no folder over
+MAX_FOLDER_SOURCES .c files. `make check-layers` runs it (and `make test` runs that);
+docs/architecture.md explains the layers. Usage: tools/check-layers.py [ROOT] (default: the
+repository root).
 
 A folder's layer is its rank in LAYERS: a file may include a header of its own folder or of a
 folder with a lower rank. Folders of equal rank are peers and may not include each other. A
@@ -31,6 +34,9 @@ LAYERS = [
 ]
 RANK = dict((f, r) for r, f in LAYERS)
 TOPS = ("collector", "kernels", "analysis", "output")
+MAX_FUNC_LINES = 150
+MAX_FOLDER_SOURCES = 20
+SHORT_FUNCS = ("collector", "analysis", "output")  # kernels may unroll: their length is theirs
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')
 
 
@@ -75,6 +81,7 @@ def main():
                         if a != b:
                             edges.setdefault(a, {}).setdefault(b, where)
     problems += cycles(edges)
+    problems += sizes(root)
     for p in problems:
         print(p)
     if problems:
@@ -82,6 +89,40 @@ def main():
         return 1
     print("check-layers: every include points down, no module cycles")
     return 0
+
+
+def sizes(root):
+    """Functions over MAX_FUNC_LINES (from the line of the name to the closing brace; the house
+    style puts a function's braces alone at column 0) and folders over MAX_FOLDER_SOURCES."""
+    out = []
+    for top in TOPS:
+        for dirpath, _, names in os.walk(os.path.join(root, top)):
+            sources = sorted(n for n in names if n.endswith(".c"))
+            folder = os.path.relpath(dirpath, root)
+            if len(sources) > MAX_FOLDER_SOURCES:
+                out.append(f"{folder}: {len(sources)} source files (at most {MAX_FOLDER_SOURCES}): "
+                           "a subsystem wants its own folder")
+            if not folder.startswith(SHORT_FUNCS):
+                continue
+            for name in sources:
+                path = os.path.join(folder, name)
+                with open(os.path.join(root, path), encoding="utf-8", errors="replace") as f:
+                    lines = f.read().split("\n")
+                start = None
+                for n, line in enumerate(lines):
+                    if line == "{" and n > 0:
+                        start = n - 1
+                        while start > 0 and lines[start - 1][:1] not in ("", "}", "#", "/", " ", "*") \
+                                and not lines[start - 1].rstrip().endswith((";", "*/")):
+                            start -= 1  # a signature over several lines
+                    elif line.startswith("}") and start is not None:
+                        length = n - start + 1
+                        if length > MAX_FUNC_LINES:
+                            sig = lines[start].split("(")[0].split()[-1].lstrip("*")
+                            out.append(f"{path}:{start + 1}: function '{sig}' is {length} lines "
+                                       f"(at most {MAX_FUNC_LINES}): split it by its phases")
+                        start = None
+    return out
 
 
 def cycles(edges):
