@@ -690,15 +690,121 @@ out:
     return rc;
 }
 
+/* model.vocab's pieces into ids 0..limit-1; t->n_model becomes the last id + 1. */
+static int read_vocab(struct hf *h, json_t *vocab, int64_t limit)
+{
+    struct qb_tokenizer *t = h->t;
+    const char *key;
+    size_t klen;
+    json_t *v;
+    int rc;
+
+    t->n_model = 0;
+    json_object_keylen_foreach(vocab, key, klen, v)
+    {
+        json_int_t id;
+        if (!json_is_integer(v))
+            return qb_err(QB_EFORMAT, "'%s': model.vocab['%.*s'] is not an integer", h->src,
+                          (int)(klen > 64 ? 64 : klen), key);
+        id = json_integer_value(v);
+        if (id < 0 || id >= limit)
+            return qb_err(QB_EFORMAT,
+                          "'%s': model.vocab['%.*s'] = %lld is outside 0..%lld (the vocabulary size)",
+                          h->src, (int)(klen > 64 ? 64 : klen), key, (long long)id,
+                          (long long)limit - 1);
+        if (t->types[id] != QB_TT_UNUSED)
+            return qb_err(QB_EFORMAT, "'%s': model.vocab gives id %lld twice ('%.*s' and '%.*s')",
+                          h->src, (long long)id, (int)(t->len[id] > 64 ? 64 : t->len[id]),
+                          t->arena + t->off[id], (int)(klen > 64 ? 64 : klen), key);
+        if ((rc = tok_set_piece(t, id, key, klen)) < 0)
+            return rc;
+        t->types[id] = QB_TT_NORMAL;
+        if (id + 1 > t->n_model)
+            t->n_model = id + 1;
+    }
+    return 0;
+}
+
+/* Added tokens: pieces where the model has none, and the list matched in the text. */
+static int install_added(struct hf *h, const struct added_tmp *added, int64_t n_added)
+{
+    struct qb_tokenizer *t = h->t;
+    unsigned char *seen = calloc((size_t)t->n_vocab, 1);
+    int rc = 0;
+
+    if (n_added && (!(t->added = calloc((size_t)n_added, sizeof *t->added)) || !seen)) {
+        rc = qb_err(QB_ENOMEM, "'%s': out of memory", h->src);
+        goto out;
+    }
+    for (int64_t k = 0; k < n_added; k++) {
+        const struct added_tmp *e = &added[k];
+        struct tok_added *a = &t->added[k];
+        if (seen[e->id]) {
+            rc = qb_err(QB_EFORMAT, "'%s': added token id %lld appears twice", h->src,
+                        (long long)e->id);
+            goto out;
+        }
+        seen[e->id] = 1;
+        if (t->types[e->id] == QB_TT_UNUSED && (rc = tok_set_piece(t, e->id, e->s, e->len)) < 0)
+            goto out;
+        t->types[e->id] = e->special ? QB_TT_CONTROL : QB_TT_USER_DEFINED;
+        a->id = (int32_t)e->id;
+        a->len = e->len;
+        if (!(a->s = dup_bytes(e->s, e->len))) {
+            rc = qb_err(QB_ENOMEM, "'%s': out of memory", h->src);
+            goto out;
+        }
+        a->special = !!e->special;
+        a->lstrip = !!e->lstrip;
+        a->rstrip = !!e->rstrip;
+        a->single_word = !!e->single_word;
+        a->normalized = !!e->normalized;
+        t->n_added++;
+    }
+out:
+    free(seen);
+    return rc;
+}
+
+/* The model's options (byte fallback, unk token ...), refusing the ones BPE here lacks. */
+static int read_model_options(struct hf *h, json_t *model)
+{
+    struct qb_tokenizer *t = h->t;
+    const char *s;
+    size_t n;
+    int rc;
+
+    if ((rc = get_bool(h, model, "model", "byte_fallback", 0, &t->byte_fallback)) < 0 ||
+        (rc = get_bool(h, model, "model", "ignore_merges", 0, &t->ignore_merges)) < 0 ||
+        (rc = get_bool(h, model, "model", "fuse_unk", 0, &t->fuse_unk)) < 0)
+        return rc;
+    if ((rc = get_str(h, model, "model", "continuing_subword_prefix", 0, &s, &n)) < 0)
+        return rc;
+    if (n)
+        return qb_err(QB_EUNSUP, "'%s': model.continuing_subword_prefix is not supported", h->src);
+    if ((rc = get_str(h, model, "model", "end_of_word_suffix", 0, &s, &n)) < 0)
+        return rc;
+    if (n)
+        return qb_err(QB_EUNSUP, "'%s': model.end_of_word_suffix is not supported", h->src);
+    if ((rc = get_str(h, model, "model", "unk_token", 0, &s, &n)) < 0)
+        return rc;
+    if (s) {
+        t->unk = tok_lookup(t, s, n);
+        if (t->unk < 0 || t->unk >= t->n_model)
+            return qb_err(QB_EFORMAT, "'%s': model.unk_token '%.64s' is not in the vocabulary",
+                          h->src, s);
+    }
+    return 0;
+}
+
 static int parse_model(struct hf *h, json_t *root)
 {
     struct qb_tokenizer *t = h->t;
-    json_t *model = json_object_get(root, "model"), *vocab, *v;
+    json_t *model = json_object_get(root, "model"), *vocab;
     struct added_tmp *added = NULL;
-    unsigned char *seen = NULL;
     int64_t n_added = 0, max_added, count, limit;
-    const char *type, *key, *s;
-    size_t n, klen;
+    const char *type;
+    size_t n;
     int rc;
 
     if (!json_is_object(model))
@@ -737,99 +843,13 @@ static int parse_model(struct hf *h, json_t *root)
                             (long long)n_added);
         goto out;
     }
-    if ((rc = tok_vocab_init(t, limit, 0)) < 0)
+    if ((rc = tok_vocab_init(t, limit, 0)) < 0 || (rc = read_vocab(h, vocab, limit)) < 0)
         goto out;
-    t->n_model = 0; /* the last model id + 1, found below */
-    json_object_keylen_foreach(vocab, key, klen, v)
-    {
-        json_int_t id;
-        if (!json_is_integer(v)) {
-            rc = qb_err(QB_EFORMAT, "'%s': model.vocab['%.*s'] is not an integer", h->src,
-                        (int)(klen > 64 ? 64 : klen), key);
-            goto out;
-        }
-        id = json_integer_value(v);
-        if (id < 0 || id >= limit) {
-            rc = qb_err(QB_EFORMAT,
-                        "'%s': model.vocab['%.*s'] = %lld is outside 0..%lld (the vocabulary size)",
-                        h->src, (int)(klen > 64 ? 64 : klen), key, (long long)id,
-                        (long long)limit - 1);
-            goto out;
-        }
-        if (t->types[id] != QB_TT_UNUSED) {
-            rc = qb_err(QB_EFORMAT, "'%s': model.vocab gives id %lld twice ('%.*s' and '%.*s')",
-                        h->src, (long long)id, (int)(t->len[id] > 64 ? 64 : t->len[id]),
-                        t->arena + t->off[id], (int)(klen > 64 ? 64 : klen), key);
-            goto out;
-        }
-        if ((rc = tok_set_piece(t, id, key, klen)) < 0)
-            goto out;
-        t->types[id] = QB_TT_NORMAL;
-        if (id + 1 > t->n_model)
-            t->n_model = id + 1;
-    }
     /* the table ends at the last id used: holes inside stay empty pieces of type UNUSED */
     t->n_vocab = t->n_model > max_added + 1 ? t->n_model : max_added + 1;
-    /* added tokens: pieces where the model has none, and the list matched in the text */
-    seen = calloc((size_t)t->n_vocab, 1);
-    if (n_added && (!(t->added = calloc((size_t)n_added, sizeof *t->added)) || !seen)) {
-        rc = qb_err(QB_ENOMEM, "'%s': out of memory", h->src);
+    if ((rc = install_added(h, added, n_added)) < 0 || (rc = tok_sort_added(t)) < 0 ||
+        (rc = tok_build_map(t)) < 0 || (rc = read_model_options(h, model)) < 0)
         goto out;
-    }
-    for (int64_t k = 0; k < n_added; k++) {
-        struct added_tmp *e = &added[k];
-        struct tok_added *a = &t->added[k];
-        if (seen[e->id]) {
-            rc = qb_err(QB_EFORMAT, "'%s': added token id %lld appears twice", h->src,
-                        (long long)e->id);
-            goto out;
-        }
-        seen[e->id] = 1;
-        if (t->types[e->id] == QB_TT_UNUSED && (rc = tok_set_piece(t, e->id, e->s, e->len)) < 0)
-            goto out;
-        t->types[e->id] = e->special ? QB_TT_CONTROL : QB_TT_USER_DEFINED;
-        a->id = (int32_t)e->id;
-        a->len = e->len;
-        if (!(a->s = dup_bytes(e->s, e->len))) {
-            rc = qb_err(QB_ENOMEM, "'%s': out of memory", h->src);
-            goto out;
-        }
-        a->special = !!e->special;
-        a->lstrip = !!e->lstrip;
-        a->rstrip = !!e->rstrip;
-        a->single_word = !!e->single_word;
-        a->normalized = !!e->normalized;
-        t->n_added++;
-    }
-    if ((rc = tok_sort_added(t)) < 0 || (rc = tok_build_map(t)) < 0)
-        goto out;
-
-    if ((rc = get_bool(h, model, "model", "byte_fallback", 0, &t->byte_fallback)) < 0 ||
-        (rc = get_bool(h, model, "model", "ignore_merges", 0, &t->ignore_merges)) < 0 ||
-        (rc = get_bool(h, model, "model", "fuse_unk", 0, &t->fuse_unk)) < 0)
-        goto out;
-    if ((rc = get_str(h, model, "model", "continuing_subword_prefix", 0, &s, &n)) < 0)
-        goto out;
-    if (n) {
-        rc = qb_err(QB_EUNSUP, "'%s': model.continuing_subword_prefix is not supported", h->src);
-        goto out;
-    }
-    if ((rc = get_str(h, model, "model", "end_of_word_suffix", 0, &s, &n)) < 0)
-        goto out;
-    if (n) {
-        rc = qb_err(QB_EUNSUP, "'%s': model.end_of_word_suffix is not supported", h->src);
-        goto out;
-    }
-    if ((rc = get_str(h, model, "model", "unk_token", 0, &s, &n)) < 0)
-        goto out;
-    if (s) {
-        t->unk = tok_lookup(t, s, n);
-        if (t->unk < 0 || t->unk >= t->n_model) {
-            rc = qb_err(QB_EFORMAT, "'%s': model.unk_token '%.64s' is not in the vocabulary",
-                        h->src, s);
-            goto out;
-        }
-    }
     tok_find_byte_pieces(t);
     for (int b = 0; b < 256; b++)
         if (t->byte_id[b] >= t->n_model)
@@ -838,7 +858,6 @@ static int parse_model(struct hf *h, json_t *root)
             t->types[t->byte_id[b]] = QB_TT_BYTE;
     rc = parse_merges(h, json_object_get(model, "merges"));
 out:
-    free(seen);
     free(added);
     return rc;
 }
