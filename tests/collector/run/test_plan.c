@@ -79,8 +79,8 @@ static void test_full_plan(void)
     if (!p)
         return;
     CHECK(!strcmp(p->path, path));
-    CHECK(!strcmp(p->title, "Quantize: the 7B model"));
-    CHECK(!strcmp(p->question, "Should we serve int4?"));
+    CHECK(!strcmp(p->settings.title, "Quantize: the 7B model"));
+    CHECK(!strcmp(p->settings.question, "Should we serve int4?"));
     CHECK(p->n_models == 2);
     snprintf(want, sizeof want, "%s/m/model.gguf", dir);
     CHECK(!strcmp(p->models[0], want));
@@ -91,8 +91,8 @@ static void test_full_plan(void)
     CHECK(!strcmp(p->suite, want));
     CHECK(!strcmp(p->prompt_template, "Question: {prompt}\nAnswer:\n"));
     snprintf(want, sizeof want, "%s/calib.txt", dir);
-    CHECK(p->calibration.file && !strcmp(p->calibration.file, want));
-    CHECK(p->calibration.sequences == 64 && p->calibration.seq_len == 256);
+    CHECK(p->settings.calibration.file && !strcmp(p->settings.calibration.file, want));
+    CHECK(p->settings.calibration.sequences == 64 && p->settings.calibration.seq_len == 256);
     /* canonical names, in the plan's order; the baseline is one of them */
     CHECK(p->n_configs == 4);
     if (p->n_configs == 4) {
@@ -103,29 +103,29 @@ static void test_full_plan(void)
         CHECK(p->configs[3].spec.n_overrides == 1);
     }
     CHECK(p->baseline == 1);
-    CHECK(p->latency.n_prompt_lens == 2 && p->latency.prompt_lens[0] == 16 &&
-          p->latency.prompt_lens[1] == 1024);
-    CHECK(p->latency.gen_len == 64 && p->latency.batch == 8 && p->latency.repetitions == 7 &&
-          p->latency.warmup == 0);
-    CHECK(p->tolerances.n == 2 && p->tolerances.has_default);
-    CHECK_NEAR(p->tolerances.default_points, 1.5, 0);
+    CHECK(p->settings.latency.n_prompt_lens == 2 && p->settings.latency.prompt_lens[0] == 16 &&
+          p->settings.latency.prompt_lens[1] == 1024);
+    CHECK(p->settings.latency.gen_len == 64 && p->settings.latency.batch == 8 && p->settings.latency.repetitions == 7 &&
+          p->settings.latency.warmup == 0);
+    CHECK(p->settings.tolerances.n == 2 && p->settings.tolerances.has_default);
+    CHECK_NEAR(p->settings.tolerances.default_points, 1.5, 0);
     CHECK_NEAR(qb_plan_tolerance(p, "math"), 0.5, 0);
     CHECK_NEAR(qb_plan_tolerance(p, "chat"), 2.0, 0);
     CHECK_NEAR(qb_plan_tolerance(p, "other"), 1.5, 0);
-    CHECK(p->traffic.n == 3);
-    if (p->traffic.n == 3) {
-        CHECK(!strcmp(p->traffic.slices[0].slice, "chat"));
-        CHECK_NEAR(p->traffic.slices[0].value, 0.75, 1e-15);
-        CHECK_NEAR(p->traffic.slices[1].value, 0.25, 1e-15);
-        CHECK_NEAR(p->traffic.slices[2].value, 0.0, 0);
+    CHECK(p->settings.traffic.n == 3);
+    if (p->settings.traffic.n == 3) {
+        CHECK(!strcmp(p->settings.traffic.slices[0].slice, "chat"));
+        CHECK_NEAR(p->settings.traffic.slices[0].value, 0.75, 1e-15);
+        CHECK_NEAR(p->settings.traffic.slices[1].value, 0.25, 1e-15);
+        CHECK_NEAR(p->settings.traffic.slices[2].value, 0.0, 0);
     }
-    CHECK_NEAR(p->policy.confidence, 0.9, 0);
-    CHECK(p->policy.bound == QB_BOUND_POINT);
-    CHECK(p->threads == 12);
+    CHECK_NEAR(p->settings.policy.confidence, 0.9, 0);
+    CHECK(p->settings.policy.bound == QB_BOUND_POINT);
+    CHECK(p->settings.threads == 12);
     CHECK(!strcmp(p->name, "nightly-7b"));
     snprintf(want, sizeof want, "%s/out/q.db", dir);
     CHECK(!strcmp(p->db, want));
-    CHECK(!strcmp(p->template_name, "default"));
+    CHECK(!strcmp(p->settings.template_name, "default"));
     CHECK(!strcmp(p->output, "/tmp/brief.pdf"));
     qb_plan_free(p);
 }
@@ -139,7 +139,7 @@ static void test_defaults(void)
     if (!p)
         return;
     CHECK(p->n_models == 1 && strstr(p->models[0], "/a.bin"));
-    CHECK(p->question == NULL && p->tokenizer == NULL && p->calibration.file == NULL);
+    CHECK(p->settings.question == NULL && p->tokenizer == NULL && p->settings.calibration.file == NULL);
     CHECK(!strcmp(p->prompt_template, "{prompt}"));
     /* f32 is the default baseline and is prepended when the list lacks it */
     CHECK(p->n_configs == 3 && p->baseline == 0);
@@ -148,16 +148,16 @@ static void test_defaults(void)
         CHECK(!strcmp(p->configs[1].name, "w8"));
         CHECK(!strcmp(p->configs[2].name, "w4g32-sym"));
     }
-    CHECK(p->latency.n_prompt_lens == 2 && p->latency.prompt_lens[0] == 128 &&
-          p->latency.prompt_lens[1] == 512);
-    CHECK(p->latency.gen_len == 128 && p->latency.batch == 4 && p->latency.repetitions == 5 &&
-          p->latency.warmup == 1);
-    CHECK(p->tolerances.n == 0 && !p->tolerances.has_default);
+    CHECK(p->settings.latency.n_prompt_lens == 2 && p->settings.latency.prompt_lens[0] == 128 &&
+          p->settings.latency.prompt_lens[1] == 512);
+    CHECK(p->settings.latency.gen_len == 128 && p->settings.latency.batch == 4 && p->settings.latency.repetitions == 5 &&
+          p->settings.latency.warmup == 1);
+    CHECK(p->settings.tolerances.n == 0 && !p->settings.tolerances.has_default);
     CHECK(qb_plan_tolerance(p, "any") < 0);
-    CHECK(p->traffic.n == 0);
-    CHECK_NEAR(p->policy.confidence, 0.95, 0);
-    CHECK(p->policy.bound == QB_BOUND_INTERVAL);
-    CHECK(p->threads == 0 && !p->name && !p->db && !p->template_name && !p->output);
+    CHECK(p->settings.traffic.n == 0);
+    CHECK_NEAR(p->settings.policy.confidence, 0.95, 0);
+    CHECK(p->settings.policy.bound == QB_BOUND_INTERVAL);
+    CHECK(p->settings.threads == 0 && !p->name && !p->db && !p->settings.template_name && !p->output);
     qb_plan_free(p);
 }
 
@@ -176,8 +176,8 @@ static void test_plan_in_cwd(void)
     CHECK(qb_plan_load("cwd.yaml", &p) == 0 && p);
     if (p) {
         CHECK(!strcmp(p->models[0], "a.bin") && !strcmp(p->suite, "s.csv"));
-        CHECK(!strcmp(p->calibration.file, "c.txt") && p->calibration.sequences == 128 &&
-              p->calibration.seq_len == 512);
+        CHECK(!strcmp(p->settings.calibration.file, "c.txt") && p->settings.calibration.sequences == 128 &&
+              p->settings.calibration.seq_len == 512);
         CHECK(p->n_configs == 1 && p->baseline == 0);
     }
     qb_plan_free(p);
