@@ -130,6 +130,67 @@ static void test_full_plan(void)
     qb_plan_free(p);
 }
 
+/* plan -> the store's JSON -> settings: everything the plan decided reads back equal (slices
+ * by name: the JSON's keys are sorted). The run's own fields are set as qb_run sets them. */
+static void test_settings_round_trip(void)
+{
+    struct qb_plan *p = NULL;
+    struct qb_settings run, back;
+    char *names[8], *json = NULL;
+
+    CHECK(qb_plan_load(write_plan("full.yaml", full_plan), &p) == 0 && p);
+    if (!p)
+        return;
+    run = p->settings; /* borrowed, as qb_run completes it */
+    for (int64_t i = 0; i < p->n_configs && i < 8; i++)
+        names[i] = p->configs[i].name;
+    run.configs = names;
+    run.n_configs = p->n_configs;
+    run.baseline = p->configs[p->baseline].name;
+    run.topk = 32;
+    run.latency.measured = 1;
+    run.calibration.sha256 = "e5e6";
+    run.calibration.overlap_ngram = 8;
+    run.calibration.overlap_items = 0;
+    run.calibration.overlap_of = 10;
+    CHECK(qb_settings_write(&run, &json) == 0 && json);
+    CHECK(qb_settings_read(json, &back, NULL, NULL) == 0);
+    const struct qb_settings *a = &p->settings, *b = &back;
+    CHECK(b->title && !strcmp(b->title, a->title));
+    CHECK(b->question && !strcmp(b->question, a->question));
+    CHECK(b->template_name && !strcmp(b->template_name, a->template_name));
+    CHECK(b->plan && !strcmp(b->plan, p->path));
+    CHECK(b->threads == 12 && b->threads == a->threads);
+    CHECK(b->n_configs == 4 && !strcmp(b->configs[1], "bf16") && !strcmp(b->baseline, "bf16"));
+    CHECK(b->calibration.file && !strcmp(b->calibration.file, a->calibration.file));
+    CHECK(b->calibration.sequences == a->calibration.sequences &&
+          b->calibration.seq_len == a->calibration.seq_len);
+    CHECK(b->latency.n_prompt_lens == a->latency.n_prompt_lens);
+    for (int64_t i = 0; i < a->latency.n_prompt_lens && i < b->latency.n_prompt_lens; i++)
+        CHECK(b->latency.prompt_lens[i] == a->latency.prompt_lens[i]);
+    CHECK(b->latency.gen_len == a->latency.gen_len && b->latency.batch == a->latency.batch &&
+          b->latency.repetitions == a->latency.repetitions &&
+          b->latency.warmup == a->latency.warmup);
+    CHECK(b->tolerances.n == a->tolerances.n &&
+          b->tolerances.has_default == a->tolerances.has_default);
+    CHECK(b->tolerances.default_points == a->tolerances.default_points);
+    for (int64_t i = 0; i < a->tolerances.n; i++) {
+        const struct qb_settings_slice *e = qb_settings_find(
+            b->tolerances.slices, b->tolerances.n, a->tolerances.slices[i].slice);
+        CHECK(e && e->value == a->tolerances.slices[i].value);
+    }
+    CHECK(b->traffic.n == a->traffic.n);
+    for (int64_t i = 0; i < a->traffic.n; i++) {
+        const struct qb_settings_slice *e =
+            qb_settings_find(b->traffic.slices, b->traffic.n, a->traffic.slices[i].slice);
+        CHECK(e && e->value == a->traffic.slices[i].value); /* exact: 17 digits */
+    }
+    CHECK(b->policy.confidence == a->policy.confidence && b->policy.bound == QB_BOUND_POINT);
+    free(json);
+    qb_settings_release(&back);
+    qb_plan_free(p);
+}
+
 static void test_defaults(void)
 {
     struct qb_plan *p = NULL;
@@ -267,6 +328,7 @@ static void test_errors_say_where(void)
 int main(void)
 {
     RUN(test_full_plan);
+    RUN(test_settings_round_trip);
     RUN(test_defaults);
     RUN(test_plan_in_cwd);
     RUN(test_example_plan);
