@@ -18,17 +18,14 @@
  *     qb_store_close(s);
  *
  * Inputs beyond the measurements come from the run's settings_json (written by qbrief run
- * from the plan or the flags):
- *   {"configs":[..], "baseline":"f32", "threads":N, "topk":32, "latency":true,
- *    "gen_len":128, "prompt_lens":[128,512],
- *    "title":"..."|null, "question":"..."|null, "template":"leadership"|null,
- *    "tolerances":{"default":1.0|null, "slices":{"math":2.0, ...}},
- *    "traffic":{"chat":0.5, "math":0.5}|{},            shares summing to 1
- *    "policy":{"confidence":0.95, "bound":"interval"|"point"},
- *    "calibration":{"file":"..","sha256":"..","sequences":128,"seq_len":512}|null}
- * Any key may be absent (older runs, CLI runs): then tolerances default to
- * QB_AN_DEFAULT_TOLERANCE points for every slice, traffic is proportional to the items per
- * slice, and the policy is 95% / interval. opts (may be NULL) overrides them.
+ * from the plan or the flags), read through collector/store/settings.h, which documents the
+ * keys: title, question, template, tolerances {default, slices}, traffic (shares summing to
+ * 1), policy {confidence, bound}, calibration. Any key may be absent (older runs, CLI runs):
+ * then tolerances default to QB_AN_DEFAULT_TOLERANCE points for every slice, traffic is
+ * proportional to the items per slice, and the policy is 95% / interval. opts (may be NULL)
+ * overrides them. Settings that cannot be used (a confidence outside (0, 1), a tolerance or
+ * share that is not a number >= 0, a traffic slice the suite lacks) are warned about in
+ * a->warnings and replaced by the defaults.
  *
  * Definitions (documented for readers in the brief's methodology section):
  *  - Units: accuracies and deltas are fractions in the struct (x100 = points when shown).

@@ -8,36 +8,9 @@
 
 #include <getopt.h>
 #include <glib.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* What the brief needs from the plan beyond the measurements, as the settings keys
- * documented in analysis/analyze.h. */
-static char *plan_settings(const struct qb_plan *p)
-{
-    json_t *j = json_object(), *tol = json_object(), *ts = json_object(), *tr = json_object();
-    char *out;
-    json_object_set_new(j, "title", p->title ? json_string(p->title) : json_null());
-    json_object_set_new(j, "question", p->question ? json_string(p->question) : json_null());
-    json_object_set_new(j, "template", p->template_name ? json_string(p->template_name) : json_null());
-    json_object_set_new(j, "plan", json_string(p->path));
-    for (int64_t i = 0; i < p->tolerances.n; i++)
-        json_object_set_new(ts, p->tolerances.slices[i].slice, json_real(p->tolerances.slices[i].value));
-    json_object_set_new(tol, "default", p->tolerances.has_default ? json_real(p->tolerances.default_points)
-                                                                  : json_null());
-    json_object_set_new(tol, "slices", ts);
-    json_object_set_new(j, "tolerances", tol);
-    for (int64_t i = 0; i < p->traffic.n; i++)
-        json_object_set_new(tr, p->traffic.slices[i].slice, json_real(p->traffic.slices[i].value));
-    json_object_set_new(j, "traffic", tr);
-    json_object_set_new(j, "policy", json_pack("{s:f, s:s}", "confidence", p->policy.confidence, "bound",
-                                               p->policy.bound == QB_BOUND_POINT ? "point" : "interval"));
-    out = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    return out;
-}
 
 static int run_one(const struct qb_run_opts *op, int quiet);
 
@@ -73,7 +46,7 @@ int cmd_run(int argc, char **argv)
     struct qb_plan *plan = NULL;
     const char *model = NULL, *suite = NULL, *configs = NULL, *baseline = NULL, *db = NULL,
                *name = NULL, *tokenizer = NULL, *calib = NULL;
-    char **list = NULL, *cmdline = NULL, *settings = NULL;
+    char **list = NULL, *cmdline = NULL;
     const char **cfgs = NULL;
     long threads = 0;
     int no_latency = 0, no_memory = 0, quiet = 0, opt, rc = 0;
@@ -108,14 +81,10 @@ int cmd_run(int argc, char **argv)
         if ((rc = qb_plan_load(argv[optind], &plan)) < 0)
             return qb_report(rc);
         o.model_path = plan->models[0];
-        if (!(settings = plan_settings(plan))) {
-            rc = qb_err(QB_ENOMEM, "out of memory");
-            goto out;
-        }
-        o.settings_json = settings;
-        o.calib_path = plan->calibration.file;
-        o.calib_sequences = plan->calibration.sequences;
-        o.calib_seq_len = plan->calibration.seq_len;
+        o.settings = &plan->settings;
+        o.calib_path = plan->settings.calibration.file;
+        o.calib_sequences = plan->settings.calibration.sequences;
+        o.calib_seq_len = plan->settings.calibration.seq_len;
         o.tokenizer_path = tokenizer ? tokenizer : plan->tokenizer;
         o.suite_path = plan->suite;
         o.prompt_template = plan->prompt_template;
@@ -128,15 +97,15 @@ int cmd_run(int argc, char **argv)
         o.configs = cfgs;
         o.n_configs = plan->n_configs;
         o.baseline = plan->configs[plan->baseline].name;
-        o.threads = threads ? (int)threads : (int)plan->threads;
+        o.threads = threads ? (int)threads : (int)plan->settings.threads;
         o.name = name ? name : plan->name;
         o.db_path = db ? db : plan->db;
-        o.prompt_lens = plan->latency.prompt_lens;
-        o.n_prompt_lens = (int)plan->latency.n_prompt_lens;
-        o.gen_len = plan->latency.gen_len;
-        o.batch = plan->latency.batch;
-        o.warmup = (int)plan->latency.warmup;
-        o.repetitions = (int)plan->latency.repetitions;
+        o.prompt_lens = plan->settings.latency.prompt_lens;
+        o.n_prompt_lens = (int)plan->settings.latency.n_prompt_lens;
+        o.gen_len = plan->settings.latency.gen_len;
+        o.batch = plan->settings.latency.batch;
+        o.warmup = (int)plan->settings.latency.warmup;
+        o.repetitions = (int)plan->settings.latency.repetitions;
     } else {
         if (!model || !suite || !configs)
             return qb_usage_error(self, "%s", "needs --model, --suite and --configs, or a PLAN");
@@ -199,7 +168,6 @@ int cmd_run(int argc, char **argv)
             goto out;
     }
 out:
-    free(settings);
     g_free(cmdline);
     g_strfreev(list);
     free(cfgs);

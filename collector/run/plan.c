@@ -409,13 +409,13 @@ static int read_models(const struct ctx *c, const struct node *v, struct qb_plan
     return 0;
 }
 
-static int read_calibration(const struct ctx *c, const struct node *v, struct qb_plan *p)
+static int read_calibration(const struct ctx *c, const struct node *v, struct qb_settings *st)
 {
     static const char *const names[] = {"file", "sequences", "seq_len"};
     const struct node *f[3];
     int rc;
     if (v->kind == N_SCALAR)
-        return get_path(c, "calibration", v, &p->calibration.file);
+        return get_path(c, "calibration", v, &st->calibration.file);
     if (v->kind != N_MAP)
         return FAIL(v, "'calibration' must be a path or a map {file, sequences, seq_len}, not %s",
                     kind_name(v));
@@ -423,13 +423,13 @@ static int read_calibration(const struct ctx *c, const struct node *v, struct qb
         return rc;
     if (!f[0])
         return FAIL(v, "'calibration' needs a 'file'");
-    if ((rc = get_path(c, "calibration.file", f[0], &p->calibration.file)) < 0)
+    if ((rc = get_path(c, "calibration.file", f[0], &st->calibration.file)) < 0)
         return rc;
     if (f[1] && (rc = get_int(c, "calibration.sequences", f[1], 1, 1 << 20,
-                              &p->calibration.sequences)) < 0)
+                              &st->calibration.sequences)) < 0)
         return rc;
     if (f[2] && (rc = get_int(c, "calibration.seq_len", f[2], 1, 1 << 20,
-                              &p->calibration.seq_len)) < 0)
+                              &st->calibration.seq_len)) < 0)
         return rc;
     return 0;
 }
@@ -494,7 +494,7 @@ static int read_configs(const struct ctx *c, const struct node *v, const struct 
     return 0;
 }
 
-static int read_latency(const struct ctx *c, const struct node *v, struct qb_plan *p)
+static int read_latency(const struct ctx *c, const struct node *v, struct qb_settings *st)
 {
     static const char *const names[] = {"prompt_lens", "gen_len", "batch", "repetitions", "warmup"};
     const struct node *f[5];
@@ -508,25 +508,25 @@ static int read_latency(const struct ctx *c, const struct node *v, struct qb_pla
         if (l->kind != N_SEQ || l->n == 0)
             return FAIL(l, "'latency.prompt_lens' must be a list of integers (at least one), not %s",
                         l->kind == N_SEQ ? "an empty list" : kind_name(l));
-        free(p->latency.prompt_lens);
-        p->latency.n_prompt_lens = 0;
-        if (!(p->latency.prompt_lens = calloc(l->n, sizeof *p->latency.prompt_lens)))
+        free(st->latency.prompt_lens);
+        st->latency.n_prompt_lens = 0;
+        if (!(st->latency.prompt_lens = calloc(l->n, sizeof *st->latency.prompt_lens)))
             return qb_err(QB_ENOMEM, "'%s': out of memory", c->path);
         for (size_t i = 0; i < l->n; i++) {
             if ((rc = get_int(c, "latency.prompt_lens", l->kid[i], 1, 1 << 20,
-                              &p->latency.prompt_lens[i])) < 0)
+                              &st->latency.prompt_lens[i])) < 0)
                 return rc;
-            p->latency.n_prompt_lens++;
+            st->latency.n_prompt_lens++;
         }
     }
-    if (f[1] && (rc = get_int(c, "latency.gen_len", f[1], 1, 1 << 20, &p->latency.gen_len)) < 0)
+    if (f[1] && (rc = get_int(c, "latency.gen_len", f[1], 1, 1 << 20, &st->latency.gen_len)) < 0)
         return rc;
-    if (f[2] && (rc = get_int(c, "latency.batch", f[2], 1, 4096, &p->latency.batch)) < 0)
+    if (f[2] && (rc = get_int(c, "latency.batch", f[2], 1, 4096, &st->latency.batch)) < 0)
         return rc;
     if (f[3] &&
-        (rc = get_int(c, "latency.repetitions", f[3], 1, 100000, &p->latency.repetitions)) < 0)
+        (rc = get_int(c, "latency.repetitions", f[3], 1, 100000, &st->latency.repetitions)) < 0)
         return rc;
-    if (f[4] && (rc = get_int(c, "latency.warmup", f[4], 0, 100000, &p->latency.warmup)) < 0)
+    if (f[4] && (rc = get_int(c, "latency.warmup", f[4], 0, 100000, &st->latency.warmup)) < 0)
         return rc;
     return 0;
 }
@@ -534,7 +534,7 @@ static int read_latency(const struct ctx *c, const struct node *v, struct qb_pla
 /* A map of slice -> number >= 0 (at most max). `special`, when set, is a key stored apart. */
 static int read_slices(const struct ctx *c, const struct node *v, const char *key, double max,
                        const char *special, int *has_special, double *special_val,
-                       struct qb_plan_slice **out, int64_t *n_out)
+                       struct qb_settings_slice **out, int64_t *n_out)
 {
     char where[64], item[160];
     int rc;
@@ -565,23 +565,23 @@ static int read_slices(const struct ctx *c, const struct node *v, const char *ke
     return 0;
 }
 
-static int read_traffic(const struct ctx *c, const struct node *v, struct qb_plan *p)
+static int read_traffic(const struct ctx *c, const struct node *v, struct qb_settings *st)
 {
     double sum = 0;
     int rc;
-    if ((rc = read_slices(c, v, "traffic", 1e9, NULL, NULL, NULL, &p->traffic.slices,
-                          &p->traffic.n)) < 0)
+    if ((rc = read_slices(c, v, "traffic", 1e9, NULL, NULL, NULL, &st->traffic.slices,
+                          &st->traffic.n)) < 0)
         return rc;
-    for (int64_t i = 0; i < p->traffic.n; i++)
-        sum += p->traffic.slices[i].value;
+    for (int64_t i = 0; i < st->traffic.n; i++)
+        sum += st->traffic.slices[i].value;
     if (!(sum > 0))
         return FAIL(v, "'traffic' shares are all zero; give at least one slice a share above 0");
-    for (int64_t i = 0; i < p->traffic.n; i++)
-        p->traffic.slices[i].value /= sum;
+    for (int64_t i = 0; i < st->traffic.n; i++)
+        st->traffic.slices[i].value /= sum;
     return 0;
 }
 
-static int read_policy(const struct ctx *c, const struct node *v, struct qb_plan *p)
+static int read_policy(const struct ctx *c, const struct node *v, struct qb_settings *st)
 {
     static const char *const names[] = {"confidence", "bound"};
     const struct node *f[2];
@@ -591,9 +591,9 @@ static int read_policy(const struct ctx *c, const struct node *v, struct qb_plan
     if ((rc = read_map(c, v, "'policy'", names, 2, f)) < 0)
         return rc;
     if (f[0]) {
-        if ((rc = get_number(c, "policy.confidence", f[0], &p->policy.confidence)) < 0)
+        if ((rc = get_number(c, "policy.confidence", f[0], &st->policy.confidence)) < 0)
             return rc;
-        if (!(p->policy.confidence > 0 && p->policy.confidence < 1))
+        if (!(st->policy.confidence > 0 && st->policy.confidence < 1))
             return FAIL(f[0], "'policy.confidence' is %s; it must lie strictly between 0 and 1",
                         f[0]->s);
     }
@@ -602,9 +602,9 @@ static int read_policy(const struct ctx *c, const struct node *v, struct qb_plan
         if ((rc = get_string(c, "policy.bound", f[1], &s)) < 0)
             return rc;
         if (!strcmp(s, "interval"))
-            p->policy.bound = QB_BOUND_INTERVAL;
+            st->policy.bound = QB_BOUND_INTERVAL;
         else if (!strcmp(s, "point"))
-            p->policy.bound = QB_BOUND_POINT;
+            st->policy.bound = QB_BOUND_POINT;
         else
             rc = FAIL(f[1], "'policy.bound' is '%s'; it must be 'interval' or 'point'", s);
         free(s);
@@ -627,6 +627,7 @@ static const char *const plan_keys[K_COUNT] = {
 
 static int read_plan(const struct ctx *c, const struct node *root, struct qb_plan *p)
 {
+    struct qb_settings *st = &p->settings;
     const struct node *v[K_COUNT];
     static const int required[] = {K_TITLE, K_MODELS, K_SUITE, K_CONFIGS};
     int rc;
@@ -640,9 +641,9 @@ static int read_plan(const struct ctx *c, const struct node *root, struct qb_pla
         if (!v[required[i]])
             return FAIL(root, "missing required key '%s'", plan_keys[required[i]]);
 
-    if ((rc = get_string(c, "title", v[K_TITLE], &p->title)) < 0)
+    if ((rc = get_string(c, "title", v[K_TITLE], &st->title)) < 0)
         return rc;
-    if (v[K_QUESTION] && (rc = get_string(c, "question", v[K_QUESTION], &p->question)) < 0)
+    if (v[K_QUESTION] && (rc = get_string(c, "question", v[K_QUESTION], &st->question)) < 0)
         return rc;
     if ((rc = read_models(c, v[K_MODELS], p)) < 0)
         return rc;
@@ -658,28 +659,28 @@ static int read_plan(const struct ctx *c, const struct node *root, struct qb_pla
     } else if (!(p->prompt_template = strdup("{prompt}"))) {
         return qb_err(QB_ENOMEM, "'%s': out of memory", c->path);
     }
-    if (v[K_CALIBRATION] && (rc = read_calibration(c, v[K_CALIBRATION], p)) < 0)
+    if (v[K_CALIBRATION] && (rc = read_calibration(c, v[K_CALIBRATION], st)) < 0)
         return rc;
     if ((rc = read_configs(c, v[K_CONFIGS], v[K_BASELINE], p)) < 0)
         return rc;
-    if (v[K_LATENCY] && (rc = read_latency(c, v[K_LATENCY], p)) < 0)
+    if (v[K_LATENCY] && (rc = read_latency(c, v[K_LATENCY], st)) < 0)
         return rc;
     if (v[K_TOLERANCES] &&
         (rc = read_slices(c, v[K_TOLERANCES], "tolerances", 100, "default",
-                          &p->tolerances.has_default, &p->tolerances.default_points,
-                          &p->tolerances.slices, &p->tolerances.n)) < 0)
+                          &st->tolerances.has_default, &st->tolerances.default_points,
+                          &st->tolerances.slices, &st->tolerances.n)) < 0)
         return rc;
-    if (v[K_TRAFFIC] && (rc = read_traffic(c, v[K_TRAFFIC], p)) < 0)
+    if (v[K_TRAFFIC] && (rc = read_traffic(c, v[K_TRAFFIC], st)) < 0)
         return rc;
-    if (v[K_POLICY] && (rc = read_policy(c, v[K_POLICY], p)) < 0)
+    if (v[K_POLICY] && (rc = read_policy(c, v[K_POLICY], st)) < 0)
         return rc;
-    if (v[K_THREADS] && (rc = get_int(c, "threads", v[K_THREADS], 1, 4096, &p->threads)) < 0)
+    if (v[K_THREADS] && (rc = get_int(c, "threads", v[K_THREADS], 1, 4096, &st->threads)) < 0)
         return rc;
     if (v[K_NAME] && (rc = get_string(c, "name", v[K_NAME], &p->name)) < 0)
         return rc;
     if (v[K_DB] && (rc = get_path(c, "db", v[K_DB], &p->db)) < 0)
         return rc;
-    if (v[K_TEMPLATE] && (rc = get_string(c, "template", v[K_TEMPLATE], &p->template_name)) < 0)
+    if (v[K_TEMPLATE] && (rc = get_string(c, "template", v[K_TEMPLATE], &st->template_name)) < 0)
         return rc;
     if (v[K_OUTPUT] && (rc = get_path(c, "output", v[K_OUTPUT], &p->output)) < 0)
         return rc;
@@ -689,18 +690,20 @@ static int read_plan(const struct ctx *c, const struct node *root, struct qb_pla
 static int set_defaults(struct qb_plan *p)
 {
     static const int64_t lens[] = {128, 512};
-    if (!(p->latency.prompt_lens = malloc(sizeof lens)))
+    struct qb_settings *st = &p->settings;
+    qb_settings_init(st);
+    if (!(st->latency.prompt_lens = malloc(sizeof lens)) || !(st->plan = strdup(p->path)))
         return -1;
-    memcpy(p->latency.prompt_lens, lens, sizeof lens);
-    p->latency.n_prompt_lens = 2;
-    p->latency.gen_len = 128;
-    p->latency.batch = 4;
-    p->latency.repetitions = 5;
-    p->latency.warmup = 1;
-    p->calibration.sequences = 128;
-    p->calibration.seq_len = 512;
-    p->policy.confidence = 0.95;
-    p->policy.bound = QB_BOUND_INTERVAL;
+    memcpy(st->latency.prompt_lens, lens, sizeof lens);
+    st->latency.n_prompt_lens = 2;
+    st->latency.gen_len = 128;
+    st->latency.batch = 4;
+    st->latency.repetitions = 5;
+    st->latency.warmup = 1;
+    st->calibration.sequences = 128;
+    st->calibration.seq_len = 512;
+    st->policy.confidence = 0.95;
+    st->policy.bound = QB_BOUND_INTERVAL;
     return 0;
 }
 
@@ -730,7 +733,7 @@ int qb_plan_load(const char *path, struct qb_plan **out)
         rc = fail_at(&c, 1, 1, "the plan is empty");
         goto fail;
     }
-    if (!(p = calloc(1, sizeof *p)) || set_defaults(p) < 0 || !(p->path = strdup(path))) {
+    if (!(p = calloc(1, sizeof *p)) || !(p->path = strdup(path)) || set_defaults(p) < 0) {
         rc = qb_err(QB_ENOMEM, "'%s': out of memory", path);
         goto fail;
     }
@@ -746,44 +749,29 @@ fail:
     return rc;
 }
 
-static void free_slices(struct qb_plan_slice *s, int64_t n)
-{
-    if (!s)
-        return;
-    for (int64_t i = 0; i < n; i++)
-        free(s[i].slice);
-    free(s);
-}
-
 void qb_plan_free(struct qb_plan *p)
 {
     if (!p)
         return;
     free(p->path);
-    free(p->title);
-    free(p->question);
     for (int64_t i = 0; i < p->n_models; i++)
         free(p->models[i]);
     free(p->models);
     free(p->tokenizer);
     free(p->suite);
     free(p->prompt_template);
-    free(p->calibration.file);
     free(p->configs);
-    free(p->latency.prompt_lens);
-    free_slices(p->tolerances.slices, p->tolerances.n);
-    free_slices(p->traffic.slices, p->traffic.n);
+    qb_settings_release(&p->settings);
     free(p->name);
     free(p->db);
-    free(p->template_name);
     free(p->output);
     free(p);
 }
 
 double qb_plan_tolerance(const struct qb_plan *p, const char *slice)
 {
-    for (int64_t i = 0; i < p->tolerances.n; i++)
-        if (!strcmp(p->tolerances.slices[i].slice, slice))
-            return p->tolerances.slices[i].value;
-    return p->tolerances.has_default ? p->tolerances.default_points : -1;
+    const struct qb_settings *st = &p->settings;
+    const struct qb_settings_slice *e =
+        qb_settings_find(st->tolerances.slices, st->tolerances.n, slice);
+    return e ? e->value : st->tolerances.has_default ? st->tolerances.default_points : -1;
 }

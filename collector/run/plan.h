@@ -16,43 +16,25 @@
 #define QB_PLAN_H
 
 #include "collector/model/qspec.h"
+#include "collector/store/settings.h"
 
 #include <stdint.h>
 
 /* Plan files larger than this are refused: a plan is a page of YAML, not a data file. */
 #define QB_PLAN_MAX_BYTES (1u << 20)
 
-enum qb_plan_bound {
-    QB_BOUND_INTERVAL, /* decide on the pessimistic end of the confidence interval */
-    QB_BOUND_POINT,    /* decide on the point estimate */
-};
-
 struct qb_plan_config {
     char name[QB_QSPEC_MAX]; /* canonical form (qb_qspec_format) */
     struct qb_qspec spec;
 };
 
-/* One slice's number: a tolerance in accuracy points, or a normalised traffic share. */
-struct qb_plan_slice {
-    char *slice;
-    double value;
-};
-
 struct qb_plan {
     char *path;            /* the plan file, as given to qb_plan_load */
-    char *title;           /* required */
-    char *question;        /* NULL when absent */
     char **models;         /* resolved paths, n_models >= 1 */
     int64_t n_models;
     char *tokenizer;       /* resolved path; NULL when absent (found beside the model) */
     char *suite;           /* resolved path, required */
     char *prompt_template; /* contains "{prompt}"; "{prompt}" when absent */
-
-    struct {
-        char *file;        /* resolved path; NULL when the plan has no calibration */
-        int64_t sequences; /* default 128 */
-        int64_t seq_len;   /* default 512 */
-    } calibration;
 
     /* Canonical, distinct; the baseline is among them (prepended when the plan's list
      * lacked it). */
@@ -60,37 +42,23 @@ struct qb_plan {
     int64_t n_configs;
     int64_t baseline; /* index into configs; default spec f32 */
 
-    struct {
-        int64_t *prompt_lens; /* default {128, 512} */
-        int64_t n_prompt_lens;
-        int64_t gen_len;      /* default 128 */
-        int64_t batch;        /* default 4 */
-        int64_t repetitions;  /* default 5 */
-        int64_t warmup;       /* default 1 */
-    } latency;
+    /* What the run and the brief read, stored with the run (collector/store/settings.h):
+     *   title (required), question (NULL when absent), template_name (brief template; NULL
+     *   when absent), plan (= path), threads (0 when absent: the engine's default);
+     *   calibration.file (resolved; NULL when the plan has none), .sequences (default 128),
+     *   .seq_len (default 512);
+     *   latency.prompt_lens (default {128, 512}), .gen_len (default 128), .batch (default 4),
+     *   .repetitions (default 5), .warmup (default 1);
+     *   tolerances: points of accuracy loss tolerated per slice, >= 0, in plan order, and
+     *   `default` for slices not listed (has_default);
+     *   traffic: shares per slice in plan order, normalised to sum to 1 (n == 0 when absent);
+     *   policy.confidence in (0, 1) (default 0.95), policy.bound (default QB_BOUND_INTERVAL).
+     * The run fills the rest (configs as run, topk, calibration.sha256 ...). */
+    struct qb_settings settings;
 
-    struct {
-        struct qb_plan_slice *slices; /* points of accuracy loss tolerated, >= 0 */
-        int64_t n;
-        int has_default;
-        double default_points;       /* for slices not listed; meaningful when has_default */
-    } tolerances;
-
-    struct {
-        struct qb_plan_slice *slices; /* shares normalised to sum to 1; n == 0 when absent */
-        int64_t n;
-    } traffic;
-
-    struct {
-        double confidence;         /* in (0, 1), default 0.95 */
-        enum qb_plan_bound bound;  /* default QB_BOUND_INTERVAL */
-    } policy;
-
-    int64_t threads;     /* 0 when absent: the engine's default */
-    char *name;          /* run name; NULL when absent */
-    char *db;            /* resolved path; NULL when absent */
-    char *template_name; /* brief template name; NULL when absent */
-    char *output;        /* resolved path; NULL when absent */
+    char *name;   /* run name; NULL when absent */
+    char *db;     /* resolved path; NULL when absent */
+    char *output; /* resolved path; NULL when absent */
 };
 
 /* Reads and validates the plan at path. On success *out owns a new plan (free with

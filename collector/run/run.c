@@ -11,6 +11,7 @@
 #include "collector/eval/probe.h"
 #include "collector/model/qmodel.h"
 #include "collector/engine/sampler.h"
+#include "collector/store/settings.h"
 #include "collector/store/store.h"
 #include "collector/eval/suite.h"
 #include "collector/tokenizer/tokenizer.h"
@@ -18,7 +19,6 @@
 
 #include <ctype.h>
 #include <glib.h>
-#include <jansson.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -823,47 +823,46 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
         }
     }
 
-    /* 5. the store: created only now */
+    /* 5. the store: created only now. Its settings_json is the plan's settings (none for a
+     * run from flags) completed with what this run decided; set borrows every string */
     {
-        json_t *j = json_object(), *jc = json_array(), *jl = json_array();
-        for (int64_t i = 0; i < n_cfg; i++)
-            json_array_append_new(jc, json_string(names[i]));
-        for (int i = 0; i < n_lens; i++)
-            json_array_append_new(jl, json_integer(lens[i]));
-        json_object_set_new(j, "configs", jc);
-        json_object_set_new(j, "baseline", json_string(names[0]));
-        json_object_set_new(j, "threads", json_integer(o->threads));
-        json_object_set_new(j, "topk", json_integer(QB_RUN_TOPK));
-        json_object_set_new(j, "latency", json_boolean(!o->no_latency));
-        json_object_set_new(j, "gen_len", json_integer(gen_len));
-        json_object_set_new(j, "prompt_lens", jl);
-        if (calib_sha[0])
-            json_object_set_new(j, "calibration",
-                                json_pack("{s:s, s:s, s:I, s:I, s:{s:i, s:I, s:I}}", "file",
-                                          o->calib_path, "sha256", calib_sha, "sequences",
-                                          (json_int_t)(o->calib_sequences > 0 ? o->calib_sequences : 128),
-                                          "seq_len",
-                                          (json_int_t)(o->calib_seq_len > 0 ? o->calib_seq_len : 512),
-                                          "overlap", "ngram", QB_RUN_OVERLAP_NGRAM, "items",
-                                          (json_int_t)calib_hits, "of", (json_int_t)su->n_items));
-        if (o->settings_json) {
-            json_error_t je;
-            json_t *extra = json_loads(o->settings_json, 0, &je);
-            if (!extra || !json_is_object(extra)) {
-                json_decref(extra);
-                json_decref(j);
-                rc = qb_err(QB_EINVAL, "run settings are not a JSON object: %s", je.text);
-                goto out;
-            }
-            json_object_update(j, extra);
-            json_decref(extra);
+        struct qb_settings set;
+        char **cfgv = calloc((size_t)n_cfg + 1, sizeof *cfgv);
+        char *cfile = g_strdup(o->calib_path);
+        if (o->settings)
+            set = *o->settings;
+        else
+            qb_settings_init(&set);
+        for (int64_t i = 0; cfgv && i < n_cfg; i++)
+            cfgv[i] = names[i];
+        set.configs = cfgv;
+        set.n_configs = n_cfg;
+        set.baseline = names[0];
+        set.threads = o->threads;
+        set.topk = QB_RUN_TOPK;
+        set.latency.measured = !o->no_latency;
+        set.latency.prompt_lens = lens;
+        set.latency.n_prompt_lens = n_lens;
+        set.latency.gen_len = gen_len;
+        set.latency.batch = o->n_prompt_lens ? o->batch : 4; /* as the latency phase times */
+        set.latency.repetitions = o->n_prompt_lens ? o->repetitions : 5;
+        set.latency.warmup = o->n_prompt_lens ? o->warmup : 1;
+        memset(&set.calibration, 0, sizeof set.calibration);
+        set.calibration.overlap_items = -1;
+        if (calib_sha[0]) {
+            set.calibration.file = cfile;
+            set.calibration.sha256 = calib_sha;
+            set.calibration.sequences = o->calib_sequences > 0 ? o->calib_sequences : 128;
+            set.calibration.seq_len = o->calib_seq_len > 0 ? o->calib_seq_len : 512;
+            set.calibration.overlap_ngram = QB_RUN_OVERLAP_NGRAM;
+            set.calibration.overlap_items = calib_hits;
+            set.calibration.overlap_of = su->n_items;
         }
-        settings = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
-        json_decref(j);
-        if (!settings) {
-            rc = qb_err(QB_ENOMEM, "out of memory");
+        rc = cfgv ? qb_settings_write(&set, &settings) : qb_err(QB_ENOMEM, "out of memory");
+        free(cfgv);
+        g_free(cfile);
+        if (rc < 0)
             goto out;
-        }
     }
     if (o->name) {
         name = g_strdup(o->name);

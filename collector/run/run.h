@@ -57,6 +57,8 @@
 
 #include <stdint.h>
 
+struct qb_settings;
+
 /* Top-k of the baseline stored per scored position. */
 #define QB_RUN_TOPK 32
 /* Calibration overlap: an item overlaps when it shares a run of this many words with the
@@ -83,10 +85,10 @@ struct qb_run_opts {
     int64_t gen_len, batch;
     int warmup, repetitions;
     const char *command_line;     /* recorded in the run row; may be NULL */
-    /* A JSON object merged into the run's settings_json (keys documented in
-     * analysis/analyze.h: title, question, template, tolerances, traffic, policy,
-     * calibration); may be NULL. */
-    const char *settings_json;
+    /* The plan's settings (collector/store/settings.h), recorded in the run's settings_json
+     * completed with what the run decided (configs, latency, calibration); borrowed; NULL
+     * for a run from flags. */
+    const struct qb_settings *settings;
     /* Calibration text of the plan (NULL: none): its sha256 and the sequence settings are
      * recorded for the whole run (calibration table), so the brief can name them. */
     const char *calib_path;

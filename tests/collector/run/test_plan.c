@@ -79,8 +79,8 @@ static void test_full_plan(void)
     if (!p)
         return;
     CHECK(!strcmp(p->path, path));
-    CHECK(!strcmp(p->title, "Quantize: the 7B model"));
-    CHECK(!strcmp(p->question, "Should we serve int4?"));
+    CHECK(!strcmp(p->settings.title, "Quantize: the 7B model"));
+    CHECK(!strcmp(p->settings.question, "Should we serve int4?"));
     CHECK(p->n_models == 2);
     snprintf(want, sizeof want, "%s/m/model.gguf", dir);
     CHECK(!strcmp(p->models[0], want));
@@ -91,8 +91,8 @@ static void test_full_plan(void)
     CHECK(!strcmp(p->suite, want));
     CHECK(!strcmp(p->prompt_template, "Question: {prompt}\nAnswer:\n"));
     snprintf(want, sizeof want, "%s/calib.txt", dir);
-    CHECK(p->calibration.file && !strcmp(p->calibration.file, want));
-    CHECK(p->calibration.sequences == 64 && p->calibration.seq_len == 256);
+    CHECK(p->settings.calibration.file && !strcmp(p->settings.calibration.file, want));
+    CHECK(p->settings.calibration.sequences == 64 && p->settings.calibration.seq_len == 256);
     /* canonical names, in the plan's order; the baseline is one of them */
     CHECK(p->n_configs == 4);
     if (p->n_configs == 4) {
@@ -103,30 +103,91 @@ static void test_full_plan(void)
         CHECK(p->configs[3].spec.n_overrides == 1);
     }
     CHECK(p->baseline == 1);
-    CHECK(p->latency.n_prompt_lens == 2 && p->latency.prompt_lens[0] == 16 &&
-          p->latency.prompt_lens[1] == 1024);
-    CHECK(p->latency.gen_len == 64 && p->latency.batch == 8 && p->latency.repetitions == 7 &&
-          p->latency.warmup == 0);
-    CHECK(p->tolerances.n == 2 && p->tolerances.has_default);
-    CHECK_NEAR(p->tolerances.default_points, 1.5, 0);
+    CHECK(p->settings.latency.n_prompt_lens == 2 && p->settings.latency.prompt_lens[0] == 16 &&
+          p->settings.latency.prompt_lens[1] == 1024);
+    CHECK(p->settings.latency.gen_len == 64 && p->settings.latency.batch == 8 && p->settings.latency.repetitions == 7 &&
+          p->settings.latency.warmup == 0);
+    CHECK(p->settings.tolerances.n == 2 && p->settings.tolerances.has_default);
+    CHECK_NEAR(p->settings.tolerances.default_points, 1.5, 0);
     CHECK_NEAR(qb_plan_tolerance(p, "math"), 0.5, 0);
     CHECK_NEAR(qb_plan_tolerance(p, "chat"), 2.0, 0);
     CHECK_NEAR(qb_plan_tolerance(p, "other"), 1.5, 0);
-    CHECK(p->traffic.n == 3);
-    if (p->traffic.n == 3) {
-        CHECK(!strcmp(p->traffic.slices[0].slice, "chat"));
-        CHECK_NEAR(p->traffic.slices[0].value, 0.75, 1e-15);
-        CHECK_NEAR(p->traffic.slices[1].value, 0.25, 1e-15);
-        CHECK_NEAR(p->traffic.slices[2].value, 0.0, 0);
+    CHECK(p->settings.traffic.n == 3);
+    if (p->settings.traffic.n == 3) {
+        CHECK(!strcmp(p->settings.traffic.slices[0].slice, "chat"));
+        CHECK_NEAR(p->settings.traffic.slices[0].value, 0.75, 1e-15);
+        CHECK_NEAR(p->settings.traffic.slices[1].value, 0.25, 1e-15);
+        CHECK_NEAR(p->settings.traffic.slices[2].value, 0.0, 0);
     }
-    CHECK_NEAR(p->policy.confidence, 0.9, 0);
-    CHECK(p->policy.bound == QB_BOUND_POINT);
-    CHECK(p->threads == 12);
+    CHECK_NEAR(p->settings.policy.confidence, 0.9, 0);
+    CHECK(p->settings.policy.bound == QB_BOUND_POINT);
+    CHECK(p->settings.threads == 12);
     CHECK(!strcmp(p->name, "nightly-7b"));
     snprintf(want, sizeof want, "%s/out/q.db", dir);
     CHECK(!strcmp(p->db, want));
-    CHECK(!strcmp(p->template_name, "default"));
+    CHECK(!strcmp(p->settings.template_name, "default"));
     CHECK(!strcmp(p->output, "/tmp/brief.pdf"));
+    qb_plan_free(p);
+}
+
+/* plan -> the store's JSON -> settings: everything the plan decided reads back equal (slices
+ * by name: the JSON's keys are sorted). The run's own fields are set as qb_run sets them. */
+static void test_settings_round_trip(void)
+{
+    struct qb_plan *p = NULL;
+    struct qb_settings run, back;
+    char *names[8], *json = NULL;
+
+    CHECK(qb_plan_load(write_plan("full.yaml", full_plan), &p) == 0 && p);
+    if (!p)
+        return;
+    run = p->settings; /* borrowed, as qb_run completes it */
+    for (int64_t i = 0; i < p->n_configs && i < 8; i++)
+        names[i] = p->configs[i].name;
+    run.configs = names;
+    run.n_configs = p->n_configs;
+    run.baseline = p->configs[p->baseline].name;
+    run.topk = 32;
+    run.latency.measured = 1;
+    run.calibration.sha256 = "e5e6";
+    run.calibration.overlap_ngram = 8;
+    run.calibration.overlap_items = 0;
+    run.calibration.overlap_of = 10;
+    CHECK(qb_settings_write(&run, &json) == 0 && json);
+    CHECK(qb_settings_read(json, &back, NULL, NULL) == 0);
+    const struct qb_settings *a = &p->settings, *b = &back;
+    CHECK(b->title && !strcmp(b->title, a->title));
+    CHECK(b->question && !strcmp(b->question, a->question));
+    CHECK(b->template_name && !strcmp(b->template_name, a->template_name));
+    CHECK(b->plan && !strcmp(b->plan, p->path));
+    CHECK(b->threads == 12 && b->threads == a->threads);
+    CHECK(b->n_configs == 4 && !strcmp(b->configs[1], "bf16") && !strcmp(b->baseline, "bf16"));
+    CHECK(b->calibration.file && !strcmp(b->calibration.file, a->calibration.file));
+    CHECK(b->calibration.sequences == a->calibration.sequences &&
+          b->calibration.seq_len == a->calibration.seq_len);
+    CHECK(b->latency.n_prompt_lens == a->latency.n_prompt_lens);
+    for (int64_t i = 0; i < a->latency.n_prompt_lens && i < b->latency.n_prompt_lens; i++)
+        CHECK(b->latency.prompt_lens[i] == a->latency.prompt_lens[i]);
+    CHECK(b->latency.gen_len == a->latency.gen_len && b->latency.batch == a->latency.batch &&
+          b->latency.repetitions == a->latency.repetitions &&
+          b->latency.warmup == a->latency.warmup);
+    CHECK(b->tolerances.n == a->tolerances.n &&
+          b->tolerances.has_default == a->tolerances.has_default);
+    CHECK(b->tolerances.default_points == a->tolerances.default_points);
+    for (int64_t i = 0; i < a->tolerances.n; i++) {
+        const struct qb_settings_slice *e = qb_settings_find(
+            b->tolerances.slices, b->tolerances.n, a->tolerances.slices[i].slice);
+        CHECK(e && e->value == a->tolerances.slices[i].value);
+    }
+    CHECK(b->traffic.n == a->traffic.n);
+    for (int64_t i = 0; i < a->traffic.n; i++) {
+        const struct qb_settings_slice *e =
+            qb_settings_find(b->traffic.slices, b->traffic.n, a->traffic.slices[i].slice);
+        CHECK(e && e->value == a->traffic.slices[i].value); /* exact: 17 digits */
+    }
+    CHECK(b->policy.confidence == a->policy.confidence && b->policy.bound == QB_BOUND_POINT);
+    free(json);
+    qb_settings_release(&back);
     qb_plan_free(p);
 }
 
@@ -139,7 +200,7 @@ static void test_defaults(void)
     if (!p)
         return;
     CHECK(p->n_models == 1 && strstr(p->models[0], "/a.bin"));
-    CHECK(p->question == NULL && p->tokenizer == NULL && p->calibration.file == NULL);
+    CHECK(p->settings.question == NULL && p->tokenizer == NULL && p->settings.calibration.file == NULL);
     CHECK(!strcmp(p->prompt_template, "{prompt}"));
     /* f32 is the default baseline and is prepended when the list lacks it */
     CHECK(p->n_configs == 3 && p->baseline == 0);
@@ -148,16 +209,16 @@ static void test_defaults(void)
         CHECK(!strcmp(p->configs[1].name, "w8"));
         CHECK(!strcmp(p->configs[2].name, "w4g32-sym"));
     }
-    CHECK(p->latency.n_prompt_lens == 2 && p->latency.prompt_lens[0] == 128 &&
-          p->latency.prompt_lens[1] == 512);
-    CHECK(p->latency.gen_len == 128 && p->latency.batch == 4 && p->latency.repetitions == 5 &&
-          p->latency.warmup == 1);
-    CHECK(p->tolerances.n == 0 && !p->tolerances.has_default);
+    CHECK(p->settings.latency.n_prompt_lens == 2 && p->settings.latency.prompt_lens[0] == 128 &&
+          p->settings.latency.prompt_lens[1] == 512);
+    CHECK(p->settings.latency.gen_len == 128 && p->settings.latency.batch == 4 && p->settings.latency.repetitions == 5 &&
+          p->settings.latency.warmup == 1);
+    CHECK(p->settings.tolerances.n == 0 && !p->settings.tolerances.has_default);
     CHECK(qb_plan_tolerance(p, "any") < 0);
-    CHECK(p->traffic.n == 0);
-    CHECK_NEAR(p->policy.confidence, 0.95, 0);
-    CHECK(p->policy.bound == QB_BOUND_INTERVAL);
-    CHECK(p->threads == 0 && !p->name && !p->db && !p->template_name && !p->output);
+    CHECK(p->settings.traffic.n == 0);
+    CHECK_NEAR(p->settings.policy.confidence, 0.95, 0);
+    CHECK(p->settings.policy.bound == QB_BOUND_INTERVAL);
+    CHECK(p->settings.threads == 0 && !p->name && !p->db && !p->settings.template_name && !p->output);
     qb_plan_free(p);
 }
 
@@ -176,8 +237,8 @@ static void test_plan_in_cwd(void)
     CHECK(qb_plan_load("cwd.yaml", &p) == 0 && p);
     if (p) {
         CHECK(!strcmp(p->models[0], "a.bin") && !strcmp(p->suite, "s.csv"));
-        CHECK(!strcmp(p->calibration.file, "c.txt") && p->calibration.sequences == 128 &&
-              p->calibration.seq_len == 512);
+        CHECK(!strcmp(p->settings.calibration.file, "c.txt") && p->settings.calibration.sequences == 128 &&
+              p->settings.calibration.seq_len == 512);
         CHECK(p->n_configs == 1 && p->baseline == 0);
     }
     qb_plan_free(p);
@@ -267,6 +328,7 @@ static void test_errors_say_where(void)
 int main(void)
 {
     RUN(test_full_plan);
+    RUN(test_settings_round_trip);
     RUN(test_defaults);
     RUN(test_plan_in_cwd);
     RUN(test_example_plan);
