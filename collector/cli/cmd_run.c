@@ -11,8 +11,63 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static int run_one(const struct qb_run_opts *op, int quiet);
+
+/* One config's progress (PROGRESS or CONFIG_DONE). On a terminal each evaluated item
+ * rewrites one line ("\r", ended at CONFIG_DONE); elsewhere a config gets one line when
+ * its items are done. */
+static void print_progress(const struct qb_run_event *ev, int tty)
+{
+    int final = ev->kind == QB_RUN_EV_CONFIG_DONE;
+    char also[64] = "";
+    if (ev->resumed > 0)
+        snprintf(also, sizeof also, " (%lld already done)", (long long)ev->resumed);
+    if (tty)
+        fprintf(stderr, "\r%s: %lld/%lld items%s, %.1f items/s, eta %.0f s   %s", ev->config,
+                (long long)ev->done, (long long)ev->total, also, ev->rate, ev->eta,
+                final ? "\n" : "");
+    else if (final && ev->done == ev->resumed)
+        fprintf(stderr, "%s: %lld/%lld items, all already done\n", ev->config, (long long)ev->done,
+                (long long)ev->total);
+    else if (final)
+        fprintf(stderr, "%s: %lld/%lld items, %.1f items/s%s\n", ev->config, (long long)ev->done,
+                (long long)ev->total, ev->rate, also);
+}
+
+/* How a run looks on stderr: qb_run reports events (collector/run/run.h), this prints
+ * them. ctx points to an int, nonzero when stderr is a terminal. */
+static void print_event(void *ctx, const struct qb_run_event *ev)
+{
+    int tty = *(const int *)ctx;
+    switch (ev->kind) {
+    case QB_RUN_EV_WARNING:
+        /* a warning amid a config's items may follow an unfinished progress line */
+        fprintf(stderr, "%swarning: %s\n", ev->config ? "\n" : "", ev->message);
+        break;
+    case QB_RUN_EV_NOTE: fprintf(stderr, "note: %s\n", ev->message); break;
+    case QB_RUN_EV_MEMORY:
+        fprintf(stderr,
+                "%s: measuring peak memory at a context of %lld tokens (config %lld of %lld)\n",
+                ev->config, (long long)ev->context, (long long)ev->config_index + 1,
+                (long long)ev->n_configs);
+        break;
+    case QB_RUN_EV_CONFIG_START: break;
+    case QB_RUN_EV_PROGRESS:
+    case QB_RUN_EV_CONFIG_DONE: print_progress(ev, tty); break;
+    case QB_RUN_EV_LATENCY:
+        fprintf(
+            stderr,
+            "%s: measuring latency: %d prompt lengths x %lld generated tokens, %d repetitions%s\n",
+            ev->config, ev->n_prompt_lens, (long long)ev->gen_len, ev->repetitions,
+            ev->batch > 1 ? ", and batched prefill" : "");
+        break;
+    case QB_RUN_EV_LATENCY_DONE:
+        fprintf(stderr, "%s: %lld latency samples\n", ev->config, (long long)ev->n_samples);
+        break;
+    }
+}
 
 /* A model's name in run names: the file name less its extension, or a directory's name. */
 static char *model_base(const char *path)
@@ -49,7 +104,7 @@ int cmd_run(int argc, char **argv)
     char **list = NULL, *cmdline = NULL;
     const char **cfgs = NULL;
     long threads = 0;
-    int no_latency = 0, no_memory = 0, quiet = 0, opt, rc = 0;
+    int no_latency = 0, no_memory = 0, quiet = 0, opt, rc = 0, tty = isatty(STDERR_FILENO);
     struct qb_qspec sp;
 
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -136,7 +191,10 @@ int cmd_run(int argc, char **argv)
         o.calib_path = calib;
     o.no_latency = no_latency;
     o.no_memory = no_memory;
-    o.quiet = quiet;
+    if (!quiet) { /* --quiet: no callback, so the run says nothing */
+        o.on_event = print_event;
+        o.on_event_ctx = &tty;
+    }
     cmdline = qb_command_line(argc, argv);
     o.command_line = cmdline;
     /* a plan with several models: one run per model, named NAME-MODEL */

@@ -28,7 +28,8 @@ static void print_escaped(const char *s, size_t n)
     }
 }
 
-/* A model, or failing that a bare tokenizer file (tokenizer.json or llama2.c .bin). */
+/* A model (its tokenizer as qb_model_tokenizer_file picks it), or failing that a bare
+ * tokenizer file read by qb_tok_load_file; a tokenizer.json is never taken for a model. */
 static int load_tokenizer(const char *path, long vocab, struct qb_model **m,
                           struct qb_tokenizer **tok)
 {
@@ -39,7 +40,7 @@ static int load_tokenizer(const char *path, long vocab, struct qb_model **m,
     *m = NULL;
     *tok = NULL;
     if (n >= 5 && !strcmp(path + n - 5, ".json"))
-        return qb_tok_load_hf(path, tok);
+        return qb_tok_load_file(path, vocab, tok);
     rc = qb_model_load(path, NULL, m);
     if (rc == 0) {
         if (!(*m)->tok)
@@ -50,7 +51,7 @@ static int load_tokenizer(const char *path, long vocab, struct qb_model **m,
     if (rc == QB_EIO)
         return rc;
     snprintf(model_err, sizeof model_err, "%s", qb_errmsg());
-    if (qb_tok_load_llama2c(path, vocab, tok) == 0)
+    if (qb_tok_load_file(path, vocab, tok) == 0)
         return 0;
     return qb_err(rc, "%s", model_err);
 }

@@ -317,23 +317,13 @@ out:
     return rc < 0 ? rc : 0;
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && !strcmp(s + a - b, suffix);
-}
-
 /* A tokenizer the user named instead of the file's own. */
 static int external_tokenizer(struct qb_model *m, const char *tok_path)
 {
     int64_t n;
     int rc;
 
-    if (ends_with(tok_path, ".json"))
-        rc = qb_tok_load_hf(tok_path, &m->tok);
-    else
-        rc = qb_tok_load_llama2c(tok_path, m->cfg.vocab_size, &m->tok);
-    if (rc < 0)
+    if ((rc = qb_tok_load_file(tok_path, m->cfg.vocab_size, &m->tok)) < 0)
         return rc;
     /* Qwen2 pads its embedding past the tokenizer's last id, so a smaller tokenizer is fine;
      * a larger one would produce ids the model has no row for */
@@ -350,6 +340,7 @@ static int build(struct qb_model *m, const void *data, size_t size, const char *
                  const struct qb_load_opts *opts)
 {
     struct qb_gguf *g = NULL;
+    char *tok_path = NULL;
     int rc;
 
     if ((rc = qb_gguf_open_mem(data, size, path, &g)) < 0)
@@ -357,11 +348,11 @@ static int build(struct qb_model *m, const void *data, size_t size, const char *
     if ((rc = read_config(g, path, &m->cfg)) < 0 || (rc = load_weights(m, g, path)) < 0 ||
         (rc = inventory(m, g)) < 0)
         goto out;
-    if (opts && opts->tokenizer_path)
-        rc = external_tokenizer(m, opts->tokenizer_path);
-    else
-        rc = embedded_tokenizer(m, g, path);
+    if ((rc = qb_model_tokenizer_file(path, "gguf", m->cfg.vocab_size, opts, &tok_path)) < 0)
+        goto out;
+    rc = tok_path ? external_tokenizer(m, tok_path) : embedded_tokenizer(m, g, path);
 out:
+    free(tok_path);
     qb_gguf_close(g);
     return rc;
 }

@@ -170,18 +170,10 @@ static int load_tokenizer(struct qb_model *m, const char *dir, const struct qb_l
     char *path = NULL;
     int rc = 0;
 
-    if (opts && opts->tokenizer_path) {
-        const char *tp = opts->tokenizer_path;
-        size_t n = strlen(tp);
-        rc = n >= 5 && !strcmp(tp + n - 5, ".json")
-                 ? qb_tok_load_hf(tp, &m->tok)
-                 : qb_tok_load_llama2c(tp, m->cfg.vocab_size, &m->tok);
-    } else {
-        if (!(path = qb_path_join(dir, "tokenizer.json")))
-            return qb_err(QB_ENOMEM, "'%s': out of memory", dir);
-        if (access(path, F_OK) == 0)
-            rc = qb_tok_load_hf(path, &m->tok);
-    }
+    if ((rc = qb_model_tokenizer_file(dir, "hf", m->cfg.vocab_size, opts, &path)) < 0)
+        return rc;
+    if (path)
+        rc = qb_tok_load_file(path, m->cfg.vocab_size, &m->tok);
     /* HF pads the embedding past the tokenizer (Qwen2: 151936 rows, 151665 tokens); the
      * other way round the engine would be handed ids it has no row for */
     if (rc == 0 && m->tok && qb_tok_n_vocab(m->tok) > m->cfg.vocab_size)

@@ -5,7 +5,8 @@
  *  - version 1: magic "ak42", int32 version, the same 7 int32, uint8 shared_classifier,
  *    zero padding to 256 bytes; then all norms first, then embeddings and the matrices.
  * Q/K are stored permuted for interleaved RoPE pairs, like GGUF. The file has no tokenizer:
- * opts->tokenizer_path, or tokenizer.bin / tok<vocab>.bin beside the model. */
+ * qb_model_tokenizer_file (model.h) picks one (--tokenizer, or tok<vocab>.bin / tokenizer.bin
+ * beside the model). */
 #include "kernels/base/err.h"
 #include "kernels/base/fileio.h"
 #include "collector/model/model.h"
@@ -14,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define V1_MAGIC 0x616b3432u /* "ak42" */
 
@@ -41,32 +41,6 @@ static int read_i32(const unsigned char *p)
     int32_t v;
     memcpy(&v, p, 4);
     return v;
-}
-
-/* Finds the tokenizer next to the model when none was given. */
-static char *sibling_tokenizer(const char *path, int64_t vocab)
-{
-    char name[64];
-    const char *slash = strrchr(path, '/');
-    size_t dlen = slash ? (size_t)(slash - path) : 1;
-    char *dir = strndup(slash ? path : ".", dlen);
-    char *cand[2] = {NULL, NULL};
-    char *found = NULL;
-
-    if (!dir)
-        return NULL;
-    snprintf(name, sizeof name, "tok%lld.bin", (long long)vocab);
-    cand[0] = qb_path_join(dir, name);
-    cand[1] = qb_path_join(dir, "tokenizer.bin");
-    for (int i = 0; i < 2 && !found; i++)
-        if (cand[i] && access(cand[i], R_OK) == 0) {
-            found = cand[i];
-            cand[i] = NULL;
-        }
-    free(cand[0]);
-    free(cand[1]);
-    free(dir);
-    return found;
 }
 
 static void tensor_info(struct qb_model *m, const char *name, int n_dims, int64_t a, int64_t b,
@@ -235,17 +209,11 @@ static int load(struct qb_map map, int own_map, const char *path, const struct q
     if (!shared)
         tensor_info(m, "wcls", 2, c->vocab_size, d, 0);
 
-    if (opts->tokenizer_path) {
-        const char *tp = opts->tokenizer_path;
-        size_t n = strlen(tp);
-        rc = n >= 5 && !strcmp(tp + n - 5, ".json") ? qb_tok_load_hf(tp, &m->tok)
-                                                     : qb_tok_load_llama2c(tp, c->vocab_size, &m->tok);
-        if (rc < 0)
-            goto fail;
-    } else if (from_file && (tok_path = sibling_tokenizer(path, c->vocab_size))) {
-        if ((rc = qb_tok_load_llama2c(tok_path, c->vocab_size, &m->tok)) < 0)
-            goto fail;
-    }
+    /* a buffer (fuzzing, tests) has no directory to look in */
+    if ((rc = qb_model_tokenizer_file(from_file ? path : NULL, "llama2c", c->vocab_size, opts,
+                                      &tok_path)) < 0 ||
+        (tok_path && (rc = qb_tok_load_file(tok_path, c->vocab_size, &m->tok)) < 0))
+        goto fail;
     if (m->tok && qb_tok_n_vocab(m->tok) != c->vocab_size) {
         rc = qb_err(QB_EFORMAT, "'%s': tokenizer has %lld tokens but the model has %lld", path,
                     (long long)qb_tok_n_vocab(m->tok), (long long)c->vocab_size);

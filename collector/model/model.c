@@ -1,8 +1,9 @@
-/* model: format detection, ownership of mappings and converted buffers, and the checks
- * every loader shares (see model.h). */
+/* model: format detection, the choice of a model's tokenizer file, ownership of mappings
+ * and converted buffers, and the checks every loader shares (see model.h). */
 #include "collector/model/model.h"
 
 #include "kernels/base/err.h"
+#include "kernels/base/fileio.h"
 #include "collector/tokenizer/tokenizer.h"
 #include "kernels/dequant.h"
 
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 static const char *const dtype_names[QB_DT_COUNT] = {
     [QB_DT_F32] = "F32", [QB_DT_F16] = "F16", [QB_DT_BF16] = "BF16",
@@ -49,6 +51,62 @@ void qb_model_free(struct qb_model *m)
     free(m->tensors);
     free(m->path);
     free(m);
+}
+
+/* tok<n_vocab>.bin, then tokenizer.bin, in the directory of the llama2.c file at path;
+ * NULL when neither is readable. */
+static int sibling_tokenizer(const char *path, int64_t n_vocab, char **out)
+{
+    char name[64];
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) : 1;
+    char *dir = strndup(slash ? path : ".", dlen);
+    char *cand[2] = {NULL, NULL};
+    int rc = 0;
+
+    *out = NULL;
+    snprintf(name, sizeof name, "tok%lld.bin", (long long)n_vocab);
+    if (!dir || !(cand[0] = qb_path_join(dir, name)) ||
+        !(cand[1] = qb_path_join(dir, "tokenizer.bin"))) {
+        rc = qb_err(QB_ENOMEM, "'%s': out of memory", path);
+        goto out;
+    }
+    for (int i = 0; i < 2 && !*out; i++)
+        if (access(cand[i], R_OK) == 0) {
+            *out = cand[i];
+            cand[i] = NULL;
+        }
+out:
+    free(cand[0]);
+    free(cand[1]);
+    free(dir);
+    return rc;
+}
+
+int qb_model_tokenizer_file(const char *model_path, const char *format, int64_t n_vocab,
+                            const struct qb_load_opts *opts, char **out)
+{
+    *out = NULL;
+    if (opts && opts->tokenizer_path) {
+        if (!(*out = strdup(opts->tokenizer_path)))
+            return qb_err(QB_ENOMEM, "'%s': out of memory", opts->tokenizer_path);
+        return 0;
+    }
+    if (!model_path)
+        return 0;
+    if (!strcmp(format, "hf")) {
+        char *p = qb_path_join(model_path, "tokenizer.json");
+        if (!p)
+            return qb_err(QB_ENOMEM, "'%s': out of memory", model_path);
+        if (access(p, F_OK) == 0)
+            *out = p;
+        else
+            free(p);
+        return 0;
+    }
+    if (!strcmp(format, "llama2c"))
+        return sibling_tokenizer(model_path, n_vocab, out);
+    return 0; /* gguf: its own */
 }
 
 int qb_model_add_map(struct qb_model *m, const struct qb_map *map)

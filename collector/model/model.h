@@ -98,8 +98,22 @@ struct qb_model {
 };
 
 struct qb_load_opts {
-    const char *tokenizer_path; /* overrides or supplies the tokenizer (llama2.c needs one) */
+    const char *tokenizer_path; /* overrides or supplies the tokenizer: qb_model_tokenizer_file */
 };
+
+/* Which tokenizer file a model uses -- the one place that decides it; every loader goes
+ * through it. Candidates, the first that applies:
+ *   1. opts->tokenizer_path (--tokenizer FILE, a plan's tokenizer:) when set: it wins over
+ *      whatever the model carries or has beside it, in every format;
+ *   2. format "gguf": none -- the file carries its own tokenizer.ggml.* (or has none);
+ *   3. format "hf": MODEL_DIR/tokenizer.json when it exists;
+ *   4. format "llama2c" (the file has no tokenizer): tok<n_vocab>.bin, then tokenizer.bin,
+ *      in the model file's directory, the first readable.
+ * model_path NULL (a model read from memory) has nothing beside it: only 1 applies.
+ * *out: a malloc'd path, read with qb_tok_load_file (collector/tokenizer/tokenizer.h), or
+ * NULL when none is picked (the model's own, or no tokenizer). */
+int qb_model_tokenizer_file(const char *model_path, const char *format, int64_t n_vocab,
+                            const struct qb_load_opts *opts, char **out);
 
 /* Detects the format (directory -> HF; "GGUF" magic -> GGUF; else llama2.c) and loads. */
 int qb_model_load(const char *path, const struct qb_load_opts *opts, struct qb_model **out);

@@ -21,11 +21,11 @@
 #include <glib.h>
 #include <math.h>
 #include <omp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 /* The commit qbrief was built from (the Makefile passes it; empty outside a git checkout) */
 #ifndef QB_GIT_COMMIT
@@ -614,51 +614,6 @@ static void titems_free(struct titem *t, int64_t n)
     free(t);
 }
 
-static int tokenize_items(const struct qb_suite *su, const struct qb_model *m, int quiet,
-                          struct titem *t, int64_t *n_skipped)
-{
-    int64_t ctx = m->cfg.max_seq_len;
-    int rc;
-    *n_skipped = 0;
-    for (int64_t i = 0; i < su->n_items; i++) {
-        const struct qb_suite_item *it = &su->items[i];
-        char *p = NULL;
-        int64_t need;
-        if ((rc = qb_suite_format_prompt(su, it, &p)) < 0)
-            return rc;
-        rc = qb_tok_encode(m->tok, p, strlen(p), QB_TOK_DEFAULT, &t[i].ids, &t[i].n);
-        free(p);
-        if (rc < 0)
-            return qb_err_prefix(rc, "item '%s'", it->id);
-        need = t[i].n + it->max_tokens;
-        if (it->kind == QB_KIND_CHOICE) {
-            if (!(t[i].cn = calloc((size_t)it->n_choices, sizeof *t[i].cn)) ||
-                !(t[i].cids = calloc((size_t)it->n_choices, sizeof *t[i].cids)))
-                return qb_err(QB_ENOMEM, "out of memory");
-            t[i].n_choices = it->n_choices;
-            for (int64_t c = 0; c < it->n_choices; c++) {
-                if ((rc = qb_tok_encode(m->tok, it->choices[c], strlen(it->choices[c]),
-                                        QB_TOK_NO_BOS, &t[i].cids[c], &t[i].cn[c])) < 0)
-                    return qb_err_prefix(rc, "item '%s'", it->id);
-                if (t[i].n + t[i].cn[c] > need)
-                    need = t[i].n + t[i].cn[c];
-            }
-        }
-        if (t[i].n == 0 || need > ctx || (it->kind == QB_KIND_PERPLEXITY && t[i].n < 2)) {
-            t[i].skip = 1;
-            (*n_skipped)++;
-            if (need > ctx)
-                t[i].why = g_strdup_printf("%lld tokens do not fit the context of %lld",
-                                           (long long)need, (long long)ctx);
-            else
-                t[i].why = g_strdup_printf("%lld tokens: too short to score", (long long)t[i].n);
-            if (!quiet)
-                fprintf(stderr, "warning: item '%s' skipped: %s\n", it->id, t[i].why);
-        }
-    }
-    return 0;
-}
-
 /* Writes one unit: the result and, for the baseline, its top-k rows, in one transaction. */
 static int write_unit(struct runner *r, const struct qb_store_result *res, int64_t item_id)
 {
@@ -681,479 +636,720 @@ fail:
     return rc;
 }
 
-/* One config's progress: done of total items, `resumed` of them already in the store (the
- * rate counts only the items evaluated now). */
-static void progress(const struct qb_run_opts *o, const char *cfg, int64_t done, int64_t resumed,
-                     int64_t total, double t0, int final)
+/* ---- the run, phase by phase ---- */
+
+/* Everything one qb_run holds between its phases. Each phase fills its part; run_release
+ * frees it all, whatever phase failed (every field starts zero or NULL). */
+struct run_ctx {
+    const struct qb_run_opts *o;
+    struct qb_run_stats st;
+    /* checks: the configs (baseline first), the suite, what the model is */
+    struct qb_qspec *specs;      /* (n_cfg) */
+    char (*names)[QB_QSPEC_MAX]; /* (n_cfg) canonical spec strings */
+    int64_t n_cfg;
+    struct qb_suite *su;
+    struct qb_load_opts lo;
+    struct qb_calib *cal; /* tokenized calibration text, when a config has a method */
+    char sha[65], calib_sha[65];
+    char *arch, *fmt;
+    int64_t n_params, ctx, calib_hits;
+    /* latency settings, capped to the context */
+    int64_t lens[16], gen_len;
+    int n_lens;
+    /* the store */
+    char *name, *settings, *machine;
+    int64_t suite_id;
+    int64_t *cfg_ids, *item_ids; /* (n_cfg), (su->n_items) */
+    /* evaluation */
+    struct runner r;          /* the model, the store and the engine of the config evaluated */
+    struct qb_qmodel *qm;     /* the config evaluated */
+    struct titem *ti;         /* (su->n_items) */
+    GHashTable *done;         /* ids of the items this config already has in the store */
+    GHashTable *base_correct; /* item id -> the baseline's correct + 2, or BASE_NOT_OK */
+    struct lat_buf lb;
+};
+
+/* One config's pass over the items: counts for the progress events. */
+struct pass {
+    int64_t ci;
+    int64_t n_now, n_resumed; /* items done by now (all ways), and those found in the store */
+    double t0;                /* seconds (monotonic) when the pass began */
+};
+
+static double now_s(void)
 {
-    if (o->quiet)
-        return;
-    double dt = g_get_monotonic_time() / 1e6 - t0, rate = dt > 0 ? (double)(done - resumed) / dt : 0;
-    char also[64] = "";
-    if (resumed > 0)
-        snprintf(also, sizeof also, " (%lld already done)", (long long)resumed);
-    if (isatty(STDERR_FILENO)) {
-        double eta = rate > 0 ? (double)(total - done) / rate : 0;
-        fprintf(stderr, "\r%s: %lld/%lld items%s, %.1f items/s, eta %.0f s   %s", cfg, (long long)done,
-                (long long)total, also, rate, eta, final ? "\n" : "");
-    } else if (final && done == resumed) {
-        fprintf(stderr, "%s: %lld/%lld items, all already done\n", cfg, (long long)done, (long long)total);
-    } else if (final) {
-        fprintf(stderr, "%s: %lld/%lld items, %.1f items/s%s\n", cfg, (long long)done, (long long)total,
-                rate, also);
-    }
+    return (double)g_get_monotonic_time() / 1e6;
 }
 
-int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
+static void emit(const struct run_ctx *c, const struct qb_run_event *ev)
 {
-    struct qb_run_stats st = {0};
-    struct qb_suite *su = NULL;
-    struct qb_suite_opts so = QB_SUITE_OPTS_INIT;
-    struct qb_load_opts lo = {.tokenizer_path = o->tokenizer_path};
-    struct qb_model *m = NULL;
-    struct qb_qmodel *qm = NULL;
-    struct runner r = {.o = o};
-    struct titem *ti = NULL;
-    struct qb_qspec *specs = NULL;
-    char (*names)[QB_QSPEC_MAX] = NULL;
-    int64_t n_cfg = 0, *cfg_ids = NULL, *item_ids = NULL;
-    int64_t lens[16];
-    int n_lens = 0;
-    int64_t gen_len = o->gen_len > 1 ? o->gen_len : 128;
-    int64_t calib_hits = 0;
-    char sha[65], calib_sha[65] = "", *name = NULL, *machine = NULL, *arch = NULL, *fmt = NULL, *settings = NULL;
-    int64_t n_params = 0, ctx = 0;
-    GHashTable *done = NULL, *base_correct = NULL;
-    struct lat_buf lb = {0};
-    struct qb_calib *cal = NULL; /* tokenized calibration text, when a config has a method */
-    int rc;
+    if (c->o->on_event)
+        c->o->on_event(c->o->on_event_ctx, ev);
+}
 
-    if (!o->model_path || !o->suite_path || o->n_configs < 0)
-        return qb_err(QB_EINVAL, "a run needs a model, a suite and configs");
-    /* 1. configs: canonical, distinct, baseline first */
-    if (!(specs = calloc((size_t)o->n_configs + 1, sizeof *specs)) ||
-        !(names = calloc((size_t)o->n_configs + 1, sizeof *names))) {
-        rc = qb_err(QB_ENOMEM, "out of memory");
-        goto out;
-    }
-    if ((rc = qb_qspec_parse(o->baseline ? o->baseline : "f32", &specs[0])) < 0)
-        goto out;
-    qb_qspec_format(&specs[0], names[0], QB_QSPEC_MAX);
-    n_cfg = 1;
+static void say(const struct run_ctx *c, enum qb_run_event_kind kind, int64_t ci, const char *item,
+                const char *fmt, ...) G_GNUC_PRINTF(5, 6);
+
+/* A warning or note; ci (-1: none) and item (may be NULL) say what it concerns. */
+static void say(const struct run_ctx *c, enum qb_run_event_kind kind, int64_t ci, const char *item,
+                const char *fmt, ...)
+{
+    va_list ap;
+    char *msg;
+    if (!c->o->on_event)
+        return;
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    struct qb_run_event ev = {.kind = kind,
+                              .config = ci >= 0 ? c->names[ci] : NULL,
+                              .config_index = ci,
+                              .n_configs = c->n_cfg,
+                              .item = item,
+                              .message = msg};
+    emit(c, &ev);
+    g_free(msg);
+}
+
+/* A config's progress: p->n_now of the items done, p->n_resumed of them already in the
+ * store (the rate counts only the items evaluated now). */
+static void progress(const struct run_ctx *c, enum qb_run_event_kind kind, const struct pass *p)
+{
+    if (!c->o->on_event)
+        return;
+    double dt = now_s() - p->t0;
+    double rate = dt > 0 ? (double)(p->n_now - p->n_resumed) / dt : 0;
+    struct qb_run_event ev = {.kind = kind,
+                              .config = c->names[p->ci],
+                              .config_index = p->ci,
+                              .n_configs = c->n_cfg,
+                              .done = p->n_now,
+                              .resumed = p->n_resumed,
+                              .total = c->su->n_items,
+                              .rate = rate,
+                              .eta = rate > 0 ? (double)(c->su->n_items - p->n_now) / rate : 0};
+    emit(c, &ev);
+}
+
+/* 1. configs: canonical, distinct, baseline first */
+static int parse_configs(struct run_ctx *c)
+{
+    const struct qb_run_opts *o = c->o;
+    int rc;
+    if (!(c->specs = calloc((size_t)o->n_configs + 1, sizeof *c->specs)) ||
+        !(c->names = calloc((size_t)o->n_configs + 1, sizeof *c->names)))
+        return qb_err(QB_ENOMEM, "out of memory");
+    if ((rc = qb_qspec_parse(o->baseline ? o->baseline : "f32", &c->specs[0])) < 0)
+        return rc;
+    qb_qspec_format(&c->specs[0], c->names[0], QB_QSPEC_MAX);
+    c->n_cfg = 1;
     for (int64_t i = 0; i < o->n_configs; i++) {
         struct qb_qspec sp;
         char nm[QB_QSPEC_MAX];
         int dup = 0;
         if ((rc = qb_qspec_parse(o->configs[i], &sp)) < 0)
-            goto out;
+            return rc;
         qb_qspec_format(&sp, nm, sizeof nm);
-        for (int64_t j = 0; j < n_cfg; j++)
-            dup |= !strcmp(names[j], nm);
+        for (int64_t j = 0; j < c->n_cfg; j++)
+            dup |= !strcmp(c->names[j], nm);
         if (dup)
             continue;
-        specs[n_cfg] = sp;
-        memcpy(names[n_cfg++], nm, sizeof nm);
+        c->specs[c->n_cfg] = sp;
+        memcpy(c->names[c->n_cfg++], nm, sizeof nm);
     }
-    /* 2. suite, 3. model (loaded to validate and describe it, then freed), 4. its hash */
+    return 0;
+}
+
+/* 2. suite, 3. model (loaded to validate and describe it, then freed), 4. its hash */
+static int check_inputs(struct run_ctx *c)
+{
+    const struct qb_run_opts *o = c->o;
+    struct qb_suite_opts so = QB_SUITE_OPTS_INIT;
+    struct qb_model *m;
+    int rc;
+
     so.prompt_template = o->prompt_template;
-    if ((rc = qb_suite_load(o->suite_path, &so, &su)) < 0)
-        goto out;
-    for (int64_t i = 0; !o->quiet && i < su->n_warnings; i++)
-        fprintf(stderr, "warning: %s\n", su->warnings[i]);
-    if ((rc = qb_model_load(o->model_path, &lo, &m)) < 0)
-        goto out;
-    if (!m->tok) {
-        rc = qb_err(QB_EINVAL, "'%s': the model has no tokenizer; pass --tokenizer FILE", m->path);
-        goto out;
-    }
+    if ((rc = qb_suite_load(o->suite_path, &so, &c->su)) < 0)
+        return rc;
+    for (int64_t i = 0; i < c->su->n_warnings; i++)
+        say(c, QB_RUN_EV_WARNING, -1, NULL, "%s", c->su->warnings[i]);
+    if ((rc = qb_model_load(o->model_path, &c->lo, &c->r.m)) < 0)
+        return rc;
+    m = c->r.m;
+    if (!m->tok)
+        return qb_err(QB_EINVAL, "'%s': the model has no tokenizer; pass --tokenizer FILE",
+                      m->path);
     /* calibrated configs (-gptq, -awq, -smooth): the text is tokenized now, so a missing or
-     * empty file is refused before the store is touched; the tokens serve step 7 */
-    for (int64_t c = 0; c < n_cfg && !cal; c++)
-        if (specs[c].method != QB_METHOD_RTN) {
-            if (!o->calib_path) {
-                rc = qb_err(QB_EINVAL, "config '%s' needs calibration data (plan key calibration: or "
-                            "--calib FILE)", names[c]);
-                goto out;
-            }
+     * empty file is refused before the store is touched; the tokens serve the evaluation */
+    for (int64_t i = 0; i < c->n_cfg && !c->cal; i++)
+        if (c->specs[i].method != QB_METHOD_RTN) {
+            if (!o->calib_path)
+                return qb_err(QB_EINVAL,
+                              "config '%s' needs calibration data (plan key "
+                              "calibration: or --calib FILE)",
+                              c->names[i]);
             if ((rc = qb_calib_load(o->calib_path, m->tok, o->calib_sequences, o->calib_seq_len,
-                                    m->cfg.max_seq_len, &cal)) < 0)
-                goto out;
+                                    m->cfg.max_seq_len, &c->cal)) < 0)
+                return rc;
         }
-    arch = g_strdup(m->cfg.arch);
-    fmt = g_strdup(m->format);
-    n_params = qb_model_n_params(m);
-    ctx = m->cfg.max_seq_len;
+    c->arch = g_strdup(m->cfg.arch);
+    c->fmt = g_strdup(m->format);
+    c->n_params = qb_model_n_params(m);
+    c->ctx = m->cfg.max_seq_len;
     qb_model_free(m);
-    m = NULL;
-    if ((rc = model_sha256(o->model_path, sha)) < 0)
-        goto out;
-    if (o->calib_path) {
-        GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
-        if ((rc = hash_file(ck, o->calib_path)) >= 0)
-            g_strlcpy(calib_sha, g_checksum_get_string(ck), sizeof calib_sha);
-        g_checksum_free(ck);
-        if (rc < 0 || (rc = calib_overlap(o->calib_path, su, &calib_hits)) < 0) {
-            rc = qb_err_prefix(rc, "calibration file");
-            goto out;
-        }
-        if (calib_hits && !o->quiet)
-            fprintf(stderr, "warning: '%s' shares a run of %d words with %lld of the %lld suite items\n",
-                    o->calib_path, QB_RUN_OVERLAP_NGRAM, (long long)calib_hits, (long long)su->n_items);
-    }
+    c->r.m = NULL;
+    return model_sha256(o->model_path, c->sha);
+}
 
-    /* latency settings, capped to the context */
-    if (gen_len > ctx / 2)
-        gen_len = ctx / 2 > 1 ? ctx / 2 : 2;
-    {
-        static const int64_t defl[] = {128, 512};
-        const int64_t *pl = o->n_prompt_lens > 0 ? o->prompt_lens : defl;
-        int npl = o->n_prompt_lens > 0 ? o->n_prompt_lens : 2;
-        for (int i = 0; i < npl && n_lens < 16; i++) {
-            int64_t L = pl[i], cap = ctx - gen_len + 1, dup = 0;
-            if (L > cap) {
-                if (!o->quiet && !o->no_latency)
-                    fprintf(stderr, "note: latency prompt length %lld capped to %lld (context %lld, %lld generated)\n",
-                            (long long)L, (long long)cap, (long long)ctx, (long long)gen_len);
-                L = cap;
-            }
-            for (int j = 0; j < n_lens; j++)
-                dup |= lens[j] == L;
-            if (L >= 1 && !dup)
-                lens[n_lens++] = L;
-        }
-    }
+/* The calibration file's hash, and how much of the suite it contains (a warning when any). */
+static int check_calibration(struct run_ctx *c)
+{
+    const struct qb_run_opts *o = c->o;
+    GChecksum *ck;
+    int rc;
+    if (!o->calib_path)
+        return 0;
+    ck = g_checksum_new(G_CHECKSUM_SHA256);
+    if ((rc = hash_file(ck, o->calib_path)) >= 0)
+        g_strlcpy(c->calib_sha, g_checksum_get_string(ck), sizeof c->calib_sha);
+    g_checksum_free(ck);
+    if (rc < 0 || (rc = calib_overlap(o->calib_path, c->su, &c->calib_hits)) < 0)
+        return qb_err_prefix(rc, "calibration file");
+    if (c->calib_hits)
+        say(c, QB_RUN_EV_WARNING, -1, NULL,
+            "'%s' shares a run of %d words with %lld of the %lld suite items", o->calib_path,
+            QB_RUN_OVERLAP_NGRAM, (long long)c->calib_hits, (long long)c->su->n_items);
+    return 0;
+}
 
-    /* 5. the store: created only now. Its settings_json is the plan's settings (none for a
-     * run from flags) completed with what this run decided; set borrows every string */
-    {
-        struct qb_settings set;
-        char **cfgv = calloc((size_t)n_cfg + 1, sizeof *cfgv);
-        char *cfile = g_strdup(o->calib_path);
-        if (o->settings)
-            set = *o->settings;
-        else
-            qb_settings_init(&set);
-        for (int64_t i = 0; cfgv && i < n_cfg; i++)
-            cfgv[i] = names[i];
-        set.configs = cfgv;
-        set.n_configs = n_cfg;
-        set.baseline = names[0];
-        set.threads = o->threads;
-        set.topk = QB_RUN_TOPK;
-        set.latency.measured = !o->no_latency;
-        set.latency.prompt_lens = lens;
-        set.latency.n_prompt_lens = n_lens;
-        set.latency.gen_len = gen_len;
-        set.latency.batch = o->n_prompt_lens ? o->batch : 4; /* as the latency phase times */
-        set.latency.repetitions = o->n_prompt_lens ? o->repetitions : 5;
-        set.latency.warmup = o->n_prompt_lens ? o->warmup : 1;
-        memset(&set.calibration, 0, sizeof set.calibration);
-        set.calibration.overlap_items = -1;
-        if (calib_sha[0]) {
-            set.calibration.file = cfile;
-            set.calibration.sha256 = calib_sha;
-            set.calibration.sequences = o->calib_sequences > 0 ? o->calib_sequences : 128;
-            set.calibration.seq_len = o->calib_seq_len > 0 ? o->calib_seq_len : 512;
-            set.calibration.overlap_ngram = QB_RUN_OVERLAP_NGRAM;
-            set.calibration.overlap_items = calib_hits;
-            set.calibration.overlap_of = su->n_items;
+/* Latency settings, capped to the context (a note for each prompt length capped). */
+static void latency_settings(struct run_ctx *c)
+{
+    static const int64_t defl[] = {128, 512};
+    const struct qb_run_opts *o = c->o;
+    const int64_t *pl = o->n_prompt_lens > 0 ? o->prompt_lens : defl;
+    int npl = o->n_prompt_lens > 0 ? o->n_prompt_lens : 2;
+    int64_t ctx = c->ctx;
+
+    c->gen_len = o->gen_len > 1 ? o->gen_len : 128;
+    if (c->gen_len > ctx / 2)
+        c->gen_len = ctx / 2 > 1 ? ctx / 2 : 2;
+    for (int i = 0; i < npl && c->n_lens < 16; i++) {
+        int64_t L = pl[i], cap = ctx - c->gen_len + 1, dup = 0;
+        if (L > cap) {
+            if (!o->no_latency)
+                say(c, QB_RUN_EV_NOTE, -1, NULL,
+                    "latency prompt length %lld capped to %lld (context %lld, %lld generated)",
+                    (long long)L, (long long)cap, (long long)ctx, (long long)c->gen_len);
+            L = cap;
         }
-        rc = cfgv ? qb_settings_write(&set, &settings) : qb_err(QB_ENOMEM, "out of memory");
-        free(cfgv);
-        g_free(cfile);
-        if (rc < 0)
-            goto out;
+        for (int j = 0; j < c->n_lens; j++)
+            dup |= c->lens[j] == L;
+        if (L >= 1 && !dup)
+            c->lens[c->n_lens++] = L;
     }
+}
+
+/* The run's settings_json: the plan's settings (none for a run from flags) completed with
+ * what this run decided (collector/store/settings.h); set borrows every string. */
+static int run_settings(struct run_ctx *c)
+{
+    const struct qb_run_opts *o = c->o;
+    struct qb_settings set;
+    char **cfgv = calloc((size_t)c->n_cfg + 1, sizeof *cfgv);
+    char *cfile = g_strdup(o->calib_path);
+    int rc;
+
+    if (o->settings)
+        set = *o->settings;
+    else
+        qb_settings_init(&set);
+    for (int64_t i = 0; cfgv && i < c->n_cfg; i++)
+        cfgv[i] = c->names[i];
+    set.configs = cfgv;
+    set.n_configs = c->n_cfg;
+    set.baseline = c->names[0];
+    set.threads = o->threads;
+    set.topk = QB_RUN_TOPK;
+    set.latency.measured = !o->no_latency;
+    set.latency.prompt_lens = c->lens;
+    set.latency.n_prompt_lens = c->n_lens;
+    set.latency.gen_len = c->gen_len;
+    set.latency.batch = o->n_prompt_lens ? o->batch : 4; /* as the latency phase times */
+    set.latency.repetitions = o->n_prompt_lens ? o->repetitions : 5;
+    set.latency.warmup = o->n_prompt_lens ? o->warmup : 1;
+    memset(&set.calibration, 0, sizeof set.calibration);
+    set.calibration.overlap_items = -1;
+    if (c->calib_sha[0]) {
+        set.calibration.file = cfile;
+        set.calibration.sha256 = c->calib_sha;
+        set.calibration.sequences = o->calib_sequences > 0 ? o->calib_sequences : 128;
+        set.calibration.seq_len = o->calib_seq_len > 0 ? o->calib_seq_len : 512;
+        set.calibration.overlap_ngram = QB_RUN_OVERLAP_NGRAM;
+        set.calibration.overlap_items = c->calib_hits;
+        set.calibration.overlap_of = c->su->n_items;
+    }
+    rc = cfgv ? qb_settings_write(&set, &c->settings) : qb_err(QB_ENOMEM, "out of memory");
+    free(cfgv);
+    g_free(cfile);
+    return rc;
+}
+
+/* 5. the store: created only now; the run opened (or found again, to resume) */
+static int open_store(struct run_ctx *c)
+{
+    const struct qb_run_opts *o = c->o;
+    struct qb_machine mi;
+    int rc;
+
     if (o->name) {
-        name = g_strdup(o->name);
+        c->name = g_strdup(o->name);
     } else {
         char *a = base_name_noext(o->model_path), *b = base_name_noext(o->suite_path);
-        name = g_strdup_printf("%s-%s", a, b);
+        c->name = g_strdup_printf("%s-%s", a, b);
         g_free(a);
         g_free(b);
     }
-    {
-        struct qb_machine mi;
-        qb_machine_info(&mi);
-        if ((rc = qb_machine_json(&mi, &machine)) < 0)
-            goto out;
-        if ((rc = qb_store_open(o->db_path ? o->db_path : "qbrief.db", 0, &r.s)) < 0)
-            goto out;
-        struct qb_store_run run = {.name = name, .qbrief_version = "0.1.0",
-                                   .git_commit = QB_GIT_COMMIT[0] ? QB_GIT_COMMIT : NULL,
-                                   .command_line = o->command_line, .host = mi.hostname,
-                                   .machine_json = machine, .baseline_config = names[0],
-                                   .settings_json = settings};
-        struct qb_store_model sm = {.path = o->model_path, .sha256 = sha, .architecture = arch,
-                                    .format = fmt, .n_params = n_params};
-        struct qb_store_suite ss = {.path = su->path, .sha256 = su->sha256, .n_items = su->n_items};
-        int64_t suite_id;
-        if ((rc = qb_store_run_open(r.s, &run, &sm, &ss, &r.run_id, &suite_id)) < 0)
-            goto out;
-        if (calib_sha[0]) {
-            struct qb_store_calib cr = {0, calib_sha, o->calib_sequences > 0 ? o->calib_sequences : 128,
-                                        o->calib_seq_len > 0 ? o->calib_seq_len : 512};
-            if ((rc = qb_store_put_calibration(r.s, r.run_id, &cr)) < 0)
-                goto out;
-        }
-        if (!(item_ids = calloc((size_t)su->n_items + 1, sizeof *item_ids)) ||
-            !(cfg_ids = calloc((size_t)n_cfg, sizeof *cfg_ids))) {
-            rc = qb_err(QB_ENOMEM, "out of memory");
-            goto out;
-        }
-        for (int64_t i = 0; i < su->n_items; i++) {
-            const struct qb_suite_item *it = &su->items[i];
-            char *p = NULL, *h;
-            if ((rc = qb_suite_format_prompt(su, it, &p)) < 0)
-                goto out;
-            h = g_compute_checksum_for_string(G_CHECKSUM_SHA256, p, -1);
-            struct qb_store_item row = {.key = it->id, .slice = it->slice,
-                                        .kind = qb_suite_kind_name(it->kind),
-                                        .metric = qb_metric_name(it->metric),
-                                        .prompt_sha256 = h, .prompt = p, .line = it->line};
-            rc = qb_store_put_item(r.s, suite_id, &row, &item_ids[i]);
-            g_free(h);
-            free(p);
-            if (rc < 0)
-                goto out;
-        }
-        for (int64_t c = 0; c < n_cfg; c++) {
-            /* a placeholder row (measurements filled once the qmodel is built) */
-            struct qb_store_config row = {.spec = names[c], .bits_per_weight = NAN,
-                                          .weight_bytes = -1, .quant_seconds = NAN};
-            if ((rc = qb_store_put_config(r.s, r.run_id, &row, &cfg_ids[c])) < 0)
-                goto out;
-        }
+    qb_machine_info(&mi);
+    if ((rc = qb_machine_json(&mi, &c->machine)) < 0)
+        return rc;
+    if ((rc = qb_store_open(o->db_path ? o->db_path : "qbrief.db", 0, &c->r.s)) < 0)
+        return rc;
+    struct qb_store_run run = {.name = c->name,
+                               .qbrief_version = "0.1.0",
+                               .git_commit = QB_GIT_COMMIT[0] ? QB_GIT_COMMIT : NULL,
+                               .command_line = o->command_line,
+                               .host = mi.hostname,
+                               .machine_json = c->machine,
+                               .baseline_config = c->names[0],
+                               .settings_json = c->settings};
+    struct qb_store_model sm = {.path = o->model_path,
+                                .sha256 = c->sha,
+                                .architecture = c->arch,
+                                .format = c->fmt,
+                                .n_params = c->n_params};
+    struct qb_store_suite ss = {
+        .path = c->su->path, .sha256 = c->su->sha256, .n_items = c->su->n_items};
+    if ((rc = qb_store_run_open(c->r.s, &run, &sm, &ss, &c->r.run_id, &c->suite_id)) < 0)
+        return rc;
+    if (c->calib_sha[0]) {
+        struct qb_store_calib cr = {0, c->calib_sha,
+                                    o->calib_sequences > 0 ? o->calib_sequences : 128,
+                                    o->calib_seq_len > 0 ? o->calib_seq_len : 512};
+        if ((rc = qb_store_put_calibration(c->r.s, c->r.run_id, &cr)) < 0)
+            return rc;
     }
-    /* 6. memory, in forked children, while this process holds no model */
-    if (!o->no_memory) {
-        int64_t mctx = gen_len;
-        for (int i = 0; i < n_lens; i++)
-            if (lens[i] + gen_len > mctx)
-                mctx = lens[i] + gen_len;
-        if (mctx > ctx)
-            mctx = ctx;
-        for (int64_t c = 0; c < n_cfg; c++) {
-            int64_t want[2] = {mctx, 0};
-            struct qb_mem_result mr;
-            if ((rc = qb_store_list_memory(r.s, r.run_id, cfg_ids[c], on_memory_ctx, want)) < 0)
-                goto out;
-            if (want[1])
-                continue;
-            if (!o->quiet)
-                fprintf(stderr, "%s: measuring peak memory at a context of %lld tokens (config %lld of %lld)\n",
-                        names[c], (long long)mctx, (long long)c + 1, (long long)n_cfg);
-            if ((rc = qb_probe_memory(o->model_path, &lo, &specs[c], mctx, &mr)) < 0)
-                goto out;
-            struct qb_store_memory sm = {mctx, mr.weight_bytes, mr.kv_cache_bytes, mr.peak_rss_bytes};
-            if ((rc = qb_store_put_memory(r.s, r.run_id, cfg_ids[c], &sm)) < 0)
-                goto out;
-        }
-    }
+    return 0;
+}
 
-    /* 7. evaluate */
-    if (o->threads > 0)
-        omp_set_num_threads(o->threads);
-    if ((rc = qb_model_load(o->model_path, &lo, &m)) < 0)
-        goto out;
-    r.m = m;
-    r.vocab = m->cfg.vocab_size;
-    if (!(ti = calloc((size_t)su->n_items + 1, sizeof *ti)) ||
-        !(r.rows = malloc((size_t)CHUNK * (size_t)r.vocab * sizeof *r.rows))) {
-        rc = qb_err(QB_ENOMEM, "out of memory");
-        goto out;
+/* Every item and a placeholder row per config (measurements filled once its qmodel is
+ * built): their ids key the results. */
+static int register_items(struct run_ctx *c)
+{
+    const struct qb_suite *su = c->su;
+    int rc;
+    if (!(c->item_ids = calloc((size_t)su->n_items + 1, sizeof *c->item_ids)) ||
+        !(c->cfg_ids = calloc((size_t)c->n_cfg, sizeof *c->cfg_ids)))
+        return qb_err(QB_ENOMEM, "out of memory");
+    for (int64_t i = 0; i < su->n_items; i++) {
+        const struct qb_suite_item *it = &su->items[i];
+        char *p = NULL, *h;
+        if ((rc = qb_suite_format_prompt(su, it, &p)) < 0)
+            return rc;
+        h = g_compute_checksum_for_string(G_CHECKSUM_SHA256, p, -1);
+        struct qb_store_item row = {.key = it->id,
+                                    .slice = it->slice,
+                                    .kind = qb_suite_kind_name(it->kind),
+                                    .metric = qb_metric_name(it->metric),
+                                    .prompt_sha256 = h,
+                                    .prompt = p,
+                                    .line = it->line};
+        rc = qb_store_put_item(c->r.s, c->suite_id, &row, &c->item_ids[i]);
+        g_free(h);
+        free(p);
+        if (rc < 0)
+            return rc;
     }
-    if ((rc = tokenize_items(su, m, o->quiet, ti, &st.n_skipped_items)) < 0)
-        goto out;
-    base_correct = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-    for (int64_t c = 0; c < n_cfg; c++) {
-        int64_t todo = 0, n_now = 0, n_resumed = 0;
-        double t0;
-        r.is_base = c == 0;
-        if ((rc = qb_qmodel_new_calib(m, &specs[c], cal, &qm)) < 0 ||
-            (rc = qb_engine_new_q(qm, 0, &r.e)) < 0)
-            goto out;
-        struct qb_store_config row = {.spec = names[c], .bits_per_weight = qb_qmodel_bpw(qm),
-                                      .weight_bytes = (int64_t)qb_qmodel_bytes(qm),
-                                      .quant_seconds = qm->quant_seconds};
-        if ((rc = qb_store_put_config(r.s, r.run_id, &row, &cfg_ids[c])) < 0)
-            goto out;
-        done = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-        {
-            struct done_ctx dc = {done, cfg_ids[c]};
-            if ((rc = qb_store_list_done(r.s, r.run_id, on_done, &dc)) < 0)
-                goto out;
-        }
-        todo = su->n_items;
-        t0 = g_get_monotonic_time() / 1e6;
-        for (int64_t i = 0; i < su->n_items; i++) {
-            const struct qb_suite_item *it = &su->items[i];
-            struct acc a = {0};
-            struct result_out res = {.correct = -1, .score = NAN};
-            double t1;
-            if (g_hash_table_contains(done, &item_ids[i])) {
-                st.n_resumed++;
-                n_resumed++;
-                n_now++;
-                continue;
-            }
-            r.pn = 0;
-            if (ti[i].skip || (!r.is_base && GPOINTER_TO_INT(g_hash_table_lookup(
-                                                 base_correct, &item_ids[i])) == BASE_NOT_OK)) {
-                /* a row all the same, so the brief counts it and a resume does not retry it */
-                struct qb_store_result sr = {
-                    .config_id = cfg_ids[c], .item_id = item_ids[i], .correct = -1,
-                    .score = NAN, .nll = NAN, .n_tokens = -1, .mean_kl = NAN,
-                    .top1_agreement = NAN, .flipped = -1, .status = "skipped",
-                    .error = ti[i].skip ? ti[i].why : "the baseline has no result for this item"};
-                if ((rc = write_unit(&r, &sr, item_ids[i])) < 0)
-                    goto out;
-                n_now++;
-                continue;
-            }
-            r.pn = 0;
-            r.cursor = 0;
-            r.base.n = 0;
-            if (!r.is_base && (rc = qb_store_list_topk(r.s, r.run_id, item_ids[i], on_topk, &r.base)) < 0)
-                goto out;
-            t1 = g_get_monotonic_time() / 1e6;
-            if (it->kind == QB_KIND_GENERATE)
-                rc = eval_generate(&r, it, &ti[i], &a, &res);
-            else if (it->kind == QB_KIND_CHOICE)
-                rc = eval_choice(&r, it, &ti[i], &a, &res);
-            else
-                rc = eval_perplexity(&r, &ti[i], &a, &res);
-            if (rc == QB_ENOMEM || rc == QB_EIO) {
-                free(res.output);
-                rc = qb_err_prefix(rc, "config '%s', item '%s'", names[c], it->id);
-                goto out;
-            }
-            if (rc < 0) {
-                /* this item failed (e.g. its output overran the context): record why and go
-                 * on, so one bad item costs one row, not the run */
-                struct qb_store_result sr = {
-                    .config_id = cfg_ids[c], .item_id = item_ids[i], .correct = -1,
-                    .score = NAN, .nll = NAN, .n_tokens = -1, .mean_kl = NAN,
-                    .top1_agreement = NAN, .flipped = -1, .status = "error",
-                    .error = qb_errmsg()};
-                free(res.output);
-                if (!o->quiet)
-                    fprintf(stderr, "\nwarning: config '%s', item '%s' failed: %s\n", names[c],
-                            it->id, qb_errmsg());
-                r.pn = 0;
-                if ((rc = write_unit(&r, &sr, item_ids[i])) < 0)
-                    goto out;
-                st.n_errors++;
-                n_now++;
-                continue;
-            }
-            int flipped = -1;
-            if (!r.is_base && res.correct >= 0) {
-                gpointer v = g_hash_table_lookup(base_correct, &item_ids[i]);
-                if (v && GPOINTER_TO_INT(v) - 2 >= 0)
-                    flipped = res.correct != GPOINTER_TO_INT(v) - 2;
-            }
-            struct qb_store_result sr = {
-                .config_id = cfg_ids[c], .item_id = item_ids[i], .correct = res.correct,
-                .score = res.score, .output = res.output,
-                .nll = a.n_nll ? a.nll_sum / (double)a.n_nll : NAN, .n_tokens = a.n_nll,
-                .mean_kl = r.is_base ? NAN : a.n_kl ? a.kl_sum / (double)a.n_kl : NAN,
-                .top1_agreement = a.n_pos ? (double)a.n_agree / (double)a.n_pos : NAN,
-                .flipped = flipped};
-            if (!r.is_base && a.n_kl)
-                sr.top1_agreement = (double)a.n_agree / (double)a.n_kl;
-            rc = write_unit(&r, &sr, item_ids[i]);
-            free(res.output);
-            if (rc < 0)
-                goto out;
-            st.n_evaluated++;
-            st.n_kind[it->kind]++;
-            st.seconds_kind[it->kind] += g_get_monotonic_time() / 1e6 - t1;
-            n_now++;
-            progress(o, names[c], n_now, n_resumed, todo, t0, 0);
-            if (o->on_unit && o->on_unit(o->on_unit_ctx, st.n_evaluated)) {
-                rc = qb_err(QB_EINVAL, "run '%s' stopped", name);
-                goto out;
-            }
-        }
-        progress(o, names[c], n_now, n_resumed, todo, t0, 1);
-        g_hash_table_destroy(done);
-        done = NULL;
-        if (r.is_base && (rc = qb_store_list_results(r.s, r.run_id, cfg_ids[0], on_base_result,
-                                                     base_correct)) < 0)
-            goto out;
-        /* 8. latency, one transaction per config */
-        if (!o->no_latency && n_lens > 0) {
-            int64_t have = 0;
-            if ((rc = qb_store_list_latency(r.s, r.run_id, cfg_ids[c], on_latency_count, &have)) < 0)
-                goto out;
-            if (!have) {
-                struct qb_latency_opts lopt = {.prompt_lens = lens, .n_prompt_lens = n_lens,
-                                               .gen_len = gen_len,
-                                               .warmup = o->n_prompt_lens ? o->warmup : 1,
-                                               .repetitions = o->n_prompt_lens ? o->repetitions : 5,
-                                               .batch = o->n_prompt_lens ? o->batch : 4, .seed = 1};
-                if (lopt.repetitions < 1)
-                    lopt.repetitions = 1;
-                lb.n = 0;
-                if (!o->quiet)
-                    fprintf(stderr, "%s: measuring latency: %d prompt lengths x %lld generated tokens, %d repetitions%s\n",
-                            names[c], n_lens, (long long)gen_len, lopt.repetitions,
-                            lopt.batch > 1 ? ", and batched prefill" : "");
-                if ((rc = qb_probe_latency(qm, &lopt, on_sample, &lb)) < 0)
-                    goto out;
-                if ((rc = qb_store_begin(r.s)) < 0)
-                    goto out;
-                for (int64_t i = 0; i < lb.n; i++)
-                    if ((rc = qb_store_put_latency(r.s, r.run_id, cfg_ids[c], &lb.v[i])) < 0) {
-                        qb_store_rollback(r.s);
-                        goto out;
-                    }
-                if ((rc = qb_store_commit(r.s)) < 0)
-                    goto out;
-                st.n_latency_configs++;
-                if (!o->quiet)
-                    fprintf(stderr, "%s: %lld latency samples\n", names[c], (long long)lb.n);
-            }
-        }
-        qb_engine_free(r.e);
-        r.e = NULL;
-        qb_qmodel_free(qm);
-        qm = NULL;
+    for (int64_t i = 0; i < c->n_cfg; i++) {
+        struct qb_store_config row = {
+            .spec = c->names[i], .bits_per_weight = NAN, .weight_bytes = -1, .quant_seconds = NAN};
+        if ((rc = qb_store_put_config(c->r.s, c->r.run_id, &row, &c->cfg_ids[i])) < 0)
+            return rc;
     }
-    rc = qb_store_run_finish(r.s, r.run_id);
+    return 0;
+}
+
+/* 6. memory, in forked children, while this process holds no model; configs that have
+ * their row at this context already are skipped */
+static int measure_memory(struct run_ctx *c)
+{
+    int64_t mctx = c->gen_len;
+    int rc;
+    if (c->o->no_memory)
+        return 0;
+    for (int i = 0; i < c->n_lens; i++)
+        if (c->lens[i] + c->gen_len > mctx)
+            mctx = c->lens[i] + c->gen_len;
+    if (mctx > c->ctx)
+        mctx = c->ctx;
+    for (int64_t ci = 0; ci < c->n_cfg; ci++) {
+        int64_t want[2] = {mctx, 0};
+        struct qb_mem_result mr;
+        if ((rc = qb_store_list_memory(c->r.s, c->r.run_id, c->cfg_ids[ci], on_memory_ctx, want)) <
+            0)
+            return rc;
+        if (want[1])
+            continue;
+        struct qb_run_event ev = {.kind = QB_RUN_EV_MEMORY,
+                                  .config = c->names[ci],
+                                  .config_index = ci,
+                                  .n_configs = c->n_cfg,
+                                  .context = mctx};
+        emit(c, &ev);
+        if ((rc = qb_probe_memory(c->o->model_path, &c->lo, &c->specs[ci], mctx, &mr)) < 0)
+            return rc;
+        struct qb_store_memory sm = {mctx, mr.weight_bytes, mr.kv_cache_bytes, mr.peak_rss_bytes};
+        if ((rc = qb_store_put_memory(c->r.s, c->r.run_id, c->cfg_ids[ci], &sm)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Tokenizes item i into t; items that do not fit the context (or perplexity texts under 2
+ * tokens) are marked skipped, with the reason, and warned about. */
+static int tokenize_item(struct run_ctx *c, int64_t i, struct titem *t)
+{
+    const struct qb_suite_item *it = &c->su->items[i];
+    const struct qb_model *m = c->r.m;
+    int64_t ctx = m->cfg.max_seq_len, need;
+    char *p = NULL;
+    int rc;
+
+    if ((rc = qb_suite_format_prompt(c->su, it, &p)) < 0)
+        return rc;
+    rc = qb_tok_encode(m->tok, p, strlen(p), QB_TOK_DEFAULT, &t->ids, &t->n);
+    free(p);
+    if (rc < 0)
+        return qb_err_prefix(rc, "item '%s'", it->id);
+    need = t->n + it->max_tokens;
+    if (it->kind == QB_KIND_CHOICE) {
+        if (!(t->cn = calloc((size_t)it->n_choices, sizeof *t->cn)) ||
+            !(t->cids = calloc((size_t)it->n_choices, sizeof *t->cids)))
+            return qb_err(QB_ENOMEM, "out of memory");
+        t->n_choices = it->n_choices;
+        for (int64_t k = 0; k < it->n_choices; k++) {
+            if ((rc = qb_tok_encode(m->tok, it->choices[k], strlen(it->choices[k]), QB_TOK_NO_BOS,
+                                    &t->cids[k], &t->cn[k])) < 0)
+                return qb_err_prefix(rc, "item '%s'", it->id);
+            if (t->n + t->cn[k] > need)
+                need = t->n + t->cn[k];
+        }
+    }
+    if (t->n == 0 || need > ctx || (it->kind == QB_KIND_PERPLEXITY && t->n < 2)) {
+        t->skip = 1;
+        c->st.n_skipped_items++;
+        if (need > ctx)
+            t->why = g_strdup_printf("%lld tokens do not fit the context of %lld", (long long)need,
+                                     (long long)ctx);
+        else
+            t->why = g_strdup_printf("%lld tokens: too short to score", (long long)t->n);
+        say(c, QB_RUN_EV_WARNING, -1, it->id, "item '%s' skipped: %s", it->id, t->why);
+    }
+    return 0;
+}
+
+/* 7. the model, loaded once for every config, and the items tokenized with it */
+static int load_model(struct run_ctx *c)
+{
+    int rc;
+    if (c->o->threads > 0)
+        omp_set_num_threads(c->o->threads);
+    if ((rc = qb_model_load(c->o->model_path, &c->lo, &c->r.m)) < 0)
+        return rc;
+    c->r.vocab = c->r.m->cfg.vocab_size;
+    if (!(c->ti = calloc((size_t)c->su->n_items + 1, sizeof *c->ti)) ||
+        !(c->r.rows = malloc((size_t)CHUNK * (size_t)c->r.vocab * sizeof *c->r.rows)) ||
+        !(c->base_correct = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL)))
+        return qb_err(QB_ENOMEM, "out of memory");
+    c->st.n_skipped_items = 0;
+    for (int64_t i = 0; i < c->su->n_items; i++)
+        if ((rc = tokenize_item(c, i, &c->ti[i])) < 0)
+            return rc;
+    return 0;
+}
+
+/* A row that says why item i has no result in config ci: status "skipped" or "error". It
+ * is written all the same, so the brief counts it and a resume does not retry it. */
+static int status_row(struct run_ctx *c, int64_t ci, int64_t i, const char *status, const char *why)
+{
+    struct qb_store_result sr = {.config_id = c->cfg_ids[ci],
+                                 .item_id = c->item_ids[i],
+                                 .correct = -1,
+                                 .score = NAN,
+                                 .nll = NAN,
+                                 .n_tokens = -1,
+                                 .mean_kl = NAN,
+                                 .top1_agreement = NAN,
+                                 .flipped = -1,
+                                 .status = status,
+                                 .error = why};
+    c->r.pn = 0;
+    return write_unit(&c->r, &sr, c->item_ids[i]);
+}
+
+/* Scores item i in the config of pass p (the engine is built) and writes its row; an item
+ * that fails (anything but out-of-memory or an I/O error) gets an error row instead. */
+static int evaluate_item(struct run_ctx *c, struct pass *p, int64_t i)
+{
+    const struct qb_suite_item *it = &c->su->items[i];
+    struct runner *r = &c->r;
+    struct acc a = {0};
+    struct result_out res = {.correct = -1, .score = NAN};
+    double t1;
+    int rc;
+
+    r->pn = 0;
+    r->cursor = 0;
+    r->base.n = 0;
+    if (!r->is_base &&
+        (rc = qb_store_list_topk(r->s, r->run_id, c->item_ids[i], on_topk, &r->base)) < 0)
+        return rc;
+    t1 = now_s();
+    if (it->kind == QB_KIND_GENERATE)
+        rc = eval_generate(r, it, &c->ti[i], &a, &res);
+    else if (it->kind == QB_KIND_CHOICE)
+        rc = eval_choice(r, it, &c->ti[i], &a, &res);
+    else
+        rc = eval_perplexity(r, &c->ti[i], &a, &res);
+    if (rc == QB_ENOMEM || rc == QB_EIO) {
+        free(res.output);
+        return qb_err_prefix(rc, "config '%s', item '%s'", c->names[p->ci], it->id);
+    }
+    if (rc < 0) {
+        /* this item failed (e.g. its output overran the context): record why and go on,
+         * so one bad item costs one row, not the run */
+        char *why = g_strdup(qb_errmsg());
+        free(res.output);
+        say(c, QB_RUN_EV_WARNING, p->ci, it->id, "config '%s', item '%s' failed: %s",
+            c->names[p->ci], it->id, why);
+        rc = status_row(c, p->ci, i, "error", why);
+        g_free(why);
+        if (rc < 0)
+            return rc;
+        c->st.n_errors++;
+        p->n_now++;
+        return 0;
+    }
+    int flipped = -1;
+    if (!r->is_base && res.correct >= 0) {
+        gpointer v = g_hash_table_lookup(c->base_correct, &c->item_ids[i]);
+        if (v && GPOINTER_TO_INT(v) - 2 >= 0)
+            flipped = res.correct != GPOINTER_TO_INT(v) - 2;
+    }
+    struct qb_store_result sr = {.config_id = c->cfg_ids[p->ci],
+                                 .item_id = c->item_ids[i],
+                                 .correct = res.correct,
+                                 .score = res.score,
+                                 .output = res.output,
+                                 .nll = a.n_nll ? a.nll_sum / (double)a.n_nll : NAN,
+                                 .n_tokens = a.n_nll,
+                                 .mean_kl = r->is_base ? NAN
+                                            : a.n_kl   ? a.kl_sum / (double)a.n_kl
+                                                       : NAN,
+                                 .top1_agreement =
+                                     a.n_pos ? (double)a.n_agree / (double)a.n_pos : NAN,
+                                 .flipped = flipped};
+    if (!r->is_base && a.n_kl)
+        sr.top1_agreement = (double)a.n_agree / (double)a.n_kl;
+    rc = write_unit(r, &sr, c->item_ids[i]);
+    free(res.output);
+    if (rc < 0)
+        return rc;
+    c->st.n_evaluated++;
+    c->st.n_kind[it->kind]++;
+    c->st.seconds_kind[it->kind] += now_s() - t1;
+    p->n_now++;
+    progress(c, QB_RUN_EV_PROGRESS, p);
+    if (c->o->on_unit && c->o->on_unit(c->o->on_unit_ctx, c->st.n_evaluated))
+        return qb_err(QB_EINVAL, "run '%s' stopped", c->name);
+    return 0;
+}
+
+/* 8. config ci: quantized (the baseline first), then every item not yet in the store;
+ * the engine and qmodel stay for its latency */
+static int evaluate_config(struct run_ctx *c, int64_t ci)
+{
+    struct runner *r = &c->r;
+    struct pass p = {.ci = ci};
+    int rc;
+
+    struct qb_run_event ev = {.kind = QB_RUN_EV_CONFIG_START,
+                              .config = c->names[ci],
+                              .config_index = ci,
+                              .n_configs = c->n_cfg,
+                              .total = c->su->n_items};
+    emit(c, &ev);
+    r->is_base = ci == 0;
+    if ((rc = qb_qmodel_new_calib(r->m, &c->specs[ci], c->cal, &c->qm)) < 0 ||
+        (rc = qb_engine_new_q(c->qm, 0, &r->e)) < 0)
+        return rc;
+    struct qb_store_config row = {.spec = c->names[ci],
+                                  .bits_per_weight = qb_qmodel_bpw(c->qm),
+                                  .weight_bytes = (int64_t)qb_qmodel_bytes(c->qm),
+                                  .quant_seconds = c->qm->quant_seconds};
+    if ((rc = qb_store_put_config(r->s, r->run_id, &row, &c->cfg_ids[ci])) < 0)
+        return rc;
+    c->done = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+    struct done_ctx dc = {c->done, c->cfg_ids[ci]};
+    if ((rc = qb_store_list_done(r->s, r->run_id, on_done, &dc)) < 0)
+        return rc;
+    p.t0 = now_s();
+    for (int64_t i = 0; i < c->su->n_items; i++) {
+        if (g_hash_table_contains(c->done, &c->item_ids[i])) {
+            c->st.n_resumed++;
+            p.n_resumed++;
+            p.n_now++;
+        } else if (c->ti[i].skip ||
+                   (!r->is_base && GPOINTER_TO_INT(g_hash_table_lookup(
+                                       c->base_correct, &c->item_ids[i])) == BASE_NOT_OK)) {
+            if ((rc = status_row(c, ci, i, "skipped",
+                                 c->ti[i].skip ? c->ti[i].why
+                                               : "the baseline has no result for this item")) < 0)
+                return rc;
+            p.n_now++;
+        } else if ((rc = evaluate_item(c, &p, i)) < 0) {
+            return rc;
+        }
+    }
+    progress(c, QB_RUN_EV_CONFIG_DONE, &p);
+    g_hash_table_destroy(c->done);
+    c->done = NULL;
+    if (r->is_base)
+        return qb_store_list_results(r->s, r->run_id, c->cfg_ids[0], on_base_result,
+                                     c->base_correct);
+    return 0;
+}
+
+/* 9. latency of config ci, its samples in one transaction; skipped when it has some */
+static int measure_latency(struct run_ctx *c, int64_t ci)
+{
+    const struct qb_run_opts *o = c->o;
+    int64_t have = 0;
+    int rc;
+
+    if (o->no_latency || c->n_lens <= 0)
+        return 0;
+    if ((rc = qb_store_list_latency(c->r.s, c->r.run_id, c->cfg_ids[ci], on_latency_count, &have)) <
+        0)
+        return rc;
+    if (have)
+        return 0;
+    struct qb_latency_opts lopt = {.prompt_lens = c->lens,
+                                   .n_prompt_lens = c->n_lens,
+                                   .gen_len = c->gen_len,
+                                   .warmup = o->n_prompt_lens ? o->warmup : 1,
+                                   .repetitions = o->n_prompt_lens ? o->repetitions : 5,
+                                   .batch = o->n_prompt_lens ? o->batch : 4,
+                                   .seed = 1};
+    if (lopt.repetitions < 1)
+        lopt.repetitions = 1;
+    c->lb.n = 0;
+    struct qb_run_event ev = {.kind = QB_RUN_EV_LATENCY,
+                              .config = c->names[ci],
+                              .config_index = ci,
+                              .n_configs = c->n_cfg,
+                              .n_prompt_lens = c->n_lens,
+                              .gen_len = c->gen_len,
+                              .repetitions = lopt.repetitions,
+                              .batch = lopt.batch};
+    emit(c, &ev);
+    if ((rc = qb_probe_latency(c->qm, &lopt, on_sample, &c->lb)) < 0)
+        return rc;
+    if ((rc = qb_store_begin(c->r.s)) < 0)
+        return rc;
+    for (int64_t i = 0; i < c->lb.n; i++)
+        if ((rc = qb_store_put_latency(c->r.s, c->r.run_id, c->cfg_ids[ci], &c->lb.v[i])) < 0) {
+            qb_store_rollback(c->r.s);
+            return rc;
+        }
+    if ((rc = qb_store_commit(c->r.s)) < 0)
+        return rc;
+    c->st.n_latency_configs++;
+    ev = (struct qb_run_event){.kind = QB_RUN_EV_LATENCY_DONE,
+                               .config = c->names[ci],
+                               .config_index = ci,
+                               .n_configs = c->n_cfg,
+                               .n_samples = c->lb.n};
+    emit(c, &ev);
+    return 0;
+}
+
+/* The config evaluated is done with: its engine and qmodel go. */
+static void release_config(struct run_ctx *c)
+{
+    qb_engine_free(c->r.e);
+    c->r.e = NULL;
+    qb_qmodel_free(c->qm);
+    c->qm = NULL;
+}
+
+static void run_release(struct run_ctx *c)
+{
+    if (c->done)
+        g_hash_table_destroy(c->done);
+    if (c->base_correct)
+        g_hash_table_destroy(c->base_correct);
+    free(c->lb.v);
+    release_config(c);
+    if (c->su)
+        titems_free(c->ti, c->su->n_items);
+    free(c->r.rows);
+    free(c->r.ppos);
+    free(c->r.pids);
+    free(c->r.plps);
+    free(c->r.base.pos);
+    free(c->r.base.ids);
+    free(c->r.base.lps);
+    free(c->r.base.k);
+    qb_store_close(c->r.s);
+    qb_model_free(c->r.m);
+    qb_calib_free(c->cal);
+    qb_suite_free(c->su);
+    free(c->specs);
+    free(c->names);
+    free(c->cfg_ids);
+    free(c->item_ids);
+    free(c->machine);
+    g_free(c->name);
+    g_free(c->arch);
+    g_free(c->fmt);
+    free(c->settings);
+}
+
+int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
+{
+    struct run_ctx c = {.o = o, .lo = {.tokenizer_path = o->tokenizer_path}, .r = {.o = o}};
+    int rc;
+
+    if (!o->model_path || !o->suite_path || o->n_configs < 0)
+        return qb_err(QB_EINVAL, "a run needs a model, a suite and configs");
+    /* everything that can be refused is checked before the store is created or touched */
+    if ((rc = parse_configs(&c)) < 0 || (rc = check_inputs(&c)) < 0 ||
+        (rc = check_calibration(&c)) < 0)
+        goto out;
+    latency_settings(&c);
+    if ((rc = run_settings(&c)) < 0 || (rc = open_store(&c)) < 0 || (rc = register_items(&c)) < 0 ||
+        (rc = measure_memory(&c)) < 0 || (rc = load_model(&c)) < 0)
+        goto out;
+    for (int64_t ci = 0; ci < c.n_cfg; ci++) {
+        if ((rc = evaluate_config(&c, ci)) < 0 || (rc = measure_latency(&c, ci)) < 0)
+            goto out;
+        release_config(&c);
+    }
+    rc = qb_store_run_finish(c.r.s, c.r.run_id);
 out:
     if (st_out)
-        *st_out = st;
-    if (done)
-        g_hash_table_destroy(done);
-    if (base_correct)
-        g_hash_table_destroy(base_correct);
-    free(lb.v);
-    qb_engine_free(r.e);
-    qb_qmodel_free(qm);
-    if (su)
-        titems_free(ti, su->n_items);
-    free(r.rows);
-    free(r.ppos);
-    free(r.pids);
-    free(r.plps);
-    free(r.base.pos);
-    free(r.base.ids);
-    free(r.base.lps);
-    free(r.base.k);
-    qb_store_close(r.s);
-    qb_model_free(m);
-    qb_calib_free(cal);
-    qb_suite_free(su);
-    free(specs);
-    free(names);
-    free(cfg_ids);
-    free(item_ids);
-    free(machine);
-    g_free(name);
-    g_free(arch);
-    g_free(fmt);
-    free(settings);
+        *st_out = c.st;
+    run_release(&c);
     return rc;
 }

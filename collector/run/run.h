@@ -1,22 +1,30 @@
 /* run: the runner behind `qbrief run` -- scores one model in several configs on a suite and
- * writes everything into the results store (collector/store/store.h), resumably.
+ * writes everything into the results store (collector/store/store.h), resumably. It prints
+ * nothing: progress, warnings and notes reach the caller as events (struct qb_run_event)
+ * through o.on_event; a caller that passes none gets silence.
  *
+ *     static void show(void *ctx, const struct qb_run_event *ev) {
+ *         if (ev->kind == QB_RUN_EV_WARNING) fprintf(stderr, "warning: %s\n", ev->message);
+ *     }
  *     const char *cfgs[] = {"f32", "w4g32", "w2g32"};
  *     struct qb_run_opts o = QB_RUN_OPTS_INIT;
  *     o.model_path = "model.gguf"; o.suite_path = "suite.csv"; o.db_path = "qbrief.db";
  *     o.configs = cfgs; o.n_configs = 3;
+ *     o.on_event = show;
  *     struct qb_run_stats st;
  *     if ((rc = qb_run(&o, &st)) < 0) fprintf(stderr, "qbrief: %s\n", qb_errmsg());
  *
- * Order of work. Everything that can be refused is checked before the database is created
- * or touched: the specs, the suite, the model (loaded once and freed) and its sha256. Then
- * the store is opened, the run opened or resumed (a name reused with another model or suite
- * is refused by the store), every item put, and the memory of each config probed in a forked
- * child (before this process holds the model; see collector/eval/probe.h). The model is then
- * loaded and each config evaluated, the baseline first. Each (config, item) is one store
- * transaction (its result row and, for the baseline, its top-k rows), so a run killed at any
- * point resumes where it stopped: completed pairs are listed and skipped, latency samples of
- * a config are written in one transaction and skipped when present.
+ * Order of work (one function per phase in run.c). Everything that can be refused is
+ * checked before the database is created or touched: the specs, the suite, the model
+ * (loaded once and freed) and its sha256, the calibration file. Then the store is opened,
+ * the run opened or resumed (a name reused with another model or suite is refused by the
+ * store), every item put, and the memory of each config probed in a forked child (before
+ * this process holds the model; see collector/eval/probe.h). The model is then loaded, the
+ * items tokenized, and each config evaluated, the baseline first, then timed. Each
+ * (config, item) is one store transaction (its result row and, for the baseline, its top-k
+ * rows), so a run killed at any point resumes where it stopped: completed pairs are listed
+ * and skipped, latency samples of a config are written in one transaction and skipped when
+ * present.
  *
  * What is measured, per kind. "Scored positions" are absolute positions in the token
  * sequence whose next-token distribution is compared with the baseline's.
@@ -65,9 +73,49 @@ struct qb_settings;
  * calibration text (recorded in settings_json "calibration": {"overlap": ...}). */
 #define QB_RUN_OVERLAP_NGRAM 8
 
+/* What a run tells its caller as it goes. */
+enum qb_run_event_kind {
+    QB_RUN_EV_WARNING,      /* message: a suite warning, calibration text that shares runs of
+                             * words with the suite, an item skipped (item set: it does not
+                             * fit the context or is too short), an item that failed in a
+                             * config (config and item set; the run goes on) */
+    QB_RUN_EV_NOTE,         /* message: a setting adjusted (a latency prompt length capped) */
+    QB_RUN_EV_MEMORY,       /* config, context: its peak memory is about to be measured */
+    QB_RUN_EV_CONFIG_START, /* config, total: about to be quantized and evaluated */
+    QB_RUN_EV_PROGRESS,     /* config, done, resumed, total, rate, eta: after each item this
+                             * call evaluated (not after items resumed, skipped or failed) */
+    QB_RUN_EV_CONFIG_DONE,  /* the same counts, once all of a config's items are done */
+    QB_RUN_EV_LATENCY,      /* config, n_prompt_lens, gen_len, repetitions, batch: its
+                             * latency is about to be measured */
+    QB_RUN_EV_LATENCY_DONE, /* config, n_samples: its latency samples are stored */
+};
+
+/* One event. config, config_index and n_configs come with every kind; the other fields
+ * are set where the kind names them and zero or NULL elsewhere. Strings are borrowed for
+ * the duration of the callback. */
+struct qb_run_event {
+    enum qb_run_event_kind kind;
+    const char *config;   /* the config's canonical spec; NULL for run-wide events. Warnings
+                           * with a config come while its items are evaluated (between its
+                           * CONFIG_START and CONFIG_DONE: a progress line may be open) */
+    int64_t config_index; /* 0-based, the baseline 0; -1 with no config */
+    int64_t n_configs;    /* configs of the run, the baseline included */
+    const char *item;     /* the suite item's id, for warnings about one item */
+    const char *message;  /* WARNING, NOTE: one line, without "warning: " or a newline */
+    int64_t done;         /* items of this config done: evaluated now, resumed, skipped, failed */
+    int64_t resumed;      /* of them, found already in the store */
+    int64_t total;        /* items in the suite */
+    double rate;          /* items/s, counting only the items evaluated by this call */
+    double eta;           /* seconds left at that rate; 0 when the rate is 0 */
+    int64_t context;      /* MEMORY: tokens of context the peak is measured at */
+    int n_prompt_lens, repetitions; /* LATENCY */
+    int64_t gen_len, batch;
+    int64_t n_samples; /* LATENCY_DONE */
+};
+
 struct qb_run_opts {
     const char *model_path;       /* required */
-    const char *tokenizer_path;   /* NULL: the model's own */
+    const char *tokenizer_path;   /* over the model's own: qb_model_tokenizer_file */
     const char *suite_path;       /* required */
     const char *prompt_template;  /* NULL: none */
     const char *db_path;          /* NULL: "qbrief.db" */
@@ -77,7 +125,6 @@ struct qb_run_opts {
     const char *baseline;         /* NULL: "f32" */
     int threads;                  /* 0: OpenMP's default */
     int no_latency, no_memory;
-    int quiet;                    /* no progress or warnings on stderr */
     /* latency settings; n_prompt_lens 0 takes the defaults {128, 512}, gen_len 128, warmup 1,
      * repetitions 5, batch 4 (the struct's zeroes are replaced only with n_prompt_lens 0) */
     const int64_t *prompt_lens;
@@ -97,6 +144,9 @@ struct qb_run_opts {
      * committed so far; a nonzero return stops the run (QB_EINVAL "stopped"). For tests. */
     int (*on_unit)(void *ctx, int64_t n_committed);
     void *on_unit_ctx;
+    /* Called with each event, in order, on the calling thread; NULL: the run is silent. */
+    void (*on_event)(void *ctx, const struct qb_run_event *ev);
+    void *on_event_ctx;
 };
 #define QB_RUN_OPTS_INIT {0}
 

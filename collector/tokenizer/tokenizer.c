@@ -550,6 +550,14 @@ fail:
     return rc;
 }
 
+int qb_tok_load_file(const char *path, int64_t n_vocab, struct qb_tokenizer **out)
+{
+    size_t n = path ? strlen(path) : 0;
+    if (n >= 5 && !strcmp(path + n - 5, ".json"))
+        return qb_tok_load_hf(path, out);
+    return qb_tok_load_llama2c(path, n_vocab, out);
+}
+
 /* ---- GGUF arrays ---- */
 
 static int check_special(const struct qb_tokenizer *t, const char *what, int32_t *id, int strict)

@@ -534,7 +534,7 @@ static void test_run_calibrated(void)
     o.threads = 1;
     /* no memory probe: it forks, and this process already runs OpenMP threads, which a
      * forked child cannot use (qbrief run probes before any parallel work) */
-    o.no_latency = o.no_memory = o.quiet = 1;
+    o.no_latency = o.no_memory = 1;
     CHECK(qb_run(&o, &st) == QB_EINVAL);
     CHECK(strstr(qb_errmsg(), "'w4g32-gptq' needs calibration data") != NULL);
     CHECK(access(db2, F_OK) != 0);
