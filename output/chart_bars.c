@@ -41,8 +41,6 @@ static void wilson(int64_t k, int64_t n, double z, double *lo, double *hi)
     *hi = fmin(1, ctr + half);
 }
 
-/* ---- horizontal bar panels (latency, TTFT, KL/flips) --------------------------------------- */
-
 /* One row per config, ladder order top to bottom. */
 struct bars {
     double v50, v95; /* bar and whisker end; NAN = not measured */
@@ -68,8 +66,113 @@ static void row_names(struct chart *c, double xr, double y0, double row_h)
     }
 }
 
+/* Row r has a value the panel can draw (a log panel needs it above zero). */
+static int measured(const struct bars *r, int log)
+{
+    return !(!isfinite(r->v50) || (log && !(r->v50 > 0)));
+}
+
+/* Where row r's marks end on the value axis: the whisker, the interval, or the bar. */
+static double bar_top(const struct bars *r)
+{
+    double top = isfinite(r->v95) ? fmax(r->v95, r->v50) : r->v50;
+    if (isfinite(r->hi))
+        top = fmax(top, r->hi);
+    return top;
+}
+
+/* Width of the value scale, wtot points at most: shrunk until every row's label fits right of
+ * its marks, but not below 0.45 wtot. */
+static double bar_scale_w(cairo_t *cr, const struct bars *r, int64_t nc, const struct axis *xa,
+                          int log, double wtot)
+{
+    double wb = wtot;
+
+    chart_font(cr, T_SMALL, 0);
+    for (int64_t j = 0; j < nc; j++) {
+        double top, f, lw;
+        if (!measured(&r[j], log))
+            continue;
+        top = bar_top(&r[j]);
+        lw = r[j].label[0] ? chart_text_w(cr, r[j].label) + 5 : 0;
+        f = log ? (log10(top) - log10(xa->lo)) / (log10(xa->hi) - log10(xa->lo)) : top / xa->hi;
+        if (f > 0 && wb * f + lw > wtot)
+            wb = (wtot - lw) / f;
+    }
+    return fmax(wb, 0.45 * wtot);
+}
+
+/* Row r centred at yc as a dot with its interval bar; returns where its marks end. */
+static double bar_dot(cairo_t *cr, const struct bars *r, struct rgb col, const struct axis *xa,
+                      double yc, int log)
+{
+    double x50 = chart_amap(xa, r->v50), xr = x50;
+
+    if (isfinite(r->lo) && isfinite(r->hi)) {
+        double xl = chart_amap(xa, fmax(r->lo, log ? xa->lo : 0)), xh = chart_amap(xa, r->hi);
+        set_rgb(cr, chart_ink_of(col));
+        cairo_set_line_width(cr, 1.1);
+        cairo_move_to(cr, xl, yc);
+        cairo_line_to(cr, xh, yc);
+        cairo_move_to(cr, xl, yc - 2.5);
+        cairo_line_to(cr, xl, yc + 2.5);
+        cairo_move_to(cr, xh, yc - 2.5);
+        cairo_line_to(cr, xh, yc + 2.5);
+        cairo_stroke(cr);
+        xr = fmax(xr, xh);
+    }
+    cairo_new_path(cr);
+    cairo_arc(cr, x50, yc, 3.4, 0, 2 * M_PI);
+    set_rgb(cr, col);
+    cairo_fill_preserve(cr);
+    set_rgb(cr, INK);
+    cairo_set_line_width(cr, 0.6);
+    cairo_stroke(cr);
+    return fmax(xr, x50 + 3.4);
+}
+
+/* Row r centred at yc as a bar from px0 to its p50, a whisker to its p95; returns where its
+ * marks end. */
+static double bar_bar(cairo_t *cr, const struct bars *r, struct rgb col, const struct axis *xa,
+                      double px0, double yc, double row_h)
+{
+    double bh = fmin(row_h * 0.62, 14), x50 = chart_amap(xa, r->v50), xr = x50;
+
+    set_rgb(cr, col);
+    cairo_rectangle(cr, px0, yc - bh / 2, x50 - px0, bh);
+    cairo_fill(cr);
+    if (isfinite(r->v95) && r->v95 > r->v50) {
+        double x95 = chart_amap(xa, r->v95);
+        set_rgb(cr, INK);
+        cairo_set_line_width(cr, 0.9);
+        cairo_move_to(cr, x50, yc);
+        cairo_line_to(cr, x95, yc);
+        cairo_move_to(cr, x95, yc - bh * 0.35);
+        cairo_line_to(cr, x95, yc + bh * 0.35);
+        cairo_stroke(cr);
+        xr = x95;
+    }
+    return xr;
+}
+
+/* The baseline's value, dashed down the panel from py0 to py1. */
+static void bar_ref_line(cairo_t *cr, const struct axis *xa, double ref, double py0, double py1)
+{
+    double x = chart_amap(xa, ref), d[] = {3, 2};
+
+    cairo_save(cr);
+    cairo_set_dash(cr, d, 2, 0);
+    set_rgb(cr, BASE_GREY);
+    cairo_set_line_width(cr, 0.8);
+    cairo_move_to(cr, x, py0 - 2);
+    cairo_line_to(cr, x, py1);
+    cairo_stroke(cr);
+    cairo_restore(cr);
+}
+
 /* A panel of bars (dots when as_dots) from px0 to px1, rows from py0 at row_h; axis title
- * under it. The value axis leaves room for each row's label right of its whisker. */
+ * under it, panel title over it (may be NULL), the baseline's value ref dashed (NAN: none).
+ * The value axis leaves room for each row's label right of its whisker. */
 static void bar_panel(struct chart *c, const struct bars *r, double px0, double px1, double py0,
                       double row_h, int log, int as_dots, const char *axis_title,
                       const char *panel_title, double ref)
@@ -87,13 +190,10 @@ static void bar_panel(struct chart *c, const struct bars *r, double px0, double 
         chart_text(cr, px0, py0 - 6, chart_fit(cr, panel_title, px1 - px0, b, sizeof b), HL, VB);
     }
     for (int64_t j = 0; j < nc; j++) {
-        double top = isfinite(r[j].v95) ? fmax(r[j].v95, r[j].v50) : r[j].v50;
-        if (isfinite(r[j].hi))
-            top = fmax(top, r[j].hi);
-        if (!isfinite(r[j].v50) || (log && !(r[j].v50 > 0)))
+        if (!measured(&r[j], log))
             continue;
         any = 1;
-        vmax = fmax(vmax, top);
+        vmax = fmax(vmax, bar_top(&r[j]));
         vmin = fmin(vmin, r[j].v50);
     }
     if (!any) {
@@ -104,95 +204,35 @@ static void bar_panel(struct chart *c, const struct bars *r, double px0, double 
         chart_axis_log(&xa, vmin, vmax, 0);
     else
         chart_axis_linear(&xa, 0, vmax, 4);
-    /* shrink the bar scale until every label fits right of its whisker */
-    chart_font(cr, T_SMALL, 0);
-    wb = wtot;
-    for (int64_t j = 0; j < nc; j++) {
-        double top, f, lw;
-        if (!isfinite(r[j].v50) || (log && !(r[j].v50 > 0)))
-            continue;
-        top = isfinite(r[j].v95) ? fmax(r[j].v95, r[j].v50) : r[j].v50;
-        if (isfinite(r[j].hi))
-            top = fmax(top, r[j].hi);
-        lw = r[j].label[0] ? chart_text_w(cr, r[j].label) + 5 : 0;
-        f = log ? (log10(top) - log10(xa.lo)) / (log10(xa.hi) - log10(xa.lo)) : top / xa.hi;
-        if (f > 0 && wb * f + lw > wtot)
-            wb = (wtot - lw) / f;
-    }
-    wb = fmax(wb, 0.45 * wtot);
+    wb = bar_scale_w(cr, r, nc, &xa, log, wtot);
     xa.p0 = px0;
     xa.p1 = px0 + wb;
     chart_xaxis(cr, &xa, py0, py1);
     chart_font(cr, T_SUB, 0);
     set_rgb(cr, DIM);
     chart_text(cr, px0 + wb / 2, py1 + 4 + T_SMALL * 1.3 + 2,
-            chart_fit(cr, axis_title, px1 - px0, b, sizeof b), HC, VT);
-    if (isfinite(ref) && (!log || ref > 0)) {
-        double x = chart_amap(&xa, ref), d[] = {3, 2};
-        cairo_save(cr);
-        cairo_set_dash(cr, d, 2, 0);
-        set_rgb(cr, BASE_GREY);
-        cairo_set_line_width(cr, 0.8);
-        cairo_move_to(cr, x, py0 - 2);
-        cairo_line_to(cr, x, py1);
-        cairo_stroke(cr);
-        cairo_restore(cr);
-    }
+               chart_fit(cr, axis_title, px1 - px0, b, sizeof b), HC, VT);
+    if (isfinite(ref) && (!log || ref > 0))
+        bar_ref_line(cr, &xa, ref, py0, py1);
     for (int64_t j = 0; j < nc; j++) {
-        double yc = py0 + (j + 0.5) * row_h, bh = fmin(row_h * 0.62, 14), x50, x95, xr;
+        double yc = py0 + (j + 0.5) * row_h, xr;
         struct rgb col = chart_config_colour(c->a, j);
-        if (!isfinite(r[j].v50) || (log && !(r[j].v50 > 0))) {
+        if (!measured(&r[j], log)) {
             chart_font_italic(cr, T_SMALL);
             set_rgb(cr, FAINT);
             chart_text(cr, px0 + 4, yc,
-                    chart_fit(cr, r[j].missing ? r[j].missing : "not measured", wtot - 4, b, sizeof b),
-                    HL, VM);
+                       chart_fit(cr, r[j].missing ? r[j].missing : "not measured", wtot - 4, b,
+                                 sizeof b),
+                       HL, VM);
             continue;
         }
-        x50 = chart_amap(&xa, r[j].v50);
-        xr = x50;
-        if (as_dots) {
-            if (isfinite(r[j].lo) && isfinite(r[j].hi)) {
-                double xl = chart_amap(&xa, fmax(r[j].lo, log ? xa.lo : 0)), xh = chart_amap(&xa, r[j].hi);
-                set_rgb(cr, chart_ink_of(col));
-                cairo_set_line_width(cr, 1.1);
-                cairo_move_to(cr, xl, yc);
-                cairo_line_to(cr, xh, yc);
-                cairo_move_to(cr, xl, yc - 2.5);
-                cairo_line_to(cr, xl, yc + 2.5);
-                cairo_move_to(cr, xh, yc - 2.5);
-                cairo_line_to(cr, xh, yc + 2.5);
-                cairo_stroke(cr);
-                xr = fmax(xr, xh);
-            }
-            cairo_new_path(cr);
-            cairo_arc(cr, x50, yc, 3.4, 0, 2 * M_PI);
-            set_rgb(cr, col);
-            cairo_fill_preserve(cr);
-            set_rgb(cr, INK);
-            cairo_set_line_width(cr, 0.6);
-            cairo_stroke(cr);
-            xr = fmax(xr, x50 + 3.4);
-        } else {
-            set_rgb(cr, col);
-            cairo_rectangle(cr, px0, yc - bh / 2, x50 - px0, bh);
-            cairo_fill(cr);
-            if (isfinite(r[j].v95) && r[j].v95 > r[j].v50) {
-                x95 = chart_amap(&xa, r[j].v95);
-                set_rgb(cr, INK);
-                cairo_set_line_width(cr, 0.9);
-                cairo_move_to(cr, x50, yc);
-                cairo_line_to(cr, x95, yc);
-                cairo_move_to(cr, x95, yc - bh * 0.35);
-                cairo_line_to(cr, x95, yc + bh * 0.35);
-                cairo_stroke(cr);
-                xr = x95;
-            }
-        }
+        xr = as_dots ? bar_dot(cr, &r[j], col, &xa, yc, log)
+                     : bar_bar(cr, &r[j], col, &xa, px0, yc, row_h);
         if (r[j].label[0]) {
             chart_font(cr, T_SMALL, 0);
             set_rgb(cr, INK);
-            chart_text(cr, xr + 4, yc, chart_fit(cr, r[j].label, px1 - xr - 4, b, sizeof b), HL, VM);
+            chart_text(cr, xr + 4, yc, chart_fit(cr, r[j].label, px1 - xr - 4, b, sizeof b), HL,
+                       VM);
         }
     }
 }
