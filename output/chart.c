@@ -114,6 +114,76 @@ static int cairo_fail(cairo_status_t st, const char *what, enum qb_chart_kind k)
                   cairo_status_to_string(st));
 }
 
+/* The chart of each kind, as chart.h lists them. */
+static int (*const draw[QB_CHART_N_KINDS])(struct chart *c) = {
+    [QB_CHART_HEATMAP] = chart_heatmap, [QB_CHART_LADDER] = chart_ladder,
+    [QB_CHART_ACC_MEMORY] = chart_acc_memory, [QB_CHART_LATENCY] = chart_latency,
+    [QB_CHART_TTFT] = chart_ttft, [QB_CHART_KL_FLIPS] = chart_kl_flips,
+};
+
+/* Checks a request (o NULL: the defaults, in *def) and fills c with it; *wpx x *hpx: the raster
+ * size. QB_EINVAL for a missing analysis, an unknown kind, a size that is not positive or too
+ * many pixels, a malformed analysis or an unknown slice. */
+static int check_request(const struct qb_analysis *a, enum qb_chart_kind k,
+                         const struct qb_chart_opts *o, struct chart *c, double *wpx, double *hpx)
+{
+    if (!a)
+        return qb_err(QB_EINVAL, "chart: no analysis given");
+    if ((int)k < 0 || k >= QB_CHART_N_KINDS)
+        return qb_err(QB_EINVAL, "chart: unknown kind %d", (int)k);
+    if (!(o->width_pt > 0) || !(o->height_pt > 0) || !(o->dpi > 0))
+        return qb_err(QB_EINVAL, "chart '%s': size %g x %g pt at %g dpi is not positive",
+                      kind_names[k], o->width_pt, o->height_pt, o->dpi);
+    *wpx = round(o->width_pt * o->dpi / 72);
+    *hpx = round(o->height_pt * o->dpi / 72);
+    if (!(*wpx >= 1 && *hpx >= 1 && *wpx <= MAX_PX && *hpx <= MAX_PX))
+        return qb_err(QB_EINVAL, "chart '%s': %g x %g pt at %g dpi is %.0f x %.0f pixels (1 to %d)",
+                      kind_names[k], o->width_pt, o->height_pt, o->dpi, *wpx, *hpx, MAX_PX);
+    if (a->n_configs < 0 || a->n_slices < 0 || (a->n_configs > 0 && !a->configs) ||
+        (a->n_slices > 0 && !a->slices))
+        return qb_err(QB_EINVAL, "chart '%s': malformed analysis", kind_names[k]);
+    c->a = a;
+    c->o = o;
+    c->w = o->width_pt;
+    c->h = o->height_pt;
+    if (o->slice && (k == QB_CHART_LADDER || k == QB_CHART_ACC_MEMORY || k == QB_CHART_KL_FLIPS)) {
+        for (int64_t i = 0; i < a->n_slices && !c->sel; i++)
+            if (a->slices[i].name && strcmp(a->slices[i].name, o->slice) == 0)
+                c->sel = &a->slices[i];
+        if (!c->sel)
+            return qb_err(QB_EINVAL, "chart '%s': no slice '%s' in the analysis", kind_names[k],
+                          o->slice);
+    }
+    return 0;
+}
+
+/* A white wpx x hpx surface and its context scaled to points, fonts unhinted so the layout is
+ * the same at any dpi. */
+static int new_page(const struct chart *c, enum qb_chart_kind k, double wpx, double hpx,
+                    cairo_surface_t **sf, cairo_t **cr)
+{
+    cairo_font_options_t *fo;
+    cairo_status_t st;
+
+    *sf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)wpx, (int)hpx);
+    if ((st = cairo_surface_status(*sf)) != CAIRO_STATUS_SUCCESS)
+        return cairo_fail(st, "creating the surface", k);
+    *cr = cairo_create(*sf);
+    if ((st = cairo_status(*cr)) != CAIRO_STATUS_SUCCESS)
+        return cairo_fail(st, "creating the context", k);
+    fo = cairo_font_options_create();
+    cairo_font_options_set_hint_metrics(fo, CAIRO_HINT_METRICS_OFF); /* same layout at any dpi */
+    cairo_font_options_set_hint_style(fo, CAIRO_HINT_STYLE_NONE);
+    cairo_font_options_set_antialias(fo, CAIRO_ANTIALIAS_GRAY);
+    cairo_set_font_options(*cr, fo);
+    cairo_font_options_destroy(fo);
+    cairo_scale(*cr, wpx / c->w, hpx / c->h);
+    cairo_set_source_rgb(*cr, 1, 1, 1);
+    cairo_paint(*cr);
+    cairo_set_line_cap(*cr, CAIRO_LINE_CAP_BUTT);
+    return 0;
+}
+
 /* Draws chart k on a fresh surface; *out owns it. */
 static int render(const struct qb_analysis *a, enum qb_chart_kind k, const struct qb_chart_opts *o,
                   cairo_surface_t **out)
@@ -122,74 +192,18 @@ static int render(const struct qb_analysis *a, enum qb_chart_kind k, const struc
     struct chart c = {0};
     cairo_surface_t *sf = NULL;
     cairo_t *cr = NULL;
-    cairo_font_options_t *fo = NULL;
     cairo_status_t st;
-    double wpx, hpx;
-    int rc = 0;
+    double wpx = 0, hpx = 0;
+    int rc;
 
     *out = NULL;
-    if (!o)
-        o = &def;
-    if (!a)
-        return qb_err(QB_EINVAL, "chart: no analysis given");
-    if ((int)k < 0 || k >= QB_CHART_N_KINDS)
-        return qb_err(QB_EINVAL, "chart: unknown kind %d", (int)k);
-    if (!(o->width_pt > 0) || !(o->height_pt > 0) || !(o->dpi > 0))
-        return qb_err(QB_EINVAL, "chart '%s': size %g x %g pt at %g dpi is not positive",
-                      kind_names[k], o->width_pt, o->height_pt, o->dpi);
-    wpx = round(o->width_pt * o->dpi / 72);
-    hpx = round(o->height_pt * o->dpi / 72);
-    if (!(wpx >= 1 && hpx >= 1 && wpx <= MAX_PX && hpx <= MAX_PX))
-        return qb_err(QB_EINVAL, "chart '%s': %g x %g pt at %g dpi is %.0f x %.0f pixels (1 to %d)",
-                      kind_names[k], o->width_pt, o->height_pt, o->dpi, wpx, hpx, MAX_PX);
-    if (a->n_configs < 0 || a->n_slices < 0 || (a->n_configs > 0 && !a->configs) ||
-        (a->n_slices > 0 && !a->slices))
-        return qb_err(QB_EINVAL, "chart '%s': malformed analysis", kind_names[k]);
-    c.a = a;
-    c.o = o;
-    c.w = o->width_pt;
-    c.h = o->height_pt;
-    if (o->slice && (k == QB_CHART_LADDER || k == QB_CHART_ACC_MEMORY || k == QB_CHART_KL_FLIPS)) {
-        for (int64_t i = 0; i < a->n_slices && !c.sel; i++)
-            if (a->slices[i].name && strcmp(a->slices[i].name, o->slice) == 0)
-                c.sel = &a->slices[i];
-        if (!c.sel)
-            return qb_err(QB_EINVAL, "chart '%s': no slice '%s' in the analysis", kind_names[k],
-                          o->slice);
-    }
-
-    sf = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)wpx, (int)hpx);
-    if ((st = cairo_surface_status(sf)) != CAIRO_STATUS_SUCCESS) {
-        rc = cairo_fail(st, "creating the surface", k);
+    if ((rc = check_request(a, k, o ? o : &def, &c, &wpx, &hpx)) < 0)
+        return rc;
+    if ((rc = new_page(&c, k, wpx, hpx, &sf, &cr)) < 0)
         goto fail;
-    }
-    cr = cairo_create(sf);
-    if ((st = cairo_status(cr)) != CAIRO_STATUS_SUCCESS) {
-        rc = cairo_fail(st, "creating the context", k);
-        goto fail;
-    }
-    fo = cairo_font_options_create();
-    cairo_font_options_set_hint_metrics(fo, CAIRO_HINT_METRICS_OFF); /* same layout at any dpi */
-    cairo_font_options_set_hint_style(fo, CAIRO_HINT_STYLE_NONE);
-    cairo_font_options_set_antialias(fo, CAIRO_ANTIALIAS_GRAY);
-    cairo_set_font_options(cr, fo);
-    cairo_font_options_destroy(fo);
-    cairo_scale(cr, wpx / o->width_pt, hpx / o->height_pt);
-    cairo_set_source_rgb(cr, 1, 1, 1);
-    cairo_paint(cr);
-    cairo_set_line_cap(cr, CAIRO_LINE_CAP_BUTT);
     c.cr = cr;
     chart_header(&c);
-    switch (k) {
-    case QB_CHART_HEATMAP: rc = chart_heatmap(&c); break;
-    case QB_CHART_LADDER: rc = chart_ladder(&c); break;
-    case QB_CHART_ACC_MEMORY: rc = chart_acc_memory(&c); break;
-    case QB_CHART_LATENCY: rc = chart_latency(&c); break;
-    case QB_CHART_TTFT: rc = chart_ttft(&c); break;
-    case QB_CHART_KL_FLIPS: rc = chart_kl_flips(&c); break;
-    default: break;
-    }
-    if (rc < 0)
+    if ((rc = draw[k](&c)) < 0)
         goto fail;
     if (c.oom) {
         rc = qb_err(QB_ENOMEM, "chart '%s': out of memory", kind_names[k]);
