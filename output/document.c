@@ -164,13 +164,201 @@ static int cell_row(struct brief_ctx *c, struct tb *t, int64_t si, int64_t ci, i
     return 0;
 }
 
-static int build_table(struct brief_ctx *c, const struct tline *tl, struct qb_blk *b)
+/* The rows of each generated table (docs/templates.md lists their columns), one function per
+ * table, appended to t. */
+
+static int table_recommendation(struct brief_ctx *c, struct tb *t)
 {
     const struct qb_analysis *a = c->a;
+    int rc;
+
+    for (int64_t si = 0; si < a->n_slices; si++) {
+        const struct qb_an_slice *s = &a->slices[si];
+        char *d = NULL, *v = NULL;
+        tb_add(t, g_strdup(s->name));
+        tb_add(t, brief_percent(s->traffic));
+        tb_add(t, g_strdup(a->configs[s->rec].spec));
+        if ((rc = delta_text(c, s, &s->cells[s->rec], &d)) < 0 ||
+            (rc = verdict_word(c, s->verdict, &v)) < 0) {
+            g_free(d);
+            return rc;
+        }
+        tb_add(t, d);
+        tb_add(t, v);
+    }
+    return 0;
+}
+
+static int table_slices(struct brief_ctx *c, struct tb *t)
+{
+    const struct qb_analysis *a = c->a;
+    int rc;
+
+    for (int64_t si = 0; si < a->n_slices; si++) {
+        const struct qb_an_slice *s = &a->slices[si];
+        char *k = NULL;
+        if ((rc = brief_pattern(c, s->is_perplexity ? "kind_perplexity" : "kind_accuracy", NULL,
+                                &k)) < 0)
+            return rc;
+        tb_add(t, g_strdup(s->name));
+        tb_add(t, k);
+        tb_add(t, brief_i64(s->n_items));
+        tb_add(t, brief_fmt("%.1f", s->tolerance));
+        tb_add(t, brief_percent(s->traffic));
+    }
+    return 0;
+}
+
+static int table_accuracy(struct brief_ctx *c, struct tb *t)
+{
+    int rc;
+
+    for (int64_t si = 0; si < c->a->n_slices; si++)
+        for (int64_t ci = 0; ci < c->a->n_configs; ci++)
+            if ((rc = cell_row(c, t, si, ci, 1)) < 0)
+                return rc;
+    return 0;
+}
+
+/* inside @each slice: that slice's row per config */
+static int table_slice_configs(struct brief_ctx *c, struct tb *t)
+{
+    int rc;
+
+    for (int64_t ci = 0; ci < c->a->n_configs; ci++)
+        if ((rc = cell_row(c, t, c->each_slice, ci, 0)) < 0)
+            return rc;
+    return 0;
+}
+
+static int table_configs(struct brief_ctx *c, struct tb *t)
+{
+    const struct qb_analysis *a = c->a;
+
+    for (int64_t ci = 0; ci < a->n_configs; ci++) {
+        const struct qb_an_config *cf = &a->configs[ci];
+        tb_add(t, g_strdup(cf->spec));
+        tb_add(t, isfinite(cf->bits_per_weight) ? brief_fmt("%.2f", cf->bits_per_weight) : NULL);
+        tb_add(t, cf->weight_bytes >= 0 ? brief_bytes((double)cf->weight_bytes) : NULL);
+        tb_add(t, cf->peak_rss_bytes >= 0 ? brief_bytes((double)cf->peak_rss_bytes) : NULL);
+        tb_add(t, ci == a->baseline ? g_strdup(NA) : brief_percent(cf->mem_saving));
+        tb_add(t, isfinite(cf->quant_seconds) ? brief_fmt("%.2f", cf->quant_seconds) : NULL);
+    }
+    return 0;
+}
+
+static int table_latency(struct brief_ctx *c, struct tb *t)
+{
+    const struct qb_analysis *a = c->a;
+
+    for (int64_t ci = 0; ci < a->n_configs; ci++) {
+        const struct qb_an_config *cf = &a->configs[ci];
+        for (int64_t li = 0; li < cf->n_lat; li++) {
+            const struct qb_an_latency *l = &cf->lat[li];
+            char *p50 = brief_ms(l->ttft_p50), *p95 = brief_ms(l->ttft_p95),
+                 *t50 = brief_ms(l->tpot_p50), *t95 = brief_ms(l->tpot_p95);
+            tb_add(t, g_strdup(cf->spec));
+            tb_add(t, brief_fmt("%lld / %lld / %lld", (long long)l->prompt_len,
+                                (long long)l->gen_len, (long long)l->batch));
+            tb_add(t, brief_fmt("%s / %s", p50, p95));
+            tb_add(t, brief_fmt("%s / %s", t50, t95));
+            tb_add(t, isfinite(l->decode_tok_s_p50) ? brief_fmt("%.1f", l->decode_tok_s_p50) : NULL);
+            tb_add(t, brief_times(l->speedup_tpot));
+            tb_add(t, brief_times(l->speedup_ttft));
+            tb_add(t, brief_i64(l->n_samples));
+            g_free(p50), g_free(p95), g_free(t50), g_free(t95);
+        }
+    }
+    return 0;
+}
+
+static int table_memory(struct brief_ctx *c, struct tb *t)
+{
+    const struct qb_analysis *a = c->a;
+
+    for (int64_t ci = 0; ci < a->n_configs; ci++) {
+        const struct qb_an_config *cf = &a->configs[ci];
+        tb_add(t, g_strdup(cf->spec));
+        tb_add(t, cf->weight_bytes >= 0 ? brief_bytes((double)cf->weight_bytes) : NULL);
+        if (cf->kv_cache_bytes >= 0) {
+            char *kv = brief_bytes((double)cf->kv_cache_bytes);
+            tb_add(t, cf->mem_context > 0 ? brief_fmt("%s (%lld)", kv, (long long)cf->mem_context)
+                                          : g_strdup(kv));
+            g_free(kv);
+        } else {
+            tb_add(t, NULL);
+        }
+        tb_add(t, cf->peak_rss_bytes >= 0 ? brief_bytes((double)cf->peak_rss_bytes) : NULL);
+        tb_add(t, ci == a->baseline ? g_strdup(NA) : brief_percent(cf->mem_saving));
+    }
+    return 0;
+}
+
+/* the single config, then the routed plan: configs used, memory, blended speed */
+static int table_deployment(struct brief_ctx *c, struct tb *t)
+{
+    const struct qb_analysis *a = c->a;
+    int rc;
+
+    for (int p = 0; p < 2; p++) {
+        const struct qb_an_plan *pl = p ? &a->routed : &a->single;
+        char *name = NULL;
+        if ((rc = brief_pattern(c, p ? "plan_routed" : "plan_single", NULL, &name)) < 0)
+            return rc;
+        tb_add(t, name);
+        GString *g = g_string_new(NULL);
+        for (int64_t ci = 0; ci < a->n_configs; ci++) {
+            int used = 0;
+            for (int64_t si = 0; si < a->n_slices && pl->config; si++)
+                used |= pl->config[si] == ci;
+            if (used)
+                g_string_append_printf(g, "%s%s", g->len ? ", " : "", a->configs[ci].spec);
+        }
+        tb_add(t, g_string_free(g, FALSE));
+        tb_add(t, brief_bytes(pl->mem_cost));
+        tb_add(t, brief_times(pl->mem_ratio));
+        double tpot, ratio;
+        brief_plan_tpot(a, pl, &tpot, &ratio);
+        tb_add(t, brief_ms(tpot));
+        tb_add(t, brief_times(ratio));
+    }
+    return 0;
+}
+
+static int table_divergence(struct brief_ctx *c, struct tb *t)
+{
+    const struct qb_analysis *a = c->a;
+
+    for (int64_t ci = 0; ci < a->n_configs; ci++) {
+        const struct qb_an_cell *cell = a->overall.cells ? &a->overall.cells[ci] : NULL;
+        tb_add(t, g_strdup(a->configs[ci].spec));
+        if (!cell || ci == a->baseline) {
+            for (int k = 0; k < 4; k++)
+                tb_add(t, NULL);
+            continue;
+        }
+        tb_add(t, isfinite(cell->kl_mean) ? brief_fmt("%.3g", cell->kl_mean) : NULL);
+        tb_add(t, isfinite(cell->kl_p99) ? brief_fmt("%.3g", cell->kl_p99) : NULL);
+        tb_add(t, isfinite(cell->top1) ? brief_percent(cell->top1) : NULL);
+        tb_add(t, isfinite(cell->flip_rate) ? brief_percent(cell->flip_rate) : NULL);
+    }
+    return 0;
+}
+
+static int (*const table_rows[N_TABLES])(struct brief_ctx *c, struct tb *t) = {
+    [T_RECOMMENDATION] = table_recommendation, [T_SLICES] = table_slices,
+    [T_ACCURACY] = table_accuracy,             [T_SLICE_CONFIGS] = table_slice_configs,
+    [T_CONFIGS] = table_configs,               [T_LATENCY] = table_latency,
+    [T_MEMORY] = table_memory,                 [T_DEPLOYMENT] = table_deployment,
+    [T_DIVERGENCE] = table_divergence,
+};
+
+/* @table NAME [cols=...]: the header row (cols= expanded, else empty), then the table's rows. */
+static int build_table(struct brief_ctx *c, const struct tline *tl, struct qb_blk *b)
+{
     struct tb t = {g_ptr_array_new(), brief_tables[tl->arg].n_cols};
     int rc = 0;
 
-    /* header */
     if (tl->cols) {
         char *cols = NULL;
         if ((rc = brief_expand(c, tl->cols, tl->line, &cols)) < 0)
@@ -184,138 +372,13 @@ static int build_table(struct brief_ctx *c, const struct tline *tl, struct qb_bl
         for (int i = 0; i < t.n_cols; i++)
             tb_add(&t, g_strdup(""));
     }
-    switch (tl->arg) {
-    case T_RECOMMENDATION:
-        for (int64_t si = 0; si < a->n_slices; si++) {
-            const struct qb_an_slice *s = &a->slices[si];
-            char *d = NULL, *v = NULL;
-            tb_add(&t, g_strdup(s->name));
-            tb_add(&t, brief_percent(s->traffic));
-            tb_add(&t, g_strdup(a->configs[s->rec].spec));
-            if ((rc = delta_text(c, s, &s->cells[s->rec], &d)) < 0 || (rc = verdict_word(c, s->verdict, &v)) < 0) {
-                g_free(d);
-                goto out;
-            }
-            tb_add(&t, d);
-            tb_add(&t, v);
-        }
-        break;
-    case T_SLICES:
-        for (int64_t si = 0; si < a->n_slices; si++) {
-            const struct qb_an_slice *s = &a->slices[si];
-            char *k = NULL;
-            if ((rc = brief_pattern(c, s->is_perplexity ? "kind_perplexity" : "kind_accuracy", NULL, &k)) < 0)
-                goto out;
-            tb_add(&t, g_strdup(s->name));
-            tb_add(&t, k);
-            tb_add(&t, brief_i64(s->n_items));
-            tb_add(&t, brief_fmt("%.1f", s->tolerance));
-            tb_add(&t, brief_percent(s->traffic));
-        }
-        break;
-    case T_ACCURACY:
-        for (int64_t si = 0; si < a->n_slices; si++)
-            for (int64_t ci = 0; ci < a->n_configs; ci++)
-                if ((rc = cell_row(c, &t, si, ci, 1)) < 0)
-                    goto out;
-        break;
-    case T_SLICE_CONFIGS:
-        if (c->each_slice < 0) {
-            rc = qb_err(QB_EFORMAT, "'%s':%d: table 'slice_configs' belongs inside @each slice",
-                        c->t->file, tl->line);
-            goto out;
-        }
-        for (int64_t ci = 0; ci < a->n_configs; ci++)
-            if ((rc = cell_row(c, &t, c->each_slice, ci, 0)) < 0)
-                goto out;
-        break;
-    case T_CONFIGS:
-        for (int64_t ci = 0; ci < a->n_configs; ci++) {
-            const struct qb_an_config *cf = &a->configs[ci];
-            tb_add(&t, g_strdup(cf->spec));
-            tb_add(&t, isfinite(cf->bits_per_weight) ? brief_fmt("%.2f", cf->bits_per_weight) : NULL);
-            tb_add(&t, cf->weight_bytes >= 0 ? brief_bytes((double)cf->weight_bytes) : NULL);
-            tb_add(&t, cf->peak_rss_bytes >= 0 ? brief_bytes((double)cf->peak_rss_bytes) : NULL);
-            tb_add(&t, ci == a->baseline ? g_strdup(NA) : brief_percent(cf->mem_saving));
-            tb_add(&t, isfinite(cf->quant_seconds) ? brief_fmt("%.2f", cf->quant_seconds) : NULL);
-        }
-        break;
-    case T_LATENCY:
-        for (int64_t ci = 0; ci < a->n_configs; ci++) {
-            const struct qb_an_config *cf = &a->configs[ci];
-            for (int64_t li = 0; li < cf->n_lat; li++) {
-                const struct qb_an_latency *l = &cf->lat[li];
-                char *p50 = brief_ms(l->ttft_p50), *p95 = brief_ms(l->ttft_p95), *t50 = brief_ms(l->tpot_p50),
-                     *t95 = brief_ms(l->tpot_p95);
-                tb_add(&t, g_strdup(cf->spec));
-                tb_add(&t, brief_fmt("%lld / %lld / %lld", (long long)l->prompt_len, (long long)l->gen_len,
-                               (long long)l->batch));
-                tb_add(&t, brief_fmt("%s / %s", p50, p95));
-                tb_add(&t, brief_fmt("%s / %s", t50, t95));
-                tb_add(&t, isfinite(l->decode_tok_s_p50) ? brief_fmt("%.1f", l->decode_tok_s_p50) : NULL);
-                tb_add(&t, brief_times(l->speedup_tpot));
-                tb_add(&t, brief_times(l->speedup_ttft));
-                tb_add(&t, brief_i64(l->n_samples));
-                g_free(p50), g_free(p95), g_free(t50), g_free(t95);
-            }
-        }
-        break;
-    case T_MEMORY:
-        for (int64_t ci = 0; ci < a->n_configs; ci++) {
-            const struct qb_an_config *cf = &a->configs[ci];
-            tb_add(&t, g_strdup(cf->spec));
-            tb_add(&t, cf->weight_bytes >= 0 ? brief_bytes((double)cf->weight_bytes) : NULL);
-            if (cf->kv_cache_bytes >= 0) {
-                char *kv = brief_bytes((double)cf->kv_cache_bytes);
-                tb_add(&t, cf->mem_context > 0 ? brief_fmt("%s (%lld)", kv, (long long)cf->mem_context) : g_strdup(kv));
-                g_free(kv);
-            } else {
-                tb_add(&t, NULL);
-            }
-            tb_add(&t, cf->peak_rss_bytes >= 0 ? brief_bytes((double)cf->peak_rss_bytes) : NULL);
-            tb_add(&t, ci == a->baseline ? g_strdup(NA) : brief_percent(cf->mem_saving));
-        }
-        break;
-    case T_DEPLOYMENT:
-        for (int p = 0; p < 2; p++) {
-            const struct qb_an_plan *pl = p ? &a->routed : &a->single;
-            char *name = NULL;
-            if ((rc = brief_pattern(c, p ? "plan_routed" : "plan_single", NULL, &name)) < 0)
-                goto out;
-            tb_add(&t, name);
-            GString *g = g_string_new(NULL);
-            for (int64_t ci = 0; ci < a->n_configs; ci++) {
-                int used = 0;
-                for (int64_t si = 0; si < a->n_slices && pl->config; si++)
-                    used |= pl->config[si] == ci;
-                if (used)
-                    g_string_append_printf(g, "%s%s", g->len ? ", " : "", a->configs[ci].spec);
-            }
-            tb_add(&t, g_string_free(g, FALSE));
-            tb_add(&t, brief_bytes(pl->mem_cost));
-            tb_add(&t, brief_times(pl->mem_ratio));
-            double tpot, ratio;
-            brief_plan_tpot(a, pl, &tpot, &ratio);
-            tb_add(&t, brief_ms(tpot));
-            tb_add(&t, brief_times(ratio));
-        }
-        break;
-    case T_DIVERGENCE:
-        for (int64_t ci = 0; ci < a->n_configs; ci++) {
-            const struct qb_an_cell *cell = a->overall.cells ? &a->overall.cells[ci] : NULL;
-            tb_add(&t, g_strdup(a->configs[ci].spec));
-            if (!cell || ci == a->baseline) {
-                for (int k = 0; k < 4; k++)
-                    tb_add(&t, NULL);
-                continue;
-            }
-            tb_add(&t, isfinite(cell->kl_mean) ? brief_fmt("%.3g", cell->kl_mean) : NULL);
-            tb_add(&t, isfinite(cell->kl_p99) ? brief_fmt("%.3g", cell->kl_p99) : NULL);
-            tb_add(&t, isfinite(cell->top1) ? brief_percent(cell->top1) : NULL);
-            tb_add(&t, isfinite(cell->flip_rate) ? brief_percent(cell->flip_rate) : NULL);
-        }
-        break;
+    if (tl->arg == T_SLICE_CONFIGS && c->each_slice < 0) {
+        rc = qb_err(QB_EFORMAT, "'%s':%d: table 'slice_configs' belongs inside @each slice",
+                    c->t->file, tl->line);
+        goto out;
     }
+    if ((rc = table_rows[tl->arg](c, &t)) < 0)
+        goto out;
     b->n_cols = t.n_cols;
     b->n_rows = (int64_t)t.cells->len / t.n_cols;
     b->align = g_strdup(brief_tables[tl->arg].align);
@@ -403,58 +466,171 @@ static char *safe_name(const char *s)
     return r;
 }
 
+static int build_range(struct brief_ctx *c, int64_t from, int64_t to);
+
+/* @if at line i: the then-branch or the @else branch; *next: its @endif. */
+static int build_if(struct brief_ctx *c, int64_t i, int64_t *next)
+{
+    const struct qb_template *t = c->t;
+    const struct tline *tl = &t->l[i];
+    int64_t m = tl->match, end = m;
+    int rc = 0;
+
+    while (t->l[end].d == D_ELSE)
+        end = t->l[end].match;
+    if (eval_cond(c, tl))
+        rc = build_range(c, i + 1, m);
+    else if (t->l[m].d == D_ELSE)
+        rc = build_range(c, m + 1, end);
+    *next = end;
+    return rc;
+}
+
+/* @each slice at line i: its body once per slice, with the slice's item variables and
+ * {{verdict}}. */
+static int build_each(struct brief_ctx *c, int64_t i)
+{
+    const struct tline *tl = &c->t->l[i];
+    struct scope sc = {0};
+    struct scope *save = c->local;
+    int rc = 0;
+
+    for (int64_t si = 0; si < c->a->n_slices; si++) {
+        char *v = NULL;
+        brief_slice_scope(c, si, &sc);
+        if ((rc = verdict_word(c, c->a->slices[si].verdict, &v)) < 0)
+            break;
+        brief_scope_set(&sc, "verdict", v);
+        c->local = &sc;
+        c->each_slice = si;
+        rc = build_range(c, i + 1, tl->match);
+        c->local = save;
+        c->each_slice = -1;
+        brief_scope_clear(&sc);
+        if (rc < 0)
+            return rc;
+    }
+    brief_scope_clear(&sc);
+    return rc;
+}
+
+/* @title, @lead, @h1, @h2, @p, @note, @code: one text block; the first title names the PDF. */
+static int build_text(struct brief_ctx *c, const struct tline *tl)
+{
+    static const enum qb_blk_kind k[] = {
+        [D_TITLE] = QB_BLK_TITLE, [D_LEAD] = QB_BLK_LEAD, [D_H1] = QB_BLK_H1,
+        [D_H2] = QB_BLK_H2,       [D_P] = QB_BLK_P,       [D_NOTE] = QB_BLK_NOTE,
+        [D_CODE] = QB_BLK_CODE,
+    };
+    char *s = NULL;
+    int rc;
+
+    if ((rc = brief_expand(c, tl->text, tl->line, &s)) < 0)
+        return rc;
+    if (tl->d == D_TITLE && !c->doc->doc_title)
+        c->doc->doc_title = g_strdup(s);
+    doc_add(c->doc, k[tl->d])->text = s;
+    return rc;
+}
+
+/* @stat "value | label | note": three items of a stats row; consecutive @stat lines share
+ * one row. */
+static int build_stat(struct brief_ctx *c, const struct tline *tl)
+{
+    char *s = NULL;
+    int rc;
+
+    if ((rc = brief_expand(c, tl->text, tl->line, &s)) < 0)
+        return rc;
+    struct qb_blk *prev = c->doc->n ? &c->doc->blk[c->doc->n - 1] : NULL;
+    struct qb_blk *b = prev && prev->kind == QB_BLK_STATS ? prev : doc_add(c->doc, QB_BLK_STATS);
+    char **v = g_strsplit(s, "|", 3);
+    b->items = g_renew(char *, b->items, (gsize)b->n_items + 3);
+    for (int k = 0, have = 1; k < 3; k++) {
+        have = have && v[k];
+        b->items[b->n_items + k] = g_strdup(have ? g_strstrip(v[k]) : "");
+    }
+    b->n_items += 3;
+    g_strfreev(v);
+    g_free(s);
+    return rc;
+}
+
+/* A chart's file name, unique in the document: kind[-slice][-N].png */
+static char *chart_file(const struct qb_doc *doc, int kind, const char *slice)
+{
+    const char *name = qb_chart_kind_name((enum qb_chart_kind)kind);
+    char *base = slice ? brief_fmt("%s-%s", name, slice) : g_strdup(name);
+    char *sb = safe_name(base), *file = brief_fmt("%s.png", sb);
+
+    for (int k = 2;; k++) {
+        int dup = 0;
+        for (int64_t j = 0; j < doc->n; j++)
+            if (doc->blk[j].kind == QB_BLK_CHART && !strcmp(doc->blk[j].file, file))
+                dup = 1;
+        if (!dup)
+            break;
+        g_free(file);
+        file = brief_fmt("%s-%d.png", sb, k);
+    }
+    g_free(base), g_free(sb);
+    return file;
+}
+
+/* @chart KIND: a chart block, drawn later (brief_draw_charts) at the size given, else the text
+ * width by 0.6 of it. */
+static int build_chart(struct brief_ctx *c, const struct tline *tl)
+{
+    char *title = NULL, *sub = NULL, *slice = NULL;
+    struct qb_blk *b;
+    int rc = 0;
+
+    if ((tl->title && (rc = brief_expand(c, tl->title, tl->line, &title)) < 0) ||
+        (tl->subtitle && (rc = brief_expand(c, tl->subtitle, tl->line, &sub)) < 0) ||
+        (tl->slice && (rc = brief_expand(c, tl->slice, tl->line, &slice)) < 0)) {
+        g_free(title), g_free(sub);
+        return rc;
+    }
+    char *file = chart_file(c->doc, tl->arg, slice);
+    b = doc_add(c->doc, QB_BLK_CHART);
+    b->chart_kind = tl->arg;
+    b->title = title;
+    b->subtitle = sub;
+    b->slice = slice;
+    b->line = tl->line;
+    b->file = file;
+    b->width_pt = tl->width > 0 ? tl->width : c->text_width_pt;
+    /* a heatmap grows with its rows (about 30 pt per slice, plus header and legend) so its text
+     * stays at print size; other charts default to 0.6 x their width */
+    b->height_pt = tl->height > 0 ? tl->height
+                   : tl->arg == QB_CHART_HEATMAP && !slice
+                       ? fmin(600.0, 95.0 + 30.0 * (double)(c->a->n_slices + 1))
+                       : b->width_pt * 0.6;
+    return rc;
+}
+
+/* Template lines from..to-1 into c->doc: directives in order, @if and @each recursing. */
 static int build_range(struct brief_ctx *c, int64_t from, int64_t to)
 {
     const struct qb_template *t = c->t;
+    char *s = NULL;
     int rc = 0;
+
     for (int64_t i = from; i < to; i++) {
         const struct tline *tl = &t->l[i];
-        struct qb_blk *b;
-        char *s = NULL;
         switch (tl->d) {
         case D_DEFINE: case D_ENDIF: case D_ENDEACH:
             break;
         case D_ELSE: /* reached from the then-branch: skip to @endif */
             i = tl->match;
             break;
-        case D_IF: {
-            int64_t m = tl->match, end = m;
-            while (t->l[end].d == D_ELSE)
-                end = t->l[end].match;
-            if (eval_cond(c, tl)) {
-                if ((rc = build_range(c, i + 1, m)) < 0)
-                    return rc;
-            } else if (t->l[m].d == D_ELSE) {
-                if ((rc = build_range(c, m + 1, end)) < 0)
-                    return rc;
-            }
-            i = end;
+        case D_IF:
+            rc = build_if(c, i, &i);
             break;
-        }
-        case D_EACH: {
-            struct scope sc = {0};
-            struct scope *save = c->local;
-            for (int64_t si = 0; si < c->a->n_slices; si++) {
-                char *v = NULL;
-                brief_slice_scope(c, si, &sc);
-                if ((rc = verdict_word(c, c->a->slices[si].verdict, &v)) < 0)
-                    break;
-                brief_scope_set(&sc, "verdict", v);
-                c->local = &sc;
-                c->each_slice = si;
-                rc = build_range(c, i + 1, tl->match);
-                c->local = save;
-                c->each_slice = -1;
-                brief_scope_clear(&sc);
-                if (rc < 0)
-                    return rc;
-            }
-            brief_scope_clear(&sc);
-            if (rc < 0)
-                return rc;
+        case D_EACH:
+            rc = build_each(c, i);
             i = tl->match;
             break;
-        }
         case D_PAGE:
             doc_add(c->doc, QB_BLK_PAGE);
             break;
@@ -464,85 +640,24 @@ static int build_range(struct brief_ctx *c, int64_t from, int64_t to)
             g_free(c->doc->footer);
             c->doc->footer = s;
             break;
-        case D_TITLE: case D_LEAD: case D_H1: case D_H2: case D_P: case D_NOTE: case D_CODE: {
-            static const enum qb_blk_kind k[] = {
-                [D_TITLE] = QB_BLK_TITLE, [D_LEAD] = QB_BLK_LEAD, [D_H1] = QB_BLK_H1,
-                [D_H2] = QB_BLK_H2, [D_P] = QB_BLK_P, [D_NOTE] = QB_BLK_NOTE, [D_CODE] = QB_BLK_CODE,
-            };
-            if ((rc = brief_expand(c, tl->text, tl->line, &s)) < 0)
-                return rc;
-            if (tl->d == D_TITLE && !c->doc->doc_title)
-                c->doc->doc_title = g_strdup(s);
-            b = doc_add(c->doc, k[tl->d]);
-            b->text = s;
+        case D_TITLE: case D_LEAD: case D_H1: case D_H2: case D_P: case D_NOTE: case D_CODE:
+            rc = build_text(c, tl);
             break;
-        }
-        case D_STAT: {
-            if ((rc = brief_expand(c, tl->text, tl->line, &s)) < 0)
-                return rc;
-            /* consecutive @stat lines share one row */
-            struct qb_blk *prev = c->doc->n ? &c->doc->blk[c->doc->n - 1] : NULL;
-            b = prev && prev->kind == QB_BLK_STATS ? prev : doc_add(c->doc, QB_BLK_STATS);
-            char **v = g_strsplit(s, "|", 3);
-            b->items = g_renew(char *, b->items, (gsize)b->n_items + 3);
-            for (int k = 0, have = 1; k < 3; k++) {
-                have = have && v[k];
-                b->items[b->n_items + k] = g_strdup(have ? g_strstrip(v[k]) : "");
-            }
-            b->n_items += 3;
-            g_strfreev(v);
-            g_free(s);
+        case D_STAT:
+            rc = build_stat(c, tl);
             break;
-        }
         case D_TABLE:
-            b = doc_add(c->doc, QB_BLK_TABLE);
-            if ((rc = build_table(c, tl, b)) < 0)
-                return rc;
+            rc = build_table(c, tl, doc_add(c->doc, QB_BLK_TABLE));
             break;
         case D_LIST:
-            b = doc_add(c->doc, QB_BLK_LIST);
-            if ((rc = build_list(c, tl, b)) < 0)
-                return rc;
+            rc = build_list(c, tl, doc_add(c->doc, QB_BLK_LIST));
             break;
-        case D_CHART: {
-            char *title = NULL, *sub = NULL, *slice = NULL;
-            if ((tl->title && (rc = brief_expand(c, tl->title, tl->line, &title)) < 0) ||
-                (tl->subtitle && (rc = brief_expand(c, tl->subtitle, tl->line, &sub)) < 0) ||
-                (tl->slice && (rc = brief_expand(c, tl->slice, tl->line, &slice)) < 0)) {
-                g_free(title), g_free(sub);
-                return rc;
-            }
-            b = doc_add(c->doc, QB_BLK_CHART);
-            b->chart_kind = tl->arg;
-            b->title = title;
-            b->subtitle = sub;
-            b->slice = slice;
-            b->line = tl->line;
-            b->width_pt = tl->width > 0 ? tl->width : c->text_width_pt;
-            /* a heatmap grows with its rows (about 30 pt per slice, plus header and legend) so
-             * its text stays at print size; other charts default to 0.6 x their width */
-            b->height_pt = tl->height > 0                          ? tl->height
-                           : tl->arg == QB_CHART_HEATMAP && !slice ? fmin(600.0, 95.0 + 30.0 * (double)(c->a->n_slices + 1))
-                                                                   : b->width_pt * 0.6;
-            /* unique file name: kind[-slice][-N].png */
-            char *base = slice ? brief_fmt("%s-%s", qb_chart_kind_name((enum qb_chart_kind)tl->arg), slice)
-                               : g_strdup(qb_chart_kind_name((enum qb_chart_kind)tl->arg));
-            char *sb = safe_name(base);
-            b->file = brief_fmt("%s.png", sb);
-            for (int k = 2;; k++) {
-                int dup = 0;
-                for (int64_t j = 0; j < c->doc->n - 1; j++)
-                    if (c->doc->blk[j].kind == QB_BLK_CHART && !strcmp(c->doc->blk[j].file, b->file))
-                        dup = 1;
-                if (!dup)
-                    break;
-                g_free(b->file);
-                b->file = brief_fmt("%s-%d.png", sb, k);
-            }
-            g_free(base), g_free(sb);
+        case D_CHART:
+            rc = build_chart(c, tl);
             break;
         }
-        }
+        if (rc < 0)
+            return rc;
     }
     return rc;
 }
