@@ -225,7 +225,9 @@ static char *file_stem(const char *p)
     return b;
 }
 
-int brief_make_vars(struct brief_ctx *c, const struct qb_brief_opts *o, const char *date)
+/* The run: model, suite, configs, machine, dates, commands, statistics; the title and the
+ * policy from the template's patterns (default_title, policy_point / policy_interval). */
+static int vars_run(struct brief_ctx *c, const struct qb_brief_opts *o, const char *date)
 {
     const struct qb_analysis *a = c->a;
     const struct qb_an_config *base = &a->configs[a->baseline];
@@ -286,6 +288,16 @@ int brief_make_vars(struct brief_ctx *c, const struct qb_brief_opts *o, const ch
     set(c, "tolerance", brief_fmt("%.1f", a->overall.tolerance));
     set(c, "resamples", brief_i64(a->resamples));
     set(c, "seed", brief_fmt("%llu", (unsigned long long)a->seed));
+    return 0;
+}
+
+/* The deployment: memory and speed of the chosen plan and of the single config, and the
+ * decode speedup of the config serving the largest traffic share. */
+static void vars_deployment(struct brief_ctx *c)
+{
+    const struct qb_analysis *a = c->a;
+    const struct qb_an_config *base = &a->configs[a->baseline];
+
     const struct qb_an_plan *plan = brief_chosen_plan(a);
     set(c, "mem_saving", brief_percent(1.0 - plan->mem_ratio));
     set(c, "mem_baseline", brief_bytes(base->mem_cost));
@@ -320,6 +332,13 @@ int brief_make_vars(struct brief_ctx *c, const struct qb_brief_opts *o, const ch
         set(c, "speedup_config", g_strdup(cf->spec));
         c->conds[C_HAS_SPEEDUP] = isfinite(sp);
     }
+}
+
+/* Calibration, the first cliff, the overall recommendation, page placeholders. */
+static void vars_cliff(struct brief_ctx *c)
+{
+    const struct qb_analysis *a = c->a;
+
     set(c, "calib_file", basename_of(a->calib_file));
     set(c, "calib_sha", g_strdup(a->calib_sha256));
     set(c, "calib_sequences", brief_i64(a->calib_sequences));
@@ -340,8 +359,12 @@ int brief_make_vars(struct brief_ctx *c, const struct qb_brief_opts *o, const ch
     set(c, "overall_delta", a->overall.cells ? brief_spts(a->overall.cells[a->overall.rec].delta) : NULL);
     set(c, "page", g_strdup("{page}"));
     set(c, "pages", g_strdup("{pages}"));
+}
 
-    /* conditions */
+/* The @if conditions that follow from the analysis alone. */
+static void set_conds(struct brief_ctx *c)
+{
+    const struct qb_analysis *a = c->a;
     int hidden = 0, undecided = 0, ppl = 0;
     for (int64_t i = 0; i < a->n_cliffs; i++)
         hidden |= a->cliffs[i].hides;
@@ -358,11 +381,21 @@ int brief_make_vars(struct brief_ctx *c, const struct qb_brief_opts *o, const ch
     c->conds[C_HAS_PERPLEXITY] = ppl;
     c->conds[C_HAS_MISSING] = a->n_missing > 0;
     c->conds[C_ROUTED] = a->routed.n_distinct > 1;
+}
 
+int brief_make_vars(struct brief_ctx *c, const struct qb_brief_opts *o, const char *date)
+{
+    char *ans = NULL;
+    int rc;
+
+    if ((rc = vars_run(c, o, date)) < 0)
+        return rc;
+    vars_deployment(c);
+    vars_cliff(c);
+    set_conds(c);
     if ((rc = brief_make_caveats(c)) < 0)
         return rc;
     c->conds[C_HAS_CAVEATS] = c->n_caveats > 0;
-    char *ans = NULL;
     if ((rc = brief_make_answer(c, &ans)) < 0)
         return rc;
     set(c, "answer", ans);
