@@ -215,6 +215,85 @@ static int parse_attrs(const struct qb_template *t, int line, const char *s, str
     return 0;
 }
 
+/* @define NAME BODY: NAME a new identifier, not a variable's. */
+static int parse_define(struct qb_template *t, int line, char *rest, struct tline *tl)
+{
+    int rc;
+    char *q = rest;
+    while (*q && *q != ' ' && *q != '\t')
+        q++;
+    tl->name = g_strndup(rest, (gsize)(q - rest));
+    tl->text = g_strdup(g_strstrip(q));
+    if (!is_ident(tl->name)) {
+        rc = qb_err(QB_EFORMAT, "'%s':%d: @define needs a NAME (letters, digits, _), not '%s'",
+                    t->file, line, tl->name);
+        g_free(tl->name), g_free(tl->text);
+        return rc;
+    }
+    if (brief_find_define(t, tl->name)) {
+        rc = qb_err(QB_EFORMAT, "'%s':%d: '%s' is defined twice", t->file, line, tl->name);
+        g_free(tl->name), g_free(tl->text);
+        return rc;
+    }
+    if (find_name(var_names, (int)G_N_ELEMENTS(var_names), tl->name) >= 0) {
+        rc = qb_err(QB_EFORMAT, "'%s':%d: '%s' is a variable and cannot be defined", t->file,
+                    line, tl->name);
+        g_free(tl->name), g_free(tl->text);
+        return rc;
+    }
+    return 0;
+}
+
+/* @table NAME [cols="a | b"] and @chart KIND [title= subtitle= slice= width= height=]: a
+ * known name, its attributes, and as many cols= as the table has columns. */
+static int parse_table_or_chart(struct qb_template *t, int line, char *rest, struct tline *tl)
+{
+    int rc;
+    char *q = rest;
+    while (*q && *q != ' ' && *q != '\t')
+        q++;
+    char *name = g_strndup(rest, (gsize)(q - rest));
+    if (tl->d == D_TABLE) {
+        tl->arg = -1;
+        for (int i = 0; i < N_TABLES; i++)
+            if (!strcmp(brief_tables[i].name, name))
+                tl->arg = i;
+        if (tl->arg < 0) {
+            rc = qb_err(QB_EFORMAT, "'%s':%d: unknown table '%s'", t->file, line, name);
+            g_free(name);
+            return rc;
+        }
+    } else {
+        enum qb_chart_kind k;
+        if (!*name || qb_chart_kind_parse(name, &k) < 0) {
+            rc = qb_err_prefix(QB_EFORMAT, "'%s':%d", t->file, line);
+            if (!*name)
+                rc = qb_err(QB_EFORMAT, "'%s':%d: @chart needs a KIND", t->file, line);
+            g_free(name);
+            return rc;
+        }
+        tl->arg = (int)k;
+    }
+    g_free(name);
+    /* the struct goes into t only on success, so free what attrs set on failure */
+    if ((rc = parse_attrs(t, line, q, tl)) < 0) {
+        g_free(tl->cols), g_free(tl->title), g_free(tl->subtitle), g_free(tl->slice);
+        return rc;
+    }
+    if (tl->d == D_TABLE && tl->cols) {
+        int n = 1;
+        for (const char *c = tl->cols; *c; c++)
+            n += *c == '|';
+        if (n != brief_tables[tl->arg].n_cols) {
+            rc = qb_err(QB_EFORMAT, "'%s':%d: table '%s' has %d columns, cols= names %d",
+                        t->file, line, brief_tables[tl->arg].name, brief_tables[tl->arg].n_cols, n);
+            g_free(tl->cols);
+            return rc;
+        }
+    }
+    return 0;
+}
+
 static int parse_line(struct qb_template *t, int line, char *s)
 {
     struct tline tl = {0};
@@ -242,31 +321,10 @@ static int parse_line(struct qb_template *t, int line, char *s)
             return qb_err(QB_EFORMAT, "'%s':%d: @%s needs text", t->file, line, dir_names[d]);
         tl.text = g_strdup(rest);
         break;
-    case D_DEFINE: {
-        char *q = rest;
-        while (*q && *q != ' ' && *q != '\t')
-            q++;
-        tl.name = g_strndup(rest, (gsize)(q - rest));
-        tl.text = g_strdup(g_strstrip(q));
-        if (!is_ident(tl.name)) {
-            rc = qb_err(QB_EFORMAT, "'%s':%d: @define needs a NAME (letters, digits, _), not '%s'",
-                        t->file, line, tl.name);
-            g_free(tl.name), g_free(tl.text);
+    case D_DEFINE:
+        if ((rc = parse_define(t, line, rest, &tl)) < 0)
             return rc;
-        }
-        if (brief_find_define(t, tl.name)) {
-            rc = qb_err(QB_EFORMAT, "'%s':%d: '%s' is defined twice", t->file, line, tl.name);
-            g_free(tl.name), g_free(tl.text);
-            return rc;
-        }
-        if (find_name(var_names, (int)G_N_ELEMENTS(var_names), tl.name) >= 0) {
-            rc = qb_err(QB_EFORMAT, "'%s':%d: '%s' is a variable and cannot be defined", t->file,
-                        line, tl.name);
-            g_free(tl.name), g_free(tl.text);
-            return rc;
-        }
         break;
-    }
     case D_IF: {
         const char *c = rest;
         if (*c == '!')
@@ -288,51 +346,10 @@ static int parse_line(struct qb_template *t, int line, char *s)
             return qb_err(QB_EFORMAT, "'%s':%d: unknown list '%s' (cliffs, caveats, warnings)",
                           t->file, line, rest);
         break;
-    case D_TABLE: case D_CHART: {
-        char *q = rest;
-        while (*q && *q != ' ' && *q != '\t')
-            q++;
-        char *name = g_strndup(rest, (gsize)(q - rest));
-        if (tl.d == D_TABLE) {
-            tl.arg = -1;
-            for (int i = 0; i < N_TABLES; i++)
-                if (!strcmp(brief_tables[i].name, name))
-                    tl.arg = i;
-            if (tl.arg < 0) {
-                rc = qb_err(QB_EFORMAT, "'%s':%d: unknown table '%s'", t->file, line, name);
-                g_free(name);
-                return rc;
-            }
-        } else {
-            enum qb_chart_kind k;
-            if (!*name || qb_chart_kind_parse(name, &k) < 0) {
-                rc = qb_err_prefix(QB_EFORMAT, "'%s':%d", t->file, line);
-                if (!*name)
-                    rc = qb_err(QB_EFORMAT, "'%s':%d: @chart needs a KIND", t->file, line);
-                g_free(name);
-                return rc;
-            }
-            tl.arg = (int)k;
-        }
-        g_free(name);
-        /* the struct goes into t only on success, so free what attrs set on failure */
-        if ((rc = parse_attrs(t, line, q, &tl)) < 0) {
-            g_free(tl.cols), g_free(tl.title), g_free(tl.subtitle), g_free(tl.slice);
+    case D_TABLE: case D_CHART:
+        if ((rc = parse_table_or_chart(t, line, rest, &tl)) < 0)
             return rc;
-        }
-        if (tl.d == D_TABLE && tl.cols) {
-            int n = 1;
-            for (const char *c = tl.cols; *c; c++)
-                n += *c == '|';
-            if (n != brief_tables[tl.arg].n_cols) {
-                rc = qb_err(QB_EFORMAT, "'%s':%d: table '%s' has %d columns, cols= names %d",
-                            t->file, line, brief_tables[tl.arg].name, brief_tables[tl.arg].n_cols, n);
-                g_free(tl.cols);
-                return rc;
-            }
-        }
         break;
-    }
     }
     if (t->n == t->cap) {
         t->cap = t->cap ? 2 * t->cap : 64;
