@@ -143,112 +143,133 @@ out:
     return rc;
 }
 
-/* The one-sentence answer, from the answer_* patterns (see docs/templates.md). */
+/* Appends the clause for config ci and one kind of slice it is recommended for (0: they hold,
+ * 1: kept there by a cliff or at the baseline, 2: too small to tell), if any; names: room
+ * for every slice name. */
+static int answer_clause(struct brief_ctx *c, GString *g, char **names, int64_t ci, int kind)
+{
+    const struct qb_analysis *a = c->a;
+    int64_t n = 0, first = -1;
+    struct scope sc = {0};
+    char *list = NULL, *clause = NULL;
+    int rc;
+
+    for (int64_t si = 0; si < a->n_slices; si++) {
+        const struct qb_an_slice *s = &a->slices[si];
+        if (s->rec != ci || s->verdict == QB_VERDICT_FAILS)
+            continue;
+        int k = s->verdict == QB_VERDICT_UNDECIDED                          ? 2
+                : (s->verdict == QB_VERDICT_CLIFF || ci == a->baseline) ? 1
+                                                                          : 0;
+        if (k != kind)
+            continue;
+        if (first < 0)
+            first = si;
+        names[n++] = a->slices[si].name;
+    }
+    if (!n)
+        return 0;
+    const char *pat = kind == 0 ? "answer_serve" : kind == 2 ? "answer_undecided" : "answer_keep";
+    if ((rc = join_and(c, names, n, &list)) < 0)
+        return rc;
+    if (kind == 1 && a->slices[first].cliff >= 0) {
+        brief_cliff_scope(a, &a->cliffs[a->slices[first].cliff], &sc);
+        pat = "answer_keep_cliff";
+    } else {
+        brief_scope_set(&sc, "n", brief_i64(a->slices[first].cells[ci].n));
+    }
+    brief_scope_set(&sc, "config", g_strdup(a->configs[ci].spec));
+    brief_scope_set(&sc, "slices", list);
+    rc = brief_pattern(c, pat, &sc, &clause);
+    brief_scope_clear(&sc);
+    if (rc < 0)
+        return rc;
+    if (*clause) {
+        if (g->len)
+            g_string_append(g, "; ");
+        g_string_append(g, clause);
+    }
+    g_free(clause);
+    return rc;
+}
+
+/* One config serves everything and holds (answer_all), or nothing but the baseline does
+ * (answer_none): the short form replaces the clauses, when the template has it. */
+static int answer_short(struct brief_ctx *c, GString *g)
+{
+    const struct qb_analysis *a = c->a;
+    int all_one = a->n_slices > 0, none = a->n_slices > 0, rc = 0;
+
+    for (int64_t si = 0; si < a->n_slices; si++)
+        if (a->slices[si].rec != a->slices[0].rec || a->slices[si].verdict != QB_VERDICT_HOLDS)
+            all_one = 0;
+    for (int64_t si = 0; si < a->n_slices; si++)
+        if (a->slices[si].rec != a->baseline || a->slices[si].verdict == QB_VERDICT_CLIFF ||
+            a->slices[si].verdict == QB_VERDICT_FAILS)
+            none = 0;
+    const char *pat = all_one ? "answer_all" : none ? "answer_none" : NULL;
+    if (pat && brief_find_define(c->t, pat)) {
+        struct scope sc = {0};
+        char *s = NULL;
+        brief_scope_set(&sc, "config",
+                        g_strdup(a->configs[all_one ? a->slices[0].rec : a->baseline].spec));
+        rc = brief_pattern(c, pat, &sc, &s);
+        brief_scope_clear(&sc);
+        if (rc < 0)
+            return rc;
+        g_string_assign(g, s);
+        g_free(s);
+    }
+    return rc;
+}
+
+/* A sentence: capital first letter, one full stop. */
+static void as_sentence(GString *g)
+{
+    if (!g->len)
+        return;
+    gunichar u = g_utf8_get_char(g->str);
+    if (g_unichar_islower(u)) {
+        char buf[8];
+        int n0 = g_unichar_to_utf8(u, NULL), n1 = g_unichar_to_utf8(g_unichar_toupper(u), buf);
+        g_string_erase(g, 0, n0);
+        g_string_insert_len(g, 0, buf, n1);
+    }
+    if (g->str[g->len - 1] != '.')
+        g_string_append_c(g, '.');
+}
+
+/* The one-sentence answer, from the answer_* patterns (see docs/templates.md): clauses,
+ * cheapest config first (the ladder's bottom), per config the slices it serves that hold, then
+ * those kept there by a cliff, then those too small to tell; or the single-config or short
+ * form; then the slices the baseline itself fails. */
 int brief_make_answer(struct brief_ctx *c, char **out)
 {
     const struct qb_analysis *a = c->a;
     GString *g = g_string_new(NULL);
     char **names = g_new0(char *, (gsize)a->n_slices + 1);
-    int rc = 0;
-    int64_t n_serve_groups = 0;
+    int rc = 0, single = 0;
 
     *out = NULL;
-    /* clauses, cheapest config first (the ladder's bottom); per config: the slices it serves
-     * that hold, then those kept there by a cliff, then those too small to tell */
-    for (int64_t ci = a->n_configs - 1; ci >= 0; ci--) {
-        for (int kind = 0; kind < 3; kind++) {
-            int64_t n = 0, first = -1;
-            for (int64_t si = 0; si < a->n_slices; si++) {
-                const struct qb_an_slice *s = &a->slices[si];
-                if (s->rec != ci || s->verdict == QB_VERDICT_FAILS)
-                    continue;
-                int k = s->verdict == QB_VERDICT_UNDECIDED ? 2
-                        : (s->verdict == QB_VERDICT_CLIFF || ci == a->baseline) ? 1 : 0;
-                if (k != kind)
-                    continue;
-                if (first < 0)
-                    first = si;
-                names[n++] = a->slices[si].name;
-            }
-            if (!n)
-                continue;
-            struct scope sc = {0};
-            char *list = NULL, *clause = NULL;
-            const char *pat = kind == 0 ? "answer_serve" : kind == 2 ? "answer_undecided" : "answer_keep";
-            if ((rc = join_and(c, names, n, &list)) < 0)
+    for (int64_t ci = a->n_configs - 1; ci >= 0; ci--)
+        for (int kind = 0; kind < 3; kind++)
+            if ((rc = answer_clause(c, g, names, ci, kind)) < 0)
                 goto out;
-            if (kind == 1 && a->slices[first].cliff >= 0) {
-                brief_cliff_scope(a, &a->cliffs[a->slices[first].cliff], &sc);
-                pat = "answer_keep_cliff";
-            } else {
-                brief_scope_set(&sc, "n", brief_i64(a->slices[first].cells[ci].n));
-            }
-            brief_scope_set(&sc, "config", g_strdup(a->configs[ci].spec));
-            brief_scope_set(&sc, "slices", list);
-            if (kind == 0)
-                n_serve_groups++;
-            rc = brief_pattern(c, pat, &sc, &clause);
-            brief_scope_clear(&sc);
-            if (rc < 0)
-                goto out;
-            if (*clause) {
-                if (g->len)
-                    g_string_append(g, "; ");
-                g_string_append(g, clause);
-            }
-            g_free(clause);
-        }
-    }
     /* routing would not save memory: one config for all traffic (the baseline too, when a
      * slice needs it: the clauses above would route the rest to configs the deployment
      * figures do not count) */
-    int single = 0;
     if (brief_chosen_plan(a) == &a->single && brief_find_define(c->t, "answer_single")) {
         if ((single = answer_single(c, g)) < 0) {
             rc = single;
             goto out;
         }
     }
-    /* one config serves everything and holds: the short form */
-    if (!single) {
-        int all_one = a->n_slices > 0;
-        for (int64_t si = 0; si < a->n_slices; si++)
-            if (a->slices[si].rec != a->slices[0].rec || a->slices[si].verdict != QB_VERDICT_HOLDS)
-                all_one = 0;
-        int none = a->n_slices > 0;
-        for (int64_t si = 0; si < a->n_slices; si++)
-            if (a->slices[si].rec != a->baseline || a->slices[si].verdict == QB_VERDICT_CLIFF ||
-                a->slices[si].verdict == QB_VERDICT_FAILS)
-                none = 0;
-        const char *pat = all_one ? "answer_all" : none ? "answer_none" : NULL;
-        if (pat && brief_find_define(c->t, pat)) {
-            struct scope sc = {0};
-            char *s = NULL;
-            brief_scope_set(&sc, "config", g_strdup(a->configs[all_one ? a->slices[0].rec : a->baseline].spec));
-            rc = brief_pattern(c, pat, &sc, &s);
-            brief_scope_clear(&sc);
-            if (rc < 0)
-                goto out;
-            g_string_assign(g, s);
-            g_free(s);
-        }
-    }
+    if (!single && (rc = answer_short(c, g)) < 0)
+        goto out;
     if ((rc = answer_fails(c, g)) < 0)
         goto out;
-    /* a sentence: capital first letter, one full stop */
-    if (g->len) {
-        gunichar u = g_utf8_get_char(g->str);
-        if (g_unichar_islower(u)) {
-            char buf[8];
-            int n0 = g_unichar_to_utf8(u, NULL), n1 = g_unichar_to_utf8(g_unichar_toupper(u), buf);
-            g_string_erase(g, 0, n0);
-            g_string_insert_len(g, 0, buf, n1);
-        }
-        if (g->str[g->len - 1] != '.')
-            g_string_append_c(g, '.');
-    }
+    as_sentence(g);
 out:
-    (void)n_serve_groups;
     g_free(names);
     *out = g_string_free(g, rc < 0);
     return rc;
