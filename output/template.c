@@ -359,13 +359,73 @@ static int parse_line(struct qb_template *t, int line, char *s)
     return 0;
 }
 
+/* Open blocks while parsing: the @if, @else or @each lines not yet closed. */
+struct blocks {
+    int stack[64];
+    int depth;
+};
+
+/* Links the directive just parsed (line idx of t) into its block: @if and @each open one,
+ * @else and @endif close an @if (@else opening its second branch), @endeach an @each. */
+static int match_block(struct qb_template *t, struct blocks *bl, int line)
+{
+    struct tline *tl = &t->l[t->n - 1];
+    int idx = (int)(t->n - 1), *stack = bl->stack;
+
+    if (tl->d == D_IF || tl->d == D_EACH) {
+        if (bl->depth == 64)
+            return qb_err(QB_EFORMAT, "'%s':%d: blocks nested too deeply", t->file, line);
+        stack[bl->depth++] = idx;
+    } else if (tl->d == D_ELSE || tl->d == D_ENDIF) {
+        if (!bl->depth || t->l[stack[bl->depth - 1]].d == D_EACH ||
+            (tl->d == D_ELSE && t->l[stack[bl->depth - 1]].d == D_ELSE))
+            return qb_err(QB_EFORMAT, "'%s':%d: @%s without its @if", t->file, line,
+                          dir_names[tl->d]);
+        t->l[stack[bl->depth - 1]].match = idx;
+        if (tl->d == D_ELSE)
+            stack[bl->depth - 1] = idx;
+        else
+            bl->depth--;
+    } else if (tl->d == D_ENDEACH) {
+        if (!bl->depth || t->l[stack[bl->depth - 1]].d != D_EACH)
+            return qb_err(QB_EFORMAT, "'%s':%d: @endeach without its @each", t->file, line);
+        t->l[stack[--bl->depth]].match = idx;
+    }
+    return 0;
+}
+
+/* Once the whole file is read: every {{name}} is a variable or a define (defines may come
+ * later in the file), and per-slice conditions sit inside @each. */
+static int check_template(const struct qb_template *t)
+{
+    int rc;
+
+    for (int64_t i = 0; i < t->n; i++) {
+        const struct tline *tl = &t->l[i];
+        const char *texts[] = {tl->text, tl->cols, tl->title, tl->subtitle, tl->slice};
+        for (int k = 0; k < 5; k++)
+            if (texts[k] && (rc = check_vars(t, texts[k], tl->line)) < 0)
+                return rc;
+        if (tl->d == D_IF && tl->arg >= N_GLOBAL_CONDS) {
+            int inside = 0;
+            for (int64_t j = 0; j < i; j++)
+                if (t->l[j].d == D_EACH && t->l[j].match > i)
+                    inside = 1;
+            if (!inside)
+                return qb_err(QB_EFORMAT, "'%s':%d: '%s' is a condition of @each slice only",
+                              t->file, tl->line, cond_names[tl->arg]);
+        }
+    }
+    return 0;
+}
+
 int qb_template_parse(const char *text, const char *file, struct qb_template **out)
 {
     struct qb_template *t = g_new0(struct qb_template, 1);
     char **lines = g_strsplit(text, "\n", -1);
     GString *acc = g_string_new(NULL);
+    struct blocks bl = {{0}, 0};
     int acc_line = 0, rc = 0;
-    int stack[64], depth = 0;
 
     *out = NULL;
     t->file = g_strdup(file ? file : "template");
@@ -401,63 +461,19 @@ int qb_template_parse(const char *text, const char *file, struct qb_template **o
                         t->file, acc_line);
             goto fail;
         }
-        if ((rc = parse_line(t, acc_line, acc->str)) < 0)
+        if ((rc = parse_line(t, acc_line, acc->str)) < 0 ||
+            (rc = match_block(t, &bl, acc_line)) < 0)
             goto fail;
         g_string_truncate(acc, 0);
-        struct tline *tl = &t->l[t->n - 1];
-        int idx = (int)(t->n - 1);
-        if (tl->d == D_IF || tl->d == D_EACH) {
-            if (depth == 64) {
-                rc = qb_err(QB_EFORMAT, "'%s':%d: blocks nested too deeply", t->file, acc_line);
-                goto fail;
-            }
-            stack[depth++] = idx;
-        } else if (tl->d == D_ELSE || tl->d == D_ENDIF) {
-            if (!depth || t->l[stack[depth - 1]].d == D_EACH ||
-                (tl->d == D_ELSE && t->l[stack[depth - 1]].d == D_ELSE)) {
-                rc = qb_err(QB_EFORMAT, "'%s':%d: @%s without its @if", t->file, acc_line,
-                            dir_names[tl->d]);
-                goto fail;
-            }
-            t->l[stack[depth - 1]].match = idx;
-            if (tl->d == D_ELSE)
-                stack[depth - 1] = idx;
-            else
-                depth--;
-        } else if (tl->d == D_ENDEACH) {
-            if (!depth || t->l[stack[depth - 1]].d != D_EACH) {
-                rc = qb_err(QB_EFORMAT, "'%s':%d: @endeach without its @each", t->file, acc_line);
-                goto fail;
-            }
-            t->l[stack[--depth]].match = idx;
-        } else if (tl->d == D_EACH) {
-            ;
-        }
     }
-    if (depth) {
-        rc = qb_err(QB_EFORMAT, "'%s':%d: @%s is never closed", t->file, t->l[stack[depth - 1]].line,
-                    dir_names[t->l[stack[depth - 1]].d]);
+    if (bl.depth) {
+        const struct tline *unclosed = &t->l[bl.stack[bl.depth - 1]];
+        rc = qb_err(QB_EFORMAT, "'%s':%d: @%s is never closed", t->file, unclosed->line,
+                    dir_names[unclosed->d]);
         goto fail;
     }
-    for (int64_t i = 0; i < t->n; i++) {
-        const struct tline *tl = &t->l[i];
-        const char *texts[] = {tl->text, tl->cols, tl->title, tl->subtitle, tl->slice};
-        for (int k = 0; k < 5; k++)
-            if (texts[k] && (rc = check_vars(t, texts[k], tl->line)) < 0)
-                goto fail;
-        if (tl->d == D_IF && tl->arg >= N_GLOBAL_CONDS) {
-            /* per-slice conditions only inside @each */
-            int inside = 0;
-            for (int64_t j = 0; j < i; j++)
-                if (t->l[j].d == D_EACH && t->l[j].match > i)
-                    inside = 1;
-            if (!inside) {
-                rc = qb_err(QB_EFORMAT, "'%s':%d: '%s' is a condition of @each slice only", t->file,
-                            tl->line, cond_names[tl->arg]);
-                goto fail;
-            }
-        }
-    }
+    if ((rc = check_template(t)) < 0)
+        goto fail;
     g_strfreev(lines);
     g_string_free(acc, TRUE);
     *out = t;
