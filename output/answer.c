@@ -4,12 +4,9 @@
 #include "output/brief.h"
 
 #include "analysis/analyze.h"
-#include "kernels/base/err.h"
 #include "output/brief_int.h"
 
 #include <glib.h>
-#include <math.h>
-#include <string.h>
 
 /* Joins names as "a, b and c" with the template's word for "and". */
 static int join_and(struct brief_ctx *c, char **names, int64_t n, char **out)
@@ -45,9 +42,14 @@ void brief_slice_scope(struct brief_ctx *c, int64_t si, struct scope *sc)
     brief_scope_set(sc, "config", g_strdup(a->configs[s->rec].spec));
     brief_scope_set(sc, "mde", brief_pts(cell->mde));
     brief_scope_set(sc, "kind", g_strdup(s->is_perplexity ? "perplexity" : "accuracy"));
-    brief_scope_set(sc, "delta", s->is_perplexity ? brief_spts(-cell->delta) : brief_spts(cell->delta));
-    brief_scope_set(sc, "delta_lo", s->is_perplexity ? brief_spts(-cell->delta_ci.hi) : brief_spts(cell->delta_ci.lo));
-    brief_scope_set(sc, "delta_hi", s->is_perplexity ? brief_spts(-cell->delta_ci.lo) : brief_spts(cell->delta_ci.hi));
+    brief_scope_set(sc, "delta",
+                    s->is_perplexity ? brief_spts(-cell->delta) : brief_spts(cell->delta));
+    brief_scope_set(sc, "delta_lo",
+                    s->is_perplexity ? brief_spts(-cell->delta_ci.hi)
+                                     : brief_spts(cell->delta_ci.lo));
+    brief_scope_set(sc, "delta_hi",
+                    s->is_perplexity ? brief_spts(-cell->delta_ci.lo)
+                                     : brief_spts(cell->delta_ci.hi));
 }
 
 void brief_cliff_scope(const struct qb_analysis *a, const struct qb_an_cliff *cl, struct scope *sc)
@@ -79,7 +81,8 @@ static int answer_single(struct brief_ctx *c, GString *g)
 
     for (int64_t si = 0; si < a->n_slices; si++) {
         const struct qb_an_slice *sl = &a->slices[si];
-        if (sl->rec != sc_cfg || sl->verdict == QB_VERDICT_UNDECIDED || sl->verdict == QB_VERDICT_FAILS)
+        if (sl->rec != sc_cfg || sl->verdict == QB_VERDICT_UNDECIDED ||
+            sl->verdict == QB_VERDICT_FAILS)
             continue;
         if (first < 0 || (a->slices[first].cliff < 0 && sl->cliff >= 0))
             first = si;
@@ -97,12 +100,13 @@ static int answer_single(struct brief_ctx *c, GString *g)
     brief_scope_set(&sc, "slices", list);
     /* the baseline is kept, not served: answer_keep_all(_cliff) when the template has them */
     const int keep = sc_cfg == a->baseline && brief_find_define(c->t, "answer_keep_all");
-    const int with_cliff = a->slices[first].cliff >= 0 &&
-                           brief_find_define(c->t, keep ? "answer_keep_all_cliff" : "answer_single_cliff");
+    const int with_cliff =
+        a->slices[first].cliff >= 0 &&
+        brief_find_define(c->t, keep ? "answer_keep_all_cliff" : "answer_single_cliff");
     rc = brief_pattern(c,
-                 keep ? (with_cliff ? "answer_keep_all_cliff" : "answer_keep_all")
-                      : (with_cliff ? "answer_single_cliff" : "answer_single"),
-                 &sc, &s);
+                       keep ? (with_cliff ? "answer_keep_all_cliff" : "answer_keep_all")
+                            : (with_cliff ? "answer_single_cliff" : "answer_single"),
+                       &sc, &s);
     brief_scope_clear(&sc);
     if (rc >= 0) {
         g_string_assign(g, s);
@@ -158,9 +162,9 @@ static int answer_clause(struct brief_ctx *c, GString *g, char **names, int64_t 
         const struct qb_an_slice *s = &a->slices[si];
         if (s->rec != ci || s->verdict == QB_VERDICT_FAILS)
             continue;
-        int k = s->verdict == QB_VERDICT_UNDECIDED                          ? 2
+        int k = s->verdict == QB_VERDICT_UNDECIDED                      ? 2
                 : (s->verdict == QB_VERDICT_CLIFF || ci == a->baseline) ? 1
-                                                                          : 0;
+                                                                        : 0;
         if (k != kind)
             continue;
         if (first < 0)
@@ -282,11 +286,14 @@ int brief_make_caveats(struct brief_ctx *c)
     int rc = 0;
     char *s;
 
-#define ADD(name, sc)                                          \
-    do {                                                       \
-        if ((rc = brief_pattern(c, name, sc, &s)) < 0)               \
-            goto out;                                          \
-        if (*s) g_ptr_array_add(v, s); else g_free(s);          \
+#define ADD(name, sc)                                                                              \
+    do {                                                                                           \
+        if ((rc = brief_pattern(c, name, sc, &s)) < 0)                                             \
+            goto out;                                                                              \
+        if (*s)                                                                                    \
+            g_ptr_array_add(v, s);                                                                 \
+        else                                                                                       \
+            g_free(s);                                                                             \
     } while (0)
 
     for (int64_t si = 0; si < a->n_slices; si++) {
@@ -329,7 +336,8 @@ int brief_make_caveats(struct brief_ctx *c)
         struct scope sc = {0};
         brief_scope_set(&sc, "n", brief_i64(a->calib_overlap_items));
         brief_scope_set(&sc, "ngram", brief_i64(a->calib_overlap_ngram));
-        ADD(a->calib_overlap_items > 0 ? "caveat_calibration_overlap" : "caveat_calibration_clean", &sc);
+        ADD(a->calib_overlap_items > 0 ? "caveat_calibration_overlap" : "caveat_calibration_clean",
+            &sc);
         brief_scope_clear(&sc);
     }
 #undef ADD
@@ -339,4 +347,3 @@ out:
     c->caveats = (char **)g_ptr_array_free(v, FALSE);
     return rc;
 }
-

@@ -88,7 +88,8 @@ int brief_write_text(const char *tmp, const char *path, const char *s, size_t n)
         return qb_err(QB_EIO, "cannot write '%s': %s", path, strerror(errno ? errno : EIO));
     return 0;
 }
-int qb_brief_render(const struct qb_analysis *a, const struct qb_template *t, const struct qb_brief_opts *o)
+int qb_brief_render(const struct qb_analysis *a, const struct qb_template *t,
+                    const struct qb_brief_opts *o)
 {
     struct qb_template *own = NULL;
     struct qb_doc doc = {0};
@@ -100,25 +101,23 @@ int qb_brief_render(const struct qb_analysis *a, const struct qb_template *t, co
     date = o->date ? g_strdup(o->date) : today_utc();
     if (o->format == QB_BRIEF_PDF || o->format == QB_BRIEF_MD) {
         if (!t) {
-            if ((rc = qb_template_load(o->template_name ? o->template_name : a->template_name, &own)) < 0)
+            if ((rc = qb_template_load(o->template_name ? o->template_name : a->template_name,
+                                       &own)) < 0)
                 goto out;
             t = own;
         }
         /* text width: A4 595 pt or Letter 612 pt less 2 x 56 pt margins */
         double tw = (o->paper == QB_PAPER_LETTER ? 612.0 : 595.0) - 2 * 56.0;
         if ((rc = brief_build_doc(a, t, o, date, tw, &doc)) < 0 ||
-            (rc = brief_draw_charts(a, &doc, o->format == QB_BRIEF_PDF ? 300.0 : 150.0, o->format == QB_BRIEF_PDF)) < 0)
+            (rc = brief_draw_charts(a, &doc, o->format == QB_BRIEF_PDF ? 300.0 : 150.0,
+                                    o->format == QB_BRIEF_PDF)) < 0)
             goto out;
     }
     if ((rc = make_temp(o->out_path, &tmp)) < 0)
         goto out;
     switch (o->format) {
-    case QB_BRIEF_PDF:
-        rc = qb_pdf_write(&doc, o->paper, tmp);
-        break;
-    case QB_BRIEF_MD:
-        rc = brief_write_md(&doc, o->out_path, tmp);
-        break;
+    case QB_BRIEF_PDF: rc = qb_pdf_write(&doc, o->paper, tmp); break;
+    case QB_BRIEF_MD: rc = brief_write_md(&doc, o->out_path, tmp); break;
     case QB_BRIEF_JSON:
         if ((rc = qb_analysis_json(a, &json)) >= 0) {
             size_t n = strlen(json);
@@ -135,7 +134,8 @@ int qb_brief_render(const struct qb_analysis *a, const struct qb_template *t, co
         }
         int bad = brief_write_csv(a, f) < 0;
         if (fclose(f) != 0 || bad)
-            rc = qb_err(QB_EIO, "cannot write '%s': %s", o->out_path, strerror(errno ? errno : EIO));
+            rc =
+                qb_err(QB_EIO, "cannot write '%s': %s", o->out_path, strerror(errno ? errno : EIO));
         break;
     }
     }

@@ -116,9 +116,12 @@ static int cairo_fail(cairo_status_t st, const char *what, enum qb_chart_kind k)
 
 /* The chart of each kind, as chart.h lists them. */
 static int (*const draw[QB_CHART_N_KINDS])(struct chart *c) = {
-    [QB_CHART_HEATMAP] = chart_heatmap, [QB_CHART_LADDER] = chart_ladder,
-    [QB_CHART_ACC_MEMORY] = chart_acc_memory, [QB_CHART_LATENCY] = chart_latency,
-    [QB_CHART_TTFT] = chart_ttft, [QB_CHART_KL_FLIPS] = chart_kl_flips,
+    [QB_CHART_HEATMAP] = chart_heatmap,
+    [QB_CHART_LADDER] = chart_ladder,
+    [QB_CHART_ACC_MEMORY] = chart_acc_memory,
+    [QB_CHART_LATENCY] = chart_latency,
+    [QB_CHART_TTFT] = chart_ttft,
+    [QB_CHART_KL_FLIPS] = chart_kl_flips,
 };
 
 /* Checks a request (o NULL: the defaults, in *def) and fills c with it; *wpx x *hpx: the raster

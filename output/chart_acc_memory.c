@@ -6,7 +6,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* A label's or a mark's box, points. */
 struct rect {
@@ -24,18 +23,18 @@ struct accmem {
     struct chart *c;
     const struct qb_an_slice *row; /* the overall row, or the chosen slice */
     int64_t nc;
-    int ppl;                       /* the row is perplexity: lower is better */
-    double *mx, *my;               /* memory (bytes); accuracy (%) or perplexity */
-    double *lo, *hi;               /* its interval; NAN when none */
-    int *ok, *front;               /* measured; on the Pareto frontier */
+    int ppl;         /* the row is perplexity: lower is better */
+    double *mx, *my; /* memory (bytes); accuracy (%) or perplexity */
+    double *lo, *hi; /* its interval; NAN when none */
+    int *ok, *front; /* measured; on the Pareto frontier */
     int n_ok;
     double mmin, mmax, ymin, ymax; /* over the measured configs */
     int any_rss, any_w;            /* memory is peak RSS for some configs, weights for others */
     struct axis xa, ya;
-    double unit;                   /* bytes per x unit */
-    const char *uname;             /* "GiB", "MiB", "KiB" */
-    double px0, px1, py0, py1;     /* plot area, points */
-    struct rect *placed;           /* marks and labels, for the labels to avoid */
+    double unit;               /* bytes per x unit */
+    const char *uname;         /* "GiB", "MiB", "KiB" */
+    double px0, px1, py0, py1; /* plot area, points */
+    struct rect *placed;       /* marks and labels, for the labels to avoid */
     int n_placed;
 };
 
@@ -130,7 +129,8 @@ static void am_legend(struct accmem *A)
     it[n++] = (struct legend_item){SYM_HOLLOW, FAINT, "dominated"};
     it[n++] = (struct legend_item){
         SYM_ERRBAR, DIM,
-        chart_conf_text(c, A->ppl ? "CI of the ratio to the baseline" : "Wilson CI", ct, sizeof ct)};
+        chart_conf_text(c, A->ppl ? "CI of the ratio to the baseline" : "Wilson CI", ct,
+                        sizeof ct)};
     if (a->baseline >= 0 && a->baseline < A->nc && A->ok[a->baseline])
         it[n++] = (struct legend_item){SYM_DASH, BASE_GREY, base_t};
     if (miss)

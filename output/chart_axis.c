@@ -3,8 +3,6 @@
 #include "output/chart_int.h"
 
 #include <math.h>
-#include <stdio.h>
-#include <string.h>
 
 /* ---- axes ---------------------------------------------------------------------------------- */
 
@@ -197,7 +195,8 @@ void chart_missing(cairo_t *cr, double x0, double y0, double x1, double y1, cons
     cairo_fill(cr);
     chart_font_italic(cr, T_SUB);
     set_rgb(cr, DIM);
-    chart_text(cr, (x0 + x1) / 2, (y0 + y1) / 2, chart_fit(cr, msg, x1 - x0 - 8, b, sizeof b), HC, VM);
+    chart_text(cr, (x0 + x1) / 2, (y0 + y1) / 2, chart_fit(cr, msg, x1 - x0 - 8, b, sizeof b), HC,
+               VM);
 }
 
 /* Legend entries laid out left to right, wrapped; drawn at the bottom (above what is there). */
@@ -338,8 +337,8 @@ double chart_config_xlabels(struct chart *c, const double *xc, double step, doub
         if (draw)
             for (int64_t j = 0; j < n; j++) {
                 set_rgb(cr, is_base(c->a, j) ? DIM : INK);
-                chart_text(cr, xc[j], y + 4, chart_fit(cr, c->a->configs[j].spec, step - 2, b, sizeof b), HC,
-                        VT);
+                chart_text(cr, xc[j], y + 4,
+                           chart_fit(cr, c->a->configs[j].spec, step - 2, b, sizeof b), HC, VT);
             }
         return 4 + T_SMALL * 1.25;
     }
@@ -348,9 +347,8 @@ double chart_config_xlabels(struct chart *c, const double *xc, double step, doub
             double room = fmin(cap, (xc[j] - 2) / cos(ang));
             set_rgb(cr, is_base(c->a, j) ? DIM : INK);
             /* the label ends at the tick and runs down to the left */
-            chart_text_rot(cr, xc[j] + 3, y + 5, -40, chart_fit(cr, c->a->configs[j].spec, room, b, sizeof b),
-                     HR, VT);
+            chart_text_rot(cr, xc[j] + 3, y + 5, -40,
+                           chart_fit(cr, c->a->configs[j].spec, room, b, sizeof b), HR, VT);
         }
     return 6 + wmax * sin(ang) + T_SMALL * cos(ang) + 2;
 }
-

@@ -7,7 +7,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 static double z_of(double conf)
 {
@@ -61,8 +60,8 @@ static void row_names(struct chart *c, double xr, double y0, double row_h)
         cairo_rectangle(cr, xr - 6, yc - 3, 5, 6);
         cairo_fill(cr);
         set_rgb(cr, is_base(c->a, j) ? DIM : INK);
-        chart_text(cr, xr - 9, yc, chart_fit(cr, c->a->configs[j].spec, xr - 9 - c->x0, b, sizeof b), HR,
-                VM);
+        chart_text(cr, xr - 9, yc,
+                   chart_fit(cr, c->a->configs[j].spec, xr - 9 - c->x0, b, sizeof b), HR, VM);
     }
 }
 
@@ -220,10 +219,10 @@ static void bar_panel(struct chart *c, const struct bars *r, double px0, double 
         if (!measured(&r[j], log)) {
             chart_font_italic(cr, T_SMALL);
             set_rgb(cr, FAINT);
-            chart_text(cr, px0 + 4, yc,
-                       chart_fit(cr, r[j].missing ? r[j].missing : "not measured", wtot - 4, b,
-                                 sizeof b),
-                       HL, VM);
+            chart_text(
+                cr, px0 + 4, yc,
+                chart_fit(cr, r[j].missing ? r[j].missing : "not measured", wtot - 4, b, sizeof b),
+                HL, VM);
             continue;
         }
         xr = as_dots ? bar_dot(cr, &r[j], col, &xa, yc, log)
@@ -491,4 +490,3 @@ out:
     free(r);
     return 0;
 }
-

@@ -163,8 +163,8 @@ static double heat_label_w(const struct heat *h)
         int64_t n = heat_n(h, r);
         int ov = h->rows[r] == &a->overall;
         chart_font(cr, T_SUB, ov);
-        double w =
-            chart_text_w(cr, chart_fit(cr, ov ? "overall" : h->rows[r]->name, name_cap, b, sizeof b));
+        double w = chart_text_w(
+            cr, chart_fit(cr, ov ? "overall" : h->rows[r]->name, name_cap, b, sizeof b));
         chart_font(cr, T_SMALL, 0);
         snprintf(t, sizeof t, "n=%lld", (long long)n);
         label_w = fmax(label_w, w + 5 + chart_text_w(cr, t));
@@ -211,8 +211,8 @@ static void heat_column_heads(const struct heat *h)
         chart_font(cr, T_SMALL, 0);
         set_rgb(cr, is_base(a, j) ? DIM : INK);
         if (!h->rotate)
-            chart_text(cr, xc, h->gy0 - 7, chart_fit(cr, a->configs[j].spec, h->col_w - 2, b, sizeof b),
-                       HC, VB);
+            chart_text(cr, xc, h->gy0 - 7,
+                       chart_fit(cr, a->configs[j].spec, h->col_w - 2, b, sizeof b), HC, VB);
         else {
             double room = fmin(90, (h->c->w - 3 - xc) / cos(M_PI / 4));
             chart_text_rot(cr, xc - 2, h->gy0 - 8, -45,
@@ -361,9 +361,10 @@ static void heat_row(struct heat *h, int64_t r)
         chart_text(cr, gx0 - 6, y + row_h / 2, t, HR, VM);
         chart_font(cr, T_SUB, ov);
         set_rgb(cr, INK);
-        chart_text(cr, gx0 - 11 - nw, y + row_h / 2,
-                   chart_fit(cr, ov ? "overall" : h->rows[r]->name, h->label_w - nw - 5, b, sizeof b),
-                   HR, VM);
+        chart_text(
+            cr, gx0 - 11 - nw, y + row_h / 2,
+            chart_fit(cr, ov ? "overall" : h->rows[r]->name, h->label_w - nw - 5, b, sizeof b), HR,
+            VM);
     }
     for (int64_t j = 0; j < h->nc; j++)
         heat_cell(h, r, j, y);

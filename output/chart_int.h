@@ -48,16 +48,16 @@ struct rgb {
         ((h) >> 16 & 255) / 255.0, ((h) >> 8 & 255) / 255.0, ((h)&255) / 255.0                     \
     }
 
-static const struct rgb INK = HEX(0x1A1A1A), /* text, black marks */
-    DIM = HEX(0x555555),                     /* secondary text: axis titles, notes */
-    FAINT = HEX(0x8A8A8A),                   /* sample sizes, leader lines */
-    RULE = HEX(0xB0B0B0),                    /* axis lines, separators */
-    GRID = HEX(0xE4E4E4),                    /* grid lines */
-    BASE_GREY = HEX(0x8C8C8C),               /* the baseline config */
-    BASE_FILL = HEX(0xE8E8E8),               /* the baseline's heatmap column */
-    NA_FILL = HEX(0xF3F3F3),                 /* not measured */
-    WHITE = HEX(0xFFFFFF),                   /* paper, halos */
-    WEAK = HEX(0xA8A8A8);                    /* series that are not the finding */
+static const struct rgb INK = HEX(0x1A1A1A);       /* text, black marks */
+static const struct rgb DIM = HEX(0x555555);       /* secondary text: axis titles, notes */
+static const struct rgb FAINT = HEX(0x8A8A8A);     /* sample sizes, leader lines */
+static const struct rgb RULE = HEX(0xB0B0B0);      /* axis lines, separators */
+static const struct rgb GRID = HEX(0xE4E4E4);      /* grid lines */
+static const struct rgb BASE_GREY = HEX(0x8C8C8C); /* the baseline config */
+static const struct rgb BASE_FILL = HEX(0xE8E8E8); /* the baseline's heatmap column */
+static const struct rgb NA_FILL = HEX(0xF3F3F3);   /* not measured */
+static const struct rgb WHITE = HEX(0xFFFFFF);     /* paper, halos */
+static const struct rgb WEAK = HEX(0xA8A8A8);      /* series that are not the finding */
 
 /* Colours cairo draws with from now on (alpha 0..1). */
 static inline void set_rgb(cairo_t *cr, struct rgb c)

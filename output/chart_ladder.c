@@ -7,7 +7,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* Tol vibrant: red, blue, magenta, teal, orange, cyan */
 static const struct rgb tol_vibrant[] = {HEX(0xCC3311), HEX(0x0077BB), HEX(0xEE3377),
@@ -24,19 +23,19 @@ struct series {
 /* What the ladder's phases share; coordinates in points. */
 struct ladder {
     struct chart *c;
-    int64_t nc;            /* configs: the x axis */
-    struct series *sr;     /* the lines drawn */
+    int64_t nc;        /* configs: the x axis */
+    struct series *sr; /* the lines drawn */
     int ns;
-    int any_flag;          /* some slices coloured, the others grey */
-    int any_gap;           /* a point is not measured */
-    char missing[LINE_B];  /* "not measured: a, b": slices without a point */
-    double tols[8];        /* distinct tolerances, points */
+    int any_flag;         /* some slices coloured, the others grey */
+    int any_gap;          /* a point is not measured */
+    char missing[LINE_B]; /* "not measured: a, b": slices without a point */
+    double tols[8];       /* distinct tolerances, points */
     int ntol;
-    struct axis ya;        /* change vs the baseline, points */
-    double *xc;            /* config centres */
+    struct axis ya;                  /* change vs the baseline, points */
+    double *xc;                      /* config centres */
     double px0, px1, py0, py1, step; /* plot area; step: between configs */
-    double tol_y0, tol_y1; /* extent of the tolerance lines */
-    double *ly;            /* end labels: y, and their order top to bottom */
+    double tol_y0, tol_y1;           /* extent of the tolerance lines */
+    double *ly;                      /* end labels: y, and their order top to bottom */
     int *order;
 };
 
@@ -170,7 +169,8 @@ static int ladder_layout(struct ladder *L)
     for (int k = 0; k < L->ns; k++) {
         const struct series *sr = &L->sr[k];
         chart_font(cr, T_SUB, sr->strong && !sr->dashed && L->any_flag);
-        label_w = fmax(label_w, chart_text_w(cr, chart_fit(cr, sr->name, 0.25 * c->w, b, sizeof b)));
+        label_w =
+            fmax(label_w, chart_text_w(cr, chart_fit(cr, sr->name, 0.25 * c->w, b, sizeof b)));
     }
     L->px0 = c->x0 + T_SUB * 1.4 + chart_tick_labels_w(cr, &L->ya) + 6;
     L->px1 = c->x1 - label_w - 8;

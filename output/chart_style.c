@@ -125,8 +125,7 @@ void chart_text(cairo_t *cr, double x, double y, const char *s, int ha, int va)
 }
 
 /* Text with a white outline, readable over grid and data lines. */
-void chart_text_halo(cairo_t *cr, double x, double y, const char *s, int ha, int va,
-                      struct rgb col)
+void chart_text_halo(cairo_t *cr, double x, double y, const char *s, int ha, int va, struct rgb col)
 {
     double size = font_size(cr), w = chart_text_w(cr, s);
     double by = va == VT   ? y + 0.73 * size
@@ -293,4 +292,3 @@ void chart_fmt_sig(char *b, size_t n, double v)
         dec = 6;
     chart_fmt_num(b, n, v, dec, 0);
 }
-

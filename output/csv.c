@@ -2,7 +2,6 @@
 #include "output/brief.h"
 
 #include "analysis/analyze.h"
-#include "kernels/base/err.h"
 #include "output/brief_int.h"
 
 #include <csv.h>
@@ -32,6 +31,7 @@ static void csv_int(FILE *f, int64_t v, int ok)
 
 /* One file, one header; the `table` column says which of accuracy, latency, memory a row is
  * (docs/templates.md, "CSV export"). Fractions as in the analysis, not points. */
+/* clang-format off */
 static const char *const csv_cols[] = {
     "table", "slice", "config", "is_baseline", "ladder", "n", "n_correct", "acc", "acc_lo",
     "acc_hi", "delta", "delta_lo", "delta_hi", "mcnemar_p", "flips_lost", "flips_gained",
@@ -42,6 +42,7 @@ static const char *const csv_cols[] = {
     "decode_tok_s_p50", "speedup_tpot", "speedup_ttft", "bits_per_weight", "weight_bytes",
     "peak_rss_bytes", "kv_cache_bytes", "mem_context", "mem_cost", "mem_saving",
 };
+/* clang-format on */
 enum { CSV_N = sizeof csv_cols / sizeof csv_cols[0], CSV_LAT0 = 30, CSV_MEM0 = 46 };
 
 static void csv_skip(FILE *f, int n)
@@ -50,7 +51,8 @@ static void csv_skip(FILE *f, int n)
         fputc(',', f);
 }
 
-static void csv_cell_row(FILE *f, const struct qb_analysis *a, const struct qb_an_slice *s, int64_t ci)
+static void csv_cell_row(FILE *f, const struct qb_analysis *a, const struct qb_an_slice *s,
+                         int64_t ci)
 {
     const struct qb_an_cell *c = &s->cells[ci];
     const struct qb_an_config *cf = &a->configs[ci];
@@ -60,14 +62,17 @@ static void csv_cell_row(FILE *f, const struct qb_analysis *a, const struct qb_a
     fprintf(f, "%d,%lld,", ci == a->baseline, (long long)cf->ladder);
     csv_int(f, c->n, 1), fputc(',', f);
     csv_int(f, c->n_correct, 1), fputc(',', f);
-    double v[] = {c->acc, c->acc_ci.lo, c->acc_ci.hi, c->delta, c->delta_ci.lo, c->delta_ci.hi, c->mcnemar_p};
+    double v[] = {c->acc,         c->acc_ci.lo,   c->acc_ci.hi, c->delta,
+                  c->delta_ci.lo, c->delta_ci.hi, c->mcnemar_p};
     for (int i = 0; i < 7; i++)
         csv_num(f, v[i]), fputc(',', f);
     fprintf(f, "%lld,%lld,", (long long)c->flips_lost, (long long)c->flips_gained);
-    double w[] = {c->flip_rate, c->kl_mean, c->kl_p99, c->top1, c->ppl, c->ppl_ratio, c->mde, s->tolerance};
+    double w[] = {c->flip_rate, c->kl_mean,   c->kl_p99, c->top1,
+                  c->ppl,       c->ppl_ratio, c->mde,    s->tolerance};
     for (int i = 0; i < 8; i++)
         csv_num(f, w[i]), fputc(',', f);
-    fprintf(f, "%d,%d,%d,%d,%d,", c->underpowered, c->within, c->significant_loss, c->pareto, s->rec == ci);
+    fprintf(f, "%d,%d,%d,%d,%d,", c->underpowered, c->within, c->significant_loss, c->pareto,
+            s->rec == ci);
     if (s->rec == ci)
         csv_str(f, qb_an_verdict_name(s->verdict));
     csv_skip(f, CSV_N - CSV_LAT0);
@@ -98,9 +103,9 @@ int brief_write_csv(const struct qb_analysis *a, FILE *f)
             csv_skip(f, CSV_LAT0 - 5 + 1);
             fprintf(f, "%lld,%lld,%lld,%lld", (long long)l->prompt_len, (long long)l->gen_len,
                     (long long)l->batch, (long long)l->n_samples);
-            double v[] = {l->ttft_p50, l->ttft_p95, l->ttft_p99, l->tpot_p50, l->tpot_p95, l->tpot_p99,
-                          l->e2e_p50, l->e2e_p95, l->e2e_p99, l->decode_tok_s_p50, l->speedup_tpot,
-                          l->speedup_ttft};
+            double v[] = {l->ttft_p50, l->ttft_p95,         l->ttft_p99,     l->tpot_p50,
+                          l->tpot_p95, l->tpot_p99,         l->e2e_p50,      l->e2e_p95,
+                          l->e2e_p99,  l->decode_tok_s_p50, l->speedup_tpot, l->speedup_ttft};
             for (int i = 0; i < 12; i++)
                 fputc(',', f), csv_num(f, v[i]);
             csv_skip(f, CSV_N - CSV_MEM0);

@@ -23,7 +23,8 @@ static int verdict_word(struct brief_ctx *c, enum qb_an_verdict v, char **out)
 }
 
 /* Cell delta with its interval, through the delta_points / delta_ppl patterns. */
-static int delta_text(struct brief_ctx *c, const struct qb_an_slice *s, const struct qb_an_cell *cell, char **out)
+static int delta_text(struct brief_ctx *c, const struct qb_an_slice *s,
+                      const struct qb_an_cell *cell, char **out)
 {
     struct scope sc = {0};
     int rc;
@@ -97,7 +98,7 @@ static void tb_add(struct tb *t, char *s)
 static int status_word(struct brief_ctx *c, const struct qb_an_slice *s, int64_t ci, char **out)
 {
     const struct qb_an_cell *cell = &s->cells[ci];
-    const char *name = ci == c->a->baseline      ? "status_baseline"
+    const char *name = ci == c->a->baseline     ? "status_baseline"
                        : cell->significant_loss ? "status_loss"
                        : cell->within           ? "status_within"
                                                 : "status_unclear";
@@ -136,7 +137,8 @@ static int cell_row(struct brief_ctx *c, struct tb *t, int64_t si, int64_t ci, i
     if (s->is_perplexity) {
         tb_add(t, isfinite(cell->ppl) ? brief_fmt("ppl %.3g", cell->ppl) : NULL);
     } else {
-        char *x = brief_pts(cell->acc), *lo = brief_pts(cell->acc_ci.lo), *hi = brief_pts(cell->acc_ci.hi);
+        char *x = brief_pts(cell->acc), *lo = brief_pts(cell->acc_ci.lo),
+             *hi = brief_pts(cell->acc_ci.hi);
         tb_add(t, brief_fmt("%s (%s–%s)", x, lo, hi));
         g_free(x), g_free(lo), g_free(hi);
     }
@@ -147,12 +149,14 @@ static int cell_row(struct brief_ctx *c, struct tb *t, int64_t si, int64_t ci, i
         g_free(d);
     tb_add(t, ci == a->baseline || s->is_perplexity
                   ? g_strdup(NA)
-                  : brief_fmt("−%lld / +%lld", (long long)cell->flips_lost, (long long)cell->flips_gained));
+                  : brief_fmt("−%lld / +%lld", (long long)cell->flips_lost,
+                              (long long)cell->flips_gained));
     if (with_slice) {
         tb_add(t, ci == a->baseline ? g_strdup(NA) : brief_pvalue(cell->mcnemar_p));
     } else {
         tb_add(t, ci == a->baseline ? g_strdup(NA) : brief_pvalue(cell->mcnemar_p));
-        tb_add(t, ci == a->baseline || !isfinite(cell->kl_mean) ? g_strdup(NA) : brief_fmt("%.3g", cell->kl_mean));
+        tb_add(t, ci == a->baseline || !isfinite(cell->kl_mean) ? g_strdup(NA)
+                                                                : brief_fmt("%.3g", cell->kl_mean));
     }
     tb_add(t, ci == a->baseline ? g_strdup(NA) : brief_pts(cell->mde));
     if (with_slice) {
@@ -262,7 +266,8 @@ static int table_latency(struct brief_ctx *c, struct tb *t)
                                 (long long)l->gen_len, (long long)l->batch));
             tb_add(t, brief_fmt("%s / %s", p50, p95));
             tb_add(t, brief_fmt("%s / %s", t50, t95));
-            tb_add(t, isfinite(l->decode_tok_s_p50) ? brief_fmt("%.1f", l->decode_tok_s_p50) : NULL);
+            tb_add(t,
+                   isfinite(l->decode_tok_s_p50) ? brief_fmt("%.1f", l->decode_tok_s_p50) : NULL);
             tb_add(t, brief_times(l->speedup_tpot));
             tb_add(t, brief_times(l->speedup_ttft));
             tb_add(t, brief_i64(l->n_samples));
@@ -346,10 +351,14 @@ static int table_divergence(struct brief_ctx *c, struct tb *t)
 }
 
 static int (*const table_rows[N_TABLES])(struct brief_ctx *c, struct tb *t) = {
-    [T_RECOMMENDATION] = table_recommendation, [T_SLICES] = table_slices,
-    [T_ACCURACY] = table_accuracy,             [T_SLICE_CONFIGS] = table_slice_configs,
-    [T_CONFIGS] = table_configs,               [T_LATENCY] = table_latency,
-    [T_MEMORY] = table_memory,                 [T_DEPLOYMENT] = table_deployment,
+    [T_RECOMMENDATION] = table_recommendation,
+    [T_SLICES] = table_slices,
+    [T_ACCURACY] = table_accuracy,
+    [T_SLICE_CONFIGS] = table_slice_configs,
+    [T_CONFIGS] = table_configs,
+    [T_LATENCY] = table_latency,
+    [T_MEMORY] = table_memory,
+    [T_DEPLOYMENT] = table_deployment,
     [T_DIVERGENCE] = table_divergence,
 };
 
@@ -619,42 +628,33 @@ static int build_range(struct brief_ctx *c, int64_t from, int64_t to)
     for (int64_t i = from; i < to; i++) {
         const struct tline *tl = &t->l[i];
         switch (tl->d) {
-        case D_DEFINE: case D_ENDIF: case D_ENDEACH:
-            break;
-        case D_ELSE: /* reached from the then-branch: skip to @endif */
-            i = tl->match;
-            break;
-        case D_IF:
-            rc = build_if(c, i, &i);
-            break;
+        case D_DEFINE:
+        case D_ENDIF:
+        case D_ENDEACH: break;
+        case D_ELSE: /* reached from the then-branch: skip to @endif */ i = tl->match; break;
+        case D_IF: rc = build_if(c, i, &i); break;
         case D_EACH:
             rc = build_each(c, i);
             i = tl->match;
             break;
-        case D_PAGE:
-            doc_add(c->doc, QB_BLK_PAGE);
-            break;
+        case D_PAGE: doc_add(c->doc, QB_BLK_PAGE); break;
         case D_FOOTER:
             if ((rc = brief_expand(c, tl->text, tl->line, &s)) < 0)
                 return rc;
             g_free(c->doc->footer);
             c->doc->footer = s;
             break;
-        case D_TITLE: case D_LEAD: case D_H1: case D_H2: case D_P: case D_NOTE: case D_CODE:
-            rc = build_text(c, tl);
-            break;
-        case D_STAT:
-            rc = build_stat(c, tl);
-            break;
-        case D_TABLE:
-            rc = build_table(c, tl, doc_add(c->doc, QB_BLK_TABLE));
-            break;
-        case D_LIST:
-            rc = build_list(c, tl, doc_add(c->doc, QB_BLK_LIST));
-            break;
-        case D_CHART:
-            rc = build_chart(c, tl);
-            break;
+        case D_TITLE:
+        case D_LEAD:
+        case D_H1:
+        case D_H2:
+        case D_P:
+        case D_NOTE:
+        case D_CODE: rc = build_text(c, tl); break;
+        case D_STAT: rc = build_stat(c, tl); break;
+        case D_TABLE: rc = build_table(c, tl, doc_add(c->doc, QB_BLK_TABLE)); break;
+        case D_LIST: rc = build_list(c, tl, doc_add(c->doc, QB_BLK_LIST)); break;
+        case D_CHART: rc = build_chart(c, tl); break;
         }
         if (rc < 0)
             return rc;
@@ -684,7 +684,8 @@ int brief_draw_charts(const struct qb_analysis *a, struct qb_doc *doc, double dp
         o.subtitle = b->subtitle;
         o.slice = b->slice;
         if (raw) {
-            rcs[j] = qb_chart_rgb(a, (enum qb_chart_kind)b->chart_kind, &o, &b->png, &b->px_w, &b->px_h);
+            rcs[j] =
+                qb_chart_rgb(a, (enum qb_chart_kind)b->chart_kind, &o, &b->png, &b->px_w, &b->px_h);
             b->n_png = rcs[j] < 0 ? 0 : (size_t)b->px_w * (size_t)b->px_h * 3;
         } else {
             rcs[j] = qb_chart_png(a, (enum qb_chart_kind)b->chart_kind, &o, &b->png, &b->n_png);
@@ -704,13 +705,15 @@ int brief_draw_charts(const struct qb_analysis *a, struct qb_doc *doc, double dp
         qb_chart_release_caches(); /* Cairo's font caches: a clean exit for leak checkers */
     return rc;
 }
-int brief_build_doc(const struct qb_analysis *a, const struct qb_template *t, const struct qb_brief_opts *o,
-                     const char *date, double text_width_pt, struct qb_doc *doc)
+int brief_build_doc(const struct qb_analysis *a, const struct qb_template *t,
+                    const struct qb_brief_opts *o, const char *date, double text_width_pt,
+                    struct qb_doc *doc)
 {
     struct brief_ctx c = {0};
     int rc;
     if (a->n_configs < 1 || a->baseline < 0 || a->baseline >= a->n_configs)
-        return qb_err(QB_EINVAL, "run '%s' has no baseline results", a->run_name ? a->run_name : "");
+        return qb_err(QB_EINVAL, "run '%s' has no baseline results",
+                      a->run_name ? a->run_name : "");
     c.a = a;
     c.t = t;
     c.doc = doc;
@@ -734,4 +737,3 @@ out:
     g_hash_table_destroy(c.vars);
     return rc;
 }
-

@@ -3,7 +3,6 @@
  * folder first, renamed once every file is written). */
 #include "output/brief.h"
 
-#include "analysis/analyze.h"
 #include "kernels/base/err.h"
 #include "output/brief_int.h"
 
@@ -39,8 +38,12 @@ static char *md_render(const struct qb_doc *d, const char *files_dir)
             if (i > 0 && i < d->n - 1)
                 g_string_append(g, "---\n\n");
             break;
-        case QB_BLK_TITLE: case QB_BLK_H1: case QB_BLK_H2:
-            g_string_append(g, b->kind == QB_BLK_TITLE ? "# " : b->kind == QB_BLK_H1 ? "## " : "### ");
+        case QB_BLK_TITLE:
+        case QB_BLK_H1:
+        case QB_BLK_H2:
+            g_string_append(g, b->kind == QB_BLK_TITLE ? "# "
+                               : b->kind == QB_BLK_H1  ? "## "
+                                                       : "### ");
             md_escape(g, b->text, 0);
             g_string_append(g, "\n\n");
             break;
@@ -58,9 +61,7 @@ static char *md_render(const struct qb_doc *d, const char *files_dir)
             md_escape(g, b->text, 0);
             g_string_append(g, "*\n\n");
             break;
-        case QB_BLK_CODE:
-            g_string_append_printf(g, "```\n%s\n```\n\n", b->text);
-            break;
+        case QB_BLK_CODE: g_string_append_printf(g, "```\n%s\n```\n\n", b->text); break;
         case QB_BLK_STATS:
             for (int64_t k = 0; k + 2 < b->n_items; k += 3) {
                 g_string_append(g, "- **");
@@ -110,8 +111,8 @@ static char *md_render(const struct qb_doc *d, const char *files_dir)
             g_string_append(g, "![");
             md_escape(g, b->title ? b->title : b->file, 0);
             /* <...> keeps a folder name with spaces one link */
-            g_string_append_printf(g, strchr(files_dir, ' ') ? "](<%s/%s>)\n\n" : "](%s/%s)\n\n", files_dir,
-                                   b->file);
+            g_string_append_printf(g, strchr(files_dir, ' ') ? "](<%s/%s>)\n\n" : "](%s/%s)\n\n",
+                                   files_dir, b->file);
             if (b->subtitle) {
                 g_string_append(g, "*");
                 md_escape(g, b->subtitle, 0);
@@ -128,8 +129,8 @@ static char *md_render(const struct qb_doc *d, const char *files_dir)
     return g_string_free(g, FALSE);
 }
 
-int qb_brief_markdown(const struct qb_analysis *a, const struct qb_template *t, const char *files_dir,
-                      const char *date, char **out)
+int qb_brief_markdown(const struct qb_analysis *a, const struct qb_template *t,
+                      const char *files_dir, const char *date, char **out)
 {
     struct qb_doc doc = {0};
     int rc;
@@ -198,6 +199,7 @@ int brief_write_md(const struct qb_doc *doc, const char *path, const char *tmp)
 out:
     if (rc < 0 && nchart)
         remove_dir(tmpdir);
-    g_free(md), g_free(dir), g_free(base), g_free(stem), g_free(files), g_free(files_path), g_free(tmpdir);
+    g_free(md), g_free(dir), g_free(base), g_free(stem), g_free(files), g_free(files_path),
+        g_free(tmpdir);
     return rc;
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+/* clang-format off */
 static const char *const dir_names[] = {
     "title", "lead", "h1", "h2", "p", "note", "code", "stat", "table", "chart", "list",
     "if", "else", "endif", "each", "endeach", "page", "footer", "define",
@@ -66,6 +67,7 @@ static const char *const var_names[] = {
     "delta_hi", "above", "below", "loss", "loss_lo", "loss_hi", "overall_loss", "mde", "item",
     "kind", "ngram", "floor",
 };
+/* clang-format on */
 
 int64_t qb_template_n_lines(const struct qb_template *t)
 {
@@ -131,8 +133,8 @@ static int check_vars(const struct qb_template *t, const char *s, int line)
         if (!e)
             return qb_err(QB_EFORMAT, "'%s':%d: '{{' without a closing '}}'", t->file, line);
         char *name = g_strstrip(g_strndup(p + 2, (gsize)(e - p - 2)));
-        int ok = is_ident(name) &&
-                 (find_name(var_names, (int)G_N_ELEMENTS(var_names), name) >= 0 || brief_find_define(t, name));
+        int ok = is_ident(name) && (find_name(var_names, (int)G_N_ELEMENTS(var_names), name) >= 0 ||
+                                    brief_find_define(t, name));
         if (!ok) {
             int rc = qb_err(QB_EFORMAT, "'%s':%d: unknown variable '{{%s}}'", t->file, line, name);
             g_free(name);
@@ -205,8 +207,8 @@ static int parse_attrs(const struct qb_template *t, int line, const char *s, str
             g_free(*slot);
             *slot = val;
         } else {
-            int rc = qb_err(QB_EFORMAT, "'%s':%d: unknown attribute '%s' of @%s", t->file, line, key,
-                            dir_names[tl->d]);
+            int rc = qb_err(QB_EFORMAT, "'%s':%d: unknown attribute '%s' of @%s", t->file, line,
+                            key, dir_names[tl->d]);
             g_free(key), g_free(val);
             return rc;
         }
@@ -236,8 +238,8 @@ static int parse_define(struct qb_template *t, int line, char *rest, struct tlin
         return rc;
     }
     if (find_name(var_names, (int)G_N_ELEMENTS(var_names), tl->name) >= 0) {
-        rc = qb_err(QB_EFORMAT, "'%s':%d: '%s' is a variable and cannot be defined", t->file,
-                    line, tl->name);
+        rc = qb_err(QB_EFORMAT, "'%s':%d: '%s' is a variable and cannot be defined", t->file, line,
+                    tl->name);
         g_free(tl->name), g_free(tl->text);
         return rc;
     }
@@ -285,8 +287,8 @@ static int parse_table_or_chart(struct qb_template *t, int line, char *rest, str
         for (const char *c = tl->cols; *c; c++)
             n += *c == '|';
         if (n != brief_tables[tl->arg].n_cols) {
-            rc = qb_err(QB_EFORMAT, "'%s':%d: table '%s' has %d columns, cols= names %d",
-                        t->file, line, brief_tables[tl->arg].name, brief_tables[tl->arg].n_cols, n);
+            rc = qb_err(QB_EFORMAT, "'%s':%d: table '%s' has %d columns, cols= names %d", t->file,
+                        line, brief_tables[tl->arg].name, brief_tables[tl->arg].n_cols, n);
             g_free(tl->cols);
             return rc;
         }
@@ -315,8 +317,15 @@ static int parse_line(struct qb_template *t, int line, char *s)
     tl.line = line;
     tl.match = -1;
     switch (tl.d) {
-    case D_TITLE: case D_LEAD: case D_H1: case D_H2: case D_P: case D_NOTE: case D_CODE:
-    case D_FOOTER: case D_STAT:
+    case D_TITLE:
+    case D_LEAD:
+    case D_H1:
+    case D_H2:
+    case D_P:
+    case D_NOTE:
+    case D_CODE:
+    case D_FOOTER:
+    case D_STAT:
         if (!*rest)
             return qb_err(QB_EFORMAT, "'%s':%d: @%s needs text", t->file, line, dir_names[d]);
         tl.text = g_strdup(rest);
@@ -333,20 +342,26 @@ static int parse_line(struct qb_template *t, int line, char *s)
             return qb_err(QB_EFORMAT, "'%s':%d: unknown condition '%s'", t->file, line, rest);
         break;
     }
-    case D_ELSE: case D_ENDIF: case D_ENDEACH: case D_PAGE:
+    case D_ELSE:
+    case D_ENDIF:
+    case D_ENDEACH:
+    case D_PAGE:
         if (*rest)
-            return qb_err(QB_EFORMAT, "'%s':%d: @%s takes no arguments", t->file, line, dir_names[d]);
+            return qb_err(QB_EFORMAT, "'%s':%d: @%s takes no arguments", t->file, line,
+                          dir_names[d]);
         break;
     case D_EACH:
         if (strcmp(rest, "slice"))
-            return qb_err(QB_EFORMAT, "'%s':%d: @each knows only 'slice', not '%s'", t->file, line, rest);
+            return qb_err(QB_EFORMAT, "'%s':%d: @each knows only 'slice', not '%s'", t->file, line,
+                          rest);
         break;
     case D_LIST:
         if ((tl.arg = find_name(list_names, N_LISTS, rest)) < 0)
             return qb_err(QB_EFORMAT, "'%s':%d: unknown list '%s' (cliffs, caveats, warnings)",
                           t->file, line, rest);
         break;
-    case D_TABLE: case D_CHART:
+    case D_TABLE:
+    case D_CHART:
         if ((rc = parse_table_or_chart(t, line, rest, &tl)) < 0)
             return rc;
         break;
@@ -508,7 +523,9 @@ int qb_template_load(const char *name, struct qb_template **out)
         path = g_strdup(name);
     } else {
         if (!is_ident(name))
-            return qb_err(QB_EINVAL, "unknown template '%s' (leadership, review, or a path to a .tmpl file)", name);
+            return qb_err(QB_EINVAL,
+                          "unknown template '%s' (leadership, review, or a path to a .tmpl file)",
+                          name);
         const char *env = getenv("QBRIEF_TEMPLATES");
         char *cands[3] = {NULL, NULL, NULL};
         int nc = 0;
@@ -525,8 +542,10 @@ int qb_template_load(const char *name, struct qb_template **out)
         }
         g_free(dir);
         if (!path)
-            return qb_err(QB_EINVAL, "unknown template '%s' (leadership, review, or a path to a .tmpl "
-                                     "file; looked in $QBRIEF_TEMPLATES and bin/../templates)", name);
+            return qb_err(QB_EINVAL,
+                          "unknown template '%s' (leadership, review, or a path to a .tmpl "
+                          "file; looked in $QBRIEF_TEMPLATES and bin/../templates)",
+                          name);
     }
     if (!g_file_get_contents(path, &text, NULL, &ge)) {
         rc = qb_err(QB_EINVAL, "cannot read template '%s': %s", path, ge->message);
@@ -545,7 +564,6 @@ int qb_template_load(const char *name, struct qb_template **out)
     g_free(path);
     return rc;
 }
-
 
 /* ---------------------------------------------------------------- expanding */
 

@@ -4,7 +4,6 @@
 #include "output/brief.h"
 
 #include "analysis/analyze.h"
-#include "kernels/base/err.h"
 #include "output/brief_int.h"
 
 #include <glib.h>
@@ -23,7 +22,6 @@ char *brief_fmt(const char *f, ...)
     va_end(ap);
     return s;
 }
-
 
 /* fraction -> points, one decimal, no "-0.0" */
 char *brief_pts(double frac)
@@ -125,7 +123,8 @@ int brief_has_latency(const struct qb_analysis *a)
 
 /* The decode setting the headline numbers use: the first latency setting (in the baseline's
  * sorted order) that generated tokens, so a prefill-only setting (gen_len 0) is skipped. */
-static const struct qb_an_latency *decode_setting(const struct qb_an_config *cf, const struct qb_an_config *base)
+static const struct qb_an_latency *decode_setting(const struct qb_an_config *cf,
+                                                  const struct qb_an_config *base)
 {
     for (int64_t j = 0; j < base->n_lat; j++) {
         const struct qb_an_latency *b = &base->lat[j];
@@ -133,8 +132,8 @@ static const struct qb_an_latency *decode_setting(const struct qb_an_config *cf,
             continue;
         for (int64_t k = 0; k < cf->n_lat; k++) {
             const struct qb_an_latency *l = &cf->lat[k];
-            if (l->prompt_len == b->prompt_len && l->gen_len == b->gen_len && l->batch == b->batch &&
-                isfinite(l->tpot_p50))
+            if (l->prompt_len == b->prompt_len && l->gen_len == b->gen_len &&
+                l->batch == b->batch && isfinite(l->tpot_p50))
                 return l;
         }
     }
@@ -144,7 +143,8 @@ static const struct qb_an_latency *decode_setting(const struct qb_an_config *cf,
 /* Blended cost of a plan: traffic-weighted p50 time per output token over the baseline's --
  * the analysis' own numbers, or when it has none (its first latency setting generated no
  * tokens) the same computed at the first decode setting. */
-void brief_plan_tpot(const struct qb_analysis *a, const struct qb_an_plan *pl, double *tpot, double *ratio)
+void brief_plan_tpot(const struct qb_analysis *a, const struct qb_an_plan *pl, double *tpot,
+                     double *ratio)
 {
     const struct qb_an_config *base = &a->configs[a->baseline];
     const struct qb_an_latency *bl = decode_setting(base, base);
@@ -250,10 +250,11 @@ static int vars_run(struct brief_ctx *c, const struct qb_brief_opts *o, const ch
     set(c, "model_file", g_strdup(a->model_path));
     set(c, "model_sha", g_strdup(a->model_sha256));
     set(c, "architecture", g_strdup(a->architecture));
-    set(c, "params", a->n_params > 0 ? (a->n_params >= 1000000000 ? brief_fmt("%.1fB", a->n_params / 1e9)
-                                      : a->n_params >= 1000000 ? brief_fmt("%.0fM", a->n_params / 1e6)
-                                                               : brief_fmt("%.0fK", a->n_params / 1e3))
-                                     : NULL);
+    set(c, "params",
+        a->n_params > 0 ? (a->n_params >= 1000000000 ? brief_fmt("%.1fB", a->n_params / 1e9)
+                           : a->n_params >= 1000000  ? brief_fmt("%.0fM", a->n_params / 1e6)
+                                                     : brief_fmt("%.0fK", a->n_params / 1e3))
+                        : NULL);
     set(c, "model_format", g_strdup(a->model_format));
     set(c, "suite", file_stem(a->suite_path));
     set(c, "suite_file", g_strdup(a->suite_path));
@@ -281,7 +282,8 @@ static int vars_run(struct brief_ctx *c, const struct qb_brief_opts *o, const ch
     set(c, "confidence", brief_fmt("%.0f%%", a->confidence * 100));
     {
         char *p = NULL;
-        if ((rc = brief_pattern(c, a->policy == QB_AN_POINT ? "policy_point" : "policy_interval", NULL, &p)) < 0)
+        if ((rc = brief_pattern(c, a->policy == QB_AN_POINT ? "policy_point" : "policy_interval",
+                                NULL, &p)) < 0)
             return rc;
         set(c, "policy", p);
     }
@@ -356,7 +358,8 @@ static void vars_cliff(struct brief_ctx *c)
         set(c, "cliff_overall", cl ? brief_spts(-cl->overall_loss) : NULL);
     }
     set(c, "overall_config", g_strdup(a->configs[a->overall.rec].spec));
-    set(c, "overall_delta", a->overall.cells ? brief_spts(a->overall.cells[a->overall.rec].delta) : NULL);
+    set(c, "overall_delta",
+        a->overall.cells ? brief_spts(a->overall.cells[a->overall.rec].delta) : NULL);
     set(c, "page", g_strdup("{page}"));
     set(c, "pages", g_strdup("{pages}"));
 }
