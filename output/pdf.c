@@ -1,8 +1,9 @@
 /* pdf: lays a brief document (brief_int.h) out on A4 or Letter pages with libharu 2.3.0 --
  * the only file that includes hpdf.h. Text is UTF-8 in embedded DejaVu Sans (any model or
  * slice name renders); paragraphs wrap; tables repeat their header row after a page break;
- * charts are the PNGs chart.c drew at 300 dpi, placed at their size in points; every page
- * gets the footer line and its page label ("Page 2 of 5") once the page count is known. */
+ * charts are the pixels (or PNGs) the chart module drew at 300 dpi, placed at their size in
+ * points; every page gets the footer line and its page label ("Page 2 of 5") once the page
+ * count is known. */
 #include "kernels/base/err.h"
 #include "output/brief_int.h"
 
