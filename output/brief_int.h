@@ -150,9 +150,7 @@ struct brief_ctx {
     char **caveats;
     int64_t n_caveats;
     struct qb_doc *doc;
-    int draw_charts;
-    double chart_dpi;
-    double text_width_pt;
+    double text_width_pt; /* the page's text width: a chart's default width */
 };
 
 /* s with every {{name}} replaced: an item variable of c->local, a global variable, or a

@@ -9,8 +9,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* ---------------------------------------------------------------- CSV */
-
 static void csv_str(FILE *f, const char *s)
 {
     if (s)

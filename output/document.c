@@ -44,8 +44,6 @@ static int delta_text(struct brief_ctx *c, const struct qb_an_slice *s,
     return rc;
 }
 
-/* ---------------------------------------------------------------- the document */
-
 static struct qb_blk *doc_add(struct qb_doc *d, enum qb_blk_kind k)
 {
     if (d->n == d->cap) {

@@ -14,8 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* ---------------------------------------------------------------- Markdown */
-
 static void md_escape(GString *g, const char *s, int in_table)
 {
     for (; *s; s++) {
