@@ -1,14 +1,37 @@
-/* brief_int: the laid-out-but-not-yet-paginated brief that brief.c builds from a template and
- * an analysis, and that the Markdown writer (brief.c) and the PDF writer (pdf.c) both read.
- * Internal to the brief module: include only from output/brief.c and output/pdf.c. All text is
- * UTF-8 and owned by the document. */
+/* brief_int: what the files of the brief module share. Internal to the brief module: include
+ * only from the files below, never from outside output/.
+ *
+ *   brief.c     qb_brief_write / qb_brief_render: analyse, build the document, write one format
+ *               to a temporary file and rename it
+ *   template.c  the template language (docs/templates.md): parse, check and load .tmpl files;
+ *               expand {{variables}}, @define patterns and item scopes
+ *   vars.c      numbers in words and the global {{variables}} and @if conditions of a brief
+ *   answer.c    the sentences composed from patterns: the one-sentence answer, the caveats
+ *   document.c  the document: a template run over an analysis into blocks (text, tables,
+ *               lists, charts), and the charts drawn
+ *   markdown.c  the document as Markdown with PNG charts beside it
+ *   csv.c       the analysis as one CSV file
+ *   pdf.c       the document laid out as a PDF (the only file that includes hpdf.h)
+ *
+ * The document (struct qb_doc) is the laid-out-but-not-yet-paginated brief that document.c
+ * builds and the Markdown and PDF writers read. All text is UTF-8 and owned by the document.
+ * Functions that return char * return a g_malloc'd string the caller g_frees. */
 #ifndef QB_BRIEF_INT_H
 #define QB_BRIEF_INT_H
 
 #include "output/brief.h"
 
+#include <glib.h>
+
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+struct qb_analysis;
+struct qb_an_config;
+struct qb_an_plan;
+struct qb_an_slice;
+struct qb_an_cliff;
 
 enum qb_blk_kind {
     QB_BLK_PAGE,  /* page break */
@@ -54,6 +77,144 @@ struct qb_doc {
     char *answer;     /* the one-sentence answer, for the caller's summary line */
 };
 
+/* ---- the template language (template.c) ------------------------------------------------- */
+
+enum dir {
+    D_TITLE, D_LEAD, D_H1, D_H2, D_P, D_NOTE, D_CODE, D_STAT, D_TABLE, D_CHART, D_LIST,
+    D_IF, D_ELSE, D_ENDIF, D_EACH, D_ENDEACH, D_PAGE, D_FOOTER, D_DEFINE,
+};
+
+/* @if conditions, in the order of their names in template.c; the per-slice ones hold only
+ * inside @each slice */
+enum cond {
+    C_HAS_CLIFFS, C_HAS_HIDDEN_CLIFF, C_HAS_LATENCY, C_HAS_MEMORY, C_HAS_CALIBRATION,
+    C_HAS_WARNINGS, C_HAS_CAVEATS, C_HAS_QUESTION, C_HAS_UNDECIDED, C_HAS_PERPLEXITY,
+    C_HAS_MISSING, C_ROUTED, C_HAS_SPEEDUP,
+    N_GLOBAL_CONDS,
+    C_SLICE_HAS_CLIFF = N_GLOBAL_CONDS, C_SLICE_IS_PERPLEXITY, C_SLICE_UNDECIDED,
+};
+
+/* generated tables (@table NAME), their column count, and the columns right-aligned */
+enum { T_RECOMMENDATION, T_SLICES, T_ACCURACY, T_SLICE_CONFIGS, T_CONFIGS, T_LATENCY, T_MEMORY,
+       T_DEPLOYMENT, T_DIVERGENCE, N_TABLES };
+struct brief_table {
+    const char *name;
+    int n_cols;
+    const char *align; /* 'l' or 'r' per column */
+};
+extern const struct brief_table brief_tables[N_TABLES];
+
+enum { L_CLIFFS, L_CAVEATS, L_WARNINGS, N_LISTS }; /* @list NAME */
+
+/* One directive of a template. */
+struct tline {
+    enum dir d;
+    int line;
+    int match;   /* @if: its @else or @endif; @else: its @endif; @each: its @endeach */
+    int negate;  /* @if !cond */
+    int arg;     /* condition, table, list or chart kind index */
+    char *text;  /* text; @stat "value | label | note"; @define body */
+    char *name;  /* @define name */
+    char *cols;  /* @table cols= */
+    char *title, *subtitle, *slice; /* @chart */
+    double width, height;
+};
+
+struct qb_template {
+    char *file;
+    struct tline *l;
+    int64_t n, cap;
+};
+
+/* @define name of t, or NULL. */
+const struct tline *brief_find_define(const struct qb_template *t, const char *name);
+
+/* Item variables ({{slice}}, {{config}} ...): up to 24 names (borrowed, usually literals) with
+ * owned values. */
+struct scope {
+    const char *k[24];
+    char *v[24];
+    int n;
+};
+void brief_scope_set(struct scope *s, const char *k, char *v /* owned */);
+void brief_scope_clear(struct scope *s);
+
+/* Rendering one template over one analysis into one document. */
+struct brief_ctx {
+    const struct qb_analysis *a;
+    const struct qb_template *t;
+    GHashTable *vars;       /* global name -> value */
+    struct scope *local;    /* item variables, or NULL */
+    int64_t each_slice;     /* inside @each: the slice, else -1 */
+    int conds[N_GLOBAL_CONDS];
+    char **caveats;
+    int64_t n_caveats;
+    struct qb_doc *doc;
+    double text_width_pt; /* the page's text width: a chart's default width */
+};
+
+/* s with every {{name}} replaced: an item variable of c->local, a global variable, or a
+ * @define expanded in turn (line: for messages). QB_EFORMAT for a name with no value here. */
+int brief_expand(struct brief_ctx *c, const char *s, int line, char **out);
+/* @define name expanded with local as the item variables; "" when the template has no such
+ * define. */
+int brief_pattern(struct brief_ctx *c, const char *name, struct scope *local, char **out);
+
+/* ---- numbers in words (vars.c), shared/BRIEF.md's formats ---------------------------------- */
+
+#define NA "–" /* a value that is not there */
+
+char *brief_fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+char *brief_pts(double frac);     /* fraction -> points, one decimal, no "-0.0" */
+char *brief_spts(double frac);    /* signed: "+1.2", "-3.1", "0.0" */
+char *brief_times(double x);      /* "2.1×", two significant digits */
+char *brief_percent(double frac); /* "12%", "4.5%" */
+char *brief_bytes(double b);      /* "1.2 GiB" */
+char *brief_ms(double v);         /* "123", "12.3", "1.23" */
+char *brief_i64(int64_t v);
+char *brief_pvalue(double p);     /* "<0.001", "0.004", "0.12" */
+
+/* ---- the values a brief states (vars.c, answer.c) ------------------------------------------ */
+
+int brief_has_latency(const struct qb_analysis *a);
+int brief_has_memory(const struct qb_analysis *a);
+/* The deployment the brief recommends: routed, or the single config when routing would hold
+ * more memory. */
+const struct qb_an_plan *brief_chosen_plan(const struct qb_analysis *a);
+/* A plan's blended p50 time per output token (ms) and its ratio to the baseline's. */
+void brief_plan_tpot(const struct qb_analysis *a, const struct qb_an_plan *pl, double *tpot,
+                     double *ratio);
+/* Sets every global {{variable}} and @if condition of c (date: the brief's date), the caveats
+ * and the answer included. */
+int brief_make_vars(struct brief_ctx *c, const struct qb_brief_opts *o, const char *date);
+/* The item variables of slice si ({{slice}}, {{n}}, {{rec}}, {{delta}} ...) / of a cliff. */
+void brief_slice_scope(struct brief_ctx *c, int64_t si, struct scope *sc);
+void brief_cliff_scope(const struct qb_analysis *a, const struct qb_an_cliff *cl,
+                       struct scope *sc);
+/* The one-sentence answer (answer_* patterns) / the caveats into c->caveats. */
+int brief_make_answer(struct brief_ctx *c, char **out);
+int brief_make_caveats(struct brief_ctx *c);
+
+/* ---- the document (document.c) --------------------------------------------------------------- */
+
+/* Runs t over a into doc (text_width_pt: the page's text width, the charts' default width);
+ * QB_EINVAL when the run has no baseline. */
+int brief_build_doc(const struct qb_analysis *a, const struct qb_template *t,
+                    const struct qb_brief_opts *o, const char *date, double text_width_pt,
+                    struct qb_doc *doc);
+/* Draws every chart of doc at dpi: PNG bytes, or raw RGB pixels when raw (for the PDF). */
+int brief_draw_charts(const struct qb_analysis *a, struct qb_doc *doc, double dpi, int raw);
+void brief_doc_free(struct qb_doc *d);
+
+/* ---- the writers ---------------------------------------------------------------------------- */
+
+/* Writes s (n bytes) to tmp; messages name path, the file the user asked for. */
+int brief_write_text(const char *tmp, const char *path, const char *s, size_t n);
+/* Markdown: the .md to tmp (renamed to path by the caller) and its charts in STEM_files/
+ * beside path (markdown.c). */
+int brief_write_md(const struct qb_doc *doc, const char *path, const char *tmp);
+/* Every table of the analysis as CSV rows to f (csv.c); -1 when f reports an error. */
+int brief_write_csv(const struct qb_analysis *a, FILE *f);
 /* Writes doc as a PDF to the open path (the caller renames it). QB_EIO when the fonts are
  * missing or the file cannot be written. */
 int qb_pdf_write(const struct qb_doc *doc, enum qb_brief_paper paper, const char *path);

@@ -17,6 +17,11 @@
  * bar with its p95 whisker, axis labels with units, labels rather than legends where they fit,
  * no meaning carried by red/green alone. Text uses the "DejaVu Sans" face.
  *
+ * Inside the module: chart.c runs one chart function per kind (chart_heatmap.c,
+ * chart_ladder.c, chart_acc_memory.c, chart_bars.c); the helpers they share -- colours, fonts,
+ * text fitting and wrapping, numbers, axes, ticks, legends, headers, notes -- are in
+ * chart_style.c and chart_axis.c and documented in chart_int.h.
+ *
  * What each chart draws (so the brief's text can describe it):
  *  - heatmap: the overall row under the slices; the baseline column grey with its accuracy
  *    (perplexity for perplexity slices); colour saturates at five times the largest slice

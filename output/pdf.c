@@ -1,8 +1,9 @@
 /* pdf: lays a brief document (brief_int.h) out on A4 or Letter pages with libharu 2.3.0 --
  * the only file that includes hpdf.h. Text is UTF-8 in embedded DejaVu Sans (any model or
  * slice name renders); paragraphs wrap; tables repeat their header row after a page break;
- * charts are the PNGs chart.c drew at 300 dpi, placed at their size in points; every page
- * gets the footer line and its page label ("Page 2 of 5") once the page count is known. */
+ * charts are the pixels (or PNGs) the chart module drew at 300 dpi, placed at their size in
+ * points; every page gets the footer line and its page label ("Page 2 of 5") once the page
+ * count is known. */
 #include "kernels/base/err.h"
 #include "output/brief_int.h"
 
@@ -490,112 +491,137 @@ static void footers(struct pdf *p, const struct qb_doc *d)
     }
 }
 
-int qb_pdf_write(const struct qb_doc *d, enum qb_brief_paper paper, const char *path)
+/* The two DejaVu faces, regular and bold, from $QBRIEF_FONT_DIR or FONT_DIR; fpath[] gets
+ * their paths (g_malloc'd, also on failure). QB_EIO when one is missing. */
+static int font_paths(char *fpath[2])
 {
-    struct pdf p = {0};
-    int rc = 0;
     const char *fonts[2] = {FONT_DIR "/DejaVuSans.ttf", FONT_DIR "/DejaVuSans-Bold.ttf"};
     const char *env = getenv("QBRIEF_FONT_DIR");
-    char *fpath[2] = {NULL, NULL};
 
     for (int i = 0; i < 2; i++) {
         fpath[i] = env && *env ? g_build_filename(env, strrchr(fonts[i], '/') + 1, NULL) : g_strdup(fonts[i]);
-        if (access(fpath[i], R_OK) != 0) {
-            rc = qb_err(QB_EIO, "font '%s' is missing (install the fonts-dejavu-core package)", fpath[i]);
-            goto out;
-        }
+        if (access(fpath[i], R_OK) != 0)
+            return qb_err(QB_EIO, "font '%s' is missing (install the fonts-dejavu-core package)", fpath[i]);
     }
-    if (!(p.doc = HPDF_New(on_error, &p))) {
-        rc = qb_err(QB_ENOMEM, "libharu cannot start a document");
-        goto out;
-    }
-    p.pages = g_ptr_array_new();
-    HPDF_SetCompressionMode(p.doc, HPDF_COMP_ALL);
-    HPDF_UseUTFEncodings(p.doc);
-    HPDF_SetCurrentEncoder(p.doc, "UTF-8");
-    const char *rn = HPDF_LoadTTFontFromFile(p.doc, fpath[0], HPDF_TRUE);
-    const char *bn = HPDF_LoadTTFontFromFile(p.doc, fpath[1], HPDF_TRUE);
+    return 0;
+}
+
+/* A compressed UTF-8 libharu document with both fonts embedded, the title in its metadata,
+ * and the page geometry of the paper. */
+static int start_doc(struct pdf *p, const struct qb_doc *d, enum qb_brief_paper paper, char *const fpath[2])
+{
+    int rc;
+
+    if (!(p->doc = HPDF_New(on_error, p)))
+        return qb_err(QB_ENOMEM, "libharu cannot start a document");
+    p->pages = g_ptr_array_new();
+    HPDF_SetCompressionMode(p->doc, HPDF_COMP_ALL);
+    HPDF_UseUTFEncodings(p->doc);
+    HPDF_SetCurrentEncoder(p->doc, "UTF-8");
+    const char *rn = HPDF_LoadTTFontFromFile(p->doc, fpath[0], HPDF_TRUE);
+    const char *bn = HPDF_LoadTTFontFromFile(p->doc, fpath[1], HPDF_TRUE);
     if (rn)
-        p.reg = HPDF_GetFont(p.doc, rn, "UTF-8");
+        p->reg = HPDF_GetFont(p->doc, rn, "UTF-8");
     if (bn)
-        p.bold = HPDF_GetFont(p.doc, bn, "UTF-8");
-    if (!p.reg || !p.bold) {
-        rc = qb_err(QB_EIO, "cannot load the font '%s' (libharu error 0x%04X)", fpath[p.reg ? 1 : 0],
-                    (unsigned)p.err);
-        goto out;
-    }
-    if ((rc = identity_to_unicode(p.reg)) < 0 || (rc = identity_to_unicode(p.bold)) < 0)
-        goto out;
-    HPDF_SetInfoAttr(p.doc, HPDF_INFO_CREATOR, "qbrief");
+        p->bold = HPDF_GetFont(p->doc, bn, "UTF-8");
+    if (!p->reg || !p->bold)
+        return qb_err(QB_EIO, "cannot load the font '%s' (libharu error 0x%04X)", fpath[p->reg ? 1 : 0],
+                      (unsigned)p->err);
+    if ((rc = identity_to_unicode(p->reg)) < 0 || (rc = identity_to_unicode(p->bold)) < 0)
+        return rc;
+    HPDF_SetInfoAttr(p->doc, HPDF_INFO_CREATOR, "qbrief");
     if (d->doc_title)
-        HPDF_SetInfoAttr(p.doc, HPDF_INFO_TITLE, d->doc_title);
-    p.w = paper == QB_PAPER_LETTER ? 612 : 595.276;
-    p.h = paper == QB_PAPER_LETTER ? 792 : 841.89;
-    p.left = MARGIN_X;
-    p.right = p.w - MARGIN_X;
+        HPDF_SetInfoAttr(p->doc, HPDF_INFO_TITLE, d->doc_title);
+    p->w = paper == QB_PAPER_LETTER ? 612 : 595.276;
+    p->h = paper == QB_PAPER_LETTER ? 792 : 841.89;
+    p->left = MARGIN_X;
+    p->right = p->w - MARGIN_X;
+    return 0;
+}
+
+/* The answer: a paragraph in 12.5 pt with a blue bar down its left. */
+static void lead(struct pdf *p, const char *text)
+{
+    double top = p->y, tw = p->right - p->left;
+
+    ensure(p, 32);
+    if (p->fresh)
+        top = p->y;
+    color(p, 0.1, 0.1, 0.1);
+    para(p, p->reg, 12.5, 16.5, p->left + 10, tw - 10, text, 0);
+    color(p, 0.0, 0.447, 0.698);
+    double y1 = p->y > top ? p->y : p->y; /* the bar spans the paragraph on this page */
+    HPDF_Page_Rectangle(p->page, (HPDF_REAL)p->left, (HPDF_REAL)(y1 - 3), 3,
+                        (HPDF_REAL)(fmin(top, p->h - MARGIN_TOP) - y1 + 1));
+    HPDF_Page_Fill(p->page);
+    color(p, 0.1, 0.1, 0.1);
+    p->y -= 12;
+}
+
+/* Block i of d onto the pages; a heading keeps with what follows it. */
+static int block(struct pdf *p, const struct qb_doc *d, int64_t i)
+{
+    const struct qb_blk *b = &d->blk[i], *next = i + 1 < d->n ? &d->blk[i + 1] : NULL;
+    double tw = p->right - p->left;
+
+    switch (b->kind) {
+    case QB_BLK_PAGE:
+        if (!p->fresh)
+            new_page(p);
+        break;
+    case QB_BLK_TITLE:
+        heading(p, p->bold, 20, 0, 8, b->text, 60);
+        break;
+    case QB_BLK_LEAD:
+        lead(p, b->text);
+        break;
+    case QB_BLK_H1:
+        heading(p, p->bold, 14, 14, 5, b->text, keep_need(p, next));
+        break;
+    case QB_BLK_H2:
+        heading(p, p->bold, 11, 9, 3, b->text, keep_need(p, next));
+        break;
+    case QB_BLK_P:
+        para(p, p->reg, 9.5, 13, p->left, tw, b->text, 0);
+        p->y -= 5;
+        break;
+    case QB_BLK_NOTE:
+        color(p, 0.35, 0.35, 0.35);
+        para(p, p->reg, 8, 10.5, p->left, tw, b->text, 0);
+        color(p, 0.1, 0.1, 0.1);
+        p->y -= 5;
+        break;
+    case QB_BLK_CODE:
+        para(p, p->reg, 8, 10.5, p->left + 8, tw - 8, b->text, 1);
+        p->y -= 6;
+        break;
+    case QB_BLK_STATS:
+        stats(p, b);
+        break;
+    case QB_BLK_TABLE:
+        table(p, b);
+        break;
+    case QB_BLK_CHART:
+        return chart(p, b);
+    case QB_BLK_LIST:
+        list(p, b);
+        break;
+    }
+    return 0;
+}
+
+int qb_pdf_write(const struct qb_doc *d, enum qb_brief_paper paper, const char *path)
+{
+    struct pdf p = {0};
+    char *fpath[2] = {NULL, NULL};
+    int rc;
+
+    if ((rc = font_paths(fpath)) < 0 || (rc = start_doc(&p, d, paper, fpath)) < 0)
+        goto out;
     new_page(&p);
     color(&p, 0.1, 0.1, 0.1);
-    for (int64_t i = 0; i < d->n && rc >= 0 && !p.err; i++) {
-        const struct qb_blk *b = &d->blk[i];
-        double tw = p.right - p.left;
-        switch (b->kind) {
-        case QB_BLK_PAGE:
-            if (!p.fresh)
-                new_page(&p);
-            break;
-        case QB_BLK_TITLE:
-            heading(&p, p.bold, 20, 0, 8, b->text, 60);
-            break;
-        case QB_BLK_LEAD: {
-            double top = p.y;
-            ensure(&p, 32);
-            if (p.fresh)
-                top = p.y;
-            color(&p, 0.1, 0.1, 0.1);
-            para(&p, p.reg, 12.5, 16.5, p.left + 10, tw - 10, b->text, 0);
-            color(&p, 0.0, 0.447, 0.698);
-            double y1 = p.y > top ? p.y : p.y; /* the bar spans the paragraph on this page */
-            HPDF_Page_Rectangle(p.page, (HPDF_REAL)p.left, (HPDF_REAL)(y1 - 3), 3,
-                                (HPDF_REAL)(fmin(top, p.h - MARGIN_TOP) - y1 + 1));
-            HPDF_Page_Fill(p.page);
-            color(&p, 0.1, 0.1, 0.1);
-            p.y -= 12;
-            break;
-        }
-        case QB_BLK_H1:
-            heading(&p, p.bold, 14, 14, 5, b->text, keep_need(&p, i + 1 < d->n ? &d->blk[i + 1] : NULL));
-            break;
-        case QB_BLK_H2:
-            heading(&p, p.bold, 11, 9, 3, b->text, keep_need(&p, i + 1 < d->n ? &d->blk[i + 1] : NULL));
-            break;
-        case QB_BLK_P:
-            para(&p, p.reg, 9.5, 13, p.left, tw, b->text, 0);
-            p.y -= 5;
-            break;
-        case QB_BLK_NOTE:
-            color(&p, 0.35, 0.35, 0.35);
-            para(&p, p.reg, 8, 10.5, p.left, tw, b->text, 0);
-            color(&p, 0.1, 0.1, 0.1);
-            p.y -= 5;
-            break;
-        case QB_BLK_CODE:
-            para(&p, p.reg, 8, 10.5, p.left + 8, tw - 8, b->text, 1);
-            p.y -= 6;
-            break;
-        case QB_BLK_STATS:
-            stats(&p, b);
-            break;
-        case QB_BLK_TABLE:
-            table(&p, b);
-            break;
-        case QB_BLK_CHART:
-            rc = chart(&p, b);
-            break;
-        case QB_BLK_LIST:
-            list(&p, b);
-            break;
-        }
-    }
+    for (int64_t i = 0; i < d->n && rc >= 0 && !p.err; i++)
+        rc = block(&p, d, i);
     if (rc >= 0 && !p.err)
         footers(&p, d);
     if (rc >= 0 && p.err)
