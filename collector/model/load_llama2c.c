@@ -53,68 +53,39 @@ static void tensor_info(struct qb_model *m, const char *name, int n_dims, int64_
     qb_model_add_tensor_info(m, name, QB_DT_F32, n_dims, shape, n * sizeof(float));
 }
 
-/* Loads from map.data[0..map.size); when own_map, the model takes the mapping over. */
-static int load(struct qb_map map, int own_map, const char *path, const struct qb_load_opts *opts,
-                struct qb_model **out)
+/* The header: hdr (dim, hidden_dim, n_layers, n_heads, n_kv_heads, vocab, max_seq_len), the
+ * format version (0: legacy), whether the head is shared, and where the weights start. */
+static int read_header(struct cursor *cur, int hdr[7], int *version, int *shared)
 {
-    struct qb_model *m = NULL;
-    const int from_file = own_map;
-    struct qb_config *c;
-    struct cursor cur = {0};
-    int hdr[7], version = 0, shared;
-    const float *att_norms = NULL, *ffn_norms = NULL, *wq = NULL, *wk = NULL, *wv = NULL;
-    const float *wo = NULL, *w1 = NULL, *w2 = NULL, *w3 = NULL, *skip = NULL;
-    char *tok_path = NULL;
-    int64_t L, d, kvd, hid;
-    int rc;
-
-    static const struct qb_load_opts no_opts;
-
-    *out = NULL;
-    if (!opts)
-        opts = &no_opts;
-    cur.base = map.data;
-    cur.size = map.size;
-    cur.path = path;
-    if (map.size >= 8 && (uint32_t)read_i32(map.data) == V1_MAGIC) {
-        version = read_i32(map.data + 4);
-        if (version != 1) {
-            rc = qb_err(QB_EUNSUP, "'%s': llama2.c checkpoint version %d is not supported (only 1)",
-                        path, version);
-            goto fail;
-        }
-        if (map.size < 256) {
-            rc = qb_err(QB_EFORMAT, "'%s': truncated llama2.c version 1 header", path);
-            goto fail;
-        }
+    const unsigned char *p = cur->base;
+    *version = 0;
+    if (cur->size >= 8 && (uint32_t)read_i32(p) == V1_MAGIC) {
+        *version = read_i32(p + 4);
+        if (*version != 1)
+            return qb_err(QB_EUNSUP, "'%s': llama2.c checkpoint version %d is not supported (only 1)",
+                          cur->path, *version);
+        if (cur->size < 256)
+            return qb_err(QB_EFORMAT, "'%s': truncated llama2.c version 1 header", cur->path);
         for (int i = 0; i < 7; i++)
-            hdr[i] = read_i32(map.data + 8 + 4 * i);
-        shared = map.data[36] != 0;
-        cur.off = 256;
-    } else {
-        if (map.size < 28) {
-            rc = qb_err(QB_EFORMAT, "'%s': too short for a llama2.c header (%zu bytes)", path,
-                        map.size);
-            goto fail;
-        }
-        for (int i = 0; i < 7; i++)
-            hdr[i] = read_i32(map.data + 4 * i);
-        shared = hdr[5] > 0;
-        if (hdr[5] < 0 && hdr[5] != INT32_MIN)
-            hdr[5] = -hdr[5];
-        cur.off = 28;
+            hdr[i] = read_i32(p + 8 + 4 * i);
+        *shared = p[36] != 0;
+        cur->off = 256;
+        return 0;
     }
+    if (cur->size < 28)
+        return qb_err(QB_EFORMAT, "'%s': too short for a llama2.c header (%zu bytes)", cur->path,
+                      cur->size);
+    for (int i = 0; i < 7; i++)
+        hdr[i] = read_i32(p + 4 * i);
+    *shared = hdr[5] > 0;
+    if (hdr[5] < 0 && hdr[5] != INT32_MIN)
+        hdr[5] = -hdr[5];
+    cur->off = 28;
+    return 0;
+}
 
-    if (!(m = qb_model_new(path, "llama2c"))) {
-        rc = QB_ENOMEM;
-        goto fail;
-    }
-    if (own_map) {
-        if ((rc = qb_model_add_map(m, &map)) < 0)
-            goto fail;
-        own_map = 0; /* the model owns it now */
-    }
-    c = &m->cfg;
+static int fill_config(struct qb_config *c, const int hdr[7], int shared, const char *path)
+{
     snprintf(c->arch, sizeof c->arch, "llama");
     c->dim = hdr[0];
     c->hidden_dim = hdr[1];
@@ -128,61 +99,56 @@ static int load(struct qb_map map, int own_map, const char *path, const struct q
     c->norm_eps = 1e-5f;
     c->rope_style = QB_ROPE_INTERLEAVED;
     c->tied_embeddings = shared;
-    if (c->n_heads > 0 && c->dim % c->n_heads) {
-        rc = qb_err(QB_EFORMAT, "'%s': dimension %lld is not a multiple of %lld heads", path,
-                    (long long)c->dim, (long long)c->n_heads);
-        goto fail;
-    }
-    if ((rc = qb_config_check(c, path)) < 0)
-        goto fail;
-    L = c->n_layers;
-    d = c->dim;
-    kvd = c->n_kv_heads * c->head_dim;
-    hid = c->hidden_dim;
-    if (!(m->layers = calloc((size_t)L, sizeof *m->layers))) {
-        rc = qb_err(QB_ENOMEM, "'%s': out of memory", path);
-        goto fail;
-    }
+    if (c->n_heads > 0 && c->dim % c->n_heads)
+        return qb_err(QB_EFORMAT, "'%s': dimension %lld is not a multiple of %lld heads", path,
+                      (long long)c->dim, (long long)c->n_heads);
+    return qb_config_check(c, path);
+}
+
+/* The weights in the file's order (legacy and version 1 differ), pointed to from m's layers. */
+static int take_weights(struct cursor *cur, struct qb_model *m, int version, int shared)
+{
+    const struct qb_config *c = &m->cfg;
+    const int64_t L = c->n_layers, d = c->dim, kvd = c->n_kv_heads * c->head_dim, hid = c->hidden_dim;
+    const float *att_norms = NULL, *ffn_norms = NULL, *wq = NULL, *wk = NULL, *wv = NULL;
+    const float *wo = NULL, *w1 = NULL, *w2 = NULL, *w3 = NULL, *skip = NULL;
+    int rc;
 
     /* the sizes below are products of checked dimensions: none overflows size_t */
     if (version == 0) {
-        if ((rc = take(&cur, (size_t)(c->vocab_size * d), "token_embedding", &m->tok_embd)) < 0 ||
-            (rc = take(&cur, (size_t)(L * d), "rms_att", &att_norms)) < 0)
-            goto fail;
+        if ((rc = take(cur, (size_t)(c->vocab_size * d), "token_embedding", &m->tok_embd)) < 0 ||
+            (rc = take(cur, (size_t)(L * d), "rms_att", &att_norms)) < 0)
+            return rc;
     } else {
-        if ((rc = take(&cur, (size_t)(L * d), "rms_att", &att_norms)) < 0 ||
-            (rc = take(&cur, (size_t)(L * d), "rms_ffn", &ffn_norms)) < 0 ||
-            (rc = take(&cur, (size_t)d, "rms_final", &m->out_norm)) < 0 ||
-            (rc = take(&cur, (size_t)(c->vocab_size * d), "token_embedding", &m->tok_embd)) < 0)
-            goto fail;
+        if ((rc = take(cur, (size_t)(L * d), "rms_att", &att_norms)) < 0 ||
+            (rc = take(cur, (size_t)(L * d), "rms_ffn", &ffn_norms)) < 0 ||
+            (rc = take(cur, (size_t)d, "rms_final", &m->out_norm)) < 0 ||
+            (rc = take(cur, (size_t)(c->vocab_size * d), "token_embedding", &m->tok_embd)) < 0)
+            return rc;
     }
-    if ((rc = take(&cur, (size_t)(L * d * d), "wq", &wq)) < 0 ||
-        (rc = take(&cur, (size_t)(L * kvd * d), "wk", &wk)) < 0 ||
-        (rc = take(&cur, (size_t)(L * kvd * d), "wv", &wv)) < 0 ||
-        (rc = take(&cur, (size_t)(L * d * d), "wo", &wo)) < 0)
-        goto fail;
-    if (version == 0 && (rc = take(&cur, (size_t)(L * d), "rms_ffn", &ffn_norms)) < 0)
-        goto fail;
-    if ((rc = take(&cur, (size_t)(L * hid * d), "w1", &w1)) < 0 ||
-        (rc = take(&cur, (size_t)(L * d * hid), "w2", &w2)) < 0 ||
-        (rc = take(&cur, (size_t)(L * hid * d), "w3", &w3)) < 0)
-        goto fail;
-    if (version == 0) {
-        if ((rc = take(&cur, (size_t)d, "rms_final", &m->out_norm)) < 0 ||
-            (rc = take(&cur, (size_t)(c->max_seq_len * c->head_dim), "freq_cis", &skip)) < 0)
-            goto fail;
-    }
-    if (shared) {
+    if ((rc = take(cur, (size_t)(L * d * d), "wq", &wq)) < 0 ||
+        (rc = take(cur, (size_t)(L * kvd * d), "wk", &wk)) < 0 ||
+        (rc = take(cur, (size_t)(L * kvd * d), "wv", &wv)) < 0 ||
+        (rc = take(cur, (size_t)(L * d * d), "wo", &wo)) < 0)
+        return rc;
+    if (version == 0 && (rc = take(cur, (size_t)(L * d), "rms_ffn", &ffn_norms)) < 0)
+        return rc;
+    if ((rc = take(cur, (size_t)(L * hid * d), "w1", &w1)) < 0 ||
+        (rc = take(cur, (size_t)(L * d * hid), "w2", &w2)) < 0 ||
+        (rc = take(cur, (size_t)(L * hid * d), "w3", &w3)) < 0)
+        return rc;
+    if (version == 0 &&
+        ((rc = take(cur, (size_t)d, "rms_final", &m->out_norm)) < 0 ||
+         (rc = take(cur, (size_t)(c->max_seq_len * c->head_dim), "freq_cis", &skip)) < 0))
+        return rc;
+    if (shared)
         m->output = m->tok_embd;
-    } else if ((rc = take(&cur, (size_t)(c->vocab_size * d), "wcls", &m->output)) < 0) {
-        goto fail;
-    }
-    if (cur.off != cur.size) {
-        rc = qb_err(QB_EFORMAT, "'%s': %zu unexpected bytes after the weights (header says dim %lld, "
-                    "%lld layers, vocab %lld)", path, cur.size - cur.off, (long long)d,
-                    (long long)L, (long long)c->vocab_size);
-        goto fail;
-    }
+    else if ((rc = take(cur, (size_t)(c->vocab_size * d), "wcls", &m->output)) < 0)
+        return rc;
+    if (cur->off != cur->size)
+        return qb_err(QB_EFORMAT, "'%s': %zu unexpected bytes after the weights (header says dim %lld, "
+                      "%lld layers, vocab %lld)", cur->path, cur->size - cur->off, (long long)d,
+                      (long long)L, (long long)c->vocab_size);
     for (int64_t l = 0; l < L; l++) {
         struct qb_layer *ly = &m->layers[l];
         ly->attn_norm = att_norms + l * d;
@@ -195,6 +161,14 @@ static int load(struct qb_map map, int own_map, const char *path, const struct q
         ly->w_down = w2 + l * d * hid;
         ly->w_up = w3 + l * hid * d;
     }
+    return 0;
+}
+
+/* The tensors as `inspect` lists them, by their llama2.c names. */
+static void describe_tensors(struct qb_model *m, int shared)
+{
+    const struct qb_config *c = &m->cfg;
+    const int64_t L = c->n_layers, d = c->dim, kvd = c->n_kv_heads * c->head_dim, hid = c->hidden_dim;
     tensor_info(m, "token_embedding", 2, c->vocab_size, d, 0);
     tensor_info(m, "rms_att", 2, L, d, 0);
     tensor_info(m, "wq", 3, L, d, d);
@@ -208,22 +182,63 @@ static int load(struct qb_map map, int own_map, const char *path, const struct q
     tensor_info(m, "rms_final", 1, d, 0, 0);
     if (!shared)
         tensor_info(m, "wcls", 2, c->vocab_size, d, 0);
+}
 
-    /* a buffer (fuzzing, tests) has no directory to look in */
-    if ((rc = qb_model_tokenizer_file(from_file ? path : NULL, "llama2c", c->vocab_size, opts,
-                                      &tok_path)) < 0 ||
-        (tok_path && (rc = qb_tok_load_file(tok_path, c->vocab_size, &m->tok)) < 0))
-        goto fail;
-    if (m->tok && qb_tok_n_vocab(m->tok) != c->vocab_size) {
+/* The tokenizer qb_model_tokenizer_file picks; a buffer (fuzzing, tests) has no directory to
+ * look in, so only opts->tokenizer_path applies to it. */
+static int attach_tokenizer(struct qb_model *m, const char *path, int from_file,
+                            const struct qb_load_opts *opts)
+{
+    const int64_t vocab = m->cfg.vocab_size;
+    char *tok_path = NULL;
+    int rc;
+    if ((rc = qb_model_tokenizer_file(from_file ? path : NULL, "llama2c", vocab, opts, &tok_path)) < 0 ||
+        (tok_path && (rc = qb_tok_load_file(tok_path, vocab, &m->tok)) < 0))
+        goto out;
+    if (m->tok && qb_tok_n_vocab(m->tok) != vocab)
         rc = qb_err(QB_EFORMAT, "'%s': tokenizer has %lld tokens but the model has %lld", path,
-                    (long long)qb_tok_n_vocab(m->tok), (long long)c->vocab_size);
+                    (long long)qb_tok_n_vocab(m->tok), (long long)vocab);
+out:
+    free(tok_path);
+    return rc;
+}
+
+/* Loads from map.data[0..map.size); when own_map, the model takes the mapping over. */
+static int load(struct qb_map map, int own_map, const char *path, const struct qb_load_opts *opts,
+                struct qb_model **out)
+{
+    static const struct qb_load_opts no_opts;
+    const int from_file = own_map;
+    struct qb_model *m = NULL;
+    struct cursor cur = {.base = map.data, .size = map.size, .path = path};
+    int hdr[7] = {0}, version = 0, shared = 0, rc;
+
+    *out = NULL;
+    if ((rc = read_header(&cur, hdr, &version, &shared)) < 0)
+        goto fail;
+    if (!(m = qb_model_new(path, "llama2c"))) {
+        rc = QB_ENOMEM;
         goto fail;
     }
-    free(tok_path);
+    if (own_map) {
+        if ((rc = qb_model_add_map(m, &map)) < 0)
+            goto fail;
+        own_map = 0; /* the model owns it now */
+    }
+    if ((rc = fill_config(&m->cfg, hdr, shared, path)) < 0)
+        goto fail;
+    if (!(m->layers = calloc((size_t)m->cfg.n_layers, sizeof *m->layers))) {
+        rc = qb_err(QB_ENOMEM, "'%s': out of memory", path);
+        goto fail;
+    }
+    if ((rc = take_weights(&cur, m, version, shared)) < 0)
+        goto fail;
+    describe_tensors(m, shared);
+    if ((rc = attach_tokenizer(m, path, from_file, opts ? opts : &no_opts)) < 0)
+        goto fail;
     *out = m;
     return 0;
 fail:
-    free(tok_path);
     if (own_map)
         qb_map_close(&map);
     qb_model_free(m);
