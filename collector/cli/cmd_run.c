@@ -78,6 +78,33 @@ static char *model_base(const char *path)
     return b;
 }
 
+/* The run options a plan sets (options given on the command line override some after);
+ * *cfgs (caller frees) holds the config names o->configs points to. */
+static int opts_from_plan(const struct qb_plan *plan, struct qb_run_opts *o, const char ***cfgs)
+{
+    if (!(*cfgs = calloc((size_t)plan->n_configs, sizeof **cfgs)))
+        return qb_err(QB_ENOMEM, "out of memory");
+    for (int64_t i = 0; i < plan->n_configs; i++)
+        (*cfgs)[i] = plan->configs[i].name;
+    o->model_path = plan->models[0];
+    o->settings = &plan->settings;
+    o->calib_path = plan->settings.calibration.file;
+    o->calib_sequences = plan->settings.calibration.sequences;
+    o->calib_seq_len = plan->settings.calibration.seq_len;
+    o->suite_path = plan->suite;
+    o->prompt_template = plan->prompt_template;
+    o->configs = *cfgs;
+    o->n_configs = plan->n_configs;
+    o->baseline = plan->configs[plan->baseline].name;
+    o->prompt_lens = plan->settings.latency.prompt_lens;
+    o->n_prompt_lens = (int)plan->settings.latency.n_prompt_lens;
+    o->gen_len = plan->settings.latency.gen_len;
+    o->batch = plan->settings.latency.batch;
+    o->warmup = (int)plan->settings.latency.warmup;
+    o->repetitions = (int)plan->settings.latency.repetitions;
+    return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -135,32 +162,12 @@ int cmd_run(int argc, char **argv)
             return qb_usage_error(self, "%s", "a PLAN names the model, suite and configs itself");
         if ((rc = qb_plan_load(argv[optind], &plan)) < 0)
             return qb_report(rc);
-        o.model_path = plan->models[0];
-        o.settings = &plan->settings;
-        o.calib_path = plan->settings.calibration.file;
-        o.calib_sequences = plan->settings.calibration.sequences;
-        o.calib_seq_len = plan->settings.calibration.seq_len;
-        o.tokenizer_path = tokenizer ? tokenizer : plan->tokenizer;
-        o.suite_path = plan->suite;
-        o.prompt_template = plan->prompt_template;
-        if (!(cfgs = calloc((size_t)plan->n_configs, sizeof *cfgs))) {
-            rc = qb_err(QB_ENOMEM, "out of memory");
+        if ((rc = opts_from_plan(plan, &o, &cfgs)) < 0)
             goto out;
-        }
-        for (int64_t i = 0; i < plan->n_configs; i++)
-            cfgs[i] = plan->configs[i].name;
-        o.configs = cfgs;
-        o.n_configs = plan->n_configs;
-        o.baseline = plan->configs[plan->baseline].name;
+        o.tokenizer_path = tokenizer ? tokenizer : plan->tokenizer;
         o.threads = threads ? (int)threads : (int)plan->settings.threads;
         o.name = name ? name : plan->name;
         o.db_path = db ? db : plan->db;
-        o.prompt_lens = plan->settings.latency.prompt_lens;
-        o.n_prompt_lens = (int)plan->settings.latency.n_prompt_lens;
-        o.gen_len = plan->settings.latency.gen_len;
-        o.batch = plan->settings.latency.batch;
-        o.warmup = (int)plan->settings.latency.warmup;
-        o.repetitions = (int)plan->settings.latency.repetitions;
     } else {
         if (!model || !suite || !configs)
             return qb_usage_error(self, "%s", "needs --model, --suite and --configs, or a PLAN");
