@@ -9,14 +9,17 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *const isa_names[QB_ISA_COUNT] = {"ref", "avx2", "avx512"};
 
 static struct qb_kernels tables[QB_ISA_COUNT];
-static enum qb_isa cpu_best; /* the widest set this CPU runs, after QB_ISA_MAX */
-static const char *bad_max;  /* QB_ISA_MAX when it names no instruction set */
+static enum qb_isa cpu_real; /* the widest set this CPU runs */
+static enum qb_isa cpu_best; /* the same after QB_ISA_MAX */
+static char max_env[32];     /* QB_ISA_MAX as read (cut to 31 bytes), "" when unset */
+static int bad_max;          /* QB_ISA_MAX names no instruction set */
 static pthread_once_t built = PTHREAD_ONCE_INIT;
 static _Atomic(const struct qb_kernels *) active;
 
@@ -45,11 +48,12 @@ static enum qb_isa detect(void)
 static void build(void)
 {
     const char *max = getenv("QB_ISA_MAX");
-    cpu_best = detect();
+    cpu_best = cpu_real = detect();
     if (max && *max) {
         int cap = isa_of(max);
+        snprintf(max_env, sizeof max_env, "%s", max);
         if (cap < 0) {
-            bad_max = max;
+            bad_max = 1;
             cap = QB_ISA_REF;
         }
         if ((int)cpu_best > cap)
@@ -83,14 +87,16 @@ int qb_kernels_init(const char *isa)
     pthread_once(&built, build);
     if (!isa) {
         if (bad_max)
-            return qb_err(QB_EINVAL, "QB_ISA_MAX='%s' is not ref, avx2 or avx512", bad_max);
+            return qb_err(QB_EINVAL, "QB_ISA_MAX='%s' is not ref, avx2 or avx512", max_env);
         want = cpu_best;
     } else if ((want = isa_of(isa)) < 0) {
         return qb_err(QB_EINVAL, "unknown isa '%s' (valid: ref, avx2, avx512)", isa);
     } else if (want > (int)cpu_best) {
-        return qb_err(QB_EUNSUP, "this cpu does not support %s%s",
-                      want == QB_ISA_AVX2 ? "avx2 with fma" : "avx512f, bw and vl",
-                      getenv("QB_ISA_MAX") ? " (QB_ISA_MAX limits it)" : "");
+        if (want <= (int)cpu_real)
+            return qb_err(QB_EUNSUP, "QB_ISA_MAX='%s' hides %s from the kernels", max_env,
+                          isa_names[want]);
+        return qb_err(QB_EUNSUP, "this cpu does not support %s",
+                      want == QB_ISA_AVX2 ? "avx2 with fma" : "avx512f, bw and vl");
     }
     atomic_store_explicit(&active, &tables[want], memory_order_release);
     return 0;
