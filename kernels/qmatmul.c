@@ -166,12 +166,17 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
     /* rows in blocks of 16 so kernels can keep several rows in flight; one thread for small work */
     block = 16;
     int64_t n_blocks = (rows + block - 1) / block;
-    /* a parallel region costs tens of microseconds on a busy machine: only for real work */
-    int par = n * w->cols * rows >= (1 << 21) && n_blocks > 1;
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t b = 0; b < n_blocks; b++) {
-        int64_t r0 = b * block, r1 = r0 + block < rows ? r0 + block : rows;
-        fn(w, r0, r1, &a, y, rows);
+    /* a parallel region costs tens of microseconds on a busy machine: only for real work;
+     * small work does not enter one at all (even with if(0) it costs a team of one) */
+    if (n * w->cols * rows >= (1 << 21) && n_blocks > 1) {
+#pragma omp parallel for schedule(static)
+        for (int64_t b = 0; b < n_blocks; b++) {
+            int64_t r0 = b * block, r1 = r0 + block < rows ? r0 + block : rows;
+            fn(w, r0, r1, &a, y, rows);
+        }
+    } else {
+        for (int64_t r0 = 0; r0 < rows; r0 += block)
+            fn(w, r0, r0 + block < rows ? r0 + block : rows, &a, y, rows);
     }
     free(scratch);
     free(xpad);
