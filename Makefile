@@ -39,7 +39,7 @@ TEST_SRC := $(shell find tests -name 'test_*.c' | sort)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(O)/tbin/%)
 TESTLIB_OBJ := $(O)/tests/check.o
 
-.PHONY: all test fuzz clean demo deps check-layers
+.PHONY: all test fuzz clean demo deps check-layers format-check
 all: bin/qbrief$(if $(SAN),-san)
 
 bin/qbrief$(if $(SAN),-san): $(MAIN_OBJ) $(O)/libqbrief.a
@@ -80,6 +80,18 @@ bench-calib: $(O)/tools/bench-calib
 # every #include in the library points down the layers (docs/architecture.md)
 check-layers:
 	@tools/check-layers.py
+
+# every C file of the library, tests and tools against the repository's .clang-format, changing
+# nothing (not part of `make test` yet); skipped with a message where clang-format is missing
+CLANG_FORMAT ?= clang-format
+FORMAT_SRC = $(shell find collector kernels analysis output tests tools -name '*.[ch]' | sort)
+format-check:
+	@if command -v $(CLANG_FORMAT) >/dev/null 2>&1; then \
+		$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_SRC) && \
+		echo "format-check: every file matches .clang-format"; \
+	else \
+		echo "format-check: skipped, $(CLANG_FORMAT) is not installed (scripts/install-deps.sh installs it)"; \
+	fi
 
 test: check-layers bin/qbrief$(if $(SAN),-san) $(TEST_BIN)
 	@QB_BUILD=$(O) QBRIEF=bin/qbrief$(if $(SAN),-san) tests/run.sh $(TEST_BIN)

@@ -98,29 +98,9 @@ static double group_err(const struct grid *g, const float *w, const float *cw, i
     return e;
 }
 
-/* r^T H r for a symmetric H (n, n) at hb with leading dimension ld: the diagonal plus twice
- * the lower triangle, whose rows are summed in eight partial sums the compiler keeps in
- * vector lanes. Most of AWQ's time is here: QB_CLONES. */
-QB_CLONES static double quad_form(const double *hb, int64_t ld, const double *r, int n)
-{
-    double acc[8] = {0}, diag = 0, tail = 0, low = 0;
-    for (int i = 0; i < n; i++) {
-        const double *hr = hb + i * ld, ri = r[i];
-        int j = 0;
-        for (; j + 8 <= i; j += 8)
-            for (int l = 0; l < 8; l++)
-                acc[l] += ri * hr[j + l] * r[j + l];
-        for (; j < i; j++)
-            tail += ri * hr[j] * r[j];
-        diag += ri * hr[i] * ri;
-    }
-    for (int l = 0; l < 8; l++)
-        low += acc[l];
-    return diag + 2 * (low + tail);
-}
-
 /* The expected output error of one group: r^T H_gg r, r = w - q, H_gg (n, n) at hb with
- * leading dimension ld. */
+ * leading dimension ld. Most of AWQ's time is in the quad_form kernel (kernels/dispatch.h:
+ * the table in force, so --isa reaches it; every variant gives the same bits). */
 static double group_err_h(const struct grid *g, const float *w, const double *hb, int64_t ld,
                           int n, const struct hdr *h)
 {
@@ -130,7 +110,7 @@ static double group_err_h(const struct grid *g, const float *w, const double *hb
         quant_one(g, h, w[i], &v);
         r[i] = (double)w[i] - v;
     }
-    return quad_form(hb, ld, r, n);
+    return qb_kernels()->quad_form(hb, ld, r, n);
 }
 
 static struct hdr asym_hdr(float lo, float hi, int bits)
@@ -165,7 +145,7 @@ static void refit_asym(const struct grid *g, const float *w, const double *hb, i
             a12 += c[i] * h1[i];
             b1 += c[i] * hw[i]; /* w^T H c */
         }
-        const double a11 = quad_form(hb, ld, c, n);
+        const double a11 = qb_kernels()->quad_form(hb, ld, c, n);
         const double det = a11 * a22 - a12 * a12;
         if (!(fabs(det) > 1e-30 * fabs(a11 * a22)) || !(a22 > 0))
             return;

@@ -1,10 +1,10 @@
-/* qmatmul: activation quantization, kernel tables per instruction set, and the threaded
- * driver that splits weight rows (see qmatmul.h). */
+/* qmatmul: activation quantization and the threaded driver that splits weight rows over the
+ * row kernels of a kernel table (see qmatmul.h; the tables are built in dispatch.c). */
 #include "kernels/qmatmul.h"
 
 #include "kernels/base/err.h"
-#include "kernels/fp8.h"
 #include "kernels/dispatch.h"
+#include "kernels/fp8.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -86,45 +86,15 @@ void qb_quantize_act_i16(const float *x, int64_t n, int64_t cols, int16_t *x16, 
     }
 }
 
-static struct qb_qkern_table t_ref, t_avx2, t_avx512;
-static int tables_built;
-
-static void build_tables(void)
-{
-    /* built once, before any thread can ask; the dispatch is per matmul, never per element */
-#pragma omp critical(qb_qkern_tables)
-    if (!tables_built) {
-        qb_qkern_register_int_ref(&t_ref);
-        qb_qkern_register_float_ref(&t_ref);
-        t_avx2 = t_ref;
-        qb_qkern_register_int_avx2(&t_avx2);
-        qb_qkern_register_float_avx2(&t_avx2);
-        t_avx512 = t_avx2;
-        qb_qkern_register_int_avx512(&t_avx512);
-        qb_qkern_register_float_avx512(&t_avx512);
-        tables_built = 1;
-    }
-}
-
 const struct qb_qkern_table *qb_qkern_ref(void)
 {
-    build_tables();
-    return &t_ref;
+    return &qb_kernels_for("ref")->qdot;
 }
 
 const struct qb_qkern_table *qb_qkern_for(const char *isa)
 {
-    build_tables();
-    if (!strcmp(isa, "avx512"))
-        return &t_avx512;
-    if (!strcmp(isa, "avx2"))
-        return &t_avx2;
-    return &t_ref;
-}
-
-const struct qb_qkern_table *qb_qkern_active(void)
-{
-    return qb_qkern_for(qb_kernels()->isa);
+    const struct qb_kernels *k = qb_kernels_for(isa);
+    return k ? &k->qdot : qb_qkern_ref();
 }
 
 int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, int64_t n,
@@ -196,12 +166,17 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
     /* rows in blocks of 16 so kernels can keep several rows in flight; one thread for small work */
     block = 16;
     int64_t n_blocks = (rows + block - 1) / block;
-    /* a parallel region costs tens of microseconds on a busy machine: only for real work */
-    int par = n * w->cols * rows >= (1 << 21) && n_blocks > 1;
-#pragma omp parallel for schedule(static) if (par)
-    for (int64_t b = 0; b < n_blocks; b++) {
-        int64_t r0 = b * block, r1 = r0 + block < rows ? r0 + block : rows;
-        fn(w, r0, r1, &a, y, rows);
+    /* a parallel region costs tens of microseconds on a busy machine: only for real work;
+     * small work does not enter one at all (even with if(0) it costs a team of one) */
+    if (n * w->cols * rows >= (1 << 21) && n_blocks > 1) {
+#pragma omp parallel for schedule(static)
+        for (int64_t b = 0; b < n_blocks; b++) {
+            int64_t r0 = b * block, r1 = r0 + block < rows ? r0 + block : rows;
+            fn(w, r0, r1, &a, y, rows);
+        }
+    } else {
+        for (int64_t r0 = 0; r0 < rows; r0 += block)
+            fn(w, r0, r0 + block < rows ? r0 + block : rows, &a, y, rows);
     }
     free(scratch);
     free(xpad);
@@ -210,5 +185,6 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
 
 int qb_qmatmul(float *y, const float *x, int64_t n, const struct qb_qtensor *w, enum qb_act act)
 {
-    return qb_qmatmul_with(qb_qkern_active(), y, x, n, w, act);
+    /* one atomic load: the table was resolved once (dispatch.h) */
+    return qb_qmatmul_with(&qb_kernels()->qdot, y, x, n, w, act);
 }

@@ -1,5 +1,5 @@
-/* qmatmul: y = x W^T for every weight format in qtensor.h, with the kernel for this CPU
- * chosen once at start-up (qb_kernels_init in matmul.h picks the instruction set).
+/* qmatmul: y = x W^T for every weight format in qtensor.h, through the row kernels of the
+ * kernel table in force (kernels/dispatch.h: chosen once, or forced by --isa).
  *
  *     struct qb_qtensor w;  ... quantized by kernels/quantize.h ...
  *     qb_qmatmul(y, x, n, &w, QB_ACT_I8);   // y (n, w.rows) = x (n, w.cols) . W^T
@@ -9,6 +9,7 @@
 #ifndef QB_QMATMUL_H
 #define QB_QMATMUL_H
 
+#include "kernels/dispatch.h"
 #include "kernels/qtensor.h"
 
 #include <stdint.h>
@@ -28,15 +29,6 @@ struct qb_qact {
                             the _ref kernels read xf */
 };
 
-/* Computes y[t * ldy + r] for tokens t in [0, x->n) and weight rows r in [r0, r1). */
-typedef void (*qb_qdot_fn)(const struct qb_qtensor *w, int64_t r0, int64_t r1,
-                           const struct qb_qact *x, float *y, int64_t ldy);
-
-/* One kernel per (format, activation mode); NULL where the pair is not supported. */
-struct qb_qkern_table {
-    qb_qdot_fn fn[QB_FMT_COUNT][3];
-};
-
 /* Is this (format, activation) pair a config qbrief runs? */
 int qb_qmatmul_supported(enum qb_fmt f, enum qb_act a);
 
@@ -48,11 +40,10 @@ int qb_qmatmul(float *y, const float *x, int64_t n, const struct qb_qtensor *w, 
 int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, int64_t n,
                     const struct qb_qtensor *w, enum qb_act act);
 
-/* Kernel tables: the scalar reference, and the best for an instruction set ("ref", "avx2",
- * "avx512"; each starts from the reference and overrides what it implements). */
+/* The row kernels of the scalar reference, and of an instruction set ("ref", "avx2",
+ * "avx512"; an unknown name gives the reference): qb_kernels_for(isa)->qdot. */
 const struct qb_qkern_table *qb_qkern_ref(void);
 const struct qb_qkern_table *qb_qkern_for(const char *isa);
-const struct qb_qkern_table *qb_qkern_active(void);
 
 /* Per-token activation quantization (reference versions; also used by the SIMD paths). */
 void qb_quantize_act_i8(const float *x, int64_t n, int64_t cols, int8_t *xq, float *scale,
@@ -63,16 +54,5 @@ void qb_quantize_act_fp8(const float *x, int64_t n, int64_t cols, uint8_t *x8, f
  * them for ACT_F32 ("A16": every x within scale/2 = max|x| * 2^-16 of its value). */
 void qb_quantize_act_i16(const float *x, int64_t n, int64_t cols, int16_t *x16, float *scale,
                          int32_t *xsum);
-
-/* Registration hooks, one per kernel family and instruction set: each fills the slots it
- * implements. Defined in kernels/qmatmul_{int,float}_ref.c and
- * kernels/x86/qmatmul_{int,float}_{avx2,avx512}.c. */
-void qb_qkern_register_int_ref(struct qb_qkern_table *t);
-void qb_qkern_register_float_ref(struct qb_qkern_table *t);
-void qb_qkern_register_int_avx2(struct qb_qkern_table *t);
-void qb_qkern_register_int_avx512(struct qb_qkern_table *t);
-void qb_qkern_register_int_avx512_novnni(struct qb_qkern_table *t); /* tests: as without VNNI */
-void qb_qkern_register_float_avx2(struct qb_qkern_table *t);
-void qb_qkern_register_float_avx512(struct qb_qkern_table *t);
 
 #endif

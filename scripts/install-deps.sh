@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing; uses sudo only when not already root.
 set -eu
 
-PKGS="build-essential pkg-config clang libomp-dev libclang-rt-dev
+PKGS="build-essential pkg-config clang clang-format libomp-dev libclang-rt-dev
 libjansson-dev libpcre2-dev libglib2.0-dev libsqlite3-dev libyaml-dev libcsv-dev
 libhpdf-dev libcairo2-dev fonts-dejavu-core poppler-utils python3"
 

@@ -2,6 +2,7 @@
 #include "tests/check.h"
 
 #include "kernels/base/err.h"
+#include "kernels/dispatch.h"
 
 #include <dirent.h>
 
@@ -12,11 +13,17 @@
 int check_failed_in_test;
 static int n_pass, n_fail, n_skip;
 static char tmpdir[256];
+/* the variant run by check_run_variants: its skip reasons, the current one, failures of each */
+static const char *const *variant_why;
+static int n_variants, cur_variant = -1, variant_failed[CHECK_MAX_VARIANTS];
 
 void check_fail(const char *file, int line, const char *expr)
 {
     fprintf(stderr, "  %s:%d: check failed: %s\n", file, line, expr);
-    check_failed_in_test++;
+    if (cur_variant >= 0)
+        variant_failed[cur_variant]++;
+    else
+        check_failed_in_test++;
 }
 
 void check_run(const char *name, void (*fn)(void))
@@ -37,6 +44,64 @@ void check_skip(const char *name, const char *why)
 {
     printf("skip %s: %s\n", name, why);
     n_skip++;
+}
+
+void check_run_variants(const char *name, void (*fn)(void), int n, const char *const *variants,
+                        const char *const *why)
+{
+    if (n > CHECK_MAX_VARIANTS) {
+        printf("FAIL %s: %d variants, at most %d\n", name, n, CHECK_MAX_VARIANTS);
+        n_fail++;
+        return;
+    }
+    check_failed_in_test = 0;
+    memset(variant_failed, 0, sizeof variant_failed);
+    variant_why = why;
+    n_variants = n;
+    cur_variant = -1;
+    fn();
+    cur_variant = -1;
+    n_variants = 0;
+    for (int k = 0; k < n; k++) {
+        char full[256];
+        snprintf(full, sizeof full, "%s/%s", name, variants[k]);
+        if (why[k]) {
+            check_skip(full, why[k]);
+        } else if (variant_failed[k] || check_failed_in_test) {
+            printf("FAIL %s\n", full);
+            n_fail++;
+        } else {
+            printf("ok   %s\n", full);
+            n_pass++;
+        }
+    }
+    check_failed_in_test = 0;
+    fflush(stdout);
+}
+
+int check_begin_variant(int k)
+{
+    if (k < 0 || k >= n_variants || variant_why[k]) {
+        cur_variant = -1;
+        return 0;
+    }
+    cur_variant = k;
+    return 1;
+}
+
+void check_end_variant(void)
+{
+    cur_variant = -1;
+}
+
+const char *check_isa_lacks(const char *isa)
+{
+    /* "avx512bw" and other sub-variants of a set need what the set needs */
+    if (!strncmp(isa, "avx512", 6))
+        return qb_kernels_cpu_has("avx512") ? NULL : "CPU lacks AVX-512";
+    if (!strcmp(isa, "avx2"))
+        return qb_kernels_cpu_has("avx2") ? NULL : "CPU lacks AVX2";
+    return qb_kernels_cpu_has(isa) ? NULL : "unknown instruction set";
 }
 
 static void rm_tmpdir(void)

@@ -19,6 +19,7 @@
  * Prints one markdown table row per config. */
 #include "collector/quant/calib.h"
 #include "collector/engine/engine.h"
+#include "collector/engine/generate.h"
 #include "kernels/base/err.h"
 #include "collector/model/model.h"
 #include "collector/model/qmodel.h"
@@ -32,39 +33,41 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* n_seq x len tokens sampled from BOS; each sequence is one story (ends at EOS/BOS, then
- * a new story starts after a BOS). */
+/* n_seq x len tokens sampled from BOS; each sequence is stories one after another in one
+ * context: a story is a qb_generate from a BOS to the next EOS/BOS, which becomes the BOS of
+ * the next. One sampler stream over all of them. */
 static int sample(const struct qb_model *m, int64_t n_seq, int64_t len, uint64_t seed, int32_t *ids)
 {
     struct qb_engine *e = NULL;
-    struct qb_sampler smp;
-    const int64_t v = m->cfg.vocab_size;
-    float *logits = malloc((size_t)v * sizeof *logits);
-    int32_t bos = qb_tok_bos(m->tok), eos = qb_tok_eos(m->tok);
+    struct qb_sampler smp = {0};
+    struct qb_gen_opts o = QB_GEN_OPTS_INIT;
+    const int32_t bos = qb_tok_bos(m->tok);
     int rc;
-    if (!logits)
-        return qb_err(QB_ENOMEM, "out of memory");
-    if ((rc = qb_engine_new(m, len, &e)) < 0 || (rc = qb_sampler_init(&smp, v, 1.0f, 1.0f, seed)) < 0) {
-        qb_engine_free(e);
-        free(logits);
-        return rc;
-    }
+    if ((rc = qb_engine_new(m, len, &e)) < 0 ||
+        (rc = qb_sampler_init(&smp, m->cfg.vocab_size, 1.0f, 1.0f, seed)) < 0)
+        goto out;
+    o.sampler = &smp;
     for (int64_t s = 0; s < n_seq && rc == 0; s++) {
         int32_t *row = ids + s * len;
+        int64_t n = 1;
         qb_engine_reset(e);
         row[0] = bos;
-        for (int64_t t = 0; t + 1 < len && rc == 0; t++) {
-            if ((rc = qb_engine_forward(e, &row[t], 1, NULL)) < 0)
+        while (n < len) {
+            struct qb_gen_result g;
+            o.max_tokens = len - n;
+            if ((rc = qb_generate(e, m->tok, m->cfg.vocab_size, &row[n - 1], 1, &o, NULL, NULL,
+                                  &g)) < 0)
                 break;
-            memcpy(logits, qb_engine_logits(e), (size_t)v * sizeof *logits);
-            row[t + 1] = qb_sampler_next(&smp, logits);
-            if (row[t + 1] == eos)
-                row[t + 1] = bos;
+            memcpy(row + n, g.ids, (size_t)g.n_ids * sizeof *row);
+            n += g.n_ids;
+            if (g.end == QB_GEN_END_EOS)
+                row[n++] = bos;
+            qb_gen_result_release(&g);
         }
     }
+out:
     qb_sampler_release(&smp);
     qb_engine_free(e);
-    free(logits);
     return rc;
 }
 

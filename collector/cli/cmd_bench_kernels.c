@@ -145,8 +145,9 @@ int cmd_bench_kernels(int argc, char **argv)
     }
     if (optind != argc)
         return qb_usage_error(self, "%s", "takes no positional arguments");
-    if (isa && (rc = qb_kernels_init(isa)) < 0)
-        return rc == QB_EINVAL ? qb_usage_error(self, "%s", qb_errmsg()) : qb_report(rc);
+    /* also without --isa: a bad QB_ISA_MAX is reported here, not silently read as "ref" */
+    if ((rc = qb_kernels_init(isa)) < 0)
+        return isa && rc == QB_EINVAL ? qb_usage_error(self, "%s", qb_errmsg()) : qb_report(rc);
     if (threads)
         omp_set_num_threads((int)threads);
     n_fmt = split(formats_buf, formats);

@@ -1,25 +1,24 @@
 /* cmd_generate: `qbrief generate` runs a model (optionally quantized) on a prompt and prints
- * the text, with prefill and decode speed on stderr. */
-#include "collector/quant/calib.h"
+ * the text, with prefill and decode speed on stderr: option parsing and printing around the
+ * library's generation loop (collector/engine/generate.h). */
 #include "collector/cli/cli.h"
-#include "kernels/base/err.h"
-#include "collector/model/model.h"
-#include "collector/tokenizer/tokenizer.h"
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <getopt.h>
 #include "collector/engine/engine.h"
+#include "collector/engine/generate.h"
+#include "collector/model/model.h"
 #include "collector/model/qmodel.h"
 #include "collector/model/qspec.h"
-#include "collector/engine/sampler.h"
+#include "collector/quant/calib.h"
+#include "collector/tokenizer/tokenizer.h"
+#include "kernels/base/err.h"
 #include "kernels/dispatch.h"
 
 #include <ctype.h>
+#include <getopt.h>
 #include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
-
 
 /* Writes a decoded piece, dropping lone control bytes as llama2.c's safe_printf does
  * (bytes >= 0x80 are kept: they are parts of UTF-8 characters). */
@@ -47,6 +46,59 @@ static void emit(const struct qb_tokenizer *tok, int32_t prev, int32_t id)
     }
 }
 
+/* qb_generate's callback: each generated piece as it comes */
+static int print_piece(void *ctx, const struct qb_gen_token *t)
+{
+    (void)ctx;
+    put_piece(t->piece, t->n_piece);
+    return 0;
+}
+
+/* *ids, *n_ids: the prompt's tokens; an empty prompt starts from BOS (EOS without one). */
+static int prompt_ids(const struct qb_model *m, const char *prompt, int32_t **ids, int64_t *n_ids)
+{
+    int32_t start;
+    int rc;
+    if ((rc = qb_tok_encode(m->tok, prompt, strlen(prompt), QB_TOK_DEFAULT, ids, n_ids)) < 0)
+        return rc;
+    if (*n_ids > 0)
+        return 0;
+    start = qb_tok_bos(m->tok) >= 0 ? qb_tok_bos(m->tok) : qb_tok_eos(m->tok);
+    if (start < 0)
+        return qb_err(QB_EINVAL, "'%s': an empty prompt needs a BOS token, and the tokenizer has none",
+                      m->path);
+    free(*ids);
+    if (!(*ids = malloc(sizeof **ids)))
+        return qb_err(QB_ENOMEM, "out of memory");
+    (*ids)[0] = start;
+    *n_ids = 1;
+    return 0;
+}
+
+/* Echoes the prompt, generates with qb_generate printing each piece, then the speeds. */
+static int generate(const struct qb_model *m, struct qb_engine *e, const int32_t *ids,
+                    int64_t n_ids, const struct qb_gen_opts *o)
+{
+    struct qb_gen_result g;
+    int rc;
+    for (int64_t i = 0; i < n_ids; i++)
+        emit(m->tok, i ? ids[i - 1] : -1, ids[i]);
+    fflush(stdout);
+    if ((rc = qb_generate(e, m->tok, m->cfg.vocab_size, ids, n_ids, o, print_piece, NULL, &g)) < 0)
+        return rc;
+    if (isatty(STDOUT_FILENO))
+        putchar('\n');
+    fflush(stdout);
+    fprintf(stderr, "prefill: %lld tokens in %.2f ms (%.0f tokens/s)\n", (long long)n_ids,
+            g.prefill_s * 1e3, (double)n_ids / g.prefill_s);
+    fprintf(stderr, "decode:  %lld tokens in %.2f ms (%.0f tokens/s), %d threads, %s kernels\n",
+            (long long)g.n_ids, g.decode_s * 1e3,
+            g.n_ids > 1 ? (double)(g.n_ids - 1) / g.decode_s : 0.0, omp_get_max_threads(),
+            qb_kernels()->isa);
+    qb_gen_result_release(&g);
+    return 0;
+}
+
 int cmd_generate(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -69,14 +121,13 @@ int cmd_generate(int argc, char **argv)
     struct qb_engine *e = NULL;
     struct qb_qmodel *qm = NULL;
     struct qb_qspec spec = {.base = {.fmt = QB_FMT_F32}};
-    struct qb_sampler smp = {0};
+    struct qb_gen_opts go = QB_GEN_OPTS_INIT;
     const char *prompt = "", *isa = NULL, *calib_path = NULL;
     struct qb_calib *cal = NULL;
     long n_gen = 256, threads = 0, seed = 42;
     float temp = 0, top_p = 0.9f;
     int32_t *ids = NULL;
-    int64_t n_ids = 0, n_done = 0;
-    double t0, t1, t2;
+    int64_t n_ids = 0;
     int opt, rc;
 
     while ((opt = getopt_long(argc, argv, "p:n:h", longopts, NULL)) != -1) {
@@ -115,8 +166,9 @@ int cmd_generate(int argc, char **argv)
     }
     if (optind != argc - 1)
         return qb_usage_error(self, "%s", "expects exactly one MODEL");
-    if (isa && (rc = qb_kernels_init(isa)) < 0)
-        return rc == QB_EINVAL ? qb_usage_error(self, "%s", qb_errmsg()) : qb_report(rc);
+    /* also without --isa: a bad QB_ISA_MAX is reported here, not silently read as "ref" */
+    if ((rc = qb_kernels_init(isa)) < 0)
+        return isa && rc == QB_EINVAL ? qb_usage_error(self, "%s", qb_errmsg()) : qb_report(rc);
     if (threads)
         omp_set_num_threads((int)threads);
 
@@ -126,24 +178,8 @@ int cmd_generate(int argc, char **argv)
         rc = qb_err(QB_EINVAL, "'%s': the model has no tokenizer; pass --tokenizer FILE", m->path);
         goto out;
     }
-    if ((rc = qb_tok_encode(m->tok, prompt, strlen(prompt), QB_TOK_DEFAULT, &ids, &n_ids)) < 0)
+    if ((rc = prompt_ids(m, prompt, &ids, &n_ids)) < 0)
         goto out;
-    if (n_ids == 0) {
-        /* nothing to condition on: start from BOS, or EOS for tokenizers without one */
-        int32_t start = qb_tok_bos(m->tok) >= 0 ? qb_tok_bos(m->tok) : qb_tok_eos(m->tok);
-        if (start < 0) {
-            rc = qb_err(QB_EINVAL, "'%s': an empty prompt needs a BOS token, and the tokenizer has none",
-                        m->path);
-            goto out;
-        }
-        free(ids);
-        if (!(ids = malloc(sizeof *ids))) {
-            rc = qb_err(QB_ENOMEM, "out of memory");
-            goto out;
-        }
-        ids[0] = start;
-        n_ids = 1;
-    }
     /* a calibrated config (-gptq, -awq, -smooth) calibrates on the --calib text */
     if (calib_path && spec.method != QB_METHOD_RTN &&
         (rc = qb_calib_load(calib_path, m->tok, 0, 0, m->cfg.max_seq_len, &cal)) < 0)
@@ -155,59 +191,17 @@ int cmd_generate(int argc, char **argv)
         qb_print_size(stderr, (double)qb_qmodel_bytes(qm));
         fprintf(stderr, " of weights, quantized in %.2f s\n", qm->quant_seconds);
     }
-    if (n_ids >= qb_engine_max_ctx(e)) {
+    if (n_ids >= qb_engine_max_ctx(e)) { /* as qb_generate would, but before the echo */
         rc = qb_err(QB_ERANGE, "the prompt has %lld tokens; the context holds %lld",
                     (long long)n_ids, (long long)qb_engine_max_ctx(e));
         goto out;
     }
-    if (n_gen > qb_engine_max_ctx(e) - n_ids)
-        n_gen = qb_engine_max_ctx(e) - n_ids;
-    if ((rc = qb_sampler_init(&smp, m->cfg.vocab_size, temp, top_p, (uint64_t)seed)) < 0)
-        goto out;
-
-    for (int64_t i = 0; i < n_ids; i++)
-        emit(m->tok, i ? ids[i - 1] : -1, ids[i]);
-    fflush(stdout);
-    t0 = qb_now_s();
-    if ((rc = qb_engine_forward(e, ids, n_ids, NULL)) < 0)
-        goto out;
-    t1 = qb_now_s();
-    {
-        int32_t prev = ids[n_ids - 1], eos = qb_tok_eos(m->tok), bos = qb_tok_bos(m->tok);
-        float *logits = malloc((size_t)m->cfg.vocab_size * sizeof(float));
-        if (!logits) {
-            rc = qb_err(QB_ENOMEM, "out of memory");
-            goto out;
-        }
-        while (n_done < n_gen) {
-            int32_t next;
-            memcpy(logits, qb_engine_logits(e), (size_t)m->cfg.vocab_size * sizeof(float));
-            next = qb_sampler_next(&smp, logits);
-            if (next == eos || next == bos)
-                break;
-            emit(m->tok, prev, next);
-            n_done++;
-            if (n_done == n_gen)
-                break;
-            if ((rc = qb_engine_forward(e, &next, 1, NULL)) < 0)
-                break;
-            prev = next;
-        }
-        free(logits);
-        if (rc < 0)
-            goto out;
-    }
-    t2 = qb_now_s();
-    if (isatty(STDOUT_FILENO))
-        putchar('\n');
-    fflush(stdout);
-    fprintf(stderr, "prefill: %lld tokens in %.2f ms (%.0f tokens/s)\n", (long long)n_ids,
-            (t1 - t0) * 1e3, (double)n_ids / (t1 - t0));
-    fprintf(stderr, "decode:  %lld tokens in %.2f ms (%.0f tokens/s), %d threads, %s kernels\n",
-            (long long)n_done, (t2 - t1) * 1e3, n_done > 1 ? (double)(n_done - 1) / (t2 - t1) : 0.0,
-            omp_get_max_threads(), qb_kernels()->isa);
+    go.max_tokens = n_gen;
+    go.temp = temp;
+    go.top_p = top_p;
+    go.seed = (uint64_t)seed;
+    rc = generate(m, e, ids, n_ids, &go);
 out:
-    qb_sampler_release(&smp);
     qb_engine_free(e);
     qb_qmodel_free(qm);
     qb_calib_free(cal);

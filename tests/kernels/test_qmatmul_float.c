@@ -1,7 +1,8 @@
 /* test_qmatmul_float: the float-weight kernels (F32, F16, BF16, E4M3, E5M2 with f32
- * activations; E4M3 with per-token fp8 activations) of every instruction set this CPU has,
- * against an independent double-precision reference on odd shapes, and the SIMD fp8
- * decoders over all 256 codes against kernels/fp8.h.
+ * activations; E4M3 with per-token fp8 activations) of every instruction set, against an
+ * independent double-precision reference on odd shapes, and the SIMD fp8 decoders over all
+ * 256 codes against kernels/fp8.h. One result line per test and instruction set; those the
+ * CPU lacks (or QB_ISA_MAX hides) are reported as skipped.
  *
  * Weight codes are drawn directly (random finite f16/bf16 bit patterns, random fp8 codes
  * other than NaN and inf), not produced by kernels/quantize.c, so these tests check the
@@ -150,14 +151,6 @@ static void free_tensor(struct qb_qtensor *t)
     memset(t, 0, sizeof *t);
 }
 
-/* Is this instruction set usable here? (the qmatmul tables fall back silently) */
-static int isa_ok(const char *isa)
-{
-    int ok = qb_kernels_init(isa) == 0;
-    qb_kernels_init(NULL);
-    return ok;
-}
-
 /* Compares y (n, rows) with the double reference for every (token, row); a difference
  * above 1e-5 of sum |w x| (in the units of y) fails. Prints the first few misses. */
 static int compare(const char *isa, const struct qb_qtensor *w, int64_t n, const float *y,
@@ -203,13 +196,14 @@ static void check_f32act(enum qb_fmt f, int64_t rows, int64_t cols, int64_t n, u
         }
     }
     for (int a = 0; a < LEN(isas); a++) {
-        if (!isa_ok(isas[a]))
+        if (!check_begin_variant(a))
             continue;
         memset(y, 0xff, (size_t)(n * rows) * 4); /* NaN: every output must be written */
         CHECK(qb_qmatmul_with(qb_qkern_for(isas[a]), y, x, n, &w, QB_ACT_F32) == 0);
         if (compare(isas[a], &w, n, y, ref, mag))
             CHECK(!"weight-only result differs from the f64 reference");
     }
+    check_end_variant();
     free_tensor(&w);
     free(x), free(y), free(ref), free(mag), free(wd);
 }
@@ -243,13 +237,14 @@ static void check_fp8act(int64_t rows, int64_t cols, int64_t n, uint32_t *s)
         }
     }
     for (int a = 0; a < LEN(isas); a++) {
-        if (!isa_ok(isas[a]))
+        if (!check_begin_variant(a))
             continue;
         memset(y, 0xff, (size_t)(n * rows) * 4);
         CHECK(qb_qmatmul_with(qb_qkern_for(isas[a]), y, x, n, &w, QB_ACT_FP8) == 0);
         if (compare(isas[a], &w, n, y, ref, mag))
             CHECK(!"w8a8-fp8 result differs from the exact f64 emulation");
     }
+    check_end_variant();
     free_tensor(&w);
     free(x), free(y), free(xs), free(x8), free(ref), free(mag);
 }
@@ -375,7 +370,7 @@ static void test_fp8_decoders_all_codes(void)
 {
     static const int64_t cols[] = {16, 33, 64};
     for (int a = 0; a < LEN(isas); a++) {
-        if (!isa_ok(isas[a]))
+        if (!check_begin_variant(a))
             continue;
         for (int c = 0; c < LEN(cols); c++)
             for (int64_t n = 1; n <= 5; n += 4) {
@@ -384,6 +379,7 @@ static void test_fp8_decoders_all_codes(void)
             }
         check_decoder_codes_a8(isas[a]);
     }
+    check_end_variant();
 }
 
 /* f16 and bf16 specials that random finite codes skip: inf and NaN weights must give inf
@@ -394,7 +390,7 @@ static void test_half_specials(void)
     static const uint16_t bf16[] = {0x7f80, 0xff80, 0x7fc0, 0x0001, 0x8001, 0x007f, 0x7f7f};
     const int64_t cols = 33;
     for (int a = 0; a < LEN(isas); a++) {
-        if (!isa_ok(isas[a]))
+        if (!check_begin_variant(a))
             continue;
         for (int bf = 0; bf < 2; bf++) {
             const uint16_t *v = bf ? bf16 : f16;
@@ -420,18 +416,19 @@ static void test_half_specials(void)
             }
         }
     }
+    check_end_variant();
 }
 
 int main(void)
 {
+    const char *why[LEN(isas)];
     for (int a = 0; a < LEN(isas); a++)
-        if (!isa_ok(isas[a]))
-            printf("  %s: not supported on this cpu, not tested\n", isas[a]);
-    RUN(test_fp8_decoders_all_codes);
-    RUN(test_half_specials);
-    RUN(test_weight_only_odd_shapes);
-    RUN(test_weight_only_long_rows);
-    RUN(test_w8a8_fp8_odd_shapes);
-    RUN(test_w8a8_fp8_long_rows);
+        why[a] = check_isa_lacks(isas[a]);
+    RUN_VARIANTS(test_fp8_decoders_all_codes, LEN(isas), isas, why);
+    RUN_VARIANTS(test_half_specials, LEN(isas), isas, why);
+    RUN_VARIANTS(test_weight_only_odd_shapes, LEN(isas), isas, why);
+    RUN_VARIANTS(test_weight_only_long_rows, LEN(isas), isas, why);
+    RUN_VARIANTS(test_w8a8_fp8_odd_shapes, LEN(isas), isas, why);
+    RUN_VARIANTS(test_w8a8_fp8_long_rows, LEN(isas), isas, why);
     return check_summary();
 }

@@ -1,9 +1,10 @@
 /* test_qmatmul_int: the integer-weight kernels (I8, I4, I3, I2 with f32 and int8 activations)
  * of every instruction set against an f64 computation from the layouts in qtensor.h: ref,
- * avx2, avx512 and "avx512bw" (AVX-512 as on a CPU without VNNI), those this CPU runs. Batches
- * 1-3 take the SIMD row kernels and 4 and up the block kernels; every group size, sym and
- * asym, odd row counts, columns of a 128-column block cut short, I8 rows of any length; one
- * token with a large outlier and one all zero.
+ * avx2, avx512 and "avx512bw" (AVX-512 as on a CPU without VNNI), one result line each, skipped
+ * where the CPU lacks the set or QB_ISA_MAX hides it. Batches 1-3 take the SIMD row kernels
+ * and 4 and up the block kernels; every group size, sym and asym, odd row counts, columns of
+ * a 128-column block cut short, I8 rows of any length; one token with a large outlier and one
+ * all zero.
  *
  * Packed tensors are made here with random codes, random f16 headers and row scales (not by
  * kernels/quantize.c), and decoded by this file's own reader, written per weight index
@@ -208,17 +209,6 @@ static const struct qb_qkern_table *table(const char *isa)
     return &bw;
 }
 
-static int isa_ok(const char *isa)
-{
-    __builtin_cpu_init();
-    if (!strcmp(isa, "avx2"))
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (!strncmp(isa, "avx512", 6))
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2");
-    return 1;
-}
-
 /* Every shape for one (format, group, asym): both activation modes, every instruction set. */
 static void check_config(enum qb_fmt fmt, int group, int asym)
 {
@@ -264,7 +254,7 @@ static void check_config(enum qb_fmt fmt, int group, int asym)
                     CHECK(qb_qmatmul_with(qb_qkern_ref(), yref, x, n, &t, act) == 0);
                     for (int k = 0; k < N_OF(isas); k++) {
                         const char *isa = isas[k];
-                        if (!isa_ok(isa))
+                        if (!check_begin_variant(k))
                             continue;
                         memset(y, 0xff, (size_t)ny * sizeof *y); /* NaN: every y must be written */
                         if (qb_qmatmul_with(table(isa), y, x, n, &t, act) != 0) {
@@ -302,6 +292,7 @@ static void check_config(enum qb_fmt fmt, int group, int asym)
                                     report("step", isa, &t, n, tk, r, got, want, bound);
                             }
                     }
+                    check_end_variant();
                 }
                 free(x);
                 free(y);
@@ -407,7 +398,7 @@ static void test_integer_exact(void)
                                 x[tk * cols + (int64_t)(rnd() % (uint32_t)cols)] =
                                     (act == QB_ACT_I8 ? 127.0f : 32767.0f / 256) *
                                     (rnd() & 1 ? 1 : -1);
-                            if (!isa_ok(isas[k]))
+                            if (!check_begin_variant(k))
                                 continue;
                             CHECK(qb_qmatmul_with(table(isas[k]), y, x, n, &t, act) == 0);
                             for (int64_t tk = 0; tk < n; tk++)
@@ -420,6 +411,7 @@ static void test_integer_exact(void)
                                                r, y[tk * rows + r], e, 0);
                                 }
                         }
+                    check_end_variant();
                     free(w);
                     free(x);
                     free(y);
@@ -440,31 +432,33 @@ static void test_bad_group(void)
     qb_qtensor_release(&t);
 }
 
+#define RUN_ISAS(fn) RUN_VARIANTS(fn, N_OF(isas), isas, why)
+
 int main(void)
 {
-    for (int k = 1; k < N_OF(isas); k++)
-        if (!isa_ok(isas[k]))
-            printf("  %s: not supported on this cpu, not tested\n", isas[k]);
-    RUN(test_integer_exact);
+    const char *why[N_OF(isas)];
+    for (int k = 0; k < N_OF(isas); k++)
+        why[k] = check_isa_lacks(isas[k]);
+    RUN_ISAS(test_integer_exact);
     RUN(test_bad_group);
-    RUN(test_i8);
-    RUN(test_i4_g32_sym);
-    RUN(test_i4_g32_asym);
-    RUN(test_i4_g64_sym);
-    RUN(test_i4_g64_asym);
-    RUN(test_i4_g128_sym);
-    RUN(test_i4_g128_asym);
-    RUN(test_i3_g32_sym);
-    RUN(test_i3_g32_asym);
-    RUN(test_i3_g64_sym);
-    RUN(test_i3_g64_asym);
-    RUN(test_i3_g128_sym);
-    RUN(test_i3_g128_asym);
-    RUN(test_i2_g32_sym);
-    RUN(test_i2_g32_asym);
-    RUN(test_i2_g64_sym);
-    RUN(test_i2_g64_asym);
-    RUN(test_i2_g128_sym);
-    RUN(test_i2_g128_asym);
+    RUN_ISAS(test_i8);
+    RUN_ISAS(test_i4_g32_sym);
+    RUN_ISAS(test_i4_g32_asym);
+    RUN_ISAS(test_i4_g64_sym);
+    RUN_ISAS(test_i4_g64_asym);
+    RUN_ISAS(test_i4_g128_sym);
+    RUN_ISAS(test_i4_g128_asym);
+    RUN_ISAS(test_i3_g32_sym);
+    RUN_ISAS(test_i3_g32_asym);
+    RUN_ISAS(test_i3_g64_sym);
+    RUN_ISAS(test_i3_g64_asym);
+    RUN_ISAS(test_i3_g128_sym);
+    RUN_ISAS(test_i3_g128_asym);
+    RUN_ISAS(test_i2_g32_sym);
+    RUN_ISAS(test_i2_g32_asym);
+    RUN_ISAS(test_i2_g64_sym);
+    RUN_ISAS(test_i2_g64_asym);
+    RUN_ISAS(test_i2_g128_sym);
+    RUN_ISAS(test_i2_g128_asym);
     return check_summary();
 }

@@ -10,6 +10,7 @@
  *     bound: the measured margins are printed and recorded in docs/quality.md). */
 #include "collector/quant/calib.h"
 #include "collector/engine/engine.h"
+#include "collector/engine/generate.h"
 #include "kernels/base/err.h"
 #include "collector/model/model.h"
 #include "collector/model/qmodel.h"
@@ -96,29 +97,27 @@ static int32_t *sample_tokens(const struct qb_model *m, int32_t start, int64_t n
                               uint64_t seed)
 {
     int32_t *ids = malloc((size_t)(n_seq * len) * sizeof *ids);
-    float *logits = malloc((size_t)m->cfg.vocab_size * sizeof *logits);
     struct qb_engine *e = NULL;
-    struct qb_sampler smp;
-    if (!ids || !logits || qb_engine_new(m, len, &e) < 0 ||
-        qb_sampler_init(&smp, m->cfg.vocab_size, 1.0f, 1.0f, seed) < 0) {
-        free(ids);
-        free(logits);
-        qb_engine_free(e);
-        return NULL;
-    }
-    for (int64_t s = 0; s < n_seq; s++) {
-        int32_t *row = ids + s * len;
-        qb_engine_reset(e);
-        row[0] = start;
-        for (int64_t t = 0; t + 1 < len; t++) {
-            qb_engine_forward(e, &row[t], 1, NULL);
-            memcpy(logits, qb_engine_logits(e), (size_t)m->cfg.vocab_size * sizeof *logits);
-            row[t + 1] = qb_sampler_next(&smp, logits);
+    struct qb_sampler smp = {0};
+    struct qb_gen_opts o = QB_GEN_OPTS_INIT;
+    int rc = QB_ENOMEM;
+    o.max_tokens = len - 1, o.ignore_eos = 1, o.sampler = &smp; /* one stream, fixed lengths */
+    if (ids && (rc = qb_engine_new(m, len, &e)) == 0 &&
+        (rc = qb_sampler_init(&smp, m->cfg.vocab_size, 1.0f, 1.0f, seed)) == 0)
+        for (int64_t s = 0; s < n_seq && rc == 0; s++) {
+            struct qb_gen_result g;
+            qb_engine_reset(e);
+            ids[s * len] = start;
+            if ((rc = qb_generate(e, m->tok, m->cfg.vocab_size, &start, 1, &o, NULL, NULL, &g)) == 0)
+                memcpy(ids + s * len + 1, g.ids, (size_t)(len - 1) * sizeof *ids);
+            qb_gen_result_release(&g);
         }
-    }
     qb_sampler_release(&smp);
     qb_engine_free(e);
-    free(logits);
+    if (rc < 0) {
+        free(ids);
+        return NULL;
+    }
     return ids;
 }
 
