@@ -572,6 +572,21 @@ static char *immutable_uri(const char *path)
     return u;
 }
 
+/* 1 when path followed by suffix ("-wal") exists; 1 as well when out of memory, the side on
+ * which a reader does not trust the file alone. */
+static int beside_exists(const char *path, const char *suffix)
+{
+    char *p = malloc(strlen(path) + strlen(suffix) + 1);
+    int yes;
+    if (!p)
+        return 1;
+    strcpy(p, path);
+    strcat(p, suffix);
+    yes = access(p, F_OK) == 0;
+    free(p);
+    return yes;
+}
+
 /* Opens the connection. A writer opens read-write and creates the file. A reader never
  * leaves files it made behind nor writes a row:
  *  - it may write the store and its folder: read-write with query_only, so SQLite removes
@@ -580,11 +595,14 @@ static char *immutable_uri(const char *path)
  *    the writer's -wal and -shm;
  *  - it may not, and there is no -wal: every committed transaction is in the file itself,
  *    which is opened immutable (no -shm, no locks; SQLite cannot read a WAL store
- *    read-only otherwise when it may not create the -shm). */
+ *    read-only otherwise when it may not create the -shm). A writer that starts during
+ *    such a read is not seen; were it to checkpoint (at 1000 pages of log, or at its
+ *    close) before the read ends, the reader could meet changed pages and report the file
+ *    as damaged, and reading again is the cure. */
 static int open_db(struct qb_store *s, const char *path)
 {
     struct stat st;
-    char *wal = NULL, *uri = NULL;
+    char *uri = NULL;
     int flags = SQLITE_OPEN_NOMUTEX, rc;
 
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
@@ -596,29 +614,23 @@ static int open_db(struct qb_store *s, const char *path)
     } else if (may_write(path)) {
         flags |= SQLITE_OPEN_READWRITE;
         s->query_only = 1;
-    } else if (!(wal = malloc(strlen(path) + 5))) {
-        return qb_err(QB_ENOMEM, "'%s': out of memory opening the results database", path);
     } else {
-        sprintf(wal, "%s-wal", path);
         flags |= SQLITE_OPEN_READONLY;
-        s->through_wal = access(wal, F_OK) == 0;
-        if (!s->through_wal) {
-            if (!(uri = immutable_uri(path))) {
-                free(wal);
-                return qb_err(QB_ENOMEM, "'%s': out of memory opening the results database", path);
-            }
+        s->through_wal = beside_exists(path, "-wal");
+        /* a -journal is a writer that died while creating the store: not immutable either */
+        if (!s->through_wal && !beside_exists(path, "-journal")) {
+            if (!(uri = immutable_uri(path)))
+                return qb_err(QB_ENOMEM, "'%s': out of memory opening the results database",
+                              path);
             flags |= SQLITE_OPEN_URI;
         }
     }
     rc = sqlite3_open_v2(uri ? uri : path, &s->db, flags, NULL);
-    if (rc != SQLITE_OK)
-        rc = qb_err(QB_EIO, "'%s': cannot open the results database: %s", path,
-                    s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
-    else
-        rc = 0;
     free(uri);
-    free(wal);
-    return rc;
+    if (rc != SQLITE_OK)
+        return qb_err(QB_EIO, "'%s': cannot open the results database: %s", path,
+                      s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    return 0;
 }
 
 /* Reads user_version, application_id and the table count, and refuses what is not a
