@@ -32,8 +32,10 @@ if ! "$QBRIEF" run --model "$G" --suite "$S" --configs f32,w4g32 --db "$D/r.db" 
     finish
     exit 0
 fi
-"$QBRIEF" brief --db "$D/r.db" -o "$TMP/want.json" >/dev/null 2>&1
+cp "$D/r.db" "$TMP/copy.db" # the expected brief, from a copy: r.db stays as the run left it
+"$QBRIEF" brief --db "$TMP/copy.db" -o "$TMP/want.json" >/dev/null 2>&1
 left() { ls "$D" | grep -E -- '-(wal|shm)$' | tr '\n' ' '; }
+[ -z "$(left)" ] && ok "the run leaves no -wal or -shm" || fail "the run leaves no -wal or -shm" "$(ls -l "$D")"
 
 chmod 444 "$D/r.db" && chmod 555 "$D"
 expect_exit "brief of a 0444 store in a read-only folder" 0 $AS_READER "$Q" brief --db "$D/r.db" -o "$TMP/briefs/a.json"
