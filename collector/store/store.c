@@ -970,38 +970,49 @@ static void host_name(char *buf, size_t n)
     buf[n - 1] = 0;
 }
 
-/* Takes the run's row of run_locks inside run_open's transaction. A row of a live process
- * on this host refuses the run, naming the process; a row of a process that is gone (a
- * crash, SIGKILL), of a PID since reused, or of another host is taken over. Another host
- * cannot be writing: SQLite's WAL works on one machine only, so such a row came with a
- * store copied from elsewhere. This process's own row is taken again (a resume). */
-static int run_lock(struct qb_store *s, int64_t run_id, const char *name)
+/* QB_EIO naming the process when a live process of this host other than this one holds
+ * run_id's row of run_locks; 0 when no row, or one of a process that is gone (a crash,
+ * SIGKILL), of a PID since reused, or of another host, which can be taken over. Another
+ * host cannot be writing: SQLite's WAL works on one machine only, so such a row came with
+ * a store copied from elsewhere. This process's own row is taken again (a resume). */
+static int run_holder(struct qb_store *s, int64_t run_id, const char *name, const char *host)
 {
     sqlite3_stmt *st = s->st[S_LOCK_GET];
-    long long pid = (long long)getpid(), start = proc_start(pid);
-    char host[256];
     int rc;
 
-    host_name(host, sizeof host);
     sqlite3_bind_int64(st, 1, run_id);
     rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sql_fail(s, st, rc, "reading the run's lock");
     if (rc == SQLITE_ROW) {
         const char *o_host = col_text(st, 0), *since = col_text(st, 3);
         long long o_pid = sqlite3_column_int64(st, 1), o_start = sqlite3_column_int64(st, 2);
-        if (o_host && !strcmp(o_host, host) && o_pid != pid && proc_alive(o_pid, o_start)) {
+        rc = 0;
+        if (o_host && !strcmp(o_host, host) && o_pid != (long long)getpid() &&
+            proc_alive(o_pid, o_start))
             rc = qb_err(QB_EIO,
                         "'%s': run '%s' is being written by process %lld on '%s' (since "
                         "%s); wait for it to finish, or use another --name",
                         s->path, name, o_pid, o_host, since ? since : "?");
-            sqlite3_reset(st);
-            sqlite3_clear_bindings(st);
-            return rc;
-        }
-    } else if (rc != SQLITE_DONE) {
-        return sql_fail(s, st, rc, "reading the run's lock");
+    } else {
+        rc = 0;
     }
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
+    return rc;
+}
+
+/* Takes the run's row of run_locks inside run_open's transaction (see run_holder). */
+static int run_lock(struct qb_store *s, int64_t run_id, const char *name)
+{
+    sqlite3_stmt *st = s->st[S_LOCK_PUT];
+    long long start = proc_start((long long)getpid());
+    char host[256];
+    int rc;
+
+    host_name(host, sizeof host);
+    if ((rc = run_holder(s, run_id, name, host)) < 0)
+        return rc;
     if (s->n_held == s->cap_held) {
         int cap = s->cap_held ? 2 * s->cap_held : 4;
         int64_t *p = realloc(s->held, (size_t)cap * sizeof *p);
@@ -1010,10 +1021,9 @@ static int run_lock(struct qb_store *s, int64_t run_id, const char *name)
         s->held = p;
         s->cap_held = cap;
     }
-    st = s->st[S_LOCK_PUT];
     sqlite3_bind_int64(st, 1, run_id);
     sqlite3_bind_text(st, 2, host, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, pid);
+    sqlite3_bind_int64(st, 3, (long long)getpid());
     sqlite3_bind_int64(st, 4, start > 0 ? start : 0);
     if ((rc = step_done(s, st, "locking the run")) < 0)
         return rc;
@@ -1022,6 +1032,32 @@ static int run_lock(struct qb_store *s, int64_t run_id, const char *name)
             return 0;
     s->held[s->n_held++] = run_id;
     return 0;
+}
+
+/* Before waiting for the write lock: a run held by a live process is refused at once, even
+ * while that process is inside a transaction (a read does not wait in WAL mode). run_lock
+ * decides again under the write lock. */
+static int run_precheck(struct qb_store *s, const char *name)
+{
+    sqlite3_stmt *st = s->st[S_RUN_FIND];
+    char host[256];
+    int64_t run_id;
+    int rc;
+
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) { /* a new run */
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return 0;
+    }
+    if (rc != SQLITE_ROW)
+        return sql_fail(s, st, rc, "looking up the run");
+    run_id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    host_name(host, sizeof host);
+    return run_holder(s, run_id, name, host);
 }
 
 /* Drops this process's row for the run (another process's row is left alone). */
@@ -1059,6 +1095,8 @@ int qb_store_run_open(struct qb_store *s, const struct qb_store_run *run,
      * (the busy timeout does not apply) when another process wrote in between. Inside
      * one, a savepoint. */
     own = sqlite3_get_autocommit(s->db);
+    if (own && (rc = run_precheck(s, run->name)) < 0)
+        return rc;
     if ((rc = step_done(s, s->st[own ? S_BEGIN : S_SAVEPOINT], "opening the run")) < 0)
         return rc;
     if ((rc = run_open(s, run, model, suite, run_id, &sid)) < 0 ||

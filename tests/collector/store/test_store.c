@@ -1029,6 +1029,45 @@ static void test_same_run_twice(void)
             waitpid(p, NULL, 0);
     }
 
+    /* the holder inside a write transaction: refused at once all the same, not after the
+     * busy timeout */
+    {
+        struct qb_store_run b = run_info("busy");
+        int sync[2], back[2];
+        char c = 0;
+        time_t t0;
+        pid_t p;
+        CHECK(pipe(sync) == 0 && pipe(back) == 0);
+        fflush(NULL);
+        if ((p = fork()) == 0) {
+            int64_t id;
+            close(sync[0]);
+            close(back[1]);
+            if (qb_store_open(path, 0, &s) < 0 ||
+                qb_store_run_open(s, &b, &model_a, &suite, &id, NULL) < 0 || qb_store_begin(s) < 0)
+                _exit(1);
+            if (write(sync[1], "b", 1) != 1 || read(back[0], &c, 1) != 1)
+                _exit(2);
+            qb_store_close(s);
+            _exit(0);
+        }
+        close(sync[1]);
+        close(back[0]);
+        CHECK(read(sync[0], &c, 1) == 1);
+        t0 = time(NULL);
+        CHECK(qb_store_open(path, 0, &s) == 0);
+        if (s)
+            CHECK(qb_store_run_open(s, &b, &model_a, &suite, &run, NULL) == QB_EIO &&
+                  msg_has("is being written by process"));
+        CHECK(time(NULL) - t0 < 5);
+        qb_store_close(s);
+        s = NULL;
+        CHECK(write(back[1], "x", 1) == 1);
+        close(back[1]);
+        close(sync[0]);
+        waitpid(p, NULL, 0);
+    }
+
     /* a finished run is free while its process still runs */
     {
         struct qb_store_run f = run_info("finished");

@@ -617,7 +617,7 @@ static void test_forged_locks(void)
     LOCK(host, alive, 0); /* start time unknown: the PID alone says it lives */
     CHECK(try_run(path) == QB_EIO);
     {
-        char want[64];
+        char want[320];
         snprintf(want, sizeof want, "process %lld on '%s'", alive, host);
         if (!strstr(qb_errmsg(), want)) {
             fprintf(stderr, "  '%s' lacks '%s'\n", qb_errmsg(), want);
