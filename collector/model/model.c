@@ -251,9 +251,8 @@ int qb_model_load(const char *path, const struct qb_load_opts *opts, struct qb_m
         opts = &no_opts;
     if (qb_is_dir(path))
         return qb_load_hf(path, opts, out);
-    f = fopen(path, "rb");
-    if (!f)
-        return qb_err(QB_EIO, "cannot open model '%s': %s", path, strerror(errno));
+    if (qb_fopen_regular(path, &f, NULL) < 0) /* a FIFO would block the open */
+        return qb_err_prefix(QB_EIO, "model");
     if (fread(magic, 1, 4, f) != 4) {
         fclose(f);
         return qb_err(QB_EFORMAT, "'%s': too short to be a model file", path);

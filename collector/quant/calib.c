@@ -5,6 +5,7 @@
 #include "collector/quant/calib.h"
 
 #include "kernels/base/err.h"
+#include "kernels/base/fileio.h"
 #include "collector/model/model.h"
 #include "collector/model/qmodel.h"
 #include "collector/tokenizer/tokenizer.h"
@@ -103,8 +104,8 @@ int qb_calib_load(const char *path, const struct qb_tokenizer *tok, int64_t n_se
         return qb_err(QB_EINVAL, "calibration: %lld sequences of %lld tokens", (long long)n_seq,
                       (long long)seq_len);
     cap = (size_t)n_seq * (size_t)seq_len * READ_BYTES_PER_TOKEN;
-    if (!(f = fopen(path, "rb")))
-        return qb_err(QB_EIO, "cannot read calibration file '%s': %s", path, strerror(errno));
+    if ((rc = qb_fopen_regular(path, &f, NULL)) < 0) /* a FIFO or /dev/zero is refused */
+        return qb_err_prefix(rc, "calibration file");
     if (!(buf = malloc(cap + 1))) {
         rc = qb_err(QB_ENOMEM, "out of memory reading calibration file '%s'", path);
         goto out;

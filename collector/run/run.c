@@ -452,9 +452,9 @@ static int on_sample(void *ctx, const struct qb_latency_sample *s)
 /* sha256 of a model file, or of a directory's config.json then its *.safetensors in name order. */
 static int hash_file(GChecksum *ck, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return qb_err(QB_EIO, "cannot open '%s'", path);
+    FILE *f = NULL;
+    if (qb_fopen_regular(path, &f, NULL) < 0) /* a FIFO or device would never end */
+        return QB_EIO;
     unsigned char *buf = malloc(1 << 20);
     size_t n;
     int rc = 0;

@@ -5,11 +5,16 @@
 
 #include "kernels/base/err.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define APP_ID 0x51425246 /* "QBRF" in PRAGMA application_id */
 #define BUSY_MS 10000
@@ -144,10 +149,23 @@ static const char *const migrations[] = {
     "ALTER TABLE item_results ADD COLUMN status TEXT NOT NULL DEFAULT 'ok'\n"
     "  CHECK (status IN ('ok', 'skipped', 'error'));\n"
     "ALTER TABLE item_results ADD COLUMN error TEXT;\n",
+    /* 3: the process writing a run holds the run's row here, so the same run started twice
+     * is refused at once instead of both evaluating the same units (run_lock). Readers never
+     * read it: a version 2 store is read as it is (READ_MIN_VERSION). */
+    "CREATE TABLE run_locks (\n"
+    "  run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  host TEXT NOT NULL,\n"
+    "  pid INTEGER NOT NULL CHECK (pid > 0),\n"
+    "  proc_start INTEGER NOT NULL CHECK (proc_start >= 0),\n"
+    "  since TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))\n"
+    ") STRICT;\n",
 };
 /* clang-format on */
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
 _Static_assert(N_MIGRATIONS == QB_STORE_SCHEMA_VERSION, "one migration per schema version");
+/* The oldest version a reader opens without migrating: 3 added only run_locks, which no
+ * read touches, so `qbrief brief` reads a store no newer qbrief has written to yet. */
+#define READ_MIN_VERSION 2
 
 enum {
     S_BEGIN,
@@ -181,6 +199,9 @@ enum {
     S_MEM_LIST,
     S_CAL_INSERT,
     S_CAL_LIST,
+    S_LOCK_GET,
+    S_LOCK_PUT,
+    S_LOCK_DROP,
     N_STMT
 };
 
@@ -289,15 +310,25 @@ static const struct {
     [S_CAL_LIST] = {"SELECT ifnull(config_id, 0), sha256, n_sequences, seq_len FROM calibration "
                     "WHERE run_id = ?1 ORDER BY ifnull(config_id, 0), id",
                     0},
+    /* run_locks is written only by writers, who have migrated to version 3 */
+    [S_LOCK_GET] = {"SELECT host, pid, proc_start, since FROM run_locks WHERE run_id = ?1", 1},
+    [S_LOCK_PUT] = {"INSERT OR REPLACE INTO run_locks(run_id, host, pid, proc_start) "
+                    "VALUES (?1, ?2, ?3, ?4)",
+                    1},
+    [S_LOCK_DROP] = {"DELETE FROM run_locks WHERE run_id = ?1 AND host = ?2 AND pid = ?3", 1},
 };
 
 struct qb_store {
     sqlite3 *db;
     char *path;
     int readonly;
+    int query_only;  /* a reader on a read-write connection (see open_db) */
+    int through_wal; /* a reader that may not write, reading through a writer's -wal */
     sqlite3_stmt *st[N_STMT];
     unsigned char *buf; /* top-k encode/decode scratch */
     size_t buf_cap;
+    int64_t *held; /* runs whose run_locks row this handle took; released at finish or close */
+    int n_held, cap_held;
 };
 
 /* --- errors --------------------------------------------------------------------------- */
@@ -471,6 +502,8 @@ static int migrate(struct qb_store *s, int64_t version)
     char sql[64];
     int rc;
 
+    if (version < 0 || version > N_MIGRATIONS) /* read_header refuses these; never index */
+        return qb_err(QB_EFORMAT, "'%s': schema version %lld", s->path, (long long)version);
     for (int64_t v = version + 1; v <= N_MIGRATIONS; v++) {
         int64_t now;
         if ((rc = exec(s, "BEGIN IMMEDIATE", "migrating the schema")) < 0)
@@ -494,11 +527,200 @@ fail:
     return qb_err_prefix(rc, "cannot migrate '%s' to schema version %d", s->path, N_MIGRATIONS);
 }
 
+/* 1 when this process may write path and create files beside it (effective ids; a
+ * read-only filesystem says no). */
+static int may_write(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    size_t n = slash ? (size_t)(slash - path) : 0;
+
+    if (faccessat(AT_FDCWD, path, W_OK, AT_EACCESS) != 0)
+        return 0;
+    if (!slash)
+        return faccessat(AT_FDCWD, ".", W_OK, AT_EACCESS) == 0;
+    if (n == 0)
+        n = 1; /* "/x.db": the root */
+    if (n >= sizeof dir)
+        return 0;
+    memcpy(dir, path, n);
+    dir[n] = 0;
+    return faccessat(AT_FDCWD, dir, W_OK, AT_EACCESS) == 0;
+}
+
+/* An SQLite URI for path with ?immutable=1: '%', '?', '#' and control bytes are escaped,
+ * and an absolute path gets an empty authority ("file:///..."). NULL when out of memory. */
+static char *immutable_uri(const char *path)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = strlen(path);
+    char *u = malloc(3 * n + 32), *p = u;
+
+    if (!u)
+        return NULL;
+    p += sprintf(p, "file:%s", path[0] == '/' ? "//" : "");
+    for (const unsigned char *c = (const unsigned char *)path; *c; c++) {
+        if (*c == '%' || *c == '?' || *c == '#' || *c < 0x20 || *c == 0x7f) {
+            *p++ = '%';
+            *p++ = hex[*c >> 4];
+            *p++ = hex[*c & 15];
+        } else {
+            *p++ = (char)*c;
+        }
+    }
+    strcpy(p, "?immutable=1");
+    return u;
+}
+
+/* 1 when path followed by suffix ("-wal") exists; 1 as well when out of memory, the side on
+ * which a reader does not trust the file alone. */
+static int beside_exists(const char *path, const char *suffix)
+{
+    char *p = malloc(strlen(path) + strlen(suffix) + 1);
+    int yes;
+    if (!p)
+        return 1;
+    strcpy(p, path);
+    strcat(p, suffix);
+    yes = access(p, F_OK) == 0;
+    free(p);
+    return yes;
+}
+
+/* Opens the connection. A writer opens read-write and creates the file. A reader never
+ * leaves files it made behind nor writes a row:
+ *  - it may write the store and its folder: read-write with query_only, so SQLite removes
+ *    the -wal and -shm it makes when the last connection closes;
+ *  - it may not, and a -wal is there (a writer is at work, or died): read-only, through
+ *    the writer's -wal and -shm;
+ *  - it may not, and there is no -wal: every committed transaction is in the file itself,
+ *    which is opened immutable (no -shm, no locks; SQLite cannot read a WAL store
+ *    read-only otherwise when it may not create the -shm). A writer that starts during
+ *    such a read is not seen; were it to checkpoint (at 1000 pages of log, or at its
+ *    close) before the read ends, the reader could meet changed pages and report the file
+ *    as damaged, and reading again is the cure. */
+static int open_db(struct qb_store *s, const char *path)
+{
+    struct stat st;
+    char *uri = NULL;
+    int flags = SQLITE_OPEN_NOMUTEX, rc;
+
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return qb_err(QB_EIO, "'%s': not a regular file, so not a results database", path);
+    if (!s->readonly) {
+        flags |= SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
+    } else if (access(path, F_OK) != 0) {
+        return qb_err(QB_EIO, "cannot open the results database '%s': %s", path, strerror(errno));
+    } else if (may_write(path)) {
+        flags |= SQLITE_OPEN_READWRITE;
+        s->query_only = 1;
+    } else {
+        flags |= SQLITE_OPEN_READONLY;
+        s->through_wal = beside_exists(path, "-wal");
+        /* a -journal is a writer that died while creating the store: not immutable either */
+        if (!s->through_wal && !beside_exists(path, "-journal")) {
+            if (!(uri = immutable_uri(path)))
+                return qb_err(QB_ENOMEM, "'%s': out of memory opening the results database",
+                              path);
+            flags |= SQLITE_OPEN_URI;
+        }
+    }
+    rc = sqlite3_open_v2(uri ? uri : path, &s->db, flags, NULL);
+    free(uri);
+    if (rc != SQLITE_OK)
+        return qb_err(QB_EIO, "'%s': cannot open the results database: %s", path,
+                      s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    return 0;
+}
+
+/* Reads user_version, application_id and the table count, and refuses what is not a
+ * qbrief store this qbrief can open, before anything is written or indexed by version. */
+static int read_header(struct qb_store *s, int64_t *version, int64_t *n_tables)
+{
+    int64_t app_id;
+    int rc;
+
+    /* the first read of the header: a text file fails here with SQLITE_NOTADB */
+    if ((rc = pragma_int(s, "SELECT count(*) FROM sqlite_schema", n_tables)) < 0 ||
+        (rc = pragma_int(s, "PRAGMA user_version", version)) < 0 ||
+        (rc = pragma_int(s, "PRAGMA application_id", &app_id)) < 0)
+        return rc;
+    if (s->readonly && *n_tables == 0 && *version == 0 && app_id == 0)
+        return qb_err(QB_EFORMAT,
+                      "'%s': an empty file, not a qbrief results database (qbrief run "
+                      "writes one)",
+                      s->path);
+    if ((*version != 0 || *n_tables > 0 || s->readonly) && app_id != APP_ID)
+        return qb_err(QB_EFORMAT,
+                      "'%s': not a qbrief results database (an SQLite database of "
+                      "something else, application_id %lld)",
+                      s->path, (long long)app_id);
+    if (*version < 0 || (*version == 0 && *n_tables > 0))
+        return qb_err(QB_EFORMAT,
+                      "'%s': not a qbrief results database (schema version %lld, with %lld "
+                      "tables)",
+                      s->path, (long long)*version, (long long)*n_tables);
+    if (*version > N_MIGRATIONS)
+        return qb_err(QB_EUNSUP,
+                      "'%s': written by a newer qbrief (schema version %lld, this "
+                      "qbrief knows up to %d); use a newer qbrief or another file",
+                      s->path, (long long)*version, N_MIGRATIONS);
+    if (s->readonly && *version < READ_MIN_VERSION)
+        return qb_err(QB_EUNSUP,
+                      "'%s': schema version %lld is older than %d; open it once "
+                      "with qbrief run to upgrade it",
+                      s->path, (long long)*version, READ_MIN_VERSION);
+    return 0;
+}
+
+/* PRAGMA journal_mode = WAL. The mode is kept in the file, so a store that is already WAL
+ * needs no lock; switching a new file does, and SQLite answers SQLITE_BUSY at once (its
+ * busy handler is not used there) when a second qbrief opens the same new file at that
+ * moment. So the switch is retried for up to BUSY_MS. */
+static int set_wal(struct qb_store *s)
+{
+    for (int waited = 0;; waited += 5) {
+        sqlite3_stmt *st = NULL;
+        const char *mode;
+        int rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            mode = col_text(st, 0);
+            rc = mode && !strcmp(mode, "wal") ? SQLITE_OK : SQLITE_CANTOPEN;
+        }
+        if (rc == SQLITE_OK) {
+            sqlite3_finalize(st);
+            return 0;
+        }
+        if (((rc & 0xff) != SQLITE_BUSY && (rc & 0xff) != SQLITE_LOCKED) || waited >= BUSY_MS) {
+            rc = sql_fail(s, st, rc, "switching to WAL mode");
+            sqlite3_finalize(st);
+            return rc;
+        }
+        sqlite3_finalize(st);
+        sqlite3_sleep(5);
+    }
+}
+
+static int prepare_all(struct qb_store *s)
+{
+    for (int i = 0; i < N_STMT; i++) {
+        int rc;
+        if (s->readonly && stmt_sql[i].w)
+            continue;
+        rc = sqlite3_prepare_v3(s->db, stmt_sql[i].sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
+                                NULL);
+        if (rc != SQLITE_OK) /* the schema is ours by application_id and version: damage */
+            return qb_err(QB_EFORMAT, "'%s': not a qbrief results database (%s)", s->path,
+                          sqlite3_errmsg(s->db));
+    }
+    return 0;
+}
+
 int qb_store_open(const char *path, int flags, struct qb_store **out)
 {
     struct qb_store *s = NULL;
-    int64_t version, app_id, n_tables;
-    int rc, oflags;
+    int64_t version, n_tables;
+    int rc;
 
     *out = NULL;
     if (!(s = calloc(1, sizeof *s)) || !(s->path = strdup(path))) {
@@ -506,78 +728,34 @@ int qb_store_open(const char *path, int flags, struct qb_store **out)
         goto fail;
     }
     s->readonly = !!(flags & QB_STORE_READONLY);
-    oflags = s->readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE;
-    rc = sqlite3_open_v2(path, &s->db, oflags | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        rc = qb_err(QB_EIO, "'%s': cannot open the results database: %s", path,
-                    s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    if ((rc = open_db(s, path)) < 0)
         goto fail;
-    }
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, BUSY_MS);
 
-    /* the first read of the header: a text file fails here with SQLITE_NOTADB */
-    if ((rc = pragma_int(s, "SELECT count(*) FROM sqlite_schema", &n_tables)) < 0 ||
-        (rc = pragma_int(s, "PRAGMA user_version", &version)) < 0 ||
-        (rc = pragma_int(s, "PRAGMA application_id", &app_id)) < 0)
-        goto fail;
-    if ((version > 0 || n_tables > 0 || s->readonly) && app_id != APP_ID) {
-        rc = qb_err(QB_EFORMAT,
-                    "'%s': not a qbrief results database (an SQLite database of "
-                    "something else, application_id %lld)",
-                    path, (long long)app_id);
-        goto fail;
-    }
-    if (version > N_MIGRATIONS) {
-        rc = qb_err(QB_EUNSUP,
-                    "'%s': written by a newer qbrief (schema version %lld, this "
-                    "qbrief knows up to %d); use a newer qbrief or another file",
-                    path, (long long)version, N_MIGRATIONS);
-        goto fail;
-    }
-    if (s->readonly && version < N_MIGRATIONS) {
-        rc = qb_err(QB_EUNSUP,
-                    "'%s': schema version %lld is older than %d; open it once "
-                    "with qbrief run to upgrade it",
-                    path, (long long)version, N_MIGRATIONS);
+    if ((rc = read_header(s, &version, &n_tables)) < 0) {
+        /* SQLite needs the -shm beside a -wal, and this user may not create it */
+        if (s->through_wal && rc == QB_EIO)
+            rc = qb_err_prefix(rc,
+                               "'%s': cannot read it while its write-ahead log '%s-wal' is "
+                               "there and this user may not create '%s-shm' (let the writing "
+                               "qbrief finish, or open it once where it is writable)",
+                               path, path, path);
         goto fail;
     }
     if (n_tables > 0 && (rc = quick_check(s, "PRAGMA quick_check(1)")) < 0)
         goto fail;
-
-    if (!s->readonly) {
-        sqlite3_stmt *st = NULL;
-        const char *mode;
-        rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
-        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-            mode = col_text(st, 0);
-            rc = mode && !strcmp(mode, "wal") ? SQLITE_OK : SQLITE_CANTOPEN;
-        }
-        if (rc != SQLITE_OK) {
-            rc = sql_fail(s, st, rc, "switching to WAL mode");
-            sqlite3_finalize(st);
-            goto fail;
-        }
-        sqlite3_finalize(st);
-    }
+    if (!s->readonly && (rc = set_wal(s)) < 0)
+        goto fail;
     if ((rc = exec(s, "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL",
                    "setting up the connection")) < 0)
         goto fail;
+    if (s->query_only && (rc = exec(s, "PRAGMA query_only = ON", "setting up the connection")) < 0)
+        goto fail;
     if (!s->readonly && version < N_MIGRATIONS && (rc = migrate(s, version)) < 0)
         goto fail;
-
-    for (int i = 0; i < N_STMT; i++) {
-        if (s->readonly && stmt_sql[i].w)
-            continue;
-        rc = sqlite3_prepare_v3(s->db, stmt_sql[i].sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
-                                NULL);
-        if (rc != SQLITE_OK) {
-            /* the schema is ours by application_id and version: this is damage */
-            rc = qb_err(QB_EFORMAT, "'%s': not a qbrief results database (%s)", path,
-                        sqlite3_errmsg(s->db));
-            goto fail;
-        }
-    }
+    if ((rc = prepare_all(s)) < 0)
+        goto fail;
     *out = s;
     return 0;
 fail:
@@ -585,15 +763,22 @@ fail:
     return rc;
 }
 
+static int run_unlock(struct qb_store *s, int64_t run_id);
+
 void qb_store_close(struct qb_store *s)
 {
     if (!s)
         return;
-    for (int i = 0; i < N_STMT; i++)
-        sqlite3_finalize(s->st[i]);
     if (s->db && !sqlite3_get_autocommit(s->db))
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    /* a run left unfinished (an error, a stop) can be resumed at once; on failure here the
+     * row stays and the next run finds its process gone */
+    for (int i = 0; i < s->n_held; i++)
+        run_unlock(s, s->held[i]);
+    for (int i = 0; i < N_STMT; i++)
+        sqlite3_finalize(s->st[i]);
     sqlite3_close(s->db);
+    free(s->held);
     free(s->buf);
     free(s->path);
     free(s);
@@ -735,23 +920,192 @@ static int run_open(struct qb_store *s, const struct qb_store_run *run,
     return step_id(s, st, "recording the run", run_id);
 }
 
+/* --- run locks ------------------------------------------------------------------------ */
+
+/* The process's start time (field 22 of /proc/PID/stat, clock ticks after boot): with the
+ * PID it names one process, so a PID reused after a crash is not taken for the process that
+ * locked the run. 0 when unknown (no /proc), -1 when the process is gone or a zombie. */
+static long long proc_start(long long pid)
+{
+    char path[64], buf[1024], *p;
+    long long start = 0;
+    size_t n;
+    FILE *f;
+
+    snprintf(path, sizeof path, "/proc/%lld/stat", pid);
+    if (!(f = fopen(path, "re")))
+        return 0;
+    n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    /* "pid (comm) S ppid ...": comm may hold spaces and parentheses, the last ')' ends it */
+    if (!(p = strrchr(buf, ')')) || p[1] != ' ')
+        return 0;
+    if (p[2] == 'Z' || p[2] == 'X')
+        return -1;
+    p += 2;
+    for (int field = 3; field < 22 && p; field++)
+        if ((p = strchr(p, ' ')))
+            p++;
+    if (p && sscanf(p, "%lld", &start) != 1)
+        start = 0;
+    return start > 0 ? start : 0;
+}
+
+/* 1 when process pid of this host still runs and (when both are known) started at start. */
+static int proc_alive(long long pid, long long start)
+{
+    long long now;
+    if (pid <= 0 || (pid_t)pid != pid || (kill((pid_t)pid, 0) < 0 && errno == ESRCH))
+        return 0;
+    if ((now = proc_start(pid)) < 0)
+        return 0;
+    return !(start > 0 && now > 0 && now != start);
+}
+
+static void host_name(char *buf, size_t n)
+{
+    if (gethostname(buf, n) != 0 || !buf[0])
+        snprintf(buf, n, "unknown");
+    buf[n - 1] = 0;
+}
+
+/* QB_EIO naming the process when a live process of this host other than this one holds
+ * run_id's row of run_locks; 0 when no row, or one of a process that is gone (a crash,
+ * SIGKILL), of a PID since reused, or of another host, which can be taken over. Another
+ * host cannot be writing: SQLite's WAL works on one machine only, so such a row came with
+ * a store copied from elsewhere. This process's own row is taken again (a resume). */
+static int run_holder(struct qb_store *s, int64_t run_id, const char *name, const char *host)
+{
+    sqlite3_stmt *st = s->st[S_LOCK_GET];
+    int rc;
+
+    sqlite3_bind_int64(st, 1, run_id);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return sql_fail(s, st, rc, "reading the run's lock");
+    if (rc == SQLITE_ROW) {
+        const char *o_host = col_text(st, 0), *since = col_text(st, 3);
+        long long o_pid = sqlite3_column_int64(st, 1), o_start = sqlite3_column_int64(st, 2);
+        rc = 0;
+        if (o_host && !strcmp(o_host, host) && o_pid != (long long)getpid() &&
+            proc_alive(o_pid, o_start))
+            rc = qb_err(QB_EIO,
+                        "'%s': run '%s' is being written by process %lld on '%s' (since "
+                        "%s); wait for it to finish, or use another --name",
+                        s->path, name, o_pid, o_host, since ? since : "?");
+    } else {
+        rc = 0;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc;
+}
+
+/* Takes the run's row of run_locks inside run_open's transaction (see run_holder). */
+static int run_lock(struct qb_store *s, int64_t run_id, const char *name)
+{
+    sqlite3_stmt *st = s->st[S_LOCK_PUT];
+    long long start = proc_start((long long)getpid());
+    char host[256];
+    int rc;
+
+    host_name(host, sizeof host);
+    if ((rc = run_holder(s, run_id, name, host)) < 0)
+        return rc;
+    if (s->n_held == s->cap_held) {
+        int cap = s->cap_held ? 2 * s->cap_held : 4;
+        int64_t *p = realloc(s->held, (size_t)cap * sizeof *p);
+        if (!p)
+            return qb_err(QB_ENOMEM, "'%s': out of memory locking run '%s'", s->path, name);
+        s->held = p;
+        s->cap_held = cap;
+    }
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, host, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, (long long)getpid());
+    sqlite3_bind_int64(st, 4, start > 0 ? start : 0);
+    if ((rc = step_done(s, st, "locking the run")) < 0)
+        return rc;
+    for (int i = 0; i < s->n_held; i++)
+        if (s->held[i] == run_id)
+            return 0;
+    s->held[s->n_held++] = run_id;
+    return 0;
+}
+
+/* Before waiting for the write lock: a run held by a live process is refused at once, even
+ * while that process is inside a transaction (a read does not wait in WAL mode). run_lock
+ * decides again under the write lock. */
+static int run_precheck(struct qb_store *s, const char *name)
+{
+    sqlite3_stmt *st = s->st[S_RUN_FIND];
+    char host[256];
+    int64_t run_id;
+    int rc;
+
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE) { /* a new run */
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return 0;
+    }
+    if (rc != SQLITE_ROW)
+        return sql_fail(s, st, rc, "looking up the run");
+    run_id = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    host_name(host, sizeof host);
+    return run_holder(s, run_id, name, host);
+}
+
+/* Drops this process's row for the run (another process's row is left alone). */
+static int run_unlock(struct qb_store *s, int64_t run_id)
+{
+    sqlite3_stmt *st = s->st[S_LOCK_DROP];
+    char host[256];
+    int j = 0;
+
+    for (int i = 0; i < s->n_held; i++)
+        if (s->held[i] != run_id)
+            s->held[j++] = s->held[i];
+    s->n_held = j;
+    host_name(host, sizeof host);
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_text(st, 2, host, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, (long long)getpid());
+    return step_done(s, st, "unlocking the run");
+}
+
 int qb_store_run_open(struct qb_store *s, const struct qb_store_run *run,
                       const struct qb_store_model *model, const struct qb_store_suite *suite,
                       int64_t *run_id, int64_t *suite_id)
 {
     int64_t sid = 0;
-    int rc;
+    int own, rc;
 
     if ((rc = writable(s)) < 0)
         return rc;
     if (!run->name || !model->sha256 || !suite->sha256)
         return qb_err(QB_EINVAL, "'%s': a run needs a name, a model sha256 and a suite sha256",
                       s->path);
-    /* a savepoint works inside or outside the caller's transaction */
-    if ((rc = step_done(s, s->st[S_SAVEPOINT], "opening the run")) < 0)
+    /* Outside the caller's transaction, BEGIN IMMEDIATE takes the write lock before the
+     * lookup: a deferred transaction that reads and then writes gets SQLITE_BUSY at once
+     * (the busy timeout does not apply) when another process wrote in between. Inside
+     * one, a savepoint. */
+    own = sqlite3_get_autocommit(s->db);
+    if (own && (rc = run_precheck(s, run->name)) < 0)
         return rc;
-    if ((rc = run_open(s, run, model, suite, run_id, &sid)) < 0) {
-        if (!sqlite3_get_autocommit(s->db)) {
+    if ((rc = step_done(s, s->st[own ? S_BEGIN : S_SAVEPOINT], "opening the run")) < 0)
+        return rc;
+    if ((rc = run_open(s, run, model, suite, run_id, &sid)) < 0 ||
+        (rc = run_lock(s, *run_id, run->name)) < 0 ||
+        (rc = step_done(s, s->st[own ? S_COMMIT : S_RELEASE], "opening the run")) < 0) {
+        if (!sqlite3_get_autocommit(s->db) && own) {
+            sqlite3_step(s->st[S_ROLLBACK]);
+            sqlite3_reset(s->st[S_ROLLBACK]);
+        } else if (!sqlite3_get_autocommit(s->db)) {
             sqlite3_step(s->st[S_ROLLBACK_TO]);
             sqlite3_reset(s->st[S_ROLLBACK_TO]);
             sqlite3_step(s->st[S_RELEASE]);
@@ -759,8 +1113,6 @@ int qb_store_run_open(struct qb_store *s, const struct qb_store_run *run,
         }
         return rc;
     }
-    if ((rc = step_done(s, s->st[S_RELEASE], "opening the run")) < 0)
-        return rc;
     if (suite_id)
         *suite_id = sid;
     return 0;
@@ -776,7 +1128,7 @@ int qb_store_run_finish(struct qb_store *s, int64_t run_id)
         return rc;
     if (sqlite3_changes(s->db) != 1)
         return qb_err(QB_EINVAL, "'%s': no run with id %lld", s->path, (long long)run_id);
-    return 0;
+    return run_unlock(s, run_id);
 }
 
 int qb_store_run_find(struct qb_store *s, const char *name, int64_t *run_id)

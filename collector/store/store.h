@@ -25,6 +25,13 @@
  * so a crash (even SIGKILL) loses at most the transaction in flight, never half of one.
  * Open runs PRAGMA quick_check (one read of every page), so damage is reported there.
  *
+ * Several processes share one store: every write transaction takes the write lock up front
+ * and waits up to the busy timeout (10 s) for another, so two runs with different names
+ * started together both finish. A run is written by one process at a time: the same name
+ * started while a live process holds it is refused at once, naming that process (see
+ * qb_store_run_open). A reader (QB_STORE_READONLY) writes nothing and leaves no -wal or
+ * -shm of its own behind, even where it may not write the file or its folder.
+ *
  * Schema (version QB_STORE_SCHEMA_VERSION, kept in PRAGMA user_version; migrations[] in
  * store.c are applied in order, one transaction each; a file with a newer version is refused).
  * Timestamps are ISO-8601 UTC text ("2026-11-23T15:25:48.123Z"). NULL means "not measured".
@@ -55,12 +62,16 @@
  *   calibration(id, run_id -> runs CASCADE, config_id -> configs CASCADE (NULL: the whole
  *        run), sha256, n_sequences, seq_len)
  *        UNIQUE(run_id, ifnull(config_id, 0), sha256): recording it again is a no-op
+ *   run_locks(run_id PRIMARY KEY -> runs CASCADE, host, pid, proc_start, since) (v3): the
+ *        process writing the run (proc_start: its start time in clock ticks after boot, 0
+ *        unknown); the row is dropped when the run finishes or its store is closed
  *
  * Errors: every function that can fail returns 0 or a negative QB_E* code and sets the
  * message, which names the database path. Constraint failures (a duplicate, a bad kind, a
  * missing parent row) are QB_EINVAL and say which constraint; a full disk is QB_EIO with
  * "disk full" and the open transaction rolled back; a file that is not a qbrief results
- * database (or is corrupt) is QB_EFORMAT; a newer schema is QB_EUNSUP.
+ * database (or is corrupt, or has a schema version qbrief never wrote) is QB_EFORMAT; a newer
+ * schema is QB_EUNSUP; a run held by another live process is QB_EIO.
  *
  * Reads go through callbacks: the row and its strings are borrowed for the duration of the
  * call only. A callback returning nonzero stops the listing and that value is returned. */
@@ -70,7 +81,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QB_STORE_SCHEMA_VERSION 2
+#define QB_STORE_SCHEMA_VERSION 3
 
 struct qb_store;
 
@@ -146,7 +157,10 @@ struct qb_store_calib {
 };
 
 /* Opens or creates the store at path (flags: QB_STORE_READONLY or 0) and migrates it to
- * QB_STORE_SCHEMA_VERSION. *out is the caller's; qb_store_close(NULL) is a no-op. */
+ * QB_STORE_SCHEMA_VERSION; a reader opens versions 2 and up as they are and never creates
+ * the file (an empty file is refused). path must be a regular file (or absent, for a
+ * writer). *out is the caller's; qb_store_close(NULL) is a no-op; closing releases the runs
+ * the handle locked. */
 int qb_store_open(const char *path, int flags, struct qb_store **out);
 void qb_store_close(struct qb_store *s);
 /* The path given to open. Borrowed. */
@@ -160,11 +174,15 @@ int qb_store_rollback(struct qb_store *s);
 
 /* Creates run->name, or reopens it when it exists with the same model and suite sha256
  * (resume); a different model or suite is refused (QB_EINVAL) naming both hashes. The model
- * and suite rows are shared by runs (keyed by sha256). suite_id may be NULL. */
+ * and suite rows are shared by runs (keyed by sha256). suite_id may be NULL.
+ * The handle then holds the run: while it does, opening the run from another process fails
+ * at once with QB_EIO naming this process's PID and host. The hold ends at
+ * qb_store_run_finish or qb_store_close, or with the process (a crash leaves a row that the
+ * next open finds stale: its PID is gone, reused, or from another machine). */
 int qb_store_run_open(struct qb_store *s, const struct qb_store_run *run,
                       const struct qb_store_model *model, const struct qb_store_suite *suite,
                       int64_t *run_id /* out */, int64_t *suite_id /* out */);
-/* Sets finished_at to now. */
+/* Sets finished_at to now and releases the run (see qb_store_run_open). */
 int qb_store_run_finish(struct qb_store *s, int64_t run_id);
 /* The id of the run called name; QB_EINVAL when there is none. */
 int qb_store_run_find(struct qb_store *s, const char *name, int64_t *run_id /* out */);

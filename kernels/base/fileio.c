@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,14 +13,33 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int qb_map_open(const char *path, struct qb_map *out)
+/* What a file that is not a regular file is, for the message. */
+static const char *file_kind(mode_t m)
+{
+    if (S_ISDIR(m))
+        return "is a directory";
+    if (S_ISFIFO(m))
+        return "is a FIFO (named pipe)";
+    if (S_ISCHR(m))
+        return "is a character device";
+    if (S_ISBLK(m))
+        return "is a block device";
+    if (S_ISSOCK(m))
+        return "is a socket";
+    return "is something else";
+}
+
+int qb_open_regular(const char *path, int *fd_out, size_t *size)
 {
     struct stat st;
-    int fd;
+    int fd, flags;
 
-    out->data = NULL;
-    out->size = 0;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    *fd_out = -1;
+    if (size)
+        *size = 0;
+    /* O_NONBLOCK: opening a FIFO that has no writer returns at once instead of waiting for
+     * one; it is cleared below and changes nothing for a regular file */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return qb_err(QB_EIO, "cannot open '%s': %s", path, strerror(errno));
     if (fstat(fd, &st) < 0) {
@@ -27,19 +47,59 @@ int qb_map_open(const char *path, struct qb_map *out)
         close(fd);
         return qb_err(QB_EIO, "cannot stat '%s': %s", path, strerror(e));
     }
-    if (S_ISDIR(st.st_mode)) {
+    if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return qb_err(QB_EIO, "'%s': is a directory", path);
+        return qb_err(QB_EIO, "'%s': %s, not a regular file", path, file_kind(st.st_mode));
     }
-    if (st.st_size > 0) {
-        void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
+        int e = errno;
+        close(fd);
+        return qb_err(QB_EIO, "cannot open '%s': %s", path, strerror(e));
+    }
+    if ((uintmax_t)st.st_size > SIZE_MAX) {
+        close(fd);
+        return qb_err(QB_EIO, "'%s': too large for this machine (%lld bytes)", path,
+                      (long long)st.st_size);
+    }
+    if (size)
+        *size = (size_t)st.st_size;
+    *fd_out = fd;
+    return 0;
+}
+
+int qb_fopen_regular(const char *path, FILE **out, size_t *size)
+{
+    int fd, rc;
+
+    *out = NULL;
+    if ((rc = qb_open_regular(path, &fd, size)) < 0)
+        return rc;
+    if (!(*out = fdopen(fd, "rb"))) {
+        int e = errno;
+        close(fd);
+        return qb_err(QB_EIO, "cannot open '%s': %s", path, strerror(e));
+    }
+    return 0;
+}
+
+int qb_map_open(const char *path, struct qb_map *out)
+{
+    size_t size;
+    int fd, rc;
+
+    out->data = NULL;
+    out->size = 0;
+    if ((rc = qb_open_regular(path, &fd, &size)) < 0)
+        return rc;
+    if (size > 0) {
+        void *p = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
         if (p == MAP_FAILED) {
             int e = errno;
             close(fd);
             return qb_err(QB_EIO, "cannot map '%s': %s", path, strerror(e));
         }
         out->data = p;
-        out->size = (size_t)st.st_size;
+        out->size = size;
     }
     close(fd);
     return 0;
@@ -57,46 +117,56 @@ void qb_map_close(struct qb_map *map)
 
 int qb_read_file(const char *path, size_t max_bytes, char **out, size_t *out_len)
 {
-    FILE *f = NULL;
     char *buf = NULL;
-    size_t cap = 0, len = 0;
-    int rc = 0;
+    size_t cap, len = 0, size;
+    int fd = -1, rc;
 
     *out = NULL;
-    f = fopen(path, "rb");
-    if (!f)
-        return qb_err(QB_EIO, "cannot open '%s': %s", path, strerror(errno));
+    if ((rc = qb_open_regular(path, &fd, &size)) < 0)
+        return rc;
+    if (size > max_bytes) {
+        rc = qb_err(QB_EFORMAT, "'%s': %zu bytes, larger than %zu bytes", path, size, max_bytes);
+        goto fail;
+    }
+    /* the size at open, plus room to notice a file that grows (or a /proc file that says 0) */
+    cap = size + 4097;
     for (;;) {
-        size_t got;
+        ssize_t got;
         if (len + 1 >= cap) {
-            size_t ncap = cap ? cap * 2 : 65536;
+            size_t ncap = cap * 2;
             char *nb;
             if (len > max_bytes) {
                 rc = qb_err(QB_EFORMAT, "'%s': larger than %zu bytes", path, max_bytes);
                 goto fail;
             }
-            nb = realloc(buf, ncap);
-            if (!nb) {
+            if (max_bytes < SIZE_MAX - 2 && ncap > max_bytes + 2)
+                ncap = max_bytes + 2; /* enough to see one byte past the limit */
+            if (!(nb = realloc(buf, ncap))) {
                 rc = qb_err(QB_ENOMEM, "'%s': out of memory", path);
                 goto fail;
             }
             buf = nb;
             cap = ncap;
+        } else if (!buf && !(buf = malloc(cap))) {
+            rc = qb_err(QB_ENOMEM, "'%s': out of memory", path);
+            goto fail;
         }
-        got = fread(buf + len, 1, cap - len - 1, f);
-        len += got;
+        got = read(fd, buf + len, cap - len - 1);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            rc = qb_err(QB_EIO, "cannot read '%s': %s", path, strerror(errno));
+            goto fail;
+        }
         if (got == 0)
             break;
-    }
-    if (ferror(f)) {
-        rc = qb_err(QB_EIO, "cannot read '%s': %s", path, strerror(errno));
-        goto fail;
+        len += (size_t)got;
     }
     if (len > max_bytes) {
         rc = qb_err(QB_EFORMAT, "'%s': larger than %zu bytes", path, max_bytes);
         goto fail;
     }
-    fclose(f);
+    close(fd);
     buf[len] = 0;
     *out = buf;
     if (out_len)
@@ -104,7 +174,7 @@ int qb_read_file(const char *path, size_t max_bytes, char **out, size_t *out_len
     return 0;
 fail:
     free(buf);
-    fclose(f);
+    close(fd);
     return rc;
 }
 

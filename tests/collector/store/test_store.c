@@ -2,15 +2,20 @@
  * latency, memory and calibration is written, read back, and read back again after reopening;
  * resume semantics (a (run, config, item) is recorded once), run-name reuse with another model,
  * constraint failures, a full disk, files that are not a qbrief store or are from a newer
- * qbrief, and SIGKILL in the middle of writing (every unit all there or absent). */
+ * qbrief, SIGKILL in the middle of writing (every unit all there or absent), hostile schema
+ * versions, readers without write access, and several processes on one store (different
+ * runs together; the same run refused while another process holds it). I/O faults are
+ * swept in test_store_faults.c. */
 #include "kernels/base/err.h"
 #include "collector/store/store.h"
 #include "tests/check.h"
 
+#include <grp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -588,6 +593,516 @@ static void test_corpus(void)
     CHECK(check_corpus("tests/malformed/store", ".db", open_close) >= 2);
 }
 
+/* --- hostile headers -------------------------------------------------------------------- */
+
+static int put_be32(const char *path, long off, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16),
+                          (unsigned char)(v >> 8), (unsigned char)v};
+    FILE *f = fopen(path, "r+b");
+    int ok = f && fseek(f, off, SEEK_SET) == 0 && fwrite(b, 1, 4, f) == 4;
+    if (f && fclose(f))
+        ok = 0;
+    return ok ? 0 : -1;
+}
+
+/* The whole file in a malloc'd buffer (NULL when unreadable). */
+static unsigned char *slurp(const char *path, long *n)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *b = NULL;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (*n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (b = malloc((size_t)*n)) && fread(b, 1, (size_t)*n, f) != (size_t)*n) {
+        free(b);
+        b = NULL;
+    }
+    if (f)
+        fclose(f);
+    return b;
+}
+
+/* Opens path in a child, so that a crash fails one check instead of the binary; returns
+ * the open's code, or 100 + the signal that killed the child. The message comes back too. */
+static int open_in_child(const char *path, int flags)
+{
+    int fds[2], status = 0, rc;
+    char msg[512] = "";
+    ssize_t n;
+    pid_t pid;
+
+    if (pipe(fds) != 0)
+        return 99;
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        struct qb_store *s = NULL;
+        close(fds[0]);
+        rc = qb_store_open(path, flags, &s);
+        qb_store_close(s);
+        if (write(fds[1], qb_errmsg(), strlen(qb_errmsg())) < 0)
+            _exit(98);
+        _exit(-rc);
+    }
+    close(fds[1]);
+    n = read(fds[0], msg, sizeof msg - 1);
+    msg[n > 0 ? n : 0] = 0;
+    close(fds[0]);
+    waitpid(pid, &status, 0);
+    qb_err(0, "%s", msg);
+    if (WIFSIGNALED(status))
+        return 100 + WTERMSIG(status);
+    return -WEXITSTATUS(status);
+}
+
+/* A negative user_version indexed migrations[] at -1 (issue 19, item 3): it ran whatever
+ * that memory held as SQL, or crashed; a reader was told to upgrade the file with run. */
+static void test_negative_version(void)
+{
+    struct ids x;
+    const char *path = tmp_path("negative.db");
+    unsigned char *before, *after;
+    long n0 = 0, n1 = 0;
+
+    CHECK(write_run(path, &x) == 0 && put_be32(path, 60, 0xffffffffu) == 0);
+    before = slurp(path, &n0);
+    CHECK(open_in_child(path, 0) == QB_EFORMAT);
+    CHECK(msg_has("not a qbrief results database") && msg_has("schema version -1") &&
+          msg_has("negative.db'"));
+    CHECK(open_in_child(path, QB_STORE_READONLY) == QB_EFORMAT);
+    CHECK(msg_has("schema version -1") && !strstr(qb_errmsg(), "upgrade"));
+    after = slurp(path, &n1);
+    CHECK(before && after && n0 == n1 && !memcmp(before, after, (size_t)n0)); /* untouched */
+    free(before);
+    free(after);
+    /* version 0 with our application_id and tables: damage, not a new store to migrate */
+    CHECK(put_be32(path, 60, 0) == 0);
+    CHECK(open_in_child(path, 0) == QB_EFORMAT && msg_has("schema version 0"));
+}
+
+/* A 0-byte file read by brief was "an SQLite database of something else, application_id 0" */
+static void test_empty_file_read(void)
+{
+    struct qb_store *s = NULL;
+    const char *path = tmp_path("empty.db");
+
+    CHECK(write_file(path, "", 0) == 0);
+    CHECK(qb_store_open(path, QB_STORE_READONLY, &s) == QB_EFORMAT && !s);
+    CHECK(msg_has("empty.db'") && msg_has("an empty file") &&
+          !strstr(qb_errmsg(), "application_id"));
+    CHECK(access(tmp_path("empty.db-wal"), F_OK) != 0 &&
+          access(tmp_path("empty.db-shm"), F_OK) != 0);
+    /* a writer makes a store of it */
+    CHECK(qb_store_open(path, 0, &s) == 0 && s);
+    qb_store_close(s);
+}
+
+/* --- readers ----------------------------------------------------------------------------- */
+
+static int exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+static int no_wal_shm(const char *db)
+{
+    char p[600];
+    int ok;
+    snprintf(p, sizeof p, "%s-wal", db);
+    ok = !exists(p);
+    snprintf(p, sizeof p, "%s-shm", db);
+    return ok && !exists(p);
+}
+
+/* A reader that may write leaves no -wal or -shm behind (SQLITE_OPEN_READONLY left both). */
+static void test_reader_leaves_nothing(void)
+{
+    struct ids x;
+    struct qb_store *s = NULL;
+    const char *path = tmp_path("reader.db");
+
+    CHECK(write_run(path, &x) == 0 && no_wal_shm(path));
+    CHECK(qb_store_open(path, QB_STORE_READONLY, &s) == 0);
+    if (s) {
+        check_run_contents(s, &x);
+        CHECK(qb_store_put_memory(s, x.run, x.cfg[0], &(struct qb_store_memory){1, 1, 1, 1}) ==
+              QB_EINVAL);
+        qb_store_close(s);
+    }
+    CHECK(no_wal_shm(path));
+}
+
+/* Drops to user nobody when root (root may write anything); 0 when this process now lacks
+ * write access to files it does not own, -1 when it cannot get there. */
+static int become_reader(void)
+{
+    if (geteuid() != 0)
+        return 0;
+    if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+        return -1;
+    return 0;
+}
+
+/* In a child without write access: opens path read-only, checks the run's contents and,
+ * when also_run is given, that a run of that name (written by a writer still at work) is
+ * seen. The child's exit status: 0 when all held, 77 when it could not drop its rights,
+ * another number for the failed step. */
+static int read_as_reader(const char *path, const struct ids *x, const char *also_run)
+{
+    int status = 0;
+    pid_t pid;
+
+    fflush(NULL);
+    if ((pid = fork()) == 0) {
+        struct qb_store *s = NULL;
+        int64_t id;
+        if (become_reader() < 0)
+            _exit(77);
+        if (qb_store_open(path, QB_STORE_READONLY, &s) < 0) {
+            fprintf(stderr, "  reader: %s\n", qb_errmsg());
+            _exit(2);
+        }
+        check_run_contents(s, x);
+        if (check_failed_in_test)
+            _exit(3);
+        if (also_run && qb_store_run_find(s, also_run, &id) < 0)
+            _exit(4);
+        qb_store_close(s);
+        _exit(0);
+    }
+    waitpid(pid, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 100 + WTERMSIG(status);
+}
+
+/* brief could not read a store it may only read (issue 19, item 5): in a read-only folder
+ * SQLite could not create the -shm; in a writable one it left -wal and -shm owned by the
+ * reader. Root is made user nobody in the child, as root may write anything. */
+static void test_reader_without_write_access(void)
+{
+    struct ids x;
+    struct qb_store *w = NULL;
+    char dir[512], path[600];
+    int rc;
+
+    snprintf(dir, sizeof dir, "%s/ro", check_tmpdir());
+    snprintf(path, sizeof path, "%s/r.db", dir);
+    CHECK(chmod(check_tmpdir(), 0755) == 0 && mkdir(dir, 0755) == 0);
+    CHECK(write_run(path, &x) == 0);
+
+    /* a read-only folder and file */
+    CHECK(chmod(path, 0444) == 0 && chmod(dir, 0555) == 0);
+    if ((rc = read_as_reader(path, &x, NULL)) == 77) {
+        check_skip("test_reader_without_write_access", "cannot drop root's rights");
+        goto out;
+    }
+    CHECK(rc == 0);
+    CHECK(no_wal_shm(path));
+    /* a read-only file in a folder anyone may write */
+    CHECK(chmod(dir, 0777) == 0);
+    CHECK(read_as_reader(path, &x, NULL) == 0);
+    CHECK(no_wal_shm(path));
+    /* a writer at work: the reader reads through its -wal and sees its last commit */
+    CHECK(chmod(path, 0644) == 0 && chmod(dir, 0755) == 0);
+    CHECK(qb_store_open(path, 0, &w) == 0);
+    if (w) {
+        struct qb_store_run r = run_info("live");
+        int64_t run;
+        CHECK(qb_store_run_open(w, &r, &model_b, &suite, &run, NULL) == 0);
+        CHECK(access(tmp_path("ro/r.db-wal"), F_OK) == 0);
+        CHECK(read_as_reader(path, &x, "live") == 0);
+        qb_store_close(w);
+    }
+    CHECK(no_wal_shm(path));
+out:
+    chmod(dir, 0755);
+    chmod(path, 0644);
+}
+
+/* --- several processes on one store ------------------------------------------------------ */
+
+#define N_PROCS 6
+#define N_UNITS 12
+
+/* One unit as a run writes it: the item, then its result and top-k in one transaction. */
+static int write_unit(struct qb_store *s, int64_t run, int64_t sid, int64_t cfg, int u)
+{
+    struct qb_store_item it = {NULL, "x", "choice", "accuracy", NULL, NULL, -1};
+    char key[16];
+    int64_t item;
+    int32_t tok[8];
+    float l[8];
+    int rc;
+
+    snprintf(key, sizeof key, "c%d", u);
+    it.key = key;
+    for (int j = 0; j < 8; j++)
+        tok[j] = u * 10 + j, l[j] = (float)-j;
+    if ((rc = qb_store_put_item(s, sid, &it, &item)) < 0 || (rc = qb_store_begin(s)) < 0)
+        return rc;
+    rc = qb_store_put_result(
+        s, run,
+        &(struct qb_store_result){cfg, item, u % 2, NAN, NULL, NAN, -1, NAN, NAN, -1, NULL, NULL});
+    for (int p = 0; rc == 0 && p < 2; p++)
+        rc = qb_store_put_topk(s, run, item, p, 8, tok, l);
+    if (rc < 0) {
+        qb_store_rollback(s);
+        return rc;
+    }
+    return qb_store_commit(s);
+}
+
+/* A child run: waits for the start byte, then writes run `name` on a store that may not
+ * exist yet, the way `qbrief run` does, and exits 0 when all of it worked. */
+static void run_child(const char *path, const char *name, int go_fd)
+{
+    struct qb_store *s = NULL;
+    struct qb_store_run r = run_info(name);
+    int64_t run, sid, cfg;
+    char c;
+    int rc;
+
+    if (read(go_fd, &c, 1) != 1)
+        _exit(9);
+    if ((rc = qb_store_open(path, 0, &s)) < 0 ||
+        (rc = qb_store_run_open(s, &r, &model_a, &suite, &run, &sid)) < 0 ||
+        (rc = qb_store_put_config(s, run, &(struct qb_store_config){"f32", 32, -1, NAN}, &cfg)) < 0)
+        goto fail;
+    for (int u = 0; u < N_UNITS; u++)
+        if ((rc = write_unit(s, run, sid, cfg, u)) < 0)
+            goto fail;
+    if ((rc = qb_store_run_finish(s, run)) < 0)
+        goto fail;
+    qb_store_close(s);
+    _exit(0);
+fail:
+    fprintf(stderr, "  %s: %s\n", name, qb_errmsg());
+    qb_store_close(s);
+    _exit(1);
+}
+
+/* Runs with different names started together on one store all finish (issue 19, item 6:
+ * one failed at once with 'database is locked', or 'locked while switching to WAL mode' on
+ * a new store). Each round starts N_PROCS processes on a new file at the same moment. */
+static void test_concurrent_runs(void)
+{
+    for (int round = 0; round < 4; round++) {
+        char path[512], name[N_PROCS][16], go[N_PROCS];
+        int fds[2], n_ok = 0;
+        pid_t pid[N_PROCS];
+        struct qb_store *s = NULL;
+
+        snprintf(path, sizeof path, "%s/together%d.db", check_tmpdir(), round);
+        CHECK(pipe(fds) == 0);
+        fflush(NULL);
+        for (int i = 0; i < N_PROCS; i++) {
+            snprintf(name[i], sizeof name[i], "run%d", i);
+            if ((pid[i] = fork()) == 0) {
+                close(fds[1]);
+                run_child(path, name[i], fds[0]);
+            }
+        }
+        close(fds[0]);
+        memset(go, 'g', sizeof go);
+        CHECK(write(fds[1], go, sizeof go) == (ssize_t)sizeof go); /* all start at once */
+        close(fds[1]);
+        for (int i = 0; i < N_PROCS; i++) {
+            int status = 0;
+            waitpid(pid[i], &status, 0);
+            n_ok += WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        }
+        CHECK(n_ok == N_PROCS);
+        CHECK(qb_store_open(path, QB_STORE_READONLY, &s) == 0);
+        for (int i = 0; s && i < N_PROCS; i++) {
+            int64_t run;
+            int n = 0;
+            CHECK(qb_store_run_find(s, name[i], &run) == 0);
+            CHECK(qb_store_list_done(s, run, count_pair, &n) == 0 && n == N_UNITS);
+        }
+        if (s)
+            CHECK(qb_store_check(s) == 0);
+        qb_store_close(s);
+        if (n_ok != N_PROCS)
+            break;
+    }
+}
+
+struct claim {
+    int rc;
+    int pid;
+    char msg[240];
+};
+
+/* The same run name started twice: both evaluated the same units and the loser died on a
+ * UNIQUE constraint (issue 19, item 6). Now exactly one process holds the run and every
+ * other is refused at once with a message that names it; a run that finished, or whose
+ * process died (a zombie, or reaped), is free again. */
+static void test_same_run_twice(void)
+{
+    const char *path = tmp_path("same.db");
+    struct qb_store *s = NULL, *s2 = NULL;
+    struct qb_store_run r = run_info("same");
+    int res[2], rel[2], n_ok = 0, winner = 0;
+    struct claim got[N_PROCS];
+    pid_t pid[N_PROCS];
+    int64_t run;
+    char buf[N_PROCS];
+
+    CHECK(qb_store_open(path, 0, &s) == 0); /* the file exists: only the lock is raced */
+    qb_store_close(s);
+    s = NULL;
+    CHECK(pipe(res) == 0 && pipe(rel) == 0);
+    fflush(NULL);
+    for (int i = 0; i < N_PROCS; i++)
+        if ((pid[i] = fork()) == 0) {
+            struct claim c = {0, (int)getpid(), ""};
+            int64_t id;
+            char b;
+            close(res[0]);
+            close(rel[1]);
+            if ((c.rc = qb_store_open(path, 0, &s)) == 0)
+                c.rc = qb_store_run_open(s, &r, &model_a, &suite, &id, NULL);
+            snprintf(c.msg, sizeof c.msg, "%s", c.rc ? qb_errmsg() : "");
+            if (write(res[1], &c, sizeof c) != (ssize_t)sizeof c || read(rel[0], &b, 1) != 1)
+                _exit(9);
+            qb_store_close(s);
+            _exit(0);
+        }
+    close(res[1]);
+    close(rel[0]);
+    for (int i = 0; i < N_PROCS; i++) {
+        CHECK(read(res[0], &got[i], sizeof got[i]) == (ssize_t)sizeof got[i]);
+        if (got[i].rc == 0)
+            n_ok++, winner = got[i].pid;
+    }
+    CHECK(n_ok == 1);
+    for (int i = 0; n_ok == 1 && i < N_PROCS; i++) {
+        char want[64];
+        snprintf(want, sizeof want, "process %d on", winner);
+        if (got[i].rc != 0 && (got[i].rc != QB_EIO || !strstr(got[i].msg, want) ||
+                               !strstr(got[i].msg, "run 'same' is being written"))) {
+            fprintf(stderr, "  refusal: %s\n", got[i].msg);
+            CHECK(0);
+        }
+    }
+    /* while the winner holds it, this process is refused too */
+    CHECK(qb_store_open(path, 0, &s) == 0);
+    if (s && n_ok == 1) {
+        CHECK(qb_store_run_open(s, &r, &model_a, &suite, &run, NULL) == QB_EIO);
+        CHECK(msg_has("same.db'") && msg_has("wait for it to finish"));
+    }
+    memset(buf, 'r', sizeof buf);
+    CHECK(write(rel[1], buf, sizeof buf) == (ssize_t)sizeof buf);
+    close(rel[1]);
+    close(res[0]);
+    for (int i = 0; i < N_PROCS; i++)
+        waitpid(pid[i], NULL, 0);
+    if (!s)
+        return;
+    /* closing released it; a second handle of the same process takes it again (a resume) */
+    CHECK(qb_store_run_open(s, &r, &model_a, &suite, &run, NULL) == 0);
+    CHECK(qb_store_open(path, 0, &s2) == 0);
+    if (s2)
+        CHECK(qb_store_run_open(s2, &r, &model_a, &suite, &run, NULL) == 0);
+    qb_store_close(s2);
+    qb_store_close(s);
+    s = NULL;
+
+    /* a process that died holding its run: once a zombie, then reaped */
+    for (int reap = 0; reap < 2; reap++) {
+        struct qb_store_run g = run_info(reap ? "gone-reaped" : "gone-zombie");
+        siginfo_t info;
+        pid_t p;
+        fflush(NULL);
+        if ((p = fork()) == 0) {
+            int64_t id;
+            if (qb_store_open(path, 0, &s) < 0 ||
+                qb_store_run_open(s, &g, &model_a, &suite, &id, NULL) < 0)
+                _exit(1);
+            _exit(0); /* no close: the row stays */
+        }
+        CHECK(waitid(P_PID, (id_t)p, &info, WEXITED | (reap ? 0 : WNOWAIT)) == 0 &&
+              info.si_status == 0);
+        CHECK(qb_store_open(path, 0, &s) == 0);
+        if (s)
+            CHECK(qb_store_run_open(s, &g, &model_a, &suite, &run, NULL) == 0);
+        qb_store_close(s);
+        s = NULL;
+        if (!reap)
+            waitpid(p, NULL, 0);
+    }
+
+    /* the holder inside a write transaction: refused at once all the same, not after the
+     * busy timeout */
+    {
+        struct qb_store_run b = run_info("busy");
+        int sync[2], back[2];
+        char c = 0;
+        time_t t0;
+        pid_t p;
+        CHECK(pipe(sync) == 0 && pipe(back) == 0);
+        fflush(NULL);
+        if ((p = fork()) == 0) {
+            int64_t id;
+            close(sync[0]);
+            close(back[1]);
+            if (qb_store_open(path, 0, &s) < 0 ||
+                qb_store_run_open(s, &b, &model_a, &suite, &id, NULL) < 0 || qb_store_begin(s) < 0)
+                _exit(1);
+            if (write(sync[1], "b", 1) != 1 || read(back[0], &c, 1) != 1)
+                _exit(2);
+            qb_store_close(s);
+            _exit(0);
+        }
+        close(sync[1]);
+        close(back[0]);
+        CHECK(read(sync[0], &c, 1) == 1);
+        t0 = time(NULL);
+        CHECK(qb_store_open(path, 0, &s) == 0);
+        if (s)
+            CHECK(qb_store_run_open(s, &b, &model_a, &suite, &run, NULL) == QB_EIO &&
+                  msg_has("is being written by process"));
+        CHECK(time(NULL) - t0 < 5);
+        qb_store_close(s);
+        s = NULL;
+        CHECK(write(back[1], "x", 1) == 1);
+        close(back[1]);
+        close(sync[0]);
+        waitpid(p, NULL, 0);
+    }
+
+    /* a finished run is free while its process still runs */
+    {
+        struct qb_store_run f = run_info("finished");
+        int sync[2], back[2];
+        char b = 0;
+        pid_t p;
+        CHECK(pipe(sync) == 0 && pipe(back) == 0);
+        fflush(NULL);
+        if ((p = fork()) == 0) {
+            int64_t id;
+            close(sync[0]);
+            close(back[1]);
+            if (qb_store_open(path, 0, &s) < 0 ||
+                qb_store_run_open(s, &f, &model_a, &suite, &id, NULL) < 0 ||
+                qb_store_run_finish(s, id) < 0)
+                _exit(1);
+            if (write(sync[1], "f", 1) != 1 || read(back[0], &b, 1) != 1)
+                _exit(2);
+            qb_store_close(s);
+            _exit(0);
+        }
+        close(sync[1]);
+        close(back[0]);
+        CHECK(read(sync[0], &b, 1) == 1);
+        CHECK(qb_store_open(path, 0, &s) == 0);
+        if (s)
+            CHECK(qb_store_run_open(s, &f, &model_a, &suite, &run, NULL) == 0);
+        qb_store_close(s);
+        CHECK(write(back[1], "x", 1) == 1);
+        close(back[1]);
+        close(sync[0]);
+        waitpid(p, NULL, 0);
+    }
+}
+
 /* --- crash safety ---------------------------------------------------------------------- */
 
 #define CRASH_POS 8
@@ -728,5 +1243,11 @@ int main(void)
     RUN(test_truncated);
     RUN(test_corpus);
     RUN(test_crash_safety);
+    RUN(test_negative_version);
+    RUN(test_empty_file_read);
+    RUN(test_reader_leaves_nothing);
+    RUN(test_reader_without_write_access);
+    RUN(test_concurrent_runs);
+    RUN(test_same_run_twice);
     return check_summary();
 }
