@@ -822,22 +822,39 @@ static int check_calibration(struct run_ctx *c)
     return 0;
 }
 
-/* Latency settings, capped to the context (a note for each prompt length capped). */
-static void latency_settings(struct run_ctx *c)
+/* Latency settings, capped to the context, with a note for every value changed (gen_len
+ * halved to fit, a prompt length capped, or dropped as a repeat once capped): what is timed
+ * is what the run records. QB_EINVAL for a gen_len of 1 (the time per output token is
+ * measured on the tokens after the first) or more prompt lengths than a run times. */
+static int latency_settings(struct run_ctx *c)
 {
     static const int64_t defl[] = {128, 512};
     const struct qb_run_opts *o = c->o;
     const int64_t *pl = o->n_prompt_lens > 0 ? o->prompt_lens : defl;
     int npl = o->n_prompt_lens > 0 ? o->n_prompt_lens : 2;
+    int max = (int)(sizeof c->lens / sizeof *c->lens), quiet = o->no_latency;
     int64_t ctx = c->ctx;
 
+    if (o->gen_len < 0 || o->gen_len == 1)
+        return qb_err(QB_EINVAL,
+                      "latency gen_len is %lld; it must be at least 2 (the time per output token "
+                      "is measured on the tokens after the first)",
+                      (long long)o->gen_len);
+    if (npl > max)
+        return qb_err(QB_EINVAL, "%d latency prompt lengths; a run times at most %d", npl, max);
     c->gen_len = o->gen_len > 1 ? o->gen_len : 128;
-    if (c->gen_len > ctx / 2)
-        c->gen_len = ctx / 2 > 1 ? ctx / 2 : 2;
-    for (int i = 0; i < npl && c->n_lens < 16; i++) {
+    if (c->gen_len > ctx / 2) {
+        int64_t g = ctx / 2 > 1 ? ctx / 2 : 2;
+        if (!quiet)
+            say(c, QB_RUN_EV_NOTE, -1, NULL,
+                "latency gen_len %lld capped to %lld (half the context of %lld)",
+                (long long)c->gen_len, (long long)g, (long long)ctx);
+        c->gen_len = g;
+    }
+    for (int i = 0; i < npl; i++) {
         int64_t L = pl[i], cap = ctx - c->gen_len + 1, dup = 0;
         if (L > cap) {
-            if (!o->no_latency)
+            if (!quiet)
                 say(c, QB_RUN_EV_NOTE, -1, NULL,
                     "latency prompt length %lld capped to %lld (context %lld, %lld generated)",
                     (long long)L, (long long)cap, (long long)ctx, (long long)c->gen_len);
@@ -845,9 +862,12 @@ static void latency_settings(struct run_ctx *c)
         }
         for (int j = 0; j < c->n_lens; j++)
             dup |= c->lens[j] == L;
+        if (dup && !quiet)
+            say(c, QB_RUN_EV_NOTE, -1, NULL, "latency prompt length %lld is timed once", (long long)L);
         if (L >= 1 && !dup)
             c->lens[c->n_lens++] = L;
     }
+    return 0;
 }
 
 /* The run's settings_json: the plan's settings (none for a run from flags) completed with
@@ -1337,8 +1357,7 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
     if ((rc = parse_configs(&c)) < 0 || (rc = check_inputs(&c)) < 0 ||
         (rc = check_calibration(&c)) < 0)
         goto out;
-    latency_settings(&c);
-    if ((rc = run_settings(&c)) < 0 || (rc = open_store(&c)) < 0 || (rc = register_items(&c)) < 0 ||
+    if ((rc = latency_settings(&c)) < 0 || (rc = run_settings(&c)) < 0 || (rc = open_store(&c)) < 0 || (rc = register_items(&c)) < 0 ||
         (rc = measure_memory(&c)) < 0 || (rc = load_model(&c)) < 0)
         goto out;
     for (int64_t ci = 0; ci < c.n_cfg; ci++) {
