@@ -18,6 +18,7 @@
 #include "collector/model/qspec.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <glib.h>
 #include <math.h>
 #include <omp.h>
@@ -541,45 +542,122 @@ static uint64_t ngram_hash(const uint64_t *w, int n)
     return h;
 }
 
-/* How many suite items (prompt, target and choices) share a run of QB_RUN_OVERLAP_NGRAM
- * words with the calibration text: calibration that contains the test flatters calibrated
- * configs, so the brief says how much of it there was. */
-static int calib_overlap(const char *calib_path, const struct qb_suite *su, int64_t *hits)
-{
-    char *text = NULL;
-    size_t len;
-    GArray *w = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-    GHashTable *set = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-    int rc;
+/* One word n-gram of a suite item: its hash and the item. */
+struct gram {
+    uint64_t h;
+    int64_t item;
+};
 
-    *hits = 0;
-    if ((rc = qb_read_file(calib_path, (size_t)1 << 30, &text, &len)) < 0)
-        goto out;
-    text_words(text, w);
-    for (guint i = 0; i + QB_RUN_OVERLAP_NGRAM <= w->len; i++) {
-        uint64_t h = ngram_hash(&g_array_index(w, uint64_t, i), QB_RUN_OVERLAP_NGRAM);
-        g_hash_table_add(set, g_memdup2(&h, sizeof h));
-    }
+static int gram_cmp(const void *a, const void *b)
+{
+    const struct gram *x = a, *y = b;
+    return x->h < y->h ? -1 : x->h > y->h ? 1 : x->item < y->item ? -1 : x->item > y->item;
+}
+
+/* Every word n-gram of the suite (prompt, target and choices of each item), sorted by hash,
+ * and a table from each distinct hash to its first entry (index + 1). */
+static void suite_grams(const struct qb_suite *su, GArray *grams, GHashTable *first)
+{
+    GArray *w = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     for (int64_t k = 0; k < su->n_items; k++) {
         const struct qb_suite_item *it = &su->items[k];
         GString *g = g_string_new(it->prompt);
-        int hit = 0;
         if (it->target)
             g_string_append_printf(g, " %s", it->target);
         for (int64_t c = 0; c < it->n_choices; c++)
             g_string_append_printf(g, " %s", it->choices[c]);
         text_words(g->str, w);
         g_string_free(g, TRUE);
-        for (guint i = 0; !hit && i + QB_RUN_OVERLAP_NGRAM <= w->len; i++) {
-            uint64_t h = ngram_hash(&g_array_index(w, uint64_t, i), QB_RUN_OVERLAP_NGRAM);
-            hit = g_hash_table_contains(set, &h);
+        for (guint i = 0; i + QB_RUN_OVERLAP_NGRAM <= w->len; i++) {
+            struct gram e = {ngram_hash(&g_array_index(w, uint64_t, i), QB_RUN_OVERLAP_NGRAM), k};
+            g_array_append_val(grams, e);
         }
-        *hits += hit;
     }
-out:
-    free(text);
     g_array_free(w, TRUE);
-    g_hash_table_destroy(set);
+    g_array_sort(grams, gram_cmp);
+    for (guint i = 0; i < grams->len; i++)
+        if (i == 0 || g_array_index(grams, struct gram, i).h != g_array_index(grams, struct gram, i - 1).h)
+            g_hash_table_insert(first, &g_array_index(grams, struct gram, i).h, GUINT_TO_POINTER(i + 1));
+}
+
+/* The n-gram streaming through the calibration text: the last QB_RUN_OVERLAP_NGRAM word
+ * hashes in a ring, the word being read, and the suite items hit so far. */
+struct stream_words {
+    uint64_t ring[QB_RUN_OVERLAP_NGRAM], h;
+    int64_t n_words;
+    int in_word;
+    const GArray *grams;
+    GHashTable *first;
+    unsigned char *hit; /* per suite item */
+};
+
+static void end_word(struct stream_words *sw)
+{
+    uint64_t w[QB_RUN_OVERLAP_NGRAM];
+    sw->ring[sw->n_words++ % QB_RUN_OVERLAP_NGRAM] = sw->h;
+    sw->in_word = 0;
+    if (sw->n_words < QB_RUN_OVERLAP_NGRAM)
+        return;
+    for (int i = 0; i < QB_RUN_OVERLAP_NGRAM; i++) /* oldest first, as text_words lists them */
+        w[i] = sw->ring[(sw->n_words + i) % QB_RUN_OVERLAP_NGRAM];
+    uint64_t h = ngram_hash(w, QB_RUN_OVERLAP_NGRAM);
+    guint at = GPOINTER_TO_UINT(g_hash_table_lookup(sw->first, &h));
+    for (guint i = at ? at - 1 : sw->grams->len;
+         i < sw->grams->len && g_array_index(sw->grams, struct gram, i).h == h; i++)
+        sw->hit[g_array_index(sw->grams, struct gram, i).item] = 1;
+}
+
+/* How many suite items (prompt, target and choices) share a run of QB_RUN_OVERLAP_NGRAM
+ * words with the calibration text: calibration that contains the test flatters calibrated
+ * configs, so the brief says how much of it there was. Words as text_words reads them, up
+ * to the first NUL byte. Memory: the suite's n-grams (16 bytes each) and a 64 KiB buffer;
+ * the calibration text streams through, however large. */
+static int calib_overlap(const char *calib_path, const struct qb_suite *su, int64_t *hits)
+{
+    GArray *grams = g_array_new(FALSE, FALSE, sizeof(struct gram));
+    GHashTable *first = g_hash_table_new(g_int64_hash, g_int64_equal);
+    struct stream_words sw = {.grams = grams, .first = first};
+    unsigned char *buf = malloc(1 << 16);
+    FILE *f = fopen(calib_path, "rb");
+    size_t n;
+    int rc = 0, nul = 0;
+
+    *hits = 0;
+    if (!buf || !(sw.hit = calloc((size_t)su->n_items + 1, 1))) {
+        rc = qb_err(QB_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!f) {
+        rc = qb_err(QB_EIO, "cannot read '%s': %s", calib_path, strerror(errno));
+        goto out;
+    }
+    suite_grams(su, grams, first);
+    while (!nul && (n = fread(buf, 1, 1 << 16, f)) > 0)
+        for (size_t i = 0; i < n && !(nul = !buf[i]); i++) {
+            unsigned char ch = buf[i];
+            if (isalnum(ch) || ch >= 0x80) {
+                if (!sw.in_word)
+                    sw.h = 1469598103934665603ull, sw.in_word = 1;
+                sw.h = (sw.h ^ (uint64_t)tolower(ch)) * 1099511628211ull;
+            } else if (sw.in_word) {
+                end_word(&sw);
+            }
+        }
+    if (ferror(f)) {
+        rc = qb_err(QB_EIO, "cannot read '%s': %s", calib_path, strerror(errno));
+        goto out;
+    }
+    if (sw.in_word)
+        end_word(&sw);
+    for (int64_t k = 0; k < su->n_items; k++)
+        *hits += sw.hit[k];
+out:
+    if (f)
+        fclose(f);
+    free(buf);
+    free(sw.hit);
+    g_hash_table_destroy(first);
+    g_array_free(grams, TRUE);
     return rc;
 }
 
