@@ -70,7 +70,7 @@ const char *qb_template_define(const struct qb_template *t, const char *name); /
 int qb_brief_markdown(const struct qb_analysis *a, const struct qb_template *t,
                       const char *files_dir, const char *date, char **out);
 
-/* For a CLI: handlers for SIGINT, SIGTERM, SIGHUP and SIGQUIT that remove the temporary files
+/* For a CLI: handlers for SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGXFSZ that remove the temporary files
  * of a brief being written, then let the signal end the process as before. Signals ignored
  * (nohup) stay ignored. Where the filesystem has O_TMPFILE a killed brief leaves nothing
  * behind even without them; these cover the other filesystems. */

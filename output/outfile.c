@@ -127,7 +127,7 @@ static void on_signal(int sig)
 
 void qb_brief_catch_signals(void)
 {
-    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGXFSZ};
     struct sigaction sa, old;
 
     memset(&sa, 0, sizeof sa);
