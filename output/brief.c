@@ -1,7 +1,7 @@
 /* brief: `qbrief brief` (output/brief.h) -- opens the store, analyses the run, runs the
  * template into a document (document.c) and writes it in one format (markdown.c, pdf.c, csv.c,
- * or the analysis's JSON) to a temporary file renamed over the output at the end. The other
- * files of the module are listed in output/brief_int.h. */
+ * or the analysis's JSON) through the output file of outfile.c: a temporary renamed over the
+ * output at the end. The other files of the module are listed in output/brief_int.h. */
 #include "output/brief.h"
 
 #include "analysis/analyze.h"
@@ -61,42 +61,48 @@ int qb_brief_format_from_path(const char *path)
     return -1;
 }
 
-/* A temporary file beside path: path.tmpXXXXXX, created (fd closed). */
-static int make_temp(const char *path, char **tmp)
+/* The analysis's JSON, ending in a newline. */
+static int write_json(const struct qb_analysis *a, struct brief_out *out)
 {
-    *tmp = brief_fmt("%s.tmpXXXXXX", path);
-    int fd = mkstemp(*tmp);
-    if (fd < 0) {
-        int rc = qb_err(QB_EIO, "cannot write '%s': %s", path, strerror(errno));
-        g_free(*tmp);
-        *tmp = NULL;
+    char *json = NULL;
+    int rc;
+    if ((rc = qb_analysis_json(a, &json)) < 0)
         return rc;
-    }
-    fchmod(fd, 0644);
-    close(fd);
-    return 0;
+    size_t n = strlen(json);
+    if ((rc = brief_out_write(out, json, n)) >= 0 && !(n && json[n - 1] == '\n'))
+        rc = brief_out_write(out, "\n", 1);
+    free(json);
+    return rc;
 }
 
-int brief_write_text(const char *tmp, const char *path, const char *s, size_t n)
+/* The CSV tables, gathered in memory first: only the output file's own writes can fail. */
+static int write_csv(const struct qb_analysis *a, struct brief_out *out)
 {
-    FILE *f = fopen(tmp, "wb");
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    int rc;
     if (!f)
-        return qb_err(QB_EIO, "cannot write '%s': %s", path, strerror(errno));
-    size_t w = fwrite(s, 1, n, f);
-    int bad = w != n || ferror(f);
+        return qb_err(QB_ENOMEM, "out of memory");
+    int bad = brief_write_csv(a, f) < 0;
     if (fclose(f) != 0 || bad)
-        return qb_err(QB_EIO, "cannot write '%s': %s", path, strerror(errno ? errno : EIO));
-    return 0;
+        rc = qb_err(QB_ENOMEM, "out of memory");
+    else
+        rc = brief_out_write(out, buf, n);
+    free(buf);
+    return rc;
 }
+
 int qb_brief_render(const struct qb_analysis *a, const struct qb_template *t,
                     const struct qb_brief_opts *o)
 {
     struct qb_template *own = NULL;
     struct qb_doc doc = {0};
-    char *tmp = NULL, *date = NULL, *json = NULL;
+    struct brief_out out = BRIEF_OUT_INIT;
+    char *date = NULL;
     int rc = 0;
 
-    if (!o->out_path)
+    if (!o->out_path || !*o->out_path)
         return qb_err(QB_EINVAL, "no output file");
     date = o->date ? g_strdup(o->date) : today_utc();
     if (o->format == QB_BRIEF_PDF || o->format == QB_BRIEF_MD) {
@@ -113,41 +119,20 @@ int qb_brief_render(const struct qb_analysis *a, const struct qb_template *t,
                                     o->format == QB_BRIEF_PDF)) < 0)
             goto out;
     }
-    if ((rc = make_temp(o->out_path, &tmp)) < 0)
+    if ((rc = brief_out_open(&out, o->out_path)) < 0)
         goto out;
     switch (o->format) {
-    case QB_BRIEF_PDF: rc = qb_pdf_write(&doc, o->paper, tmp); break;
-    case QB_BRIEF_MD: rc = brief_write_md(&doc, o->out_path, tmp); break;
-    case QB_BRIEF_JSON:
-        if ((rc = qb_analysis_json(a, &json)) >= 0) {
-            size_t n = strlen(json);
-            char *j2 = brief_fmt("%s%s", json, n && json[n - 1] == '\n' ? "" : "\n");
-            rc = brief_write_text(tmp, o->out_path, j2, strlen(j2));
-            g_free(j2);
-        }
-        break;
-    case QB_BRIEF_CSV: {
-        FILE *f = fopen(tmp, "wb");
-        if (!f) {
-            rc = qb_err(QB_EIO, "cannot write '%s': %s", o->out_path, strerror(errno));
-            break;
-        }
-        int bad = brief_write_csv(a, f) < 0;
-        if (fclose(f) != 0 || bad)
-            rc =
-                qb_err(QB_EIO, "cannot write '%s': %s", o->out_path, strerror(errno ? errno : EIO));
-        break;
+    case QB_BRIEF_PDF: rc = qb_pdf_write(&doc, o->paper, &out); break;
+    case QB_BRIEF_MD: rc = brief_write_md(&doc, &out); break;
+    case QB_BRIEF_JSON: rc = write_json(a, &out); break;
+    case QB_BRIEF_CSV: rc = write_csv(a, &out); break;
     }
-    }
-    if (rc >= 0 && rename(tmp, o->out_path) != 0)
-        rc = qb_err(QB_EIO, "cannot write '%s': %s", o->out_path, strerror(errno));
+    if (rc >= 0)
+        rc = brief_out_commit(&out);
     if (rc >= 0 && o->answer)
         *o->answer = doc.answer ? strdup(doc.answer) : NULL;
 out:
-    if (tmp && rc < 0)
-        unlink(tmp);
-    g_free(tmp);
-    free(json);
+    brief_out_close(&out);
     g_free(date);
     brief_doc_free(&doc);
     qb_template_free(own);

@@ -12,8 +12,11 @@
  * Every sentence, heading, verdict word and caveat comes from the template; this module only
  * computes values ({{var}}), fills the generated tables and lists, and lays them out. The
  * output is written to a temporary file beside out_path and renamed over it at the end, so a
- * failure leaves neither a half brief nor a clobbered old one. Markdown also writes its charts
- * (PNG, 150 dpi) into a folder beside the .md: brief.md -> brief_files/heatmap.png.
+ * failure leaves neither a half brief nor a clobbered old one. out_path "-" is stdout; any
+ * other path must be a regular file of this user or none: a symlink is followed, a device or
+ * FIFO refused, the old file's permissions kept (output/outfile.c). Markdown also writes its
+ * charts (PNG, 150 dpi) into a folder beside the .md: brief.md -> brief_files/heatmap.png
+ * (none when written to stdout).
  *
  * Templates are found by name in $QBRIEF_TEMPLATES, else in ../templates beside the
  * executable (bin/../templates), else in ./templates; a name with a '/' or ending in .tmpl is
@@ -32,7 +35,7 @@ enum qb_brief_paper { QB_PAPER_A4, QB_PAPER_LETTER };
 struct qb_brief_opts {
     const char *db_path;       /* results database (required by qb_brief_write) */
     const char *run_name;      /* NULL: the newest run */
-    const char *out_path;      /* required */
+    const char *out_path;      /* required; "-" for stdout */
     const char *template_name; /* NULL: the run's template, else "leadership" */
     enum qb_brief_format format;
     enum qb_brief_paper paper;
@@ -66,6 +69,25 @@ const char *qb_template_define(const struct qb_template *t, const char *name); /
  * drawn; pass NULL files_dir to leave charts out). *out is malloc'd. For tests and tooling. */
 int qb_brief_markdown(const struct qb_analysis *a, const struct qb_template *t,
                       const char *files_dir, const char *date, char **out);
+
+/* For a CLI: handlers for SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGXFSZ that remove the temporary files
+ * of a brief being written, then let the signal end the process as before. Signals ignored
+ * (nohup) stay ignored. Where the filesystem has O_TMPFILE a killed brief leaves nothing
+ * behind even without them; these cover the other filesystems. */
+void qb_brief_catch_signals(void);
+
+/* Fault injection, for tests: fail is called before each step that writes a brief's output
+ * (creating a temporary file, each write(2), the fsync, linking and renaming it); a nonzero
+ * return fails that step with that errno, as ENOSPC from a full disk would. NULL removes the
+ * hook. Process-wide and not thread-safe: for tests only. */
+enum qb_brief_io {
+    QB_BRIEF_IO_CREATE,
+    QB_BRIEF_IO_WRITE,
+    QB_BRIEF_IO_SYNC,
+    QB_BRIEF_IO_LINK,
+    QB_BRIEF_IO_RENAME,
+};
+void qb_brief_set_io_fault(int (*fail)(void *ctx, enum qb_brief_io step), void *ctx);
 
 /* "pdf", "md", "json", "csv" / "a4", "letter" -> enum; QB_EINVAL otherwise. */
 int qb_brief_format_parse(const char *s, enum qb_brief_format *out);

@@ -2,7 +2,7 @@
  * only from the files below, never from outside output/.
  *
  *   brief.c     qb_brief_write / qb_brief_render: analyse, build the document, write one format
- *               to a temporary file and rename it
+ *               to the output (outfile.c)
  *   template.c  the template language (docs/templates.md): parse, check and load .tmpl files;
  *               expand {{variables}}, @define patterns and item scopes
  *   vars.c      numbers in words and the global {{variables}} and @if conditions of a brief
@@ -12,6 +12,7 @@
  *   markdown.c  the document as Markdown with PNG charts beside it
  *   csv.c       the analysis as one CSV file
  *   pdf.c       the document laid out as a PDF (the only file that includes hpdf.h)
+ *   outfile.c   the output file: checked, written to a temporary, renamed over the old one
  *
  * The document (struct qb_doc) is the laid-out-but-not-yet-paginated brief that document.c
  * builds and the Markdown and PDF writers read. All text is UTF-8 and owned by the document.
@@ -206,17 +207,51 @@ int brief_build_doc(const struct qb_analysis *a, const struct qb_template *t,
 int brief_draw_charts(const struct qb_analysis *a, struct qb_doc *doc, double dpi, int raw);
 void brief_doc_free(struct qb_doc *d);
 
+/* ---- the output file (outfile.c) ----------------------------------------------------------- */
+
+/* A brief's output: stdout ("-") or a regular file replaced atomically (outfile.c says how).
+ * Open, write, commit, close; close without a commit leaves the old file as it was. */
+struct brief_out {
+    const char *shown; /* the path as the user gave it (borrowed): every message names it */
+    char *path;        /* the file replaced, symlinks followed; NULL for stdout */
+    char *tmp;         /* the temporary's name while it has one, else NULL */
+    int fd;            /* -1 when closed */
+    int anon;          /* fd is an unnamed O_TMPFILE, linked only at the commit */
+    int slot;          /* tmp's entry among the temporaries removed on a signal, or -1 */
+    int committed;
+};
+#define BRIEF_OUT_INIT {NULL, NULL, NULL, -1, 0, -1, 0}
+
+/* Checks path (a regular file of this user, or none; symlinks followed) and opens a temporary
+ * beside the file it names. QB_EIO naming path when it may not be replaced. */
+int brief_out_open(struct brief_out *o, const char *path);
+/* Appends n bytes; QB_EIO "cannot write 'OUT': No space left on device" and the like. */
+int brief_out_write(struct brief_out *o, const void *p, size_t n);
+/* Syncs the temporary and renames it over the file (no-op for stdout or when done). */
+int brief_out_commit(struct brief_out *o);
+/* Removes the temporary unless committed, frees o; no-op on a closed or BRIEF_OUT_INIT o. */
+void brief_out_close(struct brief_out *o);
+/* Writes n bytes to the new file path (O_EXCL), through the same fault hook; for the charts
+ * of a Markdown brief, which go to a temporary folder first. */
+int brief_write_new_file(const char *path, const void *p, size_t n);
+/* A temporary (a file, or a folder emptied first) for the signal handlers of
+ * qb_brief_catch_signals to remove; returns its slot (-1 when none is free), which
+ * brief_temp_forget releases once the temporary is gone or renamed. */
+int brief_temp_register(const char *path, int is_dir);
+void brief_temp_forget(int slot);
+/* The fault hook's answer for one step (qb_brief_set_io_fault): 0, or the errno it fails
+ * with (also left in errno). */
+int brief_io_step(enum qb_brief_io step);
+
 /* ---- the writers ---------------------------------------------------------------------------- */
 
-/* Writes s (n bytes) to tmp; messages name path, the file the user asked for. */
-int brief_write_text(const char *tmp, const char *path, const char *s, size_t n);
-/* Markdown: the .md to tmp (renamed to path by the caller) and its charts in STEM_files/
- * beside path (markdown.c). */
-int brief_write_md(const struct qb_doc *doc, const char *path, const char *tmp);
+/* Markdown: the .md to out and its charts in STEM_files/ beside out->path (none for stdout),
+ * committed together (markdown.c). */
+int brief_write_md(const struct qb_doc *doc, struct brief_out *out);
 /* Every table of the analysis as CSV rows to f (csv.c); -1 when f reports an error. */
 int brief_write_csv(const struct qb_analysis *a, FILE *f);
-/* Writes doc as a PDF to the open path (the caller renames it). QB_EIO when the fonts are
- * missing or the file cannot be written. */
-int qb_pdf_write(const struct qb_doc *doc, enum qb_brief_paper paper, const char *path);
+/* Writes doc as a PDF to out (the caller commits it). QB_EIO when the fonts are missing or
+ * the file cannot be written. */
+int qb_pdf_write(const struct qb_doc *doc, enum qb_brief_paper paper, struct brief_out *out);
 
 #endif

@@ -703,15 +703,39 @@ int brief_draw_charts(const struct qb_analysis *a, struct qb_doc *doc, double dp
         qb_chart_release_caches(); /* Cairo's font caches: a clean exit for leak checkers */
     return rc;
 }
+/* A brief compares configs with the baseline: a run without baseline results, or with none
+ * for any other config (stopped after the baseline, or run with the baseline alone), has
+ * nothing to say, and a brief of it would count configs it never measured. */
+static int check_measured(const struct qb_analysis *a)
+{
+    const char *run = a->run_name ? a->run_name : "";
+    int64_t n_other = 0;
+    if (a->n_configs < 1 || a->baseline < 0 || a->baseline >= a->n_configs ||
+        a->configs[a->baseline].n_results <= 0)
+        return qb_err(QB_EINVAL, "run '%s' has no baseline results", run);
+    for (int64_t i = 0; i < a->n_configs; i++)
+        n_other += i != a->baseline && a->configs[i].n_results > 0;
+    if (n_other)
+        return 0;
+    if (a->n_configs == 1)
+        return qb_err(QB_EINVAL,
+                      "run '%s' measured only its baseline '%s': a brief compares other configs "
+                      "with it (run with --configs listing them)",
+                      run, a->configs[a->baseline].spec);
+    return qb_err(QB_EINVAL,
+                  "run '%s' has results only for its baseline '%s', none for its %lld other "
+                  "configs: nothing to compare yet (rerun the same qbrief run to resume it)",
+                  run, a->configs[a->baseline].spec, (long long)(a->n_configs - 1));
+}
+
 int brief_build_doc(const struct qb_analysis *a, const struct qb_template *t,
                     const struct qb_brief_opts *o, const char *date, double text_width_pt,
                     struct qb_doc *doc)
 {
     struct brief_ctx c = {0};
     int rc;
-    if (a->n_configs < 1 || a->baseline < 0 || a->baseline >= a->n_configs)
-        return qb_err(QB_EINVAL, "run '%s' has no baseline results",
-                      a->run_name ? a->run_name : "");
+    if ((rc = check_measured(a)) < 0)
+        return rc;
     c.a = a;
     c.t = t;
     c.doc = doc;

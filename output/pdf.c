@@ -610,7 +610,32 @@ static int block(struct pdf *p, const struct qb_doc *d, int64_t i)
     return 0;
 }
 
-int qb_pdf_write(const struct qb_doc *d, enum qb_brief_paper paper, const char *path)
+/* The finished document, built in libharu's memory stream and handed to out in chunks: the
+ * output file's own writes report a full disk as such ("No space left on device"), where
+ * libharu's file stream would say "error 0x1066". */
+static int save(struct pdf *p, struct brief_out *out)
+{
+    HPDF_BYTE buf[65536];
+    int rc = 0;
+
+    if (HPDF_SaveToStream(p->doc) != HPDF_OK || p->err)
+        return qb_err(QB_ENOMEM, "libharu cannot assemble the PDF for '%s' (error 0x%04X)",
+                      out->shown, (unsigned)p->err);
+    HPDF_ResetStream(p->doc);
+    for (;;) {
+        HPDF_UINT32 n = sizeof buf;
+        HPDF_STATUS st = HPDF_ReadFromStream(p->doc, buf, &n);
+        if (n && (rc = brief_out_write(out, buf, n)) < 0)
+            return rc;
+        if (st == HPDF_STREAM_EOF)
+            return 0;
+        if (st != HPDF_OK)
+            return qb_err(QB_EIO, "libharu cannot read back the PDF for '%s' (error 0x%04X)",
+                          out->shown, (unsigned)st);
+    }
+}
+
+int qb_pdf_write(const struct qb_doc *d, enum qb_brief_paper paper, struct brief_out *out)
 {
     struct pdf p = {0};
     char *fpath[2] = {NULL, NULL};
@@ -627,8 +652,8 @@ int qb_pdf_write(const struct qb_doc *d, enum qb_brief_paper paper, const char *
     if (rc >= 0 && p.err)
         rc = qb_err(QB_EIO, "libharu failed laying out the brief (error 0x%04X, detail %u)", (unsigned)p.err,
                     (unsigned)p.detail);
-    if (rc >= 0 && (HPDF_SaveToFile(p.doc, path) != HPDF_OK || p.err))
-        rc = qb_err(QB_EIO, "cannot write '%s' (libharu error 0x%04X)", path, (unsigned)p.err);
+    if (rc >= 0)
+        rc = save(&p, out);
 out:
     if (p.doc)
         HPDF_Free(p.doc);

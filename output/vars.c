@@ -261,7 +261,10 @@ static int vars_run(struct brief_ctx *c, const struct qb_brief_opts *o, const ch
     set(c, "suite_sha", g_strdup(a->suite_sha256));
     set(c, "n_items", brief_i64(a->n_suite_items));
     set(c, "n_slices", brief_i64(a->n_slices));
-    set(c, "n_configs", brief_i64(a->n_configs));
+    int64_t n_measured = 0; /* configs with results: a stopped run lists more */
+    for (int64_t i = 0; i < a->n_configs; i++)
+        n_measured += a->configs[i].n_results > 0;
+    set(c, "n_configs", brief_i64(n_measured));
     set(c, "n_results", brief_i64(a->n_results));
     set(c, "n_missing", brief_i64(a->n_missing));
     set(c, "baseline", g_strdup(base->spec));

@@ -1,6 +1,7 @@
 /* cmd_brief: `qbrief brief` -- flags into struct qb_brief_opts, then qb_brief_write
  * (output/brief.h): analyse one run of the results database and write the brief as PDF,
- * Markdown, JSON or CSV. The format follows -o's extension unless --format names one. */
+ * Markdown, JSON or CSV. The format follows -o's extension unless --format names one; `-o -`
+ * writes to stdout (then the one-line summary goes to stderr). */
 #include "collector/cli/cli.h"
 #include "kernels/base/err.h"
 #include "output/brief.h"
@@ -9,6 +10,18 @@
 #include <glib.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+/* The answer as one line of plain text for the terminal: it quotes slice and config names
+ * from the store, and a control character there (a newline, an escape sequence) must not
+ * reach the terminal. */
+static void print_summary(FILE *f, const char *out, const char *answer)
+{
+    fprintf(f, "%s: ", out);
+    for (const unsigned char *p = (const unsigned char *)(answer ? answer : "written"); *p; p++)
+        fputc(*p < 0x20 || *p == 0x7f ? ' ' : *p, f);
+    fputc('\n', f);
+}
 
 int cmd_brief(int argc, char **argv)
 {
@@ -54,13 +67,20 @@ int cmd_brief(int argc, char **argv)
     }
     if (paper && qb_brief_paper_parse(paper, &o.paper) < 0)
         return qb_usage_error(self, "%s", qb_errmsg());
+    int to_stdout = !strcmp(o.out_path, "-");
+    if (to_stdout && o.format == QB_BRIEF_PDF && isatty(STDOUT_FILENO))
+        return qb_usage_error(self, "%s",
+                              "-o - would write a PDF to the terminal: redirect stdout, or pick "
+                              "--format md, json or csv");
+    qb_brief_catch_signals(); /* a brief interrupted leaves no temporary behind */
     cmdline = qb_command_line(argc, argv);
     o.command_line = cmdline;
     char *answer = NULL;
     o.answer = &answer;
-    /* one line on success: where the brief went and, for a PDF or Markdown brief, its answer */
+    /* one line on success: where the brief went and, for a PDF or Markdown brief, its answer
+     * (on stderr when the brief itself went to stdout) */
     if ((rc = qb_brief_write(&o)) >= 0)
-        printf("%s: %s\n", o.out_path, answer ? answer : "written");
+        print_summary(to_stdout ? stderr : stdout, to_stdout ? "stdout" : o.out_path, answer);
     free(answer);
     g_free(cmdline);
     return qb_report(rc);

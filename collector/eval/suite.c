@@ -123,6 +123,33 @@ static void trim_field(struct field *f)
     f->s[f->len] = 0;
 }
 
+/* A suite saved as UTF-16 or UTF-32 (as some spreadsheet programs do) shows itself in the
+ * file's first field: a byte order mark, or a NUL beside each ASCII letter of "id". Named
+ * here, before "field contains a NUL byte" or "not valid UTF-8" would puzzle its author. */
+static int wide_encoding(const struct state *st, const unsigned char *b, size_t n)
+{
+    const char *enc = NULL;
+    if (n >= 4 && !memcmp(b, "\xFF\xFE\0\0", 4))
+        enc = "UTF-32 (little-endian)";
+    else if (n >= 4 && !memcmp(b, "\0\0\xFE\xFF", 4))
+        enc = "UTF-32 (big-endian)";
+    else if (n >= 2 && b[0] == 0xFF && b[1] == 0xFE)
+        enc = "UTF-16 (little-endian)";
+    else if (n >= 2 && b[0] == 0xFE && b[1] == 0xFF)
+        enc = "UTF-16 (big-endian)";
+    else if (n >= 4 && b[0] && !b[1] && !b[2] && !b[3])
+        enc = "UTF-32 (little-endian)";
+    else if (n >= 4 && !b[0] && !b[1] && !b[2] && b[3])
+        enc = "UTF-32 (big-endian)";
+    else if (n >= 2 && b[0] && !b[1])
+        enc = "UTF-16 (little-endian)";
+    else if (n >= 2 && !b[0] && b[1])
+        enc = "UTF-16 (big-endian)";
+    if (!enc)
+        return 0;
+    return qb_err(QB_EFORMAT, "'%s': the file is %s; save it as UTF-8", st->path, enc);
+}
+
 static void on_field(void *data, size_t len, void *arg)
 {
     struct state *st = arg;
@@ -152,6 +179,8 @@ static void on_field(void *data, size_t len, void *arg)
     f->s[len] = 0;
     st->n_row++;
     st->field_line = st->cur_line; /* the next field starts after this delimiter */
+    if (!st->have_header && st->n_row == 1 && (st->rc = wide_encoding(st, data, len)) < 0)
+        return;
     if (memchr(f->s, 0, len))
         st->rc = qb_err(QB_EFORMAT, "'%s':%lld:%zu: field contains a NUL byte", st->path,
                         (long long)f->line, st->n_row);
@@ -375,6 +404,26 @@ static int add_slice(struct state *st, const char *name)
     return 0;
 }
 
+/* A slice name is one line of plain text: it heads tables and sentences of the brief, where a
+ * newline or another control character (C0, DEL, C1, U+2028/U+2029) would break the line. */
+static int check_slice_name(const struct state *st, const struct field *f)
+{
+    for (const char *p = f->s; *p; p = g_utf8_next_char(p)) {
+        gunichar u = g_utf8_get_char(p);
+        if (!g_unichar_iscntrl(u) && u != 0x2028 && u != 0x2029)
+            continue;
+        const char *q = p - f->s > 60 ? f->s + 60 : p; /* what precedes it, whole characters */
+        while (q > f->s && ((unsigned char)*q & 0xC0) == 0x80)
+            q--;
+        return qb_err(QB_EFORMAT,
+                      "'%s':%lld:%d: slice name has a control character (U+%04X) after '%.*s'; "
+                      "a slice name is one line of plain text",
+                      st->path, (long long)f->line, st->col[C_SLICE] + 1, (unsigned)u,
+                      (int)(q - f->s), f->s);
+    }
+    return 0;
+}
+
 static int do_item(struct state *st)
 {
     struct qb_suite_item it = {0};
@@ -402,6 +451,8 @@ static int do_item(struct state *st)
                 return qb_err(QB_EFORMAT, "'%s':%lld:%d: empty %s", st->path,
                               (long long)req[k]->line, st->col[cols[k]] + 1, col_names[cols[k]]);
     }
+    if ((rc = check_slice_name(st, fslice)) < 0)
+        return rc;
     if ((prev = g_hash_table_lookup(st->ids, fid->s)))
         return qb_err(QB_EFORMAT, "'%s':%lld:%d: duplicate id '%.60s' (first on line %lld)",
                       st->path, (long long)fid->line, st->col[C_ID] + 1, fid->s,

@@ -508,6 +508,10 @@ static int read_latency(const struct ctx *c, const struct node *v, struct qb_set
         if (l->kind != N_SEQ || l->n == 0)
             return FAIL(l, "'latency.prompt_lens' must be a list of integers (at least one), not %s",
                         l->kind == N_SEQ ? "an empty list" : kind_name(l));
+        if (l->n > QB_PLAN_MAX_PROMPT_LENS)
+            return FAIL(l->kid[QB_PLAN_MAX_PROMPT_LENS],
+                        "'latency.prompt_lens' lists %zu lengths; a run times at most %d", l->n,
+                        QB_PLAN_MAX_PROMPT_LENS);
         free(st->latency.prompt_lens);
         st->latency.n_prompt_lens = 0;
         if (!(st->latency.prompt_lens = calloc(l->n, sizeof *st->latency.prompt_lens)))
@@ -521,6 +525,11 @@ static int read_latency(const struct ctx *c, const struct node *v, struct qb_set
     }
     if (f[1] && (rc = get_int(c, "latency.gen_len", f[1], 1, 1 << 20, &st->latency.gen_len)) < 0)
         return rc;
+    if (f[1] && st->latency.gen_len < 2)
+        return FAIL(f[1],
+                    "'latency.gen_len' is %lld; it must be at least 2 (the time per output token "
+                    "is measured on the tokens after the first)",
+                    (long long)st->latency.gen_len);
     if (f[2] && (rc = get_int(c, "latency.batch", f[2], 1, 4096, &st->latency.batch)) < 0)
         return rc;
     if (f[3] &&

@@ -22,6 +22,8 @@
 
 /* Plan files larger than this are refused: a plan is a page of YAML, not a data file. */
 #define QB_PLAN_MAX_BYTES (1u << 20)
+/* latency.prompt_lens: at most as many lengths as a run times (qb_run refuses more). */
+#define QB_PLAN_MAX_PROMPT_LENS 16
 
 struct qb_plan_config {
     char name[QB_QSPEC_MAX]; /* canonical form (qb_qspec_format) */
@@ -47,7 +49,8 @@ struct qb_plan {
      *   when absent), plan (= path), threads (0 when absent: the engine's default);
      *   calibration.file (resolved; NULL when the plan has none), .sequences (default 128),
      *   .seq_len (default 512);
-     *   latency.prompt_lens (default {128, 512}), .gen_len (default 128), .batch (default 4),
+     *   latency.prompt_lens (default {128, 512}; at most QB_PLAN_MAX_PROMPT_LENS), .gen_len
+     *   (default 128; at least 2), .batch (default 4),
      *   .repetitions (default 5), .warmup (default 1);
      *   tolerances: points of accuracy loss tolerated per slice, >= 0, in plan order, and
      *   `default` for slices not listed (has_default);

@@ -18,6 +18,7 @@
 #include "collector/model/qspec.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <glib.h>
 #include <math.h>
 #include <omp.h>
@@ -541,45 +542,122 @@ static uint64_t ngram_hash(const uint64_t *w, int n)
     return h;
 }
 
-/* How many suite items (prompt, target and choices) share a run of QB_RUN_OVERLAP_NGRAM
- * words with the calibration text: calibration that contains the test flatters calibrated
- * configs, so the brief says how much of it there was. */
-static int calib_overlap(const char *calib_path, const struct qb_suite *su, int64_t *hits)
-{
-    char *text = NULL;
-    size_t len;
-    GArray *w = g_array_new(FALSE, FALSE, sizeof(uint64_t));
-    GHashTable *set = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
-    int rc;
+/* One word n-gram of a suite item: its hash and the item. */
+struct gram {
+    uint64_t h;
+    int64_t item;
+};
 
-    *hits = 0;
-    if ((rc = qb_read_file(calib_path, (size_t)1 << 30, &text, &len)) < 0)
-        goto out;
-    text_words(text, w);
-    for (guint i = 0; i + QB_RUN_OVERLAP_NGRAM <= w->len; i++) {
-        uint64_t h = ngram_hash(&g_array_index(w, uint64_t, i), QB_RUN_OVERLAP_NGRAM);
-        g_hash_table_add(set, g_memdup2(&h, sizeof h));
-    }
+static int gram_cmp(const void *a, const void *b)
+{
+    const struct gram *x = a, *y = b;
+    return x->h < y->h ? -1 : x->h > y->h ? 1 : x->item < y->item ? -1 : x->item > y->item;
+}
+
+/* Every word n-gram of the suite (prompt, target and choices of each item), sorted by hash,
+ * and a table from each distinct hash to its first entry (index + 1). */
+static void suite_grams(const struct qb_suite *su, GArray *grams, GHashTable *first)
+{
+    GArray *w = g_array_new(FALSE, FALSE, sizeof(uint64_t));
     for (int64_t k = 0; k < su->n_items; k++) {
         const struct qb_suite_item *it = &su->items[k];
         GString *g = g_string_new(it->prompt);
-        int hit = 0;
         if (it->target)
             g_string_append_printf(g, " %s", it->target);
         for (int64_t c = 0; c < it->n_choices; c++)
             g_string_append_printf(g, " %s", it->choices[c]);
         text_words(g->str, w);
         g_string_free(g, TRUE);
-        for (guint i = 0; !hit && i + QB_RUN_OVERLAP_NGRAM <= w->len; i++) {
-            uint64_t h = ngram_hash(&g_array_index(w, uint64_t, i), QB_RUN_OVERLAP_NGRAM);
-            hit = g_hash_table_contains(set, &h);
+        for (guint i = 0; i + QB_RUN_OVERLAP_NGRAM <= w->len; i++) {
+            struct gram e = {ngram_hash(&g_array_index(w, uint64_t, i), QB_RUN_OVERLAP_NGRAM), k};
+            g_array_append_val(grams, e);
         }
-        *hits += hit;
     }
-out:
-    free(text);
     g_array_free(w, TRUE);
-    g_hash_table_destroy(set);
+    g_array_sort(grams, gram_cmp);
+    for (guint i = 0; i < grams->len; i++)
+        if (i == 0 || g_array_index(grams, struct gram, i).h != g_array_index(grams, struct gram, i - 1).h)
+            g_hash_table_insert(first, &g_array_index(grams, struct gram, i).h, GUINT_TO_POINTER(i + 1));
+}
+
+/* The n-gram streaming through the calibration text: the last QB_RUN_OVERLAP_NGRAM word
+ * hashes in a ring, the word being read, and the suite items hit so far. */
+struct stream_words {
+    uint64_t ring[QB_RUN_OVERLAP_NGRAM], h;
+    int64_t n_words;
+    int in_word;
+    const GArray *grams;
+    GHashTable *first;
+    unsigned char *hit; /* per suite item */
+};
+
+static void end_word(struct stream_words *sw)
+{
+    uint64_t w[QB_RUN_OVERLAP_NGRAM];
+    sw->ring[sw->n_words++ % QB_RUN_OVERLAP_NGRAM] = sw->h;
+    sw->in_word = 0;
+    if (sw->n_words < QB_RUN_OVERLAP_NGRAM)
+        return;
+    for (int i = 0; i < QB_RUN_OVERLAP_NGRAM; i++) /* oldest first, as text_words lists them */
+        w[i] = sw->ring[(sw->n_words + i) % QB_RUN_OVERLAP_NGRAM];
+    uint64_t h = ngram_hash(w, QB_RUN_OVERLAP_NGRAM);
+    guint at = GPOINTER_TO_UINT(g_hash_table_lookup(sw->first, &h));
+    for (guint i = at ? at - 1 : sw->grams->len;
+         i < sw->grams->len && g_array_index(sw->grams, struct gram, i).h == h; i++)
+        sw->hit[g_array_index(sw->grams, struct gram, i).item] = 1;
+}
+
+/* How many suite items (prompt, target and choices) share a run of QB_RUN_OVERLAP_NGRAM
+ * words with the calibration text: calibration that contains the test flatters calibrated
+ * configs, so the brief says how much of it there was. Words as text_words reads them, up
+ * to the first NUL byte. Memory: the suite's n-grams (16 bytes each) and a 64 KiB buffer;
+ * the calibration text streams through, however large. */
+static int calib_overlap(const char *calib_path, const struct qb_suite *su, int64_t *hits)
+{
+    GArray *grams = g_array_new(FALSE, FALSE, sizeof(struct gram));
+    GHashTable *first = g_hash_table_new(g_int64_hash, g_int64_equal);
+    struct stream_words sw = {.grams = grams, .first = first};
+    unsigned char *buf = malloc(1 << 16);
+    FILE *f = fopen(calib_path, "rb");
+    size_t n;
+    int rc = 0, nul = 0;
+
+    *hits = 0;
+    if (!buf || !(sw.hit = calloc((size_t)su->n_items + 1, 1))) {
+        rc = qb_err(QB_ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!f) {
+        rc = qb_err(QB_EIO, "cannot read '%s': %s", calib_path, strerror(errno));
+        goto out;
+    }
+    suite_grams(su, grams, first);
+    while (!nul && (n = fread(buf, 1, 1 << 16, f)) > 0)
+        for (size_t i = 0; i < n && !(nul = !buf[i]); i++) {
+            unsigned char ch = buf[i];
+            if (isalnum(ch) || ch >= 0x80) {
+                if (!sw.in_word)
+                    sw.h = 1469598103934665603ull, sw.in_word = 1;
+                sw.h = (sw.h ^ (uint64_t)tolower(ch)) * 1099511628211ull;
+            } else if (sw.in_word) {
+                end_word(&sw);
+            }
+        }
+    if (ferror(f)) {
+        rc = qb_err(QB_EIO, "cannot read '%s': %s", calib_path, strerror(errno));
+        goto out;
+    }
+    if (sw.in_word)
+        end_word(&sw);
+    for (int64_t k = 0; k < su->n_items; k++)
+        *hits += sw.hit[k];
+out:
+    if (f)
+        fclose(f);
+    free(buf);
+    free(sw.hit);
+    g_hash_table_destroy(first);
+    g_array_free(grams, TRUE);
     return rc;
 }
 
@@ -822,22 +900,39 @@ static int check_calibration(struct run_ctx *c)
     return 0;
 }
 
-/* Latency settings, capped to the context (a note for each prompt length capped). */
-static void latency_settings(struct run_ctx *c)
+/* Latency settings, capped to the context, with a note for every value changed (gen_len
+ * halved to fit, a prompt length capped, or dropped as a repeat once capped): what is timed
+ * is what the run records. QB_EINVAL for a gen_len of 1 (the time per output token is
+ * measured on the tokens after the first) or more prompt lengths than a run times. */
+static int latency_settings(struct run_ctx *c)
 {
     static const int64_t defl[] = {128, 512};
     const struct qb_run_opts *o = c->o;
     const int64_t *pl = o->n_prompt_lens > 0 ? o->prompt_lens : defl;
     int npl = o->n_prompt_lens > 0 ? o->n_prompt_lens : 2;
+    int max = (int)(sizeof c->lens / sizeof *c->lens), quiet = o->no_latency;
     int64_t ctx = c->ctx;
 
+    if (o->gen_len < 0 || o->gen_len == 1)
+        return qb_err(QB_EINVAL,
+                      "latency gen_len is %lld; it must be at least 2 (the time per output token "
+                      "is measured on the tokens after the first)",
+                      (long long)o->gen_len);
+    if (npl > max)
+        return qb_err(QB_EINVAL, "%d latency prompt lengths; a run times at most %d", npl, max);
     c->gen_len = o->gen_len > 1 ? o->gen_len : 128;
-    if (c->gen_len > ctx / 2)
-        c->gen_len = ctx / 2 > 1 ? ctx / 2 : 2;
-    for (int i = 0; i < npl && c->n_lens < 16; i++) {
+    if (c->gen_len > ctx / 2) {
+        int64_t g = ctx / 2 > 1 ? ctx / 2 : 2;
+        if (!quiet)
+            say(c, QB_RUN_EV_NOTE, -1, NULL,
+                "latency gen_len %lld capped to %lld (half the context of %lld)",
+                (long long)c->gen_len, (long long)g, (long long)ctx);
+        c->gen_len = g;
+    }
+    for (int i = 0; i < npl; i++) {
         int64_t L = pl[i], cap = ctx - c->gen_len + 1, dup = 0;
         if (L > cap) {
-            if (!o->no_latency)
+            if (!quiet)
                 say(c, QB_RUN_EV_NOTE, -1, NULL,
                     "latency prompt length %lld capped to %lld (context %lld, %lld generated)",
                     (long long)L, (long long)cap, (long long)ctx, (long long)c->gen_len);
@@ -845,9 +940,12 @@ static void latency_settings(struct run_ctx *c)
         }
         for (int j = 0; j < c->n_lens; j++)
             dup |= c->lens[j] == L;
+        if (dup && !quiet)
+            say(c, QB_RUN_EV_NOTE, -1, NULL, "latency prompt length %lld is timed once", (long long)L);
         if (L >= 1 && !dup)
             c->lens[c->n_lens++] = L;
     }
+    return 0;
 }
 
 /* The run's settings_json: the plan's settings (none for a run from flags) completed with
@@ -1337,8 +1435,7 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
     if ((rc = parse_configs(&c)) < 0 || (rc = check_inputs(&c)) < 0 ||
         (rc = check_calibration(&c)) < 0)
         goto out;
-    latency_settings(&c);
-    if ((rc = run_settings(&c)) < 0 || (rc = open_store(&c)) < 0 || (rc = register_items(&c)) < 0 ||
+    if ((rc = latency_settings(&c)) < 0 || (rc = run_settings(&c)) < 0 || (rc = open_store(&c)) < 0 || (rc = register_items(&c)) < 0 ||
         (rc = measure_memory(&c)) < 0 || (rc = load_model(&c)) < 0)
         goto out;
     for (int64_t ci = 0; ci < c.n_cfg; ci++) {

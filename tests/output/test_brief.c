@@ -79,6 +79,7 @@ static struct qb_analysis *make_analysis(void)
         c->bits_per_weight = bits[i];
         c->weight_bytes = (int64_t)(6.74e9 * bits[i] / 8);
         c->quant_seconds = i ? 10.0 * i : NAN;
+        c->n_results = 948;
         c->peak_rss_bytes = c->weight_bytes + 500000000;
         c->kv_cache_bytes = 268435456;
         c->mem_context = 2048;
@@ -504,6 +505,55 @@ static void test_render_baseline_fails(void)
     free_analysis(a);
 }
 
+/* Names from a hostile store stay inline text in the Markdown (issue 19): a slice named with a
+ * newline and '#' once became a heading in the answer and the warnings. */
+static void test_hostile_names_stay_inline(void)
+{
+    struct qb_analysis *a = make_analysis();
+    struct qb_template *t = NULL;
+    char *md = NULL;
+    free(a->slices[0].name);
+    a->slices[0].name = strdup("chat\n# Serve w2g32 everywhere\n- <b>bold</b> &amp; ~~gone~~");
+    free(a->warnings[0]);
+    a->warnings[0] = strdup("slice 'x\n## Warning heading' has 8 items\n1. listed");
+    CHECK(qb_template_load("leadership", &t) == 0);
+    CHECK(t && qb_brief_markdown(a, t, "f", "2026-11-23", &md) == 0);
+    if (md) {
+        CHECK(strstr(md, "\n# Serve") == NULL && strstr(md, "\n## Warning") == NULL);
+        CHECK(strstr(md, "\n- <b>") == NULL && strstr(md, "\n1. listed") == NULL);
+        CHECK_HAS(md, "chat \\# Serve w2g32 everywhere - \\<b\\>bold\\</b\\> \\&amp; \\~\\~gone\\~\\~");
+        CHECK_HAS(md, "- slice 'x \\#\\# Warning heading' has 8 items 1. listed\n");
+    }
+    free(md);
+    qb_template_free(t);
+    free_analysis(a);
+}
+
+/* A run with results for its baseline alone is refused in words, not briefed as "N configs"
+ * (issue 19); a stopped run counts only the configs it measured. */
+static void test_baseline_only_refused(void)
+{
+    struct qb_analysis *a = make_analysis();
+    char *md = NULL;
+    a->configs[3].n_results = 0;
+    md = render_with(a, "@p {{n_configs}} configs\n");
+    CHECK(md != NULL);
+    if (md)
+        CHECK_HAS(md, "3 configs");
+    free(md);
+    md = NULL;
+    for (int i = 1; i < 4; i++)
+        a->configs[i].n_results = 0;
+    struct qb_template *t = NULL;
+    CHECK(qb_template_parse("@p {{n_configs}} configs\n", "t.tmpl", &t) == 0);
+    CHECK(qb_brief_markdown(a, t, NULL, "2026-11-23", &md) == QB_EINVAL && md == NULL);
+    CHECK(strstr(qb_errmsg(), "run 'tiny' has results only for its baseline 'f32', none for its 3 "
+                              "other configs") != NULL);
+    free(md);
+    qb_template_free(t);
+    free_analysis(a);
+}
+
 static void test_render_tables_lists_conditions(void)
 {
     char *md = render("@define delta_points {{delta}} ({{delta_lo}} to {{delta_hi}})\n"
@@ -742,6 +792,8 @@ int main(void)
     RUN(test_keep_baseline_for_all);
     RUN(test_cliff_passed);
     RUN(test_render_tables_lists_conditions);
+    RUN(test_hostile_names_stay_inline);
+    RUN(test_baseline_only_refused);
     RUN(test_render_errors);
     RUN(test_number_formats);
     RUN(test_shipped_templates_render);

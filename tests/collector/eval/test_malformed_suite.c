@@ -58,6 +58,13 @@ static void test_positions(void)
     expect("max_tokens_big.csv", ":2:8: max_tokens '5000'");
     expect("max_tokens_junk.csv", ":2:8: max_tokens '12x'");
     expect("bad_regex.csv", ":2:5: bad regex '(Lily' at offset 5: missing closing parenthesis");
+    /* issue 19: the encoding named, not "field contains a NUL byte"; a slice name that would
+     * break a line of the brief (a Markdown heading out of "names\n# Serve w2g32") refused */
+    expect("utf16le_bom.csv", ": the file is UTF-16 (little-endian); save it as UTF-8");
+    expect("utf16be.csv", ": the file is UTF-16 (big-endian); save it as UTF-8");
+    expect("utf32le_bom.csv", ": the file is UTF-32 (little-endian); save it as UTF-8");
+    expect("slice_newline.csv", ":3:2: slice name has a control character (U+000A) after 'names'");
+    expect("slice_control.csv", ":2:2: slice name has a control character (U+001B) after 's'");
     expect("bad_json_target.csv", ":2:5: target is not valid JSON");
     expect("empty_id.csv", ":2:1: empty id");
     expect("empty_prompt.csv", ":2:4: empty prompt");

@@ -136,6 +136,24 @@ static void test_refused_before_db(void)
     o.n_configs = 1;
     CHECK(qb_run(&o, NULL) == QB_EINVAL);
     CHECK(access(db, F_OK) != 0);
+
+    /* latency settings a run would change silently (issue 19): gen_len 1 was timed and
+     * recorded as 128, prompt lengths past the 16th dropped */
+    const char *good[] = {"f32"};
+    static const int64_t lens[17] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17};
+    o.configs = good;
+    o.no_latency = o.no_memory = 1;
+    o.prompt_lens = lens;
+    o.n_prompt_lens = 1;
+    o.gen_len = 1;
+    CHECK(qb_run(&o, NULL) == QB_EINVAL);
+    CHECK(strstr(qb_errmsg(), "gen_len is 1; it must be at least 2") != NULL);
+    CHECK(access(db, F_OK) != 0);
+    o.gen_len = 4;
+    o.n_prompt_lens = 17;
+    CHECK(qb_run(&o, NULL) == QB_EINVAL);
+    CHECK(strstr(qb_errmsg(), "17 latency prompt lengths; a run times at most 16") != NULL);
+    CHECK(access(db, F_OK) != 0);
 }
 
 /* Events as one line each ("kind config item done/total"), in order. */
