@@ -36,6 +36,8 @@ struct cpu {
     int64_t cs_pos, cs_n; /* the positions cs holds (cs_n = 0: none yet) */
     float *scores;        /* (n_score_threads, max_ctx) attention weights per thread */
     int n_score_threads;
+    float *row; /* (row_cols) one padded embedding row */
+    int64_t row_cols;
 };
 
 static void *xalloc(int64_t n_floats)
@@ -54,6 +56,7 @@ static void cpu_free(void *vctx)
     free(c->inv_freq);
     free(c->cs);
     free(c->scores);
+    free(c->row);
     free(c);
 }
 
@@ -126,15 +129,33 @@ static void weight_free(void *vctx, struct qb_bweight *w)
 
 /* ---- math ---------------------------------------------------------------------------- */
 
-/* x (n, cols) = rows of the table, dequantized */
+/* Rows are dequantized at the stored width (t.cols, padding included) and exactly in_cols
+ * floats go to x: a table whose width is not a whole number of groups (dim 64 in groups of
+ * 128) is stored padded (kernels/qtensor.h), and writing the padded row would run past x's
+ * last row. */
 static int embed(void *vctx, const struct qb_bweight *table, const int32_t *tok, int64_t n,
                  struct qb_bbuf *x)
 {
+    struct cpu *c = vctx;
     const struct qb_qtensor *t = &table->t;
     const int64_t d = t->in_cols ? t->in_cols : t->cols;
-    (void)vctx;
-    for (int64_t i = 0; i < n; i++)
-        qb_dequantize_row(t, tok[i], x->p + i * d);
+
+    if (d == t->cols) {
+        for (int64_t i = 0; i < n; i++)
+            qb_dequantize_row(t, tok[i], x->p + i * d);
+        return 0;
+    }
+    if (c->row_cols < t->cols) {
+        free(c->row);
+        c->row_cols = 0;
+        if (!(c->row = xalloc(t->cols)))
+            return qb_err(QB_ENOMEM, "out of memory for an embedding row");
+        c->row_cols = t->cols;
+    }
+    for (int64_t i = 0; i < n; i++) {
+        qb_dequantize_row(t, tok[i], c->row);
+        memcpy(x->p + i * d, c->row, (size_t)d * sizeof(float));
+    }
     return 0;
 }
 

@@ -4,7 +4,9 @@
  * 0's q/k/v input is the normed embedding, the head's input the normed last stream) and can
  * stop it; a layer run from a residual stream, with the weights passed per call, gives what
  * the same layer gives inside the full forward, from its start or from its MLP half, in
- * batches or not, and on a subset of heads. */
+ * batches or not, and on a subset of heads. A dim-64 model in w4g128 (embeddings stored
+ * padded) runs a 300-token prompt as its weights dequantized to f32 do (issue 19: the lookup
+ * wrote past the activations). */
 #include "collector/engine/engine.h"
 #include "kernels/base/err.h"
 #include "collector/model/model.h"
@@ -581,11 +583,85 @@ out:
     qb_model_free(m);
 }
 
+/* A matrix of the qmodel dequantized to f32: (rows, in_cols), the padding dropped. */
+static float *dequantized(struct qb_model *m, const struct qb_qtensor *t)
+{
+    const int64_t cols = t->in_cols ? t->in_cols : t->cols;
+    float *w = qb_model_alloc_f32(m, (size_t)(t->rows * cols));
+    float *row = malloc((size_t)t->cols * sizeof *row);
+    for (int64_t r = 0; w && row && r < t->rows; r++) {
+        qb_dequantize_row(t, r, row);
+        memcpy(w + r * cols, row, (size_t)cols * sizeof *w);
+    }
+    free(row);
+    return row ? w : NULL;
+}
+
+/* Issue 19, item 1: a model whose width is not a multiple of the group (dim 64, groups of
+ * 128) stores its embeddings padded to 128; a prompt that fills a 256-token batch made the
+ * lookup write 64 floats past the activations (ASan: heap-buffer-overflow). The lookup now
+ * writes dim floats per token, and the logits are those of the same weights dequantized to
+ * f32. */
+static void test_embed_padded_rows(void)
+{
+    struct qb_model *m = random_model(64, 96, 2, 4, 2, 50, 0), *ref = NULL;
+    const int64_t n = 300, v = 50;
+    struct qb_qspec spec;
+    struct qb_qmodel *qm = NULL;
+    struct qb_engine *eq = NULL, *ef = NULL;
+    int32_t ids[300];
+    float *lq = malloc((size_t)(n * v) * sizeof *lq), *lf = malloc((size_t)(n * v) * sizeof *lf);
+    CHECK(m && lq && lf && qb_qspec_parse("w4g128", &spec) == 0 &&
+          qb_qmodel_new(m, &spec, &qm) == 0);
+    if (!qm)
+        goto out;
+    CHECK(qm->embed.t.cols == 128 && qm->embed.t.in_cols == 64); /* stored padded */
+    /* the reference: the same model, every matrix the qmodel's dequantized */
+    CHECK((ref = qb_model_new("random-engine-dequantized", "test")) != NULL);
+    if (!ref || !(ref->layers = calloc(2, sizeof *ref->layers)))
+        goto out;
+    ref->cfg = m->cfg;
+    ref->tok_embd = dequantized(ref, &qm->embed.t);
+    ref->output = dequantized(ref, &qm->output.t);
+    ref->out_norm = m->out_norm;
+    for (int l = 0; l < 2; l++) {
+        const struct qb_qweight *W = &qm->lin[l * QB_LIN_COUNT];
+        struct qb_layer *L = &ref->layers[l];
+        L->attn_norm = m->layers[l].attn_norm;
+        L->ffn_norm = m->layers[l].ffn_norm;
+        L->wq = dequantized(ref, &W[QB_LIN_Q].t);
+        L->wk = dequantized(ref, &W[QB_LIN_K].t);
+        L->wv = dequantized(ref, &W[QB_LIN_V].t);
+        L->wo = dequantized(ref, &W[QB_LIN_O].t);
+        L->w_gate = dequantized(ref, &W[QB_LIN_GATE].t);
+        L->w_up = dequantized(ref, &W[QB_LIN_UP].t);
+        L->w_down = dequantized(ref, &W[QB_LIN_DOWN].t);
+    }
+    for (int i = 0; i < n; i++)
+        ids[i] = (int32_t)((i * 17 + 2) % v);
+    CHECK(qb_engine_new_q(qm, 0, &eq) == 0 && qb_engine_new(ref, 0, &ef) == 0);
+    if (!eq || !ef)
+        goto out;
+    CHECK(qb_engine_forward(eq, ids, n, lq) == 0); /* 300 tokens: a full batch of 256 first */
+    CHECK(qb_engine_forward(ef, ids, n, lf) == 0);
+    printf("  w4g128 on dim 64 vs its weights dequantized: %.3g\n", rel(lf, lq, n * v));
+    CHECK(rel(lf, lq, n * v) < 1e-3);
+out:
+    free(lq);
+    free(lf);
+    qb_engine_free(eq);
+    qb_engine_free(ef);
+    qb_qmodel_free(qm);
+    qb_model_free(ref);
+    qb_model_free(m);
+}
+
 int main(void)
 {
     RUN(test_hook_sees_pass);
     RUN(test_layer_from_stream);
     RUN(test_layer_head_subset);
+    RUN(test_embed_padded_rows);
     if (!qb_shared_path(BIN) || !qb_shared_path(TOK) || !qb_shared_path(GGUF) ||
         !qb_shared_path(EXPECTED) || !qb_shared_path(BIN_V1)) {
         check_skip("engine tests", "../shared/models/stories260K* not found");
