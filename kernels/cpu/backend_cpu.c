@@ -3,9 +3,11 @@
  * here op by op with the same expressions and summation orders, so that logits do not
  * change by a bit: RMSNorm and RoPE as HF LlamaForCausalLM and llama2.c run.c compute them
  * (inv_freq and the angles in float), keys cached transposed so that a query's scores are
- * sums of rows, one (query, head) per OpenMP job. */
+ * sums of rows, attention by the kernel of kernels/attend.h in the variant for the
+ * instruction set chosen at creation, one (query, head) per OpenMP job. */
 #include "kernels/cpu/backend_cpu.h"
 
+#include "kernels/attend.h"
 #include "kernels/base/err.h"
 #include "kernels/dispatch.h"
 #include "kernels/qmatmul.h"
@@ -38,6 +40,7 @@ struct cpu {
     int n_score_threads;
     float *row; /* (row_cols) one padded embedding row */
     int64_t row_cols;
+    qb_attend_fn attend; /* chosen once from qb_kernels()->isa (--isa reaches it) */
 };
 
 static void *xalloc(int64_t n_floats)
@@ -286,88 +289,6 @@ static int ensure_scores(struct cpu *c)
     return 0;
 }
 
-typedef float vf16 __attribute__((vector_size(64))); /* 16 floats: zmm, 2 ymm or 4 xmm */
-
-/* 16 floats from p, which need not be aligned (a macro: a function returning vf16 would have
- * an ABI that depends on the instruction set) */
-#define load16(p)                                                                                  \
-    __extension__({                                                                                \
-        vf16 v_;                                                                                   \
-        memcpy(&v_, (p), sizeof v_);                                                               \
-        v_;                                                                                        \
-    })
-
-/* Softmax attention of one query q (hd) over len cached positions into out (hd): keys kt
- * transposed (hd rows of ld floats), values every stride floats; s (len) is scratch.
- * Attention is most of a long prompt's time on a small model: QB_CLONES. */
-QB_CLONES static void attend(const float *q, const float *kt, int64_t ld, const float *vc,
-                             int64_t stride, int64_t len, int64_t hd, float scale, float *s,
-                             float *out)
-{
-    float mx = -INFINITY, sum = 0;
-    int64_t p = 0;
-
-    /* scores, 64 positions at a time in four independent sums over the key rows */
-    for (; p + 64 <= len; p += 64) {
-        vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        for (int64_t i = 0; i < hd; i++) {
-            const float *k = kt + i * ld + p, qi = q[i];
-            a0 += qi * load16(k);
-            a1 += qi * load16(k + 16);
-            a2 += qi * load16(k + 32);
-            a3 += qi * load16(k + 48);
-        }
-        a0 *= scale, a1 *= scale, a2 *= scale, a3 *= scale;
-        memcpy(s + p, &a0, sizeof a0);
-        memcpy(s + p + 16, &a1, sizeof a1);
-        memcpy(s + p + 32, &a2, sizeof a2);
-        memcpy(s + p + 48, &a3, sizeof a3);
-    }
-    for (; p + 16 <= len; p += 16) {
-        vf16 a = {0};
-        for (int64_t i = 0; i < hd; i++)
-            a += q[i] * load16(kt + i * ld + p);
-        a *= scale;
-        memcpy(s + p, &a, sizeof a);
-    }
-    for (; p < len; p++) {
-        float d = 0;
-        for (int64_t i = 0; i < hd; i++)
-            d += q[i] * kt[i * ld + p];
-        s[p] = d * scale;
-    }
-#pragma omp simd reduction(max : mx)
-    for (p = 0; p < len; p++)
-        mx = s[p] > mx ? s[p] : mx;
-    for (p = 0; p < len; p++) {
-        s[p] = expf(s[p] - mx);
-        sum += s[p];
-    }
-    /* the weighted sum of values, 16 outputs at a time over four positions at once,
-     * normalised once at the end */
-    int64_t i0 = 0;
-    for (; i0 + 16 <= hd; i0 += 16) {
-        vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        const float *v = vc + i0;
-        for (p = 0; p + 4 <= len; p += 4) {
-            a0 += s[p] * load16(v + p * stride);
-            a1 += s[p + 1] * load16(v + (p + 1) * stride);
-            a2 += s[p + 2] * load16(v + (p + 2) * stride);
-            a3 += s[p + 3] * load16(v + (p + 3) * stride);
-        }
-        for (; p < len; p++)
-            a0 += s[p] * load16(v + p * stride);
-        a0 = (a0 + a1 + a2 + a3) / sum;
-        memcpy(out + i0, &a0, sizeof a0);
-    }
-    for (; i0 < hd; i0++) {
-        float a = 0;
-        for (p = 0; p < len; p++)
-            a += s[p] * vc[p * stride + i0];
-        out[i0] = a / sum;
-    }
-}
-
 static int attention(void *vctx, int64_t layer, const struct qb_bbuf *q, const struct qb_bbuf *k,
                      const struct qb_bbuf *v, struct qb_bbuf *out, int64_t n, int64_t pos,
                      int64_t n_heads, int64_t n_kv_heads)
@@ -399,9 +320,9 @@ static int attention(void *vctx, int64_t layer, const struct qb_bbuf *q, const s
 #pragma omp parallel for schedule(dynamic, 1) if (work * (pos + n) * hd >= (1 << 20))
     for (int64_t job = 0; job < work; job++) {
         int64_t t = job / n_heads, h = job % n_heads, kvh = h / group;
-        attend(q->p + t * qd + h * hd, kc + kvh * hd * ctx, ctx, vc + kvh * hd, kvd, pos + t + 1,
-               hd, scale, c->scores + (int64_t)omp_get_thread_num() * ctx,
-               out->p + t * qd + h * hd);
+        c->attend(q->p + t * qd + h * hd, kc + kvh * hd * ctx, ctx, vc + kvh * hd, kvd, pos + t + 1,
+                  hd, scale, c->scores + (int64_t)omp_get_thread_num() * ctx,
+                  out->p + t * qd + h * hd);
     }
     return 0;
 }
@@ -458,6 +379,7 @@ int qb_backend_cpu_new(const struct qb_backend_shape *shape, struct qb_backend *
     /* inv_freq[i] = theta^(-2i/head_dim), in float as HF and llama2.c compute it */
     for (int64_t i = 0; i < s->head_dim / 2; i++)
         c->inv_freq[i] = 1.0f / powf(s->rope_theta, (float)(2 * i) / (float)s->head_dim);
+    c->attend = qb_attend_for(qb_kernels()->isa);
     out->ops = &cpu_ops;
     out->ctx = c;
     return 0;
