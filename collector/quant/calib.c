@@ -688,32 +688,35 @@ static void search_free(struct search *S)
 
 /* The block's output (n, d) on the engine, with the scored rows' weights q[] (f32 or
  * quantized) behind the norm weights nw (d) and the block's output layer's columns for them
- * in f32: the MLP's (down's output) over the sampled tokens on engine 0 (its matmuls use
- * every thread), the attention's (o's output, after the biases, RoPE and causal attention)
- * over each sampled sequence, one per thread. The passes stop before the residual add, so
- * S->xr is left as it was. */
+ * in f32: the MLP's (down's output) over the sampled tokens, the attention's (o's output,
+ * after the biases, RoPE and causal attention) over each sampled sequence. Pieces of T
+ * tokens (whole sequences for the attention) run in parallel, one per thread and engine, as
+ * the passes do: one parallel region per call, where the matmuls of one engine over all the
+ * tokens would open several per piece. The passes stop before the residual add, so S->xr
+ * is left as it was. */
 static int block_run(const struct work *W, enum site site, struct search *S,
                      const struct qb_qweight *const q[3], const float *nw, float *out)
 {
+    const int64_t T = W->T, d = W->d, n_piece = (S->n + T - 1) / T;
+    const int mlp = site == SITE_GU;
     struct qb_qweight wo = {.act = QB_ACT_F32};
     char msg[512] = "";
     int rc = 0;
     qb_qtensor_wrap_f32(S->out_w, W->d, S->ns[0], &wo.t);
-    if (site == SITE_GU) {
-        const struct qb_engine_lw lw = {
-            .lin = {[QB_LIN_GATE] = q[0], [QB_LIN_UP] = q[1], [QB_LIN_DOWN] = &wo}, .ffn_norm = nw};
-        return run_to(W, W->eng[0], &lw, QB_START_FFN, QB_SITE_DOWN_OUT, S->xr, S->n, out);
-    }
-    const struct qb_engine_lw lw = {.lin = {q[0], q[1], q[2], &wo},
+    const struct qb_engine_lw lw =
+        mlp ? (struct qb_engine_lw){.lin = {[QB_LIN_GATE] = q[0], [QB_LIN_UP] = q[1],
+                                            [QB_LIN_DOWN] = &wo},
+                                    .ffn_norm = nw}
+            : (struct qb_engine_lw){.lin = {q[0], q[1], q[2], &wo},
                                     .attn_norm = nw,
                                     .bq = S->b[0],
                                     .bk = S->b[1],
                                     .bv = S->b[2]};
-    const int64_t T = W->T, d = W->d;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(W->n_threads) if (S->n / T > 1)
-    for (int64_t sq = 0; sq < S->n / T; sq++) {
-        int r = run_to(W, W->eng[omp_get_thread_num()], &lw, QB_START_LAYER, QB_SITE_O_OUT,
-                       S->xr + sq * T * d, T, out + sq * T * d);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(W->n_threads) if (n_piece > 1)
+    for (int64_t c = 0; c < n_piece; c++) {
+        const int64_t t0 = c * T, k = S->n - t0 < T ? S->n - t0 : T;
+        int r = run_to(W, W->eng[omp_get_thread_num()], &lw, mlp ? QB_START_FFN : QB_START_LAYER,
+                       mlp ? QB_SITE_DOWN_OUT : QB_SITE_O_OUT, S->xr + t0 * d, k, out + t0 * d);
         if (r < 0) {
 #pragma omp critical(qb_calib_fail)
             if (rc == 0) { /* the message is thread-local: carry it out */
