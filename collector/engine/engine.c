@@ -1,72 +1,112 @@
-/* engine: the f32 forward pass (see engine.h). Matches HF LlamaForCausalLM / Qwen2ForCausalLM
- * and llama2.c run.c: x = embed[tok]; per layer x += Wo attn(rope(Wq n(x)), rope(Wk n(x)),
- * Wv n(x)); x += Wdown (silu(Wgate n(x)) * Wup n(x)); logits = Wout n(x), n = RMSNorm.
- * A prompt of T tokens goes through every matrix as one (T, in) x (in, out) product. */
+/* engine: the forward pass (see engine.h), written once against the backend interface of
+ * kernels/backend.h. Matches HF LlamaForCausalLM / Qwen2ForCausalLM and llama2.c run.c:
+ * x = embed[tok]; per layer x += Wo attn(rope(Wq n(x)), rope(Wk n(x)), Wv n(x));
+ * x += Wdown (silu(Wgate n(x)) * Wup n(x)); logits = Wout n(x), n = RMSNorm.
+ * A prompt goes through every matrix in batches of up to max_batch tokens, each one
+ * (batch, in) x (in, out) product. The engine knows the backend only through its ops: it
+ * uploads the weights once, keeps the activations on the backend, and reads back only the
+ * logits and what a hook asks to see. */
 #include "collector/engine/engine.h"
 
-#include "kernels/base/err.h"
 #include "collector/model/model.h"
-#include "collector/model/qmodel.h"
-#include "kernels/dispatch.h"
-#include "kernels/qmatmul.h"
-#include "kernels/quantize.h"
+#include "kernels/base/err.h"
+#include "kernels/cpu/backend_cpu.h"
 
-#include <math.h>
-#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Tokens per pass through the layers; bounds scratch memory for long prompts. */
-#define CHUNK 256
+#define DEFAULT_BATCH 256
+
+/* One layer's weights and vectors as the backend holds them, and the shapes they give. */
+struct dlayer {
+    struct qb_bweight *lin[QB_LIN_COUNT];
+    struct qb_bbuf *attn_norm, *ffn_norm, *bq, *bk, *bv; /* biases NULL without */
+    int64_t n_heads, n_kv_heads, hidden;
+};
 
 struct qb_engine {
     const struct qb_model *m;
     const struct qb_qmodel *qm;
     struct qb_qmodel *own_qm; /* the f32 wrapper when created from a plain model */
-    int64_t max_ctx, pos;
+    struct qb_backend be;
+    int64_t max_ctx, max_batch, pos;
     int64_t q_dim, kv_dim;
-    float *k_cache; /* (n_layers, n_kv_heads, head_dim, max_ctx): keys transposed, so that a
-                       query's scores are a sum of rows (no per-position reductions) */
-    float *v_cache; /* (n_layers, max_ctx, kv_dim) */
-    float *inv_freq;          /* (head_dim/2) */
-    /* scratch for up to CHUNK tokens */
-    float *x;    /* (CHUNK, dim) residual stream */
-    float *xb;   /* (CHUNK, dim) normed input */
-    float *q;    /* (CHUNK, q_dim) */
-    float *k;    /* (CHUNK, kv_dim) new keys, before they go into the cache */
-    float *att;  /* (CHUNK, q_dim) attention output */
-    float *hb;   /* (CHUNK, hidden_dim) */
-    float *hb2;  /* (CHUNK, hidden_dim) */
-    float *cs;   /* (CHUNK, head_dim) cos then sin per position */
-    float *scores; /* (n_threads, max_ctx) */
-    int n_score_threads;
-    float *logits; /* (vocab) last position */
+    int layers_only;
+    /* the qmodel's weights, uploaded once (none when layers_only) */
+    struct dlayer *layer;              /* (n_layers) */
+    struct qb_bweight *embed, *output; /* the same handle when the qmodel shares them */
+    struct qb_bbuf *out_norm;          /* (dim) */
+    /* a caller's layer (qb_engine_layer) or final norm (qb_engine_head): the vectors are
+     * copied into these per call, the weights uploaded per call */
+    struct dlayer call;
+    /* activations, (max_batch, width) */
+    struct qb_bbuf *x;    /* (dim) residual stream */
+    struct qb_bbuf *xb;   /* (dim) normed stream, then a block's output */
+    struct qb_bbuf *q;    /* (q_dim) */
+    struct qb_bbuf *k;    /* (kv_dim) new keys, before they go into the cache */
+    struct qb_bbuf *v;    /* (kv_dim) new values */
+    struct qb_bbuf *att;  /* (q_dim) attention output */
+    struct qb_bbuf *hb;   /* (hidden_dim) gate, then the SwiGLU product */
+    struct qb_bbuf *hb2;  /* (hidden_dim) up */
+    struct qb_bbuf *last; /* (dim) the last position's normed stream */
+    float *logits;        /* (vocab) host: the last position's logits */
+    float *seen;          /* (max_batch, max width) host: what a hook is shown */
+    struct qb_engine_hook hook;
 };
 
-static void *xalloc(size_t n_floats)
+#define B (e->be.ops)
+#define BC (e->be.ctx)
+/* calls a backend op or an engine step; leaves the function with its code when it fails
+ * (or, for a step, when a hook stopped the pass) */
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        if ((rc = (call)) != 0)                                                                    \
+            return rc;                                                                             \
+    } while (0)
+
+static void dlayer_release(struct qb_engine *e, struct dlayer *L, int weights, int vectors)
 {
-    size_t bytes = (n_floats * sizeof(float) + 63) & ~(size_t)63;
-    return aligned_alloc(64, bytes ? bytes : 64);
+    for (int i = 0; weights && i < QB_LIN_COUNT; i++) {
+        B->weight_free(BC, L->lin[i]);
+        L->lin[i] = NULL;
+    }
+    if (vectors) {
+        B->buf_free(BC, L->attn_norm);
+        B->buf_free(BC, L->ffn_norm);
+        B->buf_free(BC, L->bq);
+        B->buf_free(BC, L->bk);
+        B->buf_free(BC, L->bv);
+        L->attn_norm = L->ffn_norm = L->bq = L->bk = L->bv = NULL;
+    }
 }
 
 void qb_engine_free(struct qb_engine *e)
 {
     if (!e)
         return;
-    qb_qmodel_free(e->own_qm);
-    free(e->k_cache);
-    free(e->v_cache);
-    free(e->inv_freq);
-    free(e->x);
-    free(e->xb);
-    free(e->q);
-    free(e->k);
-    free(e->att);
-    free(e->hb);
-    free(e->hb2);
-    free(e->cs);
-    free(e->scores);
+    if (B) {
+        for (int64_t l = 0; e->layer && l < e->m->cfg.n_layers; l++)
+            dlayer_release(e, &e->layer[l], 1, 1);
+        dlayer_release(e, &e->call, 1, 1);
+        if (e->embed != e->output)
+            B->weight_free(BC, e->embed);
+        B->weight_free(BC, e->output);
+        B->buf_free(BC, e->out_norm);
+        B->buf_free(BC, e->x);
+        B->buf_free(BC, e->xb);
+        B->buf_free(BC, e->q);
+        B->buf_free(BC, e->k);
+        B->buf_free(BC, e->v);
+        B->buf_free(BC, e->att);
+        B->buf_free(BC, e->hb);
+        B->buf_free(BC, e->hb2);
+        B->buf_free(BC, e->last);
+        B->free(BC);
+    }
+    free(e->layer);
     free(e->logits);
+    free(e->seen);
+    qb_qmodel_free(e->own_qm);
     free(e);
 }
 
@@ -89,47 +129,131 @@ int qb_engine_new(const struct qb_model *m, int64_t max_ctx, struct qb_engine **
 
 int qb_engine_new_q(const struct qb_qmodel *qm, int64_t max_ctx, struct qb_engine **out)
 {
+    struct qb_engine_opts o = {.max_ctx = max_ctx};
+    return qb_engine_new_opts(qm, &o, out);
+}
+
+/* A vector (n) on the backend: a new buffer holding src. */
+static int upload_vec(struct qb_engine *e, const float *src, int64_t n, struct qb_bbuf **out)
+{
+    int rc;
+    *out = NULL;
+    if (!src)
+        return 0;
+    if ((rc = B->buf_new(BC, n, out)) < 0)
+        return rc;
+    return B->write(BC, *out, 0, src, n);
+}
+
+/* The qmodel's weights and vectors, once. */
+static int upload_model(struct qb_engine *e)
+{
+    const struct qb_qmodel *qm = e->qm;
+    const struct qb_config *c = &e->m->cfg;
+    int rc;
+
+    if (!(e->layer = calloc((size_t)c->n_layers, sizeof *e->layer)))
+        return qb_err(QB_ENOMEM, "out of memory for the engine's layers");
+    for (int64_t l = 0; l < c->n_layers; l++) {
+        struct dlayer *L = &e->layer[l];
+        const struct qb_qlayer *V = &qm->layer[l];
+        for (int i = 0; i < QB_LIN_COUNT; i++) {
+            const struct qb_qweight *w = &qm->lin[l * QB_LIN_COUNT + i];
+            TRY(B->weight_new(BC, &w->t, w->act, &L->lin[i]));
+        }
+        TRY(upload_vec(e, V->attn_norm, c->dim, &L->attn_norm));
+        TRY(upload_vec(e, V->ffn_norm, c->dim, &L->ffn_norm));
+        TRY(upload_vec(e, V->bq, e->q_dim, &L->bq));
+        TRY(upload_vec(e, V->bk, e->kv_dim, &L->bk));
+        TRY(upload_vec(e, V->bv, e->kv_dim, &L->bv));
+        L->n_heads = c->n_heads;
+        L->n_kv_heads = c->n_kv_heads;
+        L->hidden = c->hidden_dim;
+    }
+    TRY(B->weight_new(BC, &qm->output.t, qm->output.act, &e->output));
+    if (qm->embed_shares_output)
+        e->embed = e->output;
+    else
+        TRY(B->weight_new(BC, &qm->embed.t, qm->embed.act, &e->embed));
+    return upload_vec(e, qm->out_norm, c->dim, &e->out_norm);
+}
+
+/* Activations for max_batch tokens, the caller's vectors, host read-back space. */
+static int alloc_activations(struct qb_engine *e)
+{
+    const struct qb_config *c = &e->m->cfg;
+    const int64_t nb = e->max_batch;
+    int64_t widest = c->dim > e->q_dim ? c->dim : e->q_dim;
+    int rc;
+
+    widest = widest > c->hidden_dim ? widest : c->hidden_dim;
+    TRY(B->buf_new(BC, nb * c->dim, &e->x));
+    TRY(B->buf_new(BC, nb * c->dim, &e->xb));
+    TRY(B->buf_new(BC, nb * e->q_dim, &e->q));
+    TRY(B->buf_new(BC, nb * e->kv_dim, &e->k));
+    TRY(B->buf_new(BC, nb * e->kv_dim, &e->v));
+    TRY(B->buf_new(BC, nb * e->q_dim, &e->att));
+    TRY(B->buf_new(BC, nb * c->hidden_dim, &e->hb));
+    TRY(B->buf_new(BC, nb * c->hidden_dim, &e->hb2));
+    TRY(B->buf_new(BC, c->dim, &e->last));
+    TRY(B->buf_new(BC, c->dim, &e->call.attn_norm));
+    TRY(B->buf_new(BC, c->dim, &e->call.ffn_norm));
+    TRY(B->buf_new(BC, e->q_dim, &e->call.bq));
+    TRY(B->buf_new(BC, e->kv_dim, &e->call.bk));
+    TRY(B->buf_new(BC, e->kv_dim, &e->call.bv));
+    e->logits = malloc((size_t)c->vocab_size * sizeof *e->logits);
+    e->seen = malloc((size_t)(nb * widest) * sizeof *e->seen);
+    if (!e->logits || !e->seen)
+        return qb_err(QB_ENOMEM, "out of memory for the engine");
+    return 0;
+}
+
+int qb_engine_new_opts(const struct qb_qmodel *qm, const struct qb_engine_opts *o,
+                       struct qb_engine **out)
+{
+    static const struct qb_engine_opts defaults = {0};
     const struct qb_model *m = qm->m;
     const struct qb_config *c = &m->cfg;
+    struct qb_backend_shape sh;
     struct qb_engine *e;
-    size_t cache;
+    int rc;
 
     *out = NULL;
-    if (max_ctx <= 0 || max_ctx > c->max_seq_len)
-        max_ctx = c->max_seq_len;
-    e = calloc(1, sizeof *e);
-    if (!e)
+    o = o ? o : &defaults;
+    if (o->max_batch < 0)
+        return qb_err(QB_EINVAL, "engine: a batch of %lld tokens", (long long)o->max_batch);
+    if (!(e = calloc(1, sizeof *e)))
         return qb_err(QB_ENOMEM, "out of memory for the engine");
     e->m = m;
     e->qm = qm;
-    e->max_ctx = max_ctx;
+    e->max_ctx = o->max_ctx <= 0 || o->max_ctx > c->max_seq_len ? c->max_seq_len : o->max_ctx;
+    e->max_batch = o->max_batch ? o->max_batch : DEFAULT_BATCH;
+    e->layers_only = o->layers_only;
     e->q_dim = c->n_heads * c->head_dim;
     e->kv_dim = c->n_kv_heads * c->head_dim;
-    if (qb_mul_size((size_t)c->n_layers * (size_t)max_ctx, (size_t)e->kv_dim, &cache) < 0)
-        goto oom;
-    e->k_cache = xalloc(cache);
-    e->v_cache = xalloc(cache);
-    e->inv_freq = xalloc((size_t)c->head_dim / 2);
-    e->x = xalloc(CHUNK * (size_t)c->dim);
-    e->xb = xalloc(CHUNK * (size_t)c->dim);
-    e->q = xalloc(CHUNK * (size_t)e->q_dim);
-    e->k = xalloc(CHUNK * (size_t)e->kv_dim);
-    e->att = xalloc(CHUNK * (size_t)e->q_dim);
-    e->hb = xalloc(CHUNK * (size_t)c->hidden_dim);
-    e->hb2 = xalloc(CHUNK * (size_t)c->hidden_dim);
-    e->cs = xalloc(CHUNK * (size_t)c->head_dim);
-    e->logits = xalloc((size_t)c->vocab_size);
-    if (!e->k_cache || !e->v_cache || !e->inv_freq || !e->x || !e->xb || !e->q || !e->k ||
-        !e->att || !e->hb || !e->hb2 || !e->cs || !e->logits)
-        goto oom;
-    /* inv_freq[i] = theta^(-2i/head_dim), in float as HF and llama2.c compute it */
-    for (int64_t i = 0; i < c->head_dim / 2; i++)
-        e->inv_freq[i] = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)c->head_dim);
+    sh = (struct qb_backend_shape){
+        .dim = c->dim,
+        .hidden_dim = c->hidden_dim,
+        .n_heads = c->n_heads,
+        .n_kv_heads = c->n_kv_heads,
+        .head_dim = c->head_dim,
+        .max_ctx = e->max_ctx,
+        .cache_layers = o->layers_only ? 1 : c->n_layers,
+        .max_batch = e->max_batch,
+        .rope_theta = c->rope_theta,
+        .rope_style = c->rope_style == QB_ROPE_HALF ? QB_BROPE_HALF : QB_BROPE_INTERLEAVED,
+        .norm_eps = c->norm_eps,
+    };
+    if ((rc = (o->backend ? o->backend : qb_backend_cpu_new)(&sh, &e->be)) < 0) {
+        free(e);
+        return rc;
+    }
+    if ((rc = alloc_activations(e)) < 0 || (!e->layers_only && (rc = upload_model(e)) < 0)) {
+        qb_engine_free(e);
+        return rc;
+    }
     *out = e;
     return 0;
-oom:
-    qb_engine_free(e);
-    return qb_err(QB_ENOMEM, "out of memory for a context of %lld tokens", (long long)max_ctx);
 }
 
 void qb_engine_reset(struct qb_engine *e)
@@ -156,253 +280,154 @@ int64_t qb_engine_max_ctx(const struct qb_engine *e)
     return e->max_ctx;
 }
 
+const char *qb_engine_backend(const struct qb_engine *e)
+{
+    return e->be.ops->name;
+}
+
 const float *qb_engine_logits(const struct qb_engine *e)
 {
     return e->logits;
 }
 
-/* out (n, d) = x (n, d) / rms(x) * w */
-static void rmsnorm(float *out, const float *x, const float *w, int64_t n, int64_t d, float eps)
+void qb_engine_set_hook(struct qb_engine *e, const struct qb_engine_hook *h)
 {
-    for (int64_t t = 0; t < n; t++) {
-        const float *xt = x + t * d;
-        float *ot = out + t * d;
-        float ss = 0;
-        for (int64_t i = 0; i < d; i++)
-            ss += xt[i] * xt[i];
-        ss = 1.0f / sqrtf(ss / (float)d + eps);
-        for (int64_t i = 0; i < d; i++)
-            ot[i] = w[i] * (ss * xt[i]);
-    }
+    if (h)
+        e->hook = *h;
+    else
+        memset(&e->hook, 0, sizeof e->hook);
 }
 
-/* Rotates each head of v (n_heads, head_dim) by the angles whose cos/sin are cs. */
-static void rope(float *v, int64_t n_heads, int64_t hd, const float *cs, enum qb_rope_style style)
+static int wants(const struct qb_engine *e, enum qb_site site, int64_t layer)
 {
-    const float *cosv = cs, *sinv = cs + hd / 2;
-    for (int64_t h = 0; h < n_heads; h++) {
-        float *p = v + h * hd;
-        if (style == QB_ROPE_INTERLEAVED) {
-            for (int64_t i = 0; i < hd / 2; i++) {
-                float a = p[2 * i], b = p[2 * i + 1];
-                p[2 * i] = a * cosv[i] - b * sinv[i];
-                p[2 * i + 1] = a * sinv[i] + b * cosv[i];
-            }
-        } else {
-            for (int64_t i = 0; i < hd / 2; i++) {
-                float a = p[i], b = p[i + hd / 2];
-                p[i] = a * cosv[i] - b * sinv[i];
-                p[i + hd / 2] = a * sinv[i] + b * cosv[i];
-            }
-        }
-    }
+    return e->hook.fn && (e->hook.sites & QB_SITE_BIT(site)) &&
+           (e->hook.layer < 0 || e->hook.layer == layer);
 }
 
-static void add_bias(float *y, const float *b, int64_t n, int64_t d)
+/* Shows buf (n, width) to the hook when it asked for this site: 0 go on, QB_ENGINE_STOPPED,
+ * or the hook's error. */
+static int site(struct qb_engine *e, enum qb_site s, int64_t layer, int64_t pos, int64_t n,
+                const struct qb_bbuf *buf, int64_t width)
 {
-    if (!b)
-        return;
-    for (int64_t t = 0; t < n; t++)
-        for (int64_t i = 0; i < d; i++)
-            y[t * d + i] += b[i];
-}
-
-static int ensure_scores(struct qb_engine *e)
-{
-    int nt = omp_get_max_threads();
-    if (nt <= e->n_score_threads)
+    struct qb_engine_obs obs = {s, layer, pos, n, width, e->seen};
+    int rc;
+    if (!wants(e, s, layer))
         return 0;
-    free(e->scores);
-    e->scores = xalloc((size_t)nt * (size_t)e->max_ctx);
-    if (!e->scores) {
-        e->n_score_threads = 0;
-        return qb_err(QB_ENOMEM, "out of memory for attention scores");
-    }
-    e->n_score_threads = nt;
-    return 0;
+    if ((rc = B->read(BC, buf, 0, e->seen, n * width)) < 0)
+        return rc;
+    rc = e->hook.fn(e->hook.ctx, &obs);
+    return rc < 0 ? rc : rc > 0 ? QB_ENGINE_STOPPED : 0;
 }
 
-typedef float vf16 __attribute__((vector_size(64))); /* 16 floats: zmm, 2 ymm or 4 xmm */
-
-/* 16 floats from p, which need not be aligned (a macro: a function returning vf16 would have
- * an ABI that depends on the instruction set) */
-#define load16(p) __extension__({ vf16 v_; memcpy(&v_, (p), sizeof v_); v_; })
-
-/* Softmax attention of one query q (hd) over len cached positions into out (hd): keys kt
- * transposed (hd rows of ld floats), values every stride floats; s (len) is scratch.
- * Attention is most of a long prompt's time on a small model: QB_CLONES. */
-QB_CLONES static void attend(const float *q, const float *kt, int64_t ld, const float *vc, int64_t stride,
-                   int64_t len, int64_t hd, float scale, float *s, float *out)
+static int mm(struct qb_engine *e, struct qb_bbuf *y, struct qb_bbuf *x, int64_t n,
+              const struct dlayer *L, int i)
 {
-    float mx = -INFINITY, sum = 0;
-    int64_t p = 0;
-
-    /* scores, 64 positions at a time in four independent sums over the key rows */
-    for (; p + 64 <= len; p += 64) {
-        vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        for (int64_t i = 0; i < hd; i++) {
-            const float *k = kt + i * ld + p, qi = q[i];
-            a0 += qi * load16(k);
-            a1 += qi * load16(k + 16);
-            a2 += qi * load16(k + 32);
-            a3 += qi * load16(k + 48);
-        }
-        a0 *= scale, a1 *= scale, a2 *= scale, a3 *= scale;
-        memcpy(s + p, &a0, sizeof a0);
-        memcpy(s + p + 16, &a1, sizeof a1);
-        memcpy(s + p + 32, &a2, sizeof a2);
-        memcpy(s + p + 48, &a3, sizeof a3);
-    }
-    for (; p + 16 <= len; p += 16) {
-        vf16 a = {0};
-        for (int64_t i = 0; i < hd; i++)
-            a += q[i] * load16(kt + i * ld + p);
-        a *= scale;
-        memcpy(s + p, &a, sizeof a);
-    }
-    for (; p < len; p++) {
-        float d = 0;
-        for (int64_t i = 0; i < hd; i++)
-            d += q[i] * kt[i * ld + p];
-        s[p] = d * scale;
-    }
-#pragma omp simd reduction(max : mx)
-    for (p = 0; p < len; p++)
-        mx = s[p] > mx ? s[p] : mx;
-    for (p = 0; p < len; p++) {
-        s[p] = expf(s[p] - mx);
-        sum += s[p];
-    }
-    /* the weighted sum of values, 16 outputs at a time over four positions at once,
-     * normalised once at the end */
-    int64_t i0 = 0;
-    for (; i0 + 16 <= hd; i0 += 16) {
-        vf16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
-        const float *v = vc + i0;
-        for (p = 0; p + 4 <= len; p += 4) {
-            a0 += s[p] * load16(v + p * stride);
-            a1 += s[p + 1] * load16(v + (p + 1) * stride);
-            a2 += s[p + 2] * load16(v + (p + 2) * stride);
-            a3 += s[p + 3] * load16(v + (p + 3) * stride);
-        }
-        for (; p < len; p++)
-            a0 += s[p] * load16(v + p * stride);
-        a0 = (a0 + a1 + a2 + a3) / sum;
-        memcpy(out + i0, &a0, sizeof a0);
-    }
-    for (; i0 < hd; i0++) {
-        float a = 0;
-        for (p = 0; p < len; p++)
-            a += s[p] * vc[p * stride + i0];
-        out[i0] = a / sum;
-    }
+    static const char *const name[QB_LIN_COUNT] = {"q", "k", "v", "o", "gate", "up", "down"};
+    if (!L->lin[i])
+        return qb_err(QB_EINVAL, "engine: the layer's weights lack %s", name[i]);
+    return B->matmul(BC, y, x, n, L->lin[i]);
 }
 
-/* Causal attention of n new tokens (positions p0..p0+n-1) over the cache of layer l. */
-static void attention(struct qb_engine *e, int64_t l, int64_t p0, int64_t n)
+/* The attention block of layer l over e->x (n tokens at pos): x += o(attn(...)). Cache
+ * slot: the layer's, or the one slot of a layers_only engine. */
+static int attn_block(struct qb_engine *e, int64_t l, const struct dlayer *L, int64_t pos,
+                      int64_t n)
 {
-    const struct qb_config *c = &e->m->cfg;
-    const int64_t hd = c->head_dim, group = c->n_heads / c->n_kv_heads;
-    const float scale = 1.0f / sqrtf((float)hd);
-    const float *kc = e->k_cache + l * e->kv_dim * e->max_ctx;
-    const float *vc = e->v_cache + l * e->max_ctx * e->kv_dim;
-    const int64_t work = n * c->n_heads;
-
-#pragma omp parallel for schedule(dynamic, 1) if (work * (p0 + n) * hd >= (1 << 20))
-    for (int64_t job = 0; job < work; job++) {
-        int64_t t = job / c->n_heads, h = job % c->n_heads, kvh = h / group;
-        attend(e->q + t * e->q_dim + h * hd, kc + kvh * hd * e->max_ctx, e->max_ctx,
-               vc + kvh * hd, e->kv_dim, p0 + t + 1, hd, scale,
-               e->scores + (int64_t)omp_get_thread_num() * e->max_ctx,
-               e->att + t * e->q_dim + h * hd);
-    }
-}
-
-static int mm(float *y, const float *x, int64_t n, const struct qb_qweight *w)
-{
-    return qb_qmatmul(y, x, n, &w->t, w->act);
-}
-
-/* One chunk of n <= CHUNK tokens at positions e->pos.. ; logits (n, vocab) or NULL. */
-static int forward_chunk(struct qb_engine *e, const int32_t *tok, int64_t n, float *logits)
-{
-    const struct qb_model *m = e->m;
-    const struct qb_qmodel *qm = e->qm;
-    const struct qb_config *c = &m->cfg;
-    const int64_t d = c->dim, hd = c->head_dim, hid = c->hidden_dim, p0 = e->pos;
-    const int64_t kvd = e->kv_dim, qd = e->q_dim;
+    const int64_t d = e->m->cfg.dim, hd = e->m->cfg.head_dim;
+    const int64_t qd = L->n_heads * hd, kvd = L->n_kv_heads * hd;
     int rc;
 
-    for (int64_t t = 0; t < n; t++) {
-        float *cs = e->cs + t * hd;
-        qb_dequantize_row(&qm->embed.t, tok[t], e->x + t * d);
-        for (int64_t i = 0; i < hd / 2; i++) {
-            float ang = (float)(p0 + t) * e->inv_freq[i];
-            cs[i] = cosf(ang);
-            cs[hd / 2 + i] = sinf(ang);
-        }
-    }
+    if (!L->attn_norm)
+        return qb_err(QB_EINVAL, "engine: the layer's weights lack the attention norm");
+    TRY(B->rmsnorm(BC, e->xb, e->x, L->attn_norm, n, d));
+    TRY(site(e, QB_SITE_QKV_IN, l, pos, n, e->xb, d));
+    TRY(mm(e, e->q, e->xb, n, L, QB_LIN_Q));
+    TRY(mm(e, e->k, e->xb, n, L, QB_LIN_K));
+    TRY(mm(e, e->v, e->xb, n, L, QB_LIN_V));
+    if (L->bq)
+        TRY(B->add_bias(BC, e->q, L->bq, n, qd));
+    if (L->bk)
+        TRY(B->add_bias(BC, e->k, L->bk, n, kvd));
+    if (L->bv)
+        TRY(B->add_bias(BC, e->v, L->bv, n, kvd));
+    TRY(B->rope(BC, e->q, n, L->n_heads, pos));
+    TRY(B->rope(BC, e->k, n, L->n_kv_heads, pos));
+    TRY(B->attention(BC, e->layers_only ? 0 : l, e->q, e->k, e->v, e->att, n, pos, L->n_heads,
+                     L->n_kv_heads));
+    TRY(site(e, QB_SITE_O_IN, l, pos, n, e->att, qd));
+    TRY(mm(e, e->xb, e->att, n, L, QB_LIN_O));
+    TRY(site(e, QB_SITE_O_OUT, l, pos, n, e->xb, d));
+    TRY(B->add(BC, e->x, e->xb, n * d));
+    return site(e, QB_SITE_MID, l, pos, n, e->x, d);
+}
 
-    for (int64_t l = 0; l < c->n_layers; l++) {
-        const struct qb_qlayer *L = &qm->layer[l]; /* norms and biases, folded scales included */
-        const struct qb_qweight *W = &qm->lin[l * QB_LIN_COUNT];
-        float *kc = e->k_cache + l * kvd * e->max_ctx + p0; /* column p0 of row 0 */
-        float *vc = e->v_cache + (l * e->max_ctx + p0) * kvd;
+/* The MLP block of layer l over e->x: x += down(silu(gate(n(x))) * up(n(x))). */
+static int ffn_block(struct qb_engine *e, int64_t l, const struct dlayer *L, int64_t pos, int64_t n)
+{
+    const int64_t d = e->m->cfg.dim, hid = L->hidden;
+    int rc;
 
-        rmsnorm(e->xb, e->x, L->attn_norm, n, d, c->norm_eps);
-        /* values go straight into the cache rows of these positions, keys after RoPE */
-        if ((rc = mm(e->q, e->xb, n, &W[QB_LIN_Q])) < 0 || (rc = mm(e->k, e->xb, n, &W[QB_LIN_K])) < 0 ||
-            (rc = mm(vc, e->xb, n, &W[QB_LIN_V])) < 0)
-            return rc;
-        add_bias(e->q, L->bq, n, qd);
-        add_bias(e->k, L->bk, n, kvd);
-        add_bias(vc, L->bv, n, kvd);
-        for (int64_t t = 0; t < n; t++) {
-            rope(e->q + t * qd, c->n_heads, hd, e->cs + t * hd, c->rope_style);
-            rope(e->k + t * kvd, c->n_kv_heads, hd, e->cs + t * hd, c->rope_style);
-        }
-        for (int64_t t = 0; t < n; t++)
-            for (int64_t j = 0; j < kvd; j++)
-                kc[j * e->max_ctx + t] = e->k[t * kvd + j];
-        attention(e, l, p0, n);
-        if ((rc = mm(e->xb, e->att, n, &W[QB_LIN_O])) < 0)
-            return rc;
-        for (int64_t i = 0; i < n * d; i++)
-            e->x[i] += e->xb[i];
+    if (!L->ffn_norm)
+        return qb_err(QB_EINVAL, "engine: the layer's weights lack the ffn norm");
+    TRY(B->rmsnorm(BC, e->xb, e->x, L->ffn_norm, n, d));
+    TRY(site(e, QB_SITE_GU_IN, l, pos, n, e->xb, d));
+    TRY(mm(e, e->hb, e->xb, n, L, QB_LIN_GATE));
+    TRY(mm(e, e->hb2, e->xb, n, L, QB_LIN_UP));
+    TRY(B->swiglu(BC, e->hb, e->hb2, n * hid));
+    TRY(site(e, QB_SITE_DOWN_IN, l, pos, n, e->hb, hid));
+    TRY(mm(e, e->xb, e->hb, n, L, QB_LIN_DOWN));
+    TRY(site(e, QB_SITE_DOWN_OUT, l, pos, n, e->xb, d));
+    TRY(B->add(BC, e->x, e->xb, n * d));
+    return site(e, QB_SITE_LAYER_OUT, l, pos, n, e->x, d);
+}
 
-        rmsnorm(e->xb, e->x, L->ffn_norm, n, d, c->norm_eps);
-        if ((rc = mm(e->hb, e->xb, n, &W[QB_LIN_GATE])) < 0 ||
-            (rc = mm(e->hb2, e->xb, n, &W[QB_LIN_UP])) < 0)
-            return rc;
-        for (int64_t i = 0; i < n * hid; i++) {
-            float g = e->hb[i];
-            e->hb[i] = g / (1.0f + expf(-g)) * e->hb2[i];
-        }
-        if ((rc = mm(e->xb, e->hb, n, &W[QB_LIN_DOWN])) < 0)
-            return rc;
-        for (int64_t i = 0; i < n * d; i++)
-            e->x[i] += e->xb[i];
-    }
+/* Norms every row of e->x (n) into e->xb when a hook wants them or all logits are asked
+ * for, else only the last into e->last; then the logits. */
+static int head(struct qb_engine *e, const struct qb_bbuf *norm, int64_t pos, int64_t n,
+                float *logits)
+{
+    const struct qb_config *c = &e->m->cfg;
+    const int64_t d = c->dim;
+    int rc;
 
-    if (logits) {
-        rmsnorm(e->xb, e->x, qm->out_norm, n, d, c->norm_eps);
-        if ((rc = mm(logits, e->xb, n, &qm->output)) < 0)
-            return rc;
-        memcpy(e->logits, logits + (n - 1) * c->vocab_size, (size_t)c->vocab_size * sizeof(float));
+    if (logits || wants(e, QB_SITE_HEAD_IN, c->n_layers)) {
+        TRY(B->rmsnorm(BC, e->xb, e->x, norm, n, d));
+        TRY(site(e, QB_SITE_HEAD_IN, c->n_layers, pos, n, e->xb, d));
+        if (logits)
+            return B->logits(BC, logits, e->xb, n, e->output);
+        TRY(B->copy(BC, e->last, 0, e->xb, (n - 1) * d, d));
     } else {
-        rmsnorm(e->xb, e->x + (n - 1) * d, qm->out_norm, 1, d, c->norm_eps);
-        if ((rc = mm(e->logits, e->xb, 1, &qm->output)) < 0)
-            return rc;
+        TRY(B->copy(BC, e->last, 0, e->x, (n - 1) * d, d));
+        TRY(B->rmsnorm(BC, e->last, e->last, norm, 1, d));
     }
-    e->pos += n;
+    return e->output ? B->logits(BC, e->logits, e->last, 1, e->output) : 0;
+}
+
+/* One batch of n <= max_batch tokens at positions e->pos.. ; logits (n, vocab) or NULL. */
+static int forward_batch(struct qb_engine *e, const int32_t *tok, int64_t n, float *logits)
+{
+    const struct qb_config *c = &e->m->cfg;
+    int rc;
+
+    TRY(B->embed(BC, e->embed, tok, n, e->x));
+    for (int64_t l = 0; l < c->n_layers; l++) {
+        TRY(attn_block(e, l, &e->layer[l], e->pos, n));
+        TRY(ffn_block(e, l, &e->layer[l], e->pos, n));
+    }
+    TRY(head(e, e->out_norm, e->pos, n, logits));
+    if (logits)
+        memcpy(e->logits, logits + (n - 1) * c->vocab_size, (size_t)c->vocab_size * sizeof(float));
     return 0;
 }
 
 int qb_engine_forward(struct qb_engine *e, const int32_t *tokens, int64_t n, float *logits)
 {
     const int64_t vocab = e->m->cfg.vocab_size;
-    int rc;
+    const int64_t pos0 = e->pos;
+    int rc, stopped = 0;
 
+    if (e->layers_only)
+        return qb_err(QB_EINVAL, "engine: a layers-only engine has no weights to run tokens on");
     if (n <= 0)
         return qb_err(QB_EINVAL, "no tokens to run");
     if (n > e->max_ctx - e->pos)
@@ -412,13 +437,179 @@ int qb_engine_forward(struct qb_engine *e, const int32_t *tokens, int64_t n, flo
         if (tokens[t] < 0 || tokens[t] >= vocab)
             return qb_err(QB_EINVAL, "token id %d is outside the vocabulary (0..%lld)",
                           (int)tokens[t], (long long)vocab - 1);
-    if ((rc = ensure_scores(e)) < 0)
-        return rc;
-    for (int64_t t0 = 0; t0 < n; t0 += CHUNK) {
-        int64_t k = n - t0 < CHUNK ? n - t0 : CHUNK;
-        /* intermediate chunks need no logits unless all positions were asked for */
-        if ((rc = forward_chunk(e, tokens + t0, k, logits ? logits + t0 * vocab : NULL)) < 0)
+    for (int64_t t0 = 0; t0 < n; t0 += e->max_batch) {
+        int64_t k = n - t0 < e->max_batch ? n - t0 : e->max_batch;
+        /* intermediate batches need no logits unless all positions were asked for */
+        rc = forward_batch(e, tokens + t0, k, logits ? logits + t0 * vocab : NULL);
+        if (rc < 0) {
+            e->pos = pos0;
             return rc;
+        }
+        stopped |= rc == QB_ENGINE_STOPPED;
+        e->pos += k;
     }
+    if (stopped) /* the deeper layers' caches lack these positions */
+        e->pos = pos0;
+    return stopped ? QB_ENGINE_STOPPED : 0;
+}
+
+/* ---- a pass from a residual stream the caller holds ----------------------------------- */
+
+/* The caller's weights as e->call: weights uploaded (freed by call_done), vectors copied
+ * into the call buffers, shapes from the weights and checked against the model's. */
+static int call_load(struct qb_engine *e, const struct qb_engine_lw *w)
+{
+    const struct qb_config *c = &e->m->cfg;
+    struct dlayer *L = &e->call;
+    const struct qb_qweight *const *lin = w->lin;
+    const int64_t hd = c->head_dim;
+    int rc;
+
+    L->n_heads = lin[QB_LIN_Q] ? lin[QB_LIN_Q]->t.rows / hd : c->n_heads;
+    L->n_kv_heads = lin[QB_LIN_K] ? lin[QB_LIN_K]->t.rows / hd : c->n_kv_heads;
+    L->hidden = lin[QB_LIN_GATE] ? lin[QB_LIN_GATE]->t.rows : c->hidden_dim;
+    if ((lin[QB_LIN_Q] && lin[QB_LIN_Q]->t.rows % hd) ||
+        (lin[QB_LIN_K] && lin[QB_LIN_K]->t.rows % hd) || L->n_heads < 1 ||
+        L->n_heads > c->n_heads || L->n_kv_heads < 1 || L->n_kv_heads > c->n_kv_heads ||
+        L->n_heads % L->n_kv_heads || L->n_heads / L->n_kv_heads != c->n_heads / c->n_kv_heads ||
+        L->hidden < 1 || L->hidden > c->hidden_dim)
+        return qb_err(QB_EINVAL,
+                      "engine: layer weights of %lld/%lld heads and %lld hidden units "
+                      "do not fit the model's %lld/%lld and %lld",
+                      (long long)L->n_heads, (long long)L->n_kv_heads, (long long)L->hidden,
+                      (long long)c->n_heads, (long long)c->n_kv_heads, (long long)c->hidden_dim);
+    for (int i = 0; i < QB_LIN_COUNT; i++)
+        if (lin[i])
+            TRY(B->weight_new(BC, &lin[i]->t, lin[i]->act, &L->lin[i]));
+    struct {
+        const float *src;
+        struct qb_bbuf *dst;
+        int64_t n;
+    } vec[] = {
+        {w->attn_norm, L->attn_norm, c->dim}, {w->ffn_norm, L->ffn_norm, c->dim},
+        {w->bq, L->bq, L->n_heads * hd},      {w->bk, L->bk, L->n_kv_heads * hd},
+        {w->bv, L->bv, L->n_kv_heads * hd},
+    };
+    for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++)
+        if (vec[i].src)
+            TRY(B->write(BC, vec[i].dst, 0, vec[i].src, vec[i].n));
     return 0;
+}
+
+static void call_done(struct qb_engine *e)
+{
+    dlayer_release(e, &e->call, 1, 0);
+}
+
+/* e->call with the vectors the caller did not give hidden (NULL) for one pass. */
+static struct dlayer call_view(const struct qb_engine *e, const struct qb_engine_lw *w)
+{
+    struct dlayer L = e->call;
+    L.attn_norm = w->attn_norm ? L.attn_norm : NULL;
+    L.ffn_norm = w->ffn_norm ? L.ffn_norm : NULL;
+    L.bq = w->bq ? L.bq : NULL;
+    L.bk = w->bk ? L.bk : NULL;
+    L.bv = w->bv ? L.bv : NULL;
+    return L;
+}
+
+int qb_engine_embed(struct qb_engine *e, const struct qb_qweight *table, const int32_t *tokens,
+                    int64_t n, float *x)
+{
+    const int64_t d = e->m->cfg.dim;
+    struct qb_bweight *t = NULL;
+    int64_t rows, width;
+    int rc = 0;
+
+    if (!table && e->layers_only)
+        return qb_err(QB_EINVAL, "engine: a layers-only engine has no embeddings of its own");
+    rows = table ? table->t.rows : e->m->cfg.vocab_size;
+    width = !table ? d : table->t.in_cols ? table->t.in_cols : table->t.cols;
+    if (width != d)
+        return qb_err(QB_EINVAL,
+                      "engine: an embedding table of width %lld for a model of dim "
+                      "%lld",
+                      (long long)width, (long long)d);
+    for (int64_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= rows)
+            return qb_err(QB_EINVAL, "token id %d is outside the embedding table (0..%lld)",
+                          (int)tokens[i], (long long)rows - 1);
+    if (table && (rc = B->weight_new(BC, &table->t, table->act, &t)) < 0)
+        return rc;
+    for (int64_t t0 = 0; t0 < n && rc == 0; t0 += e->max_batch) {
+        int64_t k = n - t0 < e->max_batch ? n - t0 : e->max_batch;
+        if ((rc = B->embed(BC, t ? t : e->embed, tokens + t0, k, e->x)) == 0)
+            rc = B->read(BC, e->x, 0, x + t0 * d, k * d);
+    }
+    B->weight_free(BC, t);
+    return rc;
+}
+
+int qb_engine_layer(struct qb_engine *e, int64_t l, const struct qb_engine_lw *w,
+                    enum qb_engine_start from, float *x, int64_t pos, int64_t n)
+{
+    const int64_t d = e->m->cfg.dim;
+    struct dlayer view;
+    const struct dlayer *L;
+    int rc = 0, stopped = 0;
+
+    if (l < 0 || l >= e->m->cfg.n_layers || n <= 0 || pos < 0 ||
+        (from == QB_START_LAYER && n > e->max_ctx - pos) ||
+        (from != QB_START_LAYER && from != QB_START_FFN))
+        return qb_err(QB_EINVAL,
+                      "engine: layer %lld over %lld tokens at %lld does not fit "
+                      "(context %lld)",
+                      (long long)l, (long long)n, (long long)pos, (long long)e->max_ctx);
+    if (!w && e->layers_only)
+        return qb_err(QB_EINVAL, "engine: a layers-only engine has no layer weights of its own");
+    if (w && (rc = call_load(e, w)) < 0) {
+        call_done(e);
+        return rc;
+    }
+    if (w)
+        view = call_view(e, w);
+    L = w ? &view : &e->layer[l];
+    for (int64_t t0 = 0; t0 < n && rc >= 0; t0 += e->max_batch) {
+        const int64_t k = n - t0 < e->max_batch ? n - t0 : e->max_batch;
+        if ((rc = B->write(BC, e->x, 0, x + t0 * d, k * d)) < 0)
+            break;
+        rc = from == QB_START_LAYER ? attn_block(e, l, L, pos + t0, k) : 0;
+        if (rc == 0)
+            rc = ffn_block(e, l, L, pos + t0, k);
+        stopped |= rc == QB_ENGINE_STOPPED;
+        if (rc >= 0)
+            rc = B->read(BC, e->x, 0, x + t0 * d, k * d);
+    }
+    if (w)
+        call_done(e);
+    return rc < 0 ? rc : stopped ? QB_ENGINE_STOPPED : 0;
+}
+
+int qb_engine_head(struct qb_engine *e, const float *out_norm, const float *x, int64_t pos,
+                   int64_t n, float *logits)
+{
+    const struct qb_config *c = &e->m->cfg;
+    const int64_t d = c->dim;
+    struct qb_bbuf *norm = e->out_norm;
+    int rc = 0, stopped = 0;
+
+    if (n <= 0 || (!out_norm && !e->out_norm) || (logits && !e->output))
+        return qb_err(QB_EINVAL, "engine: the final norm of %lld tokens%s", (long long)n,
+                      logits && !e->output ? " with a head the engine does not hold" : "");
+    if (out_norm) { /* the caller's, in the call's attention-norm buffer */
+        norm = e->call.attn_norm;
+        TRY(B->write(BC, norm, 0, out_norm, d));
+    }
+    for (int64_t t0 = 0; t0 < n && rc >= 0; t0 += e->max_batch) {
+        const int64_t k = n - t0 < e->max_batch ? n - t0 : e->max_batch;
+        if ((rc = B->write(BC, e->x, 0, x + t0 * d, k * d)) < 0)
+            break;
+        if ((rc = B->rmsnorm(BC, e->xb, e->x, norm, k, d)) < 0)
+            break;
+        rc = site(e, QB_SITE_HEAD_IN, c->n_layers, pos + t0, k, e->xb, d);
+        stopped |= rc == QB_ENGINE_STOPPED;
+        if (rc == 0 && logits)
+            rc = B->logits(BC, logits + t0 * c->vocab_size, e->xb, k, e->output);
+    }
+    return rc < 0 ? rc : stopped ? QB_ENGINE_STOPPED : 0;
 }

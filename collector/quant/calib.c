@@ -1,16 +1,19 @@
 /* calib: calibration data and the layer-by-layer calibrated quantizers (see calib.h). The
- * layer forward here must agree with collector/engine/engine.c (RMSNorm, RoPE and its two styles,
- * causal grouped-query attention with q/k/v biases, SwiGLU): the quantized layers are fed
- * the activations the engine will give them. Shapes are per sequence of T tokens. */
+ * layers run on the engine's own forward pass (collector/engine/engine.h): each sequence's
+ * residual stream goes through layer l with the weights of the moment (f32 working copies,
+ * then the quantized matrices), and a hook copies out the input a group of matrices reads
+ * and stops the pass there. So the quantized layers are fed exactly the activations the
+ * engine will give them, and this file only observes and quantizes. Shapes are per
+ * sequence of T tokens. */
 #include "collector/quant/calib.h"
 
+#include "collector/engine/engine.h"
 #include "kernels/base/err.h"
 #include "kernels/base/fileio.h"
 #include "collector/model/model.h"
 #include "collector/model/qmodel.h"
 #include "collector/tokenizer/tokenizer.h"
 #include "kernels/gptq.h"
-#include "kernels/dispatch.h"
 #include "kernels/qmatmul.h"
 #include "kernels/quantize.h"
 
@@ -183,22 +186,8 @@ struct acc {
     double *abs_sum;  /* (k) AWQ: sum |x| */
     double *sq_sum;   /* (k) AWQ: sum x^2, for the clipping search */
     float *abs_max;   /* (k) SmoothQuant: max |x| */
-    float *sample;    /* (cap, k) AWQ: every stride-th token */
+    float *sample;    /* (cap, k) AWQ: every stride-th token (global token index) */
     int64_t n_keep, cap, stride;
-    float *seqs;      /* (seq_cap, T, k) AWQ's attention loss: every seq_stride-th sequence */
-    int64_t n_seqs, seq_cap, seq_stride;
-};
-
-/* One sequence's activations (T tokens), one set per thread. */
-struct scratch {
-    float *xn;      /* (T, d) normed stream */
-    float *q;       /* (T, qd) */
-    float *k, *v;   /* (T, kvd) */
-    float *att;     /* (T, qd) attention output */
-    float *gate;    /* (T, hid) then the SwiGLU product */
-    float *up;      /* (T, hid) */
-    float *y;       /* (T, d) a block's output */
-    float *tmp;     /* (T + hd * T) attention scratch (attend) */
 };
 
 struct work {
@@ -209,11 +198,9 @@ struct work {
     enum qb_method method;
     int64_t d, qd, kvd, hid, hd, T, n_seq, l;
     float *x;       /* (n_seq, T, d) residual stream of every sequence */
-    struct scratch *scr; /* (n_threads) one sequence's activations per thread */
+    struct qb_engine **eng; /* (n_threads) layers-only engines of T tokens, one per thread */
     float *batch;   /* (n_threads, T, max(d, qd, hid)) the observed inputs of a batch */
     float *xt;      /* (max(d, qd, hid), n_threads * T) those inputs transposed, for H */
-    float *cs;      /* (T, hd) cos then sin of each position */
-    float *inv_freq; /* (hd/2) */
     int n_threads;
     /* the layer being quantized */
     float *w[QB_LIN_COUNT]; /* f32 working copies (rows, cols); scales fold into these */
@@ -231,149 +218,41 @@ static int64_t max3(int64_t a, int64_t b, int64_t c)
     return m > c ? m : c;
 }
 
-/* ---- the layer forward (collector/engine/engine.c's math) ------------------------------------- */
+/* ---- the layer forward: the engine's, with the weights of the moment ------------------- */
 
-/* out (n, d) = x (n, d) / rms(x) * w */
-static void rmsnorm(float *out, const float *x, const float *w, int64_t n, int64_t d, float eps)
+/* Layer l as it stands: the working copies or the quantized matrices (cur), the working
+ * norms and biases. */
+static struct qb_engine_lw layer_weights(const struct work *W)
 {
-    for (int64_t t = 0; t < n; t++) {
-        const float *xt = x + t * d;
-        float *ot = out + t * d, ss = 0;
-        for (int64_t i = 0; i < d; i++)
-            ss += xt[i] * xt[i];
-        ss = 1.0f / sqrtf(ss / (float)d + eps);
-        for (int64_t i = 0; i < d; i++)
-            ot[i] = w[i] * (ss * xt[i]);
-    }
+    struct qb_engine_lw lw = {
+        .attn_norm = W->attn_norm, .ffn_norm = W->ffn_norm, .bq = W->bq, .bk = W->bk, .bv = W->bv};
+    for (int i = 0; i < QB_LIN_COUNT; i++)
+        lw.lin[i] = &W->cur[i];
+    return lw;
 }
 
-/* Rotates each head of v (n_heads, hd) by the angles whose cos/sin are cs. */
-static void rope(float *v, int64_t n_heads, int64_t hd, const float *cs, enum qb_rope_style style)
+/* Where a pass copies what it observes (NULL: nowhere): rows at the positions the engine
+ * reports. */
+static int copy_out(void *ctx, const struct qb_engine_obs *o)
 {
-    const float *cosv = cs, *sinv = cs + hd / 2;
-    for (int64_t h = 0; h < n_heads; h++) {
-        float *p = v + h * hd;
-        for (int64_t i = 0; i < hd / 2; i++) {
-            int64_t a = style == QB_ROPE_INTERLEAVED ? 2 * i : i;
-            int64_t b = style == QB_ROPE_INTERLEAVED ? 2 * i + 1 : i + hd / 2;
-            float x0 = p[a], x1 = p[b];
-            p[a] = x0 * cosv[i] - x1 * sinv[i];
-            p[b] = x0 * sinv[i] + x1 * cosv[i];
-        }
-    }
+    float *dst = ctx;
+    if (dst)
+        memcpy(dst + o->pos * o->width, o->x, (size_t)(o->n * o->width) * sizeof *dst);
+    return 1; /* the pass has reached what it ran for */
 }
 
-static void add_bias(float *y, const float *b, int64_t n, int64_t d)
+/* Runs layer l (weights lw) over x (n, d) from `from` with engine e, copying what site shows
+ * into out (n, width) when out is not NULL and stopping there (QB_SITE_COUNT: the whole
+ * layer). x is the stream where the pass ended. */
+static int run_to(const struct work *W, struct qb_engine *e, const struct qb_engine_lw *lw,
+                  enum qb_engine_start from, enum qb_site site, float *x, int64_t n, float *out)
 {
-    if (b)
-        for (int64_t t = 0; t < n; t++)
-            for (int64_t i = 0; i < d; i++)
-                y[t * d + i] += b[i];
-}
-
-/* out (T, rows of lin i) = in (T, cols) W^T, in the precision the forward runs lin i at */
-static int lin(const struct work *W, int i, const float *in, float *out)
-{
-    int rc = qb_qmatmul(out, in, W->T, &W->cur[i].t, W->cur[i].act);
-    return rc < 0 ? qb_err_prefix(rc, "calibration, layer %lld %s projection", (long long)W->l,
-                                  lin_name[i])
-                  : 0;
-}
-
-/* out (T, nh * hd) = causal attention of q (T, nh * hd) over k, v (T, nkv * hd); query head
- * h reads kv head h / (nh / nkv); tmp (T + hd * T) is scratch. One thread. Each kv head's
- * keys are transposed so that a query's scores are summed over the head's dimensions in order
- * for many positions at once (the same sums as one dot product per position). */
-QB_CLONES static void attend(const float *q, const float *k, const float *v, int64_t T, int64_t nh,
-                             int64_t nkv, int64_t hd, float *tmp, float *out)
-{
-    const int64_t group = nh / nkv, qd = nh * hd, kvd = nkv * hd;
-    const float scale = 1.0f / sqrtf((float)hd);
-    float *s = tmp, *kt = tmp + T; /* (T) scores; (hd, T) one kv head's keys */
-    for (int64_t kvh = 0; kvh < nkv; kvh++) {
-        for (int64_t p = 0; p < T; p++)
-            for (int64_t i = 0; i < hd; i++)
-                kt[i * T + p] = k[p * kvd + kvh * hd + i];
-        for (int64_t job = 0; job < T * group; job++) {
-            const int64_t t = job / group, h = kvh * group + job % group;
-            const float *qt = q + t * qd + h * hd;
-            float *ot = out + t * qd + h * hd;
-            float mx = -INFINITY, sum = 0;
-            memset(s, 0, (size_t)(t + 1) * sizeof *s);
-            for (int64_t i = 0; i < hd; i++) {
-                const float qi = qt[i], *kr = kt + i * T;
-#pragma omp simd
-                for (int64_t p = 0; p <= t; p++)
-                    s[p] += qi * kr[p];
-            }
-            for (int64_t p = 0; p <= t; p++) {
-                s[p] *= scale;
-                mx = s[p] > mx ? s[p] : mx;
-            }
-            for (int64_t p = 0; p <= t; p++) {
-                s[p] = expf(s[p] - mx);
-                sum += s[p];
-            }
-            for (int64_t p = 0; p <= t; p++)
-                s[p] /= sum;
-            /* eight outputs at a time held across the positions, each summed in order */
-            int64_t i0 = 0;
-            for (; i0 + 8 <= hd; i0 += 8) {
-                float acc[8] = {0};
-                for (int64_t p = 0; p <= t; p++) {
-                    const float *vp = v + p * kvd + kvh * hd + i0, a = s[p];
-#pragma omp simd
-                    for (int l = 0; l < 8; l++)
-                        acc[l] += a * vp[l];
-                }
-                memcpy(ot + i0, acc, sizeof acc);
-            }
-            for (; i0 < hd; i0++) {
-                float acc = 0;
-                for (int64_t p = 0; p <= t; p++)
-                    acc += s[p] * v[p * kvd + kvh * hd + i0];
-                ot[i0] = acc;
-            }
-        }
-    }
-}
-
-/* q (T, nh * hd) and k (T, nkv * hd) of one sequence rotated by position (cs: W->cs). */
-static void rope_seq(const struct work *W, float *q, int64_t nh, float *k, int64_t nkv)
-{
-    for (int64_t t = 0; t < W->T; t++) {
-        rope(q + t * nh * W->hd, nh, W->hd, W->cs + t * W->hd, W->c->rope_style);
-        rope(k + t * nkv * W->hd, nkv, W->hd, W->cs + t * W->hd, W->c->rope_style);
-    }
-}
-
-/* xn (T, d) -> att (T, qd) */
-static int attn_core(const struct work *W, struct scratch *S)
-{
+    struct qb_engine_hook h = {copy_out, out, site < QB_SITE_COUNT ? QB_SITE_BIT(site) : 0, -1};
     int rc;
-    if ((rc = lin(W, QB_LIN_Q, S->xn, S->q)) < 0 || (rc = lin(W, QB_LIN_K, S->xn, S->k)) < 0 ||
-        (rc = lin(W, QB_LIN_V, S->xn, S->v)) < 0)
-        return rc;
-    add_bias(S->q, W->bq, W->T, W->qd);
-    add_bias(S->k, W->bk, W->T, W->kvd);
-    add_bias(S->v, W->bv, W->T, W->kvd);
-    rope_seq(W, S->q, W->c->n_heads, S->k, W->c->n_kv_heads);
-    attend(S->q, S->k, S->v, W->T, W->c->n_heads, W->c->n_kv_heads, W->hd, S->tmp, S->att);
-    return 0;
-}
-
-/* xs (T, d) -> gate (T, hid) = silu(gate(n(xs))) * up(n(xs)) */
-static int ffn_core(const struct work *W, struct scratch *S, const float *xs)
-{
-    int rc;
-    rmsnorm(S->xn, xs, W->ffn_norm, W->T, W->d, W->c->norm_eps);
-    if ((rc = lin(W, QB_LIN_GATE, S->xn, S->gate)) < 0 || (rc = lin(W, QB_LIN_UP, S->xn, S->up)) < 0)
-        return rc;
-    for (int64_t i = 0; i < W->T * W->hid; i++) {
-        float g = S->gate[i];
-        S->gate[i] = g / (1.0f + expf(-g)) * S->up[i];
-    }
-    return 0;
+    qb_engine_set_hook(e, site < QB_SITE_COUNT ? &h : NULL);
+    rc = qb_engine_layer(e, W->l, lw, from, x, 0, n);
+    qb_engine_set_hook(e, NULL);
+    return rc < 0 ? qb_err_prefix(rc, "calibration, layer %lld", (long long)W->l) : 0;
 }
 
 /* ---- accumulating what the methods need ------------------------------------------------ */
@@ -385,12 +264,11 @@ static void acc_free(struct acc *a)
     free(a->sq_sum);
     free(a->abs_max);
     free(a->sample);
-    free(a->seqs);
     memset(a, 0, sizeof *a);
 }
 
-/* For an input of k channels; whole: AWQ keeps whole sequences (its attention loss) rather
- * than strided tokens. */
+/* For an input of k channels; whole: AWQ scores whole sequences (its attention loss, which
+ * reads them from the residual stream) rather than strided tokens, and keeps no sample. */
 static int acc_init(struct work *W, struct acc *a, int64_t k, int whole)
 {
     const int64_t total = W->n_seq * W->T;
@@ -403,13 +281,7 @@ static int acc_init(struct work *W, struct acc *a, int64_t k, int whole)
         if (!(a->abs_sum = calloc((size_t)k, sizeof *a->abs_sum)) ||
             !(a->sq_sum = calloc((size_t)k, sizeof *a->sq_sum)))
             goto oom;
-        if (whole) { /* awq_tokens' worth of whole sequences, at least one */
-            a->seq_cap = W->cal->awq_tokens / W->T < W->n_seq ? W->cal->awq_tokens / W->T : W->n_seq;
-            a->seq_cap = a->seq_cap > 0 ? a->seq_cap : 1;
-            a->seq_stride = W->n_seq / a->seq_cap;
-            if (!(a->seqs = malloc((size_t)(a->seq_cap * W->T * k) * sizeof *a->seqs)))
-                goto oom;
-        } else {
+        if (!whole) {
             a->cap = W->cal->awq_tokens < total ? W->cal->awq_tokens : total;
             a->cap = a->cap > 0 ? a->cap : 1;
             a->stride = total / a->cap > 1 ? total / a->cap : 1;
@@ -468,10 +340,6 @@ static void observe(struct work *W, struct acc *a, const float *x, int64_t n)
         for (int64_t t = 0; t < n && a->n_keep < a->cap; t++)
             if ((a->n_tok + t) % a->stride == 0)
                 memcpy(a->sample + a->n_keep++ * k, x + t * k, (size_t)k * sizeof *x);
-    /* batches are whole sequences */
-    for (int64_t t = 0; a->seqs && t < n && a->n_seqs < a->seq_cap; t += W->T)
-        if (((a->n_tok + t) / W->T) % a->seq_stride == 0)
-            memcpy(a->seqs + a->n_seqs++ * W->T * k, x + t * k, (size_t)(W->T * k) * sizeof *x);
     a->n_tok += n;
 }
 
@@ -485,52 +353,29 @@ enum pass {
     P_HEAD,    /* after the last layer: the final normed stream, the input of the head */
 };
 
-/* Sequence s through pass p; the observed input (T, k) is copied to obs when not NULL. */
-static int seq_pass(const struct work *W, struct scratch *S, enum pass p, int64_t s, float *obs)
+/* Sequence s through pass p on engine e; the observed input (T, k) is copied to obs when
+ * not NULL. The passes that reach the layer's second half write the stream back into W->x. */
+static int seq_pass(const struct work *W, struct qb_engine *e, enum pass p, int64_t s, float *obs)
 {
-    const int64_t T = W->T, d = W->d;
-    const float eps = W->c->norm_eps;
-    float *xs = W->x + s * T * d; /* (T, d) */
-    const float *seen = NULL;
-    int64_t k = 0;
-    int rc = 0;
-    switch (p) {
-    case P_QKV:
-        rmsnorm(S->xn, xs, W->attn_norm, T, d, eps);
-        seen = S->xn, k = d;
-        break;
-    case P_O:
-        rmsnorm(S->xn, xs, W->attn_norm, T, d, eps);
-        rc = attn_core(W, S);
-        seen = S->att, k = W->qd;
-        break;
-    case P_ATTN_GU:
-        rmsnorm(S->xn, xs, W->attn_norm, T, d, eps);
-        if ((rc = attn_core(W, S)) < 0 || (rc = lin(W, QB_LIN_O, S->att, S->y)) < 0)
-            break;
-        for (int64_t i = 0; i < T * d; i++)
-            xs[i] += S->y[i];
-        rmsnorm(S->xn, xs, W->ffn_norm, T, d, eps);
-        seen = S->xn, k = d;
-        break;
-    case P_DOWN:
-        rc = ffn_core(W, S, xs);
-        seen = S->gate, k = W->hid;
-        break;
-    case P_FFN:
-        if ((rc = ffn_core(W, S, xs)) < 0 || (rc = lin(W, QB_LIN_DOWN, S->gate, S->y)) < 0)
-            break;
-        for (int64_t i = 0; i < T * d; i++)
-            xs[i] += S->y[i];
-        break;
-    case P_HEAD:
-        rmsnorm(S->xn, xs, W->m->out_norm, T, d, eps);
-        seen = S->xn, k = d;
-        break;
+    static const struct {
+        enum qb_engine_start from;
+        enum qb_site site;
+    } how[] = {
+        [P_QKV] = {QB_START_LAYER, QB_SITE_QKV_IN},    [P_O] = {QB_START_LAYER, QB_SITE_O_IN},
+        [P_ATTN_GU] = {QB_START_LAYER, QB_SITE_GU_IN}, [P_DOWN] = {QB_START_FFN, QB_SITE_DOWN_IN},
+        [P_FFN] = {QB_START_FFN, QB_SITE_COUNT},
+    };
+    const struct qb_engine_lw lw = layer_weights(W);
+    float *xs = W->x + s * W->T * W->d; /* (T, d) */
+    int rc;
+    if (p == P_HEAD) {
+        struct qb_engine_hook h = {copy_out, obs, QB_SITE_BIT(QB_SITE_HEAD_IN), -1};
+        qb_engine_set_hook(e, &h);
+        rc = qb_engine_head(e, W->m->out_norm, xs, 0, W->T, NULL);
+        qb_engine_set_hook(e, NULL);
+        return rc < 0 ? qb_err_prefix(rc, "calibration, the final norm") : 0;
     }
-    if (rc == 0 && obs && seen)
-        memcpy(obs, seen, (size_t)(T * k) * sizeof *obs);
-    return rc;
+    return run_to(W, e, &lw, how[p].from, how[p].site, xs, W->T, obs);
 }
 
 /* Pass p over every sequence, a batch of n_threads sequences at a time (one per thread; the
@@ -544,7 +389,7 @@ static int run_pass(struct work *W, enum pass p, struct acc *a)
 #pragma omp parallel for schedule(dynamic, 1) num_threads(W->n_threads) if (nb > 1)
         for (int64_t b = 0; b < nb; b++) {
             float *obs = a ? W->batch + b * W->T * a->k : NULL;
-            int r = seq_pass(W, &W->scr[omp_get_thread_num()], p, s0 + b, obs);
+            int r = seq_pass(W, W->eng[omp_get_thread_num()], p, s0 + b, obs);
             if (r < 0) {
 #pragma omp critical(qb_calib_fail)
                 if (rc == 0) { /* the message is thread-local: carry it out */
@@ -797,26 +642,30 @@ static int64_t search_row(int64_t r, int64_t ns, int64_t rows)
 }
 
 /* The alpha search of one site: the rows it scores, their f32 outputs on the sampled inputs
- * (or sequences), and its buffers. Scoring a block (the MLP, the attention), the rows of the
- * first layer are the block's hidden units or query channels, read by the block's output
- * layer (down, o) through the same columns of it; scoring the attention, the rows are those
- * of whole kv heads, evenly spaced, and of the query heads that read them. */
+ * (or the block's f32 output), and its buffers. Scoring a block (the MLP, the attention), the
+ * rows of the first layer are the block's hidden units or query channels, read by the
+ * block's output layer (down, o) through the same columns of it; scoring the attention, the
+ * rows are those of whole kv heads, evenly spaced, and of the query heads that read them. A
+ * block runs on the engine from the residual stream (block_run), its norm divided by the
+ * scales where the matrices' own outputs are scored on the normed inputs divided by them. */
 struct search {
     int n_lin, block;
     int64_t n, k, ns[3];
-    int64_t nkv;    /* scoring the attention: the kv heads scored */
-    const float *x; /* (n, k) the sampled inputs, or the whole sequences' */
+    int64_t nkv;     /* scoring the attention: the kv heads scored */
+    const float *x;  /* (n, k) scoring the matrices: the sampled inputs */
+    float *xr;       /* (n, d) scoring a block: the stream it reads (the MLP: the sampled
+                        tokens' after the attention block; the attention: whole sampled
+                        sequences' entering the layer) */
     int64_t *row[3]; /* (ns) the rows scored */
-    float *w[3];    /* (ns, k) the rows scored, f32, unscaled */
-    float *b[3];    /* (ns) their biases, or NULL */
-    float *out_w;   /* (d, ns[0]) scoring a block: its output layer's columns for the rows scored */
-    float *ref[3];  /* (n, ns) their f32 outputs */
-    float *yq[3];   /* the same, quantized */
+    float *w[3];     /* (ns, k) the rows scored, f32, unscaled */
+    float *b[3];     /* (ns) their biases, or NULL */
+    float *out_w;  /* (d, ns[0]) scoring a block: its output layer's columns for the rows scored */
+    float *ref[3]; /* (n, ns) scoring the matrices: their f32 outputs */
+    float *yq[3];  /* the same, quantized */
     float *ref_out, *yq_out; /* (n, d) scoring a block: its output, f32 and quantized */
-    float *att;     /* (n, ns[0]) scoring the attention: its output before o */
-    float *tmp;     /* (n_threads, T + hd * T) attention scratch */
-    float *xs;      /* (n, k) the inputs divided by the scales */
-    float *ws;      /* (max ns, k) the rows scored, times the scales */
+    float *norm;             /* (k) scoring a block: its norm's weights divided by the scales */
+    float *xs;               /* (n, k) scoring the matrices: the inputs divided by the scales */
+    float *ws;               /* (max ns, k) the rows scored, times the scales */
 };
 
 static void search_free(struct search *S)
@@ -828,45 +677,86 @@ static void search_free(struct search *S)
         free(S->ref[i]);
         free(S->yq[i]);
     }
+    free(S->xr);
     free(S->out_w);
     free(S->ref_out);
     free(S->yq_out);
-    free(S->att);
-    free(S->tmp);
+    free(S->norm);
     free(S->xs);
     free(S->ws);
     memset(S, 0, sizeof *S);
 }
 
-/* The block's output (n, d) from the scored rows' outputs y[] (which it overwrites). MLP:
- * down (silu(gate) * up), down's columns in f32. Attention: the biases, RoPE, causal attention
- * of each sequence, then o's columns in f32. */
-static int block_out(const struct work *W, enum site site, struct search *S, float *const y[3],
-                     float *out)
+/* The block's output (n, d) on the engine, with the scored rows' weights q[] (f32 or
+ * quantized) behind the norm weights nw (d) and the block's output layer's columns for them
+ * in f32: the MLP's (down's output) over the sampled tokens, the attention's (o's output,
+ * after the biases, RoPE and causal attention) over each sampled sequence. Pieces of T
+ * tokens (whole sequences for the attention) run in parallel, one per thread and engine, as
+ * the passes do: one parallel region per call, where the matmuls of one engine over all the
+ * tokens would open several per piece. The passes stop before the residual add, so S->xr
+ * is left as it was. */
+static int block_run(const struct work *W, enum site site, struct search *S,
+                     const struct qb_qweight *const q[3], const float *nw, float *out)
 {
-    struct qb_qtensor wo;
-    const int64_t n = S->n, nq = S->ns[0], nkv = S->ns[1], T = W->T;
-    if (site == SITE_GU) {
-        for (int64_t i = 0; i < n * nq; i++)
-            y[0][i] = y[0][i] / (1.0f + expf(-y[0][i])) * y[1][i];
-        qb_qtensor_wrap_f32(S->out_w, W->d, nq, &wo);
-        return qb_qmatmul(out, y[0], n, &wo, QB_ACT_F32);
+    const int64_t T = W->T, d = W->d, n_piece = (S->n + T - 1) / T;
+    const int mlp = site == SITE_GU;
+    struct qb_qweight wo = {.act = QB_ACT_F32};
+    char msg[512] = "";
+    int rc = 0;
+    qb_qtensor_wrap_f32(S->out_w, W->d, S->ns[0], &wo.t);
+    const struct qb_engine_lw lw =
+        mlp ? (struct qb_engine_lw){.lin = {[QB_LIN_GATE] = q[0], [QB_LIN_UP] = q[1],
+                                            [QB_LIN_DOWN] = &wo},
+                                    .ffn_norm = nw}
+            : (struct qb_engine_lw){.lin = {q[0], q[1], q[2], &wo},
+                                    .attn_norm = nw,
+                                    .bq = S->b[0],
+                                    .bk = S->b[1],
+                                    .bv = S->b[2]};
+#pragma omp parallel for schedule(dynamic, 1) num_threads(W->n_threads) if (n_piece > 1)
+    for (int64_t c = 0; c < n_piece; c++) {
+        const int64_t t0 = c * T, k = S->n - t0 < T ? S->n - t0 : T;
+        int r = run_to(W, W->eng[omp_get_thread_num()], &lw, mlp ? QB_START_FFN : QB_START_LAYER,
+                       mlp ? QB_SITE_DOWN_OUT : QB_SITE_O_OUT, S->xr + t0 * d, k, out + t0 * d);
+        if (r < 0) {
+#pragma omp critical(qb_calib_fail)
+            if (rc == 0) { /* the message is thread-local: carry it out */
+                rc = r;
+                snprintf(msg, sizeof msg, "%s", qb_errmsg());
+            }
+        }
     }
-    for (int l = 0; l < 3; l++)
-        if (S->b[l])
-            add_bias(y[l], S->b[l], n, S->ns[l]);
-#pragma omp parallel for schedule(dynamic, 1) num_threads(W->n_threads) if (n / T > 1)
-    for (int64_t sq = 0; sq < n / T; sq++) {
-        float *q = y[0] + sq * T * nq, *k = y[1] + sq * T * nkv, *v = y[2] + sq * T * nkv;
-        rope_seq(W, q, nq / W->hd, k, nkv / W->hd);
-        attend(q, k, v, T, nq / W->hd, nkv / W->hd, W->hd, S->tmp + omp_get_thread_num() * T * (1 + W->hd),
-               S->att + sq * T * nq);
-    }
-    qb_qtensor_wrap_f32(S->out_w, W->d, nq, &wo);
-    return qb_qmatmul(out, S->att, n, &wo, QB_ACT_F32);
+    return rc < 0 ? qb_err(rc, "%s", msg) : 0;
 }
 
-/* Sets up S for site: the rows scored, their f32 outputs on a's sampled inputs, buffers. */
+/* The stream S's block reads, gathered from W->x: for the attention, awq_tokens' worth of
+ * whole sequences, evenly spaced (at least one); for the MLP, the tokens a sampled (every
+ * stride-th, W->x then holding the stream after the attention block). */
+static int gather_stream(const struct work *W, enum site site, const struct acc *a,
+                         struct search *S)
+{
+    const int64_t d = W->d, T = W->T;
+    if (site == SITE_QKV) {
+        int64_t cap = W->cal->awq_tokens / T < W->n_seq ? W->cal->awq_tokens / T : W->n_seq;
+        cap = cap > 0 ? cap : 1;
+        S->n = cap * T;
+        if (!(S->xr = malloc((size_t)(S->n * d) * sizeof *S->xr)))
+            return qb_err(QB_ENOMEM, "out of memory for the awq search");
+        for (int64_t j = 0; j < cap; j++) /* sequence j * (n_seq / cap) */
+            memcpy(S->xr + j * T * d, W->x + j * (W->n_seq / cap) * T * d,
+                   (size_t)(T * d) * sizeof *S->xr);
+        return 0;
+    }
+    S->n = a->n_keep;
+    if (!(S->xr = malloc((size_t)(S->n * d) * sizeof *S->xr)))
+        return qb_err(QB_ENOMEM, "out of memory for the awq search");
+    for (int64_t j = 0; j < S->n; j++)
+        memcpy(S->xr + j * d, W->x + j * a->stride * d, (size_t)d * sizeof *S->xr);
+    return 0;
+}
+
+/* Sets up S for site: the rows scored and their weights, the f32 reference (the rows'
+ * outputs on a's sampled inputs, or the block's output), buffers. */
 static int search_init(const struct work *W, enum site site, const struct acc *a, struct search *S)
 {
     const int64_t k = a->k;
@@ -877,8 +767,10 @@ static int search_init(const struct work *W, enum site site, const struct acc *a
     S->n_lin = site_lins[site].n;
     S->k = k;
     S->block = mlp_loss(W, site) || attn;
-    S->x = attn ? a->seqs : a->sample;
-    S->n = attn ? a->n_seqs * W->T : a->n_keep;
+    S->x = a->sample;
+    S->n = a->n_keep;
+    if (S->block && (rc = gather_stream(W, site, a, S)) < 0)
+        return rc;
     if (attn) { /* whole kv heads, as many as the weights allow, at least one */
         const int64_t group = W->c->n_heads / W->c->n_kv_heads;
         const int64_t per = (group + 2) * W->hd * k;
@@ -911,8 +803,8 @@ static int search_init(const struct work *W, enum site site, const struct acc *a
         const float *bias = !attn ? NULL : i == QB_LIN_Q ? W->bq : i == QB_LIN_K ? W->bk : W->bv;
         struct qb_qtensor wf;
         if (!(S->w[nl] = malloc((size_t)(ns * k) * sizeof *S->w[nl])) ||
-            !(S->ref[nl] = malloc((size_t)(S->n * ns) * sizeof *S->ref[nl])) ||
-            !(S->yq[nl] = malloc((size_t)(S->n * ns) * sizeof *S->yq[nl])) ||
+            (!S->block && (!(S->ref[nl] = malloc((size_t)(S->n * ns) * sizeof *S->ref[nl])) ||
+                           !(S->yq[nl] = malloc((size_t)(S->n * ns) * sizeof *S->yq[nl])))) ||
             (bias && !(S->b[nl] = malloc((size_t)ns * sizeof *S->b[nl]))))
             goto oom;
         for (int64_t r = 0; r < ns; r++) {
@@ -920,24 +812,29 @@ static int search_init(const struct work *W, enum site site, const struct acc *a
             if (bias)
                 S->b[nl][r] = bias[S->row[nl][r]];
         }
-        qb_qtensor_wrap_f32(S->w[nl], ns, k, &wf);
-        rc = qb_qmatmul(S->ref[nl], S->x, S->n, &wf, QB_ACT_F32);
+        if (!S->block) {
+            qb_qtensor_wrap_f32(S->w[nl], ns, k, &wf);
+            rc = qb_qmatmul(S->ref[nl], S->x, S->n, &wf, QB_ACT_F32);
+        }
     }
     if (rc == 0 && S->block) {
         const int out = site == SITE_GU ? QB_LIN_DOWN : QB_LIN_O;
         const int64_t ns = S->ns[0], d = W->d, cols = W->cols[out];
+        struct qb_qweight wf[3] = {{.act = QB_ACT_F32}, {.act = QB_ACT_F32}, {.act = QB_ACT_F32}};
         if (!(S->out_w = malloc((size_t)(d * ns) * sizeof *S->out_w)) ||
             !(S->ref_out = malloc((size_t)(S->n * d) * sizeof *S->ref_out)) ||
             !(S->yq_out = malloc((size_t)(S->n * d) * sizeof *S->yq_out)) ||
-            (attn && (!(S->att = malloc((size_t)(S->n * ns) * sizeof *S->att)) ||
-                                    !(S->tmp = malloc((size_t)(W->n_threads * W->T * (1 + W->hd)) * sizeof *S->tmp)))))
+            !(S->norm = malloc((size_t)k * sizeof *S->norm)))
             goto oom;
         for (int64_t o = 0; o < d; o++)
             for (int64_t r = 0; r < ns; r++)
                 S->out_w[o * ns + r] = W->w[out][o * cols + S->row[0][r]];
-        rc = block_out(W, site, S, S->ref, S->ref_out);
+        for (int nl = 0; nl < S->n_lin; nl++)
+            qb_qtensor_wrap_f32(S->w[nl], S->ns[nl], k, &wf[nl].t);
+        rc = block_run(W, site, S, (const struct qb_qweight *const[3]){&wf[0], &wf[1], &wf[2]},
+                       site == SITE_GU ? W->ffn_norm : W->attn_norm, S->ref_out);
     }
-    if (rc == 0 && (!(S->xs = malloc((size_t)(S->n * k) * sizeof *S->xs)) ||
+    if (rc == 0 && ((!S->block && !(S->xs = malloc((size_t)(S->n * k) * sizeof *S->xs))) ||
                     !(S->ws = malloc((size_t)(most * k) * sizeof *S->ws))))
         goto oom;
     return rc;
@@ -952,32 +849,43 @@ static int search_error(const struct work *W, enum site site, const struct acc *
                         struct search *S, float *cw, double *hs, double *err)
 {
     const int64_t k = S->k, n = S->n;
+    struct qb_qweight q[3];
     int rc = 0;
+    memset(q, 0, sizeof q);
     scaled_moments(a, s, cw, hs);
     *err = 0;
-    for (int64_t t = 0; t < n; t++)
+    for (int64_t t = 0; !S->block && t < n; t++)
         for (int64_t j = 0; j < k; j++)
             S->xs[t * k + j] = S->x[t * k + j] / s[j];
     for (int nl = 0; nl < S->n_lin && rc == 0; nl++) {
         const int64_t ns = S->ns[nl];
-        struct qb_qweight q;
         for (int64_t r = 0; r < ns; r++)
             for (int64_t j = 0; j < k; j++)
                 S->ws[r * k + j] = S->w[nl][r * k + j] * s[j];
-        if ((rc = quant_awq(W, site_lins[site].lin[nl], S->ws, ns, cw, hs, "awq search", &q)) < 0)
+        if ((rc = quant_awq(W, site_lins[site].lin[nl], S->ws, ns, cw, hs, "awq search", &q[nl])) <
+            0)
             break;
-        rc = qb_qmatmul(S->yq[nl], S->xs, n, &q.t, q.act);
-        qb_qtensor_release(&q.t);
-        for (int64_t e = 0; rc == 0 && !S->block && e < n * ns; e++) {
+        if (S->block) /* all the block's rows are needed at once */
+            continue;
+        rc = qb_qmatmul(S->yq[nl], S->xs, n, &q[nl].t, q[nl].act);
+        for (int64_t e = 0; rc == 0 && e < n * ns; e++) {
             double dlt = (double)S->ref[nl][e] - S->yq[nl][e];
             *err += dlt * dlt;
         }
     }
-    if (rc == 0 && S->block && (rc = block_out(W, site, S, S->yq, S->yq_out)) == 0)
-        for (int64_t e = 0; e < n * W->d; e++) {
+    if (rc == 0 && S->block) {
+        const float *g = site == SITE_GU ? W->ffn_norm : W->attn_norm;
+        for (int64_t j = 0; j < k; j++) /* as fold() will divide the norm */
+            S->norm[j] = g[j] / s[j];
+        rc = block_run(W, site, S, (const struct qb_qweight *const[3]){&q[0], &q[1], &q[2]},
+                       S->norm, S->yq_out);
+        for (int64_t e = 0; rc == 0 && e < n * W->d; e++) {
             double dlt = (double)S->ref_out[e] - S->yq_out[e];
             *err += dlt * dlt;
         }
+    }
+    for (int nl = 0; nl < 3; nl++)
+        qb_qtensor_release(&q[nl].t);
     return rc;
 }
 
@@ -1312,22 +1220,10 @@ out:
 static void work_release(struct work *W)
 {
     free(W->x);
-    for (int i = 0; W->scr && i < W->n_threads; i++) {
-        struct scratch *S = &W->scr[i];
-        free(S->xn);
-        free(S->q);
-        free(S->k);
-        free(S->v);
-        free(S->att);
-        free(S->gate);
-        free(S->up);
-        free(S->y);
-        free(S->tmp);
-    }
-    free(W->scr);
+    for (int i = 0; W->eng && i < W->n_threads; i++)
+        qb_engine_free(W->eng[i]);
+    free(W->eng);
     free(W->batch);
-    free(W->cs);
-    free(W->inv_freq);
     free(W->xt);
     for (int i = 0; i < QB_LIN_COUNT; i++) {
         if (W->final[i])
@@ -1338,6 +1234,31 @@ static void work_release(struct work *W)
         free(W->awq_cw[i]);
         free(W->awq_h[i]);
     }
+}
+
+/* W's buffers: the residual streams, a layers-only engine of T tokens per thread (one layer's
+ * KV cache each), the observed inputs, the working copies of a layer, and the qmodel's own
+ * vectors (vec_stride per layer, then the output norm). */
+static int work_alloc(struct work *W, int64_t vec_stride)
+{
+    const struct qb_engine_opts eo = {.max_ctx = W->T, .max_batch = W->T, .layers_only = 1};
+    const int64_t kmax = max3(W->d, W->qd, W->hid);
+    struct qb_qmodel *qm = W->qm;
+    int rc = 0, ok;
+    W->x = malloc((size_t)(W->n_seq * W->T * W->d) * sizeof(float));
+    W->eng = calloc((size_t)W->n_threads, sizeof *W->eng);
+    W->batch = malloc((size_t)(W->n_threads * W->T * kmax) * sizeof(float));
+    W->xt = malloc((size_t)(W->n_threads * W->T * kmax) * sizeof(float));
+    qm->own_vecs = malloc((size_t)(W->c->n_layers * vec_stride + W->d) * sizeof(float));
+    ok = W->x && W->eng && W->batch && W->xt && qm->own_vecs;
+    for (int i = 0; i < QB_LIN_COUNT && ok; i++)
+        ok = (W->w[i] = malloc((size_t)(W->rows[i] * W->cols[i]) * sizeof(float))) != NULL;
+    if (!ok)
+        return qb_err(QB_ENOMEM, "out of memory for calibration on %lld sequences of %lld tokens",
+                      (long long)W->n_seq, (long long)W->T);
+    for (int i = 0; i < W->n_threads && rc == 0; i++)
+        rc = qb_engine_new_opts(qm, &eo, &W->eng[i]);
+    return rc;
 }
 
 /* The token embeddings for GPTQ and AWQ. Looked up, not multiplied, they have no inputs to
@@ -1470,60 +1391,16 @@ static int calib_fill(const void *ctx, struct qb_qmodel *qm)
         W.n_threads = (int)W.n_seq;
     if (W.n_threads < 1)
         W.n_threads = 1;
-    const int64_t kmax = max3(W.d, W.qd, W.hid);
-    W.x = malloc((size_t)(W.n_seq * W.T * W.d) * sizeof(float));
-    W.scr = calloc((size_t)W.n_threads, sizeof *W.scr);
-    W.batch = malloc((size_t)(W.n_threads * W.T * kmax) * sizeof(float));
-    W.xt = malloc((size_t)(W.n_threads * W.T * kmax) * sizeof(float));
-    W.cs = malloc((size_t)(W.T * W.hd) * sizeof(float));
-    W.inv_freq = malloc((size_t)(W.hd / 2 + 1) * sizeof(float));
-    qm->own_vecs = malloc((size_t)(c->n_layers * vec_stride + W.d) * sizeof(float)); /* + out_norm */
-    int ok = W.x && W.scr && W.batch && W.xt && W.cs && W.inv_freq && qm->own_vecs;
-    for (int i = 0; ok && i < W.n_threads; i++) {
-        struct scratch *S = &W.scr[i];
-        S->xn = malloc((size_t)(W.T * W.d) * sizeof(float));
-        S->q = malloc((size_t)(W.T * W.qd) * sizeof(float));
-        S->k = malloc((size_t)(W.T * W.kvd) * sizeof(float));
-        S->v = malloc((size_t)(W.T * W.kvd) * sizeof(float));
-        S->att = malloc((size_t)(W.T * W.qd) * sizeof(float));
-        S->gate = malloc((size_t)(W.T * W.hid) * sizeof(float));
-        S->up = malloc((size_t)(W.T * W.hid) * sizeof(float));
-        S->y = malloc((size_t)(W.T * W.d) * sizeof(float));
-        S->tmp = malloc((size_t)(W.T * (1 + W.hd)) * sizeof(float));
-        ok = S->xn && S->q && S->k && S->v && S->att && S->gate && S->up && S->y && S->tmp;
-    }
-    for (int i = 0; i < QB_LIN_COUNT && ok; i++)
-        ok = (W.w[i] = malloc((size_t)(W.rows[i] * W.cols[i]) * sizeof(float))) != NULL;
-    if (!ok) {
-        rc = qb_err(QB_ENOMEM, "out of memory for calibration on %lld sequences of %lld tokens",
-                    (long long)W.n_seq, (long long)W.T);
+    if ((rc = work_alloc(&W, vec_stride)) < 0)
         goto out;
-    }
-    /* rotary angles of positions 0 .. T-1, computed as the engine computes them */
-    for (int64_t i = 0; i < W.hd / 2; i++)
-        W.inv_freq[i] = 1.0f / powf(c->rope_theta, (float)(2 * i) / (float)W.hd);
-    for (int64_t t = 0; t < W.T; t++)
-        for (int64_t i = 0; i < W.hd / 2; i++) {
-            float ang = (float)t * W.inv_freq[i];
-            W.cs[t * W.hd + i] = cosf(ang);
-            W.cs[t * W.hd + W.hd / 2 + i] = sinf(ang);
-        }
     if ((W.method == QB_METHOD_GPTQ || W.method == QB_METHOD_AWQ) && !cal->fold_only &&
         is_group(qm->embed.t.fmt) &&
         (!qm->embed_shares_output || head) && (rc = embed_rows(&W)) < 0)
         goto out;
     /* the embeddings of every sequence, as the engine looks them up (quantized) */
-    {
-        float *row = malloc((size_t)qm->embed.t.cols * sizeof *row);
-        if (!row) {
-            rc = qb_err(QB_ENOMEM, "out of memory");
-            goto out;
-        }
-        for (int64_t s = 0; s < W.n_seq * W.T; s++) {
-            qb_dequantize_row(&qm->embed.t, cal->tokens[s], row);
-            memcpy(W.x + s * W.d, row, (size_t)W.d * sizeof(float));
-        }
-        free(row);
+    if ((rc = qb_engine_embed(W.eng[0], &qm->embed, cal->tokens, W.n_seq * W.T, W.x)) < 0) {
+        rc = qb_err_prefix(rc, "calibration '%s'", cal->name);
+        goto out;
     }
 
     for (int64_t l = 0; l < c->n_layers; l++) {

@@ -24,10 +24,13 @@
  * E[x x^T] and a strided sample of awq_tokens inputs -- for q/k/v, that many tokens' worth
  * of whole sequences; SmoothQuant: max |x| per channel); then that group is quantized. Once
  * the layer is done its output, computed by the quantized layer, feeds layer l+1. The layer
- * forward is the engine's (collector/engine/engine.c): RMSNorm, RoPE of the model's style, causal grouped-query
- * attention, SwiGLU; it is rerun rather than stored, so memory beyond the residual stream is
- * one sequence's activations per thread (sequences run in parallel, one per thread) and
- * one H (AWQ: two, q/k/v's and o's, until the attention block is quantized).
+ * forward is the engine's own pass (collector/engine/engine.h: qb_engine_layer from the
+ * stored residual stream, with layer l's weights of the moment passed per call, and a hook
+ * that copies out the input and stops the pass there), so the quantized layers see exactly
+ * what the engine will feed them; it is rerun rather than stored, so memory beyond the
+ * residual stream is one layers-only engine per thread (one sequence's activations and one
+ * layer's KV cache; sequences run in parallel, one per thread) and one H (AWQ: two, q/k/v's
+ * and o's, until the attention block is quantized).
  *
  * Methods.
  *   GPTQ (Frantar et al. 2022, arXiv 2210.17323): every int8/int4/int3/int2 linear layer by
@@ -40,7 +43,9 @@
  *     error) to the f32 outputs of the block the scales act on, as AWQ inspects it: for
  *     q/k/v, the attention block's (RoPE, causal attention, o in f32; awq_attn_loss) on
  *     awq_tokens' worth of whole sequences, evenly spaced; for gate/up, the MLP's (down in
- *     f32; awq_mlp_loss); for o and down, their own. Scales fold
+ *     f32; awq_mlp_loss); for o and down, their own. A block is run by the engine from the
+ *     residual stream, its norm weight divided by the candidate scales as the fold will
+ *     leave it. Scales fold
  *     exactly: q/k/v and gate/up divide the preceding RMSNorm weight by s and multiply their
  *     columns by s; o divides the rows of v (and its bias) by s, one scale per v channel
  *     shared by the query heads that read it (grouped-query attention); down divides the rows

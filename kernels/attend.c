@@ -1,0 +1,64 @@
+/* attend: the scalar reference of the attention kernel (see attend.h for the summation
+ * order every variant follows) and the choice of variant by instruction set. It is the
+ * oracle for kernels/x86/attend_*.c and the fallback on CPUs without AVX2. */
+#include "kernels/attend.h"
+
+#include <math.h>
+#include <string.h>
+
+float qb_attend_softmax(float *s, int64_t len)
+{
+    float mx = -INFINITY, sum = 0;
+    for (int64_t p = 0; p < len; p++)
+        mx = s[p] > mx ? s[p] : mx;
+    for (int64_t p = 0; p < len; p++) {
+        s[p] = expf(s[p] - mx);
+        sum += s[p];
+    }
+    return sum;
+}
+
+void qb_attend_ref(const float *q, const float *kt, int64_t ld, const float *vc, int64_t stride,
+                   int64_t len, int64_t hd, float scale, float *s, float *out)
+{
+    const int64_t hd16 = hd - hd % 16, len4 = len - len % 4;
+    float sum;
+
+    for (int64_t p = 0; p < len; p++) {
+        float d = 0;
+        for (int64_t i = 0; i < hd; i++)
+            d += q[i] * kt[i * ld + p];
+        s[p] = d * scale;
+    }
+    sum = qb_attend_softmax(s, len);
+    /* dimensions in blocks of 16: four partial sums over the positions (attend.h) */
+    for (int64_t i = 0; i < hd16; i++) {
+        float a[4] = {0, 0, 0, 0};
+        int64_t p = 0;
+        for (; p < len4; p += 4)
+            for (int j = 0; j < 4; j++)
+                a[j] += s[p + j] * vc[(p + j) * stride + i];
+        for (; p < len; p++)
+            a[0] += s[p] * vc[p * stride + i];
+        out[i] = (a[0] + a[1] + a[2] + a[3]) / sum;
+    }
+    for (int64_t i = hd16; i < hd; i++) {
+        float a = 0;
+        for (int64_t p = 0; p < len; p++)
+            a += s[p] * vc[p * stride + i];
+        out[i] = a / sum;
+    }
+}
+
+qb_attend_fn qb_attend_for(const char *isa)
+{
+#if defined(__x86_64__)
+    if (isa && !strcmp(isa, "avx512"))
+        return qb_attend_avx512;
+    if (isa && !strcmp(isa, "avx2"))
+        return qb_attend_avx2;
+#else
+    (void)isa;
+#endif
+    return qb_attend_ref;
+}

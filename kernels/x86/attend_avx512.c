@@ -1,0 +1,73 @@
+/* attend_avx512: the attention kernel of kernels/attend.h on AVX-512F, 16 floats per
+ * register. Compiled with -mavx512f (and the rest of the Makefile's %_avx512 flags) only
+ * here. Same bits as qb_attend_ref (kernels/attend.c): every sum is in the reference's order,
+ * products and sums as separate instructions (no FMA); lanes are independent outputs, so
+ * the vector width changes nothing. Scores: 64 positions at a time (four registers, summed
+ * over the head's dimensions), then 16, then a masked tail. Values: blocks of 16 dimensions
+ * with four partial sums over the positions, then the hd % 16 dimensions left, masked, one
+ * sum over the positions in order. */
+#include "kernels/attend.h"
+
+#include <immintrin.h>
+
+void qb_attend_avx512(const float *q, const float *kt, int64_t ld, const float *vc, int64_t stride,
+                      int64_t len, int64_t hd, float scale, float *s, float *out)
+{
+    const __m512 vscale = _mm512_set1_ps(scale);
+    const int64_t hd16 = hd - hd % 16, len4 = len - len % 4;
+    int64_t p = 0, i0 = 0;
+    __m512 vsum;
+
+    for (; p + 64 <= len; p += 64) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int64_t i = 0; i < hd; i++) {
+            const float *k = kt + i * ld + p;
+            const __m512 qi = _mm512_set1_ps(q[i]);
+            a0 = _mm512_add_ps(a0, _mm512_mul_ps(qi, _mm512_loadu_ps(k)));
+            a1 = _mm512_add_ps(a1, _mm512_mul_ps(qi, _mm512_loadu_ps(k + 16)));
+            a2 = _mm512_add_ps(a2, _mm512_mul_ps(qi, _mm512_loadu_ps(k + 32)));
+            a3 = _mm512_add_ps(a3, _mm512_mul_ps(qi, _mm512_loadu_ps(k + 48)));
+        }
+        _mm512_storeu_ps(s + p, _mm512_mul_ps(a0, vscale));
+        _mm512_storeu_ps(s + p + 16, _mm512_mul_ps(a1, vscale));
+        _mm512_storeu_ps(s + p + 32, _mm512_mul_ps(a2, vscale));
+        _mm512_storeu_ps(s + p + 48, _mm512_mul_ps(a3, vscale));
+    }
+    for (; p < len; p += 16) {
+        const __mmask16 m = len - p >= 16 ? 0xffff : (__mmask16)((1u << (len - p)) - 1);
+        __m512 a = _mm512_setzero_ps();
+        for (int64_t i = 0; i < hd; i++)
+            a = _mm512_add_ps(
+                a, _mm512_mul_ps(_mm512_set1_ps(q[i]), _mm512_maskz_loadu_ps(m, kt + i * ld + p)));
+        _mm512_mask_storeu_ps(s + p, m, _mm512_mul_ps(a, vscale));
+    }
+    vsum = _mm512_set1_ps(qb_attend_softmax(s, len));
+
+    for (; i0 < hd16; i0 += 16) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        const float *v = vc + i0;
+        for (p = 0; p < len4; p += 4) {
+            a0 = _mm512_add_ps(
+                a0, _mm512_mul_ps(_mm512_set1_ps(s[p]), _mm512_loadu_ps(v + p * stride)));
+            a1 = _mm512_add_ps(
+                a1, _mm512_mul_ps(_mm512_set1_ps(s[p + 1]), _mm512_loadu_ps(v + (p + 1) * stride)));
+            a2 = _mm512_add_ps(
+                a2, _mm512_mul_ps(_mm512_set1_ps(s[p + 2]), _mm512_loadu_ps(v + (p + 2) * stride)));
+            a3 = _mm512_add_ps(
+                a3, _mm512_mul_ps(_mm512_set1_ps(s[p + 3]), _mm512_loadu_ps(v + (p + 3) * stride)));
+        }
+        for (; p < len; p++)
+            a0 = _mm512_add_ps(
+                a0, _mm512_mul_ps(_mm512_set1_ps(s[p]), _mm512_loadu_ps(v + p * stride)));
+        a0 = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), a2), a3);
+        _mm512_storeu_ps(out + i0, _mm512_div_ps(a0, vsum));
+    }
+    if (i0 < hd) { /* the last hd % 16 dimensions: one sum per dimension, positions in order */
+        const __mmask16 m = (__mmask16)((1u << (hd - i0)) - 1);
+        __m512 a = _mm512_setzero_ps();
+        for (p = 0; p < len; p++)
+            a = _mm512_add_ps(a, _mm512_mul_ps(_mm512_set1_ps(s[p]),
+                                               _mm512_maskz_loadu_ps(m, vc + p * stride + i0)));
+        _mm512_mask_storeu_ps(out + i0, m, _mm512_div_ps(a, vsum));
+    }
+}
