@@ -37,6 +37,7 @@
 #include "tests/collector/model/tiny_gguf.h"
 
 #include <errno.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -420,6 +421,7 @@ static void test_latency(void)
             CHECK(!"config builds");
             continue;
         }
+        printf("  latency probe of %s\n", cf->spec); /* before it runs, as in engine_config */
         CHECK(qb_probe_latency(qm, &o, on_sample, &l) == 0);
         if (l.n1 != 1 || l.nb != 1 || l.bad)
             fprintf(stderr, "  %s: %d batch-1 and %d batch-2 samples, %d bad\n", cf->spec, l.n1,
@@ -776,7 +778,10 @@ static void test_fork_after_threads(void)
     struct qb_mem_result mr = {0};
     struct qb_qspec spec;
     int n = 0, rc;
-#pragma omp parallel num_threads(2) reduction(+ : n)
+    /* two threads here, and in the probe's child (which inherits the setting) whatever
+     * OMP_NUM_THREADS or the core count says */
+    omp_set_num_threads(2);
+#pragma omp parallel reduction(+ : n)
     n++;
     CHECK(n == 2);
     CHECK(qb_qspec_parse("w4g32", &spec) == 0);
