@@ -824,7 +824,7 @@ int main(void)
         if (i == 0 && cur.m) {
             /* a working probe takes well under a second here, even under ASan */
             child_fn = test_fork_after_threads;
-            child_timeout_s = 30;
+            child_timeout_s = 15;
             check_run("test_fork_after_threads", in_child);
         }
         shape_close();
