@@ -37,6 +37,7 @@
 #include "tests/collector/model/tiny_gguf.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <omp.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -151,7 +152,7 @@ static struct {
 /* coverage, printed at the end: (shape, config) pairs per path. Each path runs in a forked
  * child (see in_child), so this lives in memory the children share with the parent. */
 static struct coverage {
-    int n_engine, n_calib, n_latency, n_memory, n_run;
+    int n_engine, n_calib, n_latency, n_memory, n_run, n_generate;
     int fam_seen[N_SHAPES][F_COUNT][3]; /* engine, latency, memory */
 } * cov;
 
@@ -647,6 +648,78 @@ static void test_run(void)
     check_store(db, n_cfg);
 }
 
+/* --- the CLI --- */
+
+/* The qbrief binary `make test` names in $QBRIEF (bin/qbrief-san under sanitizers), or NULL. */
+static const char *qbrief_bin;
+
+/* Reads a whole small file into buf (NUL-terminated); its length, or -1. */
+static long read_text(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "r");
+    size_t n;
+    if (!f)
+        return -1;
+    n = fread(buf, 1, cap - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return (long)n;
+}
+
+/* `qbrief generate MODEL -p PROMPT -n 4 --config SPEC --calib FILE` on the runner's configs,
+ * as issue 19 reached the overflow: exits 0, prints the prompt then its continuation, and
+ * prefilled more than one 256-token chunk. */
+static void test_generate(void)
+{
+    char prompt[PROMPT + 1], calib[512], out[512], err[512], cal_text[1024], bin[512], spec[128];
+    static char text[8192];
+    snprintf(bin, sizeof bin, "%s", qbrief_bin); /* execv's argv is not const */
+    words(prompt, sizeof prompt, 71 + (uint64_t)cur.idx);
+    words(cal_text, sizeof cal_text, 83 + (uint64_t)cur.idx);
+    snprintf(calib, sizeof calib, "%s/generate-calib-%d.txt", check_tmpdir(), cur.idx);
+    CHECK(write_text(calib, cal_text) == 0);
+    for (int c = 0; c < 4; c++) {
+        char *const argv[] = {bin, "generate", cur.path, "-p",      prompt, "-n",
+                              "4", "--config", spec,     "--calib", calib,  NULL};
+        long long n_prefill = 0;
+        const char *at;
+        int st = 0;
+        pid_t pid;
+        snprintf(spec, sizeof spec, "%s", run_configs[cur.idx][c]);
+        snprintf(out, sizeof out, "%s/generate-%d-%d.out", check_tmpdir(), cur.idx, c);
+        snprintf(err, sizeof err, "%s/generate-%d-%d.err", check_tmpdir(), cur.idx, c);
+        fflush(NULL);
+        pid = fork();
+        if (pid == 0) {
+            int fo = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            int fe = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fo < 0 || fe < 0 || dup2(fo, 1) < 0 || dup2(fe, 2) < 0)
+                _exit(126);
+            execv(bin, argv);
+            _exit(127);
+        }
+        CHECK(pid > 0 && waitpid(pid, &st, 0) == pid);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+            if (WIFSIGNALED(st))
+                fprintf(stderr, "  generate --config %s: killed by signal %d (%s); stderr:\n", spec,
+                        WTERMSIG(st), strsignal(WTERMSIG(st)));
+            else
+                fprintf(stderr, "  generate --config %s: exit status %d; stderr:\n", spec,
+                        WEXITSTATUS(st));
+            if (read_text(err, text, sizeof text) > 0)
+                fprintf(stderr, "%s\n", text);
+            CHECK(!"qbrief generate succeeds");
+            continue;
+        }
+        CHECK(read_text(out, text, sizeof text) > 0 && !strncmp(text, prompt, strlen(prompt)));
+        CHECK(read_text(err, text, sizeof text) > 0 && (at = strstr(text, "prefill: ")) &&
+              sscanf(at, "prefill: %lld tokens", &n_prefill) == 1);
+        printf("  generate --config %-28s prefilled %lld tokens\n", spec, n_prefill);
+        CHECK(n_prefill > 256);
+        cov->n_generate++;
+    }
+}
+
 /* --- per shape --- */
 
 static int next_shape;
@@ -799,7 +872,8 @@ int main(void)
     } paths[] = {{"engine", test_engine},
                  {"latency", test_latency},
                  {"memory", test_memory},
-                 {"run", test_run}};
+                 {"run", test_run},
+                 {"generate", test_generate}};
     char name[128];
 
     setvbuf(stdout, NULL, _IOLBF, 0); /* a crash mid-matrix still shows which config it was in */
@@ -809,6 +883,9 @@ int main(void)
         return 1;
     }
     memset(cov, 0, sizeof *cov);
+    qbrief_bin = getenv("QBRIEF");
+    if (qbrief_bin && access(qbrief_bin, X_OK) != 0)
+        qbrief_bin = NULL;
     for (int i = 0; i < N_SHAPES; i++) {
         snprintf(name, sizeof name, "open %s", shapes[i].name);
         check_run(name, test_open);
@@ -816,7 +893,9 @@ int main(void)
             snprintf(name, sizeof name, "%s %s", paths[p].name, shapes[i].name);
             child_fn = paths[p].fn;
             child_timeout_s = 600;
-            if (cur.m)
+            if (paths[p].fn == test_generate && !qbrief_bin)
+                check_skip(name, "needs $QBRIEF, the qbrief binary (make test sets it)");
+            else if (cur.m)
                 check_run(name, in_child);
             else
                 check_skip(name, "the shape's model did not open");
@@ -831,8 +910,8 @@ int main(void)
     }
     RUN(test_coverage);
     printf("# shapes %d x configs %d; (shape, config) pairs per path: engine %d (calibrated %d), "
-           "latency batch 1+2 %d, memory %d, run %d\n",
+           "latency batch 1+2 %d, memory %d, run %d, generate (CLI) %d\n",
            N_SHAPES, N_CONFIGS, cov->n_engine, cov->n_calib, cov->n_latency, cov->n_memory,
-           cov->n_run);
+           cov->n_run, cov->n_generate);
     return check_summary();
 }
