@@ -15,7 +15,9 @@
  *            qb_probe_kv_bytes, a positive peak;
  *   run      qb_run with its memory and latency probes (batch 2) and calibration text, on a
  *            suite of one long (~300-token) generate, choice and perplexity item, four
- *            configs per shape: every result "ok" with finite numbers, probes stored.
+ *            configs per shape: every result "ok" with finite numbers, probes stored;
+ *   generate `qbrief generate` ($QBRIEF, set by make test) with a 300-token prompt on the
+ *            same four configs: exit 0, the prompt echoed, over 256 tokens prefilled.
  * Each (shape, path) runs in a forked child with a watchdog (in_child), so a sanitizer
  * report or a hang fails that cell and the matrix goes on; models are written as GGUF
  * (tests/collector/model/tiny_gguf.h) and loaded back, so every path, the probes' children
