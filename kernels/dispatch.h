@@ -81,15 +81,4 @@ double qb_quad_form_ref(const double *h, int64_t ld, const double *r, int n);
 double qb_quad_form_avx2(const double *h, int64_t ld, const double *r, int n);
 double qb_quad_form_avx512(const double *h, int64_t ld, const double *r, int n);
 
-/* Put before a plain-C hot loop's function: on x86-64 GCC/Clang compile it for AVX-512, AVX2
- * and baseline x86-64, and the loader picks the widest the CPU has (an ifunc). --isa does not
- * reach it: new kernels go through the table above instead (the attention loops in
- * collector/engine/engine.c and collector/quant/calib.c still use it). Off under ASan, whose
- * runtime is not set up yet when the ifunc resolver runs. */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__SANITIZE_ADDRESS__)
-#define QB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define QB_CLONES
-#endif
-
 #endif

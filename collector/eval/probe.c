@@ -424,6 +424,11 @@ int qb_probe_memory(const char *path, const struct qb_load_opts *lo, const struc
         return rc;
     }
     if (pid == 0) {
+        /* GNU libgomp's thread pool does not survive fork: a child of a process that already
+         * ran a parallel region waits forever for workers that were not copied. The child
+         * measures memory, not speed, on one thread (the weights, KV cache and scratch it
+         * holds do not depend on the thread count beyond a few KiB of per-thread scores). */
+        omp_set_num_threads(1);
         memset(&msg, 0, sizeof msg);
         close(fds[0]);
         msg.rc = child_measure(path, lo, spec, context, &msg.res);

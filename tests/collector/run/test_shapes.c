@@ -629,7 +629,6 @@ static void test_run(void)
     o.name = "shapes";
     o.configs = cfgs;
     o.n_configs = n_cfg;
-    o.quiet = 1;
     o.prompt_lens = lens;
     o.n_prompt_lens = 1;
     o.gen_len = 3;
