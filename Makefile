@@ -82,7 +82,7 @@ check-layers:
 	@tools/check-layers.py
 
 # every C file of the library, tests and tools against the repository's .clang-format, changing
-# nothing (not part of `make test` yet); skipped with a message where clang-format is missing
+# nothing (run by `make test`); skipped with a message where clang-format is missing
 CLANG_FORMAT ?= clang-format
 FORMAT_SRC = $(shell find collector kernels analysis output tests tools -name '*.[ch]' | sort)
 format-check:
@@ -93,7 +93,7 @@ format-check:
 		echo "format-check: skipped, $(CLANG_FORMAT) is not installed (scripts/install-deps.sh installs it)"; \
 	fi
 
-test: check-layers bin/qbrief$(if $(SAN),-san) $(TEST_BIN)
+test: check-layers format-check bin/qbrief$(if $(SAN),-san) $(TEST_BIN)
 	@QB_BUILD=$(O) QBRIEF=bin/qbrief$(if $(SAN),-san) tests/run.sh $(TEST_BIN)
 
 # libFuzzer harnesses: one per parser, built with clang (see tests/fuzz/README.md)

@@ -49,9 +49,10 @@
  *    then spec; unknown bits last). The baseline is ladder position 0 only if it has the
  *    most bits; it usually does.
  *  - Cliff: for a slice, the first config down the ladder (excluding the baseline) that is a
- *    "significant loss": n >= QB_AN_MIN_ITEMS, loss > tol AND the interval excludes zero (delta_ci.hi < 0), where
- *    the config just above it on the ladder is not one. The cliff lies between those two.
- *    hides = the overall row at the cliff's config is within tolerance under the policy.
+ *    "significant loss": n >= QB_AN_MIN_ITEMS, loss > tol AND the interval excludes zero
+ * (delta_ci.hi < 0), where the config just above it on the ladder is not one. The cliff lies
+ * between those two. hides = the overall row at the cliff's config is within tolerance under the
+ * policy.
  *  - Memory of a config: its memory row at the largest measured context. Cost of a config:
  *    weight bytes (memory first; peak RSS only when some config's weight bytes are unknown:
  *    RSS adds the process, KV cache and activations, alike for every config), then the
@@ -102,10 +103,10 @@
 struct qb_store;
 
 #define QB_AN_DEFAULT_TOLERANCE 2.0 /* points, when the run names none */
-#define QB_AN_MIN_ITEMS 10           /* fewer paired items than this: UNDECIDED */
-#define QB_AN_FLOOR_ACC 0.05         /* baseline accuracy below this: the slice is not judged (FAILS) */
-#define QB_AN_RESAMPLES 10000        /* bootstrap resamples per cell */
-#define QB_AN_SEED 20261123u         /* fixed bootstrap seed */
+#define QB_AN_MIN_ITEMS 10          /* fewer paired items than this: UNDECIDED */
+#define QB_AN_FLOOR_ACC 0.05  /* baseline accuracy below this: the slice is not judged (FAILS) */
+#define QB_AN_RESAMPLES 10000 /* bootstrap resamples per cell */
+#define QB_AN_SEED 20261123u  /* fixed bootstrap seed */
 
 enum qb_an_policy { QB_AN_INTERVAL, QB_AN_POINT };
 
@@ -124,30 +125,34 @@ struct qb_an_opts {
     int64_t resamples;        /* 0: QB_AN_RESAMPLES */
     uint64_t seed;            /* 0: QB_AN_SEED */
 };
-#define QB_AN_OPTS_INIT {0, -1, -1.0, 0, 0}
+#define QB_AN_OPTS_INIT                                                                            \
+    {                                                                                              \
+        0, -1, -1.0, 0, 0                                                                          \
+    }
 
 /* One latency setting of one config: percentiles over its repetitions. */
 struct qb_an_latency {
     int64_t prompt_len, gen_len, batch, n_samples;
-    double ttft_p50, ttft_p95, ttft_p99;     /* ms */
-    double tpot_p50, tpot_p95, tpot_p99;     /* ms per output token */
-    double e2e_p50, e2e_p95, e2e_p99;        /* ms */
-    double decode_tok_s_p50;                 /* tokens/s (median of samples) */
-    double speedup_tpot, speedup_ttft;       /* baseline p50 / this p50 at the same setting; NAN if absent */
+    double ttft_p50, ttft_p95, ttft_p99; /* ms */
+    double tpot_p50, tpot_p95, tpot_p99; /* ms per output token */
+    double e2e_p50, e2e_p95, e2e_p99;    /* ms */
+    double decode_tok_s_p50;             /* tokens/s (median of samples) */
+    double speedup_tpot,
+        speedup_ttft; /* baseline p50 / this p50 at the same setting; NAN if absent */
 };
 
 struct qb_an_config {
     char *spec;
     int is_baseline;
-    int64_t ladder;          /* position on the ladder, 0 = most bits */
-    double bits_per_weight;  /* NAN = unknown */
-    int64_t weight_bytes;    /* -1 = unknown */
-    double quant_seconds;    /* NAN = unknown */
+    int64_t ladder;                                      /* position on the ladder, 0 = most bits */
+    double bits_per_weight;                              /* NAN = unknown */
+    int64_t weight_bytes;                                /* -1 = unknown */
+    double quant_seconds;                                /* NAN = unknown */
     int64_t peak_rss_bytes, kv_cache_bytes, mem_context; /* -1 = not measured */
-    double mem_cost;         /* bytes used for "cheapest": weight bytes, else peak RSS */
-    double lat_cost;         /* p50 TPOT ms at the first latency setting; NAN if none */
-    double mem_saving;       /* 1 - mem_cost / baseline's */
-    int64_t n_results;       /* "ok" results of this config */
+    double mem_cost;           /* bytes used for "cheapest": weight bytes, else peak RSS */
+    double lat_cost;           /* p50 TPOT ms at the first latency setting; NAN if none */
+    double mem_saving;         /* 1 - mem_cost / baseline's */
+    int64_t n_results;         /* "ok" results of this config */
     struct qb_an_latency *lat; /* one per (prompt_len, gen_len, batch): decode settings
                                 * (gen_len > 0, batch 1) first, then by prompt_len, gen_len,
                                 * batch; lat[0] is where costs and speedups are read */
@@ -156,55 +161,55 @@ struct qb_an_config {
 
 /* One slice x config cell. Fractions, not points. */
 struct qb_an_cell {
-    int64_t n;               /* paired items */
+    int64_t n; /* paired items */
     int64_t n_correct;
-    double acc;              /* NAN for perplexity slices */
+    double acc;                  /* NAN for perplexity slices */
     struct qb_interval acc_ci;   /* Wilson */
-    double delta;            /* acc - baseline acc (perplexity slice: -(ppl_ratio - 1)) */
+    double delta;                /* acc - baseline acc (perplexity slice: -(ppl_ratio - 1)) */
     struct qb_interval delta_ci; /* paired bootstrap */
-    double mcnemar_p;        /* exact; 1 for the baseline; NAN for perplexity slices */
-    int64_t flips_lost;      /* baseline right -> config wrong */
-    int64_t flips_gained;    /* baseline wrong -> config right */
-    double flip_rate;        /* (lost + gained) / n */
-    double kl_mean, kl_p99;  /* over the config's items with a mean_kl; NAN for the baseline */
-    double top1;             /* mean top-1 agreement */
-    double ppl, ppl_ratio;   /* perplexity slices (and ppl items of mixed slices); NAN otherwise */
-    double mde;              /* minimum detectable effect (fraction); NAN for the baseline,
-                              * +inf when n == 0 */
-    int underpowered;        /* mde > tolerance */
-    int within;              /* within tolerance under the policy */
-    int significant_loss;    /* loss > tol and the interval excludes zero */
-    int pareto;              /* on this slice's accuracy-vs-memory frontier */
+    double mcnemar_p;            /* exact; 1 for the baseline; NAN for perplexity slices */
+    int64_t flips_lost;          /* baseline right -> config wrong */
+    int64_t flips_gained;        /* baseline wrong -> config right */
+    double flip_rate;            /* (lost + gained) / n */
+    double kl_mean, kl_p99;      /* over the config's items with a mean_kl; NAN for the baseline */
+    double top1;                 /* mean top-1 agreement */
+    double ppl, ppl_ratio; /* perplexity slices (and ppl items of mixed slices); NAN otherwise */
+    double mde;            /* minimum detectable effect (fraction); NAN for the baseline,
+                            * +inf when n == 0 */
+    int underpowered;      /* mde > tolerance */
+    int within;            /* within tolerance under the policy */
+    int significant_loss;  /* loss > tol and the interval excludes zero */
+    int pareto;            /* on this slice's accuracy-vs-memory frontier */
 };
 
 struct qb_an_slice {
     char *name;
     int is_perplexity;
-    int64_t n_items;          /* in the suite */
-    double tolerance;         /* points (or percent of perplexity) */
-    double traffic;           /* share in [0, 1] */
-    int64_t rec;              /* index into configs */
+    int64_t n_items;  /* in the suite */
+    double tolerance; /* points (or percent of perplexity) */
+    double traffic;   /* share in [0, 1] */
+    int64_t rec;      /* index into configs */
     enum qb_an_verdict verdict;
     int64_t cliff;            /* index into cliffs, -1 when none */
     struct qb_an_cell *cells; /* n_configs, indexed like configs */
 };
 
 struct qb_an_cliff {
-    int64_t slice;            /* index into slices */
-    int64_t above, below;     /* config indices: holds / breaks */
-    double loss;              /* fraction (or relative perplexity) at `below` */
+    int64_t slice;        /* index into slices */
+    int64_t above, below; /* config indices: holds / breaks */
+    double loss;          /* fraction (or relative perplexity) at `below` */
     struct qb_interval loss_ci;
-    int hides;                /* the overall row stays within tolerance at `below` */
-    double overall_loss;      /* overall loss at `below` (fraction) */
+    int hides;           /* the overall row stays within tolerance at `below` */
+    double overall_loss; /* overall loss at `below` (fraction) */
 };
 
 struct qb_an_plan {
-    int64_t *config;          /* per slice: index into configs */
-    int64_t n_distinct;       /* distinct configs deployed */
-    double mem_cost;          /* bytes */
-    double mem_ratio;         /* / baseline's mem_cost */
-    double tpot_ms;           /* traffic-weighted p50 TPOT; NAN when not measured */
-    double tpot_ratio;        /* / baseline's */
+    int64_t *config;    /* per slice: index into configs */
+    int64_t n_distinct; /* distinct configs deployed */
+    double mem_cost;    /* bytes */
+    double mem_ratio;   /* / baseline's mem_cost */
+    double tpot_ms;     /* traffic-weighted p50 TPOT; NAN when not measured */
+    double tpot_ratio;  /* / baseline's */
 };
 
 struct qb_analysis {
@@ -216,37 +221,37 @@ struct qb_analysis {
     int64_t n_suite_items;
     char *qbrief_version, *git_commit, *command_line, *host, *machine_json;
     char *started_at, *finished_at;
-    char *calib_file, *calib_sha256;   /* NULL when uncalibrated */
+    char *calib_file, *calib_sha256;        /* NULL when uncalibrated */
     int64_t calib_sequences, calib_seq_len; /* 0 when uncalibrated */
-    int64_t calib_overlap_items;  /* suite items sharing a calib_overlap_ngram-word run with the
-                                   * calibration text; -1 when not checked */
+    int64_t calib_overlap_items; /* suite items sharing a calib_overlap_ngram-word run with the
+                                  * calibration text; -1 when not checked */
     int64_t calib_overlap_ngram;
     char *settings_json;
 
-    double confidence;        /* e.g. 0.95 */
+    double confidence; /* e.g. 0.95 */
     enum qb_an_policy policy;
     int64_t resamples;
     uint64_t seed;
 
     struct qb_an_config *configs; /* in ladder order: configs[i].ladder == i */
     int64_t n_configs;
-    int64_t baseline;             /* index into configs */
+    int64_t baseline; /* index into configs */
 
-    struct qb_an_slice *slices;   /* in suite order of first appearance */
+    struct qb_an_slice *slices; /* in suite order of first appearance */
     int64_t n_slices;
-    struct qb_an_slice overall;   /* pooled accuracy items; rec/verdict as for slices */
+    struct qb_an_slice overall;       /* pooled accuracy items; rec/verdict as for slices */
     struct qb_an_cliff overall_cliff; /* the overall row's cliff; below == -1 when none */
-    int mem_cost_rss;             /* 1: mem_cost is peak RSS (weight bytes unknown); 0: weight bytes */
+    int mem_cost_rss; /* 1: mem_cost is peak RSS (weight bytes unknown); 0: weight bytes */
 
-    struct qb_an_cliff *cliffs;   /* down the ladder, then slice order */
+    struct qb_an_cliff *cliffs; /* down the ladder, then slice order */
     int64_t n_cliffs;
 
     struct qb_an_plan single, routed;
-    int64_t single_config;        /* index into configs */
+    int64_t single_config; /* index into configs */
 
     int64_t n_results, n_missing; /* "ok" results read; (config, item) pairs without one */
-    int64_t n_failed;             /* results with status "skipped" or "error" (also counted missing) */
-    char **warnings;              /* e.g. "slice 'code' has 8 items: too few to decide" */
+    int64_t n_failed; /* results with status "skipped" or "error" (also counted missing) */
+    char **warnings;  /* e.g. "slice 'code' has 8 items: too few to decide" */
     int64_t n_warnings;
 };
 
@@ -263,6 +268,7 @@ void qb_analysis_free(struct qb_analysis *a);
  * infinities are written as null. */
 int qb_analysis_json(const struct qb_analysis *a, char **out);
 
-const char *qb_an_verdict_name(enum qb_an_verdict v); /* "holds", "cliff", "undecided", "baseline", "baseline_fails" */
+const char *qb_an_verdict_name(
+    enum qb_an_verdict v); /* "holds", "cliff", "undecided", "baseline", "baseline_fails" */
 
 #endif

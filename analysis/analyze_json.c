@@ -251,8 +251,8 @@ int qb_analysis_json(const struct qb_analysis *a, char **out)
         put(m, "sha256", str(a->calib_sha256), &bad);
         put(m, "sequences", json_integer(a->calib_sequences), &bad);
         put(m, "seq_len", json_integer(a->calib_seq_len), &bad);
-        put(m, "overlap_items", a->calib_overlap_items >= 0 ? json_integer(a->calib_overlap_items)
-                                                            : json_null(), &bad);
+        put(m, "overlap_items",
+            a->calib_overlap_items >= 0 ? json_integer(a->calib_overlap_items) : json_null(), &bad);
         put(m, "overlap_ngram", json_integer(a->calib_overlap_ngram), &bad);
         put(root, "calibration", m, &bad);
     }

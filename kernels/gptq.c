@@ -101,8 +101,8 @@ static double group_err(const struct grid *g, const float *w, const float *cw, i
 /* The expected output error of one group: r^T H_gg r, r = w - q, H_gg (n, n) at hb with
  * leading dimension ld. Most of AWQ's time is in the quad_form kernel (kernels/dispatch.h:
  * the table in force, so --isa reaches it; every variant gives the same bits). */
-static double group_err_h(const struct grid *g, const float *w, const double *hb, int64_t ld,
-                          int n, const struct hdr *h)
+static double group_err_h(const struct grid *g, const float *w, const double *hb, int64_t ld, int n,
+                          const struct hdr *h)
 {
     double r[128];
     float v;
@@ -338,16 +338,16 @@ void qb_gptq_act_order(const double *h, int64_t n, int64_t *perm)
 
 struct job {
     int64_t rows, n, group, n_groups;
-    const float *w;       /* (rows, n), dead columns zeroed */
-    const float *u;       /* (n, n) upper, in processing order */
-    const int64_t *perm;  /* (n) processing position -> column */
-    const float *cw;      /* (n) per column, in column order: the clipping search's weights,
-                             or NULL for plain squared error */
-    const double *hw;     /* (n, n) or NULL: the search scores r^T H_gg r instead */
+    const float *w;      /* (rows, n), dead columns zeroed */
+    const float *u;      /* (n, n) upper, in processing order */
+    const int64_t *perm; /* (n) processing position -> column */
+    const float *cw;     /* (n) per column, in column order: the clipping search's weights,
+                            or NULL for plain squared error */
+    const double *hw;    /* (n, n) or NULL: the search scores r^T H_gg r instead */
     struct grid g;
     int clip, act_order;
-    struct hdr *hdr;      /* (rows, n_groups) group formats; (rows) int8 */
-    uint8_t *codes;       /* (rows, n) in column order: the code (+128 for int8) */
+    struct hdr *hdr; /* (rows, n_groups) group formats; (rows) int8 */
+    uint8_t *codes;  /* (rows, n) in column order: the code (+128 for int8) */
 };
 
 /* Rows r0 .. r0+nr through every column; wt (TILE, n) and err (TILE, BLOCK) are scratch.
@@ -375,8 +375,8 @@ static int run_tile(const struct job *J, int64_t r0, int64_t nr, float *wt, floa
                      * this block (group divides BLOCK), with every update so far applied */
                     if (!J->act_order && i % J->group == 0 &&
                         group_header(&J->g, w + i, J->cw ? J->cw + col : NULL,
-                                     J->hw ? J->hw + col * J->n + col : NULL, J->n,
-                                     (int)J->group, J->clip, h) < 0)
+                                     J->hw ? J->hw + col * J->n + col : NULL, J->n, (int)J->group,
+                                     J->clip, h) < 0)
                         return -1;
                 }
                 int q = quant_one(&J->g, h, w[i], &v);
@@ -475,8 +475,9 @@ static int pack(const struct job *J, enum qb_fmt fmt, struct qb_qtensor *out)
         t.row_scale = scale;
         t.row_sum = sum;
     } else {
-        const size_t sb = J->g.bits == 4 ? QB_SUB_BYTES_I4 : J->g.bits == 3 ? QB_SUB_BYTES_I3
-                                                                             : QB_SUB_BYTES_I2;
+        const size_t sb = J->g.bits == 4   ? QB_SUB_BYTES_I4
+                          : J->g.bits == 3 ? QB_SUB_BYTES_I3
+                                           : QB_SUB_BYTES_I2;
         for (int64_t r = 0; r < rows; r++) {
             uint8_t *dst = (uint8_t *)mem + (size_t)r * t.row_bytes;
             for (int64_t g = 0; g < J->n_groups; g++) {
@@ -548,7 +549,8 @@ static int run_job(struct job *J, enum qb_fmt fmt, struct qb_qtensor *out)
     }
     if (bad_row >= 0)
         return rc == QB_ENOMEM ? qb_err(QB_ENOMEM, "gptq: out of memory")
-                               : qb_err(QB_ERANGE, "cannot quantize to '%s': rows from %lld have "
+                               : qb_err(QB_ERANGE,
+                                        "cannot quantize to '%s': rows from %lld have "
                                         "weights too large for f16 group headers",
                                         qb_fmt_name(fmt), (long long)bad_row);
     return pack(J, fmt, out);
@@ -576,7 +578,8 @@ int qb_gptq_quantize(const float *w, int64_t rows, int64_t cols, const double *h
     if (o.damp <= 0)
         o.damp = 0.01;
     if (fmt != QB_FMT_I8 && fmt != QB_FMT_I4 && fmt != QB_FMT_I3 && fmt != QB_FMT_I2)
-        return qb_err(QB_EINVAL, "gptq quantizes to int8/int4/int3/int2, not '%s'", qb_fmt_name(fmt));
+        return qb_err(QB_EINVAL, "gptq quantizes to int8/int4/int3/int2, not '%s'",
+                      qb_fmt_name(fmt));
     if (rows <= 0 || cols <= 0 || qb_mul_size((size_t)rows, (size_t)cols, &nw) < 0 ||
         qb_mul_size((size_t)cols, (size_t)cols, &nn) < 0 || nn > SIZE_MAX / 8 || nw > SIZE_MAX / 8)
         return qb_err(QB_EINVAL, "gptq: cannot quantize a (%lld, %lld) matrix", (long long)rows,

@@ -38,12 +38,15 @@
 #include <stdint.h>
 
 struct qb_gptq_opts {
-    double damp;   /* fraction of the mean diagonal added to H; <= 0 means 0.01 */
-    int act_order; /* 1: process columns by decreasing H_ii, static groups */
-    int clip;      /* group header clipping search: -1 default (on for I3/I2), 0 off, 1 on */
+    double damp;       /* fraction of the mean diagonal added to H; <= 0 means 0.01 */
+    int act_order;     /* 1: process columns by decreasing H_ii, static groups */
+    int clip;          /* group header clipping search: -1 default (on for I3/I2), 0 off, 1 on */
     int clip_weighted; /* 1: the search weighs column i's squared error by 1 / U_ii^2 */
 };
-#define QB_GPTQ_OPTS_INIT {0.01, 0, -1, 0}
+#define QB_GPTQ_OPTS_INIT                                                                          \
+    {                                                                                              \
+        0.01, 0, -1, 0                                                                             \
+    }
 
 /* Quantizes w (rows, cols) into out (owned) for fmt I8, I4, I3 or I2 (group 32/64/128
  * dividing cols; asym as in quantize.h). h (cols, cols) is read, not modified. QB_EINVAL

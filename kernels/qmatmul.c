@@ -107,8 +107,11 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
     int64_t rows = w->rows, block, in = w->in_cols > 0 ? w->in_cols : w->cols;
 
     if (!qb_qmatmul_supported(w->fmt, act) || !(fn = k->fn[w->fmt][act]))
-        return qb_err(QB_EINVAL, "no kernel for %s weights with %s activations", qb_fmt_name(w->fmt),
-                      act == QB_ACT_I8 ? "int8" : act == QB_ACT_FP8 ? "fp8" : "f32");
+        return qb_err(QB_EINVAL, "no kernel for %s weights with %s activations",
+                      qb_fmt_name(w->fmt),
+                      act == QB_ACT_I8    ? "int8"
+                      : act == QB_ACT_FP8 ? "fp8"
+                                          : "f32");
     if ((w->fmt == QB_FMT_I4 || w->fmt == QB_FMT_I3 || w->fmt == QB_FMT_I2) &&
         ((w->group != 32 && w->group != 64 && w->group != 128) || w->cols % w->group))
         return qb_err(QB_EINVAL, "group of %d does not fit %lld %s columns", w->group,
@@ -122,7 +125,8 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
         x = a.xf = xpad;
     }
     if (act != QB_ACT_F32) {
-        size_t codes = (size_t)(n * w->cols), sums = act == QB_ACT_I8 ? (size_t)(n * (w->cols / QB_SUB)) : 0;
+        size_t codes = (size_t)(n * w->cols),
+               sums = act == QB_ACT_I8 ? (size_t)(n * (w->cols / QB_SUB)) : 0;
         if (w->cols % QB_SUB) {
             free(xpad);
             return qb_err(QB_EINVAL, "%lld input features are not a multiple of %d",

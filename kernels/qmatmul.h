@@ -17,10 +17,10 @@
 /* Activations as a kernel sees them. */
 struct qb_qact {
     enum qb_act act;
-    int64_t n, cols;   /* n tokens of cols values */
-    const float *xf;   /* (n, cols) f32: always set */
-    const int8_t *xq;  /* (n, cols) ACT_I8: int8 codes, x ~ xscale[t] * xq */
-    const uint8_t *x8; /* (n, cols) ACT_FP8: e4m3 codes, x ~ xscale[t] * e4m3(x8) */
+    int64_t n, cols;     /* n tokens of cols values */
+    const float *xf;     /* (n, cols) f32: always set */
+    const int8_t *xq;    /* (n, cols) ACT_I8: int8 codes, x ~ xscale[t] * xq */
+    const uint8_t *x8;   /* (n, cols) ACT_FP8: e4m3 codes, x ~ xscale[t] * e4m3(x8) */
     const float *xscale; /* (n) ACT_I8 / ACT_FP8; ACT_F32 with integer weights: of x16 */
     const int32_t *xsum; /* (n, cols/32) ACT_I8: sum of xq over each 32-value sub-block;
                             ACT_F32 with integer weights: the same sums of x16 */

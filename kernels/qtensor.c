@@ -7,7 +7,7 @@ static const struct {
     const char *name;
     int bits;
 } fmts[QB_FMT_COUNT] = {
-    [QB_FMT_F32] = {"f32", 32}, [QB_FMT_F16] = {"f16", 16}, [QB_FMT_BF16] = {"bf16", 16},
+    [QB_FMT_F32] = {"f32", 32},  [QB_FMT_F16] = {"f16", 16},  [QB_FMT_BF16] = {"bf16", 16},
     [QB_FMT_E4M3] = {"e4m3", 8}, [QB_FMT_E5M2] = {"e5m2", 8}, [QB_FMT_I8] = {"i8", 8},
     [QB_FMT_I4] = {"i4", 4},     [QB_FMT_I3] = {"i3", 3},     [QB_FMT_I2] = {"i2", 2},
 };

@@ -93,15 +93,15 @@ _Static_assert(sizeof(struct qb_sub_i2) == QB_SUB_BYTES_I2, "i2 sub-block layout
  * then pads the activations with zeros, so the padding contributes nothing. */
 struct qb_qtensor {
     enum qb_fmt fmt;
-    int64_t rows, cols;  /* (out_features, in_features as stored, padding included) */
-    int group;           /* I4/I3/I2: weights per group (32, 64, 128); 0 otherwise */
-    int asym;            /* I4/I3/I2: header has a minimum */
-    size_t row_bytes;    /* bytes of one packed row */
-    const void *data;    /* rows * row_bytes; 64-byte aligned when owned */
+    int64_t rows, cols;     /* (out_features, in_features as stored, padding included) */
+    int group;              /* I4/I3/I2: weights per group (32, 64, 128); 0 otherwise */
+    int asym;               /* I4/I3/I2: header has a minimum */
+    size_t row_bytes;       /* bytes of one packed row */
+    const void *data;       /* rows * row_bytes; 64-byte aligned when owned */
     const float *row_scale; /* (rows) E4M3/E5M2/I8; NULL otherwise */
     const int32_t *row_sum; /* (rows) I8: sum of the codes of each row; NULL otherwise */
-    void *owned;         /* freed by qb_qtensor_release (data, scales and sums live here) */
-    int64_t in_cols;     /* real in_features when the rows are padded (< cols); 0 = cols */
+    void *owned;            /* freed by qb_qtensor_release (data, scales and sums live here) */
+    int64_t in_cols;        /* real in_features when the rows are padded (< cols); 0 = cols */
 };
 
 /* Bits per code of each format, and the format's name ("f32", "i4", ...). */

@@ -39,12 +39,15 @@ struct qb_brief_opts {
     const char *template_name; /* NULL: the run's template, else "leadership" */
     enum qb_brief_format format;
     enum qb_brief_paper paper;
-    const char *command_line;  /* shown as "how to reproduce this brief"; may be NULL */
-    const char *date;          /* the brief's date (YYYY-MM-DD); NULL: today (UTC) */
-    char **answer;             /* out, may be NULL: the one-sentence answer of a PDF or
-                                * Markdown brief (malloc'd; NULL for JSON and CSV) */
+    const char *command_line; /* shown as "how to reproduce this brief"; may be NULL */
+    const char *date;         /* the brief's date (YYYY-MM-DD); NULL: today (UTC) */
+    char **answer;            /* out, may be NULL: the one-sentence answer of a PDF or
+                               * Markdown brief (malloc'd; NULL for JSON and CSV) */
 };
-#define QB_BRIEF_OPTS_INIT {NULL, NULL, NULL, NULL, QB_BRIEF_PDF, QB_PAPER_A4, NULL, NULL, NULL}
+#define QB_BRIEF_OPTS_INIT                                                                         \
+    {                                                                                              \
+        NULL, NULL, NULL, NULL, QB_BRIEF_PDF, QB_PAPER_A4, NULL, NULL, NULL                        \
+    }
 
 /* Opens the store read-only, analyses the run and writes the brief. QB_EINVAL for an unknown
  * run or template name, QB_EFORMAT for a bad template line, QB_EIO when a file cannot be
@@ -70,8 +73,8 @@ const char *qb_template_define(const struct qb_template *t, const char *name); /
 int qb_brief_markdown(const struct qb_analysis *a, const struct qb_template *t,
                       const char *files_dir, const char *date, char **out);
 
-/* For a CLI: handlers for SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGXFSZ that remove the temporary files
- * of a brief being written, then let the signal end the process as before. Signals ignored
+/* For a CLI: handlers for SIGINT, SIGTERM, SIGHUP, SIGQUIT and SIGXFSZ that remove the temporary
+ * files of a brief being written, then let the signal end the process as before. Signals ignored
  * (nohup) stay ignored. Where the filesystem has O_TMPFILE a killed brief leaves nothing
  * behind even without them; these cover the other filesystems. */
 void qb_brief_catch_signals(void);

@@ -81,23 +81,62 @@ struct qb_doc {
 /* ---- the template language (template.c) ------------------------------------------------- */
 
 enum dir {
-    D_TITLE, D_LEAD, D_H1, D_H2, D_P, D_NOTE, D_CODE, D_STAT, D_TABLE, D_CHART, D_LIST,
-    D_IF, D_ELSE, D_ENDIF, D_EACH, D_ENDEACH, D_PAGE, D_FOOTER, D_DEFINE,
+    D_TITLE,
+    D_LEAD,
+    D_H1,
+    D_H2,
+    D_P,
+    D_NOTE,
+    D_CODE,
+    D_STAT,
+    D_TABLE,
+    D_CHART,
+    D_LIST,
+    D_IF,
+    D_ELSE,
+    D_ENDIF,
+    D_EACH,
+    D_ENDEACH,
+    D_PAGE,
+    D_FOOTER,
+    D_DEFINE,
 };
 
 /* @if conditions, in the order of their names in template.c; the per-slice ones hold only
  * inside @each slice */
 enum cond {
-    C_HAS_CLIFFS, C_HAS_HIDDEN_CLIFF, C_HAS_LATENCY, C_HAS_MEMORY, C_HAS_CALIBRATION,
-    C_HAS_WARNINGS, C_HAS_CAVEATS, C_HAS_QUESTION, C_HAS_UNDECIDED, C_HAS_PERPLEXITY,
-    C_HAS_MISSING, C_ROUTED, C_HAS_SPEEDUP,
+    C_HAS_CLIFFS,
+    C_HAS_HIDDEN_CLIFF,
+    C_HAS_LATENCY,
+    C_HAS_MEMORY,
+    C_HAS_CALIBRATION,
+    C_HAS_WARNINGS,
+    C_HAS_CAVEATS,
+    C_HAS_QUESTION,
+    C_HAS_UNDECIDED,
+    C_HAS_PERPLEXITY,
+    C_HAS_MISSING,
+    C_ROUTED,
+    C_HAS_SPEEDUP,
     N_GLOBAL_CONDS,
-    C_SLICE_HAS_CLIFF = N_GLOBAL_CONDS, C_SLICE_IS_PERPLEXITY, C_SLICE_UNDECIDED,
+    C_SLICE_HAS_CLIFF = N_GLOBAL_CONDS,
+    C_SLICE_IS_PERPLEXITY,
+    C_SLICE_UNDECIDED,
 };
 
 /* generated tables (@table NAME), their column count, and the columns right-aligned */
-enum { T_RECOMMENDATION, T_SLICES, T_ACCURACY, T_SLICE_CONFIGS, T_CONFIGS, T_LATENCY, T_MEMORY,
-       T_DEPLOYMENT, T_DIVERGENCE, N_TABLES };
+enum {
+    T_RECOMMENDATION,
+    T_SLICES,
+    T_ACCURACY,
+    T_SLICE_CONFIGS,
+    T_CONFIGS,
+    T_LATENCY,
+    T_MEMORY,
+    T_DEPLOYMENT,
+    T_DIVERGENCE,
+    N_TABLES
+};
 struct brief_table {
     const char *name;
     int n_cols;
@@ -111,12 +150,12 @@ enum { L_CLIFFS, L_CAVEATS, L_WARNINGS, N_LISTS }; /* @list NAME */
 struct tline {
     enum dir d;
     int line;
-    int match;   /* @if: its @else or @endif; @else: its @endif; @each: its @endeach */
-    int negate;  /* @if !cond */
-    int arg;     /* condition, table, list or chart kind index */
-    char *text;  /* text; @stat "value | label | note"; @define body */
-    char *name;  /* @define name */
-    char *cols;  /* @table cols= */
+    int match;  /* @if: its @else or @endif; @else: its @endif; @each: its @endeach */
+    int negate; /* @if !cond */
+    int arg;    /* condition, table, list or chart kind index */
+    char *text; /* text; @stat "value | label | note"; @define body */
+    char *name; /* @define name */
+    char *cols; /* @table cols= */
     char *title, *subtitle, *slice; /* @chart */
     double width, height;
 };
@@ -144,9 +183,9 @@ void brief_scope_clear(struct scope *s);
 struct brief_ctx {
     const struct qb_analysis *a;
     const struct qb_template *t;
-    GHashTable *vars;       /* global name -> value */
-    struct scope *local;    /* item variables, or NULL */
-    int64_t each_slice;     /* inside @each: the slice, else -1 */
+    GHashTable *vars;    /* global name -> value */
+    struct scope *local; /* item variables, or NULL */
+    int64_t each_slice;  /* inside @each: the slice, else -1 */
     int conds[N_GLOBAL_CONDS];
     char **caveats;
     int64_t n_caveats;
@@ -173,7 +212,7 @@ char *brief_percent(double frac); /* "12%", "4.5%" */
 char *brief_bytes(double b);      /* "1.2 GiB" */
 char *brief_ms(double v);         /* "123", "12.3", "1.23" */
 char *brief_i64(int64_t v);
-char *brief_pvalue(double p);     /* "<0.001", "0.004", "0.12" */
+char *brief_pvalue(double p); /* "<0.001", "0.004", "0.12" */
 
 /* ---- the values a brief states (vars.c, answer.c) ------------------------------------------ */
 
@@ -190,8 +229,7 @@ void brief_plan_tpot(const struct qb_analysis *a, const struct qb_an_plan *pl, d
 int brief_make_vars(struct brief_ctx *c, const struct qb_brief_opts *o, const char *date);
 /* The item variables of slice si ({{slice}}, {{n}}, {{rec}}, {{delta}} ...) / of a cliff. */
 void brief_slice_scope(struct brief_ctx *c, int64_t si, struct scope *sc);
-void brief_cliff_scope(const struct qb_analysis *a, const struct qb_an_cliff *cl,
-                       struct scope *sc);
+void brief_cliff_scope(const struct qb_analysis *a, const struct qb_an_cliff *cl, struct scope *sc);
 /* The one-sentence answer (answer_* patterns) / the caveats into c->caveats. */
 int brief_make_answer(struct brief_ctx *c, char **out);
 int brief_make_caveats(struct brief_ctx *c);
@@ -220,7 +258,10 @@ struct brief_out {
     int slot;          /* tmp's entry among the temporaries removed on a signal, or -1 */
     int committed;
 };
-#define BRIEF_OUT_INIT {NULL, NULL, NULL, -1, 0, -1, 0}
+#define BRIEF_OUT_INIT                                                                             \
+    {                                                                                              \
+        NULL, NULL, NULL, -1, 0, -1, 0                                                             \
+    }
 
 /* Checks path (a regular file of this user, or none; symlinks followed) and opens a temporary
  * beside the file it names. QB_EIO naming path when it may not be replaced. */

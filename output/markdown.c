@@ -207,12 +207,12 @@ static void remove_dir(const char *dir)
 
 /* The chart folder beside the .md, and its temporary twin while the charts are written. */
 struct charts {
-    char *files;      /* "brief_files": the name the .md links */
-    char *path;       /* that folder beside the .md */
-    char *tmp;        /* "brief_files.tmpXXXXXX", holding the new charts */
-    int slot;         /* tmp among the temporaries removed on a signal */
-    int swapped;      /* tmp and path exchanged: tmp holds the old charts (when old) */
-    int old;          /* path existed before */
+    char *files; /* "brief_files": the name the .md links */
+    char *path;  /* that folder beside the .md */
+    char *tmp;   /* "brief_files.tmpXXXXXX", holding the new charts */
+    int slot;    /* tmp among the temporaries removed on a signal */
+    int swapped; /* tmp and path exchanged: tmp holds the old charts (when old) */
+    int old;     /* path existed before */
 };
 
 /* The new charts into a temporary folder beside path; an old chart folder there must be a

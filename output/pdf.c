@@ -50,10 +50,11 @@ static int identity_to_unicode(HPDF_Font font)
 {
     const HPDF_FontAttr attr = font->attr;
     HPDF_Dict map = HPDF_DictStream_New(font->mmgr, attr->xref);
-    GString *g = g_string_new("/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
-                              "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
-                              "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
-                              "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n");
+    GString *g =
+        g_string_new("/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+                     "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+                     "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+                     "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n");
     int hi[256], n = 0, rc = 0;
     for (int h = 0; h < 256; h++)
         if (h < 0xD8 || h > 0xDF)
@@ -106,7 +107,8 @@ static double str_w(struct pdf *p, HPDF_Font f, double size, const char *s)
 
 /* Breaks s into lines no wider than maxw: at spaces, or anywhere (between UTF-8 characters)
  * inside a word wider than a line, or everywhere when anywhere is set (command lines). */
-static GPtrArray *wrap(struct pdf *p, HPDF_Font f, double size, const char *s, double maxw, int anywhere)
+static GPtrArray *wrap(struct pdf *p, HPDF_Font f, double size, const char *s, double maxw,
+                       int anywhere)
 {
     GPtrArray *lines = g_ptr_array_new_with_free_func(g_free);
     GString *cur = g_string_new(NULL);
@@ -196,14 +198,15 @@ static void text_at(struct pdf *p, HPDF_Font f, double size, double x, double y,
 }
 
 /* A wrapped paragraph at x with width w; breaks pages between lines. */
-static void para(struct pdf *p, HPDF_Font f, double size, double lead, double x, double w, const char *s,
-                 int anywhere)
+static void para(struct pdf *p, HPDF_Font f, double size, double lead, double x, double w,
+                 const char *s, int anywhere)
 {
     GPtrArray *lines = wrap(p, f, size, s, w, anywhere);
     for (guint i = 0; i < lines->len; i++) {
         ensure(p, lead);
         p->y -= lead;
-        text_at(p, f, size, x, p->y + (lead - size) * 0.5 + size * 0.22, g_ptr_array_index(lines, i));
+        text_at(p, f, size, x, p->y + (lead - size) * 0.5 + size * 0.22,
+                g_ptr_array_index(lines, i));
         p->fresh = 0;
     }
     g_ptr_array_free(lines, TRUE);
@@ -225,8 +228,8 @@ static double keep_need(struct pdf *p, const struct qb_blk *b)
     }
 }
 
-static void heading(struct pdf *p, HPDF_Font f, double size, double before, double after, const char *s,
-                    double keep)
+static void heading(struct pdf *p, HPDF_Font f, double size, double before, double after,
+                    const char *s, double keep)
 {
     GPtrArray *lines = wrap(p, f, size, s, p->right - p->left, 0);
     double h = lines->len * size * 1.25;
@@ -251,7 +254,8 @@ static void stats(struct pdf *p, const struct qb_blk *b)
     for (int64_t i = 0; i < n; i++) {
         lab[i] = wrap(p, p->bold, 8.5, b->items[3 * i + 1], bw - 2 * pad, 0);
         note[i] = wrap(p, p->reg, 7.5, b->items[3 * i + 2], bw - 2 * pad, 0);
-        double h = pad + 24 + lab[i]->len * 10.5 + (*b->items[3 * i + 2] ? note[i]->len * 9.5 + 2 : 0) + pad;
+        double h = pad + 24 + lab[i]->len * 10.5 +
+                   (*b->items[3 * i + 2] ? note[i]->len * 9.5 + 2 : 0) + pad;
         hmax = fmax(hmax, h);
     }
     ensure(p, hmax + 8);
@@ -259,7 +263,8 @@ static void stats(struct pdf *p, const struct qb_blk *b)
     for (int64_t i = 0; i < n; i++) {
         double x = p->left + (double)i * (bw + gap), y = top;
         color(p, 0.93, 0.95, 0.97);
-        HPDF_Page_Rectangle(p->page, (HPDF_REAL)x, (HPDF_REAL)(top - hmax), (HPDF_REAL)bw, (HPDF_REAL)hmax);
+        HPDF_Page_Rectangle(p->page, (HPDF_REAL)x, (HPDF_REAL)(top - hmax), (HPDF_REAL)bw,
+                            (HPDF_REAL)hmax);
         HPDF_Page_Fill(p->page);
         color(p, 0.0, 0.447, 0.698); /* Okabe-Ito blue */
         HPDF_Page_Rectangle(p->page, (HPDF_REAL)x, (HPDF_REAL)(top - hmax), 3, (HPDF_REAL)hmax);
@@ -293,7 +298,8 @@ static void stats(struct pdf *p, const struct qb_blk *b)
 /* Column widths: each column gets its natural width when they all fit; otherwise narrow
  * columns keep theirs and the rest share what is left in proportion to their natural width
  * (never below their longest word). */
-static void col_widths(struct pdf *p, const struct qb_blk *b, double size, double pad, double avail, double *w)
+static void col_widths(struct pdf *p, const struct qb_blk *b, double size, double pad, double avail,
+                       double *w)
 {
     int64_t nc = b->n_cols;
     double *nat = g_new0(double, (gsize)nc), *minw = g_new0(double, (gsize)nc);
@@ -304,7 +310,8 @@ static void col_widths(struct pdf *p, const struct qb_blk *b, double size, doubl
             nat[c] = fmax(nat[c], str_w(p, f, size, s) + 2 * pad);
             char **words = g_strsplit(s, " ", -1);
             for (int k = 0; words[k]; k++)
-                minw[c] = fmax(minw[c], fmin(str_w(p, f, size, words[k]) + 2 * pad, avail / (double)nc));
+                minw[c] =
+                    fmax(minw[c], fmin(str_w(p, f, size, words[k]) + 2 * pad, avail / (double)nc));
             g_strfreev(words);
         }
     double total = 0;
@@ -358,7 +365,8 @@ static void table(struct pdf *p, const struct qb_blk *b)
     for (int64_t r = 0; r < b->n_rows; r++) {
         int64_t nl = 1;
         for (int64_t c = 0; c < nc; c++) {
-            cells[r * nc + c] = wrap(p, r == 0 ? p->bold : p->reg, size, b->cells[r * nc + c], w[c] - 2 * pad, 0);
+            cells[r * nc + c] =
+                wrap(p, r == 0 ? p->bold : p->reg, size, b->cells[r * nc + c], w[c] - 2 * pad, 0);
             nl = MAX(nl, (int64_t)cells[r * nc + c]->len);
         }
         rh[r] = (double)nl * lead + 2 * pad - 2;
@@ -384,8 +392,8 @@ static void table(struct pdf *p, const struct qb_blk *b)
                     color(p, 0.86, 0.89, 0.93);
                 else
                     color(p, 0.96, 0.965, 0.97);
-                HPDF_Page_Rectangle(p->page, (HPDF_REAL)p->left, (HPDF_REAL)(top - rh[row]), (HPDF_REAL)tw,
-                                    (HPDF_REAL)rh[row]);
+                HPDF_Page_Rectangle(p->page, (HPDF_REAL)p->left, (HPDF_REAL)(top - rh[row]),
+                                    (HPDF_REAL)tw, (HPDF_REAL)rh[row]);
                 HPDF_Page_Fill(p->page);
             }
             color(p, 0.1, 0.1, 0.1);
@@ -395,7 +403,8 @@ static void table(struct pdf *p, const struct qb_blk *b)
                 HPDF_Font f = row == 0 ? p->bold : p->reg;
                 for (guint k = 0; k < ls->len; k++) {
                     const char *s = g_ptr_array_index(ls, k);
-                    double sx = b->align[c] == 'r' ? x + w[c] - pad - str_w(p, f, size, s) : x + pad;
+                    double sx =
+                        b->align[c] == 'r' ? x + w[c] - pad - str_w(p, f, size, s) : x + pad;
                     text_at(p, f, size, sx, top - pad - (double)(k + 1) * lead + 2.5, s);
                 }
                 x += w[c];
@@ -419,12 +428,13 @@ static int chart(struct pdf *p, const struct qb_blk *b)
 {
     if (!b->png)
         return 0;
-    HPDF_Image img = b->px_w > 0 ? HPDF_LoadRawImageFromMem(p->doc, b->png, (HPDF_UINT)b->px_w, (HPDF_UINT)b->px_h,
-                                                             HPDF_CS_DEVICE_RGB, 8)
-                                 : HPDF_LoadPngImageFromMem(p->doc, b->png, (HPDF_UINT)b->n_png);
+    HPDF_Image img = b->px_w > 0
+                         ? HPDF_LoadRawImageFromMem(p->doc, b->png, (HPDF_UINT)b->px_w,
+                                                    (HPDF_UINT)b->px_h, HPDF_CS_DEVICE_RGB, 8)
+                         : HPDF_LoadPngImageFromMem(p->doc, b->png, (HPDF_UINT)b->n_png);
     if (!img)
-        return qb_err(QB_EFORMAT, "chart '%s': libharu cannot read its image (error 0x%04X)", b->file,
-                      (unsigned)p->err);
+        return qb_err(QB_EFORMAT, "chart '%s': libharu cannot read its image (error 0x%04X)",
+                      b->file, (unsigned)p->err);
     double iw = HPDF_Image_GetWidth(img), ih = HPDF_Image_GetHeight(img);
     double w = fmin(b->width_pt, p->right - p->left), h = iw > 0 ? w * ih / iw : 0;
     double maxh = p->h - MARGIN_TOP - MARGIN_BOTTOM - 4;
@@ -499,16 +509,19 @@ static int font_paths(char *fpath[2])
     const char *env = getenv("QBRIEF_FONT_DIR");
 
     for (int i = 0; i < 2; i++) {
-        fpath[i] = env && *env ? g_build_filename(env, strrchr(fonts[i], '/') + 1, NULL) : g_strdup(fonts[i]);
+        fpath[i] = env && *env ? g_build_filename(env, strrchr(fonts[i], '/') + 1, NULL)
+                               : g_strdup(fonts[i]);
         if (access(fpath[i], R_OK) != 0)
-            return qb_err(QB_EIO, "font '%s' is missing (install the fonts-dejavu-core package)", fpath[i]);
+            return qb_err(QB_EIO, "font '%s' is missing (install the fonts-dejavu-core package)",
+                          fpath[i]);
     }
     return 0;
 }
 
 /* A compressed UTF-8 libharu document with both fonts embedded, the title in its metadata,
  * and the page geometry of the paper. */
-static int start_doc(struct pdf *p, const struct qb_doc *d, enum qb_brief_paper paper, char *const fpath[2])
+static int start_doc(struct pdf *p, const struct qb_doc *d, enum qb_brief_paper paper,
+                     char *const fpath[2])
 {
     int rc;
 
@@ -525,8 +538,8 @@ static int start_doc(struct pdf *p, const struct qb_doc *d, enum qb_brief_paper 
     if (bn)
         p->bold = HPDF_GetFont(p->doc, bn, "UTF-8");
     if (!p->reg || !p->bold)
-        return qb_err(QB_EIO, "cannot load the font '%s' (libharu error 0x%04X)", fpath[p->reg ? 1 : 0],
-                      (unsigned)p->err);
+        return qb_err(QB_EIO, "cannot load the font '%s' (libharu error 0x%04X)",
+                      fpath[p->reg ? 1 : 0], (unsigned)p->err);
     if ((rc = identity_to_unicode(p->reg)) < 0 || (rc = identity_to_unicode(p->bold)) < 0)
         return rc;
     HPDF_SetInfoAttr(p->doc, HPDF_INFO_CREATOR, "qbrief");
@@ -569,18 +582,10 @@ static int block(struct pdf *p, const struct qb_doc *d, int64_t i)
         if (!p->fresh)
             new_page(p);
         break;
-    case QB_BLK_TITLE:
-        heading(p, p->bold, 20, 0, 8, b->text, 60);
-        break;
-    case QB_BLK_LEAD:
-        lead(p, b->text);
-        break;
-    case QB_BLK_H1:
-        heading(p, p->bold, 14, 14, 5, b->text, keep_need(p, next));
-        break;
-    case QB_BLK_H2:
-        heading(p, p->bold, 11, 9, 3, b->text, keep_need(p, next));
-        break;
+    case QB_BLK_TITLE: heading(p, p->bold, 20, 0, 8, b->text, 60); break;
+    case QB_BLK_LEAD: lead(p, b->text); break;
+    case QB_BLK_H1: heading(p, p->bold, 14, 14, 5, b->text, keep_need(p, next)); break;
+    case QB_BLK_H2: heading(p, p->bold, 11, 9, 3, b->text, keep_need(p, next)); break;
     case QB_BLK_P:
         para(p, p->reg, 9.5, 13, p->left, tw, b->text, 0);
         p->y -= 5;
@@ -595,17 +600,10 @@ static int block(struct pdf *p, const struct qb_doc *d, int64_t i)
         para(p, p->reg, 8, 10.5, p->left + 8, tw - 8, b->text, 1);
         p->y -= 6;
         break;
-    case QB_BLK_STATS:
-        stats(p, b);
-        break;
-    case QB_BLK_TABLE:
-        table(p, b);
-        break;
-    case QB_BLK_CHART:
-        return chart(p, b);
-    case QB_BLK_LIST:
-        list(p, b);
-        break;
+    case QB_BLK_STATS: stats(p, b); break;
+    case QB_BLK_TABLE: table(p, b); break;
+    case QB_BLK_CHART: return chart(p, b);
+    case QB_BLK_LIST: list(p, b); break;
     }
     return 0;
 }
@@ -650,8 +648,8 @@ int qb_pdf_write(const struct qb_doc *d, enum qb_brief_paper paper, struct brief
     if (rc >= 0 && !p.err)
         footers(&p, d);
     if (rc >= 0 && p.err)
-        rc = qb_err(QB_EIO, "libharu failed laying out the brief (error 0x%04X, detail %u)", (unsigned)p.err,
-                    (unsigned)p.detail);
+        rc = qb_err(QB_EIO, "libharu failed laying out the brief (error 0x%04X, detail %u)",
+                    (unsigned)p.err, (unsigned)p.detail);
     if (rc >= 0)
         rc = save(&p, out);
 out:

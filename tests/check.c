@@ -165,7 +165,8 @@ int check_corpus(const char *dir, const char *suffix, int (*load)(const char *pa
         qb_err(0, "%s", "");
         rc = load(path);
         printf("  %-40s -> %s\n", de->d_name, qb_errmsg());
-        if (!(rc == QB_EFORMAT || rc == QB_EUNSUP || rc == QB_EIO) || !strstr(qb_errmsg(), quoted)) {
+        if (!(rc == QB_EFORMAT || rc == QB_EUNSUP || rc == QB_EIO) ||
+            !strstr(qb_errmsg(), quoted)) {
             fprintf(stderr, "  %s: rc %d, message does not quote it or is not a clean refusal\n",
                     path, rc);
             check_fail(__FILE__, __LINE__, "corpus entry refused cleanly");

@@ -69,17 +69,18 @@ const char *check_tmpdir(void);
  * Prints each message; returns how many entries it tried. Run from the repository root. */
 int check_corpus(const char *dir, const char *suffix, int (*load)(const char *path));
 
-#define CHECK(e) \
-    do { \
-        if (!(e)) check_fail(__FILE__, __LINE__, #e); \
+#define CHECK(e)                                                                                   \
+    do {                                                                                           \
+        if (!(e))                                                                                  \
+            check_fail(__FILE__, __LINE__, #e);                                                    \
     } while (0)
-#define CHECK_NEAR(a, b, tol) \
-    do { \
-        double a_ = (a), b_ = (b); \
-        if (!(fabs(a_ - b_) <= (tol))) { \
-            fprintf(stderr, "  %s = %.9g, %s = %.9g\n", #a, a_, #b, b_); \
-            check_fail(__FILE__, __LINE__, #a " ~ " #b); \
-        } \
+#define CHECK_NEAR(a, b, tol)                                                                      \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (!(fabs(a_ - b_) <= (tol))) {                                                           \
+            fprintf(stderr, "  %s = %.9g, %s = %.9g\n", #a, a_, #b, b_);                           \
+            check_fail(__FILE__, __LINE__, #a " ~ " #b);                                           \
+        }                                                                                          \
     } while (0)
 #define RUN(fn) check_run(#fn, fn)
 #define RUN_VARIANTS(fn, n, variants, why) check_run_variants(#fn, fn, n, variants, why)

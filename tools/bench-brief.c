@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static const char *const specs[] = {"f32", "bf16", "fp8", "w8a8", "w8", "w4g128",
+static const char *const specs[] = {"f32",   "bf16",  "fp8",   "w8a8",  "w8",    "w4g128",
                                     "w4g64", "w4g32", "w3g64", "w3g32", "w2g64", "w2g32"};
 static const double bpw[] = {32, 16, 8.1, 8.2, 8.1, 4.3, 4.5, 5.0, 3.6, 4.0, 2.5, 3.0};
 static const char *const slices[] = {"facts", "arithmetic", "retrieval", "code", "json", "chat"};
@@ -48,15 +48,18 @@ static double unif(uint64_t a, uint64_t b)
 static int build(const char *path, int64_t n_items, int n_cfg)
 {
     struct qb_store *s = NULL;
-    struct qb_store_run run = {.name = "bench", .qbrief_version = "bench", .host = "bench",
+    struct qb_store_run run = {.name = "bench",
+                               .qbrief_version = "bench",
+                               .host = "bench",
                                .baseline_config = "f32",
                                .settings_json = "{\"title\":\"Brief benchmark\","
                                                 "\"question\":\"How fast is a large brief?\","
                                                 "\"tolerances\":{\"default\":1.0}}"};
-    struct qb_store_model m = {"bench.gguf", "1111111111111111111111111111111111111111111111111111111111111111",
+    struct qb_store_model m = {"bench.gguf",
+                               "1111111111111111111111111111111111111111111111111111111111111111",
                                "llama", "gguf", 1000000};
-    struct qb_store_suite su = {"bench.csv", "2222222222222222222222222222222222222222222222222222222222222222",
-                                n_items};
+    struct qb_store_suite su = {
+        "bench.csv", "2222222222222222222222222222222222222222222222222222222222222222", n_items};
     int64_t run_id, suite_id, cfg_id[12], *item = calloc((size_t)n_items, sizeof *item);
     int rc;
 
@@ -76,8 +79,9 @@ static int build(const char *path, int64_t n_items, int n_cfg)
         for (int p = 0; p < 2; p++)
             for (int r = 0; r < 5; r++) {
                 double tpot = 5 + 40 * bpw[c] / 32 * (1 + 0.05 * unif(c * 10 + p, r));
-                struct qb_store_latency l = {p ? 512 : 128, 128, 1, r, 50.0 * (p + 1) * bpw[c] / 8,
-                                             tpot, 128 * tpot, 1000.0 / tpot};
+                struct qb_store_latency l = {
+                    p ? 512 : 128, 128,          1, r, 50.0 * (p + 1) * bpw[c] / 8, tpot,
+                    128 * tpot,    1000.0 / tpot};
                 if ((rc = qb_store_put_latency(s, run_id, cfg_id[c], &l)) < 0)
                     goto out;
             }
@@ -86,8 +90,13 @@ static int build(const char *path, int64_t n_items, int n_cfg)
         char key[32];
         int k = (int)(i % 6);
         snprintf(key, sizeof key, "%s-%lld", slices[k], (long long)i);
-        struct qb_store_item it = {key, slices[k], k == 5 ? "perplexity" : "generate",
-                                   k == 5 ? "perplexity" : "exact", NULL, NULL, i + 2};
+        struct qb_store_item it = {key,
+                                   slices[k],
+                                   k == 5 ? "perplexity" : "generate",
+                                   k == 5 ? "perplexity" : "exact",
+                                   NULL,
+                                   NULL,
+                                   i + 2};
         if ((rc = qb_store_put_item(s, suite_id, &it, &item[i])) < 0)
             goto out;
     }
@@ -97,11 +106,16 @@ static int build(const char *path, int64_t n_items, int n_cfg)
             /* accuracy holds down to 8 bits, then falls, arithmetic (k == 1) faster */
             double p = 0.8 - (bpw[c] >= 8 ? 0.0 : (k == 1 ? 0.08 : 0.003) * (8 - bpw[c]));
             int ok = unif(i, 7) < p; /* one latent draw per item keeps pairs correlated */
-            struct qb_store_result r = {.config_id = cfg_id[c], .item_id = item[i],
-                                        .correct = k == 5 ? -1 : ok, .score = NAN,
-                                        .output = "out", .nll = 2.0 + 0.002 * (32 - bpw[c]) * unif(i, c),
-                                        .n_tokens = 20, .mean_kl = c ? 0.001 * (32 - bpw[c]) : NAN,
-                                        .top1_agreement = c ? 0.99 : 1, .flipped = -1};
+            struct qb_store_result r = {.config_id = cfg_id[c],
+                                        .item_id = item[i],
+                                        .correct = k == 5 ? -1 : ok,
+                                        .score = NAN,
+                                        .output = "out",
+                                        .nll = 2.0 + 0.002 * (32 - bpw[c]) * unif(i, c),
+                                        .n_tokens = 20,
+                                        .mean_kl = c ? 0.001 * (32 - bpw[c]) : NAN,
+                                        .top1_agreement = c ? 0.99 : 1,
+                                        .flipped = -1};
             if ((rc = qb_store_put_result(s, run_id, &r)) < 0)
                 goto out;
         }
@@ -144,18 +158,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench-brief: %s\n", qb_errmsg());
         return 1;
     }
-    printf("store: %d configs x %lld items (%s), built in %.2f s\n\n", n_cfg, (long long)n_items, db,
-           now() - t);
+    printf("store: %d configs x %lld items (%s), built in %.2f s\n\n", n_cfg, (long long)n_items,
+           db, now() - t);
     printf("| output | wall s | bytes |\n|---|---|---|\n");
     {
         struct qb_store *s = NULL;
         struct qb_analysis *a = NULL;
         t = now();
-        if ((rc = qb_store_open(db, QB_STORE_READONLY, &s)) < 0 || (rc = qb_analyze(s, NULL, NULL, &a)) < 0) {
+        if ((rc = qb_store_open(db, QB_STORE_READONLY, &s)) < 0 ||
+            (rc = qb_analyze(s, NULL, NULL, &a)) < 0) {
             fprintf(stderr, "bench-brief: %s\n", qb_errmsg());
             return 1;
         }
-        printf("| analysis alone (%lld resamples per cell) | %.3f | |\n", (long long)a->resamples, now() - t);
+        printf("| analysis alone (%lld resamples per cell) | %.3f | |\n", (long long)a->resamples,
+               now() - t);
         qb_analysis_free(a);
         qb_store_close(s);
     }

@@ -109,7 +109,8 @@ static void log_softmax(float *v, int64_t n)
 }
 
 /* logp (n_seq * len, vocab) of qm on the held-out sequences */
-static int score(const struct qb_qmodel *qm, const int32_t *ids, int64_t n_seq, int64_t len, float *logp)
+static int score(const struct qb_qmodel *qm, const int32_t *ids, int64_t n_seq, int64_t len,
+                 float *logp)
 {
     const int64_t v = qm->m->cfg.vocab_size;
     struct qb_engine *e = NULL;
@@ -127,7 +128,8 @@ static int score(const struct qb_qmodel *qm, const int32_t *ids, int64_t n_seq, 
 int main(int argc, char **argv)
 {
     int64_t calib_seqs = 128, calib_len = 512, held_seqs = 16, held_len = 256;
-    int act_order = 0, no_head = 0, awq_trace = 0, first = 4, rc = 0, clip = 1, clip_w = 1, awq_duo = 0, awq_grid = 0, awq_mlp = 1, awq_attn = 1;
+    int act_order = 0, no_head = 0, awq_trace = 0, first = 4, rc = 0, clip = 1, clip_w = 1,
+        awq_duo = 0, awq_grid = 0, awq_mlp = 1, awq_attn = 1;
     long long awq_tokens = 0, awq_search = -1;
     const char *calib_text = NULL, *held_text = NULL;
     double damp = 0.01;
@@ -136,39 +138,60 @@ int main(int argc, char **argv)
     int32_t *held = NULL, *cids = NULL;
     float *ref = NULL, *got = NULL;
     if (argc < 5) {
-        fprintf(stderr, "usage: quality MODEL TOKENIZER CALIB_OUT [--calib-seqs N] [--calib-len L] "
-                        "[--held-seqs N] [--held-len L] [--calib-text FILE] [--held-text FILE] [--act-order] "
-                        "[--threads N] [--damp D] [--awq-grid N] [--awq-tokens N] [--awq-search-weights N] "
-                        "[--awq-mlp-loss 0|1] [--awq-attn-loss 0|1] [--awq-duo 0|1] [--awq-trace] CONFIG...\n");
+        fprintf(
+            stderr,
+            "usage: quality MODEL TOKENIZER CALIB_OUT [--calib-seqs N] [--calib-len L] "
+            "[--held-seqs N] [--held-len L] [--calib-text FILE] [--held-text FILE] [--act-order] "
+            "[--threads N] [--damp D] [--awq-grid N] [--awq-tokens N] [--awq-search-weights N] "
+            "[--awq-mlp-loss 0|1] [--awq-attn-loss 0|1] [--awq-duo 0|1] [--awq-trace] CONFIG...\n");
         return 2;
     }
     while (first < argc && !strncmp(argv[first], "--", 2)) {
         const char *o = argv[first];
         if (!strcmp(o, "--act-order") || !strcmp(o, "--no-head") || !strcmp(o, "--awq-trace")) {
-            *(!strcmp(o, "--act-order") ? &act_order : !strcmp(o, "--no-head") ? &no_head : &awq_trace) = 1;
+            *(!strcmp(o, "--act-order") ? &act_order
+              : !strcmp(o, "--no-head") ? &no_head
+                                        : &awq_trace) = 1;
             first++;
             continue;
         }
         if (first + 1 >= argc)
             return fprintf(stderr, "%s needs a value\n", o), 2;
         long long val = atoll(argv[first + 1]);
-        if (!strcmp(o, "--calib-seqs")) calib_seqs = val;
-        else if (!strcmp(o, "--calib-len")) calib_len = val;
-        else if (!strcmp(o, "--held-seqs")) held_seqs = val;
-        else if (!strcmp(o, "--held-len")) held_len = val;
-        else if (!strcmp(o, "--threads")) omp_set_num_threads((int)val);
-        else if (!strcmp(o, "--damp")) damp = atof(argv[first + 1]);
-        else if (!strcmp(o, "--clip")) clip = (int)val;
-        else if (!strcmp(o, "--clip-weighted")) clip_w = (int)val;
-        else if (!strcmp(o, "--awq-duo")) awq_duo = (int)val;
-        else if (!strcmp(o, "--awq-grid")) awq_grid = (int)val;
-        else if (!strcmp(o, "--awq-mlp-loss")) awq_mlp = (int)val;
-        else if (!strcmp(o, "--awq-attn-loss")) awq_attn = (int)val;
-        else if (!strcmp(o, "--calib-text")) calib_text = argv[first + 1];
-        else if (!strcmp(o, "--held-text")) held_text = argv[first + 1];
-        else if (!strcmp(o, "--awq-tokens")) awq_tokens = val;
-        else if (!strcmp(o, "--awq-search-weights")) awq_search = val;
-        else return fprintf(stderr, "unknown option %s\n", o), 2;
+        if (!strcmp(o, "--calib-seqs"))
+            calib_seqs = val;
+        else if (!strcmp(o, "--calib-len"))
+            calib_len = val;
+        else if (!strcmp(o, "--held-seqs"))
+            held_seqs = val;
+        else if (!strcmp(o, "--held-len"))
+            held_len = val;
+        else if (!strcmp(o, "--threads"))
+            omp_set_num_threads((int)val);
+        else if (!strcmp(o, "--damp"))
+            damp = atof(argv[first + 1]);
+        else if (!strcmp(o, "--clip"))
+            clip = (int)val;
+        else if (!strcmp(o, "--clip-weighted"))
+            clip_w = (int)val;
+        else if (!strcmp(o, "--awq-duo"))
+            awq_duo = (int)val;
+        else if (!strcmp(o, "--awq-grid"))
+            awq_grid = (int)val;
+        else if (!strcmp(o, "--awq-mlp-loss"))
+            awq_mlp = (int)val;
+        else if (!strcmp(o, "--awq-attn-loss"))
+            awq_attn = (int)val;
+        else if (!strcmp(o, "--calib-text"))
+            calib_text = argv[first + 1];
+        else if (!strcmp(o, "--held-text"))
+            held_text = argv[first + 1];
+        else if (!strcmp(o, "--awq-tokens"))
+            awq_tokens = val;
+        else if (!strcmp(o, "--awq-search-weights"))
+            awq_search = val;
+        else
+            return fprintf(stderr, "unknown option %s\n", o), 2;
         first += 2;
     }
     struct qb_load_opts lo = {.tokenizer_path = argv[2]};
@@ -227,12 +250,13 @@ int main(int argc, char **argv)
     if (awq_search >= 0)
         cal->awq_search_weights = awq_search;
     fprintf(stderr, "%s: calibration %lld x %lld tokens from '%s'; held-out %lld x %lld tokens\n",
-            argv[1], (long long)cal->n_seq, (long long)cal->seq_len, cal->name, (long long)held_seqs,
-            (long long)held_len);
+            argv[1], (long long)cal->n_seq, (long long)cal->seq_len, cal->name,
+            (long long)held_seqs, (long long)held_len);
     {
         struct qb_qspec f32 = {.base = {.fmt = QB_FMT_F32}};
         struct qb_qmodel *qm = NULL;
-        if ((rc = qb_qmodel_new(m, &f32, &qm)) < 0 || (rc = score(qm, held, held_seqs, held_len, ref)) < 0) {
+        if ((rc = qb_qmodel_new(m, &f32, &qm)) < 0 ||
+            (rc = score(qm, held, held_seqs, held_len, ref)) < 0) {
             qb_qmodel_free(qm);
             goto out;
         }

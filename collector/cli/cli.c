@@ -75,7 +75,6 @@ void qb_print_size(FILE *f, double bytes)
         fprintf(f, "%.0f B", bytes);
 }
 
-
 char *qb_command_line(int argc, char **argv)
 {
     GString *cl = g_string_new("qbrief");

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #define MAX_LIST 32
-#define DEFAULT_FORMATS \
+#define DEFAULT_FORMATS                                                                            \
     "f32,f16,bf16,fp8,fp8-e5m2,fp8-a8,w8,w8a8,w4g32,w4g128,w4g32-sym,w4g128-a8,w3g64,w2g32"
 
 static int cmp_double(const void *a, const void *b)
@@ -170,8 +170,8 @@ int cmd_bench_kernels(int argc, char **argv)
     printf("machine: %d threads, %s kernels, read bandwidth %.1f GB/s (streaming 1 GiB), "
            "last-level cache %zu MiB (evicted before every timed matmul)\n",
            omp_get_max_threads(), qb_kernels()->isa, bw, llc >> 20);
-    printf("%-11s %-5s %-12s %9s %9s %7s %9s %8s %9s\n", "shape", "batch", "config", "ms",
-           "GB/s", "of bw", "GFLOP/s", "bits/w", "tok vs b1");
+    printf("%-11s %-5s %-12s %9s %9s %7s %9s %8s %9s\n", "shape", "batch", "config", "ms", "GB/s",
+           "of bw", "GFLOP/s", "bits/w", "tok vs b1");
 
     for (int s = 0; s < n_shape && rc == 0; s++) {
         long in, out;

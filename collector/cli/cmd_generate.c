@@ -65,7 +65,8 @@ static int prompt_ids(const struct qb_model *m, const char *prompt, int32_t **id
         return 0;
     start = qb_tok_bos(m->tok) >= 0 ? qb_tok_bos(m->tok) : qb_tok_eos(m->tok);
     if (start < 0)
-        return qb_err(QB_EINVAL, "'%s': an empty prompt needs a BOS token, and the tokenizer has none",
+        return qb_err(QB_EINVAL,
+                      "'%s': an empty prompt needs a BOS token, and the tokenizer has none",
                       m->path);
     free(*ids);
     if (!(*ids = malloc(sizeof **ids)))
@@ -139,7 +140,8 @@ int cmd_generate(int argc, char **argv)
             break;
         case 'T':
             if (qb_parse_float(optarg, 0, 100, &temp) < 0)
-                return qb_usage_error(self, "--temp wants a number from 0 to 100, not '%s'", optarg);
+                return qb_usage_error(self, "--temp wants a number from 0 to 100, not '%s'",
+                                      optarg);
             break;
         case 'P':
             if (qb_parse_float(optarg, 0, 1, &top_p) < 0)
@@ -147,7 +149,8 @@ int cmd_generate(int argc, char **argv)
             break;
         case 'S':
             if (qb_parse_long(optarg, 0, __LONG_MAX__, &seed) < 0)
-                return qb_usage_error(self, "--seed wants a non-negative integer, not '%s'", optarg);
+                return qb_usage_error(self, "--seed wants a non-negative integer, not '%s'",
+                                      optarg);
             break;
         case 'j':
             if (qb_parse_long(optarg, 1, 4096, &threads) < 0)
@@ -209,4 +212,3 @@ out:
     qb_model_free(m);
     return qb_report(rc);
 }
-

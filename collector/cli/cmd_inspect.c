@@ -12,7 +12,6 @@
 #include <string.h>
 #include <getopt.h>
 
-
 static void add_row(const char *what, const struct qb_qweight *w, int64_t n_layers)
 {
     char fmt[32];
@@ -23,8 +22,10 @@ static void add_row(const char *what, const struct qb_qweight *w, int64_t n_laye
     else
         snprintf(fmt, sizeof fmt, "%s", qb_fmt_name(w->t.fmt));
     printf("%-14s %-14s %-5s %12zu %8.3f\n", what, fmt,
-           w->act == QB_ACT_I8 ? "int8" : w->act == QB_ACT_FP8 ? "fp8" : "f32", bytes,
-           qb_qtensor_bpw(&w->t));
+           w->act == QB_ACT_I8    ? "int8"
+           : w->act == QB_ACT_FP8 ? "fp8"
+                                  : "f32",
+           bytes, qb_qtensor_bpw(&w->t));
 }
 
 /* What one config of the model weighs, tensor kind by tensor kind (layer 0 stands for all). */
@@ -51,8 +52,8 @@ static int print_config(const struct qb_model *m, const struct qb_qspec *spec)
         add_row("embeddings", &qm->embed, 1);
     printf("total weights: ");
     qb_print_size(stdout, (double)qb_qmodel_bytes(qm));
-    printf(" (%zu bytes with f32 norms), %.3f bits/weight over the matrices\n",
-           qb_qmodel_bytes(qm), qb_qmodel_bpw(qm));
+    printf(" (%zu bytes with f32 norms), %.3f bits/weight over the matrices\n", qb_qmodel_bytes(qm),
+           qb_qmodel_bpw(qm));
     qb_qmodel_free(qm);
     return 0;
 }
@@ -141,4 +142,3 @@ int cmd_inspect(int argc, char **argv)
     qb_model_free(m);
     return qb_report(rc);
 }
-

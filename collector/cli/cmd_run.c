@@ -108,20 +108,13 @@ static int opts_from_plan(const struct qb_plan *plan, struct qb_run_opts *o, con
 int cmd_run(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"model", required_argument, NULL, 'm'},
-        {"suite", required_argument, NULL, 's'},
-        {"configs", required_argument, NULL, 'c'},
-        {"baseline", required_argument, NULL, 'b'},
-        {"db", required_argument, NULL, 'd'},
-        {"name", required_argument, NULL, 'N'},
-        {"threads", required_argument, NULL, 'j'},
-        {"tokenizer", required_argument, NULL, 't'},
-        {"no-latency", no_argument, NULL, 'L'},
-        {"no-memory", no_argument, NULL, 'M'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"calib", required_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},
-        {0},
+        {"model", required_argument, NULL, 'm'},   {"suite", required_argument, NULL, 's'},
+        {"configs", required_argument, NULL, 'c'}, {"baseline", required_argument, NULL, 'b'},
+        {"db", required_argument, NULL, 'd'},      {"name", required_argument, NULL, 'N'},
+        {"threads", required_argument, NULL, 'j'}, {"tokenizer", required_argument, NULL, 't'},
+        {"no-latency", no_argument, NULL, 'L'},    {"no-memory", no_argument, NULL, 'M'},
+        {"quiet", no_argument, NULL, 'q'},         {"calib", required_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},          {0},
     };
     const struct command *self = qb_find_command("run");
     struct qb_run_opts o = QB_RUN_OPTS_INIT;
@@ -216,8 +209,9 @@ int cmd_run(int argc, char **argv)
                 g_free(c);
             }
             o.model_path = plan->models[mi];
-            mname = dup ? g_strdup_printf("%s-%s-%lld", o.name ? o.name : "run", b, (long long)mi + 1)
-                        : g_strdup_printf("%s-%s", o.name ? o.name : "run", b);
+            mname =
+                dup ? g_strdup_printf("%s-%s-%lld", o.name ? o.name : "run", b, (long long)mi + 1)
+                    : g_strdup_printf("%s-%s", o.name ? o.name : "run", b);
             g_free(b);
             if (!quiet)
                 fprintf(stderr, "model %lld of %lld: %s (run '%s')\n", (long long)mi + 1,
@@ -249,15 +243,16 @@ static int run_one(const struct qb_run_opts *op, int quiet)
         return rc;
     if (!quiet) {
         static const char *kinds[] = {"generate", "choice", "perplexity"};
-        fprintf(stderr, "%lld evaluated, %lld already done, %lld items skipped", (long long)st.n_evaluated,
-                (long long)st.n_resumed, (long long)st.n_skipped_items);
+        fprintf(stderr, "%lld evaluated, %lld already done, %lld items skipped",
+                (long long)st.n_evaluated, (long long)st.n_resumed, (long long)st.n_skipped_items);
         for (int k = 0; k < 3; k++)
             if (st.n_kind[k])
                 fprintf(stderr, "; %s %.1f items/s", kinds[k],
                         st.seconds_kind[k] > 0 ? (double)st.n_kind[k] / st.seconds_kind[k] : 0.0);
         fprintf(stderr, "; results in '%s'\n", o.db_path ? o.db_path : "qbrief.db");
         if (st.n_errors)
-            fprintf(stderr, "%lld items failed and were recorded as errors\n", (long long)st.n_errors);
+            fprintf(stderr, "%lld items failed and were recorded as errors\n",
+                    (long long)st.n_errors);
     }
     return 0;
 }

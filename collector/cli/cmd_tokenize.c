@@ -10,7 +10,6 @@
 #include <string.h>
 #include <getopt.h>
 
-
 static void print_escaped(const char *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -140,4 +139,3 @@ out:
         qb_tok_free(tok);
     return qb_report(rc);
 }
-

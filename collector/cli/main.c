@@ -48,7 +48,8 @@ const struct command qb_commands[] = {
      "  --baseline SPEC  the reference config (default f32; added first if not listed)\n"
      "  --db FILE        results database (default qbrief.db)\n"
      "  --name RUN       run name (default MODEL-SUITE, file names without extensions)\n"
-     "  --threads N      OpenMP threads (default: all cores)\n"     "  --calib FILE     calibration text for -gptq, -awq and -smooth configs (plan key\n"
+     "  --threads N      OpenMP threads (default: all cores)\n"
+     "  --calib FILE     calibration text for -gptq, -awq and -smooth configs (plan key\n"
      "                   calibration:); its sha256 is recorded\n"
      "  --tokenizer F    tokenizer file (llama2.c tokenizer.bin or tokenizer.json) instead of\n"
      "                   the model's own or the tok<vocab>.bin / tokenizer.bin beside a .bin\n"
@@ -64,7 +65,8 @@ const struct command qb_commands[] = {
      "  --ids       TEXT is a list of token ids (spaces or commas) to decode\n"
      "  --no-bos    do not add the BOS token\n"
      "  --vocab N   vocabulary size of a llama2.c tokenizer.bin (default: read to the end)\n"},
-    {"bench-kernels", cmd_bench_kernels, "time every weight format's matmul against memory bandwidth",
+    {"bench-kernels", cmd_bench_kernels,
+     "time every weight format's matmul against memory bandwidth",
      "usage: qbrief bench-kernels [--formats LIST] [--shapes LIST] [--batches LIST]\n"
      "                            [--threads N] [--isa ref|avx2|avx512] [--reps N]\n"
      "\n"
@@ -78,10 +80,23 @@ const struct command qb_commands[] = {
      "  --batches LIST  tokens per matmul (default 1,32)\n"
      "  --threads N     OpenMP threads (default: all cores)\n"
      "  --reps N        timed repetitions per cell, the median is printed (default 15)\n"},
-    {"brief", cmd_brief, "render the decision brief (PDF, Markdown, JSON or CSV) from a run", "usage: qbrief brief --db FILE [--run NAME] -o OUT [--template leadership|review|FILE]\n                    [--format pdf|md|json|csv] [--paper a4|letter]\n\nAnalyses one run of the results database and writes the brief: page 1 answers the\nquestion (the recommendation per slice, cliffs, memory and speed), later pages say how\nsure we are. Written to a temporary file and renamed, so a failure leaves no half brief.\n  --db FILE        results database (default qbrief.db)\n  --run NAME       run name (default: the newest run)\n  -o, --output OUT the brief; its extension picks the format unless --format is given;\n                   '-' writes to stdout (Markdown then without its charts). An existing\n                   file is replaced only if it is a regular file of yours (symlinks are\n                   followed; permissions are kept)\n  --template T     leadership (2-4 pages, default), review (everything) or a .tmpl file\n                   (docs/templates.md; $QBRIEF_TEMPLATES is searched first)\n  --format F       pdf (default), md (charts as PNG files in OUT_files/), json (every\n                   number of the analysis) or csv (every table, docs/templates.md)\n  --paper P        a4 (default) or letter\n"},
+    {"brief", cmd_brief, "render the decision brief (PDF, Markdown, JSON or CSV) from a run",
+     "usage: qbrief brief --db FILE [--run NAME] -o OUT [--template leadership|review|FILE]\n      "
+     "              [--format pdf|md|json|csv] [--paper a4|letter]\n\nAnalyses one run of the "
+     "results database and writes the brief: page 1 answers the\nquestion (the recommendation per "
+     "slice, cliffs, memory and speed), later pages say how\nsure we are. Written to a temporary "
+     "file and renamed, so a failure leaves no half brief.\n  --db FILE        results database "
+     "(default qbrief.db)\n  --run NAME       run name (default: the newest run)\n  -o, --output "
+     "OUT the brief; its extension picks the format unless --format is given;\n                   "
+     "'-' writes to stdout (Markdown then without its charts). An existing\n                   "
+     "file is replaced only if it is a regular file of yours (symlinks are\n                   "
+     "followed; permissions are kept)\n  --template T     leadership (2-4 pages, default), review "
+     "(everything) or a .tmpl file\n                   (docs/templates.md; $QBRIEF_TEMPLATES is "
+     "searched first)\n  --format F       pdf (default), md (charts as PNG files in OUT_files/), "
+     "json (every\n                   number of the analysis) or csv (every table, "
+     "docs/templates.md)\n  --paper P        a4 (default) or letter\n"},
 };
 const int qb_n_commands = sizeof qb_commands / sizeof qb_commands[0];
-
 
 static void print_help(FILE *f)
 {

@@ -113,8 +113,8 @@ static int time_batch(struct qb_engine *e, int64_t vocab, const int32_t *prompts
     return 0;
 }
 
-int qb_probe_latency(const struct qb_qmodel *qm, const struct qb_latency_opts *o,
-                     qb_latency_cb cb, void *ctx)
+int qb_probe_latency(const struct qb_qmodel *qm, const struct qb_latency_opts *o, qb_latency_cb cb,
+                     void *ctx)
 {
     const struct qb_model *m;
     struct qb_engine *e = NULL;
@@ -125,13 +125,17 @@ int qb_probe_latency(const struct qb_qmodel *qm, const struct qb_latency_opts *o
     if (!qm || !o || !cb || !o->prompt_lens || o->n_prompt_lens < 1)
         return qb_err(QB_EINVAL, "latency probe: no model, callback or prompt lengths");
     if (o->gen_len < 2)
-        return qb_err(QB_EINVAL, "latency probe: gen_len must be at least 2 (one prefill token and "
-                                 "one decoded), not %lld", (long long)o->gen_len);
+        return qb_err(QB_EINVAL,
+                      "latency probe: gen_len must be at least 2 (one prefill token and "
+                      "one decoded), not %lld",
+                      (long long)o->gen_len);
     if (o->warmup < 0 || o->repetitions < 1)
-        return qb_err(QB_EINVAL, "latency probe: needs warmup >= 0 and repetitions >= 1, not %d and %d",
+        return qb_err(QB_EINVAL,
+                      "latency probe: needs warmup >= 0 and repetitions >= 1, not %d and %d",
                       o->warmup, o->repetitions);
     if (o->batch < 0 || o->batch > (1 << 20))
-        return qb_err(QB_EINVAL, "latency probe: batch %lld outside 0..%d", (long long)o->batch, 1 << 20);
+        return qb_err(QB_EINVAL, "latency probe: batch %lld outside 0..%d", (long long)o->batch,
+                      1 << 20);
     m = qm->m;
     batch = o->batch > 1 ? o->batch : 0;
 
@@ -139,13 +143,15 @@ int qb_probe_latency(const struct qb_qmodel *qm, const struct qb_latency_opts *o
         int64_t p = o->prompt_lens[li];
 
         if (p < 1)
-            return qb_err(QB_EINVAL, "latency probe: prompt length %lld is not positive", (long long)p);
+            return qb_err(QB_EINVAL, "latency probe: prompt length %lld is not positive",
+                          (long long)p);
         if (p > m->cfg.max_seq_len || o->gen_len - 1 > m->cfg.max_seq_len - p)
-            return qb_err(QB_ERANGE,
-                          "latency probe: a prompt of %lld tokens and %lld generated need a context of "
-                          "%lld, and '%s' has %lld",
-                          (long long)p, (long long)o->gen_len, (long long)(p + o->gen_len - 1), m->path,
-                          (long long)m->cfg.max_seq_len);
+            return qb_err(
+                QB_ERANGE,
+                "latency probe: a prompt of %lld tokens and %lld generated need a context of "
+                "%lld, and '%s' has %lld",
+                (long long)p, (long long)o->gen_len, (long long)(p + o->gen_len - 1), m->path,
+                (long long)m->cfg.max_seq_len);
     }
 
     for (int li = 0; li < o->n_prompt_lens; li++) {
@@ -153,7 +159,8 @@ int qb_probe_latency(const struct qb_qmodel *qm, const struct qb_latency_opts *o
         size_t bytes;
 
         if (qb_mul_size((size_t)n_ids, sizeof *prompt, &bytes) < 0 || !(prompt = malloc(bytes))) {
-            rc = qb_err(QB_ENOMEM, "latency probe: out of memory for %lld prompt ids", (long long)n_ids);
+            rc = qb_err(QB_ENOMEM, "latency probe: out of memory for %lld prompt ids",
+                        (long long)n_ids);
             goto fail;
         }
         /* the batch-1 prompt is the first of the batch's, so both start from the same ids */
@@ -170,7 +177,8 @@ int qb_probe_latency(const struct qb_qmodel *qm, const struct qb_latency_opts *o
         for (int r = -o->warmup; r < o->repetitions; r++) {
             double ttft, decode;
             struct qb_latency_sample s;
-            if ((rc = time_request(e, m->cfg.vocab_size, prompt, p, o->gen_len, &ttft, &decode)) < 0)
+            if ((rc = time_request(e, m->cfg.vocab_size, prompt, p, o->gen_len, &ttft, &decode)) <
+                0)
                 goto fail;
             if (r < 0)
                 continue;
@@ -231,8 +239,9 @@ int64_t qb_probe_kv_bytes(const struct qb_config *c, int64_t ctx)
     if (!c || ctx < 0 || c->n_layers < 0 || c->n_kv_heads < 0 || c->head_dim < 0)
         return -1;
     if (qb_mul_size((size_t)c->n_layers, (size_t)ctx, &n) < 0 ||
-        qb_mul_size(n, (size_t)c->n_kv_heads, &n) < 0 || qb_mul_size(n, (size_t)c->head_dim, &n) < 0 ||
-        qb_mul_size(n, 2 * sizeof(float), &n) < 0 || n > (size_t)INT64_MAX)
+        qb_mul_size(n, (size_t)c->n_kv_heads, &n) < 0 ||
+        qb_mul_size(n, (size_t)c->head_dim, &n) < 0 || qb_mul_size(n, 2 * sizeof(float), &n) < 0 ||
+        n > (size_t)INT64_MAX)
         return -1;
     return (int64_t)n;
 }
@@ -254,7 +263,8 @@ int64_t qb_proc_status_bytes(const char *key)
         return -1;
     while (fgets(line, sizeof line, f)) {
         size_t kl = strlen(key);
-        if (strncmp(line, key, kl) == 0 && line[kl] == ':' && sscanf(line + kl + 1, "%lld", &kib) == 1)
+        if (strncmp(line, key, kl) == 0 && line[kl] == ':' &&
+            sscanf(line + kl + 1, "%lld", &kib) == 1)
             break;
     }
     fclose(f);
@@ -282,7 +292,8 @@ static void drop_source(const struct qb_model *m, const struct qb_qmodel *qm)
     size_t d = (size_t)c->dim, h = (size_t)c->hidden_dim;
     for (int64_t l = 0; l < c->n_layers; l++) {
         const struct qb_layer *L = &m->layers[l];
-        const float *src[QB_LIN_COUNT] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
+        const float *src[QB_LIN_COUNT] = {L->wq,     L->wk,   L->wv,    L->wo,
+                                          L->w_gate, L->w_up, L->w_down};
         const size_t n[QB_LIN_COUNT] = {q * d, kv * d, kv * d, d * q, h * d, h * d, d * h};
         for (int j = 0; j < QB_LIN_COUNT; j++)
             if (qm->lin[l * QB_LIN_COUNT + j].t.data != (const void *)src[j])
@@ -292,7 +303,8 @@ static void drop_source(const struct qb_model *m, const struct qb_qmodel *qm)
     const void *keep_e = qm->embed.t.data, *keep_o = qm->output.t.data;
     if (keep_e != (const void *)m->tok_embd && keep_o != (const void *)m->tok_embd)
         drop_pages(m->tok_embd, ne * sizeof(float));
-    if (m->output != m->tok_embd && keep_o != (const void *)m->output && keep_e != (const void *)m->output)
+    if (m->output != m->tok_embd && keep_o != (const void *)m->output &&
+        keep_e != (const void *)m->output)
         drop_pages(m->output, ne * sizeof(float));
     /* the file's pages read while converting (an f16 file read into f32 buffers): the
      * mappings are read-only views of the file, so whatever still borrows them (an f32
@@ -311,8 +323,8 @@ int qb_proc_reset_peak(void)
     return ok ? 0 : -1;
 }
 
-static int child_measure(const char *path, const struct qb_load_opts *lo, const struct qb_qspec *spec,
-                         int64_t context, struct qb_mem_result *res)
+static int child_measure(const char *path, const struct qb_load_opts *lo,
+                         const struct qb_qspec *spec, int64_t context, struct qb_mem_result *res)
 {
     struct qb_model *m = NULL;
     struct qb_qmodel *qm = NULL;
@@ -348,7 +360,8 @@ static int child_measure(const char *path, const struct qb_load_opts *lo, const 
         rc = qb_err(QB_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = fill_prompt(m, 1, ids, context)) < 0 || (rc = qb_engine_forward(e, ids, context, NULL)) < 0)
+    if ((rc = fill_prompt(m, 1, ids, context)) < 0 ||
+        (rc = qb_engine_forward(e, ids, context, NULL)) < 0)
         goto out;
     if (getrusage(RUSAGE_SELF, &ru) < 0) {
         rc = qb_err(QB_EIO, "getrusage: %s", strerror(errno));
@@ -360,8 +373,8 @@ static int child_measure(const char *path, const struct qb_load_opts *lo, const 
     res->vm_hwm_bytes = qb_proc_status_bytes("VmHWM");
     /* after the reset VmHWM is the serving peak; without it only ru_maxrss (which then
      * includes loading and quantizing) is available */
-    res->peak_rss_bytes = reset == 0 && res->vm_hwm_bytes > 0 ? res->vm_hwm_bytes
-                                                               : (int64_t)ru.ru_maxrss * 1024;
+    res->peak_rss_bytes =
+        reset == 0 && res->vm_hwm_bytes > 0 ? res->vm_hwm_bytes : (int64_t)ru.ru_maxrss * 1024;
 out:
     free(ids);
     qb_engine_free(e);
@@ -447,21 +460,25 @@ int qb_probe_memory(const char *path, const struct qb_load_opts *lo, const struc
         w = waitpid(pid, &status, 0);
     while (w < 0 && errno == EINTR);
     if (w < 0)
-        return qb_err(QB_EIO, "memory probe of '%s' (config %s): waitpid: %s", path, name, strerror(errno));
+        return qb_err(QB_EIO, "memory probe of '%s' (config %s): waitpid: %s", path, name,
+                      strerror(errno));
 
     msg.err[sizeof msg.err - 1] = '\0';
     if (WIFSIGNALED(status))
-        return qb_err(QB_EIO, "memory probe of '%s' (config %s): the child was killed by signal %d (%s)%s%s",
-                      path, name, WTERMSIG(status), strsignal(WTERMSIG(status)), msg.err[0] ? ": " : "",
-                      msg.err);
+        return qb_err(
+            QB_EIO, "memory probe of '%s' (config %s): the child was killed by signal %d (%s)%s%s",
+            path, name, WTERMSIG(status), strsignal(WTERMSIG(status)), msg.err[0] ? ": " : "",
+            msg.err);
     if (got == sizeof msg && msg.rc < 0) {
         if (strstr(msg.err, path))
             return qb_err(msg.rc, "%s", msg.err);
         return qb_err(msg.rc, "memory probe of '%s' (config %s): %s", path, name, msg.err);
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || got != sizeof msg)
-        return qb_err(QB_EIO, "memory probe of '%s' (config %s): the child exited with status %d without a report",
-                      path, name, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        return qb_err(
+            QB_EIO,
+            "memory probe of '%s' (config %s): the child exited with status %d without a report",
+            path, name, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     *out = msg.res;
     return 0;
 }
@@ -496,8 +513,8 @@ static void isa_features(char *buf, size_t cap)
     size_t len = 0;
     buf[0] = '\0';
     __builtin_cpu_init();
-#define FEATURE(s) \
-    if (__builtin_cpu_supports(s) && len < cap) \
+#define FEATURE(s)                                                                                 \
+    if (__builtin_cpu_supports(s) && len < cap)                                                    \
         len += (size_t)snprintf(buf + len, cap - len, "%s%s", len ? " " : "", s);
     FEATURE("avx2")
     FEATURE("fma")

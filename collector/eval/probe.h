@@ -1,6 +1,7 @@
 /* probe: the latency and memory measurements `qbrief run` takes for each config, and a
  * description of the machine they were taken on. Only what is timed or read is reported;
- * a quantity that was not measured is NAN (times) or -1 (bytes), as collector/store/store.h expects.
+ * a quantity that was not measured is NAN (times) or -1 (bytes), as collector/store/store.h
+ * expects.
  *
  *     static int on_sample(void *ctx, const struct qb_latency_sample *s) { ...; return 0; }
  *     int64_t lens[] = {128, 512};
@@ -60,11 +61,11 @@ struct qb_qspec;
 struct qb_latency_opts {
     const int64_t *prompt_lens; /* n_prompt_lens lengths, each >= 1 */
     int n_prompt_lens;
-    int64_t gen_len;            /* output tokens per request, >= 2 */
-    int warmup;                 /* untimed repetitions before the timed ones, >= 0 */
-    int repetitions;            /* timed repetitions, >= 1 */
-    int64_t batch;              /* > 1: also measure prefill throughput at this batch; 0/1: skip */
-    uint64_t seed;              /* for the prompt ids */
+    int64_t gen_len; /* output tokens per request, >= 2 */
+    int warmup;      /* untimed repetitions before the timed ones, >= 0 */
+    int repetitions; /* timed repetitions, >= 1 */
+    int64_t batch;   /* > 1: also measure prefill throughput at this batch; 0/1: skip */
+    uint64_t seed;   /* for the prompt ids */
 };
 
 struct qb_latency_sample {
@@ -79,15 +80,15 @@ typedef int (*qb_latency_cb)(void *ctx, const struct qb_latency_sample *s);
 /* For each prompt length in order: its batch-1 samples (repetitions in order), then, when
  * o->batch > 1, its batch samples. Every length is checked before anything runs: QB_EINVAL
  * for bad options, QB_ERANGE when prompt_len + gen_len - 1 exceeds the model's context. */
-int qb_probe_latency(const struct qb_qmodel *qm, const struct qb_latency_opts *o,
-                     qb_latency_cb cb, void *ctx);
+int qb_probe_latency(const struct qb_qmodel *qm, const struct qb_latency_opts *o, qb_latency_cb cb,
+                     void *ctx);
 
 struct qb_mem_result {
     int64_t context;
-    int64_t weight_bytes;   /* qb_qmodel_bytes */
-    int64_t kv_cache_bytes; /* qb_probe_kv_bytes(cfg, context) */
-    int64_t peak_rss_bytes; /* the child's peak while serving (see above), in bytes */
-    int64_t vm_hwm_bytes;   /* VmHWM of the child; -1 when /proc is unavailable */
+    int64_t weight_bytes;    /* qb_qmodel_bytes */
+    int64_t kv_cache_bytes;  /* qb_probe_kv_bytes(cfg, context) */
+    int64_t peak_rss_bytes;  /* the child's peak while serving (see above), in bytes */
+    int64_t vm_hwm_bytes;    /* VmHWM of the child; -1 when /proc is unavailable */
     int64_t start_rss_bytes; /* VmRSS of the child just after fork, before loading; -1 unknown */
 };
 
@@ -115,13 +116,13 @@ int qb_proc_reset_peak(void);
 #define QB_ISA_FEATURES_MAX 128
 
 struct qb_machine {
-    char cpu[256];            /* /proc/cpuinfo "model name"; "unknown" when absent */
-    int64_t cores;            /* online logical CPUs */
-    int threads;              /* omp_get_max_threads() */
-    char isa[16];             /* kernels in use: qb_kernels()->isa */
+    char cpu[256];                      /* /proc/cpuinfo "model name"; "unknown" when absent */
+    int64_t cores;                      /* online logical CPUs */
+    int threads;                        /* omp_get_max_threads() */
+    char isa[16];                       /* kernels in use: qb_kernels()->isa */
     char features[QB_ISA_FEATURES_MAX]; /* space-separated: "avx2 fma avx512f ..." */
-    int64_t memory_bytes;     /* physical memory; -1 unknown */
-    char os[256];             /* uname: "Linux 6.1.0 x86_64" */
+    int64_t memory_bytes;               /* physical memory; -1 unknown */
+    char os[256];                       /* uname: "Linux 6.1.0 x86_64" */
     char hostname[256];
 };
 

@@ -376,7 +376,8 @@ static int must_be_empty(struct state *st, int c, enum qb_suite_kind k)
     struct field *f = get(st, c);
     if (f && f->len)
         return qb_err(QB_EFORMAT, "'%s':%lld:%d: kind '%s' takes no %s", st->path,
-                      (long long)f->line, st->col[c] + 1, qb_suite_kind_name((enum qb_suite_kind)k), col_names[c]);
+                      (long long)f->line, st->col[c] + 1, qb_suite_kind_name((enum qb_suite_kind)k),
+                      col_names[c]);
     return 0;
 }
 
@@ -457,7 +458,8 @@ static int do_item(struct state *st)
         return qb_err(QB_EFORMAT, "'%s':%lld:%d: duplicate id '%.60s' (first on line %lld)",
                       st->path, (long long)fid->line, st->col[C_ID] + 1, fid->s,
                       (long long)GPOINTER_TO_SIZE(prev));
-    for (k = 0; k < QB_N_KINDS && strcmp(fkind->s, qb_suite_kind_name((enum qb_suite_kind)k)); k++) {
+    for (k = 0; k < QB_N_KINDS && strcmp(fkind->s, qb_suite_kind_name((enum qb_suite_kind)k));
+         k++) {
     }
     if (k == QB_N_KINDS)
         return qb_err(QB_EFORMAT,
@@ -478,7 +480,8 @@ static int do_item(struct state *st)
                           st->path, (long long)f->line, st->col[C_METRIC] + 1, f->s);
         if (!metric_fits(it.kind, (enum qb_metric)m))
             return qb_err(QB_EFORMAT, "'%s':%lld:%d: metric '%s' does not apply to kind '%s' (%s)",
-                          st->path, (long long)f->line, st->col[C_METRIC] + 1, qb_metric_name((enum qb_metric)m),
+                          st->path, (long long)f->line, st->col[C_METRIC] + 1,
+                          qb_metric_name((enum qb_metric)m),
                           qb_suite_kind_name((enum qb_suite_kind)k), metrics_for(it.kind));
         it.metric = (enum qb_metric)m;
     } else if (it.kind == QB_KIND_GENERATE) {

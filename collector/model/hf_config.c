@@ -10,8 +10,8 @@
 #include <string.h>
 
 static const struct {
-    const char *cls;   /* "architectures" entry */
-    const char *type;  /* "model_type" */
+    const char *cls;  /* "architectures" entry */
+    const char *type; /* "model_type" */
     int qkv_bias;
     double rope_theta; /* default when the file has none */
 } archs[] = {
@@ -45,8 +45,8 @@ static int get_int(json_t *root, const char *path, const char *key, long long de
 }
 
 /* Reads a number in (lo, hi] into *out; absent or null gives def. */
-static int get_num(json_t *obj, const char *path, const char *key, double def, double lo,
-                   double hi, double *out)
+static int get_num(json_t *obj, const char *path, const char *key, double def, double lo, double hi,
+                   double *out)
 {
     json_t *v = json_object_get(obj, key);
     double x;
@@ -159,8 +159,8 @@ static int parse(json_t *root, const char *path, struct qb_config *c)
         (rc = get_int(root, path, "num_key_value_heads", c->n_heads, 1, c->n_heads,
                       &c->n_kv_heads)) < 0 ||
         (rc = get_int(root, path, "vocab_size", -1, 1, 1 << 24, &c->vocab_size)) < 0 ||
-        (rc = get_int(root, path, "max_position_embeddings", 2048, 1, 1 << 30,
-                      &c->max_seq_len)) < 0)
+        (rc = get_int(root, path, "max_position_embeddings", 2048, 1, 1 << 30, &c->max_seq_len)) <
+            0)
         return rc;
     if (c->n_heads % c->n_kv_heads)
         return qb_err(QB_EFORMAT,
@@ -256,8 +256,7 @@ int qb_hf_config_parse(const char *text, size_t len, const char *path, struct qb
     memset(&c, 0, sizeof c);
     root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        return qb_err(QB_EFORMAT, "'%s': not valid JSON: %s (line %d)", path, jerr.text,
-                      jerr.line);
+        return qb_err(QB_EFORMAT, "'%s': not valid JSON: %s (line %d)", path, jerr.text, jerr.line);
     if (!json_is_object(root))
         rc = qb_err(QB_EFORMAT, "'%s': not a JSON object", path);
     else if ((rc = parse(root, path, &c)) == 0)

@@ -18,8 +18,8 @@
 
 struct hf {
     struct qb_model *m;
-    char *weights;             /* model.safetensors, or the index: named when a tensor is missing */
-    struct qb_st_index *ix;    /* NULL for a single file */
+    char *weights;          /* model.safetensors, or the index: named when a tensor is missing */
+    struct qb_st_index *ix; /* NULL for a single file */
     struct qb_st_file **shards; /* ix->n_shards of them, or one */
     int n_shards;
 };
@@ -84,8 +84,7 @@ out:
 
 /* The tensor called name, or NULL (rc 0) when the model has none; an error when the index
  * promises a tensor its shard lacks. */
-static int find(struct hf *h, const char *name, const struct qb_st_tensor **out,
-                const char **file)
+static int find(struct hf *h, const char *name, const struct qb_st_tensor **out, const char **file)
 {
     int s = 0;
 
@@ -119,12 +118,12 @@ static int get(struct hf *h, const char *name, int64_t d0, int64_t d1, const flo
     if (!t)
         return qb_err(QB_EFORMAT, "'%s': missing tensor '%s'", h->weights, name);
     if (t->n_dims != n_dims || t->shape[0] != d0 || (n_dims == 2 && t->shape[1] != d1))
-        return qb_err(QB_EFORMAT, "'%s': tensor '%s' has shape %s, config.json implies %s",
-                      file, name, qb_st_shape_str(t->n_dims, t->shape, have_s, sizeof have_s),
+        return qb_err(QB_EFORMAT, "'%s': tensor '%s' has shape %s, config.json implies %s", file,
+                      name, qb_st_shape_str(t->n_dims, t->shape, have_s, sizeof have_s),
                       qb_st_shape_str(n_dims, want, want_s, sizeof want_s));
     if (!t->supported)
-        return qb_err(QB_EUNSUP, "'%s': tensor '%s' is %s (F32, F16 and BF16 are supported)",
-                      file, name, t->dtype_name);
+        return qb_err(QB_EUNSUP, "'%s': tensor '%s' is %s (F32, F16 and BF16 are supported)", file,
+                      name, t->dtype_name);
     return qb_model_f32_view(h->m, t->dtype, t->data, (size_t)t->n_elems, out);
 }
 
@@ -217,10 +216,10 @@ int qb_load_hf(const char *dir, const struct qb_load_opts *opts, struct qb_model
     for (int64_t l = 0; l < c->n_layers; l++) {
         struct qb_layer *y = &h.m->layers[l];
         if ((rc = get_layer(&h, l, "input_layernorm.weight", d, 0, &y->attn_norm)) < 0 ||
-            (rc = get_layer(&h, l, "self_attn.q_proj.weight", q, d, &y->wq)) < 0 ||   // (q, d)
-            (rc = get_layer(&h, l, "self_attn.k_proj.weight", kv, d, &y->wk)) < 0 ||  // (kv, d)
-            (rc = get_layer(&h, l, "self_attn.v_proj.weight", kv, d, &y->wv)) < 0 ||  // (kv, d)
-            (rc = get_layer(&h, l, "self_attn.o_proj.weight", d, q, &y->wo)) < 0 ||   // (d, q)
+            (rc = get_layer(&h, l, "self_attn.q_proj.weight", q, d, &y->wq)) < 0 ||  // (q, d)
+            (rc = get_layer(&h, l, "self_attn.k_proj.weight", kv, d, &y->wk)) < 0 || // (kv, d)
+            (rc = get_layer(&h, l, "self_attn.v_proj.weight", kv, d, &y->wv)) < 0 || // (kv, d)
+            (rc = get_layer(&h, l, "self_attn.o_proj.weight", d, q, &y->wo)) < 0 ||  // (d, q)
             (rc = get_layer(&h, l, "post_attention_layernorm.weight", d, 0, &y->ffn_norm)) < 0 ||
             (rc = get_layer(&h, l, "mlp.gate_proj.weight", hid, d, &y->w_gate)) < 0 || // (hid, d)
             (rc = get_layer(&h, l, "mlp.up_proj.weight", hid, d, &y->w_up)) < 0 ||     // (hid, d)

@@ -62,7 +62,8 @@ static int read_header(struct cursor *cur, int hdr[7], int *version, int *shared
     if (cur->size >= 8 && (uint32_t)read_i32(p) == V1_MAGIC) {
         *version = read_i32(p + 4);
         if (*version != 1)
-            return qb_err(QB_EUNSUP, "'%s': llama2.c checkpoint version %d is not supported (only 1)",
+            return qb_err(QB_EUNSUP,
+                          "'%s': llama2.c checkpoint version %d is not supported (only 1)",
                           cur->path, *version);
         if (cur->size < 256)
             return qb_err(QB_EFORMAT, "'%s': truncated llama2.c version 1 header", cur->path);
@@ -109,7 +110,8 @@ static int fill_config(struct qb_config *c, const int hdr[7], int shared, const 
 static int take_weights(struct cursor *cur, struct qb_model *m, int version, int shared)
 {
     const struct qb_config *c = &m->cfg;
-    const int64_t L = c->n_layers, d = c->dim, kvd = c->n_kv_heads * c->head_dim, hid = c->hidden_dim;
+    const int64_t L = c->n_layers, d = c->dim, kvd = c->n_kv_heads * c->head_dim,
+                  hid = c->hidden_dim;
     const float *att_norms = NULL, *ffn_norms = NULL, *wq = NULL, *wk = NULL, *wv = NULL;
     const float *wo = NULL, *w1 = NULL, *w2 = NULL, *w3 = NULL, *skip = NULL;
     int rc;
@@ -146,9 +148,11 @@ static int take_weights(struct cursor *cur, struct qb_model *m, int version, int
     else if ((rc = take(cur, (size_t)(c->vocab_size * d), "wcls", &m->output)) < 0)
         return rc;
     if (cur->off != cur->size)
-        return qb_err(QB_EFORMAT, "'%s': %zu unexpected bytes after the weights (header says dim %lld, "
-                      "%lld layers, vocab %lld)", cur->path, cur->size - cur->off, (long long)d,
-                      (long long)L, (long long)c->vocab_size);
+        return qb_err(QB_EFORMAT,
+                      "'%s': %zu unexpected bytes after the weights (header says dim %lld, "
+                      "%lld layers, vocab %lld)",
+                      cur->path, cur->size - cur->off, (long long)d, (long long)L,
+                      (long long)c->vocab_size);
     for (int64_t l = 0; l < L; l++) {
         struct qb_layer *ly = &m->layers[l];
         ly->attn_norm = att_norms + l * d;
@@ -168,7 +172,8 @@ static int take_weights(struct cursor *cur, struct qb_model *m, int version, int
 static void describe_tensors(struct qb_model *m, int shared)
 {
     const struct qb_config *c = &m->cfg;
-    const int64_t L = c->n_layers, d = c->dim, kvd = c->n_kv_heads * c->head_dim, hid = c->hidden_dim;
+    const int64_t L = c->n_layers, d = c->dim, kvd = c->n_kv_heads * c->head_dim,
+                  hid = c->hidden_dim;
     tensor_info(m, "token_embedding", 2, c->vocab_size, d, 0);
     tensor_info(m, "rms_att", 2, L, d, 0);
     tensor_info(m, "wq", 3, L, d, d);
@@ -192,7 +197,8 @@ static int attach_tokenizer(struct qb_model *m, const char *path, int from_file,
     const int64_t vocab = m->cfg.vocab_size;
     char *tok_path = NULL;
     int rc;
-    if ((rc = qb_model_tokenizer_file(from_file ? path : NULL, "llama2c", vocab, opts, &tok_path)) < 0 ||
+    if ((rc = qb_model_tokenizer_file(from_file ? path : NULL, "llama2c", vocab, opts, &tok_path)) <
+            0 ||
         (tok_path && (rc = qb_tok_load_file(tok_path, vocab, &m->tok)) < 0))
         goto out;
     if (m->tok && qb_tok_n_vocab(m->tok) != vocab)

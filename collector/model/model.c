@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 static const char *const dtype_names[QB_DT_COUNT] = {
-    [QB_DT_F32] = "F32", [QB_DT_F16] = "F16", [QB_DT_BF16] = "BF16",
+    [QB_DT_F32] = "F32",   [QB_DT_F16] = "F16",   [QB_DT_BF16] = "BF16",
     [QB_DT_Q8_0] = "Q8_0", [QB_DT_Q4_0] = "Q4_0",
 };
 
@@ -211,8 +211,9 @@ int qb_config_check(const struct qb_config *c, const char *path)
         return qb_err(QB_EFORMAT, "'%s': %lld key/value heads do not divide %lld heads", path,
                       (long long)c->n_kv_heads, (long long)c->n_heads);
     if (c->head_dim <= 0 || c->head_dim % 2 || c->head_dim > 1024)
-        return qb_err(QB_EFORMAT, "'%s': head dimension %lld is not a positive even number up to 1024",
-                      path, (long long)c->head_dim);
+        return qb_err(QB_EFORMAT,
+                      "'%s': head dimension %lld is not a positive even number up to 1024", path,
+                      (long long)c->head_dim);
     if (c->n_heads * c->head_dim > 4 * max_dim)
         return qb_err(QB_EFORMAT, "'%s': attention width %lld is out of range", path,
                       (long long)(c->n_heads * c->head_dim));
@@ -262,7 +263,9 @@ int qb_model_load(const char *path, const struct qb_load_opts *opts, struct qb_m
         return qb_load_gguf(path, opts, out);
     n = strlen(path);
     if (n >= 5 && !strcasecmp(path + n - 5, ".gguf"))
-        return qb_err(QB_EFORMAT, "'%s': not a GGUF file (it starts with %02x %02x %02x %02x, not "
-                      "\"GGUF\")", path, magic[0], magic[1], magic[2], magic[3]);
+        return qb_err(QB_EFORMAT,
+                      "'%s': not a GGUF file (it starts with %02x %02x %02x %02x, not "
+                      "\"GGUF\")",
+                      path, magic[0], magic[1], magic[2], magic[3]);
     return qb_load_llama2c(path, opts, out);
 }

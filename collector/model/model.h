@@ -28,44 +28,37 @@ enum qb_rope_style {
 };
 
 /* Source dtypes as stored in the file (for inspect and provenance). */
-enum qb_dtype {
-    QB_DT_F32,
-    QB_DT_F16,
-    QB_DT_BF16,
-    QB_DT_Q8_0,
-    QB_DT_Q4_0,
-    QB_DT_COUNT
-};
+enum qb_dtype { QB_DT_F32, QB_DT_F16, QB_DT_BF16, QB_DT_Q8_0, QB_DT_Q4_0, QB_DT_COUNT };
 const char *qb_dtype_name(enum qb_dtype dt);
 
 struct qb_config {
-    char arch[32];        /* "llama", "mistral", "qwen2" */
-    int64_t dim;          /* hidden size */
-    int64_t hidden_dim;   /* FFN intermediate size */
+    char arch[32];      /* "llama", "mistral", "qwen2" */
+    int64_t dim;        /* hidden size */
+    int64_t hidden_dim; /* FFN intermediate size */
     int64_t n_layers;
     int64_t n_heads;
     int64_t n_kv_heads;
-    int64_t head_dim;     /* usually dim / n_heads */
+    int64_t head_dim; /* usually dim / n_heads */
     int64_t vocab_size;
-    int64_t max_seq_len;  /* context the model was trained for */
-    float rope_theta;     /* 10000 for Llama 1/2 */
-    float norm_eps;       /* RMSNorm epsilon */
+    int64_t max_seq_len; /* context the model was trained for */
+    float rope_theta;    /* 10000 for Llama 1/2 */
+    float norm_eps;      /* RMSNorm epsilon */
     enum qb_rope_style rope_style;
-    int tied_embeddings;  /* output head shares tok_embd */
-    int has_qkv_bias;     /* Qwen2 */
+    int tied_embeddings; /* output head shares tok_embd */
+    int has_qkv_bias;    /* Qwen2 */
 };
 
 struct qb_layer {
-    const float *attn_norm; /* (dim) */
-    const float *wq;        /* (n_heads*head_dim, dim) */
-    const float *wk;        /* (n_kv_heads*head_dim, dim) */
-    const float *wv;        /* (n_kv_heads*head_dim, dim) */
+    const float *attn_norm;    /* (dim) */
+    const float *wq;           /* (n_heads*head_dim, dim) */
+    const float *wk;           /* (n_kv_heads*head_dim, dim) */
+    const float *wv;           /* (n_kv_heads*head_dim, dim) */
     const float *bq, *bk, *bv; /* biases, NULL unless has_qkv_bias */
-    const float *wo;        /* (dim, n_heads*head_dim) */
-    const float *ffn_norm;  /* (dim) */
-    const float *w_gate;    /* (hidden_dim, dim)  w1 */
-    const float *w_down;    /* (dim, hidden_dim)  w2 */
-    const float *w_up;      /* (hidden_dim, dim)  w3 */
+    const float *wo;           /* (dim, n_heads*head_dim) */
+    const float *ffn_norm;     /* (dim) */
+    const float *w_gate;       /* (hidden_dim, dim)  w1 */
+    const float *w_down;       /* (dim, hidden_dim)  w2 */
+    const float *w_up;         /* (hidden_dim, dim)  w3 */
 };
 
 /* One tensor as found in the source file, for `qbrief inspect`. */
@@ -73,18 +66,18 @@ struct qb_tensor_info {
     char name[96];
     enum qb_dtype dtype;
     int n_dims;
-    int64_t shape[4];     /* outermost first, as PyTorch prints it */
-    size_t bytes;         /* bytes in the file */
+    int64_t shape[4]; /* outermost first, as PyTorch prints it */
+    size_t bytes;     /* bytes in the file */
 };
 
 struct qb_model {
     struct qb_config cfg;
-    char format[16];       /* "gguf", "hf", "llama2c" */
+    char format[16]; /* "gguf", "hf", "llama2c" */
     char *path;
-    const float *tok_embd; /* (vocab_size, dim) */
-    struct qb_layer *layers; /* n_layers */
-    const float *out_norm; /* (dim) */
-    const float *output;   /* (vocab_size, dim); == tok_embd when tied */
+    const float *tok_embd;    /* (vocab_size, dim) */
+    struct qb_layer *layers;  /* n_layers */
+    const float *out_norm;    /* (dim) */
+    const float *output;      /* (vocab_size, dim); == tok_embd when tied */
     struct qb_tokenizer *tok; /* owned; NULL when the file has none and none was given */
 
     struct qb_tensor_info *tensors; /* inventory of the source file(s) */

@@ -91,8 +91,10 @@ int qb_qmodel_new_with(const struct qb_model *m, const struct qb_qspec *spec,
     if (spec->method != QB_METHOD_RTN && !fill) {
         char name[QB_QSPEC_MAX];
         qb_qspec_format(spec, name, sizeof name);
-        return qb_err(QB_EINVAL, "config '%s' needs calibration data (plan key calibration: or "
-                      "--calib FILE)", name);
+        return qb_err(QB_EINVAL,
+                      "config '%s' needs calibration data (plan key calibration: or "
+                      "--calib FILE)",
+                      name);
     }
     if (!(qm = calloc(1, sizeof *qm)) ||
         !(qm->lin = calloc((size_t)(c->n_layers * QB_LIN_COUNT), sizeof *qm->lin)) ||
@@ -131,15 +133,16 @@ int qb_qmodel_new_with(const struct qb_model *m, const struct qb_qspec *spec,
         rc = fill(fill_ctx, qm);
     for (int64_t l = 0; l < c->n_layers && rc == 0 && spec->method == QB_METHOD_RTN; l++) {
         const struct qb_layer *L = &m->layers[l];
-        const float *src[QB_LIN_COUNT] = {L->wq, L->wk, L->wv, L->wo, L->w_gate, L->w_up, L->w_down};
+        const float *src[QB_LIN_COUNT] = {L->wq,     L->wk,   L->wv,    L->wo,
+                                          L->w_gate, L->w_up, L->w_down};
         const int64_t rows[QB_LIN_COUNT] = {q, kv, kv, d, hid, hid, d};
         const int64_t cols[QB_LIN_COUNT] = {d, d, d, q, d, d, hid};
         for (int k = 0; k < QB_LIN_COUNT && rc == 0; k++) {
             static const char *names[QB_LIN_COUNT] = {"q", "k", "v", "o", "gate", "up", "down"};
             char what[64];
             snprintf(what, sizeof what, "layer %lld %s projection", (long long)l, names[k]);
-            rc = qb_qweight_quantize(src[k], rows[k], cols[k], qb_qspec_for(spec, lin_target[k]),
-                                     0, what, &qm->lin[l * QB_LIN_COUNT + k]);
+            rc = qb_qweight_quantize(src[k], rows[k], cols[k], qb_qspec_for(spec, lin_target[k]), 0,
+                                     what, &qm->lin[l * QB_LIN_COUNT + k]);
         }
     }
     if (rc < 0) {
@@ -153,7 +156,8 @@ int qb_qmodel_new_with(const struct qb_model *m, const struct qb_qspec *spec,
     return 0;
 }
 
-int qb_qmodel_new_twin(const struct qb_model *m, const struct qb_qspec *spec, struct qb_qmodel **out)
+int qb_qmodel_new_twin(const struct qb_model *m, const struct qb_qspec *spec,
+                       struct qb_qmodel **out)
 {
     struct qb_qspec rtn = *spec;
     struct qb_qmodel *qm;

@@ -37,7 +37,16 @@ struct qb_qweight {
 };
 
 /* The seven matrices of a layer, in this order. */
-enum qb_lin { QB_LIN_Q, QB_LIN_K, QB_LIN_V, QB_LIN_O, QB_LIN_GATE, QB_LIN_UP, QB_LIN_DOWN, QB_LIN_COUNT };
+enum qb_lin {
+    QB_LIN_Q,
+    QB_LIN_K,
+    QB_LIN_V,
+    QB_LIN_O,
+    QB_LIN_GATE,
+    QB_LIN_UP,
+    QB_LIN_DOWN,
+    QB_LIN_COUNT
+};
 
 /* The f32 vectors of a layer as the engine applies them. */
 struct qb_qlayer {
@@ -48,15 +57,15 @@ struct qb_qlayer {
 struct qb_qmodel {
     const struct qb_model *m;
     struct qb_qspec spec;
-    char name[QB_QSPEC_MAX];     /* canonical spec */
-    struct qb_qweight *lin;      /* (n_layers, QB_LIN_COUNT) */
-    struct qb_qweight embed;     /* (vocab, dim); rows are dequantized on lookup */
-    struct qb_qweight output;    /* (vocab, dim) */
-    int embed_shares_output;     /* tied and quantized alike: one tensor, counted once */
-    double quant_seconds;        /* wall time spent quantizing (calibration included) */
-    struct qb_qlayer *layer;     /* (n_layers): the model's vectors, or into own_vecs */
-    const float *out_norm;       /* (dim) the model's, or AWQ's copy in own_vecs */
-    float *own_vecs;             /* copies with folded scales (calibrated configs); or NULL */
+    char name[QB_QSPEC_MAX];  /* canonical spec */
+    struct qb_qweight *lin;   /* (n_layers, QB_LIN_COUNT) */
+    struct qb_qweight embed;  /* (vocab, dim); rows are dequantized on lookup */
+    struct qb_qweight output; /* (vocab, dim) */
+    int embed_shares_output;  /* tied and quantized alike: one tensor, counted once */
+    double quant_seconds;     /* wall time spent quantizing (calibration included) */
+    struct qb_qlayer *layer;  /* (n_layers): the model's vectors, or into own_vecs */
+    const float *out_norm;    /* (dim) the model's, or AWQ's copy in own_vecs */
+    float *own_vecs;          /* copies with folded scales (calibrated configs); or NULL */
 };
 
 /* RTN configs. A spec with a method (-gptq, -awq, -smooth) is QB_EINVAL: it needs
@@ -74,7 +83,8 @@ int qb_qmodel_new_with(const struct qb_model *m, const struct qb_qspec *spec,
 /* The round-to-nearest twin of a (calibrated) spec, with the same tensors, formats, sizes
  * and sharing as the calibrated config would have (a tied head that calibration unties is
  * untied here too): what the memory probe measures without the calibration data. */
-int qb_qmodel_new_twin(const struct qb_model *m, const struct qb_qspec *spec, struct qb_qmodel **out);
+int qb_qmodel_new_twin(const struct qb_model *m, const struct qb_qspec *spec,
+                       struct qb_qmodel **out);
 void qb_qmodel_free(struct qb_qmodel *qm);
 
 /* Bytes of all weights as stored for this config (norms and biases included, in f32), and

@@ -10,7 +10,8 @@
  *             | "w3g" N [ "-sym" ] | "w2g" N [ "-sym" ]
  *   method    = "rtn" (default, not printed) | "gptq" | "awq" | "smooth"
  *   override  = target "=" base                      e.g. +output=w8, +embed=f16
- *   target    = "output" | "embed" | "attn" | "ffn" | "q" | "k" | "v" | "o" | "gate" | "up" | "down"
+ *   target    = "output" | "embed" | "attn" | "ffn" | "q" | "k" | "v" | "o" | "gate" | "up" |
+ * "down"
  *
  * Examples: f32, bf16, fp8, fp8-a8, w8, w8a8, w4g128, w4g32-sym, w4g128-a8, w3g64, w2g32,
  * w4g128-gptq+output=w8.
@@ -33,16 +34,25 @@ enum qb_method { QB_METHOD_RTN, QB_METHOD_GPTQ, QB_METHOD_AWQ, QB_METHOD_SMOOTH 
 
 /* Which tensors an override applies to. */
 enum qb_target {
-    QB_TGT_OUTPUT, QB_TGT_EMBED, QB_TGT_ATTN, QB_TGT_FFN,
-    QB_TGT_Q, QB_TGT_K, QB_TGT_V, QB_TGT_O, QB_TGT_GATE, QB_TGT_UP, QB_TGT_DOWN,
+    QB_TGT_OUTPUT,
+    QB_TGT_EMBED,
+    QB_TGT_ATTN,
+    QB_TGT_FFN,
+    QB_TGT_Q,
+    QB_TGT_K,
+    QB_TGT_V,
+    QB_TGT_O,
+    QB_TGT_GATE,
+    QB_TGT_UP,
+    QB_TGT_DOWN,
     QB_TGT_COUNT
 };
 
 /* One precision: the weight format and how activations enter the matmul. */
 struct qb_qbase {
     enum qb_fmt fmt;
-    int group;        /* I4/I3/I2 */
-    int asym;         /* I4/I3/I2 */
+    int group; /* I4/I3/I2 */
+    int asym;  /* I4/I3/I2 */
     enum qb_act act;
 };
 

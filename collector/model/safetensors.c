@@ -43,8 +43,7 @@ const char *qb_st_shape_str(int n_dims, const int64_t *shape, char *buf, size_t 
     buf[0] = 0;
     len += (size_t)snprintf(buf, cap, "[");
     for (int i = 0; i < n_dims && len < cap; i++)
-        len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? ", " : "",
-                                (long long)shape[i]);
+        len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? ", " : "", (long long)shape[i]);
     if (len < cap)
         snprintf(buf + len, cap - len, "]");
     return buf;
@@ -59,8 +58,7 @@ static int get_nonneg(const json_t *v, int64_t *out)
     return 0;
 }
 
-static int parse_entry(struct qb_st_file *f, const char *name, json_t *v,
-                       struct qb_st_tensor *t)
+static int parse_entry(struct qb_st_file *f, const char *name, json_t *v, struct qb_st_tensor *t)
 {
     const char *path = f->path;
     json_t *jdt, *jshape, *joff;
@@ -111,17 +109,17 @@ static int parse_entry(struct qb_st_file *f, const char *name, json_t *v,
         return qb_err(QB_EFORMAT, "'%s': tensor '%s': data_offsets are not non-negative integers",
                       path, name);
     if (begin > end)
-        return qb_err(QB_EFORMAT, "'%s': tensor '%s': data_offsets [%lld, %lld] end before they begin",
-                      path, name, (long long)begin, (long long)end);
+        return qb_err(QB_EFORMAT,
+                      "'%s': tensor '%s': data_offsets [%lld, %lld] end before they begin", path,
+                      name, (long long)begin, (long long)end);
     if ((uint64_t)end > f->data_size)
         return qb_err(QB_EFORMAT,
                       "'%s': tensor '%s' ends at %lld, past the end of the data (%zu bytes)", path,
                       name, (long long)end, f->data_size);
     if ((uint64_t)(end - begin) != nbytes) {
         char s[128];
-        return qb_err(QB_EFORMAT,
-                      "'%s': tensor '%s' has %lld bytes, but %s %s needs %zu", path, name,
-                      (long long)(end - begin), t->dtype_name,
+        return qb_err(QB_EFORMAT, "'%s': tensor '%s' has %lld bytes, but %s %s needs %zu", path,
+                      name, (long long)(end - begin), t->dtype_name,
                       qb_st_shape_str(t->n_dims, t->shape, s, sizeof s), nbytes);
     }
     t->offset = (size_t)begin;
@@ -144,10 +142,11 @@ static int parse_meta(struct qb_st_file *f, json_t *v)
     f->meta_values = calloc(json_object_size(v) + 1, sizeof *f->meta_values);
     if (!f->meta_keys || !f->meta_values)
         return qb_err(QB_ENOMEM, "'%s': out of memory", f->path);
-    json_object_foreach(v, key, val) {
+    json_object_foreach(v, key, val)
+    {
         if (!json_is_string(val))
-            return qb_err(QB_EFORMAT, "'%s': '__metadata__' value of '%s' is not a string",
-                          f->path, key);
+            return qb_err(QB_EFORMAT, "'%s': '__metadata__' value of '%s' is not a string", f->path,
+                          key);
         f->meta_keys[f->n_meta] = strdup(key);
         f->meta_values[f->n_meta] = strdup(json_string_value(val));
         if (!f->meta_keys[f->n_meta] || !f->meta_values[f->n_meta])
@@ -191,15 +190,14 @@ int qb_st_open_mem(const void *data, size_t size, const char *name, struct qb_st
     }
     f->size = size;
     if (size < 8) {
-        rc = qb_err(QB_EFORMAT, "'%s': %zu bytes is too short for a safetensors file", name,
-                    size);
+        rc = qb_err(QB_EFORMAT, "'%s': %zu bytes is too short for a safetensors file", name, size);
         goto fail;
     }
     hlen = rd_u64le(p);
     if (hlen > size - 8) {
-        rc = qb_err(QB_EFORMAT,
-                    "'%s': header length %llu runs past the end of the file (%zu bytes)", name,
-                    (unsigned long long)hlen, size);
+        rc =
+            qb_err(QB_EFORMAT, "'%s': header length %llu runs past the end of the file (%zu bytes)",
+                   name, (unsigned long long)hlen, size);
         goto fail;
     }
     if (hlen > QB_ST_MAX_HEADER) {
@@ -227,7 +225,8 @@ int qb_st_open_mem(const void *data, size_t size, const char *name, struct qb_st
         rc = qb_err(QB_ENOMEM, "'%s': out of memory", name);
         goto fail;
     }
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         if (!strcmp(key, "__metadata__")) {
             if ((rc = parse_meta(f, v)) < 0)
                 goto fail;
@@ -376,7 +375,8 @@ int qb_st_index_parse(const char *text, size_t len, const char *path, struct qb_
         rc = qb_err(QB_ENOMEM, "'%s': out of memory", path);
         goto fail;
     }
-    json_object_foreach(wm, key, v) {
+    json_object_foreach(wm, key, v)
+    {
         const char *s = json_string_value(v);
         if (!s) {
             rc = qb_err(QB_EFORMAT, "'%s': weight_map entry '%s' is not a string", path, key);
@@ -385,8 +385,10 @@ int qb_st_index_parse(const char *text, size_t len, const char *path, struct qb_
         /* a shard is a plain file name beside the index: nothing may reach outside the
          * model directory */
         if (!*s || strlen(s) > 255 || strchr(s, '/') || strchr(s, '\\') || strstr(s, "..")) {
-            rc = qb_err(QB_EFORMAT, "'%s': tensor '%s' names shard '%.64s', not a file name in "
-                        "the model directory", path, key, s);
+            rc = qb_err(QB_EFORMAT,
+                        "'%s': tensor '%s' names shard '%.64s', not a file name in "
+                        "the model directory",
+                        path, key, s);
             goto fail;
         }
         pairs[n].name = key;

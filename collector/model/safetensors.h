@@ -31,33 +31,33 @@
 #define QB_ST_MAX_HEADER ((size_t)100 << 20) /* 100 MiB of JSON is already absurd */
 
 struct qb_st_tensor {
-    char *name;             /* owned by the file */
-    char dtype_name[12];    /* as spelled in the file: "F32", "BF16", "I64", ... */
-    int supported;          /* 1 when the dtype is F32, F16 or BF16 */
-    enum qb_dtype dtype;    /* valid when supported */
-    size_t elem_size;       /* bytes per element */
+    char *name;          /* owned by the file */
+    char dtype_name[12]; /* as spelled in the file: "F32", "BF16", "I64", ... */
+    int supported;       /* 1 when the dtype is F32, F16 or BF16 */
+    enum qb_dtype dtype; /* valid when supported */
+    size_t elem_size;    /* bytes per element */
     int n_dims;
     int64_t shape[QB_ST_MAX_DIMS]; /* outermost first, as PyTorch prints it */
     int64_t n_elems;
-    size_t offset;          /* begin, relative to the data section */
-    size_t nbytes;          /* end - begin == n_elems * elem_size */
-    const void *data;       /* borrowed from the map or buffer the file was opened on */
-    int aligned;            /* data is aligned to elem_size (else: copy, never cast) */
+    size_t offset;    /* begin, relative to the data section */
+    size_t nbytes;    /* end - begin == n_elems * elem_size */
+    const void *data; /* borrowed from the map or buffer the file was opened on */
+    int aligned;      /* data is aligned to elem_size (else: copy, never cast) */
 };
 
 struct qb_st_file {
-    char *path;             /* as given (or the name passed to qb_st_open_mem) */
-    size_t size;            /* whole file */
-    size_t header_len;      /* N */
+    char *path;                /* as given (or the name passed to qb_st_open_mem) */
+    size_t size;               /* whole file */
+    size_t header_len;         /* N */
     const unsigned char *data; /* data section: file + 8 + N */
     size_t data_size;
     int64_t n_tensors;
-    struct qb_st_tensor *tensors; /* in file order (by offset) */
+    struct qb_st_tensor *tensors;        /* in file order (by offset) */
     const struct qb_st_tensor **by_name; /* the same tensors sorted by name (qb_st_find) */
-    int64_t n_meta;         /* "__metadata__" entries, in file order */
+    int64_t n_meta;                      /* "__metadata__" entries, in file order */
     char **meta_keys;
     char **meta_values;
-    struct qb_map map;      /* owned when opened with qb_st_open; zero otherwise */
+    struct qb_map map; /* owned when opened with qb_st_open; zero otherwise */
 };
 
 /* Maps path read-only and parses it. *out is owned by the caller (qb_st_free). */
@@ -84,11 +84,11 @@ const char *qb_st_shape_str(int n_dims, const int64_t *shape, char *buf, size_t 
 struct qb_st_index {
     char *path;
     int64_t n_entries;
-    char **names;           /* tensor names, sorted */
-    int *shard_of;          /* names[i] lives in shards[shard_of[i]] */
+    char **names;  /* tensor names, sorted */
+    int *shard_of; /* names[i] lives in shards[shard_of[i]] */
     int n_shards;
-    char **shards;          /* distinct file names, sorted; plain names in the same
-                               directory ('/' and ".." refused) */
+    char **shards; /* distinct file names, sorted; plain names in the same
+                      directory ('/' and ".." refused) */
 };
 
 /* Parses len bytes of index JSON; path is used in messages only. */

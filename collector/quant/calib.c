@@ -83,8 +83,8 @@ int qb_calib_from_tokens(const int32_t *tokens, int64_t n_seq, int64_t seq_len, 
     return 0;
 }
 
-int qb_calib_load(const char *path, const struct qb_tokenizer *tok, int64_t n_seq,
-                  int64_t seq_len, int64_t max_len, struct qb_calib **out)
+int qb_calib_load(const char *path, const struct qb_tokenizer *tok, int64_t n_seq, int64_t seq_len,
+                  int64_t max_len, struct qb_calib **out)
 {
     FILE *f = NULL;
     char *buf = NULL;
@@ -182,11 +182,11 @@ static const struct {
 /* What one input accumulates over the calibration tokens. */
 struct acc {
     int64_t k, n_tok;
-    double *h;        /* (k, k) GPTQ: sum x x^T, lower triangle, then 2/N and mirrored */
-    double *abs_sum;  /* (k) AWQ: sum |x| */
-    double *sq_sum;   /* (k) AWQ: sum x^2, for the clipping search */
-    float *abs_max;   /* (k) SmoothQuant: max |x| */
-    float *sample;    /* (cap, k) AWQ: every stride-th token (global token index) */
+    double *h;       /* (k, k) GPTQ: sum x x^T, lower triangle, then 2/N and mirrored */
+    double *abs_sum; /* (k) AWQ: sum |x| */
+    double *sq_sum;  /* (k) AWQ: sum x^2, for the clipping search */
+    float *abs_max;  /* (k) SmoothQuant: max |x| */
+    float *sample;   /* (cap, k) AWQ: every stride-th token (global token index) */
     int64_t n_keep, cap, stride;
 };
 
@@ -197,10 +197,10 @@ struct work {
     const struct qb_config *c;
     enum qb_method method;
     int64_t d, qd, kvd, hid, hd, T, n_seq, l;
-    float *x;       /* (n_seq, T, d) residual stream of every sequence */
+    float *x;               /* (n_seq, T, d) residual stream of every sequence */
     struct qb_engine **eng; /* (n_threads) layers-only engines of T tokens, one per thread */
-    float *batch;   /* (n_threads, T, max(d, qd, hid)) the observed inputs of a batch */
-    float *xt;      /* (max(d, qd, hid), n_threads * T) those inputs transposed, for H */
+    float *batch;           /* (n_threads, T, max(d, qd, hid)) the observed inputs of a batch */
+    float *xt;              /* (max(d, qd, hid), n_threads * T) those inputs transposed, for H */
     int n_threads;
     /* the layer being quantized */
     float *w[QB_LIN_COUNT]; /* f32 working copies (rows, cols); scales fold into these */
@@ -208,8 +208,8 @@ struct work {
     float *attn_norm, *ffn_norm, *bq, *bk, *bv; /* working copies; biases NULL without */
     struct qb_qweight cur[QB_LIN_COUNT]; /* what the forward runs: an f32 wrap of w, or final */
     int final[QB_LIN_COUNT];             /* cur[i] is the quantized (owned) result */
-    float *awq_cw[4];   /* (k) per site: mean x^2 of the scaled input, AWQ's clip weights */
-    double *awq_h[4];   /* (k, k) per site: E[x x^T] of the scaled input, for the same */
+    float *awq_cw[4]; /* (k) per site: mean x^2 of the scaled input, AWQ's clip weights */
+    double *awq_h[4]; /* (k, k) per site: E[x x^T] of the scaled input, for the same */
 };
 
 static int64_t max3(int64_t a, int64_t b, int64_t c)
@@ -294,7 +294,8 @@ static int acc_init(struct work *W, struct acc *a, int64_t k, int whole)
     return 0;
 oom:
     acc_free(a);
-    return qb_err(QB_ENOMEM, "out of memory for calibration statistics (%lld inputs)", (long long)k);
+    return qb_err(QB_ENOMEM, "out of memory for calibration statistics (%lld inputs)",
+                  (long long)k);
 }
 
 /* Adds n inputs x (n, k), in order. */
@@ -423,7 +424,10 @@ static const struct qb_qbase *base_of(const struct work *W, int i)
  * when h is given and the precision is an integer one. */
 static int site_of(int i)
 {
-    return i <= QB_LIN_V ? SITE_QKV : i == QB_LIN_O ? SITE_O : i == QB_LIN_DOWN ? SITE_DOWN : SITE_GU;
+    return i <= QB_LIN_V      ? SITE_QKV
+           : i == QB_LIN_O    ? SITE_O
+           : i == QB_LIN_DOWN ? SITE_DOWN
+                              : SITE_GU;
 }
 
 static int is_group(enum qb_fmt f)
@@ -443,7 +447,8 @@ static int weighted(const float *w, int64_t rows, int64_t cols, const struct qb_
     int rc;
     memset(q, 0, sizeof *q);
     if (kp != cols) { /* padding inputs carry no signal: weight 0 */
-        if (!(wp = calloc((size_t)(rows * kp), sizeof *wp)) || !(cp = calloc((size_t)kp, sizeof *cp)) ||
+        if (!(wp = calloc((size_t)(rows * kp), sizeof *wp)) ||
+            !(cp = calloc((size_t)kp, sizeof *cp)) ||
             (hw && !(hp = calloc((size_t)(kp * kp), sizeof *hp)))) {
             free(wp);
             free(cp);
@@ -492,7 +497,7 @@ static int finish(struct work *W, int i, const double *h)
     snprintf(what, sizeof what, "layer %lld %s projection", (long long)W->l, lin_name[i]);
     if (h && is_int(b->fmt)) {
         struct qb_gptq_opts o = {W->cal->gptq_damp, W->cal->gptq_act_order, W->cal->gptq_clip,
-                              W->cal->gptq_clip_weighted};
+                                 W->cal->gptq_clip_weighted};
         const int64_t kp = qb_qbase_padded_cols(b, cols);
         const float *w = W->w[i];
         const double *hh = h;
@@ -518,7 +523,8 @@ static int finish(struct work *W, int i, const double *h)
             return qb_err_prefix(rc, "%s", what);
         q.act = b->act;
         q.t.in_cols = kp != cols ? cols : 0;
-    } else if ((rc = quant_awq(W, i, W->w[i], W->rows[i], W->awq_cw[site_of(i)], W->awq_h[site_of(i)], what, &q)) < 0) {
+    } else if ((rc = quant_awq(W, i, W->w[i], W->rows[i], W->awq_cw[site_of(i)],
+                               W->awq_h[site_of(i)], what, &q)) < 0) {
         return rc;
     }
     qb_qtensor_release(&W->cur[i].t); /* a no-op on the f32 wrap */
@@ -704,15 +710,15 @@ static int block_run(const struct work *W, enum site site, struct search *S,
     char msg[512] = "";
     int rc = 0;
     qb_qtensor_wrap_f32(S->out_w, W->d, S->ns[0], &wo.t);
-    const struct qb_engine_lw lw =
-        mlp ? (struct qb_engine_lw){.lin = {[QB_LIN_GATE] = q[0], [QB_LIN_UP] = q[1],
-                                            [QB_LIN_DOWN] = &wo},
-                                    .ffn_norm = nw}
-            : (struct qb_engine_lw){.lin = {q[0], q[1], q[2], &wo},
-                                    .attn_norm = nw,
-                                    .bq = S->b[0],
-                                    .bk = S->b[1],
-                                    .bv = S->b[2]};
+    const struct qb_engine_lw lw = mlp ? (struct qb_engine_lw){.lin = {[QB_LIN_GATE] = q[0],
+                                                                       [QB_LIN_UP] = q[1],
+                                                                       [QB_LIN_DOWN] = &wo},
+                                                               .ffn_norm = nw}
+                                       : (struct qb_engine_lw){.lin = {q[0], q[1], q[2], &wo},
+                                                               .attn_norm = nw,
+                                                               .bq = S->b[0],
+                                                               .bk = S->b[1],
+                                                               .bv = S->b[2]};
 #pragma omp parallel for schedule(dynamic, 1) num_threads(W->n_threads) if (n_piece > 1)
     for (int64_t c = 0; c < n_piece; c++) {
         const int64_t t0 = c * T, k = S->n - t0 < T ? S->n - t0 : T;
@@ -774,7 +780,8 @@ static int search_init(const struct work *W, enum site site, const struct acc *a
     if (attn) { /* whole kv heads, as many as the weights allow, at least one */
         const int64_t group = W->c->n_heads / W->c->n_kv_heads;
         const int64_t per = (group + 2) * W->hd * k;
-        S->nkv = W->cal->awq_search_weights > 0 ? W->cal->awq_search_weights / per : W->c->n_kv_heads;
+        S->nkv =
+            W->cal->awq_search_weights > 0 ? W->cal->awq_search_weights / per : W->c->n_kv_heads;
         S->nkv = S->nkv < 1 ? 1 : S->nkv > W->c->n_kv_heads ? W->c->n_kv_heads : S->nkv;
     }
     for (int nl = 0; nl < S->n_lin; nl++) {
@@ -903,9 +910,11 @@ static void awq_trace(const struct work *W, const char *what, int64_t k, const f
         mn = m[j] < mn ? m[j] : mn;
     }
     fprintf(W->cal->awq_trace,
-            "awq layer %lld %-8s mean|x| max/min %7.1f  output error: alpha 0 %.4g, alpha %.2f %.4g (%+.1f%%)\n",
-            (long long)W->l, what, mn > 0 ? mx / mn : INFINITY, err0, (double)best_g / W->cal->awq_grid,
-            best_err, err0 > 0 ? 100.0 * (best_err - err0) / err0 : 0.0);
+            "awq layer %lld %-8s mean|x| max/min %7.1f  output error: alpha 0 %.4g, alpha %.2f "
+            "%.4g (%+.1f%%)\n",
+            (long long)W->l, what, mn > 0 ? mx / mn : INFINITY, err0,
+            (double)best_g / W->cal->awq_grid, best_err,
+            err0 > 0 ? 100.0 * (best_err - err0) / err0 : 0.0);
 }
 
 static int awq_site(struct work *W, enum site site, const struct acc *a)
@@ -1079,7 +1088,7 @@ static int gptq_head(struct work *W)
     const struct qb_qbase *b = qb_qspec_for(&qm->spec, QB_TGT_OUTPUT);
     const int64_t d = W->d, vocab = W->c->vocab_size, kp = qb_qbase_padded_cols(b, d);
     struct qb_gptq_opts o = {W->cal->gptq_damp, W->cal->gptq_act_order, W->cal->gptq_clip,
-                              W->cal->gptq_clip_weighted};
+                             W->cal->gptq_clip_weighted};
     struct qb_qweight q = {0};
     struct acc a;
     float *wp = NULL;
@@ -1089,7 +1098,8 @@ static int gptq_head(struct work *W)
         return rc;
     if ((rc = run_pass(W, P_HEAD, &a)) < 0)
         goto out;
-    if (!(wp = calloc((size_t)(vocab * kp), sizeof *wp)) || !(hp = calloc((size_t)(kp * kp), sizeof *hp))) {
+    if (!(wp = calloc((size_t)(vocab * kp), sizeof *wp)) ||
+        !(hp = calloc((size_t)(kp * kp), sizeof *hp))) {
         rc = qb_err(QB_ENOMEM, "output head: out of memory");
         goto out;
     }
@@ -1144,9 +1154,12 @@ static int awq_head(struct work *W, float *out_norm)
     n = a.n_keep < 512 ? a.n_keep : 512;
     if (!(m = malloc((size_t)d * sizeof *m)) || !(s = malloc((size_t)d * sizeof *s)) ||
         !(best = malloc((size_t)d * sizeof *best)) || !(cw = malloc((size_t)d * sizeof *cw)) ||
-        !(wh = malloc((size_t)(ns * d) * sizeof *wh)) || !(ws = malloc((size_t)(vocab * d) * sizeof *ws)) ||
-        !(xs = malloc((size_t)(n * d) * sizeof *xs)) || !(ref = malloc((size_t)(n * ns) * sizeof *ref)) ||
-        !(yq = malloc((size_t)(n * ns) * sizeof *yq)) || !(hs = malloc((size_t)(d * d) * sizeof *hs))) {
+        !(wh = malloc((size_t)(ns * d) * sizeof *wh)) ||
+        !(ws = malloc((size_t)(vocab * d) * sizeof *ws)) ||
+        !(xs = malloc((size_t)(n * d) * sizeof *xs)) ||
+        !(ref = malloc((size_t)(n * ns) * sizeof *ref)) ||
+        !(yq = malloc((size_t)(n * ns) * sizeof *yq)) ||
+        !(hs = malloc((size_t)(d * d) * sizeof *hs))) {
         rc = qb_err(QB_ENOMEM, "output head: out of memory for the awq search");
         goto out;
     }
@@ -1351,17 +1364,20 @@ static int calib_fill(const void *ctx, struct qb_qmodel *qm)
     if (!cal || !cal->tokens || cal->n_seq <= 0 || cal->seq_len <= 0)
         return qb_err(QB_EINVAL, "calibration: no calibration tokens");
     if (cal->seq_len > c->max_seq_len)
-        return qb_err(QB_ERANGE, "calibration '%s': sequences of %lld tokens exceed the model's "
-                      "context of %lld", cal->name, (long long)cal->seq_len,
-                      (long long)c->max_seq_len);
+        return qb_err(QB_ERANGE,
+                      "calibration '%s': sequences of %lld tokens exceed the model's "
+                      "context of %lld",
+                      cal->name, (long long)cal->seq_len, (long long)c->max_seq_len);
     for (int64_t i = 0; i < cal->n_seq * cal->seq_len; i++)
         if (cal->tokens[i] < 0 || cal->tokens[i] >= c->vocab_size)
             return qb_err(QB_EINVAL, "calibration '%s': token id %d is outside the vocabulary",
                           cal->name, (int)cal->tokens[i]);
-    if (cal->awq_grid < 1 || cal->awq_tokens < 1 || !(cal->smooth_alpha >= 0 && cal->smooth_alpha <= 1))
-        return qb_err(QB_EINVAL, "calibration: bad settings (awq grid %d, awq tokens %lld, "
-                      "smooth alpha %g)", cal->awq_grid, (long long)cal->awq_tokens,
-                      (double)cal->smooth_alpha);
+    if (cal->awq_grid < 1 || cal->awq_tokens < 1 ||
+        !(cal->smooth_alpha >= 0 && cal->smooth_alpha <= 1))
+        return qb_err(QB_EINVAL,
+                      "calibration: bad settings (awq grid %d, awq tokens %lld, "
+                      "smooth alpha %g)",
+                      cal->awq_grid, (long long)cal->awq_tokens, (double)cal->smooth_alpha);
 
     W.cal = cal;
     W.qm = qm;
@@ -1385,8 +1401,9 @@ static int calib_fill(const void *ctx, struct qb_qmodel *qm)
     vec_stride = 2 * W.d + W.qd + 2 * W.kvd;
     const struct qb_qbase *bo = qb_qspec_for(&qm->spec, QB_TGT_OUTPUT);
     /* the head: GPTQ's (gptq_head), AWQ's (group formats); a tied head is untied */
-    const int head = !cal->fold_only && ((W.method == QB_METHOD_GPTQ && cal->gptq_head && is_int(bo->fmt)) ||
-                                         (W.method == QB_METHOD_AWQ && cal->awq_head && is_group(bo->fmt)));
+    const int head =
+        !cal->fold_only && ((W.method == QB_METHOD_GPTQ && cal->gptq_head && is_int(bo->fmt)) ||
+                            (W.method == QB_METHOD_AWQ && cal->awq_head && is_group(bo->fmt)));
     if (W.n_threads > W.n_seq)
         W.n_threads = (int)W.n_seq;
     if (W.n_threads < 1)
@@ -1394,8 +1411,8 @@ static int calib_fill(const void *ctx, struct qb_qmodel *qm)
     if ((rc = work_alloc(&W, vec_stride)) < 0)
         goto out;
     if ((W.method == QB_METHOD_GPTQ || W.method == QB_METHOD_AWQ) && !cal->fold_only &&
-        is_group(qm->embed.t.fmt) &&
-        (!qm->embed_shares_output || head) && (rc = embed_rows(&W)) < 0)
+        is_group(qm->embed.t.fmt) && (!qm->embed_shares_output || head) &&
+        (rc = embed_rows(&W)) < 0)
         goto out;
     /* the embeddings of every sequence, as the engine looks them up (quantized) */
     if ((rc = qb_engine_embed(W.eng[0], &qm->embed, cal->tokens, W.n_seq * W.T, W.x)) < 0) {

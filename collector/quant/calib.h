@@ -3,8 +3,8 @@
  *
  *     struct qb_calib *cal;
  *     if ((rc = qb_calib_load("calib.txt", model->tok, 0, 0, model->cfg.max_seq_len, &cal)) < 0)
- *         ...;                                   // 128 x 512 by default, fewer if the text is short
- *     cal->gptq_act_order = 1;                   // settings may be changed after loading
+ *         ...;                                   // 128 x 512 by default, fewer if the text is
+ * short cal->gptq_act_order = 1;                   // settings may be changed after loading
  *     qb_qmodel_new_calib(model, &spec, cal, &qm);
  *     qb_calib_free(cal);
  *
@@ -84,41 +84,41 @@ struct qb_tokenizer;
 struct qb_qmodel;
 
 struct qb_calib {
-    char *name;          /* the file the tokens came from, for messages */
-    int32_t *tokens;     /* (n_seq, seq_len) */
+    char *name;      /* the file the tokens came from, for messages */
+    int32_t *tokens; /* (n_seq, seq_len) */
     int64_t n_seq, seq_len;
     /* settings: qb_calib_load and qb_calib_from_tokens set these defaults */
-    double gptq_damp;    /* 0.01: fraction of the mean diagonal of H added to it */
-    int gptq_act_order;  /* 0: columns in order; 1: by decreasing H_ii, static groups */
-    int gptq_head;       /* 1: GPTQ the output head too, on the final normed stream */
-    int awq_head;        /* 1: AWQ scales (folded into the output norm) and clipping for the head */
-    int awq_duo;         /* 0: s = m^a; 1: s = m^a / wm^(1-a), wm the mean |w| / group max */
-    int awq_mlp_loss;    /* 1: gate/up's scales are scored on the MLP's output (down in f32),
-                            as AWQ inspects the whole MLP; 0: on gate's and up's outputs */
-    int awq_attn_loss;   /* 1: q/k/v's scales are scored on the attention block's output (o in
-                            f32) over whole sequences, as AWQ inspects the whole attention;
-                            0: on q's, k's and v's outputs */
-    int gptq_clip;       /* 1: group clipping search at every width; 0 off; -1 as RTN (I3/I2) */
-    int gptq_clip_weighted; /* 1: the search weighs each column's squared error by its GPTQ
-                               loss (1 / U_ii^2); 0: plain squared weight error */
-    int awq_grid;        /* 20: alphas searched */
-    float awq_alpha;     /* -1: search; >= 0: use this alpha */
-    int64_t awq_tokens;  /* 4096: sampled inputs per group for the AWQ search */
+    double gptq_damp;   /* 0.01: fraction of the mean diagonal of H added to it */
+    int gptq_act_order; /* 0: columns in order; 1: by decreasing H_ii, static groups */
+    int gptq_head;      /* 1: GPTQ the output head too, on the final normed stream */
+    int awq_head;       /* 1: AWQ scales (folded into the output norm) and clipping for the head */
+    int awq_duo;        /* 0: s = m^a; 1: s = m^a / wm^(1-a), wm the mean |w| / group max */
+    int awq_mlp_loss;   /* 1: gate/up's scales are scored on the MLP's output (down in f32),
+                           as AWQ inspects the whole MLP; 0: on gate's and up's outputs */
+    int awq_attn_loss;  /* 1: q/k/v's scales are scored on the attention block's output (o in
+                           f32) over whole sequences, as AWQ inspects the whole attention;
+                           0: on q's, k's and v's outputs */
+    int gptq_clip;      /* 1: group clipping search at every width; 0 off; -1 as RTN (I3/I2) */
+    int gptq_clip_weighted;     /* 1: the search weighs each column's squared error by its GPTQ
+                                   loss (1 / U_ii^2); 0: plain squared weight error */
+    int awq_grid;               /* 20: alphas searched */
+    float awq_alpha;            /* -1: search; >= 0: use this alpha */
+    int64_t awq_tokens;         /* 4096: sampled inputs per group for the AWQ search */
     int64_t awq_search_weights; /* 2^20: the AWQ search scores a layer on at most this many
                             weights' worth of evenly spaced output rows (at least 64; 0: all) */
-    float smooth_alpha;  /* 0.5: SmoothQuant's migration strength */
-    int fold_only;       /* for tests: AWQ/SmoothQuant fold their scales (alpha awq_alpha, or
-                            0.5 when searching) and every linear layer stays f32 */
-    FILE *awq_trace;     /* NULL; else it gets one line per AWQ search: layer, site,
-                            max / min of the mean |x| per input, and the output error at alpha
-                            0 (no scales) and at the alpha chosen */
+    float smooth_alpha;         /* 0.5: SmoothQuant's migration strength */
+    int fold_only;              /* for tests: AWQ/SmoothQuant fold their scales (alpha awq_alpha, or
+                                   0.5 when searching) and every linear layer stays f32 */
+    FILE *awq_trace;            /* NULL; else it gets one line per AWQ search: layer, site,
+                                   max / min of the mean |x| per input, and the output error at alpha
+                                   0 (no scales) and at the alpha chosen */
 };
 
 /* Tokenizes the text file at path into at most n_seq sequences of seq_len tokens (<= 0: the
  * defaults above), seq_len capped at max_len when max_len > 0. QB_EIO naming the file when
  * it cannot be read, QB_EINVAL when it holds no text. */
-int qb_calib_load(const char *path, const struct qb_tokenizer *tok, int64_t n_seq,
-                  int64_t seq_len, int64_t max_len, struct qb_calib **out);
+int qb_calib_load(const char *path, const struct qb_tokenizer *tok, int64_t n_seq, int64_t seq_len,
+                  int64_t max_len, struct qb_calib **out);
 
 /* The same from tokens (n_seq, seq_len), copied; name is for messages. */
 int qb_calib_from_tokens(const int32_t *tokens, int64_t n_seq, int64_t seq_len, const char *name,

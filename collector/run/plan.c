@@ -19,8 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_DEPTH 32         /* a plan nests 3 deep; deeper input is hostile */
-#define MAX_ENTRIES 4096     /* per list or map: keeps the duplicate-key check cheap */
+#define MAX_DEPTH 32     /* a plan nests 3 deep; deeper input is hostile */
+#define MAX_ENTRIES 4096 /* per list or map: keeps the duplicate-key check cheap */
 
 /* ---- the tree ---- */
 
@@ -29,8 +29,8 @@ enum { N_SCALAR, N_SEQ, N_MAP };
 struct node {
     int kind;
     int line, col;
-    int plain;      /* scalar written without quotes or block style: may be null or a number */
-    char *s;        /* scalar text, NUL-terminated (may hold an inner NUL: see len) */
+    int plain; /* scalar written without quotes or block style: may be null or a number */
+    char *s;   /* scalar text, NUL-terminated (may hold an inner NUL: see len) */
     size_t len;
     struct node **kid; /* SEQ: items; MAP: key, value, key, value, ... */
     size_t n, cap;
@@ -51,7 +51,7 @@ struct ctx {
     const char *path;
     const char *buf; /* the file, for positions of reader errors */
     size_t size;
-    char *dir;       /* the plan's directory with a trailing '/', or "" */
+    char *dir; /* the plan's directory with a trailing '/', or "" */
 };
 
 static int fail_at(const struct ctx *c, int line, int col, const char *fmt, ...)
@@ -71,8 +71,8 @@ static int fail_at(const struct ctx *c, int line, int col, const char *fmt, ...)
 static int is_null(const struct node *n)
 {
     return n->kind == N_SCALAR && n->plain &&
-           (n->len == 0 || !strcmp(n->s, "~") || !strcmp(n->s, "null") ||
-            !strcmp(n->s, "Null") || !strcmp(n->s, "NULL"));
+           (n->len == 0 || !strcmp(n->s, "~") || !strcmp(n->s, "null") || !strcmp(n->s, "Null") ||
+            !strcmp(n->s, "NULL"));
 }
 
 static const char *kind_name(const struct node *n)
@@ -170,9 +170,7 @@ static int build_tree(const struct ctx *c, struct node **root)
         line = (int)ev.start_mark.line + 1;
         col = (int)ev.start_mark.column + 1;
         switch (ev.type) {
-        case YAML_STREAM_END_EVENT:
-            done = 1;
-            break;
+        case YAML_STREAM_END_EVENT: done = 1; break;
         case YAML_DOCUMENT_START_EVENT:
             if (++n_docs > 1) {
                 rc = fail_at(c, line, col, "a plan is one yaml document; a second one starts here");
@@ -236,8 +234,7 @@ static int build_tree(const struct ctx *c, struct node **root)
             if (depth > 0)
                 depth--;
             break;
-        default:
-            break;
+        default: break;
         }
         yaml_event_delete(&ev);
         have_event = 0;
@@ -266,7 +263,8 @@ static int check_key(const struct ctx *c, const struct node *m, size_t i, const 
     for (size_t j = 0; j < i; j++) {
         const struct node *e = m->kid[2 * j];
         if (e->kind == N_SCALAR && !strcmp(e->s, k->s))
-            return FAIL(k, "duplicate key '%s' in %s (first at %d:%d)", k->s, where, e->line, e->col);
+            return FAIL(k, "duplicate key '%s' in %s (first at %d:%d)", k->s, where, e->line,
+                        e->col);
     }
     return 0;
 }
@@ -316,14 +314,16 @@ static int get_int(const struct ctx *c, const char *key, const struct node *v, i
     const char *s = v->s;
     if (v->kind != N_SCALAR || !v->plain || is_null(v))
         return FAIL(v, "'%s' must be an integer, not %s", key, kind_name(v));
-    if (!((s[0] >= '0' && s[0] <= '9') || ((s[0] == '-' || s[0] == '+') && s[1] >= '0' && s[1] <= '9')))
+    if (!((s[0] >= '0' && s[0] <= '9') ||
+          ((s[0] == '-' || s[0] == '+') && s[1] >= '0' && s[1] <= '9')))
         return FAIL(v, "'%s' must be an integer, not '%s'", key, s);
     errno = 0;
     x = strtoll(s, &end, 10);
     if (*end || end != s + v->len)
         return FAIL(v, "'%s' must be an integer, not '%s'", key, s);
     if (errno == ERANGE || x < lo || x > hi)
-        return FAIL(v, "'%s' is %s; it must lie in [%lld, %lld]", key, s, (long long)lo, (long long)hi);
+        return FAIL(v, "'%s' is %s; it must lie in [%lld, %lld]", key, s, (long long)lo,
+                    (long long)hi);
     *out = x;
     return 0;
 }
@@ -428,8 +428,8 @@ static int read_calibration(const struct ctx *c, const struct node *v, struct qb
     if (f[1] && (rc = get_int(c, "calibration.sequences", f[1], 1, 1 << 20,
                               &st->calibration.sequences)) < 0)
         return rc;
-    if (f[2] && (rc = get_int(c, "calibration.seq_len", f[2], 1, 1 << 20,
-                              &st->calibration.seq_len)) < 0)
+    if (f[2] &&
+        (rc = get_int(c, "calibration.seq_len", f[2], 1, 1 << 20, &st->calibration.seq_len)) < 0)
         return rc;
     return 0;
 }
@@ -506,7 +506,8 @@ static int read_latency(const struct ctx *c, const struct node *v, struct qb_set
     if (f[0]) {
         const struct node *l = f[0];
         if (l->kind != N_SEQ || l->n == 0)
-            return FAIL(l, "'latency.prompt_lens' must be a list of integers (at least one), not %s",
+            return FAIL(l,
+                        "'latency.prompt_lens' must be a list of integers (at least one), not %s",
                         l->kind == N_SEQ ? "an empty list" : kind_name(l));
         if (l->n > QB_PLAN_MAX_PROMPT_LENS)
             return FAIL(l->kid[QB_PLAN_MAX_PROMPT_LENS],
@@ -624,14 +625,30 @@ static int read_policy(const struct ctx *c, const struct node *v, struct qb_sett
 /* ---- the plan ---- */
 
 enum {
-    K_TITLE, K_QUESTION, K_MODELS, K_TOKENIZER, K_SUITE, K_PROMPT_TEMPLATE, K_CALIBRATION,
-    K_CONFIGS, K_BASELINE, K_LATENCY, K_TOLERANCES, K_TRAFFIC, K_POLICY, K_THREADS, K_NAME,
-    K_DB, K_TEMPLATE, K_OUTPUT, K_COUNT
+    K_TITLE,
+    K_QUESTION,
+    K_MODELS,
+    K_TOKENIZER,
+    K_SUITE,
+    K_PROMPT_TEMPLATE,
+    K_CALIBRATION,
+    K_CONFIGS,
+    K_BASELINE,
+    K_LATENCY,
+    K_TOLERANCES,
+    K_TRAFFIC,
+    K_POLICY,
+    K_THREADS,
+    K_NAME,
+    K_DB,
+    K_TEMPLATE,
+    K_OUTPUT,
+    K_COUNT
 };
 static const char *const plan_keys[K_COUNT] = {
-    "title", "question", "models", "tokenizer", "suite", "prompt_template", "calibration",
-    "configs", "baseline", "latency", "tolerances", "traffic", "policy", "threads", "name",
-    "db", "template", "output",
+    "title",       "question", "models",   "tokenizer", "suite",      "prompt_template",
+    "calibration", "configs",  "baseline", "latency",   "tolerances", "traffic",
+    "policy",      "threads",  "name",     "db",        "template",   "output",
 };
 
 static int read_plan(const struct ctx *c, const struct node *root, struct qb_plan *p)
@@ -642,7 +659,8 @@ static int read_plan(const struct ctx *c, const struct node *root, struct qb_pla
     int rc;
 
     if (root->kind != N_MAP)
-        return FAIL(root, "a plan must be a map of keys (title, models, suite, configs, ...), not %s",
+        return FAIL(root,
+                    "a plan must be a map of keys (title, models, suite, configs, ...), not %s",
                     kind_name(root));
     if ((rc = read_map(c, root, "the plan", plan_keys, K_COUNT, v)) < 0)
         return rc;

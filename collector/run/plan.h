@@ -31,8 +31,8 @@ struct qb_plan_config {
 };
 
 struct qb_plan {
-    char *path;            /* the plan file, as given to qb_plan_load */
-    char **models;         /* resolved paths, n_models >= 1 */
+    char *path;    /* the plan file, as given to qb_plan_load */
+    char **models; /* resolved paths, n_models >= 1 */
     int64_t n_models;
     char *tokenizer;       /* resolved path; NULL when absent (found beside the model) */
     char *suite;           /* resolved path, required */

@@ -50,8 +50,8 @@ struct titem {
 /* The baseline's top-k at the scored positions of one item (read back for other configs). */
 struct btopk {
     int64_t *pos;
-    int32_t *ids;  /* (n, QB_RUN_TOPK) */
-    float *lps;    /* (n, QB_RUN_TOPK) */
+    int32_t *ids; /* (n, QB_RUN_TOPK) */
+    float *lps;   /* (n, QB_RUN_TOPK) */
     int *k;
     int64_t n, cap;
 };
@@ -72,8 +72,8 @@ struct runner {
     int64_t run_id;
     int64_t vocab;
     int is_base;
-    struct btopk base;  /* this item's baseline top-k (non-baseline configs) */
-    int64_t cursor;     /* next entry of base to match */
+    struct btopk base; /* this item's baseline top-k (non-baseline configs) */
+    int64_t cursor;    /* next entry of base to match */
     /* baseline: pending top-k rows of this item */
     int64_t *ppos;
     int32_t *pids;
@@ -298,7 +298,8 @@ static int eval_generate(struct runner *r, const struct qb_suite_item *it, const
             }
         }
         prev = next;
-        if (!stopped && j + 1 < it->max_tokens && (rc = qb_engine_forward(r->e, &next, 1, NULL)) < 0)
+        if (!stopped && j + 1 < it->max_tokens &&
+            (rc = qb_engine_forward(r->e, &next, 1, NULL)) < 0)
             goto out;
     }
     if ((rc = qb_metric_score(it, text->str, text->len, &res->score)) < 0)
@@ -445,7 +446,7 @@ static int on_sample(void *ctx, const struct qb_latency_sample *s)
     int rc;
     if ((rc = grow((void **)&b->v, &b->cap, b->n + 1, sizeof *b->v)) < 0)
         return rc;
-    b->v[b->n++] = (struct qb_store_latency){s->prompt_len, s->gen_len, s->batch, s->repetition,
+    b->v[b->n++] = (struct qb_store_latency){s->prompt_len, s->gen_len, s->batch,  s->repetition,
                                              s->ttft_ms,    s->tpot_ms, s->e2e_ms, s->decode_tok_s};
     return 0;
 }
@@ -576,8 +577,10 @@ static void suite_grams(const struct qb_suite *su, GArray *grams, GHashTable *fi
     g_array_free(w, TRUE);
     g_array_sort(grams, gram_cmp);
     for (guint i = 0; i < grams->len; i++)
-        if (i == 0 || g_array_index(grams, struct gram, i).h != g_array_index(grams, struct gram, i - 1).h)
-            g_hash_table_insert(first, &g_array_index(grams, struct gram, i).h, GUINT_TO_POINTER(i + 1));
+        if (i == 0 ||
+            g_array_index(grams, struct gram, i).h != g_array_index(grams, struct gram, i - 1).h)
+            g_hash_table_insert(first, &g_array_index(grams, struct gram, i).h,
+                                GUINT_TO_POINTER(i + 1));
 }
 
 /* The n-gram streaming through the calibration text: the last QB_RUN_OVERLAP_NGRAM word
@@ -941,7 +944,8 @@ static int latency_settings(struct run_ctx *c)
         for (int j = 0; j < c->n_lens; j++)
             dup |= c->lens[j] == L;
         if (dup && !quiet)
-            say(c, QB_RUN_EV_NOTE, -1, NULL, "latency prompt length %lld is timed once", (long long)L);
+            say(c, QB_RUN_EV_NOTE, -1, NULL, "latency prompt length %lld is timed once",
+                (long long)L);
         if (L >= 1 && !dup)
             c->lens[c->n_lens++] = L;
     }
@@ -1435,7 +1439,8 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
     if ((rc = parse_configs(&c)) < 0 || (rc = check_inputs(&c)) < 0 ||
         (rc = check_calibration(&c)) < 0)
         goto out;
-    if ((rc = latency_settings(&c)) < 0 || (rc = run_settings(&c)) < 0 || (rc = open_store(&c)) < 0 || (rc = register_items(&c)) < 0 ||
+    if ((rc = latency_settings(&c)) < 0 || (rc = run_settings(&c)) < 0 ||
+        (rc = open_store(&c)) < 0 || (rc = register_items(&c)) < 0 ||
         (rc = measure_memory(&c)) < 0 || (rc = load_model(&c)) < 0)
         goto out;
     for (int64_t ci = 0; ci < c.n_cfg; ci++) {

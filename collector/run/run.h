@@ -114,16 +114,16 @@ struct qb_run_event {
 };
 
 struct qb_run_opts {
-    const char *model_path;       /* required */
-    const char *tokenizer_path;   /* over the model's own: qb_model_tokenizer_file */
-    const char *suite_path;       /* required */
-    const char *prompt_template;  /* NULL: none */
-    const char *db_path;          /* NULL: "qbrief.db" */
-    const char *name;             /* NULL: model basename + "-" + suite basename, minus extensions */
-    const char *const *configs;   /* spec strings; the baseline is prepended when absent */
+    const char *model_path;      /* required */
+    const char *tokenizer_path;  /* over the model's own: qb_model_tokenizer_file */
+    const char *suite_path;      /* required */
+    const char *prompt_template; /* NULL: none */
+    const char *db_path;         /* NULL: "qbrief.db" */
+    const char *name;            /* NULL: model basename + "-" + suite basename, minus extensions */
+    const char *const *configs;  /* spec strings; the baseline is prepended when absent */
     int64_t n_configs;
-    const char *baseline;         /* NULL: "f32" */
-    int threads;                  /* 0: OpenMP's default */
+    const char *baseline; /* NULL: "f32" */
+    int threads;          /* 0: OpenMP's default */
     int no_latency, no_memory;
     /* latency settings; n_prompt_lens 0 takes the defaults {128, 512}, gen_len 128, warmup 1,
      * repetitions 5, batch 4 (the struct's zeroes are replaced only with n_prompt_lens 0) */
@@ -131,7 +131,7 @@ struct qb_run_opts {
     int n_prompt_lens;
     int64_t gen_len, batch;
     int warmup, repetitions;
-    const char *command_line;     /* recorded in the run row; may be NULL */
+    const char *command_line; /* recorded in the run row; may be NULL */
     /* The plan's settings (collector/store/settings.h), recorded in the run's settings_json
      * completed with what the run decided (configs, latency, calibration); borrowed; NULL
      * for a run from flags. */
@@ -148,7 +148,10 @@ struct qb_run_opts {
     void (*on_event)(void *ctx, const struct qb_run_event *ev);
     void *on_event_ctx;
 };
-#define QB_RUN_OPTS_INIT {0}
+#define QB_RUN_OPTS_INIT                                                                           \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 struct qb_run_stats {
     int64_t n_evaluated;     /* (config, item) units evaluated by this call */

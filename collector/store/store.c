@@ -620,8 +620,7 @@ static int open_db(struct qb_store *s, const char *path)
         /* a -journal is a writer that died while creating the store: not immutable either */
         if (!s->through_wal && !beside_exists(path, "-journal")) {
             if (!(uri = immutable_uri(path)))
-                return qb_err(QB_ENOMEM, "'%s': out of memory opening the results database",
-                              path);
+                return qb_err(QB_ENOMEM, "'%s': out of memory opening the results database", path);
             flags |= SQLITE_OPEN_URI;
         }
     }

@@ -708,10 +708,10 @@ static int read_vocab(struct hf *h, json_t *vocab, int64_t limit)
                           (int)(klen > 64 ? 64 : klen), key);
         id = json_integer_value(v);
         if (id < 0 || id >= limit)
-            return qb_err(QB_EFORMAT,
-                          "'%s': model.vocab['%.*s'] = %lld is outside 0..%lld (the vocabulary size)",
-                          h->src, (int)(klen > 64 ? 64 : klen), key, (long long)id,
-                          (long long)limit - 1);
+            return qb_err(
+                QB_EFORMAT,
+                "'%s': model.vocab['%.*s'] = %lld is outside 0..%lld (the vocabulary size)", h->src,
+                (int)(klen > 64 ? 64 : klen), key, (long long)id, (long long)limit - 1);
         if (t->types[id] != QB_TT_UNUSED)
             return qb_err(QB_EFORMAT, "'%s': model.vocab gives id %lld twice ('%.*s' and '%.*s')",
                           h->src, (long long)id, (int)(t->len[id] > 64 ? 64 : t->len[id]),

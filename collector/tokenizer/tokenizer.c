@@ -457,8 +457,10 @@ int qb_tok_load_llama2c(const char *path, int64_t n_vocab, struct qb_tokenizer *
         n_vocab = count_llama2c_records(&map);
         if (n_vocab <= 0 || n_vocab > TOK_MAX_VOCAB) {
             qb_map_close(&map);
-            return qb_err(QB_EFORMAT, "'%s': not a llama2.c tokenizer (its records do not end "
-                          "at the end of the file)", path);
+            return qb_err(QB_EFORMAT,
+                          "'%s': not a llama2.c tokenizer (its records do not end "
+                          "at the end of the file)",
+                          path);
         }
     }
     t = tok_new(QB_TOK_SPM, path);

@@ -38,9 +38,9 @@ enum qb_tok_type {
 /* Flags for qb_tok_encode. QB_TOK_DEFAULT adds BOS/EOS as the tokenizer's config says. */
 enum {
     QB_TOK_DEFAULT = 0,
-    QB_TOK_BOS = 1,      /* force a BOS */
-    QB_TOK_NO_BOS = 2,   /* never a BOS */
-    QB_TOK_EOS = 4,      /* append EOS */
+    QB_TOK_BOS = 1,        /* force a BOS */
+    QB_TOK_NO_BOS = 2,     /* never a BOS */
+    QB_TOK_EOS = 4,        /* append EOS */
     QB_TOK_NO_SPECIAL = 8, /* treat special-token text as plain text */
 };
 
@@ -73,11 +73,11 @@ struct qb_tok_vocab {
     const float *scores;
     const int32_t *types;
     int64_t n_merges;
-    const char *const *merges;  /* "a b" */
+    const char *const *merges; /* "a b" */
     const size_t *merge_lens;
     int32_t bos_id, eos_id, unk_id, pad_id;
-    int add_bos, add_eos;       /* -1: the model's default */
-    int add_space_prefix;       /* -1: default (1 for llama) */
+    int add_bos, add_eos; /* -1: the model's default */
+    int add_space_prefix; /* -1: default (1 for llama) */
 };
 int qb_tok_from_vocab(const struct qb_tok_vocab *v, const char *src, struct qb_tokenizer **out);
 

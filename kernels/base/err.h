@@ -15,12 +15,12 @@
 
 enum {
     QB_OK = 0,
-    QB_EIO = -1,      /* cannot open, read, map or write a file */
-    QB_EFORMAT = -2,  /* the file is malformed or corrupt */
-    QB_EUNSUP = -3,   /* well-formed, but something qbrief does not support */
-    QB_ENOMEM = -4,   /* allocation failed */
-    QB_EINVAL = -5,   /* bad argument from the user (flag, spec, id) */
-    QB_ERANGE = -6,   /* a value outside what the model allows (context full, id out of range) */
+    QB_EIO = -1,     /* cannot open, read, map or write a file */
+    QB_EFORMAT = -2, /* the file is malformed or corrupt */
+    QB_EUNSUP = -3,  /* well-formed, but something qbrief does not support */
+    QB_ENOMEM = -4,  /* allocation failed */
+    QB_EINVAL = -5,  /* bad argument from the user (flag, spec, id) */
+    QB_ERANGE = -6,  /* a value outside what the model allows (context full, id out of range) */
 };
 
 /* Sets the thread-local message (printf-style) and returns code, so callers can

@@ -108,7 +108,10 @@ int qb_map_open(const char *path, struct qb_map *out)
 void qb_map_close(struct qb_map *map)
 {
     /* readers see the pages as const; munmap takes the address as mmap gave it */
-    union { const unsigned char *ro; void *addr; } m = {.ro = map->data};
+    union {
+        const unsigned char *ro;
+        void *addr;
+    } m = {.ro = map->data};
     if (m.addr)
         munmap(m.addr, map->size);
     map->data = NULL;

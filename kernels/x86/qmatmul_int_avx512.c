@@ -432,16 +432,16 @@ INLINE __m512 rw_hdr16(const uint8_t *p, size_t gb)
         }
         q[a] = v;
     }
-    return _mm512_cvtph_ps(_mm256_setr_epi64x((long long)q[0], (long long)q[1], (long long)q[2],
-                                              (long long)q[3]));
+    return _mm512_cvtph_ps(
+        _mm256_setr_epi64x((long long)q[0], (long long)q[1], (long long)q[2], (long long)q[3]));
 }
 /* One 128-column block of one row against T tokens: codes z (4 sub-blocks, one per 16-byte
  * lane), the lanes' d, and for the block-at-a-time path (lane_m) their m; f[t] += the lanes'
  * partial sums. v: the block's activation vectors of token 0 (rw_prep_i4), tokens vs apart. */
 INLINE __attribute__((target("avx512vnni"))) void rw_blk(const __m512i *v, int64_t vs, __m512i z,
-                                                         __m512 d, __m512 m, __m512 *f,
-                                                         const int T, const int a16,
-                                                         const int asym, const int lane_m)
+                                                         __m512 d, __m512 m, __m512 *f, const int T,
+                                                         const int a16, const int asym,
+                                                         const int lane_m)
 {
     const __m512i m4 = _mm512_set1_epi8(15), lo16 = _mm512_set1_epi16(0xff);
     __m512i lo = _mm512_and_si512(z, m4);
@@ -493,8 +493,9 @@ rw_i4_t(const struct qb_qtensor *w, int64_t r0, int64_t r1, const struct qb_qact
     const __m512i ixd = rw_hdr_index(w, 0), ixm = rw_hdr_index(w, 1);
     /* lane l of a block's d: its group in the super-block */
     const __m512i idl = _mm512_srli_epi32(
-        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-        G == 32 ? 2 : G == 64 ? 3 : 4);
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), G == 32   ? 2
+                                                                                 : G == 64 ? 3
+                                                                                           : 4);
     const __m512i istep = _mm512_set1_epi32(128 / G);
     int64_t full = w->cols / 128;                   /* blocks with all 4 sub-blocks */
     int64_t nsb = G == 32 ? 0 : w->cols / (16 * G); /* whole super-blocks */
@@ -535,8 +536,8 @@ rw_i4_t(const struct qb_qtensor *w, int64_t r0, int64_t r1, const struct qb_qact
                                                    (const __m256i *)(blk + so[0]))),
                                                _mm256_loadu_si256((const __m256i *)(blk + so[2])),
                                                1);
-                    rw_blk(xp + k * nv, vs, z, _mm512_permutexvar_ps(il, d), d, f[p], T, a16,
-                           asym, 0);
+                    rw_blk(xp + k * nv, vs, z, _mm512_permutexvar_ps(il, d), d, f[p], T, a16, asym,
+                           0);
                 }
             }
         }
@@ -550,13 +551,12 @@ rw_i4_t(const struct qb_qtensor *w, int64_t r0, int64_t r1, const struct qb_qact
                     _mm_prefetch((const char *)blk + RW_PF + bb - 1, _MM_HINT_T0);
                 /* a whole block spans at least 64 bytes */
                 __m512i span = _mm512_loadu_si512(blk);
-                __m512 d = _mm512_cvtph_ps(
-                    _mm512_castsi512_si256(_mm512_permutexvar_epi16(ixd, span)));
-                __m512 m = asym ? _mm512_cvtph_ps(_mm512_castsi512_si256(
-                                      _mm512_permutexvar_epi16(ixm, span)))
+                __m512 d =
+                    _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(ixd, span)));
+                __m512 m = asym ? _mm512_cvtph_ps(
+                                      _mm512_castsi512_si256(_mm512_permutexvar_epi16(ixm, span)))
                                 : d;
-                rw_blk(xp + (k + p) * nv, vs, rw_codes(blk, so, 4), d, m, f[p], T, a16, asym,
-                       asym);
+                rw_blk(xp + (k + p) * nv, vs, rw_codes(blk, so, 4), d, m, f[p], T, a16, asym, asym);
             }
         for (; k < nk; k++) {
             const uint8_t *blk = row + (size_t)k * bb;
@@ -605,9 +605,9 @@ __attribute__((target("avx512vnni"))) static int rw_i4(const struct qb_qtensor *
         }
     }
 #define RW_G(T, A16, ASYM)                                                                         \
-    (G == 32    ? rw_i4_t(w, r0, r1, x, y, ldy, xp, xg, nk, T, (T) == 3 ? 2 : 4, A16, ASYM, 32)         \
-     : G == 64  ? rw_i4_t(w, r0, r1, x, y, ldy, xp, xg, nk, T, (T) == 3 ? 2 : 4, A16, ASYM, 64)         \
-                : rw_i4_t(w, r0, r1, x, y, ldy, xp, xg, nk, T, (T) == 3 ? 2 : 4, A16, ASYM, 128))
+    (G == 32   ? rw_i4_t(w, r0, r1, x, y, ldy, xp, xg, nk, T, (T) == 3 ? 2 : 4, A16, ASYM, 32)     \
+     : G == 64 ? rw_i4_t(w, r0, r1, x, y, ldy, xp, xg, nk, T, (T) == 3 ? 2 : 4, A16, ASYM, 64)     \
+               : rw_i4_t(w, r0, r1, x, y, ldy, xp, xg, nk, T, (T) == 3 ? 2 : 4, A16, ASYM, 128))
 #define RW_T(A16, ASYM)                                                                            \
     (x->n == 1 ? RW_G(1, A16, ASYM) : x->n == 2 ? RW_G(2, A16, ASYM) : RW_G(3, A16, ASYM))
     if (a16)

@@ -482,7 +482,8 @@ static void fail_outcome(int c, int s, int64_t i, struct qb_store_result *r)
 
 static void test_everything_fails(void)
 {
-    struct qb_analysis *a = build_and_analyze("fail.db", "fail", fail_cfg, 3, fail_sl, 2, fail_outcome);
+    struct qb_analysis *a =
+        build_and_analyze("fail.db", "fail", fail_cfg, 3, fail_sl, 2, fail_outcome);
     CHECK(a != NULL);
     if (!a)
         return;
@@ -527,7 +528,8 @@ static void all_broken_outcome(int c, int s, int64_t i, struct qb_store_result *
 
 static void test_baseline_fails(void)
 {
-    struct qb_analysis *a = build_and_analyze("broken.db", "broken", fail_cfg, 3, broken_sl, 2, broken_outcome);
+    struct qb_analysis *a =
+        build_and_analyze("broken.db", "broken", fail_cfg, 3, broken_sl, 2, broken_outcome);
     CHECK(a != NULL);
     if (!a)
         return;
@@ -544,13 +546,15 @@ static void test_baseline_fails(void)
     /* the broken slice neither keeps the baseline loaded nor blocks the single config */
     CHECK(a->single_config == w4);
     CHECK(a->routed.n_distinct == 1 && a->routed.config[broken] == w4);
-    CHECK_NEAR(a->routed.mem_ratio, a->configs[w4].mem_cost / a->configs[a->baseline].mem_cost, 1e-12);
+    CHECK_NEAR(a->routed.mem_ratio, a->configs[w4].mem_cost / a->configs[a->baseline].mem_cost,
+               1e-12);
     CHECK(has_warning(a, "slice 'broken': f32 scores 1.0% (n=300)"));
     CHECK(has_warning(a, "not judged"));
     qb_analysis_free(a);
 
     /* every slice broken: nothing to serve on, so the plans keep the baseline */
-    a = build_and_analyze("allbroken.db", "allbroken", fail_cfg, 3, broken_sl, 2, all_broken_outcome);
+    a = build_and_analyze("allbroken.db", "allbroken", fail_cfg, 3, broken_sl, 2,
+                          all_broken_outcome);
     CHECK(a != NULL);
     if (!a)
         return;
@@ -585,7 +589,8 @@ static void twin_outcome(int c, int s, int64_t i, struct qb_store_result *r)
 
 static void test_same_size_shares(void)
 {
-    struct qb_analysis *a = build_and_analyze("twin.db", "twin", twin_cfg, 4, twin_sl, 3, twin_outcome);
+    struct qb_analysis *a =
+        build_and_analyze("twin.db", "twin", twin_cfg, 4, twin_sl, 3, twin_outcome);
     CHECK(a != NULL);
     if (!a)
         return;
@@ -599,7 +604,8 @@ static void test_same_size_shares(void)
     /* the recommendations are unchanged: each slice's cheapest config that holds */
     CHECK(a->slices[calc].rec == awq && a->slices[chat].rec == w4 && a->slices[code].rec == w8);
     CHECK(a->routed.n_distinct == 2);
-    CHECK(a->routed.config[calc] == awq && a->routed.config[chat] == awq && a->routed.config[code] == w8);
+    CHECK(a->routed.config[calc] == awq && a->routed.config[chat] == awq &&
+          a->routed.config[code] == w8);
     CHECK_NEAR(a->routed.mem_cost, 600 + 1100, 0);
     CHECK(a->single_config == w8);
     qb_analysis_free(a);

@@ -150,8 +150,10 @@ static void test_diagonal_is_rtn(void)
             struct qb_quant_opts qo = {.clip = -1};
             struct qb_gptq_opts go = QB_GPTQ_OPTS_INIT;
             go.act_order = ao;
-            CHECK(qb_quantize(w, rows, k, fmts[f].fmt, fmts[f].group, fmts[f].asym, &qo, &rtn) == 0);
-            CHECK(qb_gptq_quantize(w, rows, k, h, fmts[f].fmt, fmts[f].group, fmts[f].asym, &go, &g) == 0);
+            CHECK(qb_quantize(w, rows, k, fmts[f].fmt, fmts[f].group, fmts[f].asym, &qo, &rtn) ==
+                  0);
+            CHECK(qb_gptq_quantize(w, rows, k, h, fmts[f].fmt, fmts[f].group, fmts[f].asym, &go,
+                                   &g) == 0);
             CHECK(g.fmt == rtn.fmt && g.rows == rtn.rows && g.cols == rtn.cols &&
                   g.group == rtn.group && g.asym == rtn.asym && g.row_bytes == rtn.row_bytes);
             CHECK(memcmp(g.data, rtn.data, (size_t)rows * rtn.row_bytes) == 0);
@@ -208,8 +210,10 @@ static void test_beats_rtn(void)
         struct qb_gptq_opts go = QB_GPTQ_OPTS_INIT, goa = QB_GPTQ_OPTS_INIT;
         goa.act_order = 1;
         CHECK(qb_quantize(w, rows, k, fmts[f].fmt, fmts[f].group, fmts[f].asym, &qo, &rtn) == 0);
-        CHECK(qb_gptq_quantize(w, rows, k, h, fmts[f].fmt, fmts[f].group, fmts[f].asym, &go, &g) == 0);
-        CHECK(qb_gptq_quantize(w, rows, k, h, fmts[f].fmt, fmts[f].group, fmts[f].asym, &goa, &ga) == 0);
+        CHECK(qb_gptq_quantize(w, rows, k, h, fmts[f].fmt, fmts[f].group, fmts[f].asym, &go, &g) ==
+              0);
+        CHECK(qb_gptq_quantize(w, rows, k, h, fmts[f].fmt, fmts[f].group, fmts[f].asym, &goa,
+                               &ga) == 0);
         double er = out_err(x, n, w, rows, k, &rtn), eg = out_err(x, n, w, rows, k, &g);
         double ea = out_err(x, n, w, rows, k, &ga);
         printf("  %s g%d %s: output error rtn %.4g, gptq %.4g (%.0f%%), act-order %.4g (%.0f%%)\n",
@@ -252,16 +256,21 @@ static void test_weighted_clip(void)
         if (fmts[f].group > 64)
             continue;
         CHECK(qb_quantize(w, rows, k, fmts[f].fmt, fmts[f].group, fmts[f].asym, &qo, &rtn) == 0);
-        CHECK(qb_quantize_weighted(w, rows, k, ones, NULL, fmts[f].fmt, fmts[f].group, fmts[f].asym, 1, &t1) == 0);
-        CHECK(qb_quantize_weighted(w, rows, k, diag, NULL, fmts[f].fmt, fmts[f].group, fmts[f].asym, 1, &td) == 0);
-        CHECK(qb_quantize_weighted(w, rows, k, NULL, h, fmts[f].fmt, fmts[f].group, fmts[f].asym, 1, &th) == 0);
-        CHECK(qb_gptq_quantize(w, rows, k, h, fmts[f].fmt, fmts[f].group, fmts[f].asym, &go, &gw) == 0);
+        CHECK(qb_quantize_weighted(w, rows, k, ones, NULL, fmts[f].fmt, fmts[f].group, fmts[f].asym,
+                                   1, &t1) == 0);
+        CHECK(qb_quantize_weighted(w, rows, k, diag, NULL, fmts[f].fmt, fmts[f].group, fmts[f].asym,
+                                   1, &td) == 0);
+        CHECK(qb_quantize_weighted(w, rows, k, NULL, h, fmts[f].fmt, fmts[f].group, fmts[f].asym, 1,
+                                   &th) == 0);
+        CHECK(qb_gptq_quantize(w, rows, k, h, fmts[f].fmt, fmts[f].group, fmts[f].asym, &go, &gw) ==
+              0);
         CHECK(memcmp(t1.data, rtn.data, (size_t)rows * rtn.row_bytes) == 0);
         double er = out_err(x, n, w, rows, k, &rtn), ed = out_err(x, n, w, rows, k, &td);
         double eh = out_err(x, n, w, rows, k, &th), eg = out_err(x, n, w, rows, k, &gw);
         printf("  %s g%d %s: output error rtn+clip %.4g, diag-weighted %.4g, H-weighted %.4g, "
-               "gptq weighted %.4g\n", qb_fmt_name(fmts[f].fmt), fmts[f].group,
-               fmts[f].asym ? "asym" : "sym", er, ed, eh, eg);
+               "gptq weighted %.4g\n",
+               qb_fmt_name(fmts[f].fmt), fmts[f].group, fmts[f].asym ? "asym" : "sym", er, ed, eh,
+               eg);
         CHECK(ed < er && eh < er && eg < er);
         qb_qtensor_release(&rtn);
         qb_qtensor_release(&t1);

@@ -369,13 +369,15 @@ static void test_integer_exact(void)
                     }
                     if (fmts[f] == QB_FMT_I8) {
                         for (int64_t r = 0; r < rows; r++)
-                            ((float *)((uint8_t *)t.owned + (t.rows * t.row_bytes + 63) / 64 * 64))[r] = 1.0f;
+                            ((float *)((uint8_t *)t.owned +
+                                       (t.rows * t.row_bytes + 63) / 64 * 64))[r] = 1.0f;
                     } else {
                         size_t hdr = asym ? 4 : 2;
                         size_t gb = hdr + (size_t)(g / 32) * (size_t)(4 * qb_fmt_bits(fmts[f]));
                         for (int64_t r = 0; r < rows; r++)
                             for (int64_t k = 0; k < cols / g; k++) {
-                                uint8_t *h = (uint8_t *)t.owned + r * t.row_bytes + k * gb; /* data == owned */
+                                uint8_t *h = (uint8_t *)t.owned + r * t.row_bytes +
+                                             k * gb; /* data == owned */
                                 static const float ds[3] = {-1, 1, 2};
                                 uint16_t d = qb_f32_to_f16(ds[rnd() % 3]);
                                 uint16_t m = qb_f32_to_f16((float)((int)(rnd() % 7) - 3));

@@ -43,8 +43,8 @@ static struct qb_analysis *make_analysis(void)
         {0, 0.0, -0.125, -0.250},
     };
     static const int64_t recs[] = {2, 1, 2, 0};
-    static const enum qb_an_verdict verdicts[] = {QB_VERDICT_HOLDS, QB_VERDICT_CLIFF, QB_VERDICT_HOLDS,
-                                                  QB_VERDICT_UNDECIDED};
+    static const enum qb_an_verdict verdicts[] = {QB_VERDICT_HOLDS, QB_VERDICT_CLIFF,
+                                                  QB_VERDICT_HOLDS, QB_VERDICT_UNDECIDED};
 
     a->run_name = sdup("tiny");
     a->title = sdup("Quantizing support-assistant-7B for CPU serving");
@@ -87,16 +87,26 @@ static struct qb_analysis *make_analysis(void)
         c->lat_cost = 100.0 * bits[i] / 32 + 20;
         c->n_lat = 1;
         c->lat = calloc(1, sizeof *c->lat);
-        c->lat[0] = (struct qb_an_latency){.prompt_len = 128, .gen_len = 128, .batch = 1, .n_samples = 5,
-                                           .ttft_p50 = 400.0 * bits[i] / 32 + 50, .ttft_p95 = 500,
-                                           .ttft_p99 = 520, .tpot_p50 = c->lat_cost, .tpot_p95 = c->lat_cost * 1.1,
-                                           .tpot_p99 = c->lat_cost * 1.2, .e2e_p50 = 3000, .e2e_p95 = 3300,
-                                           .e2e_p99 = 3400, .decode_tok_s_p50 = 1000.0 / c->lat_cost};
+        c->lat[0] = (struct qb_an_latency){.prompt_len = 128,
+                                           .gen_len = 128,
+                                           .batch = 1,
+                                           .n_samples = 5,
+                                           .ttft_p50 = 400.0 * bits[i] / 32 + 50,
+                                           .ttft_p95 = 500,
+                                           .ttft_p99 = 520,
+                                           .tpot_p50 = c->lat_cost,
+                                           .tpot_p95 = c->lat_cost * 1.1,
+                                           .tpot_p99 = c->lat_cost * 1.2,
+                                           .e2e_p50 = 3000,
+                                           .e2e_p95 = 3300,
+                                           .e2e_p99 = 3400,
+                                           .decode_tok_s_p50 = 1000.0 / c->lat_cost};
     }
     for (int i = 0; i < 4; i++) {
         a->configs[i].mem_saving = 1.0 - a->configs[i].mem_cost / a->configs[0].mem_cost;
         a->configs[i].lat[0].speedup_tpot = a->configs[0].lat_cost / a->configs[i].lat_cost;
-        a->configs[i].lat[0].speedup_ttft = a->configs[0].lat[0].ttft_p50 / a->configs[i].lat[0].ttft_p50;
+        a->configs[i].lat[0].speedup_ttft =
+            a->configs[0].lat[0].ttft_p50 / a->configs[i].lat[0].ttft_p50;
     }
     a->baseline = 0;
 
@@ -120,7 +130,8 @@ static struct qb_analysis *make_analysis(void)
             cell->n_correct = (int64_t)llround(cell->acc * (double)ns[s]);
             cell->acc_ci = (struct qb_interval){cell->acc - half, cell->acc + half};
             cell->delta = d;
-            cell->delta_ci = c ? (struct qb_interval){d - half, d + half} : (struct qb_interval){0, 0};
+            cell->delta_ci =
+                c ? (struct qb_interval){d - half, d + half} : (struct qb_interval){0, 0};
             cell->mcnemar_p = c ? 0.5 : 1;
             cell->flips_lost = c * 3;
             cell->flips_gained = c;
@@ -140,10 +151,20 @@ static struct qb_analysis *make_analysis(void)
     a->slices[1].cells[2].delta_ci = (struct qb_interval){-0.123, -0.060};
     a->n_cliffs = 2;
     a->cliffs = calloc(2, sizeof *a->cliffs);
-    a->cliffs[0] = (struct qb_an_cliff){.slice = 1, .above = 1, .below = 2, .loss = 0.091,
-                                        .loss_ci = {0.060, 0.123}, .hides = 1, .overall_loss = 0.012};
-    a->cliffs[1] = (struct qb_an_cliff){.slice = 0, .above = 2, .below = 3, .loss = 0.060,
-                                        .loss_ci = {0.035, 0.085}, .hides = 0, .overall_loss = 0.10};
+    a->cliffs[0] = (struct qb_an_cliff){.slice = 1,
+                                        .above = 1,
+                                        .below = 2,
+                                        .loss = 0.091,
+                                        .loss_ci = {0.060, 0.123},
+                                        .hides = 1,
+                                        .overall_loss = 0.012};
+    a->cliffs[1] = (struct qb_an_cliff){.slice = 0,
+                                        .above = 2,
+                                        .below = 3,
+                                        .loss = 0.060,
+                                        .loss_ci = {0.035, 0.085},
+                                        .hides = 0,
+                                        .overall_loss = 0.10};
     a->slices[1].cliff = 0;
     a->slices[0].cliff = 1;
 
@@ -188,11 +209,11 @@ static void free_analysis(struct qb_analysis *a)
 {
     if (!a)
         return;
-    char **strs[] = {&a->run_name, &a->title, &a->question, &a->template_name, &a->model_path,
-                     &a->model_sha256, &a->architecture, &a->model_format, &a->suite_path,
-                     &a->suite_sha256, &a->qbrief_version, &a->git_commit, &a->command_line,
-                     &a->host, &a->machine_json, &a->started_at, &a->finished_at, &a->calib_file,
-                     &a->calib_sha256, &a->settings_json};
+    char **strs[] = {&a->run_name,     &a->title,        &a->question,       &a->template_name,
+                     &a->model_path,   &a->model_sha256, &a->architecture,   &a->model_format,
+                     &a->suite_path,   &a->suite_sha256, &a->qbrief_version, &a->git_commit,
+                     &a->command_line, &a->host,         &a->machine_json,   &a->started_at,
+                     &a->finished_at,  &a->calib_file,   &a->calib_sha256,   &a->settings_json};
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     for (int64_t i = 0; i < a->n_configs; i++) {
@@ -244,7 +265,8 @@ static char *render_with(const struct qb_analysis *a, const char *text)
 {
     struct qb_template *t = NULL;
     char *md = NULL;
-    if (qb_template_parse(text, "t.tmpl", &t) < 0 || qb_brief_markdown(a, t, "x_files", "2026-11-23", &md) < 0)
+    if (qb_template_parse(text, "t.tmpl", &t) < 0 ||
+        qb_brief_markdown(a, t, "x_files", "2026-11-23", &md) < 0)
         fprintf(stderr, "  render: %s\n", qb_errmsg());
     qb_template_free(t);
     return md;
@@ -265,14 +287,16 @@ static void test_single_config_when_routing_costs_more(void)
 {
     struct qb_analysis *a = make_analysis();
     a->routed.mem_cost = a->single.mem_cost * 2.5; /* f32 + w8a8 + w4g128 loaded side by side */
-    char *md = render_with(a, "@define and and\n"
-                              "@define answer_serve serve {{config}} for {{slices}} traffic\n"
-                              "@define answer_single Serve {{config}} for all traffic: it holds on {{slices}}\n"
-                              "@lead {{answer}}\n"
-                              "@p saved {{mem_saving}}; plan {{mem_plan}}\n");
+    char *md = render_with(
+        a, "@define and and\n"
+           "@define answer_serve serve {{config}} for {{slices}} traffic\n"
+           "@define answer_single Serve {{config}} for all traffic: it holds on {{slices}}\n"
+           "@lead {{answer}}\n"
+           "@p saved {{mem_saving}}; plan {{mem_plan}}\n");
     CHECK(md != NULL);
     if (md) {
-        /* arithmetic's own recommendation is w8a8, the single config: it is the slice that needs it */
+        /* arithmetic's own recommendation is w8a8, the single config: it is the slice that needs it
+         */
         CHECK(strstr(md, "**Serve w8a8 for all traffic: it holds on arithmetic.**") != NULL);
         CHECK(strstr(md, "saved 74%") != NULL); /* 1 - 7.24e9 / 27.46e9 */
     }
@@ -284,41 +308,40 @@ static void test_single_config_when_routing_costs_more(void)
 
 static void test_parse_every_directive(void)
 {
-    const char *text =
-        "# a comment\n"
-        "\n"
-        "@define and and\n"
-        "@define greeting Hello {{model}}\n"
-        "@footer {{model}} · {{date}}\n"
-        "@title {{title}}\n"
-        "@lead {{answer}}\n"
-        "@h1 One\n"
-        "@h2 Two\n"
-        "@p A paragraph \\\n"
-        "   continued on the next line.\n"
-        "@note small\n"
-        "@code qbrief run\n"
-        "@stat 1 | a | b\n"
-        "@stat 2 | c\n"
-        "@table recommendation cols=\"A|B|C|D|E\"\n"
-        "@chart heatmap title=\"T {{baseline}}\" subtitle=\"S\" height=200\n"
-        "@chart ladder slice=chat\n"
-        "@list cliffs\n"
-        "@if has_cliffs\n"
-        "@p yes\n"
-        "@else\n"
-        "@p no\n"
-        "@endif\n"
-        "@if !has_latency\n"
-        "@p no latency\n"
-        "@endif\n"
-        "@each slice\n"
-        "@if slice_has_cliff\n"
-        "@h2 {{slice}}\n"
-        "@endif\n"
-        "@table slice_configs\n"
-        "@endeach\n"
-        "@page\n";
+    const char *text = "# a comment\n"
+                       "\n"
+                       "@define and and\n"
+                       "@define greeting Hello {{model}}\n"
+                       "@footer {{model}} · {{date}}\n"
+                       "@title {{title}}\n"
+                       "@lead {{answer}}\n"
+                       "@h1 One\n"
+                       "@h2 Two\n"
+                       "@p A paragraph \\\n"
+                       "   continued on the next line.\n"
+                       "@note small\n"
+                       "@code qbrief run\n"
+                       "@stat 1 | a | b\n"
+                       "@stat 2 | c\n"
+                       "@table recommendation cols=\"A|B|C|D|E\"\n"
+                       "@chart heatmap title=\"T {{baseline}}\" subtitle=\"S\" height=200\n"
+                       "@chart ladder slice=chat\n"
+                       "@list cliffs\n"
+                       "@if has_cliffs\n"
+                       "@p yes\n"
+                       "@else\n"
+                       "@p no\n"
+                       "@endif\n"
+                       "@if !has_latency\n"
+                       "@p no latency\n"
+                       "@endif\n"
+                       "@each slice\n"
+                       "@if slice_has_cliff\n"
+                       "@h2 {{slice}}\n"
+                       "@endif\n"
+                       "@table slice_configs\n"
+                       "@endeach\n"
+                       "@page\n";
     struct qb_template *t = NULL;
     CHECK(qb_template_parse(text, "all.tmpl", &t) == 0);
     if (!t) {
@@ -326,7 +349,8 @@ static void test_parse_every_directive(void)
         return;
     }
     CHECK(qb_template_n_lines(t) == 31); /* every directive line, continuation joined */
-    CHECK(qb_template_define(t, "greeting") && !strcmp(qb_template_define(t, "greeting"), "Hello {{model}}"));
+    CHECK(qb_template_define(t, "greeting") &&
+          !strcmp(qb_template_define(t, "greeting"), "Hello {{model}}"));
     CHECK(qb_template_define(t, "nope") == NULL);
     qb_template_free(t);
 }
@@ -334,18 +358,22 @@ static void test_parse_every_directive(void)
 static void test_parse_errors_name_file_and_line(void)
 {
     CHECK(parse_fails("@p ok\n@frobnicate x\n", "'bad.tmpl':2: unknown directive '@frobnicate'"));
-    CHECK(parse_fails("# c\n\n@p {{nosuchvar}}\n", "'bad.tmpl':3: unknown variable '{{nosuchvar}}'"));
+    CHECK(
+        parse_fails("# c\n\n@p {{nosuchvar}}\n", "'bad.tmpl':3: unknown variable '{{nosuchvar}}'"));
     CHECK(parse_fails("@p {{title\n", "'bad.tmpl':1: '{{' without a closing '}}'"));
     CHECK(parse_fails("@p a\nplain text\n", "'bad.tmpl':2: a line starts with a directive"));
-    CHECK(parse_fails("@if has_nothing\n@endif\n", "'bad.tmpl':1: unknown condition 'has_nothing'"));
+    CHECK(
+        parse_fails("@if has_nothing\n@endif\n", "'bad.tmpl':1: unknown condition 'has_nothing'"));
     CHECK(parse_fails("@if has_cliffs\n@p x\n", "'bad.tmpl':1: @if is never closed"));
     CHECK(parse_fails("@endif\n", "'bad.tmpl':1: @endif without its @if"));
     CHECK(parse_fails("@p a\n@else\n", "'bad.tmpl':2: @else without its @if"));
-    CHECK(parse_fails("@if has_cliffs\n@else\n@else\n@endif\n", "'bad.tmpl':3: @else without its @if"));
+    CHECK(parse_fails("@if has_cliffs\n@else\n@else\n@endif\n",
+                      "'bad.tmpl':3: @else without its @if"));
     CHECK(parse_fails("@endeach\n", "'bad.tmpl':1: @endeach without its @each"));
     CHECK(parse_fails("@each config\n@endeach\n", "@each knows only 'slice'"));
     CHECK(parse_fails("@table nosuch\n", "'bad.tmpl':1: unknown table 'nosuch'"));
-    CHECK(parse_fails("@table recommendation cols=\"A|B\"\n", "'bad.tmpl':1: table 'recommendation' has 5 columns"));
+    CHECK(parse_fails("@table recommendation cols=\"A|B\"\n",
+                      "'bad.tmpl':1: table 'recommendation' has 5 columns"));
     CHECK(parse_fails("@table recommendation colour=red\n", "unknown attribute 'colour'"));
     CHECK(parse_fails("@chart piechart\n", "'bad.tmpl':1"));
     CHECK(parse_fails("@chart heatmap title=\"oops\n", "unterminated quote"));
@@ -401,19 +429,24 @@ static void test_load_by_name_and_path(void)
 
 static void test_render_answer_and_numbers(void)
 {
-    char *md = render("@define and and\n"
-                      "@define answer_serve serve {{config}} for {{slices}} traffic\n"
-                      "@define answer_keep_cliff keep {{config}} for {{slices}}, where {{below}} loses "
-                      "{{loss}} points ({{confidence}} CI {{loss_lo}} to {{loss_hi}})\n"
-                      "@define answer_undecided keep {{config}} for {{slices}}: too few items (n={{n}})\n"
-                      "@lead {{answer}}\n"
-                      "@p saved {{mem_saving}}; speedup {{speedup}} ({{speedup_config}}); blended {{blended_cost}}\n");
+    char *md =
+        render("@define and and\n"
+               "@define answer_serve serve {{config}} for {{slices}} traffic\n"
+               "@define answer_keep_cliff keep {{config}} for {{slices}}, where {{below}} loses "
+               "{{loss}} points ({{confidence}} CI {{loss_lo}} to {{loss_hi}})\n"
+               "@define answer_undecided keep {{config}} for {{slices}}: too few items (n={{n}})\n"
+               "@lead {{answer}}\n"
+               "@p saved {{mem_saving}}; speedup {{speedup}} ({{speedup_config}}); blended "
+               "{{blended_cost}}\n");
     CHECK(md != NULL);
     if (!md)
         return;
     /* cheapest config first; "and" joins; capital letter, one full stop */
-    CHECK(strstr(md, "**Serve w4g128 for chat and json traffic; keep w8a8 for arithmetic, where w4g128 "
-                     "loses 9.1 points (95% CI 6.0 to 12.3); keep f32 for code: too few items (n=8).**") != NULL);
+    CHECK(strstr(
+              md,
+              "**Serve w4g128 for chat and json traffic; keep w8a8 for arithmetic, where w4g128 "
+              "loses 9.1 points (95% CI 6.0 to 12.3); keep f32 for code: too few items (n=8).**") !=
+          NULL);
     /* routed memory 0.9 x the single config's (w8a8: 1 - 0.9 x 7.66e9 / 27.46e9 = 76%); speedup
      * of w4g128 (most traffic):
      * (100 + 20) / (100 * 4.25 / 32 + 20) = 3.6; blended = traffic-weighted TPOT / f32's */
@@ -452,7 +485,8 @@ static void test_keep_baseline_for_all(void)
         "@define and and\n"
         "@define answer_serve serve {{config}} for {{slices}} traffic\n"
         "@define answer_single Serve {{config}} for all traffic: it holds on {{slices}}\n"
-        "@define answer_keep_all Keep {{config}} for all traffic: nothing cheaper holds on {{slices}}\n"
+        "@define answer_keep_all Keep {{config}} for all traffic: nothing cheaper holds on "
+        "{{slices}}\n"
         "@lead {{answer}}\n"
         "@p saved {{mem_saving}}\n";
     struct qb_analysis *a = make_analysis();
@@ -484,20 +518,22 @@ static void test_render_baseline_fails(void)
 {
     struct qb_analysis *a = make_analysis();
     a->slices[3].verdict = QB_VERDICT_FAILS; /* code: rec stays f32 */
-    char *md = render_with(a, "@define and and\n"
-                              "@define answer_serve serve {{config}} for {{slices}} traffic\n"
-                              "@define answer_keep_cliff keep {{config}} for {{slices}}, where {{below}} "
-                              "loses {{loss}} points\n"
-                              "@define answer_keep keep {{config}} for {{slices}}\n"
-                              "@define answer_fails {{slices}} cannot be judged: {{config}} scores below "
-                              "{{floor}}% there\n"
-                              "@define verdict_baseline_fails not judged\n"
-                              "@lead {{answer}}\n"
-                              "@table recommendation\n");
+    char *md =
+        render_with(a, "@define and and\n"
+                       "@define answer_serve serve {{config}} for {{slices}} traffic\n"
+                       "@define answer_keep_cliff keep {{config}} for {{slices}}, where {{below}} "
+                       "loses {{loss}} points\n"
+                       "@define answer_keep keep {{config}} for {{slices}}\n"
+                       "@define answer_fails {{slices}} cannot be judged: {{config}} scores below "
+                       "{{floor}}% there\n"
+                       "@define verdict_baseline_fails not judged\n"
+                       "@lead {{answer}}\n"
+                       "@table recommendation\n");
     CHECK(md != NULL);
     if (md) {
-        CHECK_HAS(md, "**Serve w4g128 for chat and json traffic; keep w8a8 for arithmetic, where "
-                      "w4g128 loses 9.1 points; code cannot be judged: f32 scores below 5% there.**");
+        CHECK_HAS(md,
+                  "**Serve w4g128 for chat and json traffic; keep w8a8 for arithmetic, where "
+                  "w4g128 loses 9.1 points; code cannot be judged: f32 scores below 5% there.**");
         CHECK(strstr(md, "keep f32 for code") == NULL);
         CHECK_HAS(md, "not judged");
     }
@@ -521,7 +557,8 @@ static void test_hostile_names_stay_inline(void)
     if (md) {
         CHECK(strstr(md, "\n# Serve") == NULL && strstr(md, "\n## Warning") == NULL);
         CHECK(strstr(md, "\n- <b>") == NULL && strstr(md, "\n1. listed") == NULL);
-        CHECK_HAS(md, "chat \\# Serve w2g32 everywhere - \\<b\\>bold\\</b\\> \\&amp; \\~\\~gone\\~\\~");
+        CHECK_HAS(md,
+                  "chat \\# Serve w2g32 everywhere - \\<b\\>bold\\</b\\> \\&amp; \\~\\~gone\\~\\~");
         CHECK_HAS(md, "- slice 'x \\#\\# Warning heading' has 8 items 1. listed\n");
     }
     free(md);
@@ -556,44 +593,57 @@ static void test_baseline_only_refused(void)
 
 static void test_render_tables_lists_conditions(void)
 {
-    char *md = render("@define delta_points {{delta}} ({{delta_lo}} to {{delta_hi}})\n"
-                      "@define verdict_holds holds\n"
-                      "@define verdict_cliff cliff\n"
-                      "@define verdict_undecided too few items to tell\n"
-                      "@define cliff {{slice}} falls off between {{above}} and {{below}} ({{loss}} points, n={{n}}).\n"
-                      "@define cliff_hidden The pooled score hides it ({{overall_delta}} points overall).\n"
-                      "@define caveat_underpowered Too few {{slice}} items (n={{n}}) to detect a {{tol}}-point loss.\n"
-                      "@define caveat_few_items few {{slice}} n={{n}}\n"
-                      "@table recommendation cols=\"Slice|Traffic|Config|Change|Verdict\"\n"
-                      "@list cliffs\n"
-                      "@list caveats\n"
-                      "@list warnings\n"
-                      "@if has_cliffs\n@p CLIFFS\n@else\n@p NOCLIFFS\n@endif\n"
-                      "@if !has_latency\n@p NOLATENCY\n@endif\n"
-                      "@each slice\n@if slice_has_cliff\n@h2 {{slice}} has a cliff ({{verdict}})\n@endif\n@endeach\n"
-                      "@chart heatmap title=\"{{cliff_slice}} breaks\" subtitle=\"points\"\n"
-                      "@chart ladder slice=chat\n"
-                      "@chart ladder slice=chat\n"
-                      "@footer {{model}} · {{date}} · {{machine}}\n");
+    char *md = render(
+        "@define delta_points {{delta}} ({{delta_lo}} to {{delta_hi}})\n"
+        "@define verdict_holds holds\n"
+        "@define verdict_cliff cliff\n"
+        "@define verdict_undecided too few items to tell\n"
+        "@define cliff {{slice}} falls off between {{above}} and {{below}} ({{loss}} points, "
+        "n={{n}}).\n"
+        "@define cliff_hidden The pooled score hides it ({{overall_delta}} points overall).\n"
+        "@define caveat_underpowered Too few {{slice}} items (n={{n}}) to detect a {{tol}}-point "
+        "loss.\n"
+        "@define caveat_few_items few {{slice}} n={{n}}\n"
+        "@table recommendation cols=\"Slice|Traffic|Config|Change|Verdict\"\n"
+        "@list cliffs\n"
+        "@list caveats\n"
+        "@list warnings\n"
+        "@if has_cliffs\n@p CLIFFS\n@else\n@p NOCLIFFS\n@endif\n"
+        "@if !has_latency\n@p NOLATENCY\n@endif\n"
+        "@each slice\n@if slice_has_cliff\n@h2 {{slice}} has a cliff "
+        "({{verdict}})\n@endif\n@endeach\n"
+        "@chart heatmap title=\"{{cliff_slice}} breaks\" subtitle=\"points\"\n"
+        "@chart ladder slice=chat\n"
+        "@chart ladder slice=chat\n"
+        "@footer {{model}} · {{date}} · {{machine}}\n");
     CHECK(md != NULL);
     if (!md)
         return;
-    CHECK(strstr(md, "| Slice | Traffic | Config | Change | Verdict |\n| --- | ---: | --- | ---: | --- |\n") != NULL);
+    CHECK(strstr(md, "| Slice | Traffic | Config | Change | Verdict |\n| --- | ---: | --- | ---: | "
+                     "--- |\n") != NULL);
     CHECK(strstr(md, "| chat | 40% | w4g128 | -0.4 (-2.9 to +2.1) | holds |") != NULL);
     CHECK(strstr(md, "| arithmetic | 20% | w8a8 | -0.5 (-3.7 to +2.7) | cliff |") != NULL);
     CHECK(strstr(md, "| code | 10% | f32 | 0.0 (0.0 to 0.0) | too few items to tell |") != NULL);
-    CHECK(strstr(md, "- arithmetic falls off between w8a8 and w4g128 (9.1 points, n=240). The pooled score "
-                     "hides it (-1.2 points overall).\n") != NULL);
+    CHECK(
+        strstr(
+            md,
+            "- arithmetic falls off between w8a8 and w4g128 (9.1 points, n=240). The pooled score "
+            "hides it (-1.2 points overall).\n") != NULL);
     /* no cliff_visible pattern: the second cliff's sentence stands alone */
     CHECK(strstr(md, "- chat falls off between w4g128 and w2g32 (6.0 points, n=400).\n") != NULL);
     CHECK(strstr(md, "- few code n=8\n") != NULL);
     CHECK(strstr(md, "- slice 'code' has 8 items: too few to decide\n") != NULL);
     CHECK(strstr(md, "CLIFFS") && !strstr(md, "NOCLIFFS") && !strstr(md, "NOLATENCY"));
-    CHECK(strstr(md, "### arithmetic has a cliff (cliff)") && strstr(md, "### chat has a cliff (holds)"));
+    CHECK(strstr(md, "### arithmetic has a cliff (cliff)") &&
+          strstr(md, "### chat has a cliff (holds)"));
     CHECK(!strstr(md, "### json"));
     CHECK(strstr(md, "![arithmetic breaks](x_files/heatmap.png)\n\n*points*") != NULL);
     CHECK(strstr(md, "(x_files/ladder-chat.png)") && strstr(md, "(x_files/ladder-chat-2.png)"));
-    CHECK(strstr(md, "<small>support-assistant-7B · 2026-11-23 · Test CPU 9000 (16 cores, avx2)</small>") != NULL);
+    CHECK(
+        strstr(
+            md,
+            "<small>support-assistant-7B · 2026-11-23 · Test CPU 9000 (16 cores, avx2)</small>") !=
+        NULL);
     free(md);
 }
 
@@ -605,7 +655,8 @@ static void test_render_errors(void)
     /* an item variable outside its pattern has no value: file:line */
     CHECK(qb_template_parse("@p ok\n@p {{slice}}\n", "scope.tmpl", &t) == 0);
     CHECK(qb_brief_markdown(a, t, NULL, "2026-11-23", &md) == QB_EFORMAT);
-    CHECK(md == NULL && strstr(qb_errmsg(), "'scope.tmpl':2: '{{slice}}' has no value here") != NULL);
+    CHECK(md == NULL &&
+          strstr(qb_errmsg(), "'scope.tmpl':2: '{{slice}}' has no value here") != NULL);
     qb_template_free(t);
     /* a define that refers to itself */
     CHECK(qb_template_parse("@define loop x {{loop}}\n@p {{loop}}\n", "loop.tmpl", &t) == 0);
@@ -615,7 +666,8 @@ static void test_render_errors(void)
     /* a per-slice table outside @each */
     CHECK(qb_template_parse("@table slice_configs\n", "each.tmpl", &t) == 0);
     CHECK(qb_brief_markdown(a, t, NULL, "2026-11-23", &md) == QB_EFORMAT);
-    CHECK(strstr(qb_errmsg(), "'each.tmpl':1: table 'slice_configs' belongs inside @each slice") != NULL);
+    CHECK(strstr(qb_errmsg(), "'each.tmpl':1: table 'slice_configs' belongs inside @each slice") !=
+          NULL);
     qb_template_free(t);
     free_analysis(a);
 }
@@ -740,12 +792,15 @@ static void test_write_pdf_and_md(void)
     if (system("command -v pdfinfo >/dev/null 2>&1") == 0) {
         snprintf(cmd, sizeof cmd, "pdfinfo '%s' 2>/dev/null | grep -q 'Pages: *[234]$'", pdf);
         CHECK(system(cmd) == 0);
-        snprintf(cmd, sizeof cmd, "pdfinfo '%s' 2>/dev/null | grep -q 'Title: *Quantizing support-assistant-7B'", pdf);
+        snprintf(cmd, sizeof cmd,
+                 "pdfinfo '%s' 2>/dev/null | grep -q 'Title: *Quantizing support-assistant-7B'",
+                 pdf);
         CHECK(system(cmd) == 0);
     }
     if (system("command -v pdftotext >/dev/null 2>&1") == 0) {
         snprintf(cmd, sizeof cmd,
-                 "pdftotext -layout '%s' - 2>/dev/null | grep -q 'arithmetic .*20%% .*w8a8 .*-0.5 (-3.7 to +2.7) .*cliff'",
+                 "pdftotext -layout '%s' - 2>/dev/null | grep -q 'arithmetic .*20%% .*w8a8 .*-0.5 "
+                 "(-3.7 to +2.7) .*cliff'",
                  pdf);
         CHECK(system(cmd) == 0);
         /* the fonts' ToUnicode maps are well-formed: read without a warning */

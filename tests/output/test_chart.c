@@ -17,8 +17,7 @@
 #define NC 8
 #define NS 6
 
-static char specs[NC][8] = {"f32",    "bf16",  "fp8",   "w8a8",
-                                      "w4g128", "w4g32", "w3g64", "w2g32"};
+static char specs[NC][8] = {"f32", "bf16", "fp8", "w8a8", "w4g128", "w4g32", "w3g64", "w2g32"};
 static const double bpw[NC] = {32, 16, 8, 8, 4.125, 4.5, 3.25, 2.5};
 /* per slice: name, items, baseline accuracy (or perplexity), tolerance, deltas in points
  * (perplexity slice: -percent of perplexity) for configs 1..7; NAN = not measured */

@@ -29,16 +29,18 @@ static int on_sample(void *ctx, const struct qb_latency_sample *s)
     struct collect *c = ctx;
     if (s->batch == 1) {
         c->n1++;
-        printf("  p=%-3lld g=%lld rep=%lld  ttft %.3f ms  tpot %.3f ms  e2e %.3f ms  decode %.0f tok/s  "
+        printf("  p=%-3lld g=%lld rep=%lld  ttft %.3f ms  tpot %.3f ms  e2e %.3f ms  decode %.0f "
+               "tok/s  "
                "prefill %.0f tok/s\n",
-               (long long)s->prompt_len, (long long)s->gen_len, (long long)s->repetition, s->ttft_ms,
-               s->tpot_ms, s->e2e_ms, s->decode_tok_s, s->prefill_tok_s);
+               (long long)s->prompt_len, (long long)s->gen_len, (long long)s->repetition,
+               s->ttft_ms, s->tpot_ms, s->e2e_ms, s->decode_tok_s, s->prefill_tok_s);
         if (!(isfinite(s->ttft_ms) && s->ttft_ms > 0 && isfinite(s->tpot_ms) && s->tpot_ms > 0 &&
               isfinite(s->e2e_ms) && s->e2e_ms >= s->ttft_ms && isfinite(s->decode_tok_s) &&
               s->decode_tok_s > 0 && isfinite(s->prefill_tok_s) && s->prefill_tok_s > 0))
             c->bad++;
         /* e2e = ttft + (gen_len - 1) * tpot; tok/s = 1000 / tpot; prefill = p / ttft */
-        if (fabs(s->e2e_ms - (s->ttft_ms + (double)(s->gen_len - 1) * s->tpot_ms)) > 1e-6 * s->e2e_ms ||
+        if (fabs(s->e2e_ms - (s->ttft_ms + (double)(s->gen_len - 1) * s->tpot_ms)) >
+                1e-6 * s->e2e_ms ||
             fabs(s->decode_tok_s * s->tpot_ms - 1000.0) > 1e-6 * 1000.0 ||
             fabs(s->prefill_tok_s * s->ttft_ms - 1000.0 * (double)s->prompt_len) >
                 1e-6 * 1000.0 * (double)s->prompt_len)
@@ -84,8 +86,13 @@ static void test_latency(void)
     struct qb_qmodel *qm = NULL;
     struct qb_qspec spec;
     int64_t lens[] = {8, 32};
-    struct qb_latency_opts o = {.prompt_lens = lens, .n_prompt_lens = 2, .gen_len = 8, .warmup = 1,
-                                .repetitions = 3, .batch = 4, .seed = 7};
+    struct qb_latency_opts o = {.prompt_lens = lens,
+                                .n_prompt_lens = 2,
+                                .gen_len = 8,
+                                .warmup = 1,
+                                .repetitions = 3,
+                                .batch = 4,
+                                .seed = 7};
     struct collect c = {.batch = 4};
     int calls = 0;
 
@@ -164,10 +171,12 @@ static void test_memory(void)
 
     CHECK(qb_probe_memory(path, &lo, &f32, ctx, &rf) == 0);
     CHECK(qb_probe_memory(path, &lo, &w4, ctx, &rw) == 0);
-    printf("  f32:   context %lld, weights %lld B, kv %lld B, peak rss %lld B, VmHWM %lld B, at fork %lld B\n",
+    printf("  f32:   context %lld, weights %lld B, kv %lld B, peak rss %lld B, VmHWM %lld B, at "
+           "fork %lld B\n",
            (long long)rf.context, (long long)rf.weight_bytes, (long long)rf.kv_cache_bytes,
            (long long)rf.peak_rss_bytes, (long long)rf.vm_hwm_bytes, (long long)rf.start_rss_bytes);
-    printf("  w4g32: context %lld, weights %lld B, kv %lld B, peak rss %lld B, VmHWM %lld B, at fork %lld B\n",
+    printf("  w4g32: context %lld, weights %lld B, kv %lld B, peak rss %lld B, VmHWM %lld B, at "
+           "fork %lld B\n",
            (long long)rw.context, (long long)rw.weight_bytes, (long long)rw.kv_cache_bytes,
            (long long)rw.peak_rss_bytes, (long long)rw.vm_hwm_bytes, (long long)rw.start_rss_bytes);
     CHECK(rf.context == ctx && rw.context == ctx);
@@ -214,9 +223,9 @@ static void test_machine(void)
     json_error_t err;
 
     qb_machine_info(&mi);
-    printf("  cpu '%s', %lld cores, %d threads, isa %s, features '%s', %lld B, %s, host %s\n", mi.cpu,
-           (long long)mi.cores, mi.threads, mi.isa, mi.features, (long long)mi.memory_bytes, mi.os,
-           mi.hostname);
+    printf("  cpu '%s', %lld cores, %d threads, isa %s, features '%s', %lld B, %s, host %s\n",
+           mi.cpu, (long long)mi.cores, mi.threads, mi.isa, mi.features, (long long)mi.memory_bytes,
+           mi.os, mi.hostname);
     CHECK(mi.cpu[0] != '\0');
     CHECK(mi.cores >= 1);
     CHECK(mi.threads >= 1);

@@ -38,7 +38,8 @@ static int run_config(const char *spec_s, float *logp, double *bpw)
     struct qb_engine *e = NULL;
     int rc;
     if ((rc = qb_qspec_parse(spec_s, &spec)) < 0 || (rc = qb_qmodel_new(model, &spec, &qm)) < 0 ||
-        (rc = qb_engine_new_q(qm, 0, &e)) < 0 || (rc = qb_engine_forward(e, ids, N_POS, logp)) < 0) {
+        (rc = qb_engine_new_q(qm, 0, &e)) < 0 ||
+        (rc = qb_engine_forward(e, ids, N_POS, logp)) < 0) {
         fprintf(stderr, "  %s: %s\n", spec_s, qb_errmsg());
     } else {
         for (int t = 0; t < N_POS; t++)
@@ -70,10 +71,9 @@ static const struct {
     const char *spec;
     double max_kl; /* generous bound; the test prints what it measured */
 } configs[] = {
-    {"f16", 1e-4},      {"bf16", 2e-3},      {"fp8", 0.05},      {"fp8-e5m2", 0.1},
-    {"fp8-a8", 0.08},   {"w8", 5e-3},        {"w8a8", 0.01},     {"w4g32", 0.1},
-    {"w4g32-sym", 0.15}, {"w4g64", 0.15},    {"w4g32-a8", 0.12}, {"w3g32", 0.4},
-    {"w2g32", 3.0},     {"w4g32+output=w8", 0.1},
+    {"f16", 1e-4},      {"bf16", 2e-3}, {"fp8", 0.05},  {"fp8-e5m2", 0.1},        {"fp8-a8", 0.08},
+    {"w8", 5e-3},       {"w8a8", 0.01}, {"w4g32", 0.1}, {"w4g32-sym", 0.15},      {"w4g64", 0.15},
+    {"w4g32-a8", 0.12}, {"w3g32", 0.4}, {"w2g32", 3.0}, {"w4g32+output=w8", 0.1},
 };
 #define N_CONFIGS (int)(sizeof configs / sizeof configs[0])
 static double kl_of[N_CONFIGS];
@@ -113,7 +113,7 @@ static void test_precision_ladder_order(void)
     CHECK(kl_named("w4g32") < kl_named("w3g32"));
     CHECK(kl_named("w3g32") < kl_named("w2g32"));
     CHECK(kl_named("fp8") < kl_named("fp8-e5m2")); /* one more mantissa bit */
-    CHECK(kl_named("w4g32") < kl_named("w4g64")); /* smaller groups, less error */
+    CHECK(kl_named("w4g32") < kl_named("w4g64"));  /* smaller groups, less error */
 }
 
 /* Quantized activations are per token, so a token's logits are the same whether it comes in
@@ -144,7 +144,8 @@ static void test_prefill_matches_decode_quantized(void)
         CHECK(qb_engine_forward(e, ids, 64, a) == 0);
         for (int t = 1; t < 64; t++) {
             qb_engine_reset(e);
-            CHECK(qb_engine_forward(e, ids, t, NULL) == 0 && qb_engine_forward(e, &ids[t], 1, NULL) == 0);
+            CHECK(qb_engine_forward(e, ids, t, NULL) == 0 &&
+                  qb_engine_forward(e, &ids[t], 1, NULL) == 0);
             const float *b = qb_engine_logits(e);
             double w = 0;
             for (int64_t i = 0; i < v; i++)
@@ -153,7 +154,8 @@ static void test_prefill_matches_decode_quantized(void)
             worst = fmax(worst, w);
         }
         printf("  %-10s batch of 64 vs alone after its prefix: max |logit difference| %.3g, "
-               "%d of 63 positions >= 1e-3\n", specs[s], worst, off);
+               "%d of 63 positions >= 1e-3\n",
+               specs[s], worst, off);
         CHECK(off <= 2); /* measured: w8a8 1 (one 8-bit code), the others 0 */
         qb_engine_free(e);
         qb_qmodel_free(qm);

@@ -318,7 +318,8 @@ static void write_gguf_as_hf(const struct qb_model *g, const char *dir, const ch
                  dtype);
         len += (size_t)snprintf(idx, cap, "{\"metadata\": {\"total_size\": 0}, \"weight_map\": {");
         for (int i = 0; i < x.l.n; i++)
-            len += (size_t)snprintf(idx + len, cap - len, "%s\"%s\": \"model-0000%d-of-00002.safetensors\"",
+            len += (size_t)snprintf(idx + len, cap - len,
+                                    "%s\"%s\": \"model-0000%d-of-00002.safetensors\"",
                                     i ? ", " : "", x.l.t[i].name, i < half ? 1 : 2);
         snprintf(idx + len, cap - len, "}}\n");
         write_text(dir, "model.safetensors.index.json", idx);
@@ -420,8 +421,8 @@ static void test_half_dtypes(void)
         for (int t = 0; t < x.l.n; t++)
             for (int64_t i = 0; i < numel(&x.l.t[t]); i++) {
                 float w = x.l.t[t].data[i];
-                float r = k == 0 ? qb_f16_to_f32(qb_f32_to_f16(w))
-                                 : qb_bf16_to_f32(qb_f32_to_bf16(w));
+                float r =
+                    k == 0 ? qb_f16_to_f32(qb_f32_to_f16(w)) : qb_bf16_to_f32(qb_f32_to_bf16(w));
                 bad += got[t][i] != r;
                 n_eq += got[t][i] == w;
             }
@@ -839,13 +840,13 @@ static void test_st_parse(void)
     size_t n;
     struct qb_st_file *f = NULL;
     const struct qb_st_tensor *t;
-    unsigned char *img = st_image(
-        "{\"b\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[16,32]},"
-        "\"a\":{\"dtype\":\"BF16\",\"shape\":[2,2,2],\"data_offsets\":[0,16]},"
-        "\"e\":{\"dtype\":\"F32\",\"shape\":[0,5],\"data_offsets\":[32,32]},"
-        "\"s\":{\"dtype\":\"F16\",\"shape\":[],\"data_offsets\":[32,34]},"
-        "\"__metadata__\":{\"format\":\"pt\"}}   ",
-        34, &n);
+    unsigned char *img =
+        st_image("{\"b\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[16,32]},"
+                 "\"a\":{\"dtype\":\"BF16\",\"shape\":[2,2,2],\"data_offsets\":[0,16]},"
+                 "\"e\":{\"dtype\":\"F32\",\"shape\":[0,5],\"data_offsets\":[32,32]},"
+                 "\"s\":{\"dtype\":\"F16\",\"shape\":[],\"data_offsets\":[32,34]},"
+                 "\"__metadata__\":{\"format\":\"pt\"}}   ",
+                 34, &n);
 
     CHECK(qb_st_open_mem(img, n, "mem", &f) == 0);
     if (f) {
@@ -869,12 +870,13 @@ static void test_st_parse(void)
 static void test_config_parse(void)
 {
     struct qb_config c;
-#define BASE "{\"architectures\":[\"%s\"],\"hidden_size\":64,\"intermediate_size\":128," \
-             "\"num_hidden_layers\":2,\"num_attention_heads\":8,\"vocab_size\":100%s}"
+#define BASE                                                                                       \
+    "{\"architectures\":[\"%s\"],\"hidden_size\":64,\"intermediate_size\":128,"                    \
+    "\"num_hidden_layers\":2,\"num_attention_heads\":8,\"vocab_size\":100%s}"
     char text[1024];
 
-#define PARSE(arch, extra)                                        \
-    (snprintf(text, sizeof text, BASE, arch, extra),              \
+#define PARSE(arch, extra)                                                                         \
+    (snprintf(text, sizeof text, BASE, arch, extra),                                               \
      qb_hf_config_parse(text, strlen(text), "cfg.json", &c))
 
     CHECK(PARSE("LlamaForCausalLM", "") == 0);
@@ -891,9 +893,10 @@ static void test_config_parse(void)
     CHECK(c.n_kv_heads == 2);
     CHECK(PARSE("LlamaForCausalLM", ",\"rope_scaling\":{\"rope_type\":\"default\"}") == 0);
     text[0] = 0;
-    snprintf(text, sizeof text, "{\"model_type\":\"qwen2\",\"hidden_size\":64,"
-                                "\"intermediate_size\":128,\"num_hidden_layers\":2,"
-                                "\"num_attention_heads\":8,\"vocab_size\":100}");
+    snprintf(text, sizeof text,
+             "{\"model_type\":\"qwen2\",\"hidden_size\":64,"
+             "\"intermediate_size\":128,\"num_hidden_layers\":2,"
+             "\"num_attention_heads\":8,\"vocab_size\":100}");
     CHECK(qb_hf_config_parse(text, strlen(text), "cfg.json", &c) == 0 && c.has_qkv_bias);
 
     /* refused, naming the file */
@@ -1014,7 +1017,8 @@ static void test_malformed(void)
     dir = tiny_dir("arch", &r, 1);
     write_config(dir, &r.c, "GPT2LMHeadModel", "");
     expect_fail(dir, file_in(dir, "config.json"), "unknown architecture");
-    write_config(dir, &r.c, "LlamaForCausalLM", ",\"rope_scaling\":{\"type\":\"linear\",\"factor\":2}");
+    write_config(dir, &r.c, "LlamaForCausalLM",
+                 ",\"rope_scaling\":{\"type\":\"linear\",\"factor\":2}");
     expect_fail(dir, file_in(dir, "config.json"), "rope_scaling");
     snprintf(cfg, sizeof cfg, "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":\"32\"}");
     write_text(dir, "config.json", cfg);

@@ -56,12 +56,12 @@ static struct qb_model *random_model(void)
     c->norm_eps = 1e-5f;
     c->rope_style = QB_ROPE_HALF;
     c->has_qkv_bias = 1;
-#define RND(n, lo, hi)                                                                           \
-    ({                                                                                           \
-        float *p_ = qb_model_alloc_f32(m, (size_t)(n));                                          \
-        for (int64_t i_ = 0; p_ && i_ < (int64_t)(n); i_++)                                      \
-            p_[i_] = (lo) + ((hi) - (lo)) * unif();                                              \
-        p_;                                                                                      \
+#define RND(n, lo, hi)                                                                             \
+    ({                                                                                             \
+        float *p_ = qb_model_alloc_f32(m, (size_t)(n));                                            \
+        for (int64_t i_ = 0; p_ && i_ < (int64_t)(n); i_++)                                        \
+            p_[i_] = (lo) + ((hi) - (lo)) * unif();                                                \
+        p_;                                                                                        \
     })
     const int64_t d = 64, h = 96, q = 64, kv = 32;
     m->tok_embd = RND(64 * d, -1.0f, 1.0f);
@@ -108,7 +108,8 @@ static int32_t *sample_tokens(const struct qb_model *m, int32_t start, int64_t n
             struct qb_gen_result g;
             qb_engine_reset(e);
             ids[s * len] = start;
-            if ((rc = qb_generate(e, m->tok, m->cfg.vocab_size, &start, 1, &o, NULL, NULL, &g)) == 0)
+            if ((rc = qb_generate(e, m->tok, m->cfg.vocab_size, &start, 1, &o, NULL, NULL, &g)) ==
+                0)
                 memcpy(ids + s * len + 1, g.ids, (size_t)(len - 1) * sizeof *ids);
             qb_gen_result_release(&g);
         }
@@ -149,13 +150,16 @@ static int build(const struct qb_model *m, const char *spec_s, const struct qb_c
 static void check_fold_exact(const struct qb_model *m, int32_t start)
 {
     const int64_t n = 64, v = m->cfg.vocab_size;
-    int32_t *cal_ids = sample_tokens(m, start, 4, 64, 11), *held = sample_tokens(m, start, 1, n, 99);
-    float *ref = malloc((size_t)(n * v) * sizeof *ref), *got = malloc((size_t)(n * v) * sizeof *got);
+    int32_t *cal_ids = sample_tokens(m, start, 4, 64, 11),
+            *held = sample_tokens(m, start, 1, n, 99);
+    float *ref = malloc((size_t)(n * v) * sizeof *ref),
+          *got = malloc((size_t)(n * v) * sizeof *got);
     struct qb_qspec f32 = {.base = {.fmt = QB_FMT_F32}};
     struct qb_qmodel *qm0 = NULL;
     struct qb_calib *cal = NULL;
     /* the embeddings and head stay f32: only the folded layers are under test */
-    static const char *specs[] = {"w4g32-awq+output=f32+embed=f32", "w8a8-smooth+output=f32+embed=f32",
+    static const char *specs[] = {"w4g32-awq+output=f32+embed=f32",
+                                  "w8a8-smooth+output=f32+embed=f32",
                                   "fp8-a8-smooth+output=f32+embed=f32"};
     CHECK(cal_ids && held && ref && got);
     if (!cal_ids || !held || !ref || !got)
@@ -219,12 +223,13 @@ static void test_needs_calibration(void)
 /* Every method on the random model: runs, and the logits stay finite and near f32. */
 static void test_methods_run_random(void)
 {
-    static const char *specs[] = {"w4g32-gptq", "w3g32-gptq", "w8a8-gptq", "w2g32-sym-gptq",
-                                  "w4g32-awq",  "w3g32-awq",  "w8a8-smooth", "w4g32-a8-smooth",
-                                  "w4g32-gptq+down=w8+o=f16"};
+    static const char *specs[] = {"w4g32-gptq",     "w3g32-gptq",      "w8a8-gptq",
+                                  "w2g32-sym-gptq", "w4g32-awq",       "w3g32-awq",
+                                  "w8a8-smooth",    "w4g32-a8-smooth", "w4g32-gptq+down=w8+o=f16"};
     const int64_t n = 32, v = rnd->cfg.vocab_size;
     int32_t *cal_ids = sample_tokens(rnd, 1, 6, 48, 5), *held = sample_tokens(rnd, 1, 1, n, 77);
-    float *ref = malloc((size_t)(n * v) * sizeof *ref), *got = malloc((size_t)(n * v) * sizeof *got);
+    float *ref = malloc((size_t)(n * v) * sizeof *ref),
+          *got = malloc((size_t)(n * v) * sizeof *got);
     struct qb_calib *cal = NULL;
     struct qb_qmodel *qm0 = NULL;
     struct qb_qspec f32 = {.base = {.fmt = QB_FMT_F32}};
@@ -546,7 +551,8 @@ static void test_run_calibrated(void)
         CHECK(!"calibrated run");
         return;
     }
-    printf("  run: %lld units evaluated, %lld errors\n", (long long)st.n_evaluated, (long long)st.n_errors);
+    printf("  run: %lld units evaluated, %lld errors\n", (long long)st.n_evaluated,
+           (long long)st.n_errors);
     CHECK(st.n_evaluated > 0 && st.n_errors == 0);
 }
 

@@ -138,8 +138,9 @@ int main(void)
 {
     struct stat st;
     if (stat(DEMO_MODEL "/model.safetensors", &st) != 0 || stat(DEMO_GOLDEN, &st) != 0)
-        check_skip("test_golden_logits",
-                   "examples/demo/qbrief-demo or golden.json absent (tools/make-demo.py writes them)");
+        check_skip(
+            "test_golden_logits",
+            "examples/demo/qbrief-demo or golden.json absent (tools/make-demo.py writes them)");
     else
         RUN(test_golden_logits);
     return check_summary();

@@ -56,7 +56,8 @@ static const char *const expected[][3] = {
     {"long_list.yaml", ":4:", "more than 4096 entries in one list"},
     /* values a run would change: refused, not recorded as something else (issue 19) */
     {"gen_len_one.yaml", ":6:12:", "'latency.gen_len' is 1; it must be at least 2"},
-    {"prompt_lens_17.yaml", ":6:72:", "'latency.prompt_lens' lists 17 lengths; a run times at most 16"},
+    {"prompt_lens_17.yaml",
+     ":6:72:", "'latency.prompt_lens' lists 17 lengths; a run times at most 16"},
 };
 
 static void test_messages_say_where_and_why(void)

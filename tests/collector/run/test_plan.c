@@ -25,46 +25,45 @@ static const char *write_plan(const char *name, const char *text)
     return plan_path;
 }
 
-static const char full_plan[] =
-    "# every key\n"
-    "title: \"Quantize: the 7B model\"\n"
-    "question: Should we serve int4?\n"
-    "models:\n"
-    "  - m/model.gguf\n"
-    "  - /abs/other.gguf\n"
-    "tokenizer: tok/tokenizer.json\n"
-    "suite: suites/s.csv\n"
-    "prompt_template: |\n"
-    "  Question: {prompt}\n"
-    "  Answer:\n"
-    "calibration:\n"
-    "  file: calib.txt\n"
-    "  sequences: 64\n"
-    "  seq_len: 256\n"
-    "configs: [w4g128-rtn, bf16, w8a8, 'w4g32+output=w8']\n"
-    "baseline: bf16\n"
-    "latency:\n"
-    "  prompt_lens: [16, 1024]\n"
-    "  gen_len: 64\n"
-    "  batch: 8\n"
-    "  repetitions: 7\n"
-    "  warmup: 0\n"
-    "tolerances:\n"
-    "  default: 1.5\n"
-    "  math: 0.5\n"
-    "  chat: 2e0\n"
-    "traffic:\n"
-    "  chat: 3\n"
-    "  math: 1\n"
-    "  code: 0\n"
-    "policy:\n"
-    "  confidence: 0.9\n"
-    "  bound: point\n"
-    "threads: 12\n"
-    "name: nightly-7b\n"
-    "db: out/q.db\n"
-    "template: default\n"
-    "output: /tmp/brief.pdf\n";
+static const char full_plan[] = "# every key\n"
+                                "title: \"Quantize: the 7B model\"\n"
+                                "question: Should we serve int4?\n"
+                                "models:\n"
+                                "  - m/model.gguf\n"
+                                "  - /abs/other.gguf\n"
+                                "tokenizer: tok/tokenizer.json\n"
+                                "suite: suites/s.csv\n"
+                                "prompt_template: |\n"
+                                "  Question: {prompt}\n"
+                                "  Answer:\n"
+                                "calibration:\n"
+                                "  file: calib.txt\n"
+                                "  sequences: 64\n"
+                                "  seq_len: 256\n"
+                                "configs: [w4g128-rtn, bf16, w8a8, 'w4g32+output=w8']\n"
+                                "baseline: bf16\n"
+                                "latency:\n"
+                                "  prompt_lens: [16, 1024]\n"
+                                "  gen_len: 64\n"
+                                "  batch: 8\n"
+                                "  repetitions: 7\n"
+                                "  warmup: 0\n"
+                                "tolerances:\n"
+                                "  default: 1.5\n"
+                                "  math: 0.5\n"
+                                "  chat: 2e0\n"
+                                "traffic:\n"
+                                "  chat: 3\n"
+                                "  math: 1\n"
+                                "  code: 0\n"
+                                "policy:\n"
+                                "  confidence: 0.9\n"
+                                "  bound: point\n"
+                                "threads: 12\n"
+                                "name: nightly-7b\n"
+                                "db: out/q.db\n"
+                                "template: default\n"
+                                "output: /tmp/brief.pdf\n";
 
 static void test_full_plan(void)
 {
@@ -105,8 +104,8 @@ static void test_full_plan(void)
     CHECK(p->baseline == 1);
     CHECK(p->settings.latency.n_prompt_lens == 2 && p->settings.latency.prompt_lens[0] == 16 &&
           p->settings.latency.prompt_lens[1] == 1024);
-    CHECK(p->settings.latency.gen_len == 64 && p->settings.latency.batch == 8 && p->settings.latency.repetitions == 7 &&
-          p->settings.latency.warmup == 0);
+    CHECK(p->settings.latency.gen_len == 64 && p->settings.latency.batch == 8 &&
+          p->settings.latency.repetitions == 7 && p->settings.latency.warmup == 0);
     CHECK(p->settings.tolerances.n == 2 && p->settings.tolerances.has_default);
     CHECK_NEAR(p->settings.tolerances.default_points, 1.5, 0);
     CHECK_NEAR(qb_plan_tolerance(p, "math"), 0.5, 0);
@@ -175,8 +174,8 @@ static void test_settings_round_trip(void)
           b->tolerances.has_default == a->tolerances.has_default);
     CHECK(b->tolerances.default_points == a->tolerances.default_points);
     for (int64_t i = 0; i < a->tolerances.n; i++) {
-        const struct qb_settings_slice *e = qb_settings_find(
-            b->tolerances.slices, b->tolerances.n, a->tolerances.slices[i].slice);
+        const struct qb_settings_slice *e =
+            qb_settings_find(b->tolerances.slices, b->tolerances.n, a->tolerances.slices[i].slice);
         CHECK(e && e->value == a->tolerances.slices[i].value);
     }
     CHECK(b->traffic.n == a->traffic.n);
@@ -200,7 +199,8 @@ static void test_defaults(void)
     if (!p)
         return;
     CHECK(p->n_models == 1 && strstr(p->models[0], "/a.bin"));
-    CHECK(p->settings.question == NULL && p->tokenizer == NULL && p->settings.calibration.file == NULL);
+    CHECK(p->settings.question == NULL && p->tokenizer == NULL &&
+          p->settings.calibration.file == NULL);
     CHECK(!strcmp(p->prompt_template, "{prompt}"));
     /* f32 is the default baseline and is prepended when the list lacks it */
     CHECK(p->n_configs == 3 && p->baseline == 0);
@@ -211,14 +211,15 @@ static void test_defaults(void)
     }
     CHECK(p->settings.latency.n_prompt_lens == 2 && p->settings.latency.prompt_lens[0] == 128 &&
           p->settings.latency.prompt_lens[1] == 512);
-    CHECK(p->settings.latency.gen_len == 128 && p->settings.latency.batch == 4 && p->settings.latency.repetitions == 5 &&
-          p->settings.latency.warmup == 1);
+    CHECK(p->settings.latency.gen_len == 128 && p->settings.latency.batch == 4 &&
+          p->settings.latency.repetitions == 5 && p->settings.latency.warmup == 1);
     CHECK(p->settings.tolerances.n == 0 && !p->settings.tolerances.has_default);
     CHECK(qb_plan_tolerance(p, "any") < 0);
     CHECK(p->settings.traffic.n == 0);
     CHECK_NEAR(p->settings.policy.confidence, 0.95, 0);
     CHECK(p->settings.policy.bound == QB_BOUND_INTERVAL);
-    CHECK(p->settings.threads == 0 && !p->name && !p->db && !p->settings.template_name && !p->output);
+    CHECK(p->settings.threads == 0 && !p->name && !p->db && !p->settings.template_name &&
+          !p->output);
     qb_plan_free(p);
 }
 
@@ -237,8 +238,8 @@ static void test_plan_in_cwd(void)
     CHECK(qb_plan_load("cwd.yaml", &p) == 0 && p);
     if (p) {
         CHECK(!strcmp(p->models[0], "a.bin") && !strcmp(p->suite, "s.csv"));
-        CHECK(!strcmp(p->settings.calibration.file, "c.txt") && p->settings.calibration.sequences == 128 &&
-              p->settings.calibration.seq_len == 512);
+        CHECK(!strcmp(p->settings.calibration.file, "c.txt") &&
+              p->settings.calibration.sequences == 128 && p->settings.calibration.seq_len == 512);
         CHECK(p->n_configs == 1 && p->baseline == 0);
     }
     qb_plan_free(p);
@@ -271,24 +272,24 @@ static void test_errors_say_where(void)
     static const char *const cases[][3] = {
         {"title: t\nmodels: [a\n", ":3:1:", "yaml syntax error"},
         {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\nsuit: s\n", ":5:1:", "unknown key 'suit'"},
-        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\nlatency: [1]\n", ":5:10:",
-         "'latency' must be a map, not a list"},
-        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\nlatency:\n  batch: four\n", ":6:10:",
-         "'latency.batch' must be an integer, not 'four'"},
-        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\npolicy:\n  confidence: 1\n", ":6:15:",
-         "strictly between 0 and 1"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\nlatency: [1]\n",
+         ":5:10:", "'latency' must be a map, not a list"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\nlatency:\n  batch: four\n",
+         ":6:10:", "'latency.batch' must be an integer, not 'four'"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\npolicy:\n  confidence: 1\n",
+         ":6:15:", "strictly between 0 and 1"},
         {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\npolicy:\n  confidence: 0x1p-1\n",
          ":6:15:", "must be a number"},
-        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\ntraffic:\n  a: .inf\n", ":6:6:",
-         "must be a number"},
-        {"title: t\nmodels: a\nsuite: s\nconfigs: [w4g64]\nbaseline: f64\n", ":5:11:",
-         "unknown config 'f64'"},
-        {"title: t\nmodels: a\nsuite: s\nconfigs: [bf16, f32, 'bf16-rtn']\n", ":4:22:",
-         "same as 'bf16'"},
-        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\ntolerances:\n  a: -1\n", ":6:6:",
-         "'tolerances.a' is -1"},
-        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\ntraffic: {a: 0, b: 0}\n", ":5:10:",
-         "all zero"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\ntraffic:\n  a: .inf\n",
+         ":6:6:", "must be a number"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [w4g64]\nbaseline: f64\n",
+         ":5:11:", "unknown config 'f64'"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [bf16, f32, 'bf16-rtn']\n",
+         ":4:22:", "same as 'bf16'"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\ntolerances:\n  a: -1\n",
+         ":6:6:", "'tolerances.a' is -1"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\ntraffic: {a: 0, b: 0}\n",
+         ":5:10:", "all zero"},
         {"title: t\nsuite: s\nconfigs: [f32]\n", ":1:1:", "missing required key 'models'"},
         {"", ":1:1:", "empty"},
         {"title: t\n...\n---\ntitle: u\n", ":3:1:", "second"},
@@ -296,16 +297,16 @@ static void test_errors_say_where(void)
         {"title: t\nmodels: a\nmodels: b\n", ":3:1:", "duplicate key 'models'"},
         {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\nlatency:\n  warmup: 1\n  warmup: 2\n",
          ":7:3:", "duplicate key 'warmup' in 'latency'"},
-        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\nthreads: 3.5\n", ":5:10:",
-         "must be an integer"},
-        {"title: t\nmodels: {a: 1}\nsuite: s\nconfigs: [f32]\n", ":2:9:",
-         "'models' must be a list of model paths"},
+        {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\nthreads: 3.5\n",
+         ":5:10:", "must be an integer"},
+        {"title: t\nmodels: {a: 1}\nsuite: s\nconfigs: [f32]\n",
+         ":2:9:", "'models' must be a list of model paths"},
         {"title: [t]\nmodels: a\nsuite: s\nconfigs: [f32]\n", ":1:8:", "'title' must be a string"},
         {"title: t\nmodels: a\nsuite: s\nconfigs: [f32]\ncalibration: {sequences: 4}\n",
          ":5:14:", "needs a 'file'"},
         {"title: \"a\\0b\"\nmodels: a\nsuite: s\nconfigs: [f32]\n", ":1:8:", "NUL byte"},
-        {"\xef\xbb\xbftitle: t\nmodels: a\nsuite: s\nconfigs: [f32]\nname: \xc3\x28\n", ":5:",
-         "not valid UTF-8"},
+        {"\xef\xbb\xbftitle: t\nmodels: a\nsuite: s\nconfigs: [f32]\nname: \xc3\x28\n",
+         ":5:", "not valid UTF-8"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char name[32], where[600];

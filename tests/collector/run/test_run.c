@@ -169,12 +169,12 @@ struct events {
 static void on_event(void *ctx, const struct qb_run_event *ev)
 {
     struct events *e = ctx;
-    static const char *kinds[] = {"warning", "note", "memory", "start", "progress", "done",
-                                  "latency", "latency-done"};
+    static const char *kinds[] = {"warning",  "note", "memory",  "start",
+                                  "progress", "done", "latency", "latency-done"};
     g_string_append_printf(e->log, "%s %s %s %lld/%lld%s%s\n", kinds[ev->kind],
                            ev->config ? ev->config : "-", ev->item ? ev->item : "-",
-                           (long long)ev->done, (long long)ev->total,
-                           ev->message ? ": " : "", ev->message ? ev->message : "");
+                           (long long)ev->done, (long long)ev->total, ev->message ? ": " : "",
+                           ev->message ? ev->message : "");
     switch (ev->kind) {
     case QB_RUN_EV_CONFIG_START:
         e->current = ev->config;
@@ -191,20 +191,13 @@ static void on_event(void *ctx, const struct qb_run_event *ev)
         e->config_done_ok += ev->done == ev->total && ev->resumed == 0 && ev->total == 5 &&
                              e->last_done == ev->total;
         break;
-    case QB_RUN_EV_WARNING:
-        e->n_warnings++;
-        break;
-    case QB_RUN_EV_MEMORY:
-        e->memory += ev->context > 0 && ev->n_configs == 2;
-        break;
+    case QB_RUN_EV_WARNING: e->n_warnings++; break;
+    case QB_RUN_EV_MEMORY: e->memory += ev->context > 0 && ev->n_configs == 2; break;
     case QB_RUN_EV_LATENCY:
         e->latency += ev->n_prompt_lens == 1 && ev->gen_len == 4 && ev->repetitions == 1;
         break;
-    case QB_RUN_EV_LATENCY_DONE:
-        e->latency_samples += ev->n_samples;
-        break;
-    case QB_RUN_EV_NOTE:
-        break;
+    case QB_RUN_EV_LATENCY_DONE: e->latency_samples += ev->n_samples; break;
+    case QB_RUN_EV_NOTE: break;
     }
 }
 
@@ -259,7 +252,8 @@ static void test_events(void)
           "bad,s,generate,Once upon a time,\"(\\w+\\s?)*$\",,regex,24,\n"
           "girl,s,generate,\"Once upon a time, there was a little girl named\",Lily,,contains,8,\n"
           "ball,s,choice,Tom had a big red,\" ball\",\" car| ball| idea\",,,\n"
-          "ppl,s,perplexity,\"Tom had a big red ball. He liked to play with his ball.\",,,perplexity,,\n",
+          "ppl,s,perplexity,\"Tom had a big red ball. He liked to play with his "
+          "ball.\",,,perplexity,,\n",
           f);
     fclose(f);
 

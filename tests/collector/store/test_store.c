@@ -438,7 +438,8 @@ static void test_constraints(void)
     CHECK(msg_has("FOREIGN KEY"));
     CHECK(qb_store_put_result(s, x.run,
                               &(struct qb_store_result){x.cfg[0], x.item[0] + 99, 1, NAN, NULL, NAN,
-                                                        -1, NAN, NAN, -1, NULL, NULL}) == QB_EINVAL);
+                                                        -1, NAN, NAN, -1, NULL, NULL}) ==
+          QB_EINVAL);
     CHECK(qb_store_put_result(s, x.run,
                               &(struct qb_store_result){x.cfg[0], x.item[0], 1, NAN, NULL, NAN, -1,
                                                         NAN, 1.5, -1, NULL, NULL}) == QB_EINVAL);
@@ -486,9 +487,9 @@ static void test_disk_full(void)
             s, x.suite, &(struct qb_store_item){key, "x", "generate", "exact", NULL, NULL, -1},
             &item);
         if (rc == 0)
-            rc = qb_store_put_result(
-                s, x.run,
-                &(struct qb_store_result){x.cfg[0], item, 1, NAN, big, NAN, -1, NAN, NAN, -1, NULL, NULL});
+            rc = qb_store_put_result(s, x.run,
+                                     &(struct qb_store_result){x.cfg[0], item, 1, NAN, big, NAN, -1,
+                                                               NAN, NAN, -1, NULL, NULL});
         for (int p = 0; rc == 0 && p < 50; p++)
             rc = qb_store_put_topk(s, x.run, item, p, 64, tok, l);
         if (rc == 0)
@@ -1132,10 +1133,11 @@ static void crash_child(const char *path, int fd)
             _exit(3);
         if (qb_store_result_exists(s, run, cfg, item, &exists) < 0)
             _exit(3);
-        rc = exists ? 0
-                    : qb_store_put_result(s, run,
-                                          &(struct qb_store_result){cfg, item, u % 2, NAN, "out",
-                                                                    NAN, -1, NAN, NAN, -1, NULL, NULL});
+        rc = exists
+                 ? 0
+                 : qb_store_put_result(s, run,
+                                       &(struct qb_store_result){cfg, item, u % 2, NAN, "out", NAN,
+                                                                 -1, NAN, NAN, -1, NULL, NULL});
         for (int p = 0; rc == 0 && !exists && p < CRASH_POS; p++) {
             int32_t tok[16];
             float l[16];
