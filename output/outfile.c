@@ -18,6 +18,7 @@
  * Every step that writes (create, each write(2), fsync, link, rename) first asks io_step(),
  * which the test hook of qb_brief_set_io_fault can fail with an errno of its choice. */
 #include "kernels/base/err.h"
+#include "kernels/base/fileio.h"
 #include "output/brief_int.h"
 
 #include <dirent.h>
@@ -141,16 +142,6 @@ void qb_brief_catch_signals(void)
 
 /* ---------------------------------------------------------------- opening */
 
-static const char *file_kind(mode_t m)
-{
-    return S_ISDIR(m)    ? "a folder"
-           : S_ISCHR(m)  ? "a character device"
-           : S_ISBLK(m)  ? "a block device"
-           : S_ISFIFO(m) ? "a FIFO"
-           : S_ISSOCK(m) ? "a socket"
-                         : "not a regular file";
-}
-
 /* o->path: the file to replace, symlinks followed. A dangling link is refused. */
 static int resolve(struct brief_out *o)
 {
@@ -164,7 +155,7 @@ static int resolve(struct brief_out *o)
         return qb_err(QB_EIO,
                       "cannot write '%s': it leads to %s, not a regular file (-o - writes to "
                       "stdout)",
-                      o->shown, file_kind(st.st_mode));
+                      o->shown, qb_file_kind(st.st_mode));
     if (!real) {
         int e = errno;
         char *to = g_file_read_link(o->shown, NULL);
@@ -191,7 +182,7 @@ static int check_target(struct brief_out *o, struct stat *st, int *exists)
     if (!S_ISREG(st->st_mode))
         return qb_err(QB_EIO,
                       "cannot write '%s': it is %s, not a regular file (-o - writes to stdout)",
-                      o->shown, file_kind(st->st_mode));
+                      o->shown, qb_file_kind(st->st_mode));
     if (st->st_uid != geteuid())
         return qb_err(QB_EIO,
                       "cannot write '%s': it belongs to another user (uid %u); remove it or write "

@@ -13,20 +13,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* What a file that is not a regular file is, for the message. */
-static const char *file_kind(mode_t m)
+const char *qb_file_kind(mode_t m)
 {
-    if (S_ISDIR(m))
-        return "is a directory";
-    if (S_ISFIFO(m))
-        return "is a FIFO (named pipe)";
-    if (S_ISCHR(m))
-        return "is a character device";
-    if (S_ISBLK(m))
-        return "is a block device";
-    if (S_ISSOCK(m))
-        return "is a socket";
-    return "is something else";
+    return S_ISREG(m)    ? "a regular file"
+           : S_ISDIR(m)  ? "a directory"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISSOCK(m) ? "a socket"
+                         : "something else";
 }
 
 int qb_open_regular(const char *path, int *fd_out, size_t *size)
@@ -49,7 +44,7 @@ int qb_open_regular(const char *path, int *fd_out, size_t *size)
     }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        return qb_err(QB_EIO, "'%s': %s, not a regular file", path, file_kind(st.st_mode));
+        return qb_err(QB_EIO, "'%s': is %s, not a regular file", path, qb_file_kind(st.st_mode));
     }
     if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
         int e = errno;

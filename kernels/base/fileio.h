@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 struct qb_map {
     const unsigned char *data; /* borrowed from the kernel; valid until qb_map_close */
@@ -27,6 +28,9 @@ void qb_map_close(struct qb_map *map); /* no-op on a zeroed map */
 /* Reads the whole file into a NUL-terminated malloc'd buffer (caller frees). Refuses
  * files larger than max_bytes with a message naming the path, before reading them. */
 int qb_read_file(const char *path, size_t max_bytes, char **out, size_t *out_len);
+
+/* What a stat mode names, for messages: "a directory", "a FIFO", "a character device" ... */
+const char *qb_file_kind(mode_t m);
 
 /* Opens path read-only (O_CLOEXEC) and checks that it is a regular file; anything else is
  * QB_EIO naming what it is. Never blocks on a FIFO. *fd is the caller's to close; size (may
