@@ -223,15 +223,8 @@ static void am_reference(struct accmem *A)
     double lastx = -INFINITY;
 
     if (a->baseline >= 0 && a->baseline < A->nc && A->ok[a->baseline]) {
-        double y = chart_amap(&A->ya, A->my[a->baseline]), d[] = {3, 3};
-        cairo_save(cr);
-        cairo_set_dash(cr, d, 2, 0);
-        set_rgb(cr, BASE_GREY);
-        cairo_set_line_width(cr, 0.8);
-        cairo_move_to(cr, A->px0, y);
-        cairo_line_to(cr, A->px1, y);
-        cairo_stroke(cr);
-        cairo_restore(cr);
+        double y = chart_amap(&A->ya, A->my[a->baseline]);
+        chart_dashed(cr, A->px0, y, A->px1, y, 3, 3, BASE_GREY);
     }
     cairo_save(cr);
     set_rgba(cr, INK, 0.55);

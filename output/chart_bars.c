@@ -157,16 +157,8 @@ static double bar_bar(cairo_t *cr, const struct bars *r, struct rgb col, const s
 /* The baseline's value, dashed down the panel from py0 to py1. */
 static void bar_ref_line(cairo_t *cr, const struct axis *xa, double ref, double py0, double py1)
 {
-    double x = chart_amap(xa, ref), d[] = {3, 2};
-
-    cairo_save(cr);
-    cairo_set_dash(cr, d, 2, 0);
-    set_rgb(cr, BASE_GREY);
-    cairo_set_line_width(cr, 0.8);
-    cairo_move_to(cr, x, py0 - 2);
-    cairo_line_to(cr, x, py1);
-    cairo_stroke(cr);
-    cairo_restore(cr);
+    double x = chart_amap(xa, ref);
+    chart_dashed(cr, x, py0 - 2, x, py1, 3, 2, BASE_GREY);
 }
 
 /* A panel of bars (dots when as_dots) from px0 to px1, rows from py0 at row_h; axis title

@@ -100,6 +100,10 @@ double chart_text_w(cairo_t *cr, const char *s);
 void chart_text(cairo_t *cr, double x, double y, const char *s, int ha, int va);
 void chart_text_halo(cairo_t *cr, double x, double y, const char *s, int ha, int va,
                      struct rgb col);
+/* A reference line from (x0, y0) to (x1, y1), 0.8 pt wide, dashed on/off points, in col;
+ * the dash and colour do not outlive the call. */
+void chart_dashed(cairo_t *cr, double x0, double y0, double x1, double y1, double on, double off,
+                  struct rgb col);
 void chart_text_rot(cairo_t *cr, double x, double y, double deg, const char *s, int ha, int va);
 /* Copies s (NULL: "?") into out (n bytes) as valid UTF-8 without control characters, leaving
  * room for an ellipsis: invalid bytes become '?', controls a space. */

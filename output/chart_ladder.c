@@ -213,17 +213,10 @@ static void ladder_ref_lines(struct ladder *L)
     cairo_line_to(cr, L->px1, chart_amap(&L->ya, 0));
     cairo_stroke(cr);
     for (int q = 0; q < L->ntol; q++) {
-        double y = chart_amap(&L->ya, -L->tols[q]), d[] = {4, 3};
+        double y = chart_amap(&L->ya, -L->tols[q]);
         ymin = fmin(ymin, y);
         ymax = fmax(ymax, y);
-        cairo_save(cr);
-        cairo_set_dash(cr, d, 2, 0);
-        set_rgb(cr, DIM);
-        cairo_set_line_width(cr, 0.8);
-        cairo_move_to(cr, L->px0, y);
-        cairo_line_to(cr, L->px1, y);
-        cairo_stroke(cr);
-        cairo_restore(cr);
+        chart_dashed(cr, L->px0, y, L->px1, y, 4, 3, DIM);
     }
     L->tol_y0 = ymin;
     L->tol_y1 = ymax;

@@ -111,15 +111,20 @@ double chart_text_w(cairo_t *cr, const char *s)
     return e.x_advance;
 }
 
-/* DejaVu Sans: cap height 0.73 em, descender 0.24 em */
-void chart_text(cairo_t *cr, double x, double y, const char *s, int ha, int va)
+/* Where s starts (bx, by on its baseline) to sit at x, y anchored by ha, va. DejaVu Sans: cap
+ * height 0.73 em, descender 0.24 em. */
+static void text_origin(cairo_t *cr, double x, double y, const char *s, int ha, int va, double *bx,
+                        double *by)
 {
     double size = font_size(cr), w = chart_text_w(cr, s);
-    double by = va == VT   ? y + 0.73 * size
-                : va == VM ? y + 0.365 * size
-                : va == VB ? y - 0.24 * size
-                           : y;
-    double bx = ha == HL ? x : ha == HC ? x - w / 2 : x - w;
+    *by = va == VT ? y + 0.73 * size : va == VM ? y + 0.365 * size : va == VB ? y - 0.24 * size : y;
+    *bx = ha == HL ? x : ha == HC ? x - w / 2 : x - w;
+}
+
+void chart_text(cairo_t *cr, double x, double y, const char *s, int ha, int va)
+{
+    double bx, by;
+    text_origin(cr, x, y, s, ha, va, &bx, &by);
     cairo_move_to(cr, bx, by);
     cairo_show_text(cr, s);
 }
@@ -127,12 +132,8 @@ void chart_text(cairo_t *cr, double x, double y, const char *s, int ha, int va)
 /* Text with a white outline, readable over grid and data lines. */
 void chart_text_halo(cairo_t *cr, double x, double y, const char *s, int ha, int va, struct rgb col)
 {
-    double size = font_size(cr), w = chart_text_w(cr, s);
-    double by = va == VT   ? y + 0.73 * size
-                : va == VM ? y + 0.365 * size
-                : va == VB ? y - 0.24 * size
-                           : y;
-    double bx = ha == HL ? x : ha == HC ? x - w / 2 : x - w;
+    double bx, by;
+    text_origin(cr, x, y, s, ha, va, &bx, &by);
     cairo_save(cr);
     cairo_new_path(cr);
     cairo_move_to(cr, bx, by);
@@ -143,6 +144,20 @@ void chart_text_halo(cairo_t *cr, double x, double y, const char *s, int ha, int
     cairo_stroke_preserve(cr);
     set_rgb(cr, col);
     cairo_fill(cr);
+    cairo_restore(cr);
+}
+
+void chart_dashed(cairo_t *cr, double x0, double y0, double x1, double y1, double on, double off,
+                  struct rgb col)
+{
+    double d[] = {on, off};
+    cairo_save(cr);
+    cairo_set_dash(cr, d, 2, 0);
+    set_rgb(cr, col);
+    cairo_set_line_width(cr, 0.8);
+    cairo_move_to(cr, x0, y0);
+    cairo_line_to(cr, x1, y1);
+    cairo_stroke(cr);
     cairo_restore(cr);
 }
 
