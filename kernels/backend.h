@@ -77,6 +77,16 @@ struct qb_backend_shape {
     float rope_theta;     /* inv_freq[i] = theta^(-2i / head_dim), in float */
     enum qb_backend_rope rope_style;
     float norm_eps; /* RMSNorm's epsilon */
+    int device;     /* which device of the backend's kind, 0 first (vulkan:N); the CPU ignores it */
+};
+
+/* What a backend holds in its own memory, in bytes (a device backend: device memory). */
+struct qb_backend_mem {
+    int64_t weights;  /* weight matrices and vectors uploaded (0 where borrowed from the host) */
+    int64_t kv_cache; /* every layer's keys and values */
+    int64_t scratch;  /* activation buffers and staging */
+    int64_t peak;     /* most of weights + kv_cache + scratch held at once so far */
+    int64_t capacity; /* memory the device reports (its largest device-local heap); 0: host */
 };
 
 struct qb_bbuf;    /* n floats of activations, owned by the backend */
@@ -139,6 +149,12 @@ struct qb_backend_ops {
      * straight to the host (the one result the engine always reads back). */
     int (*logits)(void *ctx, float *out, const struct qb_bbuf *x, int64_t n,
                   const struct qb_bweight *head);
+
+    /* -- optional (NULL where the backend does not know) ----------------------------------- */
+    /* What the backend holds now and at its peak. */
+    int (*mem)(void *ctx, struct qb_backend_mem *m);
+    /* The device in words: "llvmpipe (LLVM 15.0.6, 256 bits), Mesa 22.3.6, 2048 MiB". */
+    const char *(*device_name)(void *ctx);
 };
 
 /* One backend instance. */

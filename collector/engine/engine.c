@@ -243,6 +243,7 @@ int qb_engine_new_opts(const struct qb_qmodel *qm, const struct qb_engine_opts *
         .rope_theta = c->rope_theta,
         .rope_style = c->rope_style == QB_ROPE_HALF ? QB_BROPE_HALF : QB_BROPE_INTERLEAVED,
         .norm_eps = c->norm_eps,
+        .device = o->device,
     };
     if ((rc = (o->backend ? o->backend : qb_backend_cpu_new)(&sh, &e->be)) < 0) {
         free(e);
@@ -283,6 +284,20 @@ int64_t qb_engine_max_ctx(const struct qb_engine *e)
 const char *qb_engine_backend(const struct qb_engine *e)
 {
     return e->be.ops->name;
+}
+
+int qb_engine_mem(const struct qb_engine *e, struct qb_backend_mem *m)
+{
+    memset(m, 0, sizeof *m);
+    if (!e->be.ops->mem)
+        return qb_err(QB_EUNSUP, "the %s backend does not report its memory",
+                      e->be.ops->name);
+    return e->be.ops->mem(e->be.ctx, m);
+}
+
+const char *qb_engine_device_name(const struct qb_engine *e)
+{
+    return e->be.ops->device_name ? e->be.ops->device_name(e->be.ctx) : e->be.ops->name;
 }
 
 const float *qb_engine_logits(const struct qb_engine *e)

@@ -85,6 +85,7 @@ struct qb_engine_opts {
                                   is still filling) and holds one layer's KV cache: only
                                   qb_engine_embed/layer/head with weights from the caller */
     qb_backend_new_fn backend; /* NULL: the CPU backend (kernels/cpu/backend_cpu.h) */
+    int device;                /* which device of that backend's kind (vulkan:N), 0 first */
 };
 
 /* An engine over the model's own f32 weights. */
@@ -105,6 +106,12 @@ int64_t qb_engine_pos(const struct qb_engine *e);
 int64_t qb_engine_max_ctx(const struct qb_engine *e);
 /* The backend the engine runs on ("cpu"). */
 const char *qb_engine_backend(const struct qb_engine *e);
+
+/* What the engine's backend holds (weights, KV cache, scratch, peak); QB_EUNSUP where
+ * the backend does not say. */
+int qb_engine_mem(const struct qb_engine *e, struct qb_backend_mem *m);
+/* The device the backend runs on, in words ("cpu" where the backend does not say). */
+const char *qb_engine_device_name(const struct qb_engine *e);
 
 /* Calls h->fn at h->sites from now on (a copy of *h is kept); NULL removes the hook. */
 void qb_engine_set_hook(struct qb_engine *e, const struct qb_engine_hook *h);
