@@ -215,6 +215,8 @@ static int open_device(struct qb_vk *vk)
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
     VkPhysicalDeviceDriverProperties drv = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+    VkPhysicalDeviceMaintenance3Properties m3 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
     VkPhysicalDeviceVulkan11Features f11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
     VkPhysicalDeviceVulkan12Features f12 = {
@@ -235,6 +237,7 @@ static int open_device(struct qb_vk *vk)
 
     props.pNext = &sub;
     sub.pNext = &drv;
+    drv.pNext = &m3;
     vkGetPhysicalDeviceProperties2(vk->phys, &props);
     api = props.properties.apiVersion;
     snprintf(vk->name, sizeof vk->name, "%s", props.properties.deviceName);
@@ -286,7 +289,10 @@ static int open_device(struct qb_vk *vk)
             wg &= wg - 1;
         vk->lim.wg_size = wg;
     }
+    /* one chunk is one allocation: no larger than the device allocates at once either */
     vk->max_range = L->maxStorageBufferRange;
+    if (m3.maxMemoryAllocationSize && m3.maxMemoryAllocationSize < vk->max_range)
+        vk->max_range = m3.maxMemoryAllocationSize;
     {
         const char *e = getenv("QB_VK_MAX_RANGE");
         if (e && *e) {
