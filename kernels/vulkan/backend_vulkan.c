@@ -572,6 +572,18 @@ int qb_backend_vulkan_new(const struct qb_backend_shape *shape, struct qb_backen
     c->kv_dim = s->n_kv_heads * s->head_dim;
     if ((rc = qb_vk_new(s->device, &c->vk)) < 0)
         goto fail;
+    {
+        /* the KV cache is checked whole before any of it is allocated */
+        double kv = 2.0 * (double)s->cache_layers * (double)s->max_ctx * (double)c->kv_dim * 4;
+        if (kv > (double)c->vk->capacity) {
+            rc = qb_err(QB_ENOMEM,
+                        "vulkan: a KV cache of %lld positions in %lld layers (%.0f MiB) does not "
+                        "fit %s (%llu MiB)",
+                        (long long)s->max_ctx, (long long)s->cache_layers, kv / 1048576.0,
+                        c->vk->name, (unsigned long long)(c->vk->capacity >> 20));
+            goto fail;
+        }
+    }
     if (!(c->kc = calloc((size_t)s->cache_layers, sizeof *c->kc)) ||
         !(c->vc = calloc((size_t)s->cache_layers, sizeof *c->vc))) {
         rc = qb_err(QB_ENOMEM, "out of memory for the vulkan backend");

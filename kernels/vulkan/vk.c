@@ -694,6 +694,14 @@ static int buf_alloc(struct qb_vk *vk, uint64_t bytes, uint64_t unit, int kind, 
                       "vulkan: %s needs %llu bytes in one binding; %s allows %llu "
                       "(maxStorageBufferRange)",
                       what, (unsigned long long)unit, vk->name, (unsigned long long)limit);
+    if (!host && vk->capacity &&
+        (uint64_t)(vk->mem[0] + vk->mem[1] + vk->mem[2]) + bytes > vk->capacity)
+        return qb_err(QB_ENOMEM,
+                      "vulkan: %s (%llu MiB) does not fit %s: %llu MiB of its %llu MiB are "
+                      "in use",
+                      what, (unsigned long long)(bytes >> 20), vk->name,
+                      (unsigned long long)((vk->mem[0] + vk->mem[1] + vk->mem[2]) >> 20),
+                      (unsigned long long)(vk->capacity >> 20));
     if (!(b = calloc(1, sizeof *b)))
         return qb_err(QB_ENOMEM, "out of memory for %s", what);
     b->bytes = bytes;
