@@ -545,12 +545,23 @@ int qb_vk_flush(struct qb_vk *vk)
                          VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                          VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
     vk->recording = 0;
-    VKTRY(vkEndCommandBuffer(vk->cmd), "vkEndCommandBuffer");
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
                        .commandBufferCount = 1,
                        .pCommandBuffers = &vk->cmd};
-    VKTRY(vkQueueSubmit(vk->queue, 1, &si, vk->fence), "vkQueueSubmit");
-    VKTRY(vkWaitForFences(vk->dev, 1, &vk->fence, VK_TRUE, UINT64_MAX), "vkWaitForFences");
+    int rc = vkfail(vkEndCommandBuffer(vk->cmd), "vkEndCommandBuffer");
+    if (rc == 0 && (rc = vkfail(vkQueueSubmit(vk->queue, 1, &si, vk->fence), "vkQueueSubmit")) == 0)
+        rc =
+            vkfail(vkWaitForFences(vk->dev, 1, &vk->fence, VK_TRUE, UINT64_MAX), "vkWaitForFences");
+    if (rc < 0) { /* the work is lost; the context stays usable for the next */
+        (void)vkDeviceWaitIdle(vk->dev);
+        (void)vkResetFences(vk->dev, 1, &vk->fence);
+        (void)vkResetCommandPool(vk->dev, vk->cmd_pool, 0);
+        (void)vkResetDescriptorPool(vk->dev, vk->desc_pool, 0);
+        vk->desc_sets_left = 512;
+        vk->arena_used = 0;
+        vk->pending = 0;
+        return rc;
+    }
     VKTRY(vkResetFences(vk->dev, 1, &vk->fence), "vkResetFences");
     VKTRY(vkResetCommandPool(vk->dev, vk->cmd_pool, 0), "vkResetCommandPool");
     VKTRY(vkResetDescriptorPool(vk->dev, vk->desc_pool, 0), "vkResetDescriptorPool");
@@ -727,6 +738,10 @@ static int buf_alloc(struct qb_vk *vk, uint64_t bytes, uint64_t unit, int kind, 
         }
     }
     count(vk, kind, (int64_t)bytes);
+    b->next = vk->bufs;
+    if (vk->bufs)
+        vk->bufs->prev = b;
+    vk->bufs = b;
     *out = b;
     return 0;
 }
@@ -743,6 +758,12 @@ void qb_vk_buf_free(struct qb_vk *vk, struct qb_vk_buf *b)
         return;
     (void)qb_vk_flush(vk); /* pending ops may still read it */
     count(vk, b->kind, -(int64_t)b->bytes);
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        vk->bufs = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
     buf_release(vk, b);
 }
 
@@ -901,10 +922,11 @@ void qb_vk_free(struct qb_vk *vk)
             vk->pipes = p->next;
             pipe_free(vk, p);
         }
-        if (vk->arena)
-            buf_release(vk, vk->arena);
-        if (vk->staging)
-            buf_release(vk, vk->staging);
+        while (vk->bufs) { /* arena, staging, and whatever a caller did not free */
+            struct qb_vk_buf *b = vk->bufs;
+            vk->bufs = b->next;
+            buf_release(vk, b);
+        }
         if (vk->desc_pool)
             vkDestroyDescriptorPool(vk->dev, vk->desc_pool, NULL);
         if (vk->fence)
