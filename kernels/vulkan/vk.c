@@ -61,8 +61,12 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlag
                                                  const VkDebugUtilsMessengerCallbackDataEXT *d,
                                                  void *user)
 {
-    (void)type;
     (void)user;
+    /* the loader's own messages ("Found no drivers!" where there is no device) are general,
+     * not validation: the caller reports those conditions itself */
+    if (!(type & (VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                  VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT)))
+        return VK_FALSE;
     if (sev & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) {
         atomic_fetch_add(&validation_errors, 1);
         fprintf(stderr, "vulkan validation error: %s\n", d && d->pMessage ? d->pMessage : "?");
