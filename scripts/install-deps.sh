@@ -4,6 +4,7 @@
 set -eu
 
 PKGS="build-essential pkg-config clang clang-format libomp-dev libclang-rt-dev
+libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers
 libjansson-dev libpcre2-dev libglib2.0-dev libsqlite3-dev libyaml-dev libcsv-dev
 libhpdf-dev libcairo2-dev fonts-dejavu-core poppler-utils python3"
 

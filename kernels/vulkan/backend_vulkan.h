@@ -25,12 +25,12 @@ struct qb_vk_device_info {
     char type[16];        /* "discrete", "integrated", "virtual", "cpu", "other" */
     uint32_t api_version; /* VK_MAKE_API_VERSION */
     uint64_t memory;      /* bytes of its largest device-local heap */
-    uint64_t max_storage_buffer_range;   /* bytes one storage-buffer binding may span */
-    uint32_t max_workgroup_invocations;  /* per workgroup */
-    uint32_t max_shared_memory;          /* bytes of shared memory per workgroup */
-    uint32_t subgroup_size;              /* 0 where subgroup operations are not usable */
-    int int8, fp16, int_dot, subgroup;   /* shaderInt8, shaderFloat16, integer dot products,
-                                            subgroup arithmetic in compute shaders */
+    uint64_t max_storage_buffer_range;  /* bytes one storage-buffer binding may span */
+    uint32_t max_workgroup_invocations; /* per workgroup */
+    uint32_t max_shared_memory;         /* bytes of shared memory per workgroup */
+    uint32_t subgroup_size;             /* 0 where subgroup operations are not usable */
+    int int8, fp16, int_dot, subgroup;  /* shaderInt8, shaderFloat16, integer dot products,
+                                           subgroup arithmetic in compute shaders */
 };
 
 /* Lists up to max devices into out and their count into *n (all of them, even past max).

@@ -1,0 +1,178 @@
+/* test_engine_vulkan: the engine on the Vulkan backend (kernels/vulkan/backend_vulkan.h) on
+ * stories260K: greedy generation from BOS reproduces llama2.c's reference text byte for byte
+ * in f32, and the logits of a prefill and of single-token steps stay within a stated bound of
+ * the CPU backend's in f32, f16 and bf16. Runs with the validation layer (QB_VK_VALIDATION=1)
+ * and requires it to report no error. Skips, saying why, without ../shared/models or without
+ * a Vulkan device. */
+#include "collector/engine/engine.h"
+#include "collector/engine/generate.h"
+#include "collector/model/model.h"
+#include "collector/model/qmodel.h"
+#include "collector/model/qspec.h"
+#include "collector/tokenizer/tokenizer.h"
+#include "kernels/base/err.h"
+#include "kernels/vulkan/backend_vulkan.h"
+#include "kernels/vulkan/vk.h"
+#include "tests/check.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define BIN "models/stories260K/stories260K.bin"
+#define TOK "models/stories260K/tok512.bin"
+#define EXPECTED "models/stories260K/expected_greedy_200steps.txt"
+
+static struct qb_model *m;
+
+static struct qb_engine *engine(const struct qb_qmodel *qm, qb_backend_new_fn be)
+{
+    struct qb_engine_opts o = {.max_ctx = 256, .backend = be};
+    struct qb_engine *e = NULL;
+    int rc = qb_engine_new_opts(qm, &o, &e);
+    if (rc < 0)
+        fprintf(stderr, "  engine: %s\n", qb_errmsg());
+    CHECK(rc == 0);
+    return e;
+}
+
+static struct qb_qmodel *qmodel(const char *spec_s)
+{
+    struct qb_qspec spec;
+    struct qb_qmodel *qm = NULL;
+    CHECK(qb_qspec_parse(spec_s, &spec) == 0 && qb_qmodel_new(m, &spec, &qm) == 0);
+    return qm;
+}
+
+static void test_greedy_f32_is_the_reference(void)
+{
+    struct qb_qmodel *qm = qmodel("f32");
+    struct qb_engine *e = qm ? engine(qm, qb_backend_vulkan_new) : NULL;
+    struct qb_gen_opts o = QB_GEN_OPTS_INIT;
+    struct qb_gen_result g;
+    int32_t bos = qb_tok_bos(m->tok);
+    char *want = malloc(1 << 16);
+    size_t n_want = 0;
+    FILE *f = fopen(qb_shared_path(EXPECTED), "rb");
+    CHECK(f && want && (n_want = fread(want, 1, 1 << 16, f)) > 0);
+    if (f)
+        fclose(f);
+    if (e) {
+        CHECK(strcmp(qb_engine_backend(e), "vulkan") == 0);
+        o.max_tokens = 200;
+        CHECK(qb_generate(e, m->tok, m->cfg.vocab_size, &bos, 1, &o, NULL, NULL, &g) == 0);
+        CHECK(g.n_text == n_want && memcmp(g.text, want, n_want) == 0);
+        if (g.n_text != n_want || memcmp(g.text, want, n_want) != 0)
+            fprintf(stderr, "  got: %.*s\n", (int)g.n_text, g.text);
+        qb_gen_result_release(&g);
+    }
+    free(want);
+    qb_engine_free(e);
+    qb_qmodel_free(qm);
+}
+
+/* Logits of a 37-token prefill (the tiled matmul) and of 5 single-token steps (the
+ * matrix-vector kernel) against the CPU backend's, in one config. Bound: |gpu - cpu| <=
+ * 2e-4 absolute on logits of magnitude up to ~20 (f32 sums in another order through 5
+ * layers); the argmax of every position agrees. */
+static void logits_vs_cpu(const char *spec_s)
+{
+    struct qb_qmodel *qm = qmodel(spec_s);
+    struct qb_engine *g = qm ? engine(qm, qb_backend_vulkan_new) : NULL;
+    struct qb_engine *c = qm ? engine(qm, NULL) : NULL;
+    const int64_t v = m->cfg.vocab_size, n = 37;
+    float *lg = malloc((size_t)(n * v) * sizeof *lg), *lc = malloc((size_t)(n * v) * sizeof *lc);
+    int32_t ids[37];
+    double worst = 0;
+    int argmax_differs = 0;
+
+    if (!g || !c || !lg || !lc)
+        goto out;
+    for (int i = 0; i < n; i++)
+        ids[i] = (int32_t)((i * 37 + 11) % v);
+    CHECK(qb_engine_forward(g, ids, n, lg) == 0 && qb_engine_forward(c, ids, n, lc) == 0);
+    for (int s = 0; s < 6; s++) {
+        int64_t rows = s == 0 ? n : 1;
+        for (int64_t i = 0; i < rows * v; i++) {
+            double d = fabs((double)lg[i] - lc[i]);
+            worst = d > worst ? d : worst;
+        }
+        for (int64_t t = 0; t < rows; t++) {
+            int64_t ag = 0, ac = 0;
+            for (int64_t j = 1; j < v; j++) {
+                ag = lg[t * v + j] > lg[t * v + ag] ? j : ag;
+                ac = lc[t * v + j] > lc[t * v + ac] ? j : ac;
+            }
+            argmax_differs += ag != ac;
+        }
+        int32_t next = (int32_t)((s * 13 + 7) % v);
+        CHECK(qb_engine_forward(g, &next, 1, lg) == 0 && qb_engine_forward(c, &next, 1, lc) == 0);
+    }
+    printf("# %s: max |logit gpu - cpu| = %.3g over a 37-token prefill and 5 steps\n", spec_s,
+           worst);
+    CHECK(worst <= 2e-4);
+    CHECK(argmax_differs == 0);
+    {
+        struct qb_backend_mem mem;
+        CHECK(qb_engine_mem(g, &mem) == 0);
+        CHECK(mem.weights > 0 && mem.kv_cache > 0 && mem.scratch > 0 && mem.capacity > 0 &&
+              mem.peak >= mem.weights + mem.kv_cache + mem.scratch);
+        CHECK(strstr(qb_engine_device_name(g), " MiB") != NULL);
+    }
+out:
+    free(lg);
+    free(lc);
+    qb_engine_free(g);
+    qb_engine_free(c);
+    qb_qmodel_free(qm);
+}
+
+static void test_logits_f32(void)
+{
+    logits_vs_cpu("f32");
+}
+static void test_logits_f16(void)
+{
+    logits_vs_cpu("f16");
+}
+static void test_logits_bf16(void)
+{
+    logits_vs_cpu("bf16");
+}
+
+static void test_no_validation_errors(void)
+{
+    CHECK(qb_vk_validation_errors() == 0);
+}
+
+int main(void)
+{
+    char tok[4096], why[512];
+    struct qb_load_opts lo = {0};
+    struct qb_vk_device_info dev[4];
+    int nd = 0;
+
+    setenv("QB_VK_VALIDATION", "1", 0);
+    if (!qb_shared_path(BIN) || !qb_shared_path(TOK) || !qb_shared_path(EXPECTED)) {
+        check_skip("vulkan engine tests", "../shared/models/stories260K not found");
+        return check_summary();
+    }
+    if (qb_vulkan_devices(dev, 4, &nd) < 0 || nd == 0) {
+        snprintf(why, sizeof why, "no Vulkan device: %s", qb_errmsg());
+        check_skip("vulkan engine tests", why);
+        return check_summary();
+    }
+    snprintf(tok, sizeof tok, "%s", qb_shared_path(TOK));
+    lo.tokenizer_path = tok;
+    if (qb_model_load(qb_shared_path(BIN), &lo, &m) < 0) {
+        fprintf(stderr, "%s\n", qb_errmsg());
+        return 1;
+    }
+    printf("# device: %s (%s)\n", dev[0].name, dev[0].driver);
+    RUN(test_greedy_f32_is_the_reference);
+    RUN(test_logits_f32);
+    RUN(test_logits_f16);
+    RUN(test_logits_bf16);
+    RUN(test_no_validation_errors);
+    qb_model_free(m);
+    return check_summary();
+}
