@@ -81,6 +81,18 @@ int qb_device_open(struct qb_device *d)
     snprintf(d->name, sizeof d->name, "%s", dev[d->index].name);
     snprintf(d->driver, sizeof d->driver, "%s", dev[d->index].driver);
     d->memory = (int64_t)dev[d->index].memory;
+    /* QB_DEVICE_MEMORY_MIB: the capacity the fit check assumes, at most the device's (to try
+     * a smaller device's refusal on a larger one) */
+    const char *cap = getenv("QB_DEVICE_MEMORY_MIB");
+    if (cap && *cap) {
+        char *end;
+        long long mib = strtoll(cap, &end, 10);
+        if (*end || mib < 1)
+            return qb_err(QB_EINVAL, "QB_DEVICE_MEMORY_MIB='%s' is not a positive count of MiB",
+                          cap);
+        if (mib < d->memory >> 20)
+            d->memory = (int64_t)mib << 20;
+    }
     return 0;
 }
 
@@ -120,7 +132,9 @@ static int64_t matrix_bytes(const struct qb_qbase *b, int64_t rows, int64_t cols
 {
     int64_t k = qb_qbase_padded_cols(b, cols);
     int64_t per_row = (int64_t)qb_fmt_row_bytes(b->fmt, k, b->group, b->asym);
-    if (b->fmt == QB_FMT_E4M3 || b->fmt == QB_FMT_E5M2 || b->fmt == QB_FMT_I8)
+    if (b->fmt == QB_FMT_E4M3 || b->fmt == QB_FMT_E5M2)
+        per_row += 4; /* row scale */
+    else if (b->fmt == QB_FMT_I8)
         per_row += 8; /* row scale and row sum */
     return rows * per_row;
 }

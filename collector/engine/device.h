@@ -46,7 +46,8 @@ struct qb_device {
  * device (qb_device_open does). */
 int qb_device_parse(const char *spec, struct qb_device *out);
 
-/* Finds the device d names and fills its name, driver and memory. QB_EUNSUP when it is
+/* Finds the device d names and fills its name, driver and memory (QB_DEVICE_MEMORY_MIB, when
+ * set, lowers the memory the fit check assumes). QB_EUNSUP when it is
  * absent ("vulkan:3: there is 1 Vulkan device (vulkan:0 ...)", or no Vulkan at all, with
  * the reason). The CPU is always there. */
 int qb_device_open(struct qb_device *d);
