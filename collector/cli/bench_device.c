@@ -159,10 +159,9 @@ int qb_bench_device(const struct qb_device *d, const struct qb_qspec *specs, int
         if (s == 0) {
             if ((rc = device_bandwidth(&be, &bw)) < 0)
                 goto next;
-            printf("device: %s (%s, %s), copy bandwidth %.1f GB/s (a 64 MiB buffer copied on "
-                   "the device, bytes read + written)\n",
-                   d->spec, be.ops->device_name ? be.ops->device_name(be.ctx) : d->name, d->driver,
-                   bw);
+            printf("device: %s %s, copy bandwidth %.1f GB/s (a 64 MiB buffer copied on the "
+                   "device, bytes read + written)\n",
+                   d->spec, be.ops->device_name ? be.ops->device_name(be.ctx) : d->name, bw);
             printf("%-11s %-5s %-12s %9s %9s %7s %9s %8s %9s\n", "shape", "batch", "config", "ms",
                    "GB/s", "of bw", "GFLOP/s", "bits/w", "tok vs b1");
         }
