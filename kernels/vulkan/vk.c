@@ -375,11 +375,13 @@ int qb_vk_new(int index, struct qb_vk **out)
     vk->phys = devs[index];
     free(devs);
     if ((rc = open_device(vk)) < 0 ||
-        (rc = buf_alloc(vk, 256 << 10, 0, QB_VK_MEM_SCRATCH, 1, "the upload arena", &vk->arena)) <
-            0 ||
+        (rc = buf_alloc(vk,
+                        vk->max_range < (256u << 10) ? vk->max_range & ~(uint64_t)15 : (256u << 10),
+                        0, QB_VK_MEM_SCRATCH, 1, "the upload arena", &vk->arena)) < 0 ||
         (!vk->caps.uma &&
-         (rc = buf_alloc(vk, vk->max_range < (4u << 20) ? vk->max_range : (4u << 20), 0,
-                         QB_VK_MEM_SCRATCH, 1, "the staging buffer", &vk->staging)) < 0)) {
+         (rc =
+              buf_alloc(vk, vk->max_range < (4u << 20) ? vk->max_range & ~(uint64_t)15 : (4u << 20),
+                        0, QB_VK_MEM_SCRATCH, 1, "the staging buffer", &vk->staging)) < 0)) {
         qb_vk_free(vk);
         return rc;
     }
