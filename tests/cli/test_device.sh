@@ -44,7 +44,9 @@ expect_exit "run --device vulkan without Vulkan" 1 env VK_ICD_FILENAMES=/nonexis
 [ ! -e "$TMP/nov.db" ] && ok "run without Vulkan creates no database" || fail "run without Vulkan creates no database"
 expect_exit "bench-kernels --device vulkan without Vulkan" 1 env VK_ICD_FILENAMES=/nonexistent "$QBRIEF" bench-kernels --device vulkan --shapes 64x64
 
-# --- with a Vulkan device ---------------------------------------------------------------------
+# --- with a Vulkan device (the validation layer on, where installed: no error may show) ------
+export QB_VK_VALIDATION=1
+clean() { ! grep -q "vulkan validation error" "$TMP/err" && ok "$1: no validation error" || fail "$1: no validation error" "$(grep -m1 "validation error" "$TMP/err")"; }
 "$QBRIEF" inspect --devices >"$TMP/devs" 2>&1
 n_dev=$(grep -c "^vulkan:[0-9]" "$TMP/devs")
 if [ "$n_dev" -eq 0 ]; then
@@ -59,6 +61,7 @@ grep -q "vulkan:$n_dev is absent" "$TMP/err" && ok "absent device named with the
 expect_exit "bench-kernels --device vulkan" 0 "$QBRIEF" bench-kernels --device vulkan --shapes 256x96 --formats f32,bf16 --batches 1,4 --reps 3
 grep -q "^device: vulkan:0 .*copy bandwidth" "$TMP/out" && [ "$(grep -c "^  256x96 " "$TMP/out")" -ge 2 ] \
     && ok "bench-kernels on the device prints the table" || fail "bench-kernels on the device prints the table" "$(cat "$TMP/out" "$TMP/err")"
+clean "bench-kernels"
 
 if [ ! -r "$S/stories260K.bin" ] || [ ! -r "$G" ]; then
     skip "generate and run on the device" "../shared/models not found"
@@ -69,6 +72,7 @@ expect_exit "generate --device vulkan" 0 "$QBRIEF" generate "$S/stories260K.bin"
 cmp -s "$TMP/out" "$S/expected_greedy_200steps.txt" && ok "generate on the device prints the reference text exactly" \
     || fail "generate on the device prints the reference text exactly" "$(diff "$TMP/out" "$S/expected_greedy_200steps.txt" | head -5)"
 grep -q "decode:.* on .*MiB" "$TMP/err" && ok "generate names the device" || fail "generate names the device" "$(cat "$TMP/err")"
+clean "generate"
 
 expect_exit "a config that does not fit is refused" 1 env QB_DEVICE_MEMORY_MIB=1 "$QBRIEF" run --model "$G" --suite "$SUITE" --configs f32 --device vulkan --db "$TMP/fit.db"
 grep -q "config f32 does not fit device vulkan:0.*1.0 MiB" "$TMP/err" && ok "the refusal names the config, need and capacity" \
@@ -86,6 +90,7 @@ db: dev.db
 PLAN
 expect_exit "run with device: vulkan" 0 "$QBRIEF" run "$TMP/dev.yaml"
 grep -q "22 evaluated" "$TMP/err" && ok "every item evaluated on the device" || fail "every item evaluated on the device" "$(tail -2 "$TMP/err")"
+clean "run"
 if command -v sqlite3 >/dev/null; then
     q() { sqlite3 "$TMP/dev.db" "$1"; }
     q "select device from runs" | grep -q "^vulkan:0 .*MiB$" && q "select device_json from runs" | grep -q '"kind":"vulkan"' \
