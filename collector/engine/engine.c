@@ -290,8 +290,7 @@ int qb_engine_mem(const struct qb_engine *e, struct qb_backend_mem *m)
 {
     memset(m, 0, sizeof *m);
     if (!e->be.ops->mem)
-        return qb_err(QB_EUNSUP, "the %s backend does not report its memory",
-                      e->be.ops->name);
+        return qb_err(QB_EUNSUP, "the %s backend does not report its memory", e->be.ops->name);
     return e->be.ops->mem(e->be.ctx, m);
 }
 
