@@ -869,6 +869,9 @@ static int check_inputs(struct run_ctx *c)
     if (!m->tok)
         return qb_err(QB_EINVAL, "'%s': the model has no tokenizer; pass --tokenizer FILE",
                       m->path);
+    if (c->dv.on_device)
+        say(c, QB_RUN_EV_NOTE, -1, NULL, "evaluating, timing and measuring memory on %s",
+            c->dv.desc);
     /* the evaluation's engines hold the model's whole context */
     if ((rc = qb_run_device_fit(&c->dv, m, c->specs, (const char(*)[QB_QSPEC_MAX])c->names,
                                 c->n_cfg, m->cfg.max_seq_len)) < 0)
