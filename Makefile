@@ -65,6 +65,7 @@ define vk_shader_rules
 $(1)/kernels/vulkan/shaders/%.spv.inc: kernels/vulkan/shaders/%.comp
 	@mkdir -p $$(@D)
 	$$(GLSLC) --target-env=vulkan1.2 -O -mfmt=c -Ikernels/vulkan/shaders -MD -MF $$@.d -MT $$@ -o $$@ $$<
+	@sed -e 's/^[^:]*://' -e 's/\\$$$$//' $$@.d | tr ' ' '\n' | grep . | sed 's/$$$$/:/' >> $$@.d
 $(1)/kernels/vulkan/shaders.list: FORCE
 	@mkdir -p $$(@D)
 	@echo '$$(VK_COMP)' | cmp -s - $$@ || echo '$$(VK_COMP)' > $$@

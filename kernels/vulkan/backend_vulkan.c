@@ -51,6 +51,18 @@ static uint32_t groups(int64_t work, uint32_t per, uint32_t max)
     return g > (int64_t)max ? max : (uint32_t)g;
 }
 
+/* a workgroup size for `work` items split about `per` to a thread: a power of two from
+ * `lo` (or the subgroup) up to the device's 1-D size */
+static uint32_t wg_for(const struct vkb *c, int64_t work, int64_t per, uint32_t lo)
+{
+    uint32_t wg = 1;
+    if (c->vk->lim.subgroup_size > lo)
+        lo = c->vk->lim.subgroup_size;
+    while (wg < lo || ((int64_t)wg * per < work && wg < c->vk->lim.wg_size))
+        wg *= 2;
+    return wg > c->vk->lim.wg_size ? c->vk->lim.wg_size : wg;
+}
+
 static void vkb_free(void *vctx)
 {
     struct vkb *c = vctx;
@@ -249,14 +261,19 @@ static int matmul_f(struct vkb *c, struct qb_vk_buf *y, const struct qb_vk_buf *
     struct qb_vk_pipe *p;
     int rc, tiled = n > 2;
     uint32_t ts = c->vk->lim.max_invocations >= 256 ? 16 : 8;
-    const char *mv = c->vk->caps.subgroup && !getenv("QB_VK_NO_SUBGROUP") ? "mv_f_sg" : "mv_f";
+    const int sg = c->vk->caps.subgroup && !getenv("QB_VK_NO_SUBGROUP");
+    /* subgroup path: a subgroup per row, 64 threads (or one subgroup) a workgroup; shared
+     * path: a workgroup per row, about 4 inputs per thread, so that a short row does not idle
+     * 256 threads */
+    uint32_t mv_wg = sg ? wg_for(c, 64, 1, 1) : wg_for(c, w->in_cols, 4, 32);
+    uint32_t mv_rows = sg ? mv_wg / c->vk->lim.subgroup_size : 1; /* rows a workgroup takes */
 
     if (tiled) {
         uint32_t spec[3] = {ts, fmt_code(w->fmt), ts};
         rc = qb_vk_pipeline(c->vk, "mm_f", 3, spec, 3, &p);
     } else {
-        uint32_t spec[2] = {WG(c), fmt_code(w->fmt)};
-        rc = qb_vk_pipeline(c->vk, mv, 3, spec, 2, &p);
+        uint32_t spec[2] = {mv_wg, fmt_code(w->fmt)};
+        rc = qb_vk_pipeline(c->vk, sg ? "mv_f_sg" : "mv_f", 3, spec, 2, &p);
     }
     if (rc < 0)
         return rc;
@@ -273,7 +290,7 @@ static int matmul_f(struct vkb *c, struct qb_vk_buf *y, const struct qb_vk_buf *
         struct qb_vk_range b[3] = {qb_vk_chunk_range(y, 0), qb_vk_chunk_range(x, 0),
                                    qb_vk_chunk_range(w->data, ch)};
         uint32_t gx = tiled ? groups(rows, ts, c->vk->lim.max_group_x)
-                            : groups(rows, 1, c->vk->lim.max_group_x);
+                            : groups(rows, mv_rows, c->vk->lim.max_group_x);
         uint32_t gy =
             tiled ? groups(n, ts, c->vk->lim.max_group_x) : groups(n, 1, c->vk->lim.max_group_x);
         if (tiled && ((int64_t)gx * ts < rows || (int64_t)gy * ts < n))
@@ -356,7 +373,7 @@ static int rmsnorm(void *vctx, struct qb_bbuf *y, const struct qb_bbuf *x, const
     struct vkb *c = vctx;
     struct qb_vk_pipe *p;
     int rc;
-    uint32_t spec[1] = {WG(c)};
+    uint32_t spec[1] = {wg_for(c, d, 4, 32)};
     struct {
         uint32_t n, d;
         float eps;
@@ -471,7 +488,7 @@ static int attention(void *vctx, int64_t layer, const struct qb_bbuf *q, const s
             return rc;
     }
     /* scores held in shared memory beside q, the accumulator and the reduction */
-    uint32_t wg = WG(c), hdmax = (uint32_t)hd;
+    uint32_t wg = wg_for(c, hd, 1, 64), hdmax = (uint32_t)hd;
     int64_t room = (int64_t)c->vk->lim.shared_bytes / 4 - 2 * hdmax - wg - 64;
     uint32_t s = (uint32_t)(room < ctx ? room : ctx);
     if (s > 4096)
@@ -555,6 +572,18 @@ int qb_backend_vulkan_new(const struct qb_backend_shape *shape, struct qb_backen
     c->kv_dim = s->n_kv_heads * s->head_dim;
     if ((rc = qb_vk_new(s->device, &c->vk)) < 0)
         goto fail;
+    {
+        /* the KV cache is checked whole before any of it is allocated */
+        double kv = 2.0 * (double)s->cache_layers * (double)s->max_ctx * (double)c->kv_dim * 4;
+        if (kv > (double)c->vk->capacity) {
+            rc = qb_err(QB_ENOMEM,
+                        "vulkan: a KV cache of %lld positions in %lld layers (%.0f MiB) does not "
+                        "fit %s (%llu MiB)",
+                        (long long)s->max_ctx, (long long)s->cache_layers, kv / 1048576.0,
+                        c->vk->name, (unsigned long long)(c->vk->capacity >> 20));
+            goto fail;
+        }
+    }
     if (!(c->kc = calloc((size_t)s->cache_layers, sizeof *c->kc)) ||
         !(c->vc = calloc((size_t)s->cache_layers, sizeof *c->vc))) {
         rc = qb_err(QB_ENOMEM, "out of memory for the vulkan backend");

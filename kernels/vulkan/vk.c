@@ -61,8 +61,12 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlag
                                                  const VkDebugUtilsMessengerCallbackDataEXT *d,
                                                  void *user)
 {
-    (void)type;
     (void)user;
+    /* the loader's own messages ("Found no drivers!" where there is no device) are general,
+     * not validation: the caller reports those conditions itself */
+    if (!(type & (VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                  VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT)))
+        return VK_FALSE;
     if (sev & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT) {
         atomic_fetch_add(&validation_errors, 1);
         fprintf(stderr, "vulkan validation error: %s\n", d && d->pMessage ? d->pMessage : "?");
@@ -215,6 +219,8 @@ static int open_device(struct qb_vk *vk)
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
     VkPhysicalDeviceDriverProperties drv = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES};
+    VkPhysicalDeviceMaintenance3Properties m3 = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES};
     VkPhysicalDeviceVulkan11Features f11 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES};
     VkPhysicalDeviceVulkan12Features f12 = {
@@ -235,6 +241,7 @@ static int open_device(struct qb_vk *vk)
 
     props.pNext = &sub;
     sub.pNext = &drv;
+    drv.pNext = &m3;
     vkGetPhysicalDeviceProperties2(vk->phys, &props);
     api = props.properties.apiVersion;
     snprintf(vk->name, sizeof vk->name, "%s", props.properties.deviceName);
@@ -286,7 +293,10 @@ static int open_device(struct qb_vk *vk)
             wg &= wg - 1;
         vk->lim.wg_size = wg;
     }
+    /* one chunk is one allocation: no larger than the device allocates at once either */
     vk->max_range = L->maxStorageBufferRange;
+    if (m3.maxMemoryAllocationSize && m3.maxMemoryAllocationSize < vk->max_range)
+        vk->max_range = m3.maxMemoryAllocationSize;
     {
         const char *e = getenv("QB_VK_MAX_RANGE");
         if (e && *e) {
@@ -539,12 +549,23 @@ int qb_vk_flush(struct qb_vk *vk)
                          VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                          VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
     vk->recording = 0;
-    VKTRY(vkEndCommandBuffer(vk->cmd), "vkEndCommandBuffer");
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
                        .commandBufferCount = 1,
                        .pCommandBuffers = &vk->cmd};
-    VKTRY(vkQueueSubmit(vk->queue, 1, &si, vk->fence), "vkQueueSubmit");
-    VKTRY(vkWaitForFences(vk->dev, 1, &vk->fence, VK_TRUE, UINT64_MAX), "vkWaitForFences");
+    int rc = vkfail(vkEndCommandBuffer(vk->cmd), "vkEndCommandBuffer");
+    if (rc == 0 && (rc = vkfail(vkQueueSubmit(vk->queue, 1, &si, vk->fence), "vkQueueSubmit")) == 0)
+        rc =
+            vkfail(vkWaitForFences(vk->dev, 1, &vk->fence, VK_TRUE, UINT64_MAX), "vkWaitForFences");
+    if (rc < 0) { /* the work is lost; the context stays usable for the next */
+        (void)vkDeviceWaitIdle(vk->dev);
+        (void)vkResetFences(vk->dev, 1, &vk->fence);
+        (void)vkResetCommandPool(vk->dev, vk->cmd_pool, 0);
+        (void)vkResetDescriptorPool(vk->dev, vk->desc_pool, 0);
+        vk->desc_sets_left = 512;
+        vk->arena_used = 0;
+        vk->pending = 0;
+        return rc;
+    }
     VKTRY(vkResetFences(vk->dev, 1, &vk->fence), "vkResetFences");
     VKTRY(vkResetCommandPool(vk->dev, vk->cmd_pool, 0), "vkResetCommandPool");
     VKTRY(vkResetDescriptorPool(vk->dev, vk->desc_pool, 0), "vkResetDescriptorPool");
@@ -688,6 +709,14 @@ static int buf_alloc(struct qb_vk *vk, uint64_t bytes, uint64_t unit, int kind, 
                       "vulkan: %s needs %llu bytes in one binding; %s allows %llu "
                       "(maxStorageBufferRange)",
                       what, (unsigned long long)unit, vk->name, (unsigned long long)limit);
+    if (!host && vk->capacity &&
+        (uint64_t)(vk->mem[0] + vk->mem[1] + vk->mem[2]) + bytes > vk->capacity)
+        return qb_err(QB_ENOMEM,
+                      "vulkan: %s (%llu MiB) does not fit %s: %llu MiB of its %llu MiB are "
+                      "in use",
+                      what, (unsigned long long)(bytes >> 20), vk->name,
+                      (unsigned long long)((vk->mem[0] + vk->mem[1] + vk->mem[2]) >> 20),
+                      (unsigned long long)(vk->capacity >> 20));
     if (!(b = calloc(1, sizeof *b)))
         return qb_err(QB_ENOMEM, "out of memory for %s", what);
     b->bytes = bytes;
@@ -713,6 +742,10 @@ static int buf_alloc(struct qb_vk *vk, uint64_t bytes, uint64_t unit, int kind, 
         }
     }
     count(vk, kind, (int64_t)bytes);
+    b->next = vk->bufs;
+    if (vk->bufs)
+        vk->bufs->prev = b;
+    vk->bufs = b;
     *out = b;
     return 0;
 }
@@ -729,6 +762,12 @@ void qb_vk_buf_free(struct qb_vk *vk, struct qb_vk_buf *b)
         return;
     (void)qb_vk_flush(vk); /* pending ops may still read it */
     count(vk, b->kind, -(int64_t)b->bytes);
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        vk->bufs = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
     buf_release(vk, b);
 }
 
@@ -887,10 +926,11 @@ void qb_vk_free(struct qb_vk *vk)
             vk->pipes = p->next;
             pipe_free(vk, p);
         }
-        if (vk->arena)
-            buf_release(vk, vk->arena);
-        if (vk->staging)
-            buf_release(vk, vk->staging);
+        while (vk->bufs) { /* arena, staging, and whatever a caller did not free */
+            struct qb_vk_buf *b = vk->bufs;
+            vk->bufs = b->next;
+            buf_release(vk, b);
+        }
         if (vk->desc_pool)
             vkDestroyDescriptorPool(vk->dev, vk->desc_pool, NULL);
         if (vk->fence)

@@ -88,6 +88,7 @@ struct qb_vk_buf {
     int n_chunks;
     int kind; /* QB_VK_MEM_* (what it is counted as) */
     struct qb_vk_chunk *chunk;
+    struct qb_vk_buf *prev, *next; /* every live buffer of the context, for teardown */
 };
 
 /* A range of one chunk to bind: size bytes at off of buf. */
@@ -130,6 +131,7 @@ struct qb_vk {
     struct qb_vk_buf *staging; /* NULL on uma devices (unless forced) */
 
     struct qb_vk_pipe *pipes; /* cache, a list */
+    struct qb_vk_buf *bufs;   /* live buffers: qb_vk_free releases those still here */
     /* state another file keeps per context (matmul_q.c: its scratch), released by ext_free
      * in qb_vk_free before the device goes */
     void *ext;
@@ -139,7 +141,8 @@ struct qb_vk {
 
 /* Opens device `index` (QB_EUNSUP "no Vulkan device N (K found)" when absent). */
 int qb_vk_new(int index, struct qb_vk **out);
-/* Waits for pending work, then releases pipelines, buffers it owns, device and instance. */
+/* Waits for pending work, then releases pipelines, every buffer not yet freed, the device and
+ * the instance. */
 void qb_vk_free(struct qb_vk *vk);
 
 /* A buffer of `bytes` in chunks of whole units of `unit` bytes (unit 0: one chunk, which

@@ -380,6 +380,17 @@ static void test_absent_device(void)
     CHECK(strstr(qb_errmsg(), "no Vulkan device 99") != NULL);
 }
 
+/* a KV cache past the device's memory: QB_ENOMEM naming it, before anything is allocated */
+static void test_kv_cache_too_big(void)
+{
+    struct qb_backend_shape s = shape;
+    struct qb_backend b;
+    s.max_ctx = 1 << 20;
+    s.cache_layers = 4096;
+    CHECK(qb_backend_vulkan_new(&s, &b) == QB_ENOMEM && b.ops == NULL);
+    CHECK(strstr(qb_errmsg(), "KV cache") != NULL && strstr(qb_errmsg(), "does not fit") != NULL);
+}
+
 static void test_no_validation_errors(void)
 {
     CHECK(qb_vk_validation_errors() == 0);
@@ -410,6 +421,7 @@ int main(void)
     RUN(test_read_write_copy);
     RUN(test_mem_and_name);
     RUN(test_absent_device);
+    RUN(test_kv_cache_too_big);
     gpu.ops->free(gpu.ctx);
     cpu.ops->free(cpu.ctx);
     RUN(test_no_validation_errors);

@@ -215,6 +215,27 @@ static void test_pipelines(void)
     qb_vk_free(vk);
 }
 
+/* buffers a caller never freed go with the context (the validation layer reports any
+ * object left at vkDestroyDevice, and LSan any host memory) */
+static void test_teardown_releases_buffers(void)
+{
+    struct qb_vk *vk = NULL;
+    struct qb_vk_buf *a = NULL, *b = NULL;
+    float x[5] = {1, 2, 3, 4, 5};
+    int before = qb_vk_validation_errors();
+    CHECK(qb_vk_new(0, &vk) == 0);
+    if (!vk)
+        return;
+    CHECK(qb_vk_buf_new(vk, 20, 0, QB_VK_MEM_SCRATCH, "a", &a) == 0 &&
+          qb_vk_buf_new(vk, 20, 0, QB_VK_MEM_WEIGHTS, "b", &b) == 0);
+    CHECK(a && b && qb_vk_upload(vk, a, 0, x, sizeof x) == 0 &&
+          qb_vk_copy(vk, b, 0, a, 0, sizeof x) == 0); /* recorded, never submitted */
+    CHECK(vk->mem[QB_VK_MEM_WEIGHTS] == 20);
+    qb_vk_buf_free(vk, a);
+    qb_vk_free(vk);
+    CHECK(qb_vk_validation_errors() == before);
+}
+
 static void test_no_validation_errors(void)
 {
     CHECK(qb_vk_validation_errors() == 0);
@@ -236,6 +257,7 @@ int main(void)
     RUN(test_split_through_the_backend);
     RUN(test_split_staged_through_the_backend);
     RUN(test_pipelines);
+    RUN(test_teardown_releases_buffers);
     RUN(test_no_validation_errors);
     return check_summary();
 }

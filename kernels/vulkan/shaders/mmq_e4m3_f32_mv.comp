@@ -1,0 +1,7 @@
+#version 450
+/* e4m3 weights, f32 activations: matrix-vector (decode); see mmq_body.glsl. */
+#define FMT_E4M3 1
+#define ACT_F32 1
+#define RM 2
+#define TN 1
+#include "mmq_body.glsl"

@@ -1,0 +1,7 @@
+#version 450
+/* i3 weights, i8 activations: tiled matrix-matrix (prefill, batches); see mmq_body.glsl. */
+#define FMT_I3 1
+#define ACT_I8 1
+#define RM 4
+#define TN 8
+#include "mmq_body.glsl"
