@@ -53,7 +53,8 @@ void qb_analysis_free(struct qb_analysis *a)
                      &a->model_path,   &a->model_sha256, &a->architecture,   &a->model_format,
                      &a->suite_path,   &a->suite_sha256, &a->qbrief_version, &a->git_commit,
                      &a->command_line, &a->host,         &a->machine_json,   &a->started_at,
-                     &a->finished_at,  &a->calib_file,   &a->calib_sha256,   &a->settings_json};
+                     &a->finished_at,  &a->calib_file,   &a->calib_sha256,   &a->settings_json,
+                     &a->device};
     for (size_t i = 0; i < sizeof strs / sizeof *strs; i++)
         g_free(*strs[i]);
     for (int64_t i = 0; a->configs && i < a->n_configs; i++) {

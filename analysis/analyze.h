@@ -220,6 +220,8 @@ struct qb_analysis {
     char *suite_path, *suite_sha256;
     int64_t n_suite_items;
     char *qbrief_version, *git_commit, *command_line, *host, *machine_json;
+    char *device; /* where latency and memory were measured: "cpu", "vulkan:0 NAME, DRIVER,
+                   * N MiB"; NULL for a run stored before schema 4 (the CPU) */
     char *started_at, *finished_at;
     char *calib_file, *calib_sha256;        /* NULL when uncalibrated */
     int64_t calib_sequences, calib_seq_len; /* 0 when uncalibrated */

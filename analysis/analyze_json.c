@@ -241,6 +241,7 @@ int qb_analysis_json(const struct qb_analysis *a, char **out)
         if (a->machine_json)
             mach = json_loads(a->machine_json, 0, NULL);
         put(m, "machine", mach ? mach : str(a->machine_json), &bad);
+        put(m, "device", str(a->device ? a->device : "cpu"), &bad);
         put(m, "started_at", str(a->started_at), &bad);
         put(m, "finished_at", str(a->finished_at), &bad);
         put(root, "provenance", m, &bad);

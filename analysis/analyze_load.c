@@ -50,6 +50,7 @@ static int on_run(void *ctx, const struct qb_store_run *r, const struct qb_store
     a->command_line = dup0(r->command_line);
     a->host = dup0(r->host);
     a->machine_json = dup0(r->machine_json);
+    a->device = dup0(r->device);
     a->settings_json = dup0(r->settings_json);
     a->started_at = dup0(r->started_at);
     a->finished_at = dup0(r->finished_at);

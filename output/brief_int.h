@@ -118,6 +118,7 @@ enum cond {
     C_HAS_MISSING,
     C_ROUTED,
     C_HAS_SPEEDUP,
+    C_ON_DEVICE, /* latency and memory were measured on a device, not the CPU */
     N_GLOBAL_CONDS,
     C_SLICE_HAS_CLIFF = N_GLOBAL_CONDS,
     C_SLICE_IS_PERPLEXITY,
@@ -217,6 +218,8 @@ char *brief_pvalue(double p); /* "<0.001", "0.004", "0.12" */
 /* ---- the values a brief states (vars.c, answer.c) ------------------------------------------ */
 
 int brief_has_latency(const struct qb_analysis *a);
+/* 1 when the run measured latency and memory on a device other than the CPU */
+int brief_on_device(const struct qb_analysis *a);
 int brief_has_memory(const struct qb_analysis *a);
 /* The deployment the brief recommends: routed, or the single config when routing would hold
  * more memory. */

@@ -27,7 +27,7 @@ static const char *const dir_names[] = {
 static const char *const cond_names[] = {
     "has_cliffs", "has_hidden_cliff", "has_latency", "has_memory", "has_calibration",
     "has_warnings", "has_caveats", "has_question", "has_undecided", "has_perplexity",
-    "has_missing", "routed", "has_speedup",
+    "has_missing", "routed", "has_speedup", "on_device",
     /* inside @each slice */
     "slice_has_cliff", "slice_is_perplexity", "slice_undecided",
 };
@@ -54,7 +54,8 @@ static const char *const list_names[] = {"cliffs", "caveats", "warnings"};
 static const char *const var_names[] = {
     "title", "question", "run", "model", "model_file", "model_sha", "architecture", "params",
     "model_format", "suite", "suite_file", "suite_sha", "n_items", "n_slices", "n_configs",
-    "n_results", "n_missing", "baseline", "configs", "machine", "host", "started", "finished",
+    "n_results", "n_missing", "baseline", "configs", "machine", "host", "device", "measured_on",
+    "started", "finished",
     "date", "version", "commit", "run_command", "command", "confidence", "policy", "tolerance",
     "resamples", "seed", "answer", "mem_saving", "mem_baseline", "mem_plan", "speedup",
     "speedup_config", "blended_cost", "blended_tpot", "baseline_tpot", "single_config",

@@ -112,6 +112,11 @@ static void set(struct brief_ctx *c, const char *k, char *v /* owned; NULL -> "â
     g_hash_table_replace(c->vars, g_strdup(k), v ? v : g_strdup(NA));
 }
 
+int brief_on_device(const struct qb_analysis *a)
+{
+    return a->device && strcmp(a->device, "cpu") != 0;
+}
+
 int brief_has_latency(const struct qb_analysis *a)
 {
     for (int64_t i = 0; i < a->n_configs; i++)
@@ -275,6 +280,15 @@ static int vars_run(struct brief_ctx *c, const struct qb_brief_opts *o, const ch
         set(c, "configs", g_string_free(g, FALSE));
     }
     set(c, "host", g_strdup(a->host));
+    /* where latency and memory were measured; a run from before schema 4 ran on the CPU */
+    set(c, "device", g_strdup(a->device ? a->device : "cpu"));
+    {
+        char *p = NULL;
+        if ((rc = brief_pattern(c, brief_on_device(a) ? "measured_on_device" : "measured_on_cpu",
+                                NULL, &p)) < 0)
+            return rc;
+        set(c, "measured_on", p);
+    }
     set(c, "started", g_strdup(a->started_at));
     set(c, "finished", g_strdup(a->finished_at));
     set(c, "date", g_strdup(date));
@@ -380,6 +394,7 @@ static void set_conds(struct brief_ctx *c)
     c->conds[C_HAS_HIDDEN_CLIFF] = hidden;
     c->conds[C_HAS_LATENCY] = brief_has_latency(a);
     c->conds[C_HAS_MEMORY] = brief_has_memory(a);
+    c->conds[C_ON_DEVICE] = brief_on_device(a);
     c->conds[C_HAS_CALIBRATION] = a->calib_file || a->calib_sha256;
     c->conds[C_HAS_WARNINGS] = a->n_warnings > 0;
     c->conds[C_HAS_QUESTION] = a->question && *a->question;

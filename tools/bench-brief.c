@@ -72,7 +72,7 @@ static int build(const char *path, int64_t n_items, int n_cfg)
     for (int c = 0; c < n_cfg; c++) {
         int64_t wb = (int64_t)(1e9 * bpw[c] / 32);
         struct qb_store_config sc = {specs[c], bpw[c], wb, 0.5 * c};
-        struct qb_store_memory mem = {640, wb, 28000000, wb + 60000000};
+        struct qb_store_memory mem = {640, wb, 28000000, wb + 60000000, "bench", "cpu"};
         if ((rc = qb_store_put_config(s, run_id, &sc, &cfg_id[c])) < 0 ||
             (rc = qb_store_put_memory(s, run_id, cfg_id[c], &mem)) < 0)
             goto out;
@@ -80,8 +80,8 @@ static int build(const char *path, int64_t n_items, int n_cfg)
             for (int r = 0; r < 5; r++) {
                 double tpot = 5 + 40 * bpw[c] / 32 * (1 + 0.05 * unif(c * 10 + p, r));
                 struct qb_store_latency l = {
-                    p ? 512 : 128, 128,          1, r, 50.0 * (p + 1) * bpw[c] / 8, tpot,
-                    128 * tpot,    1000.0 / tpot};
+                    p ? 512 : 128, 128,           1,       r,    50.0 * (p + 1) * bpw[c] / 8, tpot,
+                    128 * tpot,    1000.0 / tpot, "bench", "cpu"};
                 if ((rc = qb_store_put_latency(s, run_id, cfg_id[c], &l)) < 0)
                     goto out;
             }

@@ -34,6 +34,13 @@ double qb_now_s(void);
 char *qb_command_line(int argc, char **argv);
 void qb_print_size(FILE *f, double bytes);
 
+struct qb_device;
+struct qb_qspec;
+/* bench-kernels on a device (bench_device.c): the CPU's table, through the backend seam. */
+int qb_bench_device(const struct qb_device *d, const struct qb_qspec *specs, int n_fmt,
+                    const long *ins, const long *outs, int n_shape, const long *batches,
+                    int n_batch, int reps);
+
 int cmd_inspect(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_run(int argc, char **argv);

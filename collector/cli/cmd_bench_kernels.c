@@ -2,6 +2,7 @@
  * (batch 1) and prefill (batch > 1) shapes and sets it against this machine's read bandwidth,
  * measured in the same run. A benchmark that prints a table, never a pass/fail test. */
 #include "collector/cli/cli.h"
+#include "collector/engine/device.h"
 #include "kernels/base/err.h"
 #include "kernels/dispatch.h"
 #include "kernels/qmatmul.h"
@@ -105,14 +106,36 @@ static float frand(uint64_t *s)
     return (float)((*s >> 40) & 0xffffff) / 8388608.0f - 1.0f;
 }
 
+static const struct option longopts[] = {
+    {"formats", required_argument, NULL, 'f'},
+    {"shapes", required_argument, NULL, 's'},
+    {"batches", required_argument, NULL, 'b'},
+    {"threads", required_argument, NULL, 'j'},
+    {"isa", required_argument, NULL, 'I'},
+    {"reps", required_argument, NULL, 'r'},
+    {"device", required_argument, NULL, 'D'},
+    {"help", no_argument, NULL, 'h'},
+    {0},
+};
+
+/* The table on a device (bench_device.c), once the shapes are read. */
+static int on_device(const struct command *self, const struct qb_device *dev,
+                     const struct qb_qspec *specs, int n_fmt, char **shapes, int n_shape,
+                     const long *batches, int n_batch, int reps)
+{
+    long ins[MAX_LIST], outs[MAX_LIST];
+    for (int s = 0; s < n_shape; s++) {
+        char *x_at = strchr(shapes[s], 'x');
+        if (!x_at || (*x_at = 0, qb_parse_long(shapes[s], 1, 1 << 20, &ins[s]) < 0) ||
+            qb_parse_long(x_at + 1, 1, 1 << 20, &outs[s]) < 0)
+            return qb_usage_error(self, "shape '%s' is not INxOUT", shapes[s]);
+    }
+    return qb_report(
+        qb_bench_device(dev, specs, n_fmt, ins, outs, n_shape, batches, n_batch, reps));
+}
+
 int cmd_bench_kernels(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"formats", required_argument, NULL, 'f'}, {"shapes", required_argument, NULL, 's'},
-        {"batches", required_argument, NULL, 'b'}, {"threads", required_argument, NULL, 'j'},
-        {"isa", required_argument, NULL, 'I'},     {"reps", required_argument, NULL, 'r'},
-        {"help", no_argument, NULL, 'h'},          {0},
-    };
     const struct command *self = qb_find_command("bench-kernels");
     char formats_buf[1024] = DEFAULT_FORMATS, shapes_buf[256] = "4096x4096,4096x14336,14336x4096";
     char batches_buf[128] = "1,32";
@@ -120,7 +143,8 @@ int cmd_bench_kernels(int argc, char **argv)
     struct qb_qspec specs[MAX_LIST];
     long batches[MAX_LIST], threads = 0, reps = 15;
     int n_fmt, n_shape, n_batch, opt, rc = 0;
-    const char *isa = NULL;
+    const char *isa = NULL, *device = NULL;
+    struct qb_device dev;
     double bw;
     size_t llc, flush_n;
     uint64_t *flush;
@@ -139,6 +163,7 @@ int cmd_bench_kernels(int argc, char **argv)
                 return qb_usage_error(self, "--reps wants a positive count, not '%s'", optarg);
             break;
         case 'I': isa = optarg; break;
+        case 'D': device = optarg; break;
         case 'h': fputs(self->usage, stdout); return EXIT_OK;
         default: return qb_usage_error(self, "%s", "bad option");
         }
@@ -160,6 +185,12 @@ int cmd_bench_kernels(int argc, char **argv)
         if (qb_parse_long(batches_s[i], 1, 4096, &batches[i]) < 0)
             return qb_usage_error(self, "batch '%s' is not a count from 1 to 4096", batches_s[i]);
 
+    if (qb_device_parse(device, &dev) < 0)
+        return qb_usage_error(self, "--device: %s", qb_errmsg());
+    if ((rc = qb_device_open(&dev)) < 0)
+        return qb_report(rc);
+    if (dev.kind != QB_DEVICE_CPU)
+        return on_device(self, &dev, specs, n_fmt, shapes, n_shape, batches, n_batch, (int)reps);
     bw = read_bandwidth((size_t)1 << 30);
     llc = llc_bytes();
     flush_n = (2 * (llc > ((size_t)32 << 20) ? llc : ((size_t)32 << 20))) / sizeof(uint64_t);

@@ -2,6 +2,7 @@
  * the text, with prefill and decode speed on stderr: option parsing and printing around the
  * library's generation loop (collector/engine/generate.h). */
 #include "collector/cli/cli.h"
+#include "collector/engine/device.h"
 #include "collector/engine/engine.h"
 #include "collector/engine/generate.h"
 #include "collector/model/model.h"
@@ -76,6 +77,14 @@ static int prompt_ids(const struct qb_model *m, const char *prompt, int32_t **id
     return 0;
 }
 
+/* The config's canonical name, for messages (one buffer: one call per message). */
+static const char *qm_name(const struct qb_qspec *spec)
+{
+    static char name[QB_QSPEC_MAX];
+    qb_qspec_format(spec, name, sizeof name);
+    return name;
+}
+
 /* Echoes the prompt, generates with qb_generate printing each piece, then the speeds. */
 static int generate(const struct qb_model *m, struct qb_engine *e, const int32_t *ids,
                     int64_t n_ids, const struct qb_gen_opts *o)
@@ -92,10 +101,15 @@ static int generate(const struct qb_model *m, struct qb_engine *e, const int32_t
     fflush(stdout);
     fprintf(stderr, "prefill: %lld tokens in %.2f ms (%.0f tokens/s)\n", (long long)n_ids,
             g.prefill_s * 1e3, (double)n_ids / g.prefill_s);
-    fprintf(stderr, "decode:  %lld tokens in %.2f ms (%.0f tokens/s), %d threads, %s kernels\n",
-            (long long)g.n_ids, g.decode_s * 1e3,
-            g.n_ids > 1 ? (double)(g.n_ids - 1) / g.decode_s : 0.0, omp_get_max_threads(),
-            qb_kernels()->isa);
+    if (strcmp(qb_engine_backend(e), "cpu"))
+        fprintf(stderr, "decode:  %lld tokens in %.2f ms (%.0f tokens/s) on %s\n",
+                (long long)g.n_ids, g.decode_s * 1e3,
+                g.n_ids > 1 ? (double)(g.n_ids - 1) / g.decode_s : 0.0, qb_engine_device_name(e));
+    else
+        fprintf(stderr, "decode:  %lld tokens in %.2f ms (%.0f tokens/s), %d threads, %s kernels\n",
+                (long long)g.n_ids, g.decode_s * 1e3,
+                g.n_ids > 1 ? (double)(g.n_ids - 1) / g.decode_s : 0.0, omp_get_max_threads(),
+                qb_kernels()->isa);
     qb_gen_result_release(&g);
     return 0;
 }
@@ -113,6 +127,7 @@ int cmd_generate(int argc, char **argv)
         {"isa", required_argument, NULL, 'I'},
         {"config", required_argument, NULL, 'c'},
         {"calib", required_argument, NULL, 'C'},
+        {"device", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -123,7 +138,10 @@ int cmd_generate(int argc, char **argv)
     struct qb_qmodel *qm = NULL;
     struct qb_qspec spec = {.base = {.fmt = QB_FMT_F32}};
     struct qb_gen_opts go = QB_GEN_OPTS_INIT;
-    const char *prompt = "", *isa = NULL, *calib_path = NULL;
+    const char *prompt = "", *isa = NULL, *calib_path = NULL, *device = NULL;
+    struct qb_device dev;
+    struct qb_engine_opts eo = {0};
+    struct qb_device_need need;
     struct qb_calib *cal = NULL;
     long n_gen = 256, threads = 0, seed = 42;
     float temp = 0, top_p = 0.9f;
@@ -159,6 +177,7 @@ int cmd_generate(int argc, char **argv)
         case 't': lo.tokenizer_path = optarg; break;
         case 'I': isa = optarg; break;
         case 'C': calib_path = optarg; break;
+        case 'D': device = optarg; break;
         case 'c':
             if (qb_qspec_parse(optarg, &spec) < 0)
                 return qb_usage_error(self, "%s", qb_errmsg());
@@ -174,6 +193,12 @@ int cmd_generate(int argc, char **argv)
         return isa && rc == QB_EINVAL ? qb_usage_error(self, "%s", qb_errmsg()) : qb_report(rc);
     if (threads)
         omp_set_num_threads((int)threads);
+    /* a bad or absent device is refused before the model is read */
+    if (qb_device_parse(device, &dev) < 0)
+        return qb_usage_error(self, "--device: %s", qb_errmsg());
+    if ((rc = qb_device_open(&dev)) < 0)
+        return qb_report(rc);
+    qb_device_engine_opts(&dev, &eo);
 
     if ((rc = qb_model_load(argv[optind], &lo, &m)) < 0)
         goto out;
@@ -187,7 +212,10 @@ int cmd_generate(int argc, char **argv)
     if (calib_path && spec.method != QB_METHOD_RTN &&
         (rc = qb_calib_load(calib_path, m->tok, 0, 0, m->cfg.max_seq_len, &cal)) < 0)
         goto out;
-    if ((rc = qb_qmodel_new_calib(m, &spec, cal, &qm)) < 0 || (rc = qb_engine_new_q(qm, 0, &e)) < 0)
+    qb_device_estimate(&m->cfg, &spec, 0, 256, &need);
+    if ((rc = qb_device_check_fit(&dev, qm_name(&spec), &need)) < 0 ||
+        (rc = qb_qmodel_new_calib(m, &spec, cal, &qm)) < 0 ||
+        (rc = qb_engine_new_opts(qm, &eo, &e)) < 0)
         goto out;
     if (spec.base.fmt != QB_FMT_F32 || spec.n_overrides) {
         fprintf(stderr, "config %s: %.2f bits/weight, ", qm->name, qb_qmodel_bpw(qm));

@@ -1,6 +1,7 @@
 /* cmd_inspect: `qbrief inspect` shows a model's architecture, dimensions, tensors and bytes,
  * and with --config what one quantized config of it weighs. */
 #include "collector/cli/cli.h"
+#include "collector/engine/device.h"
 #include "kernels/base/err.h"
 #include "collector/model/model.h"
 #include "collector/model/qmodel.h"
@@ -58,11 +59,51 @@ static int print_config(const struct qb_model *m, const struct qb_qspec *spec)
     return 0;
 }
 
+/* `inspect --devices`: every Vulkan device with its memory, limits and features; none is
+ * not an error (the CPU is always there). */
+static int print_devices(void)
+{
+    struct qb_vk_device_info dev[16];
+    int n = 0, rc = qb_device_list(dev, 16, &n);
+
+    printf("cpu: always available (--device cpu, the default)\n");
+    if (rc < 0 || n == 0) {
+        printf("vulkan: no devices (%s)\n", rc < 0 ? qb_errmsg() : "the loader found none");
+        return 0;
+    }
+    printf("vulkan: %d device%s\n", n, n == 1 ? "" : "s");
+    for (int i = 0; i < n && i < 16; i++) {
+        const struct qb_vk_device_info *d = &dev[i];
+        printf("\nvulkan:%d  %s\n", d->index, d->name);
+        printf("  type:          %s\n", d->type);
+        printf("  driver:        %s\n", d->driver);
+        printf("  api version:   %u.%u.%u\n", (d->api_version >> 22) & 0x7f,
+               (d->api_version >> 12) & 0x3ff, d->api_version & 0xfff);
+        printf("  memory:        ");
+        qb_print_size(stdout, (double)d->memory);
+        printf(" (largest device-local heap)\n");
+        printf("  max storage buffer range: ");
+        qb_print_size(stdout, (double)d->max_storage_buffer_range);
+        printf("\n  workgroup:     %u invocations, %u bytes of shared memory\n",
+               d->max_workgroup_invocations, d->max_shared_memory);
+        printf("  features:      int8 %s, fp16 %s, integer dot product %s, subgroups %s",
+               d->int8 ? "yes" : "no", d->fp16 ? "yes" : "no", d->int_dot ? "yes" : "no",
+               d->subgroup ? "yes" : "no");
+        if (d->subgroup && d->subgroup_size)
+            printf(" (size %u)", d->subgroup_size);
+        printf("\n");
+    }
+    if (n > 16)
+        printf("\n(%d more not shown)\n", n - 16);
+    return 0;
+}
+
 int cmd_inspect(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"tokenizer", required_argument, NULL, 't'},
         {"config", required_argument, NULL, 'c'},
+        {"devices", no_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {0},
     };
@@ -70,7 +111,7 @@ int cmd_inspect(int argc, char **argv)
     struct qb_load_opts lo = {0};
     struct qb_model *m = NULL;
     struct qb_qspec spec;
-    int have_spec = 0;
+    int have_spec = 0, devices = 0;
     size_t by_dtype[QB_DT_COUNT] = {0}, total = 0;
     int opt, rc;
 
@@ -82,9 +123,15 @@ int cmd_inspect(int argc, char **argv)
                 return qb_usage_error(self, "%s", qb_errmsg());
             have_spec = 1;
             break;
+        case 'D': devices = 1; break;
         case 'h': fputs(self->usage, stdout); return EXIT_OK;
         default: return qb_usage_error(self, "%s", "bad option");
         }
+    }
+    if (devices) {
+        if (optind != argc || have_spec || lo.tokenizer_path)
+            return qb_usage_error(self, "%s", "--devices takes no MODEL or other options");
+        return qb_report(print_devices());
     }
     if (optind != argc - 1)
         return qb_usage_error(self, "%s", "expects exactly one MODEL");

@@ -3,6 +3,7 @@
 #include "collector/cli/cli.h"
 #include "kernels/base/err.h"
 #include "collector/run/plan.h"
+#include "collector/engine/device.h"
 #include "collector/run/run.h"
 #include "collector/model/qspec.h"
 
@@ -108,24 +109,33 @@ static int opts_from_plan(const struct qb_plan *plan, struct qb_run_opts *o, con
 int cmd_run(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"model", required_argument, NULL, 'm'},   {"suite", required_argument, NULL, 's'},
-        {"configs", required_argument, NULL, 'c'}, {"baseline", required_argument, NULL, 'b'},
-        {"db", required_argument, NULL, 'd'},      {"name", required_argument, NULL, 'N'},
-        {"threads", required_argument, NULL, 'j'}, {"tokenizer", required_argument, NULL, 't'},
-        {"no-latency", no_argument, NULL, 'L'},    {"no-memory", no_argument, NULL, 'M'},
-        {"quiet", no_argument, NULL, 'q'},         {"calib", required_argument, NULL, 'C'},
-        {"help", no_argument, NULL, 'h'},          {0},
+        {"model", required_argument, NULL, 'm'},
+        {"suite", required_argument, NULL, 's'},
+        {"configs", required_argument, NULL, 'c'},
+        {"baseline", required_argument, NULL, 'b'},
+        {"db", required_argument, NULL, 'd'},
+        {"name", required_argument, NULL, 'N'},
+        {"threads", required_argument, NULL, 'j'},
+        {"tokenizer", required_argument, NULL, 't'},
+        {"no-latency", no_argument, NULL, 'L'},
+        {"no-memory", no_argument, NULL, 'M'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"calib", required_argument, NULL, 'C'},
+        {"device", required_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'h'},
+        {0},
     };
     const struct command *self = qb_find_command("run");
     struct qb_run_opts o = QB_RUN_OPTS_INIT;
     struct qb_plan *plan = NULL;
     const char *model = NULL, *suite = NULL, *configs = NULL, *baseline = NULL, *db = NULL,
-               *name = NULL, *tokenizer = NULL, *calib = NULL;
+               *name = NULL, *tokenizer = NULL, *calib = NULL, *device = NULL;
     char **list = NULL, *cmdline = NULL;
     const char **cfgs = NULL;
     long threads = 0;
     int no_latency = 0, no_memory = 0, quiet = 0, opt, rc = 0, tty = isatty(STDERR_FILENO);
     struct qb_qspec sp;
+    struct qb_device dev;
 
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         switch (opt) {
@@ -136,7 +146,12 @@ int cmd_run(int argc, char **argv)
         case 'd': db = optarg; break;
         case 'N': name = optarg; break;
         case 't': tokenizer = optarg; break;
-        case 'C': calib = optarg; break; /* the text -gptq/-awq/-smooth configs calibrate on */
+        case 'C': calib = optarg; break;
+        case 'D':
+            device = optarg;
+            if (qb_device_parse(device, &dev) < 0)
+                return qb_usage_error(self, "--device: %s", qb_errmsg());
+            break; /* the text -gptq/-awq/-smooth configs calibrate on */
         case 'L': no_latency = 1; break;
         case 'M': no_memory = 1; break;
         case 'q': quiet = 1; break;
@@ -161,6 +176,7 @@ int cmd_run(int argc, char **argv)
         o.threads = threads ? (int)threads : (int)plan->settings.threads;
         o.name = name ? name : plan->name;
         o.db_path = db ? db : plan->db;
+        o.device = device ? device : plan->device;
     } else {
         if (!model || !suite || !configs)
             return qb_usage_error(self, "%s", "needs --model, --suite and --configs, or a PLAN");
@@ -186,6 +202,7 @@ int cmd_run(int argc, char **argv)
         o.threads = (int)threads;
         o.name = name;
         o.db_path = db;
+        o.device = device;
     }
     if (calib) /* over the plan's calibration: file, keeping its sequence settings */
         o.calib_path = calib;

@@ -11,15 +11,19 @@
 const struct command qb_commands[] = {
     {"inspect", cmd_inspect, "show a model's architecture, dimensions, tensors and bytes",
      "usage: qbrief inspect MODEL [--tokenizer FILE] [--config SPEC]\n"
+     "       qbrief inspect --devices\n"
      "\n"
      "MODEL is a GGUF file, a Hugging Face directory (config.json + safetensors) or a\n"
      "llama2.c .bin checkpoint.\n"
      "  --tokenizer FILE   tokenizer to use instead of the model's own\n"
      "  --config SPEC      also quantize into SPEC and show each tensor's format, bytes\n"
-     "                     and bits/weight (see docs/configs.md)\n"},
+     "                     and bits/weight (see docs/configs.md)\n"
+     "  --devices          list the Vulkan devices (--device vulkan:N) with their memory,\n"
+     "                     limits and features; says so when there are none\n"},
     {"generate", cmd_generate, "generate text from a prompt",
      "usage: qbrief generate MODEL [-p PROMPT] [-n N] [--temp T] [--top-p P] [--seed S]\n"
      "                       [--threads N] [--tokenizer FILE] [--isa ref|avx2|avx512]\n"
+     "                       [--device cpu|vulkan[:N]]\n"
      "\n"
      "Prints the prompt and its continuation to stdout, prefill and decode speed to stderr.\n"
      "  -p, --prompt TEXT  prompt (default: empty, generation starts from BOS)\n"
@@ -32,11 +36,15 @@ const struct command qb_commands[] = {
      "      --isa ISA      force the matmul kernels (default: the best this CPU has)\n"
      "      --config SPEC  run quantized: f32 (default), bf16, fp8, w8a8, w4g128, w4g32-sym,\n"
      "                     w4g128-a8, w3g64, w2g32, w4g32-gptq, ... (see docs/configs.md)\n"
-     "      --calib FILE   calibration text for -gptq, -awq and -smooth configs\n"},
+     "      --calib FILE   calibration text for -gptq, -awq and -smooth configs\n"
+     "      --device D     cpu (default), vulkan (the first Vulkan device) or vulkan:N\n"
+     "                     (`qbrief inspect --devices` lists them)\n"},
     {"run", cmd_run, "score a model's configs on a suite into the results database",
      "usage: qbrief run --model M --suite S.csv --configs LIST [--baseline SPEC] [--db FILE]\n"
      "                  [--name RUN] [--threads N] [--tokenizer F] [--no-latency] [--quiet]\n"
+     "                  [--device cpu|vulkan[:N]]\n"
      "       qbrief run PLAN.yaml [--db FILE] [--name RUN] [--threads N] [--no-latency] [--quiet]\n"
+     "                  [--device cpu|vulkan[:N]]\n"
      "\n"
      "Quantizes the model into each config (the baseline first), scores every suite item\n"
      "(output, correctness, NLL, KL and top-1 agreement against the baseline), probes\n"
@@ -56,8 +64,10 @@ const struct command qb_commands[] = {
      "  --no-latency     skip the latency probe\n"
      "  --no-memory      skip the memory probe\n"
      "  --quiet          no progress on stderr\n"
-     "With a PLAN (docs/plan-format.md), --db, --name, --threads, --tokenizer, --no-latency\n"
-     "and --quiet override the plan.\n"},
+     "  --device D       cpu (default), vulkan or vulkan:N: every item, the latency and the\n"
+     "                   memory are measured on that device (plan key device:)\n"
+     "With a PLAN (docs/plan-format.md), --db, --name, --threads, --tokenizer, --no-latency,\n"
+     "--device and --quiet override the plan.\n"},
     {"tokenize", cmd_tokenize, "show the token ids and pieces of a text, or decode ids",
      "usage: qbrief tokenize MODEL|TOKENIZER [--ids] [--no-bos] TEXT\n"
      "\n"
@@ -69,6 +79,7 @@ const struct command qb_commands[] = {
      "time every weight format's matmul against memory bandwidth",
      "usage: qbrief bench-kernels [--formats LIST] [--shapes LIST] [--batches LIST]\n"
      "                            [--threads N] [--isa ref|avx2|avx512] [--reps N]\n"
+     "                            [--device cpu|vulkan[:N]]\n"
      "\n"
      "Prints, per shape, batch and format: time per matmul, GB/s of weight bytes read, the\n"
      "fraction of this machine's read bandwidth (measured in the same run by streaming a\n"
@@ -79,7 +90,10 @@ const struct command qb_commands[] = {
      "                  (default 4096x4096,4096x14336,14336x4096)\n"
      "  --batches LIST  tokens per matmul (default 1,32)\n"
      "  --threads N     OpenMP threads (default: all cores)\n"
-     "  --reps N        timed repetitions per cell, the median is printed (default 15)\n"},
+     "  --reps N        timed repetitions per cell, the median is printed (default 15)\n"
+     "  --device D      cpu (default), vulkan or vulkan:N: the matmuls run on that device\n"
+     "                  through the engine's backend, against the device's bandwidth\n"
+     "                  (timed copying a large buffer on it)\n"},
     {"brief", cmd_brief, "render the decision brief (PDF, Markdown, JSON or CSV) from a run",
      "usage: qbrief brief --db FILE [--run NAME] -o OUT [--template leadership|review|FILE]\n      "
      "              [--format pdf|md|json|csv] [--paper a4|letter]\n\nAnalyses one run of the "

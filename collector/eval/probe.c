@@ -118,6 +118,7 @@ int qb_probe_latency(const struct qb_qmodel *qm, const struct qb_latency_opts *o
 {
     const struct qb_model *m;
     struct qb_engine *e = NULL;
+    struct qb_engine_opts eo;
     int32_t *prompt = NULL;
     int64_t batch;
     int rc = 0;
@@ -166,7 +167,9 @@ int qb_probe_latency(const struct qb_qmodel *qm, const struct qb_latency_opts *o
         /* the batch-1 prompt is the first of the batch's, so both start from the same ids */
         if ((rc = fill_prompt(m, o->seed ^ (uint64_t)p, prompt, n_ids)) < 0)
             goto fail;
-        if ((rc = qb_engine_new_q(qm, need, &e)) < 0)
+        eo = o->engine ? *o->engine : (struct qb_engine_opts){0};
+        eo.max_ctx = need;
+        if ((rc = qb_engine_new_opts(qm, &eo, &e)) < 0)
             goto fail;
         if (qb_engine_max_ctx(e) < need) {
             rc = qb_err(QB_ERANGE, "latency probe: the engine gave a context of %lld, %lld needed",
@@ -380,6 +383,43 @@ out:
     qb_engine_free(e);
     qb_qmodel_free(qm);
     qb_model_free(m);
+    return rc;
+}
+
+int qb_probe_device_memory(const struct qb_qmodel *qm, const struct qb_engine_opts *eo,
+                           int64_t context, struct qb_mem_result *out)
+{
+    const struct qb_model *m = qm->m;
+    struct qb_engine_opts o = *eo;
+    struct qb_engine *e = NULL;
+    struct qb_backend_mem bm;
+    int32_t *ids = NULL;
+    int rc;
+
+    if (context <= 0)
+        context = m->cfg.max_seq_len;
+    if (context > m->cfg.max_seq_len)
+        return qb_err(QB_ERANGE, "'%s': a context of %lld is longer than the model's %lld", m->path,
+                      (long long)context, (long long)m->cfg.max_seq_len);
+    o.max_ctx = context;
+    if ((rc = qb_engine_new_opts(qm, &o, &e)) < 0)
+        goto out;
+    if (!(ids = malloc((size_t)context * sizeof *ids))) {
+        rc = qb_err(QB_ENOMEM, "out of memory");
+        goto out;
+    }
+    if ((rc = fill_prompt(m, 1, ids, context)) < 0 ||
+        (rc = qb_engine_forward(e, ids, context, NULL)) < 0 || (rc = qb_engine_mem(e, &bm)) < 0)
+        goto out;
+    *out = (struct qb_mem_result){.context = context,
+                                  .weight_bytes = bm.weights,
+                                  .kv_cache_bytes = bm.kv_cache,
+                                  .peak_rss_bytes = bm.peak,
+                                  .vm_hwm_bytes = -1,
+                                  .start_rss_bytes = -1};
+out:
+    free(ids);
+    qb_engine_free(e);
     return rc;
 }
 

@@ -57,6 +57,7 @@ struct qb_qmodel;
 struct qb_config;
 struct qb_load_opts;
 struct qb_qspec;
+struct qb_engine_opts;
 
 struct qb_latency_opts {
     const int64_t *prompt_lens; /* n_prompt_lens lengths, each >= 1 */
@@ -66,6 +67,9 @@ struct qb_latency_opts {
     int repetitions; /* timed repetitions, >= 1 */
     int64_t batch;   /* > 1: also measure prefill throughput at this batch; 0/1: skip */
     uint64_t seed;   /* for the prompt ids */
+    /* the backend and device the engines run on (max_ctx is set per prompt length); NULL:
+     * the CPU */
+    const struct qb_engine_opts *engine;
 };
 
 struct qb_latency_sample {
@@ -99,6 +103,15 @@ struct qb_mem_result {
  * The child is always reaped. */
 int qb_probe_memory(const char *path, const struct qb_load_opts *lo, const struct qb_qspec *spec,
                     int64_t context, struct qb_mem_result *out);
+
+/* Memory on a device (a backend that reports its memory, kernels/backend.h): in this
+ * process, an engine of `context` positions on eo's backend serves qm and prefills every
+ * position, then its backend reports weight_bytes (uploaded weights), kv_cache_bytes and
+ * peak_rss_bytes = the peak of weights + KV cache + scratch the device held (device memory,
+ * not a resident set; vm_hwm_bytes and start_rss_bytes are -1). QB_EUNSUP when the backend
+ * does not report its memory. */
+int qb_probe_device_memory(const struct qb_qmodel *qm, const struct qb_engine_opts *eo,
+                           int64_t context, struct qb_mem_result *out);
 
 /* Bytes of an engine's KV cache for ctx positions: n_layers * ctx * kv_dim * 2 (K and V)
  * * sizeof(float), kv_dim = n_kv_heads * head_dim; as collector/engine/engine.c allocates it.

@@ -7,6 +7,8 @@
  * (unquoted) scalars; duplicate keys are errors at any depth. */
 #include "collector/run/plan.h"
 
+#include "collector/engine/device.h"
+
 #include "kernels/base/err.h"
 #include "kernels/base/fileio.h"
 
@@ -643,12 +645,13 @@ enum {
     K_DB,
     K_TEMPLATE,
     K_OUTPUT,
+    K_DEVICE,
     K_COUNT
 };
 static const char *const plan_keys[K_COUNT] = {
-    "title",       "question", "models",   "tokenizer", "suite",      "prompt_template",
-    "calibration", "configs",  "baseline", "latency",   "tolerances", "traffic",
-    "policy",      "threads",  "name",     "db",        "template",   "output",
+    "title",   "question", "models",   "tokenizer",  "suite",   "prompt_template", "calibration",
+    "configs", "baseline", "latency",  "tolerances", "traffic", "policy",          "threads",
+    "name",    "db",       "template", "output",     "device",
 };
 
 static int read_plan(const struct ctx *c, const struct node *root, struct qb_plan *p)
@@ -711,6 +714,13 @@ static int read_plan(const struct ctx *c, const struct node *root, struct qb_pla
         return rc;
     if (v[K_OUTPUT] && (rc = get_path(c, "output", v[K_OUTPUT], &p->output)) < 0)
         return rc;
+    if (v[K_DEVICE]) {
+        struct qb_device d;
+        if ((rc = get_string(c, "device", v[K_DEVICE], &p->device)) < 0)
+            return rc;
+        if (qb_device_parse(p->device, &d) < 0)
+            return FAIL(v[K_DEVICE], "%s", qb_errmsg());
+    }
     return 0;
 }
 
@@ -786,6 +796,7 @@ void qb_plan_free(struct qb_plan *p)
     free(p->models);
     free(p->tokenizer);
     free(p->suite);
+    free(p->device);
     free(p->prompt_template);
     free(p->configs);
     qb_settings_release(&p->settings);

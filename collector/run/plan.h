@@ -62,6 +62,7 @@ struct qb_plan {
     char *name;   /* run name; NULL when absent */
     char *db;     /* resolved path; NULL when absent */
     char *output; /* resolved path; NULL when absent */
+    char *device; /* "cpu", "vulkan" or "vulkan:N" (syntax checked); NULL when absent: cpu */
 };
 
 /* Reads and validates the plan at path. On success *out owns a new plan (free with

@@ -9,6 +9,7 @@
 #include "collector/eval/metrics.h"
 #include "collector/model/model.h"
 #include "collector/eval/probe.h"
+#include "collector/run/run_device.h"
 #include "collector/model/qmodel.h"
 #include "collector/engine/sampler.h"
 #include "collector/store/settings.h"
@@ -446,8 +447,14 @@ static int on_sample(void *ctx, const struct qb_latency_sample *s)
     int rc;
     if ((rc = grow((void **)&b->v, &b->cap, b->n + 1, sizeof *b->v)) < 0)
         return rc;
-    b->v[b->n++] = (struct qb_store_latency){s->prompt_len, s->gen_len, s->batch,  s->repetition,
-                                             s->ttft_ms,    s->tpot_ms, s->e2e_ms, s->decode_tok_s};
+    b->v[b->n++] = (struct qb_store_latency){.prompt_len = s->prompt_len,
+                                             .gen_len = s->gen_len,
+                                             .batch = s->batch,
+                                             .repetition = s->repetition,
+                                             .ttft_ms = s->ttft_ms,
+                                             .tpot_ms = s->tpot_ms,
+                                             .e2e_ms = s->e2e_ms,
+                                             .decode_tok_s = s->decode_tok_s};
     return 0;
 }
 
@@ -745,6 +752,7 @@ struct run_ctx {
     struct runner r;          /* the model, the store and the engine of the config evaluated */
     struct qb_qmodel *qm;     /* the config evaluated */
     struct titem *ti;         /* (su->n_items) */
+    struct qb_run_device dv;  /* where the engines run and the measurements are taken */
     GHashTable *done;         /* ids of the items this config already has in the store */
     GHashTable *base_correct; /* item id -> the baseline's correct + 2, or BASE_NOT_OK */
     struct lat_buf lb;
@@ -850,7 +858,8 @@ static int check_inputs(struct run_ctx *c)
     int rc;
 
     so.prompt_template = o->prompt_template;
-    if ((rc = qb_suite_load(o->suite_path, &so, &c->su)) < 0)
+    if ((rc = qb_run_device_open(&c->dv, o->device)) < 0 ||
+        (rc = qb_suite_load(o->suite_path, &so, &c->su)) < 0)
         return rc;
     for (int64_t i = 0; i < c->su->n_warnings; i++)
         say(c, QB_RUN_EV_WARNING, -1, NULL, "%s", c->su->warnings[i]);
@@ -860,6 +869,13 @@ static int check_inputs(struct run_ctx *c)
     if (!m->tok)
         return qb_err(QB_EINVAL, "'%s': the model has no tokenizer; pass --tokenizer FILE",
                       m->path);
+    if (c->dv.on_device)
+        say(c, QB_RUN_EV_NOTE, -1, NULL, "evaluating, timing and measuring memory on %s",
+            c->dv.desc);
+    /* the evaluation's engines hold the model's whole context */
+    if ((rc = qb_run_device_fit(&c->dv, m, c->specs, (const char(*)[QB_QSPEC_MAX])c->names,
+                                c->n_cfg, m->cfg.max_seq_len)) < 0)
+        return rc;
     /* calibrated configs (-gptq, -awq, -smooth): the text is tokenized now, so a missing or
      * empty file is refused before the store is touched; the tokens serve the evaluation */
     for (int64_t i = 0; i < c->n_cfg && !c->cal; i++)
@@ -1024,7 +1040,9 @@ static int open_store(struct run_ctx *c)
                                .host = mi.hostname,
                                .machine_json = c->machine,
                                .baseline_config = c->names[0],
-                               .settings_json = c->settings};
+                               .settings_json = c->settings,
+                               .device = c->dv.desc,
+                               .device_json = c->dv.json};
     struct qb_store_model sm = {.path = o->model_path,
                                 .sha256 = c->sha,
                                 .architecture = c->arch,
@@ -1081,39 +1099,50 @@ static int register_items(struct run_ctx *c)
     return 0;
 }
 
-/* 6. memory, in forked children, while this process holds no model; configs that have
- * their row at this context already are skipped */
-static int measure_memory(struct run_ctx *c)
+/* The memory of config ci at the longest latency request's context, unless its row is
+ * there: on the CPU in a forked child (this process holding no model), on a device in this
+ * process with the config's qmodel (c->qm), as the device's backend reports it. */
+static int memory_of(struct run_ctx *c, int64_t ci)
 {
-    int64_t mctx = c->gen_len;
+    int64_t mctx = c->gen_len, want[2];
+    struct qb_mem_result mr;
     int rc;
-    if (c->o->no_memory)
-        return 0;
+
     for (int i = 0; i < c->n_lens; i++)
         if (c->lens[i] + c->gen_len > mctx)
             mctx = c->lens[i] + c->gen_len;
     if (mctx > c->ctx)
         mctx = c->ctx;
-    for (int64_t ci = 0; ci < c->n_cfg; ci++) {
-        int64_t want[2] = {mctx, 0};
-        struct qb_mem_result mr;
-        if ((rc = qb_store_list_memory(c->r.s, c->r.run_id, c->cfg_ids[ci], on_memory_ctx, want)) <
-            0)
+    want[0] = mctx, want[1] = 0;
+    if ((rc = qb_store_list_memory(c->r.s, c->r.run_id, c->cfg_ids[ci], on_memory_ctx, want)) < 0)
+        return rc;
+    if (want[1])
+        return 0;
+    struct qb_run_event ev = {.kind = QB_RUN_EV_MEMORY,
+                              .config = c->names[ci],
+                              .config_index = ci,
+                              .n_configs = c->n_cfg,
+                              .context = mctx};
+    emit(c, &ev);
+    if ((rc = c->dv.on_device
+                  ? qb_probe_device_memory(c->qm, &c->dv.eo, mctx, &mr)
+                  : qb_probe_memory(c->o->model_path, &c->lo, &c->specs[ci], mctx, &mr)) < 0)
+        return rc;
+    struct qb_store_memory sm = {mctx,       mr.weight_bytes, mr.kv_cache_bytes, mr.peak_rss_bytes,
+                                 c->dv.host, c->dv.desc};
+    return qb_store_put_memory(c->r.s, c->r.run_id, c->cfg_ids[ci], &sm);
+}
+
+/* 6. memory, in forked children, while this process holds no model; configs that have
+ * their row at this context already are skipped */
+static int measure_memory(struct run_ctx *c)
+{
+    int rc;
+    if (c->o->no_memory || c->dv.on_device) /* a device's: after each config's evaluation */
+        return 0;
+    for (int64_t ci = 0; ci < c->n_cfg; ci++)
+        if ((rc = memory_of(c, ci)) < 0)
             return rc;
-        if (want[1])
-            continue;
-        struct qb_run_event ev = {.kind = QB_RUN_EV_MEMORY,
-                                  .config = c->names[ci],
-                                  .config_index = ci,
-                                  .n_configs = c->n_cfg,
-                                  .context = mctx};
-        emit(c, &ev);
-        if ((rc = qb_probe_memory(c->o->model_path, &c->lo, &c->specs[ci], mctx, &mr)) < 0)
-            return rc;
-        struct qb_store_memory sm = {mctx, mr.weight_bytes, mr.kv_cache_bytes, mr.peak_rss_bytes};
-        if ((rc = qb_store_put_memory(c->r.s, c->r.run_id, c->cfg_ids[ci], &sm)) < 0)
-            return rc;
-    }
     return 0;
 }
 
@@ -1293,7 +1322,7 @@ static int evaluate_config(struct run_ctx *c, int64_t ci)
     emit(c, &ev);
     r->is_base = ci == 0;
     if ((rc = qb_qmodel_new_calib(r->m, &c->specs[ci], c->cal, &c->qm)) < 0 ||
-        (rc = qb_engine_new_q(c->qm, 0, &r->e)) < 0)
+        (rc = qb_engine_new_opts(c->qm, &c->dv.eo, &r->e)) < 0)
         return rc;
     struct qb_store_config row = {.spec = c->names[ci],
                                   .bits_per_weight = qb_qmodel_bpw(c->qm),
@@ -1352,7 +1381,8 @@ static int measure_latency(struct run_ctx *c, int64_t ci)
                                    .warmup = o->n_prompt_lens ? o->warmup : 1,
                                    .repetitions = o->n_prompt_lens ? o->repetitions : 5,
                                    .batch = o->n_prompt_lens ? o->batch : 4,
-                                   .seed = 1};
+                                   .seed = 1,
+                                   .engine = &c->dv.eo};
     if (lopt.repetitions < 1)
         lopt.repetitions = 1;
     c->lb.n = 0;
@@ -1369,11 +1399,13 @@ static int measure_latency(struct run_ctx *c, int64_t ci)
         return rc;
     if ((rc = qb_store_begin(c->r.s)) < 0)
         return rc;
-    for (int64_t i = 0; i < c->lb.n; i++)
+    for (int64_t i = 0; i < c->lb.n; i++) {
+        c->lb.v[i].host = c->dv.host, c->lb.v[i].device = c->dv.desc;
         if ((rc = qb_store_put_latency(c->r.s, c->r.run_id, c->cfg_ids[ci], &c->lb.v[i])) < 0) {
             qb_store_rollback(c->r.s);
             return rc;
         }
+    }
     if ((rc = qb_store_commit(c->r.s)) < 0)
         return rc;
     c->st.n_latency_configs++;
@@ -1426,6 +1458,7 @@ static void run_release(struct run_ctx *c)
     g_free(c->arch);
     g_free(c->fmt);
     free(c->settings);
+    qb_run_device_release(&c->dv);
 }
 
 int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
@@ -1444,7 +1477,8 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
         (rc = measure_memory(&c)) < 0 || (rc = load_model(&c)) < 0)
         goto out;
     for (int64_t ci = 0; ci < c.n_cfg; ci++) {
-        if ((rc = evaluate_config(&c, ci)) < 0 || (rc = measure_latency(&c, ci)) < 0)
+        if ((rc = evaluate_config(&c, ci)) < 0 || (rc = measure_latency(&c, ci)) < 0 ||
+            (c.dv.on_device && !o->no_memory && (rc = memory_of(&c, ci)) < 0))
             goto out;
         release_config(&c);
     }

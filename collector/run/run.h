@@ -124,6 +124,12 @@ struct qb_run_opts {
     int64_t n_configs;
     const char *baseline; /* NULL: "f32" */
     int threads;          /* 0: OpenMP's default */
+    /* "cpu" (NULL), "vulkan" or "vulkan:N" (collector/engine/device.h): every item, the
+     * latency and the memory are measured there; the store records it beside the host. A
+     * bad spec, an absent device or a config that does not fit its memory is refused before
+     * the store is touched. On a device the memory of a config is what its backend reports
+     * (weights, KV cache, peak with scratch), measured after the config's items. */
+    const char *device;
     int no_latency, no_memory;
     /* latency settings; n_prompt_lens 0 takes the defaults {128, 512}, gen_len 128, warmup 1,
      * repetitions 5, batch 4 (the struct's zeroes are replaced only with n_prompt_lens 0) */

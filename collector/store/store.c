@@ -159,6 +159,17 @@ static const char *const migrations[] = {
     "  proc_start INTEGER NOT NULL CHECK (proc_start >= 0),\n"
     "  since TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))\n"
     ") STRICT;\n",
+    /* 4: where each measurement was taken: the device the engines ran on (its name, driver
+     * and memory, "cpu" for the CPU) on the run and on every latency sample and memory row,
+     * with the host beside it. Older rows read NULL (a version 2 or 3 store is read as it
+     * is: the reads select NULL for these columns). */
+    "ALTER TABLE runs ADD COLUMN device TEXT;\n"
+    "ALTER TABLE runs ADD COLUMN device_json TEXT\n"
+    "  CHECK (device_json IS NULL OR json_valid(device_json));\n"
+    "ALTER TABLE latency_samples ADD COLUMN host TEXT;\n"
+    "ALTER TABLE latency_samples ADD COLUMN device TEXT;\n"
+    "ALTER TABLE memory ADD COLUMN host TEXT;\n"
+    "ALTER TABLE memory ADD COLUMN device TEXT;\n",
 };
 /* clang-format on */
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -228,15 +239,16 @@ static const struct {
                       "WHERE r.name = ?1",
                       0},
     [S_RUN_INSERT] = {"INSERT INTO runs(name, qbrief_version, git_commit, command_line, host, "
-                      "machine_json, model_id, suite_id, baseline_config, settings_json) "
-                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+                      "machine_json, model_id, suite_id, baseline_config, settings_json, "
+                      "device, device_json) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) RETURNING id",
                       1},
     [S_RUN_FINISH] = {"UPDATE runs SET finished_at = " NOW " WHERE id = ?1", 1},
     [S_RUN_FIND] = {"SELECT id FROM runs WHERE name = ?1", 0},
     [S_RUN_GET] = {"SELECT r.name, r.qbrief_version, r.git_commit, r.command_line, r.host, "
                    "r.machine_json, r.baseline_config, r.settings_json, r.started_at, "
                    "r.finished_at, m.path, m.sha256, m.architecture, m.format, m.n_params, "
-                   "s.path, s.sha256, s.n_items FROM runs r "
+                   "s.path, s.sha256, s.n_items, r.device, r.device_json FROM runs r "
                    "JOIN models m ON m.id = r.model_id JOIN suites s ON s.id = r.suite_id "
                    "WHERE r.id = ?1",
                    0},
@@ -286,23 +298,25 @@ static const struct {
                      "AND item_id = ?2 ORDER BY position",
                      0},
     [S_LAT_INSERT] = {"INSERT INTO latency_samples(run_id, config_id, prompt_len, gen_len, batch, "
-                      "repetition, ttft_ms, tpot_ms, e2e_ms, decode_tok_s) "
-                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                      "repetition, ttft_ms, tpot_ms, e2e_ms, decode_tok_s, host, device) "
+                      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                       1},
     [S_LAT_LIST] = {"SELECT prompt_len, gen_len, batch, repetition, ttft_ms, tpot_ms, e2e_ms, "
-                    "decode_tok_s FROM latency_samples WHERE run_id = ?1 AND config_id = ?2 "
+                    "decode_tok_s, host, device FROM latency_samples WHERE run_id = ?1 "
+                    "AND config_id = ?2 "
                     "ORDER BY prompt_len, gen_len, batch, repetition",
                     0},
     [S_MEM_UPSERT] =
         {"INSERT INTO memory(run_id, config_id, context, weight_bytes, kv_cache_bytes, "
-         "peak_rss_bytes) VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+         "peak_rss_bytes, host, device) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) "
          "ON CONFLICT(run_id, config_id, context) DO UPDATE SET "
          "weight_bytes = excluded.weight_bytes, "
          "kv_cache_bytes = excluded.kv_cache_bytes, "
-         "peak_rss_bytes = excluded.peak_rss_bytes",
+         "peak_rss_bytes = excluded.peak_rss_bytes, host = excluded.host, "
+         "device = excluded.device",
          1},
-    [S_MEM_LIST] = {"SELECT context, weight_bytes, kv_cache_bytes, peak_rss_bytes FROM memory "
-                    "WHERE run_id = ?1 AND config_id = ?2 ORDER BY context",
+    [S_MEM_LIST] = {"SELECT context, weight_bytes, kv_cache_bytes, peak_rss_bytes, host, device "
+                    "FROM memory WHERE run_id = ?1 AND config_id = ?2 ORDER BY context",
                     0},
     [S_CAL_INSERT] = {"INSERT INTO calibration(run_id, config_id, sha256, n_sequences, seq_len) "
                       "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING",
@@ -318,8 +332,28 @@ static const struct {
     [S_LOCK_DROP] = {"DELETE FROM run_locks WHERE run_id = ?1 AND host = ?2 AND pid = ?3", 1},
 };
 
+/* What a reader of a store older than version 4 prepares instead: the same columns, with
+ * NULL for those version 4 added (the statements above name them). */
+static const struct {
+    int id;
+    const char *sql;
+} pre_v4_sql[] = {
+    {S_RUN_GET, "SELECT r.name, r.qbrief_version, r.git_commit, r.command_line, r.host, "
+                "r.machine_json, r.baseline_config, r.settings_json, r.started_at, "
+                "r.finished_at, m.path, m.sha256, m.architecture, m.format, m.n_params, "
+                "s.path, s.sha256, s.n_items, NULL, NULL FROM runs r "
+                "JOIN models m ON m.id = r.model_id JOIN suites s ON s.id = r.suite_id "
+                "WHERE r.id = ?1"},
+    {S_LAT_LIST, "SELECT prompt_len, gen_len, batch, repetition, ttft_ms, tpot_ms, e2e_ms, "
+                 "decode_tok_s, NULL, NULL FROM latency_samples WHERE run_id = ?1 "
+                 "AND config_id = ?2 ORDER BY prompt_len, gen_len, batch, repetition"},
+    {S_MEM_LIST, "SELECT context, weight_bytes, kv_cache_bytes, peak_rss_bytes, NULL, NULL "
+                 "FROM memory WHERE run_id = ?1 AND config_id = ?2 ORDER BY context"},
+};
+
 struct qb_store {
     sqlite3 *db;
+    int64_t version; /* the schema version as opened (a reader may open an older one) */
     char *path;
     int readonly;
     int query_only;  /* a reader on a read-write connection (see open_db) */
@@ -703,11 +737,14 @@ static int set_wal(struct qb_store *s)
 static int prepare_all(struct qb_store *s)
 {
     for (int i = 0; i < N_STMT; i++) {
+        const char *sql = stmt_sql[i].sql;
         int rc;
         if (s->readonly && stmt_sql[i].w)
             continue;
-        rc = sqlite3_prepare_v3(s->db, stmt_sql[i].sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[i],
-                                NULL);
+        for (size_t k = 0; s->version < 4 && k < sizeof pre_v4_sql / sizeof *pre_v4_sql; k++)
+            if (pre_v4_sql[k].id == i)
+                sql = pre_v4_sql[k].sql;
+        rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
         if (rc != SQLITE_OK) /* the schema is ours by application_id and version: damage */
             return qb_err(QB_EFORMAT, "'%s': not a qbrief results database (%s)", s->path,
                           sqlite3_errmsg(s->db));
@@ -753,6 +790,7 @@ int qb_store_open(const char *path, int flags, struct qb_store **out)
         goto fail;
     if (!s->readonly && version < N_MIGRATIONS && (rc = migrate(s, version)) < 0)
         goto fail;
+    s->version = s->readonly ? version : N_MIGRATIONS;
     if ((rc = prepare_all(s)) < 0)
         goto fail;
     *out = s;
@@ -916,6 +954,8 @@ static int run_open(struct qb_store *s, const struct qb_store_run *run,
     sqlite3_bind_int64(st, 8, *suite_id);
     bind_text(st, 9, run->baseline_config);
     bind_text(st, 10, run->settings_json);
+    bind_text(st, 11, run->device);
+    bind_text(st, 12, run->device_json);
     return step_id(s, st, "recording the run", run_id);
 }
 
@@ -1178,6 +1218,8 @@ int qb_store_get_run(struct qb_store *s, int64_t run_id,
             .settings_json = col_text(st, 7),
             .started_at = col_text(st, 8),
             .finished_at = col_text(st, 9),
+            .device = col_text(st, 18),
+            .device_json = col_text(st, 19),
         };
         struct qb_store_model m = {
             .path = col_text(st, 10),
@@ -1576,6 +1618,8 @@ int qb_store_put_latency(struct qb_store *s, int64_t run_id, int64_t config_id,
     bind_real(st, 8, l->tpot_ms);
     bind_real(st, 9, l->e2e_ms);
     bind_real(st, 10, l->decode_tok_s);
+    bind_text(st, 11, l->host);
+    bind_text(st, 12, l->device);
     return step_done(s, st, "recording a latency sample");
 }
 
@@ -1593,6 +1637,8 @@ static int latency_row(struct qb_store *s, sqlite3_stmt *st, void *ctx)
         .tpot_ms = col_real(st, 5),
         .e2e_ms = col_real(st, 6),
         .decode_tok_s = col_real(st, 7),
+        .host = col_text(st, 8),
+        .device = col_text(st, 9),
     };
     (void)s;
     return cb(l->ctx, &v);
@@ -1621,6 +1667,8 @@ int qb_store_put_memory(struct qb_store *s, int64_t run_id, int64_t config_id,
     bind_count(st, 4, m->weight_bytes);
     bind_count(st, 5, m->kv_cache_bytes);
     bind_count(st, 6, m->peak_rss_bytes);
+    bind_text(st, 7, m->host);
+    bind_text(st, 8, m->device);
     return step_done(s, st, "recording memory");
 }
 
@@ -1634,6 +1682,8 @@ static int memory_row(struct qb_store *s, sqlite3_stmt *st, void *ctx)
         .weight_bytes = col_count(st, 1),
         .kv_cache_bytes = col_count(st, 2),
         .peak_rss_bytes = col_count(st, 3),
+        .host = col_text(st, 4),
+        .device = col_text(st, 5),
     };
     (void)s;
     return cb(l->ctx, &m);

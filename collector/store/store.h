@@ -65,6 +65,9 @@
  *   run_locks(run_id PRIMARY KEY -> runs CASCADE, host, pid, proc_start, since) (v3): the
  *        process writing the run (proc_start: its start time in clock ticks after boot, 0
  *        unknown); the row is dropped when the run finishes or its store is closed
+ *   v4 added runs.device, runs.device_json, latency_samples.host, latency_samples.device,
+ *        memory.host, memory.device (TEXT, NULL in older rows): the device the engines ran
+ *        on ("cpu", or "vulkan:N NAME, DRIVER, MEMORY") and the host, per measurement
  *
  * Errors: every function that can fail returns 0 or a negative QB_E* code and sets the
  * message, which names the database path. Constraint failures (a duplicate, a bad kind, a
@@ -81,7 +84,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QB_STORE_SCHEMA_VERSION 3
+#define QB_STORE_SCHEMA_VERSION 4
 
 struct qb_store;
 
@@ -106,6 +109,10 @@ struct qb_store_run {
     const char *machine_json; /* {"cpu":..,"cores":..,"threads":..,"isa":..,"os":..}; may be NULL */
     const char *baseline_config; /* canonical spec of the baseline, e.g. "f32" */
     const char *settings_json;   /* may be NULL */
+    /* v4: the device the engines ran on, in words ("cpu"; "vulkan:0 NAME, DRIVER, N MiB"),
+     * and as JSON {"spec","kind","index","name","driver","memory_bytes"}; NULL: unknown
+     * (a run written before version 4) */
+    const char *device, *device_json;
     /* filled by reads only */
     const char *started_at, *finished_at;
 };
@@ -143,11 +150,16 @@ struct qb_store_result {
 struct qb_store_latency {
     int64_t prompt_len, gen_len, batch, repetition;
     double ttft_ms, tpot_ms, e2e_ms, decode_tok_s; /* NAN = not measured */
+    const char *host, *device;                     /* v4: where it was timed; NULL = unknown */
 };
 
 struct qb_store_memory {
-    int64_t context;                                      /* tokens of KV cache */
-    int64_t weight_bytes, kv_cache_bytes, peak_rss_bytes; /* -1 = unknown */
+    int64_t context; /* tokens of KV cache */
+    /* -1 = unknown. On a device (device other than "cpu") the bytes are the device's own
+     * memory as its backend reports it: weights, KV cache, and the peak of weights + KV cache
+     * + scratch; on the CPU, the peak resident set of the serving process */
+    int64_t weight_bytes, kv_cache_bytes, peak_rss_bytes;
+    const char *host, *device; /* v4: where it was measured; NULL = unknown */
 };
 
 struct qb_store_calib {

@@ -83,8 +83,8 @@ static int build(const char *path, const char *run_name, const char *settings,
             goto out;
         if (cfg[c].rss >= 0) {
             /* a smaller context first: analysis must take the largest */
-            struct qb_store_memory m0 = {128, cfg[c].wbytes, 10, cfg[c].rss / 2};
-            struct qb_store_memory m1 = {512, cfg[c].wbytes, 40, cfg[c].rss};
+            struct qb_store_memory m0 = {128, cfg[c].wbytes, 10, cfg[c].rss / 2, NULL, NULL};
+            struct qb_store_memory m1 = {512, cfg[c].wbytes, 40, cfg[c].rss, NULL, NULL};
             if ((rc = qb_store_put_memory(s, run_id, cfg_id[c], &m1)) < 0 ||
                 (rc = qb_store_put_memory(s, run_id, cfg_id[c], &m0)) < 0)
                 goto out;
@@ -97,7 +97,9 @@ static int build(const char *path, const char *run_name, const char *settings,
                                          cfg[c].ttft[r],
                                          cfg[c].tpot[r],
                                          cfg[c].ttft[r] + 64 * cfg[c].tpot[r],
-                                         1000.0 / cfg[c].tpot[r]};
+                                         1000.0 / cfg[c].tpot[r],
+                                         NULL,
+                                         NULL};
             if ((rc = qb_store_put_latency(s, run_id, cfg_id[c], &l)) < 0)
                 goto out;
         }

@@ -138,12 +138,12 @@ static int write_run(const char *path, struct ids *x)
     for (int c = 0; c < 2; c++) {
         for (int rep = 0; rep < 2; rep++) {
             struct qb_store_latency l = {
-                128, 64, 1, rep, 10.0 + c, 2.5, 170.0 + rep, 400.0,
+                128, 64, 1, rep, 10.0 + c, 2.5, 170.0 + rep, 400.0, "host-a", "cpu",
             };
             if ((rc = qb_store_put_latency(s, x->run, x->cfg[c], &l)) < 0)
                 goto out;
         }
-        struct qb_store_memory m = {2048, c ? 134062 : 1040000, 65536, -1};
+        struct qb_store_memory m = {2048, c ? 134062 : 1040000, 65536, -1, "host-a", "cpu"};
         if ((rc = qb_store_put_memory(s, x->run, x->cfg[c], &m)) < 0)
             goto out;
     }
@@ -320,8 +320,8 @@ static void test_roundtrip_and_reopen(void)
     CHECK(qb_store_open(path, QB_STORE_READONLY, &s) == 0);
     if (s) {
         check_run_contents(s, &x);
-        CHECK(qb_store_put_memory(s, x.run, x.cfg[0], &(struct qb_store_memory){1, 1, 1, 1}) ==
-              QB_EINVAL);
+        CHECK(qb_store_put_memory(s, x.run, x.cfg[0],
+                                  &(struct qb_store_memory){1, 1, 1, 1, NULL, NULL}) == QB_EINVAL);
         qb_store_close(s);
     }
     qb_store_close(NULL);
@@ -445,7 +445,8 @@ static void test_constraints(void)
                                                         NAN, 1.5, -1, NULL, NULL}) == QB_EINVAL);
     CHECK(qb_store_put_topk(s, x.run, x.item[0], 9, 0, tok, l) == QB_EINVAL);
     CHECK(qb_store_put_latency(s, x.run, x.cfg[0],
-                               &(struct qb_store_latency){128, 64, 1, 0, 1, 1, 1, 1}) == QB_EINVAL);
+                               &(struct qb_store_latency){128, 64, 1, 0, 1, 1, 1, 1, NULL, NULL}) ==
+          QB_EINVAL);
     CHECK(qb_store_run_finish(s, 12345) == QB_EINVAL);
     CHECK(qb_store_run_find(s, "nope", &id) == QB_EINVAL && msg_has("'nope'"));
     CHECK(qb_store_check(s) == 0);
@@ -724,8 +725,8 @@ static void test_reader_leaves_nothing(void)
     CHECK(qb_store_open(path, QB_STORE_READONLY, &s) == 0);
     if (s) {
         check_run_contents(s, &x);
-        CHECK(qb_store_put_memory(s, x.run, x.cfg[0], &(struct qb_store_memory){1, 1, 1, 1}) ==
-              QB_EINVAL);
+        CHECK(qb_store_put_memory(s, x.run, x.cfg[0],
+                                  &(struct qb_store_memory){1, 1, 1, 1, NULL, NULL}) == QB_EINVAL);
         qb_store_close(s);
     }
     CHECK(no_wal_shm(path));
