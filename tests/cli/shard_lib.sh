@@ -1,0 +1,59 @@
+# Helpers for the sharded-run tests (sourced after lib.sh): a small plan over the demo model,
+# comparisons of item results and of briefs' JSON exports.
+DEMO=examples/demo/qbrief-demo
+
+# small_plan DIR: a plan of 36 demo items (6 per slice) in four configs, one calibrated,
+# with short latency settings, written to DIR/plan.yaml (and DIR/suite.csv)
+small_plan() {
+    python3 - "$1" <<'PY'
+import csv, sys
+d = sys.argv[1]
+rows = list(csv.reader(open("examples/demo/skills.csv", newline="")))
+out, seen = [rows[0]], {}
+for r in rows[1:]:
+    if seen.get(r[1], 0) < 6:
+        out.append(r)
+        seen[r[1]] = seen.get(r[1], 0) + 1
+csv.writer(open(d + "/suite.csv", "w", newline=""), lineterminator="\n",
+           quoting=csv.QUOTE_ALL).writerows(out)
+PY
+    cat >"$1/plan.yaml" <<YAML
+title: shard test
+models: [$PWD/$DEMO]
+suite: suite.csv
+calibration: {file: $PWD/examples/demo/calib.txt, sequences: 4, seq_len: 64}
+configs: [f32, w4g128, w4g32-gptq, w2g32]
+latency: {prompt_lens: [16], gen_len: 4, batch: 1, repetitions: 1, warmup: 0}
+threads: 1
+name: small
+YAML
+}
+
+# results DB: every item result of the store, by config spec and item key, one per line
+results() {
+    python3 - "$1" <<'PY'
+import sqlite3, sys
+q = ("SELECT c.spec, i.item_key, r.correct, r.score, r.output, r.nll, r.n_tokens, r.mean_kl,"
+     " r.top1_agreement, r.flipped, r.status, r.error FROM item_results r"
+     " JOIN configs c ON c.id = r.config_id JOIN items i ON i.id = r.item_id ORDER BY 1, 2")
+for row in sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True).execute(q):
+    print(repr(row))
+PY
+}
+
+# json_norm FILE: a brief's JSON export less what differs between runs of the same units:
+# timings (latency, quantization seconds), the measured peak RSS, times and command lines
+json_norm() {
+    python3 - "$1" <<'PY'
+import json, sys
+DROP = {"command_line", "started_at", "finished_at", "lat_cost", "latency", "peak_rss_bytes",
+        "quant_seconds", "tpot_ms", "tpot_ratio", "mem_cost_rss"}
+def clean(x):
+    if isinstance(x, dict):
+        return {k: clean(v) for k, v in x.items() if k not in DROP}
+    if isinstance(x, list):
+        return [clean(v) for v in x]
+    return x
+print(json.dumps(clean(json.load(open(sys.argv[1]))), indent=1, sort_keys=True))
+PY
+}
