@@ -24,7 +24,10 @@
  * (config, item) is one store transaction (its result row and, for the baseline, its top-k
  * rows), so a run killed at any point resumes where it stopped: completed pairs are listed
  * and skipped, latency samples of a config are written in one transaction and skipped when
- * present.
+ * present. A shard (shard_count > 0, collector/run/shard.h) does all of this for the items
+ * it owns only (the others keep their item rows but get no result rows), records itself in
+ * the store (qb_store_put_shard), and probes memory and latency only where it is the
+ * plan's probe shard (the caller sets no_latency and no_memory elsewhere).
  *
  * What is measured, per kind. "Scored positions" are absolute positions in the token
  * sequence whose next-token distribution is compared with the baseline's.

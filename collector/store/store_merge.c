@@ -545,8 +545,11 @@ static int merge_all(struct merge *m, const char *tmp, const char *const *in, in
                       "merge into a new file",
                       m->out);
     for (int i = 0; i < n; i++) {
-        char *esc = g_uri_escape_string(in[i], "/", FALSE);
-        char *uri = g_strdup_printf("file:%s?mode=ro", esc);
+        /* read-only; immutable (no -shm or -wal left behind) unless a writer's -wal is there */
+        char *esc = g_uri_escape_string(in[i], "/", FALSE), *wal = g_strdup_printf("%s-wal", in[i]);
+        char *uri =
+            g_strdup_printf("file:%s?mode=ro%s", esc, access(wal, F_OK) == 0 ? "" : "&immutable=1");
+        g_free(wal);
         g_free(esc);
         char *sql = sqlite3_mprintf("ATTACH %Q AS src", uri);
         m->path = in[i];
