@@ -29,7 +29,8 @@ static void common_head(GString *s, const struct job *j, const char *what, const
 {
     g_string_append_printf(s, "#!/bin/bash\n# %s, written by: qbrief slurm %s --shards %ld\n", what,
                            j->plan, j->shards);
-    g_string_append_printf(s, "#SBATCH --job-name=qbrief-%s\n", j->name);
+    if (strcmp(what, "merge and brief"))
+        g_string_append_printf(s, "#SBATCH --job-name=qbrief-%s\n", j->name);
     g_string_append_printf(s, "#SBATCH --output=%s\n#SBATCH --chdir=%s\n", log, j->cwd);
     if (j->partition)
         g_string_append_printf(s, "#SBATCH --partition=%s\n", j->partition);
@@ -86,6 +87,7 @@ static char *merge_script(const struct job *j)
     char *qb = g_shell_quote(j->qbrief), *dir = g_shell_quote(j->dir), *db = g_shell_quote(j->db),
          *brief = g_shell_quote(j->brief);
     common_head(s, j, "merge and brief", log);
+    g_string_append_printf(s, "#SBATCH --job-name=qbrief-%s-merge\n", j->name);
     g_string_append_printf(s, "#SBATCH --ntasks=1\nset -u\ndir=%s\nfailed=0\nshards=()\n", dir);
     g_string_append_printf(s, "for i in $(seq 0 %ld); do\n", j->shards - 1);
     g_string_append_printf(
@@ -193,18 +195,18 @@ static int write_script(const char *path, const char *text)
 
 static char *absolute(const char *p)
 {
-    return g_path_is_absolute(p) ? g_strdup(p) : g_build_filename(g_get_current_dir(), p, NULL);
+    return g_canonicalize_filename(p, NULL);
 }
 
-/* Where everything goes: the plan's db and output unless given, scripts and shard stores in
- * DIR (default: the db's folder, slurm-NAME). */
+/* Where everything goes: scripts, shard stores and logs in DIR (default: slurm-NAME in the
+ * folder of the plan's db), the merged store DIR/merged.db (not the plan's db, which may hold
+ * a one-process run that a merge would refuse) and the brief at the plan's output. */
 static int place(struct job *j, const struct qb_plan *plan, const char *db, const char *out,
                  const char *dir)
 {
     char *self = g_file_read_link("/proc/self/exe", NULL);
     j->qbrief = self ? self : g_strdup("qbrief");
     j->cwd = g_get_current_dir();
-    j->db = absolute(db ? db : plan->db ? plan->db : "qbrief.db");
     j->brief = absolute(out ? out : plan->output ? plan->output : "brief.pdf");
     j->name = g_strdup(plan->name ? plan->name : "run");
     for (char *c = j->name; *c; c++)
@@ -213,10 +215,12 @@ static int place(struct job *j, const struct qb_plan *plan, const char *db, cons
     if (dir) {
         j->dir = absolute(dir);
     } else {
-        char *d = g_path_get_dirname(j->db);
+        char *pdb = absolute(plan->db ? plan->db : "qbrief.db"), *d = g_path_get_dirname(pdb);
         j->dir = g_strdup_printf("%s/slurm-%s", d, j->name);
         g_free(d);
+        g_free(pdb);
     }
+    j->db = db ? absolute(db) : g_build_filename(j->dir, "merged.db", NULL);
     j->threads = (int)plan->settings.threads;
     j->probe_job = plan->probe_shard < 0;
     if (!j->probe_job && plan->probe_shard >= j->shards)

@@ -125,7 +125,7 @@ const struct command qb_commands[] = {
      "  --gpus-per-task G   GPUs per shard\n"
      "  --dir DIR           scripts, shard stores and logs (default: beside the plan's db,\n"
      "                      slurm-NAME)\n"
-     "  --db OUT.db         the merged store (default: the plan's db)\n"
+     "  --db OUT.db         the merged store (default: DIR/merged.db)\n"
      "  -o BRIEF            the brief (default: the plan's output, else brief.pdf)\n"
      "  --dry-run           print the scripts and the sbatch commands; write nothing\n"},
 };
