@@ -20,7 +20,9 @@ static void print_event(void *ctx, const struct qb_merge_event *ev)
             fprintf(stderr, "%s: run '%s', shard %lld/%lld, %lld of its %lld units", ev->path,
                     ev->run, (long long)ev->index, (long long)ev->count, (long long)ev->n_results,
                     (long long)ev->n_units);
-        fprintf(stderr, "%s%s\n", ev->probe ? "; measured latency and memory" : "",
+        if (ev->probe)
+            fprintf(stderr, "; measured latency and memory on %s", ev->host ? ev->host : "?");
+        fprintf(stderr, "%s\n",
                 ev->again ? "; merged before, nothing new unless it went on since" : "");
         return;
     }

@@ -353,7 +353,7 @@ static int report_shard(struct merge *m, int again_all)
 {
     static const char *const q =
         "SELECT r.name, s.shard_index, s.shard_count, s.n_units, s.probe,"
-        "  (SELECT count(*) FROM src.item_results x WHERE x.run_id = r.id)"
+        "  (SELECT count(*) FROM src.item_results x WHERE x.run_id = r.id), s.host"
         " FROM src.shards s JOIN src.runs r ON r.id = s.run_id ORDER BY r.name, s.shard_index";
     sqlite3_stmt *st = NULL;
     int rc;
@@ -370,6 +370,7 @@ static int report_shard(struct merge *m, int again_all)
                                     .n_units = sqlite3_column_int64(st, 3),
                                     .probe = sqlite3_column_int(st, 4),
                                     .n_results = sqlite3_column_int64(st, 5),
+                                    .host = (const char *)sqlite3_column_text(st, 6),
                                     .again = again_all};
         m->on_event(m->ctx, &ev);
     }

@@ -29,8 +29,8 @@
 #include <stdint.h>
 
 enum qb_merge_event_kind {
-    QB_MERGE_EV_SHARD, /* one shard of one run copied (path, run, index, count, n_units,
-                        * n_results, again: OUT had this shard already) */
+    QB_MERGE_EV_SHARD, /* one shard of one run copied (path, run, host, index, count,
+                        * n_units, n_results, probe, again: OUT had this shard already) */
     QB_MERGE_EV_RUN,   /* after the merge, per run of OUT: n_units expected, n_results held,
                         * n_missing, shards held of count, missing_shards ("2, 3" or NULL) */
 };
@@ -39,6 +39,7 @@ struct qb_merge_event {
     enum qb_merge_event_kind kind;
     const char *path; /* SHARD: the input file */
     const char *run;  /* the run's name */
+    const char *host; /* SHARD: the host the shard ran on (may be NULL) */
     int64_t index, count;
     int64_t n_units, n_results, n_missing;
     int64_t n_shards;

@@ -43,17 +43,38 @@ expect_exit "unknown partition" 1 "$Q" slurm "$P" --shards 2 --partition no-such
 grep -q "no-such-partition': no such partition" "$TMP/err" && [ ! -e "$TMP/bad" ] &&
     ok "unknown partition: clear message, nothing written" || fail "unknown partition message" "$(cat "$TMP/err")"
 
+# wait_job ID: until the job has left the queue (at most 30 minutes)
+wait_job() {
+    local waited=0
+    while [ -n "$1" ] && squeue -h -j "$1" 2>/dev/null | grep -q . && [ "$waited" -lt 1800 ]; do
+        sleep 2
+        waited=$((waited + 2))
+    done
+}
+
+# a failed array task: shard 1's store is in the way (a folder), so task 1 fails at once;
+# the merge job names it and its log, still merges shard 0 and writes a brief that counts
+# the missing units, and fails itself
+small_plan "$TMP"
+F=$TMP/fail
+mkdir -p "$F/shard-1.db"
+expect_exit "qbrief slurm submits a small plan in 2 shards" 0 "$Q" slurm "$TMP/plan.yaml" --shards 2 --dir "$F" -o "$F/brief.md"
+wait_job "$(sed -n 's/^merge job \([0-9]*\).*/\1/p' "$TMP/out")"
+if grep -q "shard 1 of 2 failed (1); log: $F/shard-1.log" "$F/merge.log" &&
+    grep -q "not a regular file" "$F/shard-1.log" && grep -q "1 task(s) failed" "$F/merge.log" &&
+    grep -q "(config, item) results are missing" "$F/brief.md" 2>/dev/null; then
+    ok "the merge job reports a failed task and briefs what there is"
+else
+    fail "the merge job reports a failed task" "$(cat "$F/merge.log" 2>/dev/null | head -8)"
+fi
+
 D=$TMP/sl
 expect_exit "qbrief slurm submits the demo in 4 shards" 0 "$Q" slurm "$P" --shards 4 --dir "$D" --db "$D/demo.db" -o "$D/brief.pdf"
 cat "$TMP/out"
 merge=$(sed -n 's/^merge job \([0-9]*\).*/\1/p' "$TMP/out")
 # the reference meanwhile: the one-process run of `make demo`, into a store of its own
 "$QBRIEF" run "$P" --db "$TMP/one.db" --quiet 2>"$TMP/one.err" || fail "one-process demo run" "$(tail -3 "$TMP/one.err")"
-waited=0
-while [ -n "$merge" ] && squeue -h -j "$merge" 2>/dev/null | grep -q . && [ "$waited" -lt 1800 ]; do
-    sleep 5
-    waited=$((waited + 5))
-done
+wait_job "$merge"
 if [ -s "$D/brief.pdf" ] && grep -q "brief in $D/brief.pdf" "$D/merge.log" 2>/dev/null; then
     ok "the merge job wrote brief.pdf"
 else
