@@ -47,8 +47,8 @@ if [ "$(lat "$TMP/s1.db")" = "0 0 " ] && [ "$(lat "$TMP/m.db")" = "$(lat "$TMP/o
 else
     fail "latency and memory measured once" "s1: $(lat "$TMP/s1.db") m: $(lat "$TMP/m.db") one: $(lat "$TMP/one.db")"
 fi
-"$QBRIEF" brief --db "$TMP/one.db" -o "$TMP/one.json" 2>/dev/null
-"$QBRIEF" brief --db "$TMP/m.db" -o "$TMP/m.json" 2>/dev/null
+"$QBRIEF" brief --db "$TMP/one.db" -o "$TMP/one.json" >/dev/null 2>&1
+"$QBRIEF" brief --db "$TMP/m.db" -o "$TMP/m.json" >/dev/null 2>&1
 json_norm "$TMP/one.json" >"$TMP/one.norm" && json_norm "$TMP/m.json" >"$TMP/m.norm"
 if [ -s "$TMP/one.norm" ] && cmp -s "$TMP/one.norm" "$TMP/m.norm"; then
     ok "brief JSON equal except timings"
@@ -67,6 +67,21 @@ expect_exit "a finished shard resumes to nothing" 0 "$QBRIEF" run "$P" --shard 1
 expect_exit "and merges again unchanged" 0 "$QBRIEF" merge "$TMP/m.db" "$TMP/s1.db"
 [ "$(results "$TMP/m.db" | sha256sum)" = "$before" ] && ok "resumed shard merges unchanged" ||
     fail "resumed shard merges unchanged"
+
+# shards: {probe: job}: no shard measures; the probe job measures latency and memory only
+{ cat "$P"; echo "shards: {probe: job}"; } >"$TMP/plan-probe.yaml"
+for i in 0 1; do
+    "$QBRIEF" run "$TMP/plan-probe.yaml" --shard "$i/2" --db "$TMP/j$i.db" --quiet 2>/dev/null
+done
+expect_exit "the probe job runs" 0 "$QBRIEF" run "$TMP/plan-probe.yaml" --probe --db "$TMP/jp.db" --quiet
+expect_exit "shards and the probe job merge" 0 "$QBRIEF" merge "$TMP/jm.db" "$TMP/j0.db" "$TMP/j1.db" "$TMP/jp.db"
+if [ "$(lat "$TMP/j0.db")$(lat "$TMP/j1.db")" = "0 0 0 0 " ] && [ "$(results "$TMP/jp.db" | wc -l)" = 0 ] &&
+    [ "$(lat "$TMP/jm.db")" = "$(lat "$TMP/one.db")" ] && grep -q "the probe job" "$TMP/err" &&
+    results "$TMP/jm.db" | cmp -s - "$TMP/one.txt"; then
+    ok "probe: job measures latency and memory once, the shards none"
+else
+    fail "probe: job" "j0 $(lat "$TMP/j0.db") jp $(lat "$TMP/jp.db") jm $(lat "$TMP/jm.db"): $(cat "$TMP/err")"
+fi
 
 # a partial set: merged, the missing units counted, the brief says so; completed later
 expect_exit "partial merge" 0 "$QBRIEF" merge "$TMP/p.db" "$TMP/s0.db" "$TMP/s2.db"
