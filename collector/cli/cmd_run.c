@@ -21,15 +21,14 @@ static int run_one(const struct qb_run_opts *op, int quiet);
  * flags), the plan's hash, and a database of its own (DB less .db, plus .shard-I-of-N.db, or
  * .probe.db) unless --db names one. 0, a negative QB_E* code, or 1 for a usage error (the
  * message set). */
-static int shard_opts(const struct command *self, const char *text, int probe_job,
-                      const struct qb_plan *plan, const char *db_flag, struct qb_run_opts *o,
-                      char plan_sha[65], char **db_out)
+static int shard_opts(const char *text, int probe_job, const struct qb_plan *plan,
+                      const char *db_flag, int quiet, struct qb_run_opts *o, char plan_sha[65],
+                      char **db_out)
 {
     struct qb_shard sh = {-1, 0};
     const char *db = o->db_path ? o->db_path : "qbrief.db";
     size_t n = strlen(db);
     int rc;
-    (void)self;
     if (text && probe_job) {
         qb_err(QB_EINVAL, "--probe is a job of its own: give --shard or --probe, not both");
         return 1;
@@ -52,6 +51,10 @@ static int shard_opts(const struct command *self, const char *text, int probe_jo
                                               (long long)sh.index, (long long)sh.count);
         o->db_path = *db_out;
     }
+    if (!quiet && o->shard_count > 0)
+        fprintf(stderr, "shard %lld of %lld (0-based) into '%s'%s\n", (long long)o->shard_index,
+                (long long)o->shard_count, o->db_path,
+                o->probe ? "; it measures latency and memory" : "");
     return 0;
 }
 
@@ -163,7 +166,7 @@ int cmd_run(int argc, char **argv)
     const char *model = NULL, *suite = NULL, *configs = NULL, *baseline = NULL, *db = NULL,
                *name = NULL, *tokenizer = NULL, *calib = NULL, *shard = NULL;
     char **list = NULL, *cmdline = NULL, *shard_db = NULL, plan_sha[65] = "";
-    int probe_job = 0;
+    int probe_job = 0, usage = 0;
     const char **cfgs = NULL;
     long threads = 0;
     int no_latency = 0, no_memory = 0, quiet = 0, opt, rc = 0, tty = isatty(STDERR_FILENO);
@@ -235,16 +238,10 @@ int cmd_run(int argc, char **argv)
         o.calib_path = calib;
     o.no_latency = no_latency;
     o.no_memory = no_memory;
-    if (shard || probe_job) {
-        if ((rc = shard_opts(self, shard, probe_job, plan, db, &o, plan_sha, &shard_db)) != 0) {
-            if (rc > 0)
-                goto usage;
-            goto out;
-        }
-        if (!quiet && o.shard_count > 0)
-            fprintf(stderr, "shard %lld of %lld (0-based) into '%s'%s\n", (long long)o.shard_index,
-                    (long long)o.shard_count, o.db_path,
-                    o.probe ? "; it measures latency and memory" : "");
+    if ((shard || probe_job) &&
+        (rc = shard_opts(shard, probe_job, plan, db, quiet, &o, plan_sha, &shard_db)) != 0) {
+        usage = rc > 0;
+        goto out;
     }
     if (!quiet) { /* --quiet: no callback, so the run says nothing */
         o.on_event = print_event;
@@ -289,13 +286,7 @@ out:
     g_strfreev(list);
     free(cfgs);
     qb_plan_free(plan);
-    return qb_report(rc);
-usage:
-    g_free(shard_db);
-    g_strfreev(list);
-    free(cfgs);
-    qb_plan_free(plan);
-    return qb_usage_error(self, "%s", qb_errmsg());
+    return usage ? qb_usage_error(self, "%s", qb_errmsg()) : qb_report(rc);
 }
 
 static int run_one(const struct qb_run_opts *op, int quiet)
