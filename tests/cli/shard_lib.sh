@@ -42,15 +42,18 @@ PY
 }
 
 # json_norm FILE: a brief's JSON export less what differs between runs of the same units:
-# timings (latency, quantization seconds), the measured peak RSS, times and command lines
+# timings (latency, quantization seconds), the measured peak RSS, times and command lines;
+# paths (a plan given relatively or absolutely) are cut to their file names
 json_norm() {
     python3 - "$1" <<'PY'
-import json, sys
+import json, os, sys
 DROP = {"command_line", "started_at", "finished_at", "lat_cost", "latency", "peak_rss_bytes",
         "quant_seconds", "tpot_ms", "tpot_ratio", "mem_cost_rss"}
+PATHS = {"path", "file", "plan", "db"}
 def clean(x):
     if isinstance(x, dict):
-        return {k: clean(v) for k, v in x.items() if k not in DROP}
+        return {k: (os.path.basename(v) if k in PATHS and isinstance(v, str) else clean(v))
+                for k, v in x.items() if k not in DROP}
     if isinstance(x, list):
         return [clean(v) for v in x]
     return x
