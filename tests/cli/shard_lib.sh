@@ -60,3 +60,16 @@ def clean(x):
 print(json.dumps(clean(json.load(open(sys.argv[1]))), indent=1, sort_keys=True))
 PY
 }
+
+# sql DB STATEMENT...: each statement's rows, columns joined by '|', one row a line (python3's
+# sqlite3, as the sqlite3 shell is not among the dependencies); writes when asked to
+sql() {
+    python3 - "$@" <<'PY'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+for q in sys.argv[2:]:
+    for row in db.execute(q):
+        print("|".join("" if v is None else str(v) for v in row))
+db.commit()
+PY
+}

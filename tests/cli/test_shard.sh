@@ -40,9 +40,9 @@ else
     fail "merged item results equal the one-process run's" "$(diff "$TMP/one.txt" "$TMP/m.txt" | head -5)"
 fi
 # only the probe shard (0, the default) measured latency and memory
-lat() { sqlite3 "$1" "SELECT count(*) FROM latency_samples; SELECT count(*) FROM memory;" | tr '\n' ' '; }
+lat() { sql "$1" "SELECT count(*) FROM latency_samples" "SELECT count(*) FROM memory" | tr '\n' ' '; }
 if [ "$(lat "$TMP/s1.db")" = "0 0 " ] && [ "$(lat "$TMP/m.db")" = "$(lat "$TMP/one.db")" ] &&
-    [ "$(sqlite3 "$TMP/m.db" "SELECT group_concat(shard_index) FROM shards WHERE probe = 1 AND host IS NOT NULL")" = 0 ]; then
+    [ "$(sql "$TMP/m.db" "SELECT group_concat(shard_index) FROM shards WHERE probe = 1 AND host IS NOT NULL")" = 0 ]; then
     ok "latency and memory measured once, by the probe shard, whose host is recorded"
 else
     fail "latency and memory measured once" "s1: $(lat "$TMP/s1.db") m: $(lat "$TMP/m.db") one: $(lat "$TMP/one.db")"
@@ -60,7 +60,7 @@ fi
 before=$(results "$TMP/m.db" | sha256sum)
 expect_exit "merging a shard again" 0 "$QBRIEF" merge "$TMP/m.db" "$TMP/s1.db"
 grep -q "merged before" "$TMP/err" && [ "$(results "$TMP/m.db" | sha256sum)" = "$before" ] &&
-    [ "$(sqlite3 "$TMP/m.db" "SELECT count(*) FROM shards")" = 3 ] &&
+    [ "$(sql "$TMP/m.db" "SELECT count(*) FROM shards")" = 3 ] &&
     ok "merging a shard again changes nothing" || fail "merging a shard again changes nothing" "$(cat "$TMP/err")"
 # a shard resumed after it finished has nothing new; its record (token) is kept
 expect_exit "a finished shard resumes to nothing" 0 "$QBRIEF" run "$P" --shard 1/3 --db "$TMP/s1.db" --quiet
@@ -93,6 +93,18 @@ grep -q "$n1 (config, item) results are missing" "$TMP/p.md" && ok "the brief of
 expect_exit "completing a partial merge" 0 "$QBRIEF" merge "$TMP/p.db" "$TMP/s1.db"
 results "$TMP/p.db" | cmp -s - "$TMP/one.txt" && ok "partial merge completed equals the one-process run" ||
     fail "partial merge completed equals the one-process run"
+
+# rows are copied column by column: a column that a later schema adds (here by hand, to the
+# output and to one shard) travels with its values
+cp "$TMP/s0.db" "$TMP/g0.db"
+sql "$TMP/g0.db" "ALTER TABLE latency_samples ADD COLUMN measured_on TEXT" \
+    "UPDATE latency_samples SET measured_on = 'host-a'"
+"$QBRIEF" merge "$TMP/g.db" "$TMP/s1.db" >/dev/null 2>&1
+sql "$TMP/g.db" "ALTER TABLE latency_samples ADD COLUMN measured_on TEXT"
+expect_exit "merge with a column the schema does not know" 0 "$QBRIEF" merge "$TMP/g.db" "$TMP/g0.db"
+n_lat=$(sql "$TMP/s0.db" "SELECT count(*) FROM latency_samples")
+[ "$n_lat" -gt 0 ] && [ "$(sql "$TMP/g.db" "SELECT count(*) FROM latency_samples WHERE measured_on = 'host-a'")" = "$n_lat" ] &&
+    ok "an added column is carried with its values" || fail "an added column is carried" "$n_lat"
 
 # bad input: each refused, the output untouched
 cp "$TMP/m.db" "$TMP/keep.db"
