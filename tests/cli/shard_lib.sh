@@ -73,3 +73,32 @@ for q in sys.argv[2:]:
 db.commit()
 PY
 }
+
+# same_timings REF DST: DST (a copy) gets REF's latency samples and peak RSS, matched by run,
+# config and setting. What a brief decides follows the timings where configs tie on memory
+# (a cheaper-first order: memory, then latency), so comparing two stores' briefs "except
+# timings" means giving them the same timings first.
+same_timings() {
+    python3 - "$1" "$2" <<'PY'
+import sqlite3, sys
+ref = sqlite3.connect(sys.argv[1])
+dst = sqlite3.connect(sys.argv[2])
+lat = ("SELECT r.name, c.spec, l.prompt_len, l.gen_len, l.batch, l.repetition, l.ttft_ms,"
+       " l.tpot_ms, l.e2e_ms, l.decode_tok_s FROM latency_samples l"
+       " JOIN runs r ON r.id = l.run_id JOIN configs c ON c.id = l.config_id")
+for row in ref.execute(lat):
+    dst.execute("UPDATE latency_samples SET ttft_ms = ?, tpot_ms = ?, e2e_ms = ?, decode_tok_s = ?"
+                " WHERE run_id = (SELECT id FROM runs WHERE name = ?) AND config_id = (SELECT c.id"
+                " FROM configs c JOIN runs r ON r.id = c.run_id WHERE r.name = ? AND c.spec = ?)"
+                " AND prompt_len = ? AND gen_len = ? AND batch = ? AND repetition = ?",
+                row[6:] + (row[0], row[0], row[1]) + row[2:6])
+mem = ("SELECT r.name, c.spec, m.context, m.peak_rss_bytes FROM memory m"
+       " JOIN runs r ON r.id = m.run_id JOIN configs c ON c.id = m.config_id")
+for row in ref.execute(mem):
+    dst.execute("UPDATE memory SET peak_rss_bytes = ? WHERE run_id = (SELECT id FROM runs WHERE"
+                " name = ?) AND config_id = (SELECT c.id FROM configs c JOIN runs r ON"
+                " r.id = c.run_id WHERE r.name = ? AND c.spec = ?) AND context = ?",
+                (row[3], row[0], row[0], row[1], row[2]))
+dst.commit()
+PY
+}

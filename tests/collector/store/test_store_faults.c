@@ -535,8 +535,8 @@ static void test_fault_sweep(void)
     snprintf(v2, sizeof v2, "%s/v2.db", check_tmpdir());
     CHECK(workload(cur, 0, 3, &committed) == 0 && committed == 3);
     CHECK(copy_file(cur, v2) == 0);
-    /* the version 2 schema is the current one without run_locks */
-    CHECK(exec_sql(v2, "DROP TABLE run_locks; PRAGMA user_version = 2") == 0);
+    /* the version 2 schema is the current one without run_locks (v3) and shards (v4) */
+    CHECK(exec_sql(v2, "DROP TABLE run_locks; DROP TABLE shards; PRAGMA user_version = 2") == 0);
     CHECK(schema_version(v2) == 2);
 
     /* a new store: creating the schema is the part under test, one unit is enough */
@@ -559,7 +559,7 @@ static void test_version2_store(void)
     snprintf(path, sizeof path, "%s/v2-read.db", check_tmpdir());
     CHECK(workload(base, 0, 2, &committed) == 0 && committed == 2);
     CHECK(copy_file(base, path) == 0);
-    CHECK(exec_sql(path, "DROP TABLE run_locks; PRAGMA user_version = 2") == 0);
+    CHECK(exec_sql(path, "DROP TABLE run_locks; DROP TABLE shards; PRAGMA user_version = 2") == 0);
     CHECK(qb_store_open(path, QB_STORE_READONLY, &s) == 0);
     if (s) {
         CHECK(qb_store_run_find(s, "sweep", &run) == 0 && qb_store_check(s) == 0);
