@@ -107,9 +107,11 @@ $(O)/tbin/%: tests/%.c $(TESTLIB_OBJ) $(O)/libqbrief.a
 $(O)/tools/%: tools/%.c $(O)/libqbrief.a
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $^ $(ALL_LDLIBS)
-.PHONY: bench-brief bench-calib
+.PHONY: bench-brief bench-calib bench-merge
 bench-brief: $(O)/tools/bench-brief
 	$(O)/tools/bench-brief
+bench-merge: $(O)/tools/bench-merge
+	$(O)/tools/bench-merge
 bench-calib: $(O)/tools/bench-calib
 	tools/bench-calib.sh
 

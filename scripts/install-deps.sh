@@ -1,12 +1,15 @@
 #!/bin/sh
 # Installs the Debian/Ubuntu packages qbrief needs to build, test and render briefs.
 # Idempotent: installs only what is missing; uses sudo only when not already root.
+# slurmctld slurmd slurm-client munge: a one-node Slurm cluster for `qbrief slurm` and its
+# test (scripts/slurm-local.sh).
 set -eu
 
 PKGS="build-essential pkg-config clang clang-format libomp-dev libclang-rt-dev
 libvulkan-dev glslc mesa-vulkan-drivers vulkan-validationlayers
 libjansson-dev libpcre2-dev libglib2.0-dev libsqlite3-dev libyaml-dev libcsv-dev
-libhpdf-dev libcairo2-dev fonts-dejavu-core poppler-utils python3"
+libhpdf-dev libcairo2-dev fonts-dejavu-core poppler-utils python3
+slurmctld slurmd slurm-client munge"
 
 missing=""
 for p in $PKGS; do

@@ -5,6 +5,7 @@
 #include "collector/run/plan.h"
 #include "collector/engine/device.h"
 #include "collector/run/run.h"
+#include "collector/run/shard.h"
 #include "collector/model/qspec.h"
 
 #include <getopt.h>
@@ -15,6 +16,48 @@
 #include <unistd.h>
 
 static int run_one(const struct qb_run_opts *op, int quiet);
+
+/* --shard and --probe into o (docs/distributed.md): which share of the work, whether this
+ * shard measures latency and memory (the plan's shards.probe; shard 0 for a run from
+ * flags), the plan's hash, and a database of its own (DB less .db, plus .shard-I-of-N.db, or
+ * .probe.db) unless --db names one. 0, a negative QB_E* code, or 1 for a usage error (the
+ * message set). */
+static int shard_opts(const char *text, int probe_job, const struct qb_plan *plan,
+                      const char *db_flag, int quiet, struct qb_run_opts *o, char plan_sha[65],
+                      char **db_out)
+{
+    struct qb_shard sh = {-1, 0};
+    const char *db = o->db_path ? o->db_path : "qbrief.db";
+    size_t n = strlen(db);
+    int rc;
+    if (text && probe_job) {
+        qb_err(QB_EINVAL, "--probe is a job of its own: give --shard or --probe, not both");
+        return 1;
+    }
+    if (text && qb_shard_parse(text, &sh) < 0)
+        return 1;
+    if (plan && (rc = qb_shard_file_sha256(plan->path, plan_sha)) < 0)
+        return rc;
+    o->plan_sha256 = plan ? plan_sha : NULL;
+    o->shard_index = sh.index;
+    o->shard_count = sh.count;
+    o->probe = probe_job || (plan ? plan->probe_shard == sh.index : sh.index == 0);
+    if (!o->probe)
+        o->no_latency = o->no_memory = 1;
+    if (!db_flag) {
+        if (n > 3 && !strcmp(db + n - 3, ".db"))
+            n -= 3;
+        *db_out = probe_job ? g_strdup_printf("%.*s.probe.db", (int)n, db)
+                            : g_strdup_printf("%.*s.shard-%lld-of-%lld.db", (int)n, db,
+                                              (long long)sh.index, (long long)sh.count);
+        o->db_path = *db_out;
+    }
+    if (!quiet && o->shard_count > 0)
+        fprintf(stderr, "shard %lld of %lld (0-based) into '%s'%s\n", (long long)o->shard_index,
+                (long long)o->shard_count, o->db_path,
+                o->probe ? "; it measures latency and memory" : "");
+    return 0;
+}
 
 /* One config's progress (PROGRESS or CONFIG_DONE). On a terminal each evaluated item
  * rewrites one line ("\r", ended at CONFIG_DONE); elsewhere a config gets one line when
@@ -121,6 +164,8 @@ int cmd_run(int argc, char **argv)
         {"no-memory", no_argument, NULL, 'M'},
         {"quiet", no_argument, NULL, 'q'},
         {"calib", required_argument, NULL, 'C'},
+        {"shard", required_argument, NULL, 'S'},
+        {"probe", no_argument, NULL, 'P'},
         {"device", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {0},
@@ -129,8 +174,9 @@ int cmd_run(int argc, char **argv)
     struct qb_run_opts o = QB_RUN_OPTS_INIT;
     struct qb_plan *plan = NULL;
     const char *model = NULL, *suite = NULL, *configs = NULL, *baseline = NULL, *db = NULL,
-               *name = NULL, *tokenizer = NULL, *calib = NULL, *device = NULL;
-    char **list = NULL, *cmdline = NULL;
+               *name = NULL, *tokenizer = NULL, *calib = NULL, *shard = NULL, *device = NULL;
+    char **list = NULL, *cmdline = NULL, *shard_db = NULL, plan_sha[65] = "";
+    int probe_job = 0, usage = 0;
     const char **cfgs = NULL;
     long threads = 0;
     int no_latency = 0, no_memory = 0, quiet = 0, opt, rc = 0, tty = isatty(STDERR_FILENO);
@@ -155,6 +201,8 @@ int cmd_run(int argc, char **argv)
         case 'L': no_latency = 1; break;
         case 'M': no_memory = 1; break;
         case 'q': quiet = 1; break;
+        case 'S': shard = optarg; break;
+        case 'P': probe_job = 1; break;
         case 'j':
             if (qb_parse_long(optarg, 1, 4096, &threads) < 0)
                 return qb_usage_error(self, "--threads wants a positive count, not '%s'", optarg);
@@ -208,6 +256,11 @@ int cmd_run(int argc, char **argv)
         o.calib_path = calib;
     o.no_latency = no_latency;
     o.no_memory = no_memory;
+    if ((shard || probe_job) &&
+        (rc = shard_opts(shard, probe_job, plan, db, quiet, &o, plan_sha, &shard_db)) != 0) {
+        usage = rc > 0;
+        goto out;
+    }
     if (!quiet) { /* --quiet: no callback, so the run says nothing */
         o.on_event = print_event;
         o.on_event_ctx = &tty;
@@ -226,6 +279,8 @@ int cmd_run(int argc, char **argv)
                 g_free(c);
             }
             o.model_path = plan->models[mi];
+            o.model_index = mi;
+            o.n_models = plan->n_models;
             mname =
                 dup ? g_strdup_printf("%s-%s-%lld", o.name ? o.name : "run", b, (long long)mi + 1)
                     : g_strdup_printf("%s-%s", o.name ? o.name : "run", b);
@@ -245,10 +300,11 @@ int cmd_run(int argc, char **argv)
     }
 out:
     g_free(cmdline);
+    g_free(shard_db);
     g_strfreev(list);
     free(cfgs);
     qb_plan_free(plan);
-    return qb_report(rc);
+    return usage ? qb_usage_error(self, "%s", qb_errmsg()) : qb_report(rc);
 }
 
 static int run_one(const struct qb_run_opts *op, int quiet)

@@ -45,6 +45,7 @@ const struct command qb_commands[] = {
      "                  [--device cpu|vulkan[:N]]\n"
      "       qbrief run PLAN.yaml [--db FILE] [--name RUN] [--threads N] [--no-latency] [--quiet]\n"
      "                  [--device cpu|vulkan[:N]]\n"
+     "                  [--shard I/N|auto|auto/N] [--probe]\n"
      "\n"
      "Quantizes the model into each config (the baseline first), scores every suite item\n"
      "(output, correctness, NLL, KL and top-1 agreement against the baseline), probes\n"
@@ -64,6 +65,12 @@ const struct command qb_commands[] = {
      "  --no-latency     skip the latency probe\n"
      "  --no-memory      skip the memory probe\n"
      "  --quiet          no progress on stderr\n"
+     "  --shard I/N      evaluate only shard I (0-based) of N into its own database (default\n"
+     "                   DB.shard-I-of-N.db); auto or auto/N reads the index (and count) from\n"
+     "                   SLURM_ARRAY_TASK_ID/_COUNT or JOB_COMPLETION_INDEX/QBRIEF_SHARDS.\n"
+     "                   Combine the shards with qbrief merge (docs/distributed.md)\n"
+     "  --probe          the probe job of a sharded plan (shards: {probe: job}): latency and\n"
+     "                   memory only, into DB.probe.db\n"
      "  --device D       cpu (default), vulkan or vulkan:N: every item, the latency and the\n"
      "                   memory are measured on that device (plan key device:)\n"
      "With a PLAN (docs/plan-format.md), --db, --name, --threads, --tokenizer, --no-latency,\n"
@@ -109,6 +116,32 @@ const struct command qb_commands[] = {
      "searched first)\n  --format F       pdf (default), md (charts as PNG files in OUT_files/), "
      "json (every\n                   number of the analysis) or csv (every table, "
      "docs/templates.md)\n  --paper P        a4 (default) or letter\n"},
+    {"merge", cmd_merge, "merge the stores of a sharded run into one",
+     "usage: qbrief merge OUT.db SHARD.db... [--quiet]\n"
+     "\n"
+     "Checks that the shards belong together (one plan, model, suite, calibration and qbrief\n"
+     "version; disjoint units; no shard twice) and writes OUT.db, atomically: OUT.db is left\n"
+     "as it was when anything is refused. OUT.db may hold shards merged before: merging a\n"
+     "shard again changes nothing, and a partial set can be merged and completed later.\n"
+     "Prints per run the units merged and missing (the brief counts the missing too).\n"
+     "  --quiet  no line per shard\n"},
+    {"slurm", cmd_slurm, "submit a plan as a Slurm job array of shards plus a merge-and-brief job",
+     "usage: qbrief slurm PLAN.yaml --shards N [--partition P] [--time T] [--gpus-per-task G]\n"
+     "                    [--dir DIR] [--db OUT.db] [-o BRIEF] [--dry-run]\n"
+     "\n"
+     "Writes DIR/shards.sbatch (an array of N tasks, each `qbrief run PLAN --shard auto`) and\n"
+     "DIR/merge.sbatch (after the array: reports failed tasks, qbrief merge, qbrief brief),\n"
+     "plus DIR/probe.sbatch when the plan has shards: {probe: job}; submits them with sbatch\n"
+     "and prints the job ids and where the brief will appear (docs/distributed.md).\n"
+     "  --shards N          array tasks\n"
+     "  --partition P       Slurm partition (checked against sinfo)\n"
+     "  --time T            time limit per job (sbatch --time)\n"
+     "  --gpus-per-task G   GPUs per shard\n"
+     "  --dir DIR           scripts, shard stores and logs (default: beside the plan's db,\n"
+     "                      slurm-NAME)\n"
+     "  --db OUT.db         the merged store (default: DIR/merged.db)\n"
+     "  -o BRIEF            the brief (default: the plan's output, else brief.pdf)\n"
+     "  --dry-run           print the scripts and the sbatch commands; write nothing\n"},
 };
 const int qb_n_commands = sizeof qb_commands / sizeof qb_commands[0];
 

@@ -436,6 +436,31 @@ static int read_calibration(const struct ctx *c, const struct node *v, struct qb
     return 0;
 }
 
+/* shards: {probe: INDEX | job}: where a sharded run measures latency and memory, once per
+ * config: in shard INDEX (default 0; a shard index past a run's count measures nothing) or in
+ * a separate `qbrief run PLAN --probe` job (docs/distributed.md). */
+static int read_shards(const struct ctx *c, const struct node *v, struct qb_plan *p)
+{
+    static const char *const names[] = {"probe"};
+    const struct node *f[1];
+    int rc;
+    if (v->kind != N_MAP)
+        return FAIL(v, "'shards' must be a map {probe: INDEX | job}, not %s", kind_name(v));
+    if ((rc = read_map(c, v, "'shards'", names, 1, f)) < 0)
+        return rc;
+    if (!f[0])
+        return 0;
+    if (f[0]->kind == N_SCALAR && !is_null(f[0]) && !strcmp(f[0]->s, "job")) {
+        p->probe_shard = -1;
+        return 0;
+    }
+    if (f[0]->kind != N_SCALAR || !f[0]->plain || is_null(f[0]) || f[0]->s[0] < '0' ||
+        f[0]->s[0] > '9')
+        return FAIL(f[0], "'shards.probe' must be a shard index or 'job', not %s",
+                    f[0]->kind == N_SCALAR && !is_null(f[0]) ? f[0]->s : kind_name(f[0]));
+    return get_int(c, "shards.probe", f[0], 0, 1 << 20, &p->probe_shard);
+}
+
 static int parse_spec(const struct ctx *c, const char *key, const struct node *v,
                       struct qb_plan_config *out)
 {
@@ -646,12 +671,13 @@ enum {
     K_TEMPLATE,
     K_OUTPUT,
     K_DEVICE,
+    K_SHARDS,
     K_COUNT
 };
 static const char *const plan_keys[K_COUNT] = {
     "title",   "question", "models",   "tokenizer",  "suite",   "prompt_template", "calibration",
     "configs", "baseline", "latency",  "tolerances", "traffic", "policy",          "threads",
-    "name",    "db",       "template", "output",     "device",
+    "name",    "db",       "template", "output",     "device",  "shards",
 };
 
 static int read_plan(const struct ctx *c, const struct node *root, struct qb_plan *p)
@@ -721,6 +747,8 @@ static int read_plan(const struct ctx *c, const struct node *root, struct qb_pla
         if (qb_device_parse(p->device, &d) < 0)
             return FAIL(v[K_DEVICE], "%s", qb_errmsg());
     }
+    if (v[K_SHARDS] && (rc = read_shards(c, v[K_SHARDS], p)) < 0)
+        return rc;
     return 0;
 }
 

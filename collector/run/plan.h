@@ -63,6 +63,9 @@ struct qb_plan {
     char *db;     /* resolved path; NULL when absent */
     char *output; /* resolved path; NULL when absent */
     char *device; /* "cpu", "vulkan" or "vulkan:N" (syntax checked); NULL when absent: cpu */
+    /* shards.probe: the shard that measures latency and memory in a sharded run (default 0),
+     * or -1 for `probe: job` (a separate `qbrief run PLAN --probe`; docs/distributed.md) */
+    int64_t probe_shard;
 };
 
 /* Reads and validates the plan at path. On success *out owns a new plan (free with

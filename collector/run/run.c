@@ -12,6 +12,7 @@
 #include "collector/run/run_device.h"
 #include "collector/model/qmodel.h"
 #include "collector/engine/sampler.h"
+#include "collector/run/shard.h"
 #include "collector/store/settings.h"
 #include "collector/store/store.h"
 #include "collector/eval/suite.h"
@@ -28,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* The commit qbrief was built from (the Makefile passes it; empty outside a git checkout) */
 #ifndef QB_GIT_COMMIT
@@ -756,7 +758,21 @@ struct run_ctx {
     GHashTable *done;         /* ids of the items this config already has in the store */
     GHashTable *base_correct; /* item id -> the baseline's correct + 2, or BASE_NOT_OK */
     struct lat_buf lb;
+    /* a shard: the items it owns (NULL: every item), and how many */
+    unsigned char *mine;
+    int64_t n_mine;
 };
+
+static int sharded(const struct qb_run_opts *o)
+{
+    return o->shard_count > 0 || o->shard_index < 0;
+}
+
+/* Whether item i is this run's to evaluate. */
+static int owns(const struct run_ctx *c, int64_t i)
+{
+    return !c->mine || c->mine[i];
+}
 
 /* One config's pass over the items: counts for the progress events. */
 struct pass {
@@ -814,9 +830,9 @@ static void progress(const struct run_ctx *c, enum qb_run_event_kind kind, const
                               .n_configs = c->n_cfg,
                               .done = p->n_now,
                               .resumed = p->n_resumed,
-                              .total = c->su->n_items,
+                              .total = c->n_mine,
                               .rate = rate,
-                              .eta = rate > 0 ? (double)(c->su->n_items - p->n_now) / rate : 0};
+                              .eta = rate > 0 ? (double)(c->n_mine - p->n_now) / rate : 0};
     emit(c, &ev);
 }
 
@@ -1013,6 +1029,52 @@ static int run_settings(struct run_ctx *c)
     return rc;
 }
 
+/* 4b. a shard: the items it owns (collector/run/shard.h) */
+static int shard_items(struct run_ctx *c)
+{
+    const struct qb_run_opts *o = c->o;
+    c->n_mine = c->su->n_items;
+    if (!sharded(o))
+        return 0;
+    struct qb_shard sh = {o->shard_index, o->shard_count};
+    int64_t nm = o->n_models > 0 ? o->n_models : 1;
+    return qb_shard_items(c->su, o->model_index, nm, &sh, &c->mine, &c->n_mine);
+}
+
+/* The shard's record in its store: a token that tells this shard's run from another run
+ * of the same shard, and the plan's hash (or the config list's, for a run from flags). */
+static int record_shard(struct run_ctx *c, const char *host)
+{
+    const struct qb_run_opts *o = c->o;
+    char plan_sha[65], *token;
+    int rc;
+    if (!sharded(o))
+        return 0;
+    if (o->plan_sha256) {
+        snprintf(plan_sha, sizeof plan_sha, "%s", o->plan_sha256);
+    } else {
+        GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+        g_checksum_update(ck, (const guchar *)"configs:", 8);
+        for (int64_t i = 0; i < c->n_cfg; i++)
+            g_checksum_update(ck, (const guchar *)c->names[i], (gssize)strlen(c->names[i]) + 1);
+        snprintf(plan_sha, sizeof plan_sha, "%s", g_checksum_get_string(ck));
+        g_checksum_free(ck);
+    }
+    token = g_strdup_printf("%s-%d-%lld-%08x%08x", host ? host : "?", (int)getpid(),
+                            (long long)g_get_real_time(), g_random_int(), g_random_int());
+    struct qb_store_shard row = {.shard_index = o->shard_index,
+                                 .shard_count = o->shard_count,
+                                 .plan_sha256 = plan_sha,
+                                 .token = token,
+                                 .n_units = c->n_mine * c->n_cfg,
+                                 .probe = o->probe,
+                                 .host = host,
+                                 .machine_json = c->machine};
+    rc = qb_store_put_shard(c->r.s, c->r.run_id, &row);
+    g_free(token);
+    return rc;
+}
+
 /* 5. the store: created only now; the run opened (or found again, to resume) */
 static int open_store(struct run_ctx *c)
 {
@@ -1050,7 +1112,8 @@ static int open_store(struct run_ctx *c)
                                 .n_params = c->n_params};
     struct qb_store_suite ss = {
         .path = c->su->path, .sha256 = c->su->sha256, .n_items = c->su->n_items};
-    if ((rc = qb_store_run_open(c->r.s, &run, &sm, &ss, &c->r.run_id, &c->suite_id)) < 0)
+    if ((rc = qb_store_run_open(c->r.s, &run, &sm, &ss, &c->r.run_id, &c->suite_id)) < 0 ||
+        (rc = record_shard(c, mi.hostname)) < 0)
         return rc;
     if (c->calib_sha[0]) {
         struct qb_store_calib cr = {0, c->calib_sha,
@@ -1204,7 +1267,7 @@ static int load_model(struct run_ctx *c)
         return qb_err(QB_ENOMEM, "out of memory");
     c->st.n_skipped_items = 0;
     for (int64_t i = 0; i < c->su->n_items; i++)
-        if ((rc = tokenize_item(c, i, &c->ti[i])) < 0)
+        if (owns(c, i) && (rc = tokenize_item(c, i, &c->ti[i])) < 0)
             return rc;
     return 0;
 }
@@ -1318,7 +1381,7 @@ static int evaluate_config(struct run_ctx *c, int64_t ci)
                               .config = c->names[ci],
                               .config_index = ci,
                               .n_configs = c->n_cfg,
-                              .total = c->su->n_items};
+                              .total = c->n_mine};
     emit(c, &ev);
     r->is_base = ci == 0;
     if ((rc = qb_qmodel_new_calib(r->m, &c->specs[ci], c->cal, &c->qm)) < 0 ||
@@ -1336,7 +1399,9 @@ static int evaluate_config(struct run_ctx *c, int64_t ci)
         return rc;
     p.t0 = now_s();
     for (int64_t i = 0; i < c->su->n_items; i++) {
-        if (g_hash_table_contains(c->done, &c->item_ids[i])) {
+        if (!owns(c, i)) {
+            continue; /* another shard's */
+        } else if (g_hash_table_contains(c->done, &c->item_ids[i])) {
             c->st.n_resumed++;
             p.n_resumed++;
             p.n_now++;
@@ -1453,6 +1518,7 @@ static void run_release(struct run_ctx *c)
     free(c->names);
     free(c->cfg_ids);
     free(c->item_ids);
+    free(c->mine);
     free(c->machine);
     g_free(c->name);
     g_free(c->arch);
@@ -1469,7 +1535,7 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
     if (!o->model_path || !o->suite_path || o->n_configs < 0)
         return qb_err(QB_EINVAL, "a run needs a model, a suite and configs");
     /* everything that can be refused is checked before the store is created or touched */
-    if ((rc = parse_configs(&c)) < 0 || (rc = check_inputs(&c)) < 0 ||
+    if ((rc = parse_configs(&c)) < 0 || (rc = check_inputs(&c)) < 0 || (rc = shard_items(&c)) < 0 ||
         (rc = check_calibration(&c)) < 0)
         goto out;
     if ((rc = latency_settings(&c)) < 0 || (rc = run_settings(&c)) < 0 ||

@@ -24,7 +24,10 @@
  * (config, item) is one store transaction (its result row and, for the baseline, its top-k
  * rows), so a run killed at any point resumes where it stopped: completed pairs are listed
  * and skipped, latency samples of a config are written in one transaction and skipped when
- * present.
+ * present. A shard (shard_count > 0, collector/run/shard.h) does all of this for the items
+ * it owns only (the others keep their item rows but get no result rows), records itself in
+ * the store (qb_store_put_shard), and probes memory and latency only where it is the
+ * plan's probe shard (the caller sets no_latency and no_memory elsewhere).
  *
  * What is measured, per kind. "Scored positions" are absolute positions in the token
  * sequence whose next-token distribution is compared with the baseline's.
@@ -146,6 +149,16 @@ struct qb_run_opts {
      * recorded for the whole run (calibration table), so the brief can name them. */
     const char *calib_path;
     int64_t calib_sequences, calib_seq_len;
+    /* A shard of a sharded run (collector/run/shard.h, docs/distributed.md): shard_count > 0
+     * evaluates only the items shard shard_index owns for model model_index of n_models
+     * (0 and 0 are read as model 0 of 1), and records the shard (qb_store_put_shard) with
+     * plan_sha256 (NULL: the sha256 of the canonical config list) and probe (this shard
+     * measures latency and memory; set no_latency and no_memory where it does not).
+     * shard_index -1 with shard_count 0 is the probe job: no items. Both 0: not sharded. */
+    int64_t shard_index, shard_count;
+    int64_t model_index, n_models;
+    const char *plan_sha256;
+    int probe;
     /* Called after each committed (config, item) unit with the number of units this call
      * committed so far; a nonzero return stops the run (QB_EINVAL "stopped"). For tests. */
     int (*on_unit)(void *ctx, int64_t n_committed);

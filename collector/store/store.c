@@ -170,6 +170,23 @@ static const char *const migrations[] = {
     "ALTER TABLE latency_samples ADD COLUMN device TEXT;\n"
     "ALTER TABLE memory ADD COLUMN host TEXT;\n"
     "ALTER TABLE memory ADD COLUMN device TEXT;\n",
+    /* 5: sharded runs (docs/distributed.md): a shard's store holds one row per run saying which
+     * share of the units it evaluates; a merged store holds the rows of every shard merged
+     * into it, with the file each came from. Only adds a table: readers never read it. */
+    "CREATE TABLE shards (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  shard_index INTEGER NOT NULL CHECK (shard_index >= -1),\n"
+    "  shard_count INTEGER NOT NULL CHECK (shard_count >= 0),\n"
+    "  plan_sha256 TEXT NOT NULL CHECK (length(plan_sha256) = 64),\n"
+    "  token TEXT NOT NULL CHECK (token <> ''),\n"
+    "  n_units INTEGER NOT NULL CHECK (n_units >= 0),\n"
+    "  probe INTEGER NOT NULL CHECK (probe IN (0, 1)),\n"
+    "  host TEXT,\n"
+    "  machine_json TEXT CHECK (machine_json IS NULL OR json_valid(machine_json)),\n"
+    "  source TEXT,\n"
+    "  UNIQUE (run_id, shard_index)\n"
+    ") STRICT;\n",
 };
 /* clang-format on */
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -213,6 +230,8 @@ enum {
     S_LOCK_GET,
     S_LOCK_PUT,
     S_LOCK_DROP,
+    S_SHARD_GET,
+    S_SHARD_PUT,
     N_STMT
 };
 
@@ -330,6 +349,14 @@ static const struct {
                     "VALUES (?1, ?2, ?3, ?4)",
                     1},
     [S_LOCK_DROP] = {"DELETE FROM run_locks WHERE run_id = ?1 AND host = ?2 AND pid = ?3", 1},
+    /* shards (v5), written and read only by writers */
+    [S_SHARD_GET] = {"SELECT shard_index, shard_count, plan_sha256, token, n_units, probe "
+                     "FROM shards WHERE run_id = ?1 ORDER BY shard_index LIMIT 1",
+                     1},
+    [S_SHARD_PUT] = {"INSERT INTO shards(run_id, shard_index, shard_count, plan_sha256, token, "
+                     "n_units, probe, host, machine_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                     "?9)",
+                     1},
 };
 
 /* What a reader of a store older than version 4 prepares instead: the same columns, with
@@ -1767,4 +1794,50 @@ int qb_store_list_runs(struct qb_store *s,
     rc = rc == SQLITE_DONE ? 0 : sql_fail(s, st, rc, "listing runs");
     sqlite3_finalize(st);
     return rc;
+}
+
+int qb_store_put_shard(struct qb_store *s, int64_t run_id, const struct qb_store_shard *sh)
+{
+    sqlite3_stmt *st = s->st[S_SHARD_GET];
+    int rc;
+
+    if ((rc = writable(s)) < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, run_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int64_t idx = sqlite3_column_int64(st, 0), cnt = sqlite3_column_int64(st, 1);
+        const char *plan = col_text(st, 2);
+        int same_plan = plan && sh->plan_sha256 && !strcmp(plan, sh->plan_sha256);
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        if (idx != sh->shard_index || cnt != sh->shard_count)
+            return qb_err(QB_EINVAL,
+                          "'%s' holds %s %lld/%lld of this run, not %lld/%lld: give each shard "
+                          "its own --db",
+                          s->path, idx < 0 ? "the probe job, not shard" : "shard", (long long)idx,
+                          (long long)cnt, (long long)sh->shard_index, (long long)sh->shard_count);
+        if (!same_plan)
+            return qb_err(QB_EINVAL,
+                          "'%s' holds shard %lld/%lld of another plan (plan sha256 %.12s..., "
+                          "this one %.12s...)",
+                          s->path, (long long)idx, (long long)cnt, plan ? plan : "?",
+                          sh->plan_sha256 ? sh->plan_sha256 : "?");
+        return 0; /* the same shard, resumed */
+    }
+    if (rc != SQLITE_DONE)
+        return sql_fail(s, st, rc, "reading the shard record");
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    st = s->st[S_SHARD_PUT];
+    sqlite3_bind_int64(st, 1, run_id);
+    sqlite3_bind_int64(st, 2, sh->shard_index);
+    sqlite3_bind_int64(st, 3, sh->shard_count);
+    bind_text(st, 4, sh->plan_sha256);
+    bind_text(st, 5, sh->token);
+    sqlite3_bind_int64(st, 6, sh->n_units);
+    sqlite3_bind_int(st, 7, sh->probe ? 1 : 0);
+    bind_text(st, 8, sh->host);
+    bind_text(st, 9, sh->machine_json);
+    return step_done(s, st, "recording the shard");
 }

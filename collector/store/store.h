@@ -68,6 +68,11 @@
  *   v4 added runs.device, runs.device_json, latency_samples.host, latency_samples.device,
  *        memory.host, memory.device (TEXT, NULL in older rows): the device the engines ran
  *        on ("cpu", or "vulkan:N NAME, DRIVER, MEMORY") and the host, per measurement
+ *   shards(id, run_id -> runs CASCADE, shard_index (-1: the probe job), shard_count,
+ *        plan_sha256, token (one shard's run, kept on resume), n_units (units it owns),
+ *        probe 0|1 (it measures latency and memory), host, machine_json, source (the file
+ *        a merged store took it from; NULL in the shard's own store), UNIQUE(run_id,
+ *        shard_index)) (v5): see collector/store/store_merge.h and docs/distributed.md
  *
  * Errors: every function that can fail returns 0 or a negative QB_E* code and sets the
  * message, which names the database path. Constraint failures (a duplicate, a bad kind, a
@@ -84,7 +89,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QB_STORE_SCHEMA_VERSION 4
+#define QB_STORE_SCHEMA_VERSION 5
 
 struct qb_store;
 
@@ -263,6 +268,21 @@ int qb_store_list_memory(struct qb_store *s, int64_t run_id, int64_t config_id,
 int qb_store_put_calibration(struct qb_store *s, int64_t run_id, const struct qb_store_calib *c);
 int qb_store_list_calibration(struct qb_store *s, int64_t run_id,
                               int (*cb)(void *ctx, const struct qb_store_calib *c), void *ctx);
+
+/* One shard's record (the shards table, v4). */
+struct qb_store_shard {
+    int64_t shard_index, shard_count; /* -1, 0: the probe job */
+    const char *plan_sha256;          /* 64 hex */
+    const char *token;                /* identifies this shard's run */
+    int64_t n_units;                  /* (config, item) units the shard owns */
+    int probe;                        /* it measures latency and memory */
+    const char *host, *machine_json;  /* may be NULL */
+};
+
+/* Records that the run's store is shard sh; a store that holds it already (a resume) is
+ * left as it is, and one that holds another shard, or the same shard of another plan, is
+ * refused (QB_EINVAL). */
+int qb_store_put_shard(struct qb_store *s, int64_t run_id, const struct qb_store_shard *sh);
 
 /* PRAGMA integrity_check and foreign_key_check: 0 when both are clean, QB_EFORMAT naming
  * the first problem otherwise. */

@@ -530,7 +530,8 @@ static long sweep(const char *base, int n_base, int n_work, const char *label)
     "ALTER TABLE runs DROP COLUMN device; ALTER TABLE runs DROP COLUMN device_json; "              \
     "ALTER TABLE latency_samples DROP COLUMN host; "                                               \
     "ALTER TABLE latency_samples DROP COLUMN device; ALTER TABLE memory DROP COLUMN host; "        \
-    "ALTER TABLE memory DROP COLUMN device; DROP TABLE run_locks; PRAGMA user_version = 2"
+    "ALTER TABLE memory DROP COLUMN device; DROP TABLE run_locks; DROP TABLE shards; "             \
+    "PRAGMA user_version = 2"
 
 static void test_fault_sweep(void)
 {
@@ -543,7 +544,7 @@ static void test_fault_sweep(void)
     snprintf(v2, sizeof v2, "%s/v2.db", check_tmpdir());
     CHECK(workload(cur, 0, 3, &committed) == 0 && committed == 3);
     CHECK(copy_file(cur, v2) == 0);
-    /* the version 2 schema is the current one without run_locks and the device columns */
+    /* the version 2 schema is the current one without run_locks, the device columns and shards */
     CHECK(exec_sql(v2, TO_VERSION_2) == 0);
     CHECK(schema_version(v2) == 2);
 
