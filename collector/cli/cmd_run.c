@@ -149,6 +149,44 @@ static int opts_from_plan(const struct qb_plan *plan, struct qb_run_opts *o, con
     return 0;
 }
 
+/* One run, or with a plan of several models one run per model, named NAME-MODEL. */
+static int run_models(struct qb_run_opts *o, const struct qb_plan *plan, int quiet)
+{
+    int rc = 0;
+
+    for (int64_t mi = 0; mi < (plan ? plan->n_models : 1); mi++) {
+        char *mname = NULL;
+        if (plan && plan->n_models > 1) {
+            char *b = model_base(plan->models[mi]);
+            int dup = 0; /* two models with one base name (a/model, b/model) */
+            for (int64_t mj = 0; mj < mi; mj++) {
+                char *c = model_base(plan->models[mj]);
+                dup |= !strcmp(b, c);
+                g_free(c);
+            }
+            o->model_path = plan->models[mi];
+            o->model_index = mi;
+            o->n_models = plan->n_models;
+            mname =
+                dup ? g_strdup_printf("%s-%s-%lld", o->name ? o->name : "run", b, (long long)mi + 1)
+                    : g_strdup_printf("%s-%s", o->name ? o->name : "run", b);
+            g_free(b);
+            if (!quiet)
+                fprintf(stderr, "model %lld of %lld: %s (run '%s')\n", (long long)mi + 1,
+                        (long long)plan->n_models, o->model_path, mname);
+        }
+        const char *keep = o->name;
+        if (mname)
+            o->name = mname;
+        rc = run_one(o, quiet);
+        o->name = keep;
+        g_free(mname);
+        if (rc < 0)
+            return rc;
+    }
+    return rc;
+}
+
 int cmd_run(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -192,12 +230,12 @@ int cmd_run(int argc, char **argv)
         case 'd': db = optarg; break;
         case 'N': name = optarg; break;
         case 't': tokenizer = optarg; break;
-        case 'C': calib = optarg; break;
+        case 'C': calib = optarg; break; /* the text -gptq/-awq/-smooth configs calibrate on */
         case 'D':
             device = optarg;
             if (qb_device_parse(device, &dev) < 0)
                 return qb_usage_error(self, "--device: %s", qb_errmsg());
-            break; /* the text -gptq/-awq/-smooth configs calibrate on */
+            break;
         case 'L': no_latency = 1; break;
         case 'M': no_memory = 1; break;
         case 'q': quiet = 1; break;
@@ -267,37 +305,7 @@ int cmd_run(int argc, char **argv)
     }
     cmdline = qb_command_line(argc, argv);
     o.command_line = cmdline;
-    /* a plan with several models: one run per model, named NAME-MODEL */
-    for (int64_t mi = 0; mi < (plan ? plan->n_models : 1); mi++) {
-        char *mname = NULL;
-        if (plan && plan->n_models > 1) {
-            char *b = model_base(plan->models[mi]);
-            int dup = 0; /* two models with one base name (a/model, b/model) */
-            for (int64_t mj = 0; mj < mi; mj++) {
-                char *c = model_base(plan->models[mj]);
-                dup |= !strcmp(b, c);
-                g_free(c);
-            }
-            o.model_path = plan->models[mi];
-            o.model_index = mi;
-            o.n_models = plan->n_models;
-            mname =
-                dup ? g_strdup_printf("%s-%s-%lld", o.name ? o.name : "run", b, (long long)mi + 1)
-                    : g_strdup_printf("%s-%s", o.name ? o.name : "run", b);
-            g_free(b);
-            if (!quiet)
-                fprintf(stderr, "model %lld of %lld: %s (run '%s')\n", (long long)mi + 1,
-                        (long long)plan->n_models, o.model_path, mname);
-        }
-        const char *keep = o.name;
-        if (mname)
-            o.name = mname;
-        rc = run_one(&o, quiet);
-        o.name = keep;
-        g_free(mname);
-        if (rc < 0)
-            goto out;
-    }
+    rc = run_models(&o, plan, quiet);
 out:
     g_free(cmdline);
     g_free(shard_db);
