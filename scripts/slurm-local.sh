@@ -73,9 +73,16 @@ start() {
     if ! pgrep -x munged >/dev/null 2>&1; then
         mkdir -p /run/munge
         chown munge:munge /run/munge 2>/dev/null || true
+        rm -f /run/munge/munged.pid
         munged --force
-        sleep 0.5
-        pgrep -o -x munged >"$STATE/munged.started" || die "munged did not start"
+        # the daemon's pid (munged forks; its pid file names the process that stays)
+        i=0
+        until alive /run/munge/munged.pid; do
+            i=$((i + 1))
+            [ "$i" -le 50 ] || die "munged did not start"
+            sleep 0.1
+        done
+        cp /run/munge/munged.pid "$STATE/munged.started"
     fi
     if ! alive "$STATE/slurmctld.pid"; then
         slurmctld

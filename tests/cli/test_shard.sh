@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sharded runs (issue 21) on a small plan over the demo model: three shards merged equal the
-# one-process run item for item, and the brief's JSON export equals it but for timings (given
+# one-process run item for item (also with a shard killed part way and resumed), and the
+# brief's JSON export equals it but for timings (given
 # the same latency samples: configs that tie on memory are ordered by latency); the
 # merge is idempotent, merges a partial set and says what is missing; bad input (another
 # plan, a shard twice, a missing or corrupt shard, the output as input, a shard's store
@@ -83,6 +84,44 @@ if [ "$(lat "$TMP/j0.db")$(lat "$TMP/j1.db")" = "0 0 0 0 " ] && [ "$(results "$T
     ok "probe: job measures latency and memory once, the shards none"
 else
     fail "probe: job" "j0 $(lat "$TMP/j0.db") jp $(lat "$TMP/jp.db") jm $(lat "$TMP/jm.db"): $(cat "$TMP/err")"
+fi
+
+# a shard killed (SIGKILL) part way resumes like any run: the same command finishes it, and
+# the merge equals the one-process run
+"$QBRIEF" run "$P" --shard 1/3 --db "$TMP/k1.db" --quiet 2>/dev/null &
+kpid=$!
+# SIGKILL once two units are committed (polled every few milliseconds, read-only)
+had=$(python3 - "$kpid" "$TMP/k1.db" <<'PY'
+import os, signal, sqlite3, sys, time
+pid, db = int(sys.argv[1]), sys.argv[2]
+while True:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        print(-1)
+        break
+    try:
+        n = sqlite3.connect("file:%s?mode=ro" % db, uri=True).execute(
+            "SELECT count(*) FROM item_results").fetchone()[0]
+    except sqlite3.Error:
+        n = 0
+    if n >= 2:
+        os.kill(pid, signal.SIGKILL)
+        print(n)
+        break
+    time.sleep(0.003)
+PY
+)
+wait "$kpid" 2>/dev/null
+if [ "$had" -ge 0 ]; then
+    had=$(sql "$TMP/k1.db" "SELECT count(*) FROM item_results")
+    expect_exit "a killed shard resumes" 0 "$QBRIEF" run "$P" --shard 1/3 --db "$TMP/k1.db" --quiet
+    "$QBRIEF" merge "$TMP/k.db" "$TMP/s0.db" "$TMP/k1.db" "$TMP/s2.db" >/dev/null 2>&1
+    [ "$had" -lt "$n1" ] && results "$TMP/k.db" | cmp -s - "$TMP/one.txt" &&
+        ok "killed at $had of $n1 units, resumed and merged: equal to the one-process run" ||
+        fail "killed shard resumed and merged" "had $had of $n1"
+else
+    skip "a killed shard resumes" "the shard finished before it could be killed"
 fi
 
 # a partial set: merged, the missing units counted, the brief says so; completed later
