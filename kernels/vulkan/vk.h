@@ -31,10 +31,18 @@
  *     uint32_t spec[2] = {vk->lim.wg_size, 4};     // constant_id 0 and 1
  *     if ((rc = qb_vk_pipeline(vk, "mm_q4", 3, spec, 2, &p)) < 0)  // cached by name + spec
  *         return rc;
- *     struct qb_vk_range b[3] = {qb_vk_chunk(y, 0), qb_vk_chunk(x, 0), qb_vk_chunk(w, c)};
+ *     struct qb_vk_range b[3] = {qb_vk_chunk_range(y, 0), qb_vk_chunk_range(x, 0),
+ *                               qb_vk_chunk_range(w, c)};     // chunk c: rows from
+ *                                                             // c * w->units_per_chunk
  *     struct { uint32_t rows, cols; } pc = {rows, cols};
  *     if ((rc = qb_vk_dispatch(vk, p, b, 3, &pc, sizeof pc, groups_x, groups_y, 1)) < 0)
  *         return rc;
+ *
+ * Shaders are compiled for Vulkan 1.2 (SPIR-V 1.5). One that needs an optional feature
+ * (8-bit storage, int8 or f16 arithmetic, integer dot products, subgroup arithmetic) is built
+ * like any other but must only be used where vk->caps says the feature was enabled: keep a
+ * plain variant beside it (mv_f.comp and mv_f_sg.comp are such a pair). Per-context state of
+ * another file (scratch buffers, say) hangs on vk->ext, released through vk->ext_free.
  *
  * qb_vk_dispatch only records: a barrier follows every dispatch and copy, so the next
  * recorded op sees its writes; qb_vk_flush submits, waits on a fence, and starts a new
