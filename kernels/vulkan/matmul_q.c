@@ -226,6 +226,8 @@ int qb_vkq_matmul(struct qb_vk *vk, struct qb_vk_buf *y, const struct qb_vk_buf 
         if (fit < 1)
             return qb_err(QB_ENOMEM, "vulkan: one token's %lld codes exceed a binding",
                           (long long)w->cols);
+        if (fit > (int64_t)vk->lim.max_group_x) /* qact: a workgroup per token */
+            fit = (int64_t)vk->lim.max_group_x;
         batch = n < fit ? n : fit;
         if ((rc = qb_vk_pipeline(vk, "qact", 4, &qwg, 1, &pq)) < 0 ||
             (rc = scratch_for(vk, (uint64_t)batch, (uint64_t)w->cols, &s)) < 0)

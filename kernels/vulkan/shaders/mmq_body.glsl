@@ -11,7 +11,7 @@
  * A workgroup of WG threads (specialization constant 0, chosen from the device's limits; a
  * power of two >= RM * TN) computes RM rows for TN tokens: its threads split the row into
  * 32-weight blocks, each decodes its blocks once per row and multiplies them with the TN
- * tokens, and the partial sums meet in shared memory. Per block the sums are those of the
+ * tokens, accumulating in its own slots of shared memory, where a tree reduction ends. Per block the sums are those of the
  * reference kernels (integer dot products per 32-block for ACT_I8); only the order of the f32
  * additions across blocks differs.
  *
@@ -159,6 +159,9 @@ float bval(uint by)
 #define ACC0 0.0
 #endif
 
+/* the partial sums of every thread, slot k (row k / TN, token k % TN) at red[k * WG + tid]:
+ * accumulated here rather than in registers, so that the row and token loops need not be
+ * unrolled (small shaders compile fast, lavapipe's LLVM included) */
 shared ACC red[WG * RM * TN];
 
 void main()
@@ -166,14 +169,13 @@ void main()
     const uint tid = gl_LocalInvocationID.x;
     const uint rb = gl_WorkGroupID.x * RM, tb = gl_WorkGroupID.y * TN;
     const uint nb = (pc.cols + 31u) >> 5;
-    ACC acc[RM * TN];
-    [[unroll]] for (int i = 0; i < RM * TN; i++)
-        acc[i] = ACC0;
+    for (uint k = 0u; k < uint(RM * TN); k++)
+        red[k * WG + tid] = ACC0;
 
     for (uint b = tid; b < nb; b += WG) {
         const uint c0 = b << 5;
-        [[unroll]] for (int i = 0; i < RM; i++) {
-            const uint r = rb + uint(i);
+        for (uint i = 0u; i < uint(RM); i++) {
+            const uint r = rb + i;
             if (r >= pc.rows)
                 break;
             const uint ra = pc.wbase + r * pc.row_bytes;
@@ -202,24 +204,20 @@ void main()
                 w[j] = bval(by[j]);
 #endif
 #endif
-            [[unroll]] for (int tt = 0; tt < TN; tt++) {
-                const uint t = tb + uint(tt);
+            for (uint tt = 0u; tt < uint(TN); tt++) {
+                const uint t = tb + tt, slot = (i * uint(TN) + tt) * WG + tid;
                 if (t >= pc.n)
                     break;
 #if defined(ACT_F32)
-                const uint xa = (pc.t0 + t) * pc.in_cols;
+                /* past in_cols the activations are the padding's zeros */
+                const uint xa = (pc.t0 + t) * pc.in_cols, last = pc.in_cols - 1u;
                 float s = 0.0;
-                if (c0 + 32u <= pc.in_cols) {
-                    [[unroll]] for (int j = 0; j < 32; j++)
-                        s += w[j] * X[xa + c0 + uint(j)];
-                } else { /* past in_cols the activations are the padding's zeros */
-                    [[unroll]] for (int j = 0; j < 32; j++) {
-                        uint c = c0 + uint(j);
-                        float xv = X[xa + min(c, pc.in_cols - 1u)];
-                        s += w[j] * (c < pc.in_cols ? xv : 0.0);
-                    }
+                [[unroll]] for (int j = 0; j < 32; j++) {
+                    const uint c = c0 + uint(j);
+                    const float xv = X[xa + min(c, last)];
+                    s += w[j] * (c <= last ? xv : 0.0);
                 }
-                acc[i * TN + tt] += s;
+                red[slot] += s;
 #elif defined(ACT_I8)
                 const uint xa = (t * pc.cols + c0) >> 2;
                 int dot = 0;
@@ -232,13 +230,13 @@ void main()
                 const int xsum = XSUM[t * (pc.cols >> 5) + b];
                 if (pc.asym != 0u) {
                     precise float v = d * float(dot) + m * float(xsum);
-                    acc[i * TN + tt] += v;
+                    red[slot] += v;
                 } else {
                     precise float v = d * float(dot - (1 << (BITS - 1)) * xsum);
-                    acc[i * TN + tt] += v;
+                    red[slot] += v;
                 }
 #else
-                acc[i * TN + tt] += dot;
+                red[slot] += dot;
 #endif
 #else /* ACT_FP8: each product of two e4m3 values is exact in f32 */
                 const uint xa = (t * pc.cols + c0) >> 2;
@@ -248,20 +246,18 @@ void main()
                     [[unroll]] for (int i2 = 0; i2 < 4; i2++)
                         s += w[4 * k + i2] * qe4m3((xw >> (8 * i2)) & 0xffu);
                 }
-                acc[i * TN + tt] += s;
+                red[slot] += s;
 #endif
             }
         }
     }
 
-    /* tree reduction over the workgroup; slot k of every thread lies at red[k * WG + tid] */
-    [[unroll]] for (int k = 0; k < RM * TN; k++)
-        red[uint(k) * WG + tid] = acc[k];
+    /* tree reduction over the workgroup */
     barrier();
-    for (uint s = WG >> 1; s > 0u; s >>= 1) {
-        if (tid < s)
-            [[unroll]] for (int k = 0; k < RM * TN; k++)
-                red[uint(k) * WG + tid] += red[uint(k) * WG + tid + s];
+    for (uint h = WG >> 1; h > 0u; h >>= 1) {
+        if (tid < h)
+            for (uint k = 0u; k < uint(RM * TN); k++)
+                red[k * WG + tid] += red[k * WG + tid + h];
         barrier();
     }
     if (tid < uint(RM * TN)) {

@@ -5,8 +5,9 @@
  *   int8: scale = amax / 127, code = round-half-even(x * (127 / amax)) (0 when amax = 0),
  *         plus the sum of the codes of each 32-block
  *   fp8:  scale = amax / 448, code = e4m3(x * (448 / amax)), fp8.h's rounding bit for bit
- * Bindings: 0 X f32 (t0 + n, in_cols), tokens t0 .. t0 + n - 1 quantized; 1 XQ codes (n, cols), 4 per word; 2 XS scales (n);
- * 3 XSUM (n, cols / 32), int8 mode only. cols is a multiple of 32. */
+ * Bindings: 0 X f32 (t0 + n, in_cols), of which tokens t0 .. t0 + n - 1 are quantized;
+ * 1 XQ codes (n, cols), 4 per word; 2 XS scales (n); 3 XSUM (n, cols / 32), int8 mode only.
+ * cols is a multiple of 32. Divisions go through qdiv (q_common.glsl), rounded as the CPU's. */
 #extension GL_EXT_control_flow_attributes : enable
 
 layout(constant_id = 0) const uint WG = 64;
