@@ -7,11 +7,14 @@
  * are not uploaded: the shaders multiply signed codes directly, they have no use for them.
  *
  * Matmul. n <= 2 tokens take the matrix-vector kernel (2 rows a workgroup), more the tiled
- * one (4 rows x 8 tokens a workgroup). For ACT_I8 / ACT_FP8 the activations are quantized on
- * the device first (qact: per token, as qb_quantize_act_i8 / _fp8), into scratch kept per
- * context (vk->ext), in batches of tokens that fit one binding. Workgroup sizes come from
- * the device's limits and the row's length: 32 threads for a row of at most 32 blocks of 32
- * weights, else up to 128 (matrix-vector) or 64 (tiled, bounded by shared memory). */
+ * one (4 rows x 8 tokens a workgroup). With int8 activations, a device with
+ * shaderIntegerDotProduct takes the *_dot variants (OpSDotKHR on packed int8), others (or
+ * QB_VK_NO_INTDOT=1) plain int32 multiplies; the sums are the same integers. For ACT_I8 / ACT_FP8
+ * the activations are quantized on the device first (qact: per token, as qb_quantize_act_i8 /
+ * _fp8), into scratch kept per context (vk->ext), in batches of tokens that fit one binding.
+ * Workgroup sizes come from the device's limits and the row's length: 32 threads for a row of at
+ * most 32 blocks of 32 weights, else up to 128 (matrix-vector) or 64 (tiled, bounded by shared
+ * memory). */
 #include "kernels/vulkan/matmul_q.h"
 
 #include "kernels/base/err.h"
@@ -185,6 +188,11 @@ static int scratch_for(struct qb_vk *vk, uint64_t tokens, uint64_t cols, struct 
     return 0;
 }
 
+int qb_vkq_int_dot(const struct qb_vk *vk, enum qb_act act)
+{
+    return act == QB_ACT_I8 && vk->caps.int_dot && !getenv("QB_VK_NO_INTDOT");
+}
+
 /* a power of two in [32, cap] near `blocks` (blocks of 32 weights a thread takes first) */
 static uint32_t wg_for(uint64_t blocks, uint32_t cap)
 {
@@ -216,8 +224,8 @@ int qb_vkq_matmul(struct qb_vk *vk, struct qb_vk_buf *y, const struct qb_vk_buf 
         return qb_err(QB_EUNSUP, "vulkan: the device's workgroups are too small for %s matmuls",
                       qb_fmt_name(w->fmt));
     wg = wg_for(blocks, cap);
-    snprintf(name, sizeof name, "mmq_%s_%s_%s", fmts[w->fmt], act_name(w->act),
-             tiled ? "mm" : "mv");
+    snprintf(name, sizeof name, "mmq_%s_%s_%s%s", fmts[w->fmt], act_name(w->act),
+             tiled ? "mm" : "mv", qb_vkq_int_dot(vk, w->act) ? "_dot" : "");
     if ((rc = qb_vk_pipeline(vk, name, 6, &wg, 1, &p)) < 0)
         return rc;
     if (w->act != QB_ACT_F32) {

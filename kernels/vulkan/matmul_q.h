@@ -31,6 +31,9 @@ int qb_vkq_matmul(struct qb_vk *vk, struct qb_vk_buf *y, const struct qb_vk_buf 
  * per token); tok is n int32 ids on the device (a qb_vk_arena range), each in [0, rows). */
 int qb_vkq_embed(struct qb_vk *vk, const struct qb_vkq_weight *table, struct qb_vk_range tok,
                  int64_t n, struct qb_vk_buf *x);
+/* Whether matmuls with activations act use integer dot-product instructions here: int8
+ * activations on a device with shaderIntegerDotProduct, unless QB_VK_NO_INTDOT=1. */
+int qb_vkq_int_dot(const struct qb_vk *vk, enum qb_act act);
 /* Bytes the weight holds on the device (codes, headers, scales, sums). */
 int64_t qb_vkq_weight_bytes(const struct qb_vkq_weight *w);
 

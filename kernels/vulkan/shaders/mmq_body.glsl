@@ -4,6 +4,7 @@
  *
  *   FMT_I8 | FMT_I4 | FMT_I3 | FMT_I2 | FMT_E4M3 | FMT_E5M2     weight format (qtensor.h)
  *   ACT_F32 | ACT_I8 | ACT_FP8                                 activation mode
+ *   INTDOT (ACT_I8 only)                                        dot products by OpSDotKHR
  *   RM, TN                                                      rows x tokens per workgroup:
  *                                                               RM 2, TN 1 for decode (matrix-
  *                                                               vector), RM 4, TN 8 tiled
@@ -23,6 +24,15 @@
  *   4 XSUM  per-token sums of the int8 codes per 32-block (n, cols / 32) (ACT_I8)
  *   5 Y     f32 (t0 + n, ldy): y[(t0 + t) * ldy + row0 + r] */
 #extension GL_EXT_control_flow_attributes : enable
+#if defined(INTDOT)
+/* INTDOT (the *_dot variants, for devices with shaderIntegerDotProduct): OpSDotKHR on four
+ * packed int8 -- Debian 12's glslc has no GL_EXT_integer_dot_product, so the instruction is
+ * declared through GL_EXT_spirv_intrinsics (4450 OpSDotKHR; capabilities 6019 DotProductKHR,
+ * 6018 DotProductInput4x8BitPackedKHR; literal 0 = PackedVectorFormat4x8Bit) */
+#extension GL_EXT_spirv_intrinsics : require
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6019, 6018],
+                  id = 4450) int sdot4x8(int a, int b, spirv_literal int fmt);
+#endif
 
 layout(constant_id = 0) const uint WG = 64;
 layout(local_size_x_id = 0) in;
@@ -204,6 +214,12 @@ void main()
                 w[j] = bval(by[j]);
 #endif
 #endif
+#if defined(ACT_I8) && defined(INTDOT)
+            int qw[8];
+            [[unroll]] for (int k = 0; k < 8; k++)
+                qw[k] = (q[4 * k] & 0xff) | ((q[4 * k + 1] & 0xff) << 8) |
+                        ((q[4 * k + 2] & 0xff) << 16) | (q[4 * k + 3] << 24);
+#endif
             for (uint tt = 0u; tt < uint(TN); tt++) {
                 const uint t = tb + tt, slot = (i * uint(TN) + tt) * WG + tid;
                 if (t >= pc.n)
@@ -221,11 +237,16 @@ void main()
 #elif defined(ACT_I8)
                 const uint xa = (t * pc.cols + c0) >> 2;
                 int dot = 0;
+#if defined(INTDOT)
+                [[unroll]] for (int k = 0; k < 8; k++)
+                    dot += sdot4x8(qw[k], int(XQ[xa + uint(k)]), 0);
+#else
                 [[unroll]] for (int k = 0; k < 8; k++) {
                     const uint xw = XQ[xa + uint(k)];
                     [[unroll]] for (int i2 = 0; i2 < 4; i2++)
                         dot += q[4 * k + i2] * (int(xw << (24 - 8 * i2)) >> 24);
                 }
+#endif
 #if defined(GROUPED)
                 const int xsum = XSUM[t * (pc.cols >> 5) + b];
                 if (pc.asym != 0u) {

@@ -11,6 +11,9 @@
  * as on the CPU, so only the order of the f32 sums across blocks differs (observed below 1e-6);
  * one activation code off by one would show as ~1e-3.
  *
+ * With int8 activations the device's integer dot products are used where it has them, and
+ * the plain int32 path is tested too (QB_VK_NO_INTDOT=1).
+ *
  * Also: the quantized embedding against qb_dequantize_row (bit for bit: same expressions),
  * and both again with QB_VK_MAX_RANGE=4096, which splits the weights (and their row scales)
  * into chunks of whole rows. QB_VK_VALIDATION=1, and no validation error allowed. Skips,
@@ -145,10 +148,31 @@ static void test_matmul(void)
             }
             worst = e > worst ? e : worst;
         }
-        printf("  %-4s x %-3s: max |gpu - ref| / max |ref| = %.3g over %d shapes (bound %.0e)\n",
-               qb_fmt_name(pairs[p].fmt), act_name(pairs[p].act), worst, N_SHAPES, BOUND);
+        printf("  %-4s x %-3s: max |gpu - ref| / max |ref| = %.3g over %d shapes (bound %.0e)%s\n",
+               qb_fmt_name(pairs[p].fmt), act_name(pairs[p].act), worst, N_SHAPES, BOUND,
+               qb_vkq_int_dot(vk, pairs[p].act) ? ", integer dot products" : "");
         CHECK(ok);
     }
+}
+
+/* int8 activations again on the plain int32 path (QB_VK_NO_INTDOT=1), where the device has
+ * integer dot products and test_matmul took them */
+static void test_matmul_no_int_dot(void)
+{
+    setenv("QB_VK_NO_INTDOT", "1", 1);
+    for (int p = 0; p < N_PAIRS; p++) {
+        double worst = 0;
+        if (pairs[p].act != QB_ACT_I8)
+            continue;
+        for (int k = 0; k < N_SHAPES; k++) {
+            double e = one(pairs[p].fmt, pairs[p].act, &shapes[k]);
+            worst = e < 0 || e > worst ? e : worst;
+            CHECK(e >= 0 && e <= BOUND);
+        }
+        printf("  %-4s x %-3s, plain int32: max |gpu - ref| / max |ref| = %.3g\n",
+               qb_fmt_name(pairs[p].fmt), act_name(pairs[p].act), worst);
+    }
+    unsetenv("QB_VK_NO_INTDOT");
 }
 
 static void test_embed(void)
@@ -249,6 +273,11 @@ int main(void)
     }
     printf("device: %s\n", vk->device_words);
     RUN(test_matmul);
+    if (vk->caps.int_dot)
+        RUN(test_matmul_no_int_dot);
+    else
+        SKIP(test_matmul_no_int_dot, "the device has no integer dot products: test_matmul took "
+                                     "the plain path");
     RUN(test_embed);
     RUN(test_refused);
     RUN(test_split);
