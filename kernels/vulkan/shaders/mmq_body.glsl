@@ -17,11 +17,11 @@
  *
  * Bindings (set 0, all storage buffers; the same six for every variant):
  *   0 W     packed rows (uint words; byte `wbase` is row `row0`'s first)
- *   1 S     per-row scales (I8, E4M3, E5M2), indexed by row0 + r
- *   2 X     ACT_F32: f32 (n, in_cols); ACT_I8 / ACT_FP8: codes (n, cols), 4 per word
+ *   1 S     per-row scales (I8, E4M3, E5M2), indexed by srow0 + r
+ *   2 X     ACT_F32: f32 (t0 + n, in_cols); ACT_I8 / ACT_FP8: codes (n, cols), 4 per word
  *   3 XS    per-token activation scale (ACT_I8 / ACT_FP8)
  *   4 XSUM  per-token sums of the int8 codes per 32-block (n, cols / 32) (ACT_I8)
- *   5 Y     f32 (n, ldy): y[t * ldy + row0 + r] */
+ *   5 Y     f32 (t0 + n, ldy): y[(t0 + t) * ldy + row0 + r] */
 #extension GL_EXT_control_flow_attributes : enable
 
 layout(constant_id = 0) const uint WG = 64;
@@ -40,7 +40,8 @@ layout(std430, set = 0, binding = 5) writeonly buffer YB { float Y[]; };
 
 layout(push_constant) uniform PC {
     uint rows;      /* rows of this dispatch */
-    uint row0;      /* its first row: of S and of Y's columns */
+    uint row0;      /* its first row: of Y's columns */
+    uint srow0;     /* where row row0's scale is in S */
     uint wbase;     /* byte of W where row row0 starts */
     uint row_bytes; /* bytes of one packed row */
     uint cols;      /* weights per row, padding included */
@@ -49,6 +50,7 @@ layout(push_constant) uniform PC {
     uint ldy;       /* floats per token of Y */
     uint group;     /* I4/I3/I2: weights per group */
     uint asym;      /* I4/I3/I2: header holds a minimum */
+    uint t0;        /* first token of X and Y (codes, scales and sums start at it) */
 } pc;
 
 #include "q_common.glsl"
@@ -205,7 +207,7 @@ void main()
                 if (t >= pc.n)
                     break;
 #if defined(ACT_F32)
-                const uint xa = t * pc.in_cols;
+                const uint xa = (pc.t0 + t) * pc.in_cols;
                 float s = 0.0;
                 if (c0 + 32u <= pc.in_cols) {
                     [[unroll]] for (int j = 0; j < 32; j++)
@@ -272,11 +274,11 @@ void main()
 #elif defined(GROUPED)
             y = tot * XS[t];
 #elif defined(ACT_F32)
-            y = S[pc.row0 + r] * tot;
+            y = S[pc.srow0 + r] * tot;
 #else
-            y = S[pc.row0 + r] * XS[t] * float(tot);
+            y = S[pc.srow0 + r] * XS[t] * float(tot);
 #endif
-            Y[t * pc.ldy + pc.row0 + r] = y;
+            Y[(pc.t0 + t) * pc.ldy + pc.row0 + r] = y;
         }
     }
 }

@@ -5,7 +5,7 @@
  *   int8: scale = amax / 127, code = round-half-even(x * (127 / amax)) (0 when amax = 0),
  *         plus the sum of the codes of each 32-block
  *   fp8:  scale = amax / 448, code = e4m3(x * (448 / amax)), fp8.h's rounding bit for bit
- * Bindings: 0 X f32 (n, in_cols); 1 XQ codes (n, cols), 4 per word; 2 XS scales (n);
+ * Bindings: 0 X f32 (t0 + n, in_cols), tokens t0 .. t0 + n - 1 quantized; 1 XQ codes (n, cols), 4 per word; 2 XS scales (n);
  * 3 XSUM (n, cols / 32), int8 mode only. cols is a multiple of 32. */
 #extension GL_EXT_control_flow_attributes : enable
 
@@ -20,6 +20,7 @@ layout(std430, set = 0, binding = 3) writeonly buffer XSUMB { int XSUM[]; };
 layout(push_constant) uniform PC {
     uint n, cols, in_cols;
     uint fp8; /* 0: int8 codes, 1: e4m3 codes */
+    uint t0;
 } pc;
 
 #include "q_common.glsl"
@@ -29,7 +30,7 @@ shared float red[WG];
 void main()
 {
     const uint tid = gl_LocalInvocationID.x, t = gl_WorkGroupID.x;
-    const uint xa = t * pc.in_cols;
+    const uint xa = (pc.t0 + t) * pc.in_cols;
     float m = 0.0;
     /* as abs_max in qmatmul.c: a NaN fails the comparison and is skipped */
     for (uint i = tid; i < pc.in_cols; i += WG) {

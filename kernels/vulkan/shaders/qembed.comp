@@ -4,8 +4,8 @@
  * for c < in_cols (the padding is not written). A table past the device's storage-buffer
  * range is bound in row ranges: a dispatch covers rows [row0, row0 + rows) and writes only the
  * tokens whose id falls there. Grid: x over columns, y over tokens.
- * Bindings: 0 W packed rows (byte wbase is row row0's first); 1 S per-row scales (indexed by
- * the token id); 2 TOK int ids (n); 3 X f32 (n, in_cols). */
+ * Bindings: 0 W packed rows (byte wbase is row row0's first); 1 S per-row scales (row row0's
+ * at srow0); 2 TOK int ids (n); 3 X f32 (n, in_cols). */
 
 layout(constant_id = 0) const uint WG = 64;
 layout(local_size_x_id = 0) in;
@@ -16,7 +16,7 @@ layout(std430, set = 0, binding = 2) readonly buffer TB { int TOK[]; };
 layout(std430, set = 0, binding = 3) writeonly buffer XB { float X[]; };
 
 layout(push_constant) uniform PC {
-    uint rows, row0, wbase, row_bytes, cols, in_cols, n;
+    uint rows, row0, srow0, wbase, row_bytes, cols, in_cols, n;
     uint fmt; /* enum qb_fmt: 3 E4M3, 4 E5M2, 5 I8, 6 I4, 7 I3, 8 I2 */
     uint group, asym;
 } pc;
@@ -45,7 +45,7 @@ void main()
     precise float v;
     if (pc.fmt <= 5u) {
         const uint by = rd8(ra + c);
-        const float s = S[id];
+        const float s = S[pc.srow0 + uint(id) - pc.row0];
         v = s * (pc.fmt == 3u ? qe4m3(by) : pc.fmt == 4u ? qe5m2(by) : float(int(by << 24) >> 24));
     } else {
         const uint bits = 10u - pc.fmt, sb = bits == 4u ? 16u : bits == 3u ? 12u : 8u;
