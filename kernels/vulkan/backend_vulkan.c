@@ -289,11 +289,12 @@ static int matmul_f(struct vkb *c, struct qb_vk_buf *y, const struct qb_vk_buf *
                 (uint32_t)w->rows};
         struct qb_vk_range b[3] = {qb_vk_chunk_range(y, 0), qb_vk_chunk_range(x, 0),
                                    qb_vk_chunk_range(w->data, ch)};
-        uint32_t gx = tiled ? groups(rows, ts, c->vk->lim.max_group_x)
+        /* the tiled kernel: 4 ts x 4 ts outputs a workgroup (mm_f.comp) */
+        uint32_t gx = tiled ? groups(rows, 4 * ts, c->vk->lim.max_group_x)
                             : groups(rows, mv_rows, c->vk->lim.max_group_x);
-        uint32_t gy =
-            tiled ? groups(n, ts, c->vk->lim.max_group_x) : groups(n, 1, c->vk->lim.max_group_x);
-        if (tiled && ((int64_t)gx * ts < rows || (int64_t)gy * ts < n))
+        uint32_t gy = tiled ? groups(n, 4 * ts, c->vk->lim.max_group_x)
+                            : groups(n, 1, c->vk->lim.max_group_x);
+        if (tiled && ((int64_t)gx * 4 * ts < rows || (int64_t)gy * 4 * ts < n))
             return qb_err(QB_EINVAL, "vulkan matmul: %u rows by %lld tokens exceed the grid", rows,
                           (long long)n);
         if ((rc = qb_vk_dispatch(c->vk, p, b, 3, &pc, sizeof pc, gx, gy, 1)) < 0)

@@ -158,6 +158,16 @@ static void test_demo_logits(void)
     logits_vs_cpu(demo, "bf16", 300, 2e-3);
 }
 
+/* the demo model with bindings limited to 400,000 bytes: its embedding and output head
+ * (1024 x 128 floats, 512 KiB) are split in row chunks and the logits of a 256-token pass
+ * come back in three batches; the same bound */
+static void test_demo_split_ranges(void)
+{
+    setenv("QB_VK_MAX_RANGE", "400000", 1);
+    logits_vs_cpu(demo, "f32", 300, 2e-3);
+    unsetenv("QB_VK_MAX_RANGE");
+}
+
 static void test_no_validation_errors(void)
 {
     CHECK(qb_vk_validation_errors() == 0);
@@ -191,10 +201,12 @@ int main(void)
     RUN(test_logits_f32);
     RUN(test_logits_f16);
     RUN(test_logits_bf16);
-    if (qb_model_load("examples/demo/qbrief-demo", NULL, &demo) == 0)
+    if (qb_model_load("examples/demo/qbrief-demo", NULL, &demo) == 0) {
         RUN(test_demo_logits);
-    else
+        RUN(test_demo_split_ranges);
+    } else {
         SKIP(test_demo_logits, "examples/demo/qbrief-demo does not load (run from the root)");
+    }
     RUN(test_no_validation_errors);
     qb_model_free(m);
     qb_model_free(demo);

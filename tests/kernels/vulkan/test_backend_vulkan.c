@@ -1,6 +1,6 @@
 /* test_backend_vulkan: each op of the Vulkan backend against the CPU backend through the
  * seam (kernels/backend.h), on odd shapes (rows and columns that are not multiples of any
- * workgroup, n = 1, 2, 3, 17, 31), with a bound per op and format stated beside each check:
+ * workgroup, n = 1, 2, 3, 17, 31, 70), with a bound per op and format stated beside each check:
  *
  *   embed (f32/f16/bf16)      exact (decoding is exact on both)
  *   matmul (f32/f16/bf16)     |gpu - cpu| <= 1e-5 * sum_i |w_i x_i| + 1e-7 (f32 sums in
@@ -188,7 +188,7 @@ static void matmul_case(enum qb_fmt fmt, int64_t rows, int64_t cols, int64_t n)
 }
 
 static const int64_t mm_shapes[][3] = {{1, 1, 1},     {7, 45, 1},    {33, 100, 3}, {67, 257, 17},
-                                       {300, 129, 2}, {130, 600, 5}, {19, 33, 31}};
+                                       {300, 129, 2}, {130, 600, 5}, {19, 33, 31}, {45, 37, 70}};
 
 static void test_matmul(void)
 {
