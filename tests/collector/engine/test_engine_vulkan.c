@@ -14,6 +14,7 @@
 #include "kernels/vulkan/backend_vulkan.h"
 #include "kernels/vulkan/vk.h"
 #include "tests/check.h"
+#include "tests/collector/engine/vk_logits.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -26,13 +27,7 @@ static struct qb_model *m, *demo;
 
 static struct qb_engine *engine(const struct qb_qmodel *qm, qb_backend_new_fn be)
 {
-    struct qb_engine_opts o = {.max_ctx = 512, .backend = be};
-    struct qb_engine *e = NULL;
-    int rc = qb_engine_new_opts(qm, &o, &e);
-    if (rc < 0)
-        fprintf(stderr, "  engine: %s\n", qb_errmsg());
-    CHECK(rc == 0);
-    return e;
+    return vk_engine(qm, 512, be);
 }
 
 static struct qb_qmodel *qmodel_of(struct qb_model *mm, const char *spec_s)
@@ -79,6 +74,16 @@ static void test_greedy_f32_is_the_reference(void)
     qb_qmodel_free(qm);
 }
 
+/* what the device engine reports of itself: its memory, and a name that says how much */
+static void check_mem(struct qb_engine *g)
+{
+    struct qb_backend_mem mem;
+    CHECK(qb_engine_mem(g, &mem) == 0);
+    CHECK(mem.weights > 0 && mem.kv_cache > 0 && mem.scratch > 0 && mem.capacity > 0 &&
+          mem.peak >= mem.weights + mem.kv_cache + mem.scratch);
+    CHECK(strstr(qb_engine_device_name(g), " MiB") != NULL);
+}
+
 /* Logits of an n-token prefill (the tiled matmul) and of 5 single-token steps (the
  * matrix-vector kernel) against the CPU backend's, in one config of model mm: |gpu - cpu| <=
  * bound absolute, and the argmax of every position agrees. The bounds: stories260K 2e-4,
@@ -87,53 +92,15 @@ static void test_greedy_f32_is_the_reference(void)
 static void logits_vs_cpu(struct qb_model *mm, const char *spec_s, int64_t n, double bound)
 {
     struct qb_qmodel *qm = qmodel_of(mm, spec_s);
-    struct qb_engine *g = qm ? engine(qm, qb_backend_vulkan_new) : NULL;
-    struct qb_engine *c = qm ? engine(qm, NULL) : NULL;
-    const int64_t v = mm->cfg.vocab_size;
-    float *lg = malloc((size_t)(n * v) * sizeof *lg), *lc = malloc((size_t)(n * v) * sizeof *lc);
-    int32_t *ids = malloc((size_t)n * sizeof *ids);
-    double worst = 0;
-    int argmax_differs = 0;
+    struct vk_logits_diff d;
 
-    if (!g || !c || !lg || !lc || !ids)
-        goto out;
-    for (int64_t i = 0; i < n; i++)
-        ids[i] = (int32_t)((i * 37 + 11) % v);
-    CHECK(qb_engine_forward(g, ids, n, lg) == 0 && qb_engine_forward(c, ids, n, lc) == 0);
-    for (int s = 0; s < 6; s++) {
-        int64_t rows = s == 0 ? n : 1;
-        for (int64_t i = 0; i < rows * v; i++) {
-            double d = fabs((double)lg[i] - lc[i]);
-            worst = d > worst ? d : worst;
-        }
-        for (int64_t t = 0; t < rows; t++) {
-            int64_t ag = 0, ac = 0;
-            for (int64_t j = 1; j < v; j++) {
-                ag = lg[t * v + j] > lg[t * v + ag] ? j : ag;
-                ac = lc[t * v + j] > lc[t * v + ac] ? j : ac;
-            }
-            argmax_differs += ag != ac;
-        }
-        int32_t next = (int32_t)((s * 13 + 7) % v);
-        CHECK(qb_engine_forward(g, &next, 1, lg) == 0 && qb_engine_forward(c, &next, 1, lc) == 0);
+    if (qm) {
+        CHECK(vk_logits_vs_cpu(qm, 512, n, check_mem, &d) == 0);
+        printf("# %s %s: max |logit gpu - cpu| = %.3g over a %lld-token prefill and 5 steps\n",
+               mm == demo ? "demo" : "stories260K", spec_s, d.worst, (long long)n);
+        CHECK(d.worst <= bound);
+        CHECK(d.argmax_differs == 0);
     }
-    printf("# %s %s: max |logit gpu - cpu| = %.3g over a %lld-token prefill and 5 steps\n",
-           mm == demo ? "demo" : "stories260K", spec_s, worst, (long long)n);
-    CHECK(worst <= bound);
-    CHECK(argmax_differs == 0);
-    {
-        struct qb_backend_mem mem;
-        CHECK(qb_engine_mem(g, &mem) == 0);
-        CHECK(mem.weights > 0 && mem.kv_cache > 0 && mem.scratch > 0 && mem.capacity > 0 &&
-              mem.peak >= mem.weights + mem.kv_cache + mem.scratch);
-        CHECK(strstr(qb_engine_device_name(g), " MiB") != NULL);
-    }
-out:
-    free(lg);
-    free(lc);
-    free(ids);
-    qb_engine_free(g);
-    qb_engine_free(c);
     qb_qmodel_free(qm);
 }
 
@@ -175,28 +142,22 @@ static void test_no_validation_errors(void)
 
 int main(void)
 {
-    char tok[4096], why[512];
+    char tok[4096];
     struct qb_load_opts lo = {0};
-    struct qb_vk_device_info dev[4];
-    int nd = 0;
 
     setenv("QB_VK_VALIDATION", "1", 0);
     if (!qb_shared_path(BIN) || !qb_shared_path(TOK) || !qb_shared_path(EXPECTED)) {
         check_skip("vulkan engine tests", "../shared/models/stories260K not found");
         return check_summary();
     }
-    if (qb_vulkan_devices(dev, 4, &nd) < 0 || nd == 0) {
-        snprintf(why, sizeof why, "no Vulkan device: %s", qb_errmsg());
-        check_skip("vulkan engine tests", why);
+    if (!vk_device_or_skip("vulkan engine tests"))
         return check_summary();
-    }
     snprintf(tok, sizeof tok, "%s", qb_shared_path(TOK));
     lo.tokenizer_path = tok;
     if (qb_model_load(qb_shared_path(BIN), &lo, &m) < 0) {
         fprintf(stderr, "%s\n", qb_errmsg());
         return 1;
     }
-    printf("# device: %s (%s)\n", dev[0].name, dev[0].driver);
     RUN(test_greedy_f32_is_the_reference);
     RUN(test_logits_f32);
     RUN(test_logits_f16);
