@@ -17,18 +17,6 @@
 
 #define COPY_FLOATS ((int64_t)16 << 20) /* 64 MiB per buffer: under lavapipe's 128 MiB range */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static float frand(uint64_t *s)
-{
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((*s >> 40) & 0xffffff) / 8388608.0f - 1.0f;
-}
-
 /* A backend on d sized for (in, out) matmuls of up to max_batch tokens. */
 static int open_backend(const struct qb_device *d, long in, long out, long max_batch,
                         struct qb_backend *be)
@@ -100,7 +88,7 @@ static int bench_format(struct qb_backend *be, const struct qb_qspec *spec, cons
     if ((rc = B->weight_new(be->ctx, &t, q->act, &bw_w)) < 0)
         goto unsupported;
     for (int b = 0; b < n_batch; b++) {
-        double times[101], ms, gbs;
+        double times[101], ms;
         float one;
         int n_rep = reps > 100 ? 100 : reps;
         for (int i = -2; i < n_rep; i++) { /* two untimed: shaders, pipelines, first touch */
@@ -111,19 +99,9 @@ static int bench_format(struct qb_backend *be, const struct qb_qspec *spec, cons
             if (i >= 0)
                 times[i] = qb_now_s() - t0;
         }
-        qsort(times, (size_t)n_rep, sizeof times[0], cmp_double);
-        ms = times[n_rep / 2] * 1e3;
-        gbs = (double)qb_qtensor_bytes(&t) / (ms * 1e-3) / 1e9;
+        ms = qb_bench_row(in, out, batches[b], name, times, n_rep, &t, bw, b1_ms);
         if (batches[b] == 1)
             b1_ms = ms;
-        printf("%5ldx%-5ld %-5ld %-12s %9.3f %9.1f %6.0f%% %9.1f %8.3f", in, out, batches[b], name,
-               ms, gbs, bw > 0 ? 100 * gbs / bw : 0.0,
-               2.0 * (double)batches[b] * (double)in * (double)out / (ms * 1e-3) / 1e9,
-               qb_qtensor_bpw(&t));
-        if (batches[b] > 1 && b1_ms > 0)
-            printf(" %9.3f", ms / (double)batches[b] / b1_ms);
-        printf("\n");
-        fflush(stdout);
     }
     B->weight_free(be->ctx, bw_w);
     qb_qtensor_release(&t);
@@ -171,10 +149,8 @@ int qb_bench_device(const struct qb_device *d, const struct qb_qspec *specs, int
             rc = qb_err(QB_ENOMEM, "out of memory for a %ldx%ld matrix", in, out);
             goto next;
         }
-        for (size_t i = 0; i < (size_t)in * (size_t)out; i++)
-            w[i] = 0.02f * frand(&seed);
-        for (size_t i = 0; i < (size_t)in * (size_t)max_batch; i++)
-            hx[i] = frand(&seed);
+        qb_bench_random(w, (size_t)in * (size_t)out, 0.02f, &seed);
+        qb_bench_random(hx, (size_t)in * (size_t)max_batch, 1.0f, &seed);
         if ((rc = be.ops->buf_new(be.ctx, in * max_batch, &x)) < 0 ||
             (rc = be.ops->buf_new(be.ctx, out * max_batch, &y)) < 0 ||
             (rc = be.ops->write(be.ctx, x, 0, hx, in * max_batch)) < 0)

@@ -3,6 +3,8 @@
 #ifndef QB_CLI_H
 #define QB_CLI_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 enum { EXIT_OK = 0, EXIT_ERR = 1, EXIT_USAGE = 2 };
@@ -40,6 +42,15 @@ struct qb_qspec;
 int qb_bench_device(const struct qb_device *d, const struct qb_qspec *specs, int n_fmt,
                     const long *ins, const long *outs, int n_shape, const long *batches,
                     int n_batch, int reps);
+/* What the CPU's and the device's tables share (cmd_bench_kernels.c): the benchmark's weights
+ * (scale 0.02) and inputs (scale 1), n pseudo-random values in [-scale, scale) from *seed; and
+ * one row of the table from the n_rep times (seconds, sorted here) of a matmul of `batch`
+ * tokens through the (in x out) weight t, against bandwidth bw (GB/s; <= 0: unknown) and
+ * the median of the 1-token row b1_ms (0: none yet). Returns the median in milliseconds. */
+struct qb_qtensor;
+void qb_bench_random(float *v, size_t n, float scale, uint64_t *seed);
+double qb_bench_row(long in, long out, long batch, const char *name, double *times, int n_rep,
+                    const struct qb_qtensor *t, double bw, double b1_ms);
 
 int cmd_inspect(int argc, char **argv);
 int cmd_generate(int argc, char **argv);

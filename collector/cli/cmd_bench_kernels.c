@@ -100,10 +100,30 @@ static int split(char *s, char **out)
     return n;
 }
 
-static float frand(uint64_t *s)
+void qb_bench_random(float *v, size_t n, float scale, uint64_t *seed)
 {
-    *s = *s * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)((*s >> 40) & 0xffffff) / 8388608.0f - 1.0f;
+    for (size_t i = 0; i < n; i++) {
+        *seed = *seed * 6364136223846793005ull + 1442695040888963407ull;
+        v[i] = scale * ((float)((*seed >> 40) & 0xffffff) / 8388608.0f - 1.0f);
+    }
+}
+
+double qb_bench_row(long in, long out, long batch, const char *name, double *times, int n_rep,
+                    const struct qb_qtensor *t, double bw, double b1_ms)
+{
+    double ms, gbs;
+
+    qsort(times, (size_t)n_rep, sizeof times[0], cmp_double);
+    ms = times[n_rep / 2] * 1e3;
+    gbs = (double)qb_qtensor_bytes(t) / (ms * 1e-3) / 1e9;
+    printf("%5ldx%-5ld %-5ld %-12s %9.3f %9.1f %6.0f%% %9.1f %8.3f", in, out, batch, name, ms, gbs,
+           bw > 0 ? 100 * gbs / bw : 0.0,
+           2.0 * (double)batch * (double)in * (double)out / (ms * 1e-3) / 1e9, qb_qtensor_bpw(t));
+    if (batch > 1 && b1_ms > 0)
+        printf(" %9.3f", ms / (double)batch / b1_ms);
+    printf("\n");
+    fflush(stdout);
+    return ms;
 }
 
 static const struct option longopts[] = {
@@ -223,10 +243,8 @@ int cmd_bench_kernels(int argc, char **argv)
         if (!w || !x || !y) {
             rc = qb_err(QB_ENOMEM, "out of memory for a %ldx%ld matrix", in, out);
         } else {
-            for (size_t i = 0; i < (size_t)in * (size_t)out; i++)
-                w[i] = 0.02f * frand(&seed);
-            for (size_t i = 0; i < (size_t)in * (size_t)max_batch; i++)
-                x[i] = frand(&seed);
+            qb_bench_random(w, (size_t)in * (size_t)out, 0.02f, &seed);
+            qb_bench_random(x, (size_t)in * (size_t)max_batch, 1.0f, &seed);
         }
         for (int f = 0; f < n_fmt && rc == 0; f++) {
             const struct qb_qbase *q = &specs[f].base;
@@ -242,7 +260,7 @@ int cmd_bench_kernels(int argc, char **argv)
                 break;
             t.in_cols = 0;
             for (int b = 0; b < n_batch && rc == 0; b++) {
-                double times[101], ms, gbs;
+                double times[101], ms;
                 int n_rep = reps > 100 ? 100 : (int)reps;
                 /* warm-up: page in, fill caches and branch predictors */
                 for (int i = 0; i < 2 && rc == 0; i++)
@@ -256,19 +274,9 @@ int cmd_bench_kernels(int argc, char **argv)
                 }
                 if (rc < 0)
                     break;
-                qsort(times, (size_t)n_rep, sizeof times[0], cmp_double);
-                ms = times[n_rep / 2] * 1e3;
-                gbs = (double)qb_qtensor_bytes(&t) / (ms * 1e-3) / 1e9;
+                ms = qb_bench_row(in, out, batches[b], name, times, n_rep, &t, bw, b1_ms);
                 if (batches[b] == 1)
                     b1_ms = ms;
-                printf("%5ldx%-5ld %-5ld %-12s %9.3f %9.1f %6.0f%% %9.1f %8.3f", in, out,
-                       batches[b], name, ms, gbs, 100 * gbs / bw,
-                       2.0 * (double)batches[b] * (double)in * (double)out / (ms * 1e-3) / 1e9,
-                       qb_qtensor_bpw(&t));
-                if (batches[b] > 1 && b1_ms > 0)
-                    printf(" %9.3f", ms / (double)batches[b] / b1_ms);
-                printf("\n");
-                fflush(stdout);
             }
             qb_qtensor_release(&t);
         }
