@@ -653,6 +653,7 @@ int qb_vulkan_devices(struct qb_vk_device_info *out, int max, int *n)
                                        .pNext = &f12};
         VkPhysicalDeviceMemoryProperties mp;
         const VkPhysicalDeviceLimits *L = &pr.properties.limits;
+        uint32_t heap;
 
         pr.pNext = &sub;
         sub.pNext = &drv;
@@ -679,15 +680,11 @@ int qb_vulkan_devices(struct qb_vk_device_info *out, int max, int *n)
         default: snprintf(d->type, sizeof d->type, "other"); break;
         }
         d->api_version = pr.properties.apiVersion;
-        for (uint32_t h = 0; h < mp.memoryHeapCount; h++)
-            if ((mp.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
-                mp.memoryHeaps[h].size > d->memory)
-                d->memory = mp.memoryHeaps[h].size;
+        d->memory = qb_vk_local_heap(&mp, &heap);
         d->max_storage_buffer_range = L->maxStorageBufferRange;
         d->max_workgroup_invocations = L->maxComputeWorkGroupInvocations;
         d->max_shared_memory = L->maxComputeSharedMemorySize;
-        d->subgroup = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
-                      (sub.supportedOperations & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
+        d->subgroup = qb_vk_subgroup_usable(&sub);
         d->subgroup_size = d->subgroup ? sub.subgroupSize : 0;
         d->int8 = f12.shaderInt8;
         d->fp16 = f12.shaderFloat16;

@@ -173,6 +173,28 @@ void qb_vk_instance_free(VkInstance inst, VkDebugUtilsMessengerEXT msg)
 
 /* ---- device ------------------------------------------------------------------------------ */
 
+uint64_t qb_vk_local_heap(const VkPhysicalDeviceMemoryProperties *mp, uint32_t *heap)
+{
+    uint64_t bytes = 0;
+
+    *heap = 0;
+    for (uint32_t h = 0; h < mp->memoryHeapCount; h++)
+        if ((mp->memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
+            mp->memoryHeaps[h].size > bytes) {
+            bytes = mp->memoryHeaps[h].size;
+            *heap = h;
+        }
+    return bytes;
+}
+
+int qb_vk_subgroup_usable(const VkPhysicalDeviceSubgroupProperties *sub)
+{
+    const VkSubgroupFeatureFlags need =
+        VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
+    return (sub->supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
+           (sub->supportedOperations & need) == need && sub->subgroupSize >= 1;
+}
+
 static void pick_memory(struct qb_vk *vk)
 {
     VkPhysicalDeviceMemoryProperties mp;
@@ -183,13 +205,7 @@ static void pick_memory(struct qb_vk *vk)
     const char *force = getenv("QB_VK_STAGING");
 
     vkGetPhysicalDeviceMemoryProperties(vk->phys, &mp);
-    vk->capacity = 0;
-    for (uint32_t h = 0; h < mp.memoryHeapCount; h++)
-        if ((mp.memoryHeaps[h].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) &&
-            mp.memoryHeaps[h].size > vk->capacity) {
-            vk->capacity = mp.memoryHeaps[h].size;
-            big_heap = h;
-        }
+    vk->capacity = qb_vk_local_heap(&mp, &big_heap);
     vk->mem_type = vk->host_type = UINT32_MAX;
     vk->caps.uma = 0;
     for (uint32_t t = 0; t < mp.memoryTypeCount; t++) {
@@ -278,13 +294,8 @@ static int open_device(struct qb_vk *vk)
     vk->lim.shared_bytes = L->maxComputeSharedMemorySize;
     vk->lim.align =
         L->minStorageBufferOffsetAlignment < 16 ? 16 : L->minStorageBufferOffsetAlignment;
-    {
-        const VkSubgroupFeatureFlags need =
-            VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
-        vk->caps.subgroup = (sub.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
-                            (sub.supportedOperations & need) == need && sub.subgroupSize >= 1;
-        vk->lim.subgroup_size = vk->caps.subgroup ? sub.subgroupSize : 0;
-    }
+    vk->caps.subgroup = qb_vk_subgroup_usable(&sub);
+    vk->lim.subgroup_size = vk->caps.subgroup ? sub.subgroupSize : 0;
     {
         uint32_t wg = vk->lim.max_invocations < 256 ? vk->lim.max_invocations : 256;
         if (L->maxComputeWorkGroupSize[0] < wg)

@@ -64,6 +64,11 @@ int qb_vk_validation_errors(void);
 int qb_vk_instance(VkInstance *inst, VkDebugUtilsMessengerEXT *msg, VkPhysicalDevice **devs,
                    uint32_t *n);
 void qb_vk_instance_free(VkInstance inst, VkDebugUtilsMessengerEXT msg);
+/* What a device offers, decided in one place for the backend and for the device list: the
+ * bytes of its largest device-local heap (its index in *heap), and whether compute shaders
+ * may use subgroup arithmetic (basic and arithmetic operations, a subgroup size). */
+uint64_t qb_vk_local_heap(const VkPhysicalDeviceMemoryProperties *mp, uint32_t *heap);
+int qb_vk_subgroup_usable(const VkPhysicalDeviceSubgroupProperties *sub);
 
 struct qb_vk_caps {
     int int8, fp16, int_dot, storage8, storage16; /* features enabled on the device */
