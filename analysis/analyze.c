@@ -29,7 +29,6 @@ const char *qb_an_verdict_name(enum qb_an_verdict v)
 {
     switch (v) {
     case QB_VERDICT_HOLDS: return "holds";
-    case QB_VERDICT_CLIFF: return "cliff";
     case QB_VERDICT_UNDECIDED: return "undecided";
     case QB_VERDICT_BASELINE: return "baseline";
     case QB_VERDICT_FAILS: return "baseline_fails";
@@ -43,6 +42,13 @@ static void slice_release(struct qb_an_slice *sl)
 {
     g_free(sl->name);
     free(sl->cells);
+    for (int64_t i = 0; sl->examples && i < sl->n_examples; i++) {
+        g_free(sl->examples[i].key);
+        g_free(sl->examples[i].prompt);
+        g_free(sl->examples[i].baseline_output);
+        g_free(sl->examples[i].config_output);
+    }
+    free(sl->examples);
 }
 
 void qb_analysis_free(struct qb_analysis *a)
@@ -171,6 +177,8 @@ int qb_analyze(struct qb_store *s, const char *run_name, const struct qb_an_opts
         (rc = an_traffic(&x)) < 0 ||            /* each slice's share */
         (rc = an_compute_cells(&x)) < 0 ||      /* statistics of every cell, judged */
         (rc = an_decide(&x)) < 0 ||             /* recommendations, verdicts, cliffs */
+        (rc = an_unstable(&x)) < 0 ||           /* ladders that rise beyond their intervals */
+        (rc = an_flip_examples(&x)) < 0 ||      /* items a passed-over config changed */
         (rc = an_deploy(&x)) < 0 ||             /* single and routed plans */
         (rc = an_data_warnings(&x)) < 0 ||      /* what the brief lists as caveats */
         (rc = take_warnings(&x)) < 0)

@@ -58,18 +58,32 @@
  *    RSS adds the process, KV cache and activations, alike for every config), then the
  *    p50 time per output token at the baseline's first latency setting (latency second),
  *    then fewer bits; an unknown cost sorts last.
- *  - Recommendation per slice: the cheapest config within tolerance; if none is, the
- *    baseline. verdict: HOLDS (a config cheaper than the baseline holds), CLIFF (the
- *    recommendation is the config just above a cliff, or the baseline because of one),
- *    UNDECIDED (underpowered at the config that would be recommended, or too few items:
- *    n < QB_AN_MIN_ITEMS), BASELINE (nothing cheaper holds and there is no cliff), FAILS
- *    (an accuracy slice the baseline itself fails: accuracy below QB_AN_FLOOR_ACC on at least
- *    QB_AN_MIN_ITEMS items; no loss can show there, so it is not judged: rec is the baseline,
- *    no cliff, and the deployment plans ignore it). "The
- *    config that would be recommended" is rec, or, when rec is the baseline, the config
- *    just below the baseline on the ladder. Precedence: too few items, cliff, underpowered.
- *    Underpowered makes a slice UNDECIDED only when nothing cheaper was shown to hold (rec
- *    is the baseline) or under the point policy: an interval inside the tolerance decides.
+ *  - Flips: lost = baseline right -> config wrong, gained = the reverse, each with a Wilson
+ *    interval of its share of n. The flip limit of a slice (max_flips, percent) comes from
+ *    the settings' flips (per slice, else their default, else QB_AN_DEFAULT_FLIPS).
+ *  - Changes behaviour: a cell (not the baseline) on n >= QB_AN_MIN_ITEMS items that gains
+ *    more than the tolerance with an interval excluding zero (delta > tol, delta_ci.lo > 0),
+ *    or whose measured flip share (point estimate) exceeds the flip limit. Perplexity cells
+ *    have no flips; only the gain applies to them.
+ *  - Holds (within): within tolerance on accuracy (within_acc) and not changing behaviour.
+ *  - Recommendation per slice: the cheapest config that holds; if none does, the
+ *    baseline. behaviour: the cheapest config cheaper than rec that is within_acc but
+ *    changes behaviour (the one a rule on accuracy alone would have recommended), with up
+ *    to two example items. The verdict is about rec only: HOLDS (a config cheaper than the
+ *    baseline holds), UNDECIDED (underpowered at the config that would be recommended, or
+ *    too few items: n < QB_AN_MIN_ITEMS), BASELINE (nothing cheaper holds), FAILS (an
+ *    accuracy slice the baseline itself fails: accuracy below QB_AN_FLOOR_ACC on at least
+ *    QB_AN_MIN_ITEMS items; no loss can show there, so it is not judged: rec is the
+ *    baseline, no cliff, and the deployment plans ignore it). Where the ladder breaks is
+ *    the slice's cliff, reported beside the verdict. "The config that would be
+ *    recommended" is rec, or, when rec is the baseline, the config just below the baseline
+ *    on the ladder. Precedence: too few items, a cliff at or just below rec (a measured loss
+ *    decides), underpowered. Underpowered makes a slice UNDECIDED only when nothing cheaper
+ *    was shown to hold (rec is the baseline) or under the point policy: an interval inside
+ *    the tolerance decides.
+ *  - Unstable: a slice whose ladder rises beyond its intervals: two configs other than the
+ *    baseline, each on n >= QB_AN_MIN_ITEMS items, where the one with fewer bits has
+ *    delta_ci.lo above the other's delta_ci.hi (the widest such gap is reported).
  *  - The overall row's own cliff is not listed in cliffs (it has no slice index): it is
  *    a->overall_cliff (below == -1 when none), and a->overall.cliff stays -1.
  *  - Cells with n == 0 (nothing measured under both) are never within tolerance, except the
@@ -101,8 +115,10 @@
 #include <stdint.h>
 
 struct qb_store;
+struct qb_settings;
 
 #define QB_AN_DEFAULT_TOLERANCE 2.0 /* points, when the run names none */
+#define QB_AN_DEFAULT_FLIPS 10.0    /* percent of a slice's answers a config may change */
 #define QB_AN_MIN_ITEMS 10          /* fewer paired items than this: UNDECIDED */
 #define QB_AN_FLOOR_ACC 0.05  /* baseline accuracy below this: the slice is not judged (FAILS) */
 #define QB_AN_RESAMPLES 10000 /* bootstrap resamples per cell */
@@ -110,9 +126,10 @@ struct qb_store;
 
 enum qb_an_policy { QB_AN_INTERVAL, QB_AN_POINT };
 
+/* The verdict is about the recommended config only; where the ladder breaks is the slice's
+ * cliff, reported apart from it. */
 enum qb_an_verdict {
     QB_VERDICT_HOLDS,
-    QB_VERDICT_CLIFF,
     QB_VERDICT_UNDECIDED,
     QB_VERDICT_BASELINE,
     QB_VERDICT_FAILS,
@@ -124,10 +141,13 @@ struct qb_an_opts {
     double default_tolerance; /* points; < 0: from the run */
     int64_t resamples;        /* 0: QB_AN_RESAMPLES */
     uint64_t seed;            /* 0: QB_AN_SEED */
+    /* non-NULL: the tolerances, flip limits and policy of these settings (a plan's, for
+     * `qbrief check --policy`) replace the run's; default_tolerance and policy above still win */
+    const struct qb_settings *rules;
 };
 #define QB_AN_OPTS_INIT                                                                            \
     {                                                                                              \
-        0, -1, -1.0, 0, 0                                                                          \
+        0, -1, -1.0, 0, 0, NULL                                                                    \
     }
 
 /* One latency setting of one config: percentiles over its repetitions. */
@@ -171,13 +191,19 @@ struct qb_an_cell {
     int64_t flips_lost;          /* baseline right -> config wrong */
     int64_t flips_gained;        /* baseline wrong -> config right */
     double flip_rate;            /* (lost + gained) / n */
+    struct qb_interval lost_ci, gained_ci, flip_ci; /* Wilson, of lost / n, gained / n and
+                                                     * flip_rate; NAN for perplexity cells */
     double kl_mean, kl_p99;      /* over the config's items with a mean_kl; NAN for the baseline */
     double top1;                 /* mean top-1 agreement */
     double ppl, ppl_ratio; /* perplexity slices (and ppl items of mixed slices); NAN otherwise */
     double mde;            /* minimum detectable effect (fraction); NAN for the baseline,
                             * +inf when n == 0 */
     int underpowered;      /* mde > tolerance */
-    int within;            /* within tolerance under the policy */
+    int within_acc;        /* the accuracy (or perplexity) change alone is within tolerance */
+    int gains_beyond;      /* gains more than the tolerance, interval excluding zero */
+    int flips_over;        /* flip_rate above the slice's flip limit */
+    int changes_behaviour; /* gains_beyond || flips_over */
+    int within;            /* holds: within_acc && !changes_behaviour (the baseline always) */
     int significant_loss;  /* loss > tol and the interval excludes zero */
     int pareto;            /* on this slice's accuracy-vs-memory frontier */
 };
@@ -187,11 +213,28 @@ struct qb_an_slice {
     int is_perplexity;
     int64_t n_items;  /* in the suite */
     double tolerance; /* points (or percent of perplexity) */
+    double max_flips; /* percent of the slice's answers a config may change */
     double traffic;   /* share in [0, 1] */
     int64_t rec;      /* index into configs */
     enum qb_an_verdict verdict;
     int64_t cliff;            /* index into cliffs, -1 when none */
     struct qb_an_cell *cells; /* n_configs, indexed like configs */
+    /* the cheapest config, cheaper than rec, within tolerance on accuracy but changing
+     * behaviour (passed over for it); -1 when none. examples: up to two of its items whose
+     * answer flipped against the baseline (one lost, one gained when both exist) */
+    int64_t behaviour;
+    struct qb_an_example *examples;
+    int64_t n_examples;
+    /* the ladder rises beyond its intervals: unstable_below, with fewer bits, scores higher
+     * than unstable_above (delta_ci.lo of below > delta_ci.hi of above); -1 when not */
+    int64_t unstable_above, unstable_below;
+};
+
+/* One item whose answer a config changed: what the brief quotes. Owned strings; NULL when
+ * the store kept none (a prompt kept only as its hash). */
+struct qb_an_example {
+    char *key, *prompt, *baseline_output, *config_output;
+    int lost; /* 1: right under the baseline, wrong under the config; 0: the reverse */
 };
 
 struct qb_an_cliff {
@@ -271,6 +314,6 @@ void qb_analysis_free(struct qb_analysis *a);
 int qb_analysis_json(const struct qb_analysis *a, char **out);
 
 const char *qb_an_verdict_name(
-    enum qb_an_verdict v); /* "holds", "cliff", "undecided", "baseline", "baseline_fails" */
+    enum qb_an_verdict v); /* "holds", "undecided", "baseline", "baseline_fails" */
 
 #endif

@@ -23,12 +23,26 @@
 static double slice_tolerance(struct an *x, const char *name)
 {
     const struct qb_settings_slice *e =
-        qb_settings_find(x->set.tolerances.slices, x->set.tolerances.n, name);
+        qb_settings_find(x->rules->tolerances.slices, x->rules->tolerances.n, name);
     if (e && e->value >= 0)
         return e->value;
     if (e && !e->is_null)
         an_warn(x, "the tolerance of slice '%s' is not a number >= 0; using the default", name);
     return isnan(x->def_tol) ? QB_AN_DEFAULT_TOLERANCE : x->def_tol;
+}
+
+/* The flip limit of a slice in percent: its own entry when a number in [0, 100], else the
+ * default of the settings, else QB_AN_DEFAULT_FLIPS. */
+static double slice_max_flips(struct an *x, const char *name)
+{
+    const struct qb_settings *r = x->rules;
+    const struct qb_settings_slice *e = qb_settings_find(r->flips.slices, r->flips.n, name);
+    if (e && e->value >= 0 && e->value <= 100)
+        return e->value;
+    if (e && !e->is_null)
+        an_warn(x, "the flip limit of slice '%s' is not a number from 0 to 100; using the default",
+                name);
+    return r->flips.has_default ? r->flips.default_percent : QB_AN_DEFAULT_FLIPS;
 }
 
 /* Row s: its name, kind and tolerance, and its job over items[0..n). */
@@ -43,7 +57,9 @@ static int init_slice(struct an *x, int64_t s, const int64_t *items, int64_t n)
         n_ppl += x->items[items[k]].is_ppl;
     sl->is_perplexity = n_ppl == n && n > 0;
     sl->tolerance = slice_tolerance(x, sl->name);
+    sl->max_flips = slice_max_flips(x, sl->name);
     sl->cliff = -1;
+    sl->behaviour = sl->unstable_above = sl->unstable_below = -1;
     if (n_ppl && !sl->is_perplexity)
         an_warn(x,
                 "slice '%s' mixes perplexity and accuracy items; its %lld perplexity items "
@@ -69,7 +85,8 @@ static int init_overall(struct an *x)
     int any_slice_tol = 0;
 
     for (int64_t s = 0; s < a->n_slices; s++)
-        if (qb_settings_find(x->set.tolerances.slices, x->set.tolerances.n, a->slices[s].name)) {
+        if (qb_settings_find(x->rules->tolerances.slices, x->rules->tolerances.n,
+                             a->slices[s].name)) {
             any_slice_tol = 1;
             if (a->slices[s].tolerance < min_tol)
                 min_tol = a->slices[s].tolerance;
@@ -81,6 +98,9 @@ static int init_overall(struct an *x)
     ov->n_items = k;
     ov->traffic = 1.0;
     ov->cliff = -1;
+    ov->behaviour = ov->unstable_above = ov->unstable_below = -1;
+    ov->max_flips = x->rules->flips.has_default ? x->rules->flips.default_percent
+                                                : QB_AN_DEFAULT_FLIPS;
     ov->tolerance = !isnan(x->def_tol) ? x->def_tol
                     : any_slice_tol    ? min_tol
                                        : QB_AN_DEFAULT_TOLERANCE;
@@ -197,6 +217,7 @@ static int compute_cell(const struct an *x, const int64_t *items, int64_t n, int
         out->acc_ci = (struct qb_interval){NAN, NAN};
         out->mcnemar_p = NAN;
         out->flip_rate = NAN;
+        out->lost_ci = out->gained_ci = out->flip_ci = (struct qb_interval){NAN, NAN};
         if (n_ppl == 0) {
             out->delta = NAN;
             out->delta_ci = (struct qb_interval){NAN, NAN};
@@ -231,6 +252,7 @@ static int compute_cell(const struct an *x, const int64_t *items, int64_t n, int
     if (out->n == 0) {
         out->acc = out->delta = out->flip_rate = NAN;
         out->acc_ci = out->delta_ci = (struct qb_interval){NAN, NAN};
+        out->lost_ci = out->gained_ci = out->flip_ci = (struct qb_interval){NAN, NAN};
         out->mcnemar_p = NAN;
         out->mde = INFINITY;
         return 0;
@@ -244,6 +266,10 @@ static int compute_cell(const struct an *x, const int64_t *items, int64_t n, int
         return rc;
     out->mcnemar_p = qb_mcnemar_exact(n10, n01);
     out->flip_rate = (double)(n10 + n01) / (double)out->n;
+    if ((rc = qb_wilson(n10, out->n, a->confidence, &out->lost_ci)) < 0 ||
+        (rc = qb_wilson(n01, out->n, a->confidence, &out->gained_ci)) < 0 ||
+        (rc = qb_wilson(n10 + n01, out->n, a->confidence, &out->flip_ci)) < 0)
+        return rc;
     out->mde = qb_mde_paired(out->n, out->flip_rate, alpha, POWER);
     return 0;
 }
@@ -252,7 +278,7 @@ static int compute_cell(const struct an *x, const int64_t *items, int64_t n, int
 static void judge(struct an *x, struct qb_an_slice *sl)
 {
     struct qb_analysis *a = x->a;
-    double tol = sl->tolerance / 100.0;
+    double tol = sl->tolerance / 100.0, lim = sl->max_flips / 100.0;
 
     for (int64_t c = 0; c < a->n_configs; c++) {
         struct qb_an_cell *e = &sl->cells[c];
@@ -260,7 +286,7 @@ static void judge(struct an *x, struct qb_an_slice *sl)
             e->delta = e->n ? 0.0 : NAN;
             e->delta_ci = e->n ? (struct qb_interval){0, 0} : (struct qb_interval){NAN, NAN};
             e->mde = NAN;
-            e->within = 1;
+            e->within = e->within_acc = 1;
             continue;
         }
         if (e->n == 0 || isnan(e->delta)) {
@@ -268,7 +294,12 @@ static void judge(struct an *x, struct qb_an_slice *sl)
             continue;
         }
         double loss = -e->delta, loss_hi = -e->delta_ci.lo;
-        e->within = (a->policy == QB_AN_POINT ? loss : loss_hi) <= tol + EPS;
+        e->within_acc = (a->policy == QB_AN_POINT ? loss : loss_hi) <= tol + EPS;
+        /* behaviour: a gain beyond the tolerance, or more answers changed than the limit */
+        e->gains_beyond = e->n >= QB_AN_MIN_ITEMS && e->delta > tol + EPS && e->delta_ci.lo > 0;
+        e->flips_over = e->n >= QB_AN_MIN_ITEMS && isfinite(e->flip_rate) && e->flip_rate > lim + EPS;
+        e->changes_behaviour = e->gains_beyond || e->flips_over;
+        e->within = e->within_acc && !e->changes_behaviour;
         /* a bootstrap interval of a handful of items is no evidence: no cliff below QB_AN_MIN_ITEMS
          */
         e->significant_loss = e->n >= QB_AN_MIN_ITEMS && loss > tol + EPS && e->delta_ci.hi < 0;

@@ -35,6 +35,7 @@ static void decide(struct an *x, struct qb_an_slice *sl, struct qb_an_cliff *cl)
                                .overall_loss = NAN};
     if (baseline_fails(a, sl)) {
         sl->rec = a->baseline;
+        sl->behaviour = -1;
         sl->verdict = QB_VERDICT_FAILS;
         return;
     }
@@ -51,10 +52,19 @@ static void decide(struct an *x, struct qb_an_slice *sl, struct qb_an_cliff *cl)
     cand = sl->rec;
     if (cand == a->baseline && a->baseline + 1 < a->n_configs)
         cand = a->baseline + 1;
+    /* the config a rule on accuracy alone would have picked, when cheaper than rec */
+    sl->behaviour = -1;
+    for (int64_t k = 0; k < a->n_configs && x->cost_order[k] != sl->rec; k++) {
+        const struct qb_an_cell *e = &sl->cells[x->cost_order[k]];
+        if (e->within_acc && e->changes_behaviour) {
+            sl->behaviour = x->cost_order[k];
+            break;
+        }
+    }
     if (sl->cells[cand].n < QB_AN_MIN_ITEMS)
         sl->verdict = QB_VERDICT_UNDECIDED;
     else if (cl->below >= 0 && (sl->rec == cl->above || sl->rec == a->baseline))
-        sl->verdict = QB_VERDICT_CLIFF;
+        sl->verdict = sl->rec != a->baseline ? QB_VERDICT_HOLDS : QB_VERDICT_BASELINE;
     /* an interval inside the tolerance decides whatever the MDE says; only a slice that
      * could not show a cheaper config holds (or that decides on point estimates) is
      * undecided for want of items */

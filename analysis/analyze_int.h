@@ -63,6 +63,7 @@ struct an {
 
     /* settings */
     struct qb_settings set; /* as the run stored them (collector/store/settings.h) */
+    const struct qb_settings *rules; /* tolerances, flips, policy: &set or opts->rules */
     double def_tol;         /* points; NAN when neither the run nor the options name one */
 
     /* rows to compute: one job per slice, then the overall row's */
@@ -103,6 +104,9 @@ int an_compute_cells(struct an *x);
 int an_decide(struct an *x);
 /* analyze_deploy.c: the single and routed deployment plans */
 int an_deploy(struct an *x);
+/* analyze_flips.c: unstable ladders, and the example items of each slice's behaviour change */
+int an_unstable(struct an *x);
+int an_flip_examples(struct an *x);
 /* analyze_warn.c: warnings about the data (missing results, underpowered slices, ...) */
 int an_data_warnings(struct an *x);
 

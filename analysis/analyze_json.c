@@ -75,6 +75,9 @@ static json_t *cell_json(const struct qb_analysis *a, const struct qb_an_cell *e
     put(o, "flips_lost", json_integer(e->flips_lost), bad);
     put(o, "flips_gained", json_integer(e->flips_gained), bad);
     put(o, "flip_rate", num(e->flip_rate), bad);
+    put(o, "lost_ci", interval(e->lost_ci, bad), bad);
+    put(o, "gained_ci", interval(e->gained_ci, bad), bad);
+    put(o, "flip_ci", interval(e->flip_ci, bad), bad);
     put(o, "kl_mean", num(e->kl_mean), bad);
     put(o, "kl_p99", num(e->kl_p99), bad);
     put(o, "top1", num(e->top1), bad);
@@ -82,6 +85,10 @@ static json_t *cell_json(const struct qb_analysis *a, const struct qb_an_cell *e
     put(o, "ppl_ratio", num(e->ppl_ratio), bad);
     put(o, "mde", num(e->mde), bad);
     put(o, "underpowered", json_boolean(e->underpowered), bad);
+    put(o, "within_acc", json_boolean(e->within_acc), bad);
+    put(o, "gains_beyond", json_boolean(e->gains_beyond), bad);
+    put(o, "flips_over", json_boolean(e->flips_over), bad);
+    put(o, "changes_behaviour", json_boolean(e->changes_behaviour), bad);
     put(o, "within", json_boolean(e->within), bad);
     put(o, "significant_loss", json_boolean(e->significant_loss), bad);
     put(o, "pareto", json_boolean(e->pareto), bad);
@@ -105,6 +112,15 @@ static json_t *slice_json(const struct qb_analysis *a, const struct qb_an_slice 
     put(o, "rec", str(a->configs[sl->rec].spec), bad);
     put(o, "verdict", json_string(qb_an_verdict_name(sl->verdict)), bad);
     put(o, "cliff", sl->cliff >= 0 ? json_integer(sl->cliff) : json_null(), bad);
+    put(o, "max_flips", num(sl->max_flips), bad);
+    put(o, "behaviour", sl->behaviour >= 0 ? str(a->configs[sl->behaviour].spec) : json_null(),
+        bad);
+    put(o, "unstable",
+        sl->unstable_below >= 0
+            ? json_pack("{s:s, s:s}", "above", a->configs[sl->unstable_above].spec, "below",
+                        a->configs[sl->unstable_below].spec)
+            : json_null(),
+        bad);
     for (int64_t c = 0; sl->cells && c < a->n_configs; c++)
         push(cells, cell_json(a, &sl->cells[c], c, bad), bad);
     put(o, "cells", cells, bad);

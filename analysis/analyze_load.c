@@ -109,9 +109,10 @@ int an_read_settings(struct an *x, const struct qb_an_opts *o)
     a->title = dup0(st->title);
     a->question = dup0(st->question);
     a->template_name = dup0(st->template_name);
-    a->confidence = st->policy.confidence;
-    a->policy = st->policy.bound == QB_BOUND_POINT ? QB_AN_POINT : QB_AN_INTERVAL;
-    x->def_tol = st->tolerances.has_default ? st->tolerances.default_points : NAN;
+    x->rules = o->rules ? o->rules : st;
+    a->confidence = x->rules->policy.confidence;
+    a->policy = x->rules->policy.bound == QB_BOUND_POINT ? QB_AN_POINT : QB_AN_INTERVAL;
+    x->def_tol = x->rules->tolerances.has_default ? x->rules->tolerances.default_points : NAN;
     a->calib_file = dup0(st->calibration.file);
     a->calib_sha256 = dup0(st->calibration.sha256);
     a->calib_sequences = st->calibration.sequences;

@@ -148,7 +148,7 @@ out:
 }
 
 /* Appends the clause for config ci and one kind of slice it is recommended for (0: they hold,
- * 1: kept there by a cliff or at the baseline, 2: too small to tell), if any; names: room
+ * 1: kept at the baseline, by a cliff or not, 2: too small to tell), if any; names: room
  * for every slice name. */
 static int answer_clause(struct brief_ctx *c, GString *g, char **names, int64_t ci, int kind)
 {
@@ -162,9 +162,7 @@ static int answer_clause(struct brief_ctx *c, GString *g, char **names, int64_t 
         const struct qb_an_slice *s = &a->slices[si];
         if (s->rec != ci || s->verdict == QB_VERDICT_FAILS)
             continue;
-        int k = s->verdict == QB_VERDICT_UNDECIDED                      ? 2
-                : (s->verdict == QB_VERDICT_CLIFF || ci == a->baseline) ? 1
-                                                                        : 0;
+        int k = s->verdict == QB_VERDICT_UNDECIDED ? 2 : ci == a->baseline ? 1 : 0;
         if (k != kind)
             continue;
         if (first < 0)
@@ -208,7 +206,7 @@ static int answer_short(struct brief_ctx *c, GString *g)
         if (a->slices[si].rec != a->slices[0].rec || a->slices[si].verdict != QB_VERDICT_HOLDS)
             all_one = 0;
     for (int64_t si = 0; si < a->n_slices; si++)
-        if (a->slices[si].rec != a->baseline || a->slices[si].verdict == QB_VERDICT_CLIFF ||
+        if (a->slices[si].rec != a->baseline || a->slices[si].cliff >= 0 ||
             a->slices[si].verdict == QB_VERDICT_FAILS)
             none = 0;
     const char *pat = all_one ? "answer_all" : none ? "answer_none" : NULL;
@@ -313,6 +311,8 @@ int brief_make_caveats(struct brief_ctx *c)
             ADD(sl->is_perplexity ? "caveat_underpowered_ppl" : "caveat_underpowered", &sc);
         brief_scope_clear(&sc);
     }
+    if ((rc = brief_unstable_caveats(c, v)) < 0)
+        goto out;
     if (a->n_missing > 0) {
         struct scope sc = {0};
         brief_scope_set(&sc, "n", brief_i64(a->n_missing));

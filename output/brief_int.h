@@ -118,11 +118,14 @@ enum cond {
     C_HAS_MISSING,
     C_ROUTED,
     C_HAS_SPEEDUP,
-    C_ON_DEVICE, /* latency and memory were measured on a device, not the CPU */
+    C_ON_DEVICE,     /* latency and memory were measured on a device, not the CPU */
+    C_HAS_BEHAVIOUR, /* a config was passed over because it changes behaviour */
+    C_HAS_UNSTABLE,  /* a slice's ladder rises beyond its intervals */
     N_GLOBAL_CONDS,
     C_SLICE_HAS_CLIFF = N_GLOBAL_CONDS,
     C_SLICE_IS_PERPLEXITY,
     C_SLICE_UNDECIDED,
+    C_SLICE_HAS_BEHAVIOUR,
 };
 
 /* generated tables (@table NAME), their column count, and the columns right-aligned */
@@ -145,7 +148,7 @@ struct brief_table {
 };
 extern const struct brief_table brief_tables[N_TABLES];
 
-enum { L_CLIFFS, L_CAVEATS, L_WARNINGS, N_LISTS }; /* @list NAME */
+enum { L_CLIFFS, L_CAVEATS, L_WARNINGS, L_BEHAVIOUR, L_EXAMPLES, N_LISTS }; /* @list NAME */
 
 /* One directive of a template. */
 struct tline {
@@ -170,11 +173,11 @@ struct qb_template {
 /* @define name of t, or NULL. */
 const struct tline *brief_find_define(const struct qb_template *t, const char *name);
 
-/* Item variables ({{slice}}, {{config}} ...): up to 24 names (borrowed, usually literals) with
+/* Item variables ({{slice}}, {{config}} ...): up to 32 names (borrowed, usually literals) with
  * owned values. */
 struct scope {
-    const char *k[24];
-    char *v[24];
+    const char *k[32];
+    char *v[32];
     int n;
 };
 void brief_scope_set(struct scope *s, const char *k, char *v /* owned */);
@@ -236,6 +239,18 @@ void brief_cliff_scope(const struct qb_analysis *a, const struct qb_an_cliff *cl
 /* The one-sentence answer (answer_* patterns) / the caveats into c->caveats. */
 int brief_make_answer(struct brief_ctx *c, char **out);
 int brief_make_caveats(struct brief_ctx *c);
+
+/* ---- changed answers (flips.c) ------------------------------------------------------------ */
+
+/* The flips cell of slice s at config ci (flips_cell; NA for the baseline and perplexity). */
+int brief_flips_cell(struct brief_ctx *c, const struct qb_an_slice *s, int64_t ci, char **out);
+/* Where s's ladder breaks (breaks_at, breaks_at_ppl), or breaks_none. */
+int brief_breaks_at(struct brief_ctx *c, const struct qb_an_slice *s, char **out);
+/* Appends to v (g_free'd strings): one `behaviour` line per slice with a passed-over config;
+ * inside @each slice, that slice's example items; one caveat_unstable per unstable slice. */
+int brief_list_behaviour(struct brief_ctx *c, GPtrArray *v);
+int brief_list_examples(struct brief_ctx *c, GPtrArray *v);
+int brief_unstable_caveats(struct brief_ctx *c, GPtrArray *v);
 
 /* ---- the document (document.c) --------------------------------------------------------------- */
 

@@ -96,10 +96,11 @@ static void tb_add(struct tb *t, char *s)
 static int status_word(struct brief_ctx *c, const struct qb_an_slice *s, int64_t ci, char **out)
 {
     const struct qb_an_cell *cell = &s->cells[ci];
-    const char *name = ci == c->a->baseline     ? "status_baseline"
-                       : cell->significant_loss ? "status_loss"
-                       : cell->within           ? "status_within"
-                                                : "status_unclear";
+    const char *name = ci == c->a->baseline      ? "status_baseline"
+                       : cell->significant_loss  ? "status_loss"
+                       : cell->changes_behaviour ? "status_behaviour"
+                       : cell->within            ? "status_within"
+                                                 : "status_unclear";
     char *w = NULL;
     int rc = brief_pattern(c, name, NULL, &w);
     if (rc < 0)
@@ -180,13 +181,17 @@ static int table_recommendation(struct brief_ctx *c, struct tb *t)
         tb_add(t, g_strdup(s->name));
         tb_add(t, brief_percent(s->traffic));
         tb_add(t, g_strdup(a->configs[s->rec].spec));
+        char *f = NULL, *br = NULL;
         if ((rc = delta_text(c, s, &s->cells[s->rec], &d)) < 0 ||
-            (rc = verdict_word(c, s->verdict, &v)) < 0) {
-            g_free(d);
+            (rc = brief_flips_cell(c, s, s->rec, &f)) < 0 ||
+            (rc = verdict_word(c, s->verdict, &v)) < 0 || (rc = brief_breaks_at(c, s, &br)) < 0) {
+            g_free(d), g_free(f), g_free(v);
             return rc;
         }
         tb_add(t, d);
+        tb_add(t, f);
         tb_add(t, v);
+        tb_add(t, br);
     }
     return 0;
 }
@@ -438,6 +443,10 @@ static int build_list(struct brief_ctx *c, const struct tline *tl, struct qb_blk
             g_ptr_array_add(v, g_string_free(item, FALSE));
             g_free(s1), g_free(s2), g_free(s3);
         }
+    } else if (tl->arg == L_BEHAVIOUR) {
+        rc = brief_list_behaviour(c, v);
+    } else if (tl->arg == L_EXAMPLES) {
+        rc = brief_list_examples(c, v);
     } else if (tl->arg == L_CAVEATS) {
         for (int64_t i = 0; i < c->n_caveats; i++)
             g_ptr_array_add(v, g_strdup(c->caveats[i]));
@@ -459,6 +468,7 @@ static int eval_cond(struct brief_ctx *c, const struct tline *tl)
         const struct qb_an_slice *s = &c->a->slices[c->each_slice];
         v = tl->arg == C_SLICE_HAS_CLIFF       ? s->cliff >= 0
             : tl->arg == C_SLICE_IS_PERPLEXITY ? s->is_perplexity
+            : tl->arg == C_SLICE_HAS_BEHAVIOUR ? s->behaviour >= 0
                                                : s->verdict == QB_VERDICT_UNDECIDED;
     }
     return tl->negate ? !v : v;

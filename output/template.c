@@ -27,16 +27,16 @@ static const char *const dir_names[] = {
 static const char *const cond_names[] = {
     "has_cliffs", "has_hidden_cliff", "has_latency", "has_memory", "has_calibration",
     "has_warnings", "has_caveats", "has_question", "has_undecided", "has_perplexity",
-    "has_missing", "routed", "has_speedup", "on_device",
+    "has_missing", "routed", "has_speedup", "on_device", "has_behaviour", "has_unstable",
     /* inside @each slice */
-    "slice_has_cliff", "slice_is_perplexity", "slice_undecided",
+    "slice_has_cliff", "slice_is_perplexity", "slice_undecided", "slice_has_behaviour",
 };
-_Static_assert(sizeof cond_names / sizeof cond_names[0] == C_SLICE_UNDECIDED + 1,
+_Static_assert(sizeof cond_names / sizeof cond_names[0] == C_SLICE_HAS_BEHAVIOUR + 1,
                "cond_names follows enum cond");
 
 /* generated tables, their column count, and the columns right-aligned */
 const struct brief_table brief_tables[N_TABLES] = {
-    {"recommendation", 5, "lrlrl"},
+    {"recommendation", 7, "lrlrrll"},
     {"slices", 5, "llrrr"},
     {"accuracy", 9, "llrrrrrrl"},
     {"slice_configs", 9, "lrrrrrrrl"},
@@ -47,7 +47,8 @@ const struct brief_table brief_tables[N_TABLES] = {
     {"divergence", 5, "lrrrr"},
 };
 
-static const char *const list_names[] = {"cliffs", "caveats", "warnings"};
+static const char *const list_names[] = {"cliffs", "caveats", "warnings", "behaviour",
+                                         "examples"};
 
 /* Every {{variable}} the renderer knows. Item variables have values only inside the sentence
  * pattern (or @each body) that uses them; the template checker accepts them anywhere. */
@@ -66,7 +67,9 @@ static const char *const var_names[] = {
     /* item variables */
     "slice", "slices", "config", "n", "tol", "traffic", "rec", "verdict", "delta", "delta_lo",
     "delta_hi", "above", "below", "loss", "loss_lo", "loss_hi", "overall_loss", "mde", "item",
-    "kind", "ngram", "floor",
+    "kind", "ngram", "floor", "lost", "lost_lo", "lost_hi", "gained", "gained_lo", "gained_hi",
+    "share", "share_lo", "share_hi", "limit", "why", "prompt", "baseline_answer",
+    "config_answer", "above_delta", "below_delta", "above_hi", "below_lo",
 };
 /* clang-format on */
 
@@ -576,7 +579,7 @@ void brief_scope_set(struct scope *s, const char *k, char *v /* owned */)
             s->v[i] = v;
             return;
         }
-    if (s->n == 24) {
+    if (s->n == (int)(sizeof s->k / sizeof s->k[0])) {
         g_free(v);
         return;
     }

@@ -385,11 +385,15 @@ static void vars_cliff(struct brief_ctx *c)
 static void set_conds(struct brief_ctx *c)
 {
     const struct qb_analysis *a = c->a;
-    int hidden = 0, undecided = 0, ppl = 0;
+    int hidden = 0, undecided = 0, ppl = 0, behaviour = 0, unstable = 0;
     for (int64_t i = 0; i < a->n_cliffs; i++)
         hidden |= a->cliffs[i].hides;
-    for (int64_t i = 0; i < a->n_slices; i++)
+    for (int64_t i = 0; i < a->n_slices; i++) {
         undecided |= slice_undecided(a, i), ppl |= a->slices[i].is_perplexity;
+        behaviour |= a->slices[i].behaviour >= 0, unstable |= a->slices[i].unstable_below >= 0;
+    }
+    c->conds[C_HAS_BEHAVIOUR] = behaviour;
+    c->conds[C_HAS_UNSTABLE] = unstable;
     c->conds[C_HAS_CLIFFS] = a->n_cliffs > 0;
     c->conds[C_HAS_HIDDEN_CLIFF] = hidden;
     c->conds[C_HAS_LATENCY] = brief_has_latency(a);

@@ -672,12 +672,13 @@ enum {
     K_OUTPUT,
     K_DEVICE,
     K_SHARDS,
+    K_FLIPS,
     K_COUNT
 };
 static const char *const plan_keys[K_COUNT] = {
     "title",   "question", "models",   "tokenizer",  "suite",   "prompt_template", "calibration",
     "configs", "baseline", "latency",  "tolerances", "traffic", "policy",          "threads",
-    "name",    "db",       "template", "output",     "device",  "shards",
+    "name",    "db",       "template", "output",     "device",  "shards",          "flips",
 };
 
 static int read_plan(const struct ctx *c, const struct node *root, struct qb_plan *p)
@@ -725,6 +726,10 @@ static int read_plan(const struct ctx *c, const struct node *root, struct qb_pla
         (rc = read_slices(c, v[K_TOLERANCES], "tolerances", 100, "default",
                           &st->tolerances.has_default, &st->tolerances.default_points,
                           &st->tolerances.slices, &st->tolerances.n)) < 0)
+        return rc;
+    if (v[K_FLIPS] && (rc = read_slices(c, v[K_FLIPS], "flips", 100, "default",
+                                        &st->flips.has_default, &st->flips.default_percent,
+                                        &st->flips.slices, &st->flips.n)) < 0)
         return rc;
     if (v[K_TRAFFIC] && (rc = read_traffic(c, v[K_TRAFFIC], st)) < 0)
         return rc;

@@ -54,6 +54,7 @@ struct qb_plan {
      *   .repetitions (default 5), .warmup (default 1);
      *   tolerances: points of accuracy loss tolerated per slice, >= 0, in plan order, and
      *   `default` for slices not listed (has_default);
+     *   flips: percent of a slice's answers a config may change, 0..100, likewise;
      *   traffic: shares per slice in plan order, normalised to sum to 1 (n == 0 when absent);
      *   policy.confidence in (0, 1) (default 0.95), policy.bound (default QB_BOUND_INTERVAL).
      * The run fills the rest (configs as run, topk, calibration.sha256 ...). */

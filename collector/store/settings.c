@@ -18,6 +18,7 @@ void qb_settings_init(struct qb_settings *s)
     memset(s, 0, sizeof *s);
     s->calibration.overlap_items = -1;
     s->tolerances.default_points = NAN;
+    s->flips.default_percent = NAN;
     s->policy.confidence = 0.95;
     s->policy.bound = QB_BOUND_INTERVAL;
 }
@@ -45,6 +46,7 @@ void qb_settings_release(struct qb_settings *s)
     free(s->calibration.file);
     free(s->calibration.sha256);
     free_slices(s->tolerances.slices, s->tolerances.n);
+    free_slices(s->flips.slices, s->flips.n);
     free_slices(s->traffic.slices, s->traffic.n);
     memset(s, 0, sizeof *s);
 }
@@ -143,6 +145,16 @@ static void put_plan(json_t *j, const struct qb_settings *s, int *bad)
         put(tol, "slices", slices_json(s->tolerances.slices, s->tolerances.n, bad), bad);
     }
     put(j, "tolerances", tol, bad);
+    /* absent unless the plan names flips: runs without them keep their bytes */
+    if (s->flips.has_default || s->flips.n > 0) {
+        json_t *fl = json_object();
+        if (fl) {
+            put(fl, "default",
+                s->flips.has_default ? real_or_null(s->flips.default_percent) : json_null(), bad);
+            put(fl, "slices", slices_json(s->flips.slices, s->flips.n, bad), bad);
+        }
+        put(j, "flips", fl, bad);
+    }
     put(j, "traffic", slices_json(s->traffic.slices, s->traffic.n, bad), bad);
     put(j, "policy",
         json_pack("{s:f, s:s}", "confidence", s->policy.confidence, "bound",
@@ -315,6 +327,17 @@ static void read_plan(struct reader *r, json_t *st, struct qb_settings *s)
         }
         if (json_is_object(d = json_object_get(v, "slices")))
             read_slices(r, d, &s->tolerances.slices, &s->tolerances.n);
+    }
+    if (json_is_object(v = json_object_get(st, "flips"))) {
+        json_t *d = json_object_get(v, "default");
+        if (json_is_number(d) && json_number_value(d) >= 0 && json_number_value(d) <= 100) {
+            s->flips.has_default = 1;
+            s->flips.default_percent = json_number_value(d);
+        } else if (d && !json_is_null(d)) {
+            warnf(r, "the default flip limit is not a number from 0 to 100; ignored");
+        }
+        if (json_is_object(d = json_object_get(v, "slices")))
+            read_slices(r, d, &s->flips.slices, &s->flips.n);
     }
     if (json_is_object(v = json_object_get(st, "traffic")))
         read_slices(r, v, &s->traffic.slices, &s->traffic.n);

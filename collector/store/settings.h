@@ -24,7 +24,9 @@
  *    "title":"..."|null, "question":"..."|null, "template":"leadership"|null,   plan keys:
  *    "plan":"path.yaml",                                                  written only when
  *    "tolerances":{"default":1.0|null, "slices":{"math":2.0, ...}},       plan is set (a run
- *    "traffic":{"chat":0.5, "math":0.5}|{},  shares summing to 1          from a plan file)
+ *    "flips":{"default":10.0|null, "slices":{"code":20.0}},  only when    from a plan file)
+ *                                                  the plan names flips
+ *    "traffic":{"chat":0.5, "math":0.5}|{},  shares summing to 1
  *    "policy":{"confidence":0.95, "bound":"interval"|"point"}}
  * Reading accepts any subset of these keys (older runs, runs from flags): what is absent keeps
  * the qb_settings_init default. */
@@ -88,6 +90,14 @@ struct qb_settings {
     } tolerances;
 
     struct {
+        struct qb_settings_slice *slices; /* percent of a slice's answers a config may change
+                                           * (right -> wrong plus wrong -> right), 0..100 */
+        int64_t n;
+        int has_default;
+        double default_percent; /* for slices not listed; meaningful when has_default */
+    } flips;
+
+    struct {
         struct qb_settings_slice *slices; /* shares normalised to sum to 1; n == 0 when absent */
         int64_t n;
     } traffic;
@@ -99,7 +109,7 @@ struct qb_settings {
 };
 
 /* Zeroes s and sets the defaults of a run that says nothing: confidence 0.95, bound interval,
- * no default tolerance, overlap not checked. */
+ * no default tolerance or flip limit, overlap not checked. */
 void qb_settings_init(struct qb_settings *s);
 
 /* Frees what s owns (filled by qb_settings_read, or by a plan) and zeroes it; no-op on NULL.
@@ -123,7 +133,8 @@ typedef void (*qb_settings_warn_fn)(void *ctx, const char *msg);
 int qb_settings_read(const char *json, struct qb_settings *out, qb_settings_warn_fn warn,
                      void *ctx);
 
-/* The entry of `slice` in one of s's slice lists (tolerances or traffic); NULL when absent. */
+/* The entry of `slice` in one of s's slice lists (tolerances, flips or traffic); NULL when
+ * absent. */
 const struct qb_settings_slice *qb_settings_find(const struct qb_settings_slice *slices, int64_t n,
                                                  const char *slice);
 
