@@ -116,6 +116,17 @@ const struct command qb_commands[] = {
      "searched first)\n  --format F       pdf (default), md (charts as PNG files in OUT_files/), "
      "json (every\n                   number of the analysis) or csv (every table, "
      "docs/templates.md)\n  --paper P        a4 (default) or letter\n"},
+    {"check", cmd_check, "exit 0 when a config holds on every slice of a run, 1 when not (for CI)",
+     "usage: qbrief check --db FILE [--run NAME] [--config SPEC] [--policy PLAN.yaml] [--json]\n\n"
+     "Analyses one run and checks that a config holds on every slice: within the slice's\n"
+     "tolerance on accuracy, no gain beyond it, and no more changed answers than its flip\n"
+     "limit. Prints one line per failing slice (docs/ci.md).\n"
+     "  --db FILE        results database (default qbrief.db)\n"
+     "  --run NAME       run name (default: the newest run)\n"
+     "  --config SPEC    the config to check (default: the brief's recommendation per slice)\n"
+     "  --policy PLAN    take tolerances, flip limits and policy from this plan, not the run\n"
+     "  --json           one JSON document instead of lines\n"
+     "Exit status: 0 holds on every slice, 1 some slice fails, 2 bad input.\n"},
     {"merge", cmd_merge, "merge the stores of a sharded run into one",
      "usage: qbrief merge OUT.db SHARD.db... [--quiet]\n"
      "\n"
