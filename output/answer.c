@@ -148,7 +148,7 @@ out:
 }
 
 /* Appends the clause for config ci and one kind of slice it is recommended for (0: they hold,
- * 1: kept at the baseline, by a cliff or not, 2: too small to tell), if any; names: room
+ * 1: the baseline kept, by a cliff or not, 2: too small to tell), if any; names: room
  * for every slice name. */
 static int answer_clause(struct brief_ctx *c, GString *g, char **names, int64_t ci, int kind)
 {
@@ -162,6 +162,8 @@ static int answer_clause(struct brief_ctx *c, GString *g, char **names, int64_t 
         const struct qb_an_slice *s = &a->slices[si];
         if (s->rec != ci || s->verdict == QB_VERDICT_FAILS)
             continue;
+        /* the verdict is about the recommended config: a config that holds is served, the
+         * baseline kept (with the cliff that keeps it there, when there is one) */
         int k = s->verdict == QB_VERDICT_UNDECIDED ? 2 : ci == a->baseline ? 1 : 0;
         if (k != kind)
             continue;

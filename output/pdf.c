@@ -295,31 +295,44 @@ static void stats(struct pdf *p, const struct qb_blk *b)
     p->fresh = 0;
 }
 
-/* Column widths: each column gets its natural width when they all fit; otherwise narrow
- * columns keep theirs and the rest share what is left in proportion to their natural width
- * (never below their longest word). */
+/* Column widths: each column gets its natural width when they all fit. Otherwise, when the
+ * body rows fit unwrapped (each column at least its longest word, the header's included),
+ * they do, and what is left goes to the columns whose header is wider than their body, in
+ * proportion to the excess, so headers wrap rather than numbers. Otherwise narrow columns keep
+ * their natural width and the rest share what is left in proportion to it (never below their
+ * longest word). */
 static void col_widths(struct pdf *p, const struct qb_blk *b, double size, double pad, double avail,
                        double *w)
 {
     int64_t nc = b->n_cols;
     double *nat = g_new0(double, (gsize)nc), *minw = g_new0(double, (gsize)nc);
+    double *body = g_new0(double, (gsize)nc);
     for (int64_t r = 0; r < b->n_rows; r++)
         for (int64_t c = 0; c < nc; c++) {
             const char *s = b->cells[r * nc + c];
             HPDF_Font f = r == 0 ? p->bold : p->reg;
             nat[c] = fmax(nat[c], str_w(p, f, size, s) + 2 * pad);
+            if (r > 0)
+                body[c] = fmax(body[c], str_w(p, f, size, s) + 2 * pad);
             char **words = g_strsplit(s, " ", -1);
             for (int k = 0; words[k]; k++)
                 minw[c] =
                     fmax(minw[c], fmin(str_w(p, f, size, words[k]) + 2 * pad, avail / (double)nc));
             g_strfreev(words);
         }
-    double total = 0;
-    for (int64_t c = 0; c < nc; c++)
+    double total = 0, total_body = 0, excess = 0;
+    for (int64_t c = 0; c < nc; c++) {
         total += nat[c];
+        body[c] = fmax(body[c], minw[c]);
+        total_body += body[c];
+        excess += nat[c] - body[c];
+    }
     if (total <= avail) {
         for (int64_t c = 0; c < nc; c++)
             w[c] = nat[c];
+    } else if (total_body <= avail && excess > 0) {
+        for (int64_t c = 0; c < nc; c++)
+            w[c] = body[c] + (avail - total_body) * (nat[c] - body[c]) / excess;
     } else {
         /* water-filling */
         int *fixed = g_new0(int, (gsize)nc);
@@ -346,7 +359,7 @@ static void col_widths(struct pdf *p, const struct qb_blk *b, double size, doubl
         }
         g_free(fixed);
     }
-    g_free(nat), g_free(minw);
+    g_free(nat), g_free(minw), g_free(body);
 }
 
 static void table(struct pdf *p, const struct qb_blk *b)

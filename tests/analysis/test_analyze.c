@@ -285,7 +285,7 @@ static void test_hidden_cliff(void)
         CHECK(a->slices[s].cliff == -1);
     }
     CHECK(a->slices[arith].rec == w8);
-    CHECK(a->slices[arith].verdict == QB_VERDICT_CLIFF);
+    CHECK(a->slices[arith].verdict == QB_VERDICT_HOLDS);
     CHECK(a->overall.rec == w4 && a->overall.verdict == QB_VERDICT_HOLDS);
     CHECK_NEAR(a->slices[arith].tolerance, 3.0, 0);
     CHECK_NEAR(a->slices[0].tolerance, 2.0, 0);
@@ -491,7 +491,7 @@ static void test_everything_fails(void)
         return;
     for (int64_t k = 0; k < a->n_slices; k++) {
         CHECK(a->slices[k].rec == a->baseline);
-        CHECK(a->slices[k].verdict == QB_VERDICT_CLIFF);
+        CHECK(a->slices[k].verdict == QB_VERDICT_BASELINE);
         CHECK_NEAR(a->slices[k].tolerance, QB_AN_DEFAULT_TOLERANCE, 0);
         CHECK(a->slices[k].cells[1].flips_lost == 30 && a->slices[k].cells[2].flips_lost == 60);
     }
@@ -503,7 +503,7 @@ static void test_everything_fails(void)
     CHECK(a->single.n_distinct == 1 && a->routed.n_distinct == 1);
     CHECK_NEAR(a->single.mem_ratio, 1.0, 0);
     CHECK_NEAR(a->routed.tpot_ratio, 1.0, 1e-12);
-    CHECK(a->overall.rec == a->baseline && a->overall.verdict == QB_VERDICT_CLIFF);
+    CHECK(a->overall.rec == a->baseline && a->overall.verdict == QB_VERDICT_BASELINE);
     CHECK(a->overall_cliff.below == 1 && a->overall_cliff.slice == -1);
     CHECK_NEAR(a->overall_cliff.loss, 0.10, 1e-12);
     CHECK(a->policy == QB_AN_INTERVAL && fabs(a->confidence - 0.95) < 1e-12);
@@ -665,7 +665,7 @@ static void test_perplexity(void)
     CHECK_NEAR(e2->delta_ci.lo, -expm1(0.05), 1e-9); /* every item +0.05: a point interval */
     CHECK(e2->significant_loss && !e2->within);
     CHECK(e1->within && !e1->significant_loss);
-    CHECK(a->slices[wiki].rec == 1 && a->slices[wiki].verdict == QB_VERDICT_CLIFF);
+    CHECK(a->slices[wiki].rec == 1 && a->slices[wiki].verdict == QB_VERDICT_HOLDS);
     CHECK(a->n_cliffs == 1 && a->cliffs[0].slice == wiki && a->cliffs[0].below == 2);
     CHECK(a->slices[0].rec == 2 && a->slices[0].verdict == QB_VERDICT_HOLDS);
     qb_analysis_free(a);
@@ -701,7 +701,7 @@ static void test_json(void)
         CHECK_NEAR(json_number_value(json_object_get(cell, "mcnemar_p")), 2.0 * pow(0.5, 20),
                    1e-15);
         CHECK(json_is_true(json_object_get(cell, "significant_loss")));
-        CHECK(!strcmp(json_string_value(json_object_get(arith, "verdict")), "cliff"));
+        CHECK(!strcmp(json_string_value(json_object_get(arith, "verdict")), "holds"));
         CHECK(!strcmp(json_string_value(json_object_get(arith, "rec")), "w8"));
         /* the baseline's KL is NaN: written as null */
         CHECK(json_is_null(

@@ -43,7 +43,7 @@ static struct qb_analysis *make_analysis(void)
         {0, 0.0, -0.125, -0.250},
     };
     static const int64_t recs[] = {2, 1, 2, 0};
-    static const enum qb_an_verdict verdicts[] = {QB_VERDICT_HOLDS, QB_VERDICT_CLIFF,
+    static const enum qb_an_verdict verdicts[] = {QB_VERDICT_HOLDS, QB_VERDICT_HOLDS,
                                                   QB_VERDICT_HOLDS, QB_VERDICT_UNDECIDED};
 
     a->run_name = sdup("tiny");
@@ -121,6 +121,8 @@ static struct qb_analysis *make_analysis(void)
         sl->rec = recs[s];
         sl->verdict = verdicts[s];
         sl->cliff = -1;
+        sl->max_flips = 10;
+        sl->behaviour = sl->unstable_above = sl->unstable_below = -1;
         sl->cells = calloc(4, sizeof *sl->cells);
         for (int c = 0; c < 4; c++) {
             struct qb_an_cell *cell = &sl->cells[c];
@@ -323,7 +325,7 @@ static void test_parse_every_directive(void)
                        "@code qbrief run\n"
                        "@stat 1 | a | b\n"
                        "@stat 2 | c\n"
-                       "@table recommendation cols=\"A|B|C|D|E\"\n"
+                       "@table recommendation cols=\"A|B|C|D|E|F|G\"\n"
                        "@chart heatmap title=\"T {{baseline}}\" subtitle=\"S\" height=200\n"
                        "@chart ladder slice=chat\n"
                        "@list cliffs\n"
@@ -373,7 +375,7 @@ static void test_parse_errors_name_file_and_line(void)
     CHECK(parse_fails("@each config\n@endeach\n", "@each knows only 'slice'"));
     CHECK(parse_fails("@table nosuch\n", "'bad.tmpl':1: unknown table 'nosuch'"));
     CHECK(parse_fails("@table recommendation cols=\"A|B\"\n",
-                      "'bad.tmpl':1: table 'recommendation' has 5 columns"));
+                      "'bad.tmpl':1: table 'recommendation' has 7 columns"));
     CHECK(parse_fails("@table recommendation colour=red\n", "unknown attribute 'colour'"));
     CHECK(parse_fails("@chart piechart\n", "'bad.tmpl':1"));
     CHECK(parse_fails("@chart heatmap title=\"oops\n", "unterminated quote"));
@@ -395,7 +397,8 @@ static void test_load_by_name_and_path(void)
 {
     struct qb_template *t = NULL;
     CHECK(qb_template_load("leadership", &t) == 0);
-    CHECK(t && qb_template_define(t, "verdict_cliff"));
+    CHECK(t && qb_template_define(t, "verdict_holds") && qb_template_define(t, "breaks_at"));
+    CHECK(t && !qb_template_define(t, "verdict_cliff"));
     qb_template_free(t);
     t = NULL;
     CHECK(qb_template_load("review", &t) == 0);
@@ -444,8 +447,8 @@ static void test_render_answer_and_numbers(void)
     /* cheapest config first; "and" joins; capital letter, one full stop */
     CHECK(strstr(
               md,
-              "**Serve w4g128 for chat and json traffic; keep w8a8 for arithmetic, where w4g128 "
-              "loses 9.1 points (95% CI 6.0 to 12.3); keep f32 for code: too few items (n=8).**") !=
+              "**Serve w4g128 for chat and json traffic; serve w8a8 for arithmetic traffic; keep f32 "
+              "for code: too few items (n=8).**") !=
           NULL);
     /* routed memory 0.9 x the single config's (w8a8: 1 - 0.9 x 7.66e9 / 27.46e9 = 76%); speedup
      * of w4g128 (most traffic):
@@ -532,8 +535,8 @@ static void test_render_baseline_fails(void)
     CHECK(md != NULL);
     if (md) {
         CHECK_HAS(md,
-                  "**Serve w4g128 for chat and json traffic; keep w8a8 for arithmetic, where "
-                  "w4g128 loses 9.1 points; code cannot be judged: f32 scores below 5% there.**");
+                  "**Serve w4g128 for chat and json traffic; serve w8a8 for arithmetic traffic; code "
+                  "cannot be judged: f32 scores below 5% there.**");
         CHECK(strstr(md, "keep f32 for code") == NULL);
         CHECK_HAS(md, "not judged");
     }
@@ -596,15 +599,17 @@ static void test_render_tables_lists_conditions(void)
     char *md = render(
         "@define delta_points {{delta}} ({{delta_lo}} to {{delta_hi}})\n"
         "@define verdict_holds holds\n"
-        "@define verdict_cliff cliff\n"
         "@define verdict_undecided too few items to tell\n"
+        "@define flips_cell −{{lost}} / +{{gained}}\n"
+        "@define breaks_at {{below}}, {{loss}}\n"
+        "@define breaks_none does not break\n"
         "@define cliff {{slice}} falls off between {{above}} and {{below}} ({{loss}} points, "
         "n={{n}}).\n"
         "@define cliff_hidden The pooled score hides it ({{overall_delta}} points overall).\n"
         "@define caveat_underpowered Too few {{slice}} items (n={{n}}) to detect a {{tol}}-point "
         "loss.\n"
         "@define caveat_few_items few {{slice}} n={{n}}\n"
-        "@table recommendation cols=\"Slice|Traffic|Config|Change|Verdict\"\n"
+        "@table recommendation cols=\"Slice|Traffic|Config|Change|Flips|Verdict|Breaks at\"\n"
         "@list cliffs\n"
         "@list caveats\n"
         "@list warnings\n"
@@ -619,11 +624,15 @@ static void test_render_tables_lists_conditions(void)
     CHECK(md != NULL);
     if (!md)
         return;
-    CHECK(strstr(md, "| Slice | Traffic | Config | Change | Verdict |\n| --- | ---: | --- | ---: | "
-                     "--- |\n") != NULL);
-    CHECK(strstr(md, "| chat | 40% | w4g128 | -0.4 (-2.9 to +2.1) | holds |") != NULL);
-    CHECK(strstr(md, "| arithmetic | 20% | w8a8 | -0.5 (-3.7 to +2.7) | cliff |") != NULL);
-    CHECK(strstr(md, "| code | 10% | f32 | 0.0 (0.0 to 0.0) | too few items to tell |") != NULL);
+    CHECK(strstr(md, "| Slice | Traffic | Config | Change | Flips | Verdict | Breaks at |\n| --- | "
+                     "---: | --- | ---: | ---: | --- | --- |\n") != NULL);
+    /* one meaning per column: the verdict about the recommended config, the cliff apart */
+    CHECK(strstr(md, "| chat | 40% | w4g128 | -0.4 (-2.9 to +2.1) | −6 / +2 | holds | w2g32, "
+                     "-6.0 |") != NULL);
+    CHECK(strstr(md, "| arithmetic | 20% | w8a8 | -0.5 (-3.7 to +2.7) | −3 / +1 | holds | "
+                     "w4g128, -9.1 |") != NULL);
+    CHECK(strstr(md, "| code | 10% | f32 | 0.0 (0.0 to 0.0) | – | too few items to tell | does "
+                     "not break |") != NULL);
     CHECK(
         strstr(
             md,
@@ -634,7 +643,7 @@ static void test_render_tables_lists_conditions(void)
     CHECK(strstr(md, "- few code n=8\n") != NULL);
     CHECK(strstr(md, "- slice 'code' has 8 items: too few to decide\n") != NULL);
     CHECK(strstr(md, "CLIFFS") && !strstr(md, "NOCLIFFS") && !strstr(md, "NOLATENCY"));
-    CHECK(strstr(md, "### arithmetic has a cliff (cliff)") &&
+    CHECK(strstr(md, "### arithmetic has a cliff (holds)") &&
           strstr(md, "### chat has a cliff (holds)"));
     CHECK(!strstr(md, "### json"));
     CHECK(strstr(md, "![arithmetic breaks](x_files/heatmap.png)\n\n*points*") != NULL);
@@ -800,7 +809,7 @@ static void test_write_pdf_and_md(void)
     if (system("command -v pdftotext >/dev/null 2>&1") == 0) {
         snprintf(cmd, sizeof cmd,
                  "pdftotext -layout '%s' - 2>/dev/null | grep -q 'arithmetic .*20%% .*w8a8 .*-0.5 "
-                 "(-3.7 to +2.7) .*cliff'",
+                 "(-3.7 to +2.7) .*holds .*w4g128, -9.1'",
                  pdf);
         CHECK(system(cmd) == 0);
         /* the fonts' ToUnicode maps are well-formed: read without a warning */
