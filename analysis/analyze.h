@@ -81,9 +81,10 @@
  *    decides), underpowered. Underpowered makes a slice UNDECIDED only when nothing cheaper
  *    was shown to hold (rec is the baseline) or under the point policy: an interval inside
  *    the tolerance decides.
- *  - Unstable: a slice whose ladder rises beyond its intervals: two configs other than the
- *    baseline, each on n >= QB_AN_MIN_ITEMS items, where the one with fewer bits has
- *    delta_ci.lo above the other's delta_ci.hi (the widest such gap is reported).
+ *  - Unstable: a slice whose ladder rises beyond its intervals: two configs of one method
+ *    (RTN, GPTQ, AWQ, SmoothQuant) other than the baseline, each on n >= QB_AN_MIN_ITEMS
+ *    items, where the one with strictly fewer bits per weight has delta_ci.lo above the
+ *    other's delta_ci.hi (the widest such gap is reported).
  *  - The overall row's own cliff is not listed in cliffs (it has no slice index): it is
  *    a->overall_cliff (below == -1 when none), and a->overall.cliff stays -1.
  *  - Cells with n == 0 (nothing measured under both) are never within tolerance, except the

@@ -5,6 +5,7 @@
  * Definitions in analyze.h. */
 #include "analysis/analyze_int.h"
 
+#include "collector/model/qspec.h"
 #include "collector/store/store.h"
 #include "kernels/base/err.h"
 
@@ -15,9 +16,19 @@
 
 #define EPS 1e-12
 
-/* unstable_above / unstable_below of one row: the pair (above on the ladder, below it) with
- * the widest gap between the lower one's interval and the upper one's */
-static void unstable(const struct qb_analysis *a, struct qb_an_slice *sl)
+/* The quantization method of a config (RTN, GPTQ, AWQ, SmoothQuant); -1 when its spec does
+ * not parse. A ladder is read within one method: GPTQ at 3 bits beating RTN at 4 is the
+ * method, not an unstable slice. */
+static int method_of(const char *spec)
+{
+    struct qb_qspec q;
+    return qb_qspec_parse(spec, &q) < 0 ? -1 : (int)q.method;
+}
+
+/* unstable_above / unstable_below of one row: of the pairs of one method where the lower has
+ * strictly fewer bits per weight, the one with the widest gap between the lower one's interval
+ * and the upper one's */
+static void unstable(const struct qb_analysis *a, struct qb_an_slice *sl, const int *method)
 {
     double best = 0;
     sl->unstable_above = sl->unstable_below = -1;
@@ -29,7 +40,9 @@ static void unstable(const struct qb_analysis *a, struct qb_an_slice *sl)
             continue;
         for (int64_t j = i + 1; j < a->n_configs; j++) {
             const struct qb_an_cell *d = &sl->cells[j];
-            if (j == a->baseline || d->n < QB_AN_MIN_ITEMS || isnan(d->delta_ci.lo))
+            if (j == a->baseline || d->n < QB_AN_MIN_ITEMS || isnan(d->delta_ci.lo) ||
+                method[i] != method[j] ||
+                !(a->configs[j].bits_per_weight < a->configs[i].bits_per_weight))
                 continue;
             double gap = d->delta_ci.lo - u->delta_ci.hi;
             if (gap > best + EPS) {
@@ -43,9 +56,15 @@ static void unstable(const struct qb_analysis *a, struct qb_an_slice *sl)
 
 int an_unstable(struct an *x)
 {
+    int *method = calloc((size_t)x->a->n_configs + 1, sizeof *method);
+    if (!method)
+        return qb_err(QB_ENOMEM, "out of memory");
+    for (int64_t c = 0; c < x->a->n_configs; c++)
+        method[c] = method_of(x->a->configs[c].spec);
     for (int64_t s = 0; s < x->a->n_slices; s++)
-        unstable(x->a, &x->a->slices[s]);
-    unstable(x->a, &x->a->overall);
+        unstable(x->a, &x->a->slices[s], method);
+    unstable(x->a, &x->a->overall, method);
+    free(method);
     return 0;
 }
 

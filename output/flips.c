@@ -83,6 +83,35 @@ out:
     return rc;
 }
 
+/* {{also}}: the other configs no dearer than rec that are within tolerance on accuracy but
+ * change behaviour (behaviour_also with {{configs}}), or "" */
+static int behaviour_also(struct brief_ctx *c, const struct qb_an_slice *s, char **out)
+{
+    const struct qb_analysis *a = c->a;
+    GString *g = g_string_new(NULL);
+    struct scope sc = {0};
+    int rc;
+    for (int64_t ci = 0; ci < a->n_configs; ci++) {
+        const struct qb_an_cell *e = &s->cells[ci];
+        if (ci != s->behaviour && ci != s->rec && e->within_acc && e->changes_behaviour &&
+            a->configs[ci].mem_cost <= a->configs[s->rec].mem_cost)
+            g_string_append_printf(g, "%s%s", g->len ? ", " : "", a->configs[ci].spec);
+    }
+    if (!g->len) {
+        g_string_free(g, TRUE);
+        *out = g_strdup("");
+        return 0;
+    }
+    char *t = NULL;
+    brief_scope_set(&sc, "configs", g_string_free(g, FALSE));
+    rc = brief_pattern(c, "behaviour_also", &sc, &t);
+    brief_scope_clear(&sc);
+    /* a sentence of its own after the pattern's full stop (a template trims its patterns) */
+    *out = rc >= 0 && t && *t ? brief_fmt(" %s", t) : g_strdup("");
+    g_free(t);
+    return rc;
+}
+
 int brief_list_behaviour(struct brief_ctx *c, GPtrArray *v)
 {
     const struct qb_analysis *a = c->a;
@@ -100,9 +129,15 @@ int brief_list_behaviour(struct brief_ctx *c, GPtrArray *v)
         brief_scope_set(&sc, "delta", brief_spts(e->delta));
         brief_scope_set(&sc, "delta_lo", brief_spts(e->delta_ci.lo));
         brief_scope_set(&sc, "delta_hi", brief_spts(e->delta_ci.hi));
-        if ((rc = behaviour_why(c, e, &sc, &why)) >= 0) {
+        char *also = NULL;
+        if ((rc = behaviour_why(c, e, &sc, &why)) >= 0 &&
+            (rc = behaviour_also(c, s, &also)) >= 0) {
             brief_scope_set(&sc, "why", why);
+            brief_scope_set(&sc, "also", also);
             rc = brief_pattern(c, "behaviour", &sc, &line);
+        } else {
+            g_free(why);
+            g_free(also);
         }
         brief_scope_clear(&sc);
         if (rc >= 0 && *line)

@@ -69,7 +69,7 @@ static const char *const var_names[] = {
     "delta_hi", "above", "below", "loss", "loss_lo", "loss_hi", "overall_loss", "mde", "item",
     "kind", "ngram", "floor", "lost", "lost_lo", "lost_hi", "gained", "gained_lo", "gained_hi",
     "share", "share_lo", "share_hi", "limit", "why", "prompt", "baseline_answer",
-    "config_answer", "above_delta", "below_delta", "above_hi", "below_lo",
+    "config_answer", "above_delta", "below_delta", "above_hi", "below_lo", "also",
 };
 /* clang-format on */
 
