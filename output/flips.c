@@ -104,6 +104,7 @@ static int behaviour_also(struct brief_ctx *c, const struct qb_an_slice *s, char
     }
     char *t = NULL;
     brief_scope_set(&sc, "configs", g_string_free(g, FALSE));
+    brief_scope_set(&sc, "rec", g_strdup(a->configs[s->rec].spec));
     rc = brief_pattern(c, "behaviour_also", &sc, &t);
     brief_scope_clear(&sc);
     /* a sentence of its own after the pattern's full stop (a template trims its patterns) */
