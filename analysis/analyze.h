@@ -192,21 +192,21 @@ struct qb_an_cell {
     int64_t flips_lost;          /* baseline right -> config wrong */
     int64_t flips_gained;        /* baseline wrong -> config right */
     double flip_rate;            /* (lost + gained) / n */
-    struct qb_interval lost_ci, gained_ci, flip_ci; /* Wilson, of lost / n, gained / n and
-                                                     * flip_rate; NAN for perplexity cells */
-    double kl_mean, kl_p99;      /* over the config's items with a mean_kl; NAN for the baseline */
-    double top1;                 /* mean top-1 agreement */
-    double ppl, ppl_ratio; /* perplexity slices (and ppl items of mixed slices); NAN otherwise */
-    double mde;            /* minimum detectable effect (fraction); NAN for the baseline,
-                            * +inf when n == 0 */
-    int underpowered;      /* mde > tolerance */
-    int within_acc;        /* the accuracy (or perplexity) change alone is within tolerance */
-    int gains_beyond;      /* gains more than the tolerance, interval excluding zero */
-    int flips_over;        /* flip_rate above the slice's flip limit */
-    int changes_behaviour; /* gains_beyond || flips_over */
-    int within;            /* holds: within_acc && !changes_behaviour (the baseline always) */
-    int significant_loss;  /* loss > tol and the interval excludes zero */
-    int pareto;            /* on this slice's accuracy-vs-memory frontier */
+    /* Wilson intervals of lost / n, gained / n and flip_rate; NAN for perplexity cells */
+    struct qb_interval lost_ci, gained_ci, flip_ci;
+    double kl_mean, kl_p99; /* over the config's items with a mean_kl; NAN for the baseline */
+    double top1;            /* mean top-1 agreement */
+    double ppl, ppl_ratio;  /* perplexity slices (and ppl items of mixed slices); NAN otherwise */
+    double mde;             /* minimum detectable effect (fraction); NAN for the baseline,
+                             * +inf when n == 0 */
+    int underpowered;       /* mde > tolerance */
+    int within_acc;         /* the accuracy (or perplexity) change alone is within tolerance */
+    int gains_beyond;       /* gains more than the tolerance, interval excluding zero */
+    int flips_over;         /* flip_rate above the slice's flip limit */
+    int changes_behaviour;  /* gains_beyond || flips_over */
+    int within;             /* holds: within_acc && !changes_behaviour (the baseline always) */
+    int significant_loss;   /* loss > tol and the interval excludes zero */
+    int pareto;             /* on this slice's accuracy-vs-memory frontier */
 };
 
 struct qb_an_slice {
@@ -314,7 +314,7 @@ void qb_analysis_free(struct qb_analysis *a);
  * infinities are written as null. */
 int qb_analysis_json(const struct qb_analysis *a, char **out);
 
-const char *qb_an_verdict_name(
-    enum qb_an_verdict v); /* "holds", "undecided", "baseline", "baseline_fails" */
+/* "holds", "undecided", "baseline", "baseline_fails" */
+const char *qb_an_verdict_name(enum qb_an_verdict v);
 
 #endif

@@ -99,8 +99,8 @@ static int init_overall(struct an *x)
     ov->traffic = 1.0;
     ov->cliff = -1;
     ov->behaviour = ov->unstable_above = ov->unstable_below = -1;
-    ov->max_flips = x->rules->flips.has_default ? x->rules->flips.default_percent
-                                                : QB_AN_DEFAULT_FLIPS;
+    ov->max_flips =
+        x->rules->flips.has_default ? x->rules->flips.default_percent : QB_AN_DEFAULT_FLIPS;
     ov->tolerance = !isnan(x->def_tol) ? x->def_tol
                     : any_slice_tol    ? min_tol
                                        : QB_AN_DEFAULT_TOLERANCE;
@@ -297,7 +297,8 @@ static void judge(struct an *x, struct qb_an_slice *sl)
         e->within_acc = (a->policy == QB_AN_POINT ? loss : loss_hi) <= tol + EPS;
         /* behaviour: a gain beyond the tolerance, or more answers changed than the limit */
         e->gains_beyond = e->n >= QB_AN_MIN_ITEMS && e->delta > tol + EPS && e->delta_ci.lo > 0;
-        e->flips_over = e->n >= QB_AN_MIN_ITEMS && isfinite(e->flip_rate) && e->flip_rate > lim + EPS;
+        e->flips_over =
+            e->n >= QB_AN_MIN_ITEMS && isfinite(e->flip_rate) && e->flip_rate > lim + EPS;
         e->changes_behaviour = e->gains_beyond || e->flips_over;
         e->within = e->within_acc && !e->changes_behaviour;
         /* a bootstrap interval of a handful of items is no evidence: no cliff below QB_AN_MIN_ITEMS

@@ -189,7 +189,8 @@ int an_flip_examples(struct an *x)
         int seen = 0;
         for (int64_t j = 0; j < k; j++)
             seen |= f.w[j].cfg_id == f.w[k].cfg_id;
-        if (!seen && (rc = qb_store_list_results(x->s, x->run_id, f.w[k].cfg_id, on_result, &f)) < 0)
+        if (!seen &&
+            (rc = qb_store_list_results(x->s, x->run_id, f.w[k].cfg_id, on_result, &f)) < 0)
             goto out;
     }
     if (f.oom)

@@ -62,9 +62,9 @@ struct an {
     GPtrArray *warnings; /* char *, g_free */
 
     /* settings */
-    struct qb_settings set; /* as the run stored them (collector/store/settings.h) */
+    struct qb_settings set;          /* as the run stored them (collector/store/settings.h) */
     const struct qb_settings *rules; /* tolerances, flips, policy: &set or opts->rules */
-    double def_tol;         /* points; NAN when neither the run nor the options name one */
+    double def_tol;                  /* points; NAN when neither the run nor the options name one */
 
     /* rows to compute: one job per slice, then the overall row's */
     int64_t *idx; /* item indices grouped by slice (n_items), then the overall's (n_items) */

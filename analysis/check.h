@@ -25,9 +25,9 @@ enum qb_check_reason {
     QB_CHECK_HOLDS,
     QB_CHECK_NOT_JUDGED, /* the baseline fails the slice: not judged, not failing */
     QB_CHECK_FEW_ITEMS,
-    QB_CHECK_LOSS,       /* not within tolerance on accuracy */
-    QB_CHECK_GAIN,       /* gains beyond the tolerance */
-    QB_CHECK_FLIPS,      /* changes more answers than the flip limit */
+    QB_CHECK_LOSS,  /* not within tolerance on accuracy */
+    QB_CHECK_GAIN,  /* gains beyond the tolerance */
+    QB_CHECK_FLIPS, /* changes more answers than the flip limit */
 };
 
 struct qb_check_slice {

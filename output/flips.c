@@ -77,7 +77,10 @@ static int behaviour_why(struct brief_ctx *c, const struct qb_an_cell *e, struct
         goto out;
     if ((rc = brief_pattern(c, "and", NULL, &and)) < 0)
         goto out;
-    *out = g && f && *g && *f ? brief_fmt("%s %s %s", g, and, f) : g_strdup(g && *g ? g : f ? f : "");
+    *out = g && f && *g && *f ? brief_fmt("%s %s %s", g, and, f)
+                              : g_strdup(g && *g ? g
+                                         : f     ? f
+                                                 : "");
 out:
     g_free(g), g_free(f), g_free(and);
     return rc;
@@ -131,8 +134,7 @@ int brief_list_behaviour(struct brief_ctx *c, GPtrArray *v)
         brief_scope_set(&sc, "delta_lo", brief_spts(e->delta_ci.lo));
         brief_scope_set(&sc, "delta_hi", brief_spts(e->delta_ci.hi));
         char *also = NULL;
-        if ((rc = behaviour_why(c, e, &sc, &why)) >= 0 &&
-            (rc = behaviour_also(c, s, &also)) >= 0) {
+        if ((rc = behaviour_why(c, e, &sc, &why)) >= 0 && (rc = behaviour_also(c, s, &also)) >= 0) {
             brief_scope_set(&sc, "why", why);
             brief_scope_set(&sc, "also", also);
             rc = brief_pattern(c, "behaviour", &sc, &line);

@@ -26,7 +26,8 @@ static void print_line(const struct qb_analysis *a, const struct qb_check_slice 
     switch (r->reason) {
     case QB_CHECK_FEW_ITEMS: printf("has too few items to tell (n=%lld)", (long long)e->n); break;
     case QB_CHECK_LOSS:
-        printf("changes accuracy by %+.1f points (%.0f%% CI %+.1f to %+.1f); tolerance %.1f",
+        printf("changes accuracy by %+.1f points (%.0f%% CI %+.1f to %+.1f), not within the "
+               "tolerance of %.1f",
                100 * e->delta, 100 * a->confidence, 100 * e->delta_ci.lo, 100 * e->delta_ci.hi,
                s->tolerance);
         break;
@@ -131,9 +132,12 @@ out:
 int cmd_check(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"db", required_argument, NULL, 'd'},     {"run", required_argument, NULL, 'r'},
-        {"config", required_argument, NULL, 'c'}, {"policy", required_argument, NULL, 'p'},
-        {"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
+        {"db", required_argument, NULL, 'd'},
+        {"run", required_argument, NULL, 'r'},
+        {"config", required_argument, NULL, 'c'},
+        {"policy", required_argument, NULL, 'p'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {0},
     };
     const struct command *self = qb_find_command("check");

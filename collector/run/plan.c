@@ -727,9 +727,9 @@ static int read_plan(const struct ctx *c, const struct node *root, struct qb_pla
                           &st->tolerances.has_default, &st->tolerances.default_points,
                           &st->tolerances.slices, &st->tolerances.n)) < 0)
         return rc;
-    if (v[K_FLIPS] && (rc = read_slices(c, v[K_FLIPS], "flips", 100, "default",
-                                        &st->flips.has_default, &st->flips.default_percent,
-                                        &st->flips.slices, &st->flips.n)) < 0)
+    if (v[K_FLIPS] &&
+        (rc = read_slices(c, v[K_FLIPS], "flips", 100, "default", &st->flips.has_default,
+                          &st->flips.default_percent, &st->flips.slices, &st->flips.n)) < 0)
         return rc;
     if (v[K_TRAFFIC] && (rc = read_traffic(c, v[K_TRAFFIC], st)) < 0)
         return rc;

@@ -149,8 +149,7 @@ static void test_flip_limit(void)
         CHECK(s->examples[0].prompt && !strcmp(s->examples[0].prompt, "question 0?"));
         CHECK(s->examples[0].baseline_output &&
               !strcmp(s->examples[0].baseline_output, "ans-f32-0"));
-        CHECK(s->examples[0].config_output &&
-              !strcmp(s->examples[0].config_output, "ans-w4g32-0"));
+        CHECK(s->examples[0].config_output && !strcmp(s->examples[0].config_output, "ans-w4g32-0"));
         CHECK(!s->examples[1].lost && !strcmp(s->examples[1].key, "a-150"));
         CHECK(s->examples[1].config_output &&
               !strcmp(s->examples[1].config_output, "ans-w4g32-150"));

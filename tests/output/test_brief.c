@@ -445,11 +445,11 @@ static void test_render_answer_and_numbers(void)
     if (!md)
         return;
     /* cheapest config first; "and" joins; capital letter, one full stop */
-    CHECK(strstr(
-              md,
-              "**Serve w4g128 for chat and json traffic; serve w8a8 for arithmetic traffic; keep f32 "
-              "for code: too few items (n=8).**") !=
-          NULL);
+    CHECK(
+        strstr(
+            md,
+            "**Serve w4g128 for chat and json traffic; serve w8a8 for arithmetic traffic; keep f32 "
+            "for code: too few items (n=8).**") != NULL);
     /* routed memory 0.9 x the single config's (w8a8: 1 - 0.9 x 7.66e9 / 27.46e9 = 76%); speedup
      * of w4g128 (most traffic):
      * (100 + 20) / (100 * 4.25 / 32 + 20) = 3.6; blended = traffic-weighted TPOT / f32's */
@@ -534,9 +534,9 @@ static void test_render_baseline_fails(void)
                        "@table recommendation\n");
     CHECK(md != NULL);
     if (md) {
-        CHECK_HAS(md,
-                  "**Serve w4g128 for chat and json traffic; serve w8a8 for arithmetic traffic; code "
-                  "cannot be judged: f32 scores below 5% there.**");
+        CHECK_HAS(
+            md, "**Serve w4g128 for chat and json traffic; serve w8a8 for arithmetic traffic; code "
+                "cannot be judged: f32 scores below 5% there.**");
         CHECK(strstr(md, "keep f32 for code") == NULL);
         CHECK_HAS(md, "not judged");
     }
