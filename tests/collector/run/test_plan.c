@@ -190,6 +190,45 @@ static void test_settings_round_trip(void)
     qb_plan_free(p);
 }
 
+/* flips: per slice and a default, like tolerances; stored through the settings and read
+ * back; absent from the JSON of a plan without them; out-of-range values named */
+static void test_flips(void)
+{
+    struct qb_plan *p = NULL;
+    struct qb_settings b;
+    char *json = NULL;
+    const char *path = write_plan("flips.yaml", "title: t\nmodels: a.bin\nsuite: s.csv\n"
+                                                "configs: [w8]\nflips:\n  default: 10\n"
+                                                "  code: 25.5\n");
+    CHECK(qb_plan_load(path, &p) == 0 && p);
+    if (!p)
+        return;
+    CHECK(p->settings.flips.has_default && p->settings.flips.default_percent == 10);
+    CHECK(p->settings.flips.n == 1 && !strcmp(p->settings.flips.slices[0].slice, "code") &&
+          p->settings.flips.slices[0].value == 25.5);
+    CHECK(qb_settings_write(&p->settings, &json) == 0 && json);
+    CHECK(json && strstr(json, "\"flips\":{\"default\":10.0,\"slices\":{\"code\":25.5}}"));
+    CHECK(json && qb_settings_read(json, &b, NULL, NULL) == 0);
+    if (json) {
+        CHECK(b.flips.has_default && b.flips.default_percent == 10 && b.flips.n == 1 &&
+              b.flips.slices[0].value == 25.5);
+        qb_settings_release(&b);
+    }
+    free(json);
+    qb_plan_free(p);
+    p = NULL;
+    json = NULL;
+    path = write_plan("plain.yaml", "title: t\nmodels: a.bin\nsuite: s.csv\nconfigs: [w8]\n");
+    CHECK(qb_plan_load(path, &p) == 0 && p && !p->settings.flips.has_default);
+    CHECK(p && qb_settings_write(&p->settings, &json) == 0 && json && !strstr(json, "\"flips\""));
+    free(json);
+    qb_plan_free(p);
+    p = NULL;
+    path = write_plan("badflips.yaml",
+                      "title: t\nmodels: a.bin\nsuite: s.csv\nconfigs: [w8]\nflips:\n  a: 101\n");
+    CHECK(qb_plan_load(path, &p) < 0 && !p && strstr(qb_errmsg(), "'flips.a' is 101"));
+}
+
 static void test_defaults(void)
 {
     struct qb_plan *p = NULL;
@@ -330,6 +369,7 @@ int main(void)
 {
     RUN(test_full_plan);
     RUN(test_settings_round_trip);
+    RUN(test_flips);
     RUN(test_defaults);
     RUN(test_plan_in_cwd);
     RUN(test_example_plan);
