@@ -75,6 +75,12 @@ void qb_analysis_free(struct qb_analysis *a)
     free(a->cliffs);
     free(a->single.config);
     free(a->routed.config);
+    for (int64_t i = 0; a->items && i < a->n_items; i++) {
+        g_free(a->items[i].key);
+        g_free(a->items[i].prompt_sha256);
+    }
+    free(a->items);
+    free(a->correct);
     for (int64_t i = 0; a->warnings && i < a->n_warnings; i++)
         g_free(a->warnings[i]);
     free(a->warnings);
@@ -179,6 +185,7 @@ int qb_analyze(struct qb_store *s, const char *run_name, const struct qb_an_opts
         (rc = an_decide(&x)) < 0 ||             /* recommendations, verdicts, cliffs */
         (rc = an_unstable(&x)) < 0 ||           /* ladders that rise beyond their intervals */
         (rc = an_flip_examples(&x)) < 0 ||      /* items a passed-over config changed */
+        (rc = an_export_items(&x)) < 0 ||       /* items and correctness, for comparisons */
         (rc = an_deploy(&x)) < 0 ||             /* single and routed plans */
         (rc = an_data_warnings(&x)) < 0 ||      /* what the brief lists as caveats */
         (rc = take_warnings(&x)) < 0)

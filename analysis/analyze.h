@@ -238,6 +238,11 @@ struct qb_an_example {
     int lost; /* 1: right under the baseline, wrong under the config; 0: the reverse */
 };
 
+struct qb_an_item {
+    char *key, *prompt_sha256;
+    int64_t slice; /* index into slices */
+};
+
 struct qb_an_cliff {
     int64_t slice;        /* index into slices */
     int64_t above, below; /* config indices: holds / breaks */
@@ -299,6 +304,13 @@ struct qb_analysis {
     int64_t n_failed; /* results with status "skipped" or "error" (also counted missing) */
     char **warnings;  /* e.g. "slice 'code' has 8 items: too few to decide" */
     int64_t n_warnings;
+
+    /* the suite's items, for comparing runs item by item (analysis/compare.h): key, prompt
+     * hash (NULL when the store has none) and slice index, in item-id order; correct is
+     * [config * n_items + item]: 1, 0, or -1 (no result, or not scored right/wrong) */
+    struct qb_an_item *items;
+    int64_t n_items;
+    signed char *correct;
 };
 
 /* Reads run `run_name` (NULL: the most recently started run) from s and computes everything.

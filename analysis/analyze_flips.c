@@ -199,3 +199,39 @@ out:
     g_array_free(wants, TRUE);
     return rc;
 }
+
+/* --- items, for comparing runs ------------------------------------------------------------ */
+
+static int on_export_item(void *ctx, int64_t id, const struct qb_store_item *it)
+{
+    struct an *x = ctx;
+    int64_t lo = 0, hi = x->n_items - 1;
+    while (lo <= hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (x->items[mid].id == id) {
+            struct qb_an_item *e = &x->a->items[mid];
+            e->key = g_strdup(it->key ? it->key : "");
+            e->prompt_sha256 = it->prompt_sha256 ? g_strdup(it->prompt_sha256) : NULL;
+            e->slice = x->items[mid].slice;
+            return 0;
+        }
+        if (x->items[mid].id < id)
+            lo = mid + 1;
+        else
+            hi = mid - 1;
+    }
+    return 0;
+}
+
+int an_export_items(struct an *x)
+{
+    struct qb_analysis *a = x->a;
+    size_t n = (size_t)(a->n_configs * x->n_items);
+    if (!(a->items = calloc((size_t)x->n_items + 1, sizeof *a->items)) ||
+        !(a->correct = malloc(n + 1)))
+        return qb_err(QB_ENOMEM, "out of memory");
+    a->n_items = x->n_items;
+    for (size_t k = 0; k < n; k++)
+        a->correct[k] = x->res[k].have ? x->res[k].correct : -1;
+    return qb_store_list_items(x->s, x->suite_id, on_export_item, x);
+}

@@ -107,6 +107,8 @@ int an_deploy(struct an *x);
 /* analyze_flips.c: unstable ladders, and the example items of each slice's behaviour change */
 int an_unstable(struct an *x);
 int an_flip_examples(struct an *x);
+/* analyze_flips.c: the items (key, hash, slice) and every result's correctness into a */
+int an_export_items(struct an *x);
 /* analyze_warn.c: warnings about the data (missing results, underpowered slices, ...) */
 int an_data_warnings(struct an *x);
 

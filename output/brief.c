@@ -148,6 +148,8 @@ int qb_brief_write(const struct qb_brief_opts *o)
 
     if (!o->db_path || !o->out_path)
         return qb_err(QB_EINVAL, "qb_brief_write needs a database and an output file");
+    if (o->against)
+        return brief_write_against(o);
     if (access(o->db_path, F_OK) != 0)
         return qb_err(QB_EIO, "cannot open database '%s': %s", o->db_path, strerror(errno));
     /* the template first: a bad template line fails before the slow part */

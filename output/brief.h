@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 struct qb_analysis;
+struct qb_compare;
 struct qb_template;
 
 enum qb_brief_format { QB_BRIEF_PDF, QB_BRIEF_MD, QB_BRIEF_JSON, QB_BRIEF_CSV };
@@ -43,10 +44,15 @@ struct qb_brief_opts {
     const char *date;         /* the brief's date (YYYY-MM-DD); NULL: today (UTC) */
     char **answer;            /* out, may be NULL: the one-sentence answer of a PDF or
                                * Markdown brief (malloc'd; NULL for JSON and CSV) */
+    /* run against run: the run compared with -- a run of db_path, "FILE.db" (its only run) or
+     * "FILE.db#RUN"; NULL for a brief of one run. Template "compare" by default; PDF or
+     * Markdown only. */
+    const char *against;
+    const struct qb_compare *compare; /* set by qb_brief_write for qb_brief_render */
 };
 #define QB_BRIEF_OPTS_INIT                                                                         \
     {                                                                                              \
-        NULL, NULL, NULL, NULL, QB_BRIEF_PDF, QB_PAPER_A4, NULL, NULL, NULL                        \
+        NULL, NULL, NULL, NULL, QB_BRIEF_PDF, QB_PAPER_A4, NULL, NULL, NULL, NULL, NULL            \
     }
 
 /* Opens the store read-only, analyses the run and writes the brief. QB_EINVAL for an unknown

@@ -33,6 +33,7 @@ struct qb_an_config;
 struct qb_an_plan;
 struct qb_an_slice;
 struct qb_an_cliff;
+struct qb_compare;
 
 enum qb_blk_kind {
     QB_BLK_PAGE,  /* page break */
@@ -118,9 +119,12 @@ enum cond {
     C_HAS_MISSING,
     C_ROUTED,
     C_HAS_SPEEDUP,
-    C_ON_DEVICE,     /* latency and memory were measured on a device, not the CPU */
-    C_HAS_BEHAVIOUR, /* a config was passed over because it changes behaviour */
-    C_HAS_UNSTABLE,  /* a slice's ladder rises beyond its intervals */
+    C_ON_DEVICE,            /* latency and memory were measured on a device, not the CPU */
+    C_HAS_BEHAVIOUR,        /* a config was passed over because it changes behaviour */
+    C_HAS_UNSTABLE,         /* a slice's ladder rises beyond its intervals */
+    C_COMPARED,             /* a brief against another run (--against) */
+    C_DECISION_CHANGED,     /* ... and some slice's recommendation changed */
+    C_HAS_COMPARE_WARNINGS, /* ... and some slice could not be paired or matched */
     N_GLOBAL_CONDS,
     C_SLICE_HAS_CLIFF = N_GLOBAL_CONDS,
     C_SLICE_IS_PERPLEXITY,
@@ -139,6 +143,9 @@ enum {
     T_MEMORY,
     T_DEPLOYMENT,
     T_DIVERGENCE,
+    T_COMPARE,
+    T_COMPARE_RECS,
+    T_COMPARE_COST,
     N_TABLES
 };
 struct brief_table {
@@ -148,7 +155,15 @@ struct brief_table {
 };
 extern const struct brief_table brief_tables[N_TABLES];
 
-enum { L_CLIFFS, L_CAVEATS, L_WARNINGS, L_BEHAVIOUR, L_EXAMPLES, N_LISTS }; /* @list NAME */
+enum {
+    L_CLIFFS,
+    L_CAVEATS,
+    L_WARNINGS,
+    L_BEHAVIOUR,
+    L_EXAMPLES,
+    L_COMPARE_WARNINGS,
+    N_LISTS
+}; /* @list NAME */
 
 /* One directive of a template. */
 struct tline {
@@ -194,7 +209,8 @@ struct brief_ctx {
     char **caveats;
     int64_t n_caveats;
     struct qb_doc *doc;
-    double text_width_pt; /* the page's text width: a chart's default width */
+    double text_width_pt;         /* the page's text width: a chart's default width */
+    const struct qb_compare *cmp; /* --against: the run compared with; NULL otherwise */
 };
 
 /* s with every {{name}} replaced: an item variable of c->local, a global variable, or a
@@ -251,6 +267,20 @@ int brief_breaks_at(struct brief_ctx *c, const struct qb_an_slice *s, char **out
 int brief_list_behaviour(struct brief_ctx *c, GPtrArray *v);
 int brief_list_examples(struct brief_ctx *c, GPtrArray *v);
 int brief_unstable_caveats(struct brief_ctx *c, GPtrArray *v);
+
+/* ---- one run against another (compare.c) -------------------------------------------------- */
+
+/* qb_brief_write with o->against: both runs analysed, compared, rendered (PDF or Markdown). */
+int brief_write_against(const struct qb_brief_opts *o);
+/* The comparison's {{variables}} and conditions (before_run, compare_answer, ...). */
+int brief_compare_vars(struct brief_ctx *c, const struct qb_brief_opts *o, const char *date);
+/* The rows of @table compare, compare_recs, compare_cost; the compare_warnings list. */
+int brief_table_compare(struct brief_ctx *c, GPtrArray *cells);
+int brief_table_compare_recs(struct brief_ctx *c, GPtrArray *cells);
+int brief_table_compare_cost(struct brief_ctx *c, GPtrArray *cells);
+int brief_list_compare_warnings(struct brief_ctx *c, GPtrArray *v);
+/* "CPU (N cores, ISA)" of a run's machine JSON, else its host (vars.c) */
+char *brief_machine_text(const char *json, const char *host);
 
 /* ---- the document (document.c) --------------------------------------------------------------- */
 

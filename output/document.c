@@ -353,6 +353,21 @@ static int table_divergence(struct brief_ctx *c, struct tb *t)
     return 0;
 }
 
+static int table_compare(struct brief_ctx *c, struct tb *t)
+{
+    return brief_table_compare(c, t->cells);
+}
+
+static int table_compare_recs(struct brief_ctx *c, struct tb *t)
+{
+    return brief_table_compare_recs(c, t->cells);
+}
+
+static int table_compare_cost(struct brief_ctx *c, struct tb *t)
+{
+    return brief_table_compare_cost(c, t->cells);
+}
+
 static int (*const table_rows[N_TABLES])(struct brief_ctx *c, struct tb *t) = {
     [T_RECOMMENDATION] = table_recommendation,
     [T_SLICES] = table_slices,
@@ -363,6 +378,9 @@ static int (*const table_rows[N_TABLES])(struct brief_ctx *c, struct tb *t) = {
     [T_MEMORY] = table_memory,
     [T_DEPLOYMENT] = table_deployment,
     [T_DIVERGENCE] = table_divergence,
+    [T_COMPARE] = table_compare,
+    [T_COMPARE_RECS] = table_compare_recs,
+    [T_COMPARE_COST] = table_compare_cost,
 };
 
 /* @table NAME [cols=...]: the header row (cols= expanded, else empty), then the table's rows. */
@@ -447,6 +465,8 @@ static int build_list(struct brief_ctx *c, const struct tline *tl, struct qb_blk
         rc = brief_list_behaviour(c, v);
     } else if (tl->arg == L_EXAMPLES) {
         rc = brief_list_examples(c, v);
+    } else if (tl->arg == L_COMPARE_WARNINGS) {
+        rc = brief_list_compare_warnings(c, v);
     } else if (tl->arg == L_CAVEATS) {
         for (int64_t i = 0; i < c->n_caveats; i++)
             g_ptr_array_add(v, g_strdup(c->caveats[i]));
@@ -751,6 +771,7 @@ int brief_build_doc(const struct qb_analysis *a, const struct qb_template *t,
     c.doc = doc;
     c.each_slice = -1;
     c.text_width_pt = text_width_pt;
+    c.cmp = o->compare;
     c.vars = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     if ((rc = brief_make_vars(&c, o, date)) < 0)
         goto out;

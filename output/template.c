@@ -28,6 +28,7 @@ static const char *const cond_names[] = {
     "has_cliffs", "has_hidden_cliff", "has_latency", "has_memory", "has_calibration",
     "has_warnings", "has_caveats", "has_question", "has_undecided", "has_perplexity",
     "has_missing", "routed", "has_speedup", "on_device", "has_behaviour", "has_unstable",
+    "compared", "decision_changed", "has_compare_warnings",
     /* inside @each slice */
     "slice_has_cliff", "slice_is_perplexity", "slice_undecided", "slice_has_behaviour",
 };
@@ -45,10 +46,13 @@ const struct brief_table brief_tables[N_TABLES] = {
     {"memory", 5, "lrrrr"},
     {"deployment", 6, "llrrrr"},
     {"divergence", 5, "lrrrr"},
+    {"compare", 7, "llrrrrr"},
+    {"compare_recs", 5, "lllll"},
+    {"compare_cost", 7, "lrrrrrr"},
 };
 
-static const char *const list_names[] = {"cliffs", "caveats", "warnings", "behaviour",
-                                         "examples"};
+static const char *const list_names[] = {"cliffs",   "caveats",  "warnings",
+                                         "behaviour", "examples", "compare_warnings"};
 
 /* Every {{variable}} the renderer knows. Item variables have values only inside the sentence
  * pattern (or @each body) that uses them; the template checker accepts them anywhere. */
@@ -70,6 +74,8 @@ static const char *const var_names[] = {
     "kind", "ngram", "floor", "lost", "lost_lo", "lost_hi", "gained", "gained_lo", "gained_hi",
     "share", "share_lo", "share_hi", "limit", "why", "prompt", "baseline_answer",
     "config_answer", "above_delta", "below_delta", "above_hi", "below_lo", "also",
+    "before_run", "before_machine", "before_device", "before_started", "before_answer",
+    "before_store", "compare_answer", "n_changed", "changes", "rec_before", "rec_now",
 };
 /* clang-format on */
 

@@ -189,7 +189,7 @@ const struct qb_an_plan *brief_chosen_plan(const struct qb_analysis *a)
     return &a->routed;
 }
 
-static char *machine_text(const char *json, const char *host)
+char *brief_machine_text(const char *json, const char *host)
 {
     json_error_t je;
     json_t *j = json ? json_loads(json, 0, &je) : NULL;
@@ -239,7 +239,7 @@ static int vars_run(struct brief_ctx *c, const struct qb_brief_opts *o, const ch
     int rc;
 
     set(c, "model", file_stem(a->model_path));
-    set(c, "machine", machine_text(a->machine_json, a->host));
+    set(c, "machine", brief_machine_text(a->machine_json, a->host));
     if (a->title && *a->title) {
         set(c, "title", g_strdup(a->title));
     } else { /* the run names no decision: the template's default_title says it */
@@ -424,5 +424,5 @@ int brief_make_vars(struct brief_ctx *c, const struct qb_brief_opts *o, const ch
     if ((rc = brief_make_answer(c, &ans)) < 0)
         return rc;
     set(c, "answer", ans);
-    return 0;
+    return c->cmp ? brief_compare_vars(c, o, date) : 0;
 }

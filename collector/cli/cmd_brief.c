@@ -26,10 +26,15 @@ static void print_summary(FILE *f, const char *out, const char *answer)
 int cmd_brief(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"db", required_argument, NULL, 'd'},     {"run", required_argument, NULL, 'r'},
-        {"output", required_argument, NULL, 'o'}, {"template", required_argument, NULL, 't'},
-        {"format", required_argument, NULL, 'f'}, {"paper", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},         {0},
+        {"db", required_argument, NULL, 'd'},
+        {"run", required_argument, NULL, 'r'},
+        {"output", required_argument, NULL, 'o'},
+        {"template", required_argument, NULL, 't'},
+        {"format", required_argument, NULL, 'f'},
+        {"paper", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {"against", required_argument, NULL, 'a'},
+        {0},
     };
     const struct command *self = qb_find_command("brief");
     struct qb_brief_opts o = QB_BRIEF_OPTS_INIT;
@@ -45,6 +50,7 @@ int cmd_brief(int argc, char **argv)
         case 't': o.template_name = optarg; break;
         case 'f': format = optarg; break;
         case 'p': paper = optarg; break;
+        case 'a': o.against = optarg; break;
         case 'h': fputs(self->usage, stdout); return EXIT_OK;
         default: return qb_usage_error(self, "%s", "bad option");
         }
