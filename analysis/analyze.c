@@ -81,6 +81,8 @@ void qb_analysis_free(struct qb_analysis *a)
     }
     free(a->items);
     free(a->correct);
+    free(a->kl);
+    free(a->top1);
     for (int64_t i = 0; a->warnings && i < a->n_warnings; i++)
         g_free(a->warnings[i]);
     free(a->warnings);

@@ -311,6 +311,8 @@ struct qb_analysis {
     struct qb_an_item *items;
     int64_t n_items;
     signed char *correct;
+    double *kl, *top1; /* likewise: the result's mean KL and top-1 agreement against this
+                        * run's own baseline; NAN when none */
 };
 
 /* Reads run `run_name` (NULL: the most recently started run) from s and computes everything.

@@ -228,10 +228,14 @@ int an_export_items(struct an *x)
     struct qb_analysis *a = x->a;
     size_t n = (size_t)(a->n_configs * x->n_items);
     if (!(a->items = calloc((size_t)x->n_items + 1, sizeof *a->items)) ||
-        !(a->correct = malloc(n + 1)))
+        !(a->correct = malloc(n + 1)) || !(a->kl = malloc((n + 1) * sizeof *a->kl)) ||
+        !(a->top1 = malloc((n + 1) * sizeof *a->top1)))
         return qb_err(QB_ENOMEM, "out of memory");
     a->n_items = x->n_items;
-    for (size_t k = 0; k < n; k++)
+    for (size_t k = 0; k < n; k++) {
         a->correct[k] = x->res[k].have ? x->res[k].correct : -1;
+        a->kl[k] = x->res[k].have ? x->res[k].kl : NAN;
+        a->top1[k] = x->res[k].have ? x->res[k].top1 : NAN;
+    }
     return qb_store_list_items(x->s, x->suite_id, on_export_item, x);
 }

@@ -150,6 +150,22 @@ int qb_brief_write(const struct qb_brief_opts *o)
         return qb_err(QB_EINVAL, "qb_brief_write needs a database and an output file");
     if (o->against)
         return brief_write_against(o);
+    if (o->runs)
+        return brief_write_candidates(o);
+    if (!o->run_name && o->format != QB_BRIEF_CSV && access(o->db_path, F_OK) == 0) {
+        /* no run named: the newest, or, when it is one model of a multi-model plan, the
+         * candidates brief over all of them */
+        char *runs = NULL;
+        if ((rc = brief_plan_runs(o->db_path, &runs)) < 0)
+            return rc;
+        if (runs) {
+            struct qb_brief_opts oc = *o;
+            oc.runs = runs;
+            rc = brief_write_candidates(&oc);
+            g_free(runs);
+            return rc;
+        }
+    }
     if (access(o->db_path, F_OK) != 0)
         return qb_err(QB_EIO, "cannot open database '%s': %s", o->db_path, strerror(errno));
     /* the template first: a bad template line fails before the slow part */

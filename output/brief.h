@@ -49,10 +49,13 @@ struct qb_brief_opts {
      * Markdown only. */
     const char *against;
     const struct qb_compare *compare; /* set by qb_brief_write for qb_brief_render */
+    /* candidates: "R1,R2,..." runs of db_path, one per model on one suite, briefed as one
+     * (analysis/candidates.h; template "candidates" by default); NULL for one run */
+    const char *runs;
 };
 #define QB_BRIEF_OPTS_INIT                                                                         \
     {                                                                                              \
-        NULL, NULL, NULL, NULL, QB_BRIEF_PDF, QB_PAPER_A4, NULL, NULL, NULL, NULL, NULL            \
+        NULL, NULL, NULL, NULL, QB_BRIEF_PDF, QB_PAPER_A4, NULL, NULL, NULL, NULL, NULL, NULL      \
     }
 
 /* Opens the store read-only, analyses the run and writes the brief. QB_EINVAL for an unknown

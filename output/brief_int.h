@@ -279,6 +279,12 @@ int brief_table_compare(struct brief_ctx *c, GPtrArray *cells);
 int brief_table_compare_recs(struct brief_ctx *c, GPtrArray *cells);
 int brief_table_compare_cost(struct brief_ctx *c, GPtrArray *cells);
 int brief_list_compare_warnings(struct brief_ctx *c, GPtrArray *v);
+/* qb_brief_write with o->runs: the candidates brief (candidates.c). */
+int brief_write_candidates(const struct qb_brief_opts *o);
+/* The runs of a plan of several models, when the store's newest run is one: the runs of the
+ * same plan file on the same suite with distinct models, oldest first, as "R1,R2,..."
+ * (g_malloc'd) into *runs; NULL when there are fewer than two. */
+int brief_plan_runs(const char *db, char **runs);
 /* "CPU (N cores, ISA)" of a run's machine JSON, else its host (vars.c) */
 char *brief_machine_text(const char *json, const char *host);
 

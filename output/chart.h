@@ -35,6 +35,8 @@
  *    memory spans more than 10x; perplexity slices plot perplexity (lower is better).
  *  - latency: the baseline's first latency setting; labels "p50 ms . tok/s . speed-up".
  *  - ttft: one panel per prompt length (at most 4, spread over the lengths measured).
+ *  - acc_tpot: as acc_memory with the x axis the p50 time per output token at each config's
+ *    first latency setting (lat_cost); the frontier recomputed on it.
  *  - kl_flips: the overall row (or opts.slice); flip-rate intervals are Wilson at
  *    a->confidence from (flips_lost + flips_gained) of n.
  */
@@ -52,6 +54,7 @@ enum qb_chart_kind {
     QB_CHART_LATENCY,    /* per config: p50 TPOT bars with p95 whiskers, and decode tokens/s */
     QB_CHART_TTFT,       /* per config and prompt length: p50 TTFT bars with p95 whiskers */
     QB_CHART_KL_FLIPS,   /* per config: mean KL (bars, log scale) and flip rate (points) */
+    QB_CHART_ACC_TPOT,   /* as acc_memory, against the p50 time per output token */
     QB_CHART_N_KINDS
 };
 
@@ -67,7 +70,7 @@ struct qb_chart_opts {
         480.0, 300.0, 300.0, NULL, NULL, NULL                                                      \
     }
 
-/* "heatmap", "ladder", "acc_memory", "latency", "ttft", "kl_flips" <-> enum; QB_EINVAL when
+/* "heatmap", "ladder", "acc_memory", "latency", "ttft", "kl_flips", "acc_tpot" <-> enum; QB_EINVAL when
  * unknown (the message lists the names). */
 int qb_chart_kind_parse(const char *name, enum qb_chart_kind *out);
 const char *qb_chart_kind_name(enum qb_chart_kind k);

@@ -24,6 +24,7 @@ struct accmem {
     const struct qb_an_slice *row; /* the overall row, or the chosen slice */
     int64_t nc;
     int ppl;         /* the row is perplexity: lower is better */
+    int tpot;        /* x is the p50 time per output token (ms), not memory */
     double *mx, *my; /* memory (bytes); accuracy (%) or perplexity */
     double *lo, *hi; /* its interval; NAN when none */
     int *ok, *front; /* measured; on the Pareto frontier */
@@ -69,7 +70,7 @@ static void am_points(struct accmem *A)
     for (int64_t j = 0; j < A->nc; j++) {
         const struct qb_an_cell *e = &row->cells[j];
         int base = is_base(a, j);
-        A->mx[j] = a->configs[j].mem_cost;
+        A->mx[j] = A->tpot ? a->configs[j].lat_cost : a->configs[j].mem_cost;
         A->my[j] = A->ppl ? e->ppl : e->acc * 100;
         /* perplexity: the interval of the ratio to the baseline (delta = 1 - ratio) */
         A->lo[j] = A->ppl ? (base ? NAN : base_ppl * (1 - e->delta_ci.hi)) : e->acc_ci.lo * 100;
@@ -94,7 +95,7 @@ static void am_frontier(struct accmem *A)
     const double *mx = A->mx, *my = A->my;
     int n_front = 0;
 
-    for (int64_t j = 0; j < A->nc; j++)
+    for (int64_t j = 0; !A->tpot && j < A->nc; j++) /* the analysis's flags are on memory */
         if (A->ok[j] && A->row->cells[j].pareto)
             A->front[j] = 1, n_front++;
     if (n_front)
@@ -144,7 +145,9 @@ static void am_scales(struct accmem *A)
 {
     double mmin = A->mmin, mmax = A->mmax, ymin = A->ymin, ymax = A->ymax, unit;
 
-    if (mmax >= 1024.0 * 1024 * 1024)
+    if (A->tpot)
+        unit = 1.0, A->uname = "ms";
+    else if (mmax >= 1024.0 * 1024 * 1024)
         unit = 1024.0 * 1024 * 1024, A->uname = "GiB";
     else if (mmax >= 1024.0 * 1024)
         unit = 1024.0 * 1024, A->uname = "MiB";
@@ -194,11 +197,14 @@ static void am_axes(struct accmem *A)
     chart_xaxis(cr, &A->xa, py0, py1);
     chart_font(cr, T_SUB, 0);
     set_rgb(cr, DIM);
-    snprintf(t, sizeof t, "memory, %s (%s)%s", A->uname,
-             A->any_rss && A->any_w ? "peak RSS where measured, else weights"
-             : A->any_rss           ? "peak RSS"
-                                    : "weights",
-             A->xa.log ? ", log scale" : "");
+    if (A->tpot)
+        snprintf(t, sizeof t, "time per output token, ms (p50)%s", A->xa.log ? ", log scale" : "");
+    else
+        snprintf(t, sizeof t, "memory, %s (%s)%s", A->uname,
+                 A->any_rss && A->any_w ? "peak RSS where measured, else weights"
+                 : A->any_rss           ? "peak RSS"
+                                        : "weights",
+                 A->xa.log ? ", log scale" : "");
     chart_text(cr, (px0 + px1) / 2, c->y1, chart_fit(cr, t, px1 - px0, b, sizeof b), HC, VB);
     snprintf(t, sizeof t, "%s", A->ppl ? "perplexity (lower is better)" : "accuracy, %");
     chart_text_rot(cr, c->x0, (py0 + py1) / 2, -90, chart_fit(cr, t, py1 - py0, b, sizeof b), HC,
@@ -366,9 +372,9 @@ static void am_labels(struct accmem *A)
     }
 }
 
-int chart_acc_memory(struct chart *c)
+static int acc_x(struct chart *c, int tpot)
 {
-    struct accmem A = {.c = c, .row = chart_main_row(c), .nc = c->a->n_configs};
+    struct accmem A = {.c = c, .row = chart_main_row(c), .nc = c->a->n_configs, .tpot = tpot};
 
     if (A.nc <= 0 || !A.row || !A.row->cells) {
         chart_missing(c->cr, c->x0, c->y0, c->x1, c->y1, "accuracy not measured");
@@ -402,4 +408,14 @@ out:
     free(A.front);
     free(A.placed);
     return 0;
+}
+
+int chart_acc_memory(struct chart *c)
+{
+    return acc_x(c, 0);
+}
+
+int chart_acc_tpot(struct chart *c)
+{
+    return acc_x(c, 1);
 }

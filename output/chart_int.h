@@ -138,6 +138,7 @@ struct chart {
 int chart_heatmap(struct chart *c);
 int chart_ladder(struct chart *c);
 int chart_acc_memory(struct chart *c);
+int chart_acc_tpot(struct chart *c);
 int chart_latency(struct chart *c);
 int chart_ttft(struct chart *c);
 int chart_kl_flips(struct chart *c);

@@ -34,6 +34,7 @@ int cmd_brief(int argc, char **argv)
         {"paper", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {"against", required_argument, NULL, 'a'},
+        {"runs", required_argument, NULL, 'R'},
         {0},
     };
     const struct command *self = qb_find_command("brief");
@@ -51,12 +52,15 @@ int cmd_brief(int argc, char **argv)
         case 'f': format = optarg; break;
         case 'p': paper = optarg; break;
         case 'a': o.against = optarg; break;
+        case 'R': o.runs = optarg; break;
         case 'h': fputs(self->usage, stdout); return EXIT_OK;
         default: return qb_usage_error(self, "%s", "bad option");
         }
     }
     if (optind < argc)
         return qb_usage_error(self, "unexpected argument '%s'", argv[optind]);
+    if (o.runs && (o.run_name || o.against))
+        return qb_usage_error(self, "%s", "--runs names every run: not with --run or --against");
     if (!o.out_path || !*o.out_path)
         return qb_usage_error(self, "%s", "needs -o OUT");
     if (!o.db_path)

@@ -104,8 +104,8 @@ const struct command qb_commands[] = {
     {"brief", cmd_brief, "render the decision brief (PDF, Markdown, JSON or CSV) from a run",
      "usage: qbrief brief --db FILE [--run NAME] -o OUT [--template leadership|review|FILE]\n      "
      "              [--format pdf|md|json|csv] [--paper a4|letter]\n"
-     "       qbrief brief --db FILE --run NEW --against OLD|OTHER.db|OTHER.db#RUN -o "
-     "OUT\n\nAnalyses one run of the "
+     "       qbrief brief --db FILE --run NEW --against OLD|OTHER.db|OTHER.db#RUN -o OUT\n"
+     "       qbrief brief --db FILE --runs R1,R2,... -o OUT\n\nAnalyses one run of the "
      "results database and writes the brief: page 1 answers the\nquestion (the recommendation per "
      "slice, cliffs, memory and speed), later pages say how\nsure we are. Written to a temporary "
      "file and renamed, so a failure leaves no half brief.\n  --db FILE        results database "
@@ -121,7 +121,10 @@ const struct command qb_commands[] = {
      "  --against OLD    what changed since run OLD (of this store, of OTHER.db if it holds one\n"
      "                   run, or OTHER.db#RUN): per slice and config, paired where the items\n"
      "                   match; cost side by side; whether the decision changed (PDF or\n"
-     "                   Markdown; template compare)\n"},
+     "                   Markdown; template compare)\n"
+     "  --runs R1,R2,... one brief across candidate models (one run each, one suite): per\n"
+     "                   slice the cheapest (model, config) that holds against R1's baseline\n"
+     "                   (template candidates)\n"},
     {"check", cmd_check, "exit 0 when a config holds on every slice of a run, 1 when not (for CI)",
      "usage: qbrief check --db FILE [--run NAME] [--config SPEC] [--policy PLAN.yaml] [--json]\n\n"
      "Analyses one run and checks that a config holds on every slice: within the slice's\n"
