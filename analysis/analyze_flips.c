@@ -16,13 +16,21 @@
 
 #define EPS 1e-12
 
-/* The quantization method of a config (RTN, GPTQ, AWQ, SmoothQuant); -1 when its spec does
- * not parse. A ladder is read within one method: GPTQ at 3 bits beating RTN at 4 is the
- * method, not an unstable slice. */
-static int method_of(const char *spec)
+/* The quantization method of a config (RTN, GPTQ, AWQ, SmoothQuant), and in a candidates run
+ * ("MODEL:SPEC", analysis/candidates.h) its model too: a ladder is read within one method of
+ * one model -- GPTQ at 3 bits beating RTN at 4 is the method, a second model beating the first
+ * is the model, neither an unstable slice. -1 when the spec does not parse. */
+static int method_of(const char *spec, GHashTable *models)
 {
     struct qb_qspec q;
-    return qb_qspec_parse(spec, &q) < 0 ? -1 : (int)q.method;
+    const char *colon = strrchr(spec, ':');
+    char *model = g_strndup(spec, colon ? (gsize)(colon - spec) : 0);
+    if (!g_hash_table_contains(models, model))
+        g_hash_table_insert(models, g_strdup(model),
+                            GINT_TO_POINTER(g_hash_table_size(models) + 1));
+    int m = GPOINTER_TO_INT(g_hash_table_lookup(models, model));
+    g_free(model);
+    return qb_qspec_parse(colon ? colon + 1 : spec, &q) < 0 ? -1 : (int)q.method + 8 * m;
 }
 
 /* unstable_above / unstable_below of one row: of the pairs of one method where the lower has
@@ -59,8 +67,10 @@ int an_unstable(struct an *x)
     int *method = calloc((size_t)x->a->n_configs + 1, sizeof *method);
     if (!method)
         return qb_err(QB_ENOMEM, "out of memory");
+    GHashTable *models = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     for (int64_t c = 0; c < x->a->n_configs; c++)
-        method[c] = method_of(x->a->configs[c].spec);
+        method[c] = method_of(x->a->configs[c].spec, models);
+    g_hash_table_destroy(models);
     for (int64_t s = 0; s < x->a->n_slices; s++)
         unstable(x->a, &x->a->slices[s], method);
     unstable(x->a, &x->a->overall, method);

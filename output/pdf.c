@@ -222,7 +222,12 @@ static double keep_need(struct pdf *p, const struct qb_blk *b)
         double w = fmin(b->width_pt, p->right - p->left);
         return 0.8 * w * b->height_pt / b->width_pt;
     }
-    case QB_BLK_TABLE: return 50;
+    /* a short table moves whole to the next page (table()): keep its heading with all of it
+     * (about 14 pt a row, the header's lines more) */
+    case QB_BLK_TABLE: {
+        double all = 14.0 * (double)b->n_rows + 16;
+        return all < 0.4 * (p->h - MARGIN_TOP - MARGIN_BOTTOM) ? all : 50;
+    }
     case QB_BLK_STATS: return 70;
     default: return 30;
     }
