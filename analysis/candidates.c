@@ -95,8 +95,8 @@ static int put_items(struct writer *w)
         const struct qb_an_item *it = &r->items[i];
         if (r->slices[it->slice].is_perplexity)
             continue;
-        struct qb_store_item si = {it->key, r->slices[it->slice].name, "choice", "accuracy",
-                                   it->prompt_sha256, NULL, -1};
+        struct qb_store_item si = {
+            it->key, r->slices[it->slice].name, "choice", "accuracy", it->prompt_sha256, NULL, -1};
         rc = qb_store_put_item(w->s, w->suite_id, &si, &w->item_ids[i]);
     }
     return rc;
@@ -118,9 +118,8 @@ static int put_measures(struct writer *w, const struct qb_analysis *a, int64_t c
     }
     for (int64_t k = 0; rc >= 0 && k < cf->n_lat; k++) {
         const struct qb_an_latency *l = &cf->lat[k];
-        struct qb_store_latency row = {l->prompt_len, l->gen_len,  l->batch,
-                                       0,             l->ttft_p50, l->tpot_p50,
-                                       l->e2e_p50,    l->decode_tok_s_p50,
+        struct qb_store_latency row = {l->prompt_len, l->gen_len,  l->batch,   0,
+                                       l->ttft_p50,   l->tpot_p50, l->e2e_p50, l->decode_tok_s_p50,
                                        a->host,       a->device};
         rc = qb_store_put_latency(w->s, w->run_id, cfg_id, &row);
     }

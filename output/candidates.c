@@ -83,8 +83,12 @@ static int on_listed(void *ctx, int64_t run_id, int64_t suite_id, const char *na
 
 int brief_plan_runs(const char *db, char **runs)
 {
-    struct plan_runs p = {NULL, NULL, NULL, g_ptr_array_new_with_free_func(g_free),
-                          g_ptr_array_new_with_free_func(g_free), 1};
+    struct plan_runs p = {NULL,
+                          NULL,
+                          NULL,
+                          g_ptr_array_new_with_free_func(g_free),
+                          g_ptr_array_new_with_free_func(g_free),
+                          1};
     int rc;
     *runs = NULL;
     if ((rc = qb_store_open(db, QB_STORE_READONLY, &p.s)) < 0)

@@ -70,8 +70,8 @@ struct qb_chart_opts {
         480.0, 300.0, 300.0, NULL, NULL, NULL                                                      \
     }
 
-/* "heatmap", "ladder", "acc_memory", "latency", "ttft", "kl_flips", "acc_tpot" <-> enum; QB_EINVAL when
- * unknown (the message lists the names). */
+/* "heatmap", "ladder", "acc_memory", "latency", "ttft", "kl_flips", "acc_tpot" <-> enum; QB_EINVAL
+ * when unknown (the message lists the names). */
 int qb_chart_kind_parse(const char *name, enum qb_chart_kind *out);
 const char *qb_chart_kind_name(enum qb_chart_kind k);
 

@@ -26,16 +26,11 @@ static void print_summary(FILE *f, const char *out, const char *answer)
 int cmd_brief(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"db", required_argument, NULL, 'd'},
-        {"run", required_argument, NULL, 'r'},
-        {"output", required_argument, NULL, 'o'},
-        {"template", required_argument, NULL, 't'},
-        {"format", required_argument, NULL, 'f'},
-        {"paper", required_argument, NULL, 'p'},
-        {"help", no_argument, NULL, 'h'},
-        {"against", required_argument, NULL, 'a'},
-        {"runs", required_argument, NULL, 'R'},
-        {0},
+        {"db", required_argument, NULL, 'd'},     {"run", required_argument, NULL, 'r'},
+        {"output", required_argument, NULL, 'o'}, {"template", required_argument, NULL, 't'},
+        {"format", required_argument, NULL, 'f'}, {"paper", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},         {"against", required_argument, NULL, 'a'},
+        {"runs", required_argument, NULL, 'R'},   {0},
     };
     const struct command *self = qb_find_command("brief");
     struct qb_brief_opts o = QB_BRIEF_OPTS_INIT;
