@@ -771,7 +771,7 @@ int brief_build_doc(const struct qb_analysis *a, const struct qb_template *t,
     c.doc = doc;
     c.each_slice = -1;
     c.text_width_pt = text_width_pt;
-    c.cmp = o->compare;
+    c.cmp = o ? o->compare : NULL;
     c.vars = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
     if ((rc = brief_make_vars(&c, o, date)) < 0)
         goto out;

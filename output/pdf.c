@@ -589,6 +589,53 @@ static void lead(struct pdf *p, const char *text)
     p->y -= 12;
 }
 
+static double lines_h(struct pdf *p, double size, double lead, double w, const char *s)
+{
+    GPtrArray *lines = wrap(p, p->reg, size, s ? s : "", w, 0);
+    double h = (double)lines->len * lead;
+    g_ptr_array_free(lines, TRUE);
+    return h;
+}
+
+/* About how many points block b takes (tables and charts estimated as keep_need and chart()
+ * lay them out); for keeping a section together. */
+static double block_h(struct pdf *p, const struct qb_blk *b)
+{
+    double tw = p->right - p->left, h = 0;
+    switch (b->kind) {
+    case QB_BLK_H1: return 14 * 1.25 + 19;
+    case QB_BLK_H2: return 11 * 1.25 + 12;
+    case QB_BLK_P: return lines_h(p, 9.5, 13, tw, b->text) + 5;
+    case QB_BLK_NOTE: return lines_h(p, 8, 10.5, tw, b->text) + 5;
+    case QB_BLK_CODE: return lines_h(p, 8, 10.5, tw - 8, b->text) + 6;
+    case QB_BLK_TABLE: return 14.0 * (double)b->n_rows + 18;
+    case QB_BLK_CHART: return fmin(b->width_pt, tw) * b->height_pt / b->width_pt + 12;
+    case QB_BLK_LIST:
+        for (int64_t i = 0; i < b->n_items; i++)
+            h += lines_h(p, 9.5, 13, tw - 14, b->items[i]) + 3;
+        return h + 4;
+    case QB_BLK_STATS: return 80;
+    default: return 40;
+    }
+}
+
+/* A section (an H1 and what follows it up to the next H1 or page break) that does not fit on
+ * what is left of a page at least half full, but fits on a page of its own, starts one: the
+ * method stays with its provenance, and no page is left more than half empty. */
+static void keep_section(struct pdf *p, const struct qb_doc *d, int64_t i)
+{
+    double usable = p->h - MARGIN_TOP - MARGIN_BOTTOM, need = 14;
+    if (p->fresh || p->h - MARGIN_TOP - p->y < usable / 2)
+        return;
+    for (int64_t k = i; k < d->n; k++) {
+        if (k > i && (d->blk[k].kind == QB_BLK_H1 || d->blk[k].kind == QB_BLK_PAGE))
+            break;
+        need += block_h(p, &d->blk[k]);
+    }
+    if (need > p->y - MARGIN_BOTTOM && need <= usable)
+        new_page(p);
+}
+
 /* Block i of d onto the pages; a heading keeps with what follows it. */
 static int block(struct pdf *p, const struct qb_doc *d, int64_t i)
 {
@@ -602,7 +649,10 @@ static int block(struct pdf *p, const struct qb_doc *d, int64_t i)
         break;
     case QB_BLK_TITLE: heading(p, p->bold, 20, 0, 8, b->text, 60); break;
     case QB_BLK_LEAD: lead(p, b->text); break;
-    case QB_BLK_H1: heading(p, p->bold, 14, 14, 5, b->text, keep_need(p, next)); break;
+    case QB_BLK_H1:
+        keep_section(p, d, i);
+        heading(p, p->bold, 14, 14, 5, b->text, keep_need(p, next));
+        break;
     case QB_BLK_H2: heading(p, p->bold, 11, 9, 3, b->text, keep_need(p, next)); break;
     case QB_BLK_P:
         para(p, p->reg, 9.5, 13, p->left, tw, b->text, 0);

@@ -377,6 +377,7 @@ static void vars_cliff(struct brief_ctx *c)
     set(c, "overall_config", g_strdup(a->configs[a->overall.rec].spec));
     set(c, "overall_delta",
         a->overall.cells ? brief_spts(a->overall.cells[a->overall.rec].delta) : NULL);
+    set(c, "flip_limit", brief_fmt("%g%%", a->overall.max_flips));
     set(c, "page", g_strdup("{page}"));
     set(c, "pages", g_strdup("{pages}"));
 }
