@@ -91,7 +91,7 @@ fi
 [ -s "$TMP/b_files/heatmap.png" ] && ok "md writes its charts" || fail "md writes its charts" "$(ls "$TMP")"
 grep -q '](b_files/heatmap.png)' "$TMP/b.md" && ok "md links its charts" || fail "md links its charts"
 head -c 8 "$TMP/b_files/heatmap.png" | od -c | grep -q 'P   N   G' && ok "md charts are PNG" || fail "md charts are PNG"
-grep -q '^| Slice | Traffic share |' "$TMP/b.md" && ok "md has the recommendation table" || fail "md has the recommendation table"
+grep -q '^| Slice | Traffic | Config | Accuracy change' "$TMP/b.md" && ok "md has the recommendation table" || fail "md has the recommendation table"
 
 # CSV: one header, the accuracy table has slices x configs rows
 if command -v python3 >/dev/null; then
