@@ -59,6 +59,7 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_bench_kernels(int argc, char **argv);
 int cmd_brief(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_sensitivity(int argc, char **argv);
 int cmd_slurm(int argc, char **argv);
 
 #endif

@@ -1558,3 +1558,8 @@ out:
     run_release(&c);
     return rc;
 }
+
+int qb_run_model_sha256(const char *path, char out[65])
+{
+    return model_sha256(path, out);
+}
