@@ -638,11 +638,11 @@ int qb_sens_scan(const struct qb_sens_opts *o, struct qb_sens_result *out)
     if (o->threads > 0)
         omp_set_num_threads(o->threads);
     out->threads = omp_get_max_threads();
-    if ((rc = setup(&S, out)) < 0 ||
-        (rc = hash_path(o->calib_path ? o->calib_path : o->suite_path, out->source_sha256)) < 0 ||
-        (rc = qb_engine_new_q(S.base, 0, &e)) < 0)
+    if ((rc = setup(&S, out)) < 0 || (rc = qb_engine_new_q(S.base, 0, &e)) < 0)
         goto out;
+    /* the text is read (and refused when it is not a file) before it is hashed */
     if ((rc = o->calib_path ? calib_seqs(&S) : suite_seqs(&S, e, &out->base_accuracy)) < 0 ||
+        (rc = hash_path(o->calib_path ? o->calib_path : o->suite_path, out->source_sha256)) < 0 ||
         (rc = base_logprobs(&S, e)) < 0 || (rc = make_units(&S, out)) < 0 ||
         (rc = scan_units(&S, out)) < 0 ||
         (rc = measure(&S, NULL, -1, &out->config_kl, &out->config_accuracy)) < 0 ||
