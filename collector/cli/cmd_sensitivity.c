@@ -38,7 +38,6 @@ static int parse_budgets(const char *s, struct qb_sens_opts *o)
 }
 
 /* The ranked table, how the damages add, and the candidates. */
-void qb_sens_print(FILE *f, const struct qb_sens_result *r, const char *source);
 void qb_sens_print(FILE *f, const struct qb_sens_result *r, const char *source)
 {
     double total = 0;
