@@ -101,6 +101,7 @@
 #include <stdint.h>
 
 struct qb_store;
+struct qb_an_sens;
 
 #define QB_AN_DEFAULT_TOLERANCE 2.0 /* points, when the run names none */
 #define QB_AN_MIN_ITEMS 10          /* fewer paired items than this: UNDECIDED */
@@ -255,6 +256,7 @@ struct qb_analysis {
     int64_t n_failed; /* results with status "skipped" or "error" (also counted missing) */
     char **warnings;  /* e.g. "slice 'code' has 8 items: too few to decide" */
     int64_t n_warnings;
+    struct qb_an_sens *sens; /* the model's sensitivity scan (analyze_sens.h); NULL: none */
 };
 
 /* Reads run `run_name` (NULL: the most recently started run) from s and computes everything.

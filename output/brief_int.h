@@ -119,6 +119,8 @@ enum cond {
     C_ROUTED,
     C_HAS_SPEEDUP,
     C_ON_DEVICE, /* latency and memory were measured on a device, not the CPU */
+    /* the store holds a sensitivity scan of the model (brief_sens.c) */
+    C_HAS_SENSITIVITY,
     N_GLOBAL_CONDS,
     C_SLICE_HAS_CLIFF = N_GLOBAL_CONDS,
     C_SLICE_IS_PERPLEXITY,
@@ -145,7 +147,7 @@ struct brief_table {
 };
 extern const struct brief_table brief_tables[N_TABLES];
 
-enum { L_CLIFFS, L_CAVEATS, L_WARNINGS, N_LISTS }; /* @list NAME */
+enum { L_CLIFFS, L_CAVEATS, L_WARNINGS, L_SENSITIVITY, N_LISTS }; /* @list NAME */
 
 /* One directive of a template. */
 struct tline {
@@ -236,6 +238,9 @@ void brief_cliff_scope(const struct qb_analysis *a, const struct qb_an_cliff *cl
 /* The one-sentence answer (answer_* patterns) / the caveats into c->caveats. */
 int brief_make_answer(struct brief_ctx *c, char **out);
 int brief_make_caveats(struct brief_ctx *c);
+/* The sentences of @list sensitivity (sens_* patterns): the units that matter, how the damages
+ * add, the mixed candidates (brief_sens.c). */
+int brief_sens_list(struct brief_ctx *c, GPtrArray *v);
 
 /* ---- the document (document.c) --------------------------------------------------------------- */
 

@@ -27,6 +27,7 @@ static const char *const kind_names[QB_CHART_N_KINDS] = {
     [QB_CHART_LATENCY] = "latency",
     [QB_CHART_TTFT] = "ttft",
     [QB_CHART_KL_FLIPS] = "kl_flips",
+    [QB_CHART_SENSITIVITY] = "sensitivity",
 };
 
 int qb_chart_kind_parse(const char *name, enum qb_chart_kind *out)
@@ -38,7 +39,8 @@ int qb_chart_kind_parse(const char *name, enum qb_chart_kind *out)
         }
     return qb_err(
         QB_EINVAL,
-        "unknown chart '%s' (known: heatmap, ladder, acc_memory, latency, ttft, kl_flips)",
+        "unknown chart '%s' (known: heatmap, ladder, acc_memory, latency, ttft, kl_flips, "
+        "sensitivity)",
         name ? name : "(null)");
 }
 
@@ -122,6 +124,7 @@ static int (*const draw[QB_CHART_N_KINDS])(struct chart *c) = {
     [QB_CHART_LATENCY] = chart_latency,
     [QB_CHART_TTFT] = chart_ttft,
     [QB_CHART_KL_FLIPS] = chart_kl_flips,
+    [QB_CHART_SENSITIVITY] = chart_sensitivity,
 };
 
 /* Checks a request (o NULL: the defaults, in *def) and fills c with it; *wpx x *hpx: the raster

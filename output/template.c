@@ -27,7 +27,7 @@ static const char *const dir_names[] = {
 static const char *const cond_names[] = {
     "has_cliffs", "has_hidden_cliff", "has_latency", "has_memory", "has_calibration",
     "has_warnings", "has_caveats", "has_question", "has_undecided", "has_perplexity",
-    "has_missing", "routed", "has_speedup", "on_device",
+    "has_missing", "routed", "has_speedup", "on_device", "has_sensitivity",
     /* inside @each slice */
     "slice_has_cliff", "slice_is_perplexity", "slice_undecided",
 };
@@ -47,7 +47,7 @@ const struct brief_table brief_tables[N_TABLES] = {
     {"divergence", 5, "lrrrr"},
 };
 
-static const char *const list_names[] = {"cliffs", "caveats", "warnings"};
+static const char *const list_names[] = {"cliffs", "caveats", "warnings", "sensitivity"};
 
 /* Every {{variable}} the renderer knows. Item variables have values only inside the sentence
  * pattern (or @each body) that uses them; the template checker accepts them anywhere. */
@@ -67,6 +67,8 @@ static const char *const var_names[] = {
     "slice", "slices", "config", "n", "tol", "traffic", "rec", "verdict", "delta", "delta_lo",
     "delta_hi", "above", "below", "loss", "loss_lo", "loss_hi", "overall_loss", "mde", "item",
     "kind", "ngram", "floor",
+    /* sens_* patterns (brief_sens.c) */
+    "unit", "share", "kl", "kl_sum", "acc_loss", "keep", "candidates", "source",
 };
 /* clang-format on */
 
