@@ -28,6 +28,8 @@ static int add(struct brief_ctx *c, GPtrArray *v, const char *name, struct scope
     brief_scope_clear(sc);
     if (rc < 0)
         return rc;
+    if (*s >= 'a' && *s <= 'z') /* a sentence that starts with a unit's name */
+        *s = (char)(*s - 'a' + 'A');
     if (*s)
         g_ptr_array_add(v, s);
     else
@@ -79,11 +81,19 @@ int brief_sens_list(struct brief_ctx *c, GPtrArray *v)
     }
     if (s->n_candidates > 0) {
         char *list = g_strjoinv(", ", s->candidates);
+        int64_t measured = 0;
+        for (int64_t i = 0; i < s->n_candidates; i++)
+            for (int64_t j = 0; j < c->a->n_configs; j++)
+                measured +=
+                    c->a->configs[j].spec && !strcmp(c->a->configs[j].spec, s->candidates[i]);
         brief_scope_set(&sc, "candidates", list);
         brief_scope_set(&sc, "keep", g_strdup(s->keep));
         brief_scope_set(&sc, "n", brief_i64(s->n_candidates));
         brief_scope_set(&sc, "config", g_strdup(s->config));
-        if ((rc = add(c, v, "sens_candidates", &sc)) < 0)
+        if ((rc =
+                 add(c, v,
+                     measured == s->n_candidates ? "sens_candidates" : "sens_candidates_unmeasured",
+                     &sc)) < 0)
             return rc;
     }
     return 0;

@@ -33,7 +33,7 @@ static void cell(struct chart *c, const struct qb_an_sens_unit *u, double x, dou
         cairo_fill(cr);
         return;
     }
-    double t = max_kl > 0 && u->kl > 0 ? u->kl / max_kl : 0;
+    double t = max_kl > 0 && u->kl > 0 ? sqrt(u->kl / max_kl) : 0; /* small ones stay visible */
     struct rgb fill = chart_diverging(-(t > 1 ? 1 : t));
     set_rgb(cr, fill);
     cairo_rectangle(cr, x, y, w - 1, h - 1);
@@ -62,7 +62,7 @@ int chart_sensitivity(struct chart *c)
     }
     snprintf(note, sizeof note,
              "%s one unit at a time, the rest %s; mean KL from %s on %s. Cells: share of the "
-             "summed damage; darker red: more KL.",
+             "summed damage; darker red: more KL (square-root scale).",
              s->config, s->baseline, s->baseline, s->slice ? s->slice : "calibration text");
     chart_note(c, note);
 

@@ -40,4 +40,24 @@ n=$(sqlite3 "$TMP/s.db" "SELECT count(*) FROM sens_units u JOIN sens_scans s ON 
     WHERE s.granularity = 'tensor'")
 # stories260K: 5 layers x 7 matrices, plus the output head and the embeddings
 [ "$n" = 37 ] && ok "stories260K: 37 units stored" || fail "stories260K: 37 units stored" "$n"
+
+# the brief of a run of the same model shows the latest scan: the heatmap and the sentences
+if "$QBRIEF" run --model "$M/stories260K.bin" --tokenizer "$M/tok512.bin" \
+    --suite examples/suites/tiny.csv --configs f32,w3g32 --db "$TMP/s.db" --name tiny \
+    --no-latency --quiet >"$TMP/out" 2>"$TMP/err"; then
+    for t in leadership review; do
+        expect_exit "brief $t with a scan" 0 "$QBRIEF" brief --db "$TMP/s.db" --template $t \
+            -o "$TMP/$t.md"
+        [ -s "$TMP/${t}_files/sensitivity.png" ] && grep -q "sensitivity.png" "$TMP/$t.md" &&
+            ok "brief $t: sensitivity heatmap" || fail "brief $t: sensitivity heatmap" "$(ls "$TMP/${t}_files")"
+        # the layer scan is the latest: its biggest unit is named in words
+        grep -q "carries [0-9]*% of the damage w3g32 does on the calibration text" "$TMP/$t.md" &&
+            grep -q "Quantized together, the top 3 units measure" "$TMP/$t.md" &&
+            ok "brief $t: the units that matter in words" ||
+            fail "brief $t: the units that matter in words" "$(grep -i carries "$TMP/$t.md")"
+    done
+    expect_exit "brief pdf with a scan" 0 "$QBRIEF" brief --db "$TMP/s.db" -o "$TMP/b.pdf"
+else
+    fail "run for the brief" "$(tail -3 "$TMP/err")"
+fi
 finish
