@@ -15,7 +15,7 @@ static char *unit_words(const struct qb_an_sens_unit *u)
     if (!strcmp(u->tensor, "output"))
         return g_strdup("the output head");
     if (!strcmp(u->tensor, "embed"))
-        return g_strdup("the embeddings");
+        return g_strdup("the embedding table");
     if (!strcmp(u->tensor, "layer"))
         return g_strdup_printf("layer %lld", (long long)u->layer);
     return g_strdup_printf("layer %lld's %s projection", (long long)u->layer, u->tensor);
