@@ -178,7 +178,7 @@ int qb_analyze(struct qb_store *s, const char *run_name, const struct qb_an_opts
         (rc = take_warnings(&x)) < 0)
         goto out;
     /* the model's sensitivity scan, when the store holds one (schema 6) */
-    if ((rc = qb_an_sens_load(qb_store_path(s), x.a->model_sha256, x.a->run_name, &x.a->sens)) < 0)
+    if ((rc = qb_an_sens_load(s, x.a->model_sha256, x.a->run_name, &x.a->sens)) < 0)
         goto out;
     *out = x.a;
     x.a = NULL;

@@ -39,13 +39,13 @@ static int on_unit(void *ctx, const struct qb_store_sens_unit *u)
     return 0;
 }
 
-int qb_an_sens_load(const char *db_path, const char *model_sha256, const char *run_name,
+int qb_an_sens_load(struct qb_store *store, const char *model_sha256, const char *run_name,
                     struct qb_an_sens **out)
 {
     struct qb_an_sens *a = g_new0(struct qb_an_sens, 1);
     int rc;
     *out = NULL;
-    if ((rc = qb_store_sens_latest(db_path, model_sha256, run_name, on_scan, on_unit, a)) < 0 ||
+    if ((rc = qb_store_sens_latest(store, model_sha256, run_name, on_scan, on_unit, a)) < 0 ||
         !a->config || a->n_units == 0) {
         qb_an_sens_free(a);
         return rc < 0 ? rc : 0;

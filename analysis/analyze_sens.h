@@ -27,8 +27,9 @@ struct qb_an_sens {
     int64_t n_candidates;
 };
 
+struct qb_store;
 /* Reads the scan into *out (NULL when the store has none for the model). */
-int qb_an_sens_load(const char *db_path, const char *model_sha256, const char *run_name,
+int qb_an_sens_load(struct qb_store *s, const char *model_sha256, const char *run_name,
                     struct qb_an_sens **out);
 void qb_an_sens_free(struct qb_an_sens *s);
 

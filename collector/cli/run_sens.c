@@ -4,6 +4,7 @@
 #include "collector/run/plan.h"
 #include "collector/run/run.h"
 #include "collector/run/sens.h"
+#include "collector/store/store.h"
 #include "collector/store/store_sens.h"
 #include "kernels/base/err.h"
 
@@ -92,16 +93,23 @@ int qb_run_plan_sens(const struct qb_plan *p, struct qb_run_opts *o, const char 
     *owned = NULL;
     if (!p->sens.config[0])
         return 0;
-    if (p->n_models > 1 || o->shard_count > 0 || o->shard_index < 0) {
+    /* every shard (and the probe job) scans alike, so that all run the same configs: the
+     * scan is deterministic for one model, binary and thread count */
+    if (p->n_models > 1) {
         if (!quiet)
-            fprintf(stderr, "sensitivity: skipped (%s)\n",
-                    p->n_models > 1 ? "a plan of several models" : "a sharded run");
+            fprintf(stderr, "sensitivity: skipped (a plan of several models)\n");
         return 0;
     }
-    if (g_file_test(db, G_FILE_TEST_IS_REGULAR) &&
-        ((rc = qb_run_model_sha256(o->model_path, sha)) < 0 ||
-         (rc = qb_store_sens_latest(db, sha, o->name, on_scan, NULL, &f)) < 0))
-        return rc;
+    if (g_file_test(db, G_FILE_TEST_IS_REGULAR)) {
+        struct qb_store *s = NULL;
+        if ((rc = qb_run_model_sha256(o->model_path, sha)) < 0 ||
+            (rc = qb_store_open(db, QB_STORE_READONLY, &s)) < 0 ||
+            (rc = qb_store_sens_latest(s, sha, o->name, on_scan, NULL, &f)) < 0) {
+            qb_store_close(s);
+            return rc;
+        }
+        qb_store_close(s);
+    }
     if (f.cands && !quiet)
         fprintf(stderr, "sensitivity: the scan stored in '%s' is reused\n", db);
     if (!f.cands && (rc = scan(p, o, db, quiet, &f.cands)) < 0)

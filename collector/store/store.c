@@ -3,6 +3,7 @@
  * struct qb_store; migrations[] is the schema's history and must only ever be appended to. */
 #include "collector/store/store.h"
 
+#include "collector/store/store_int.h"
 #include "kernels/base/err.h"
 
 #include <errno.h>
@@ -1882,4 +1883,9 @@ int qb_store_put_shard(struct qb_store *s, int64_t run_id, const struct qb_store
     bind_text(st, 8, sh->host);
     bind_text(st, 9, sh->machine_json);
     return step_done(s, st, "recording the shard");
+}
+
+sqlite3 *qb_store_sqlite(struct qb_store *s)
+{
+    return s ? s->db : NULL;
 }

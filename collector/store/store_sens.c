@@ -2,6 +2,7 @@
 #include "collector/store/store_sens.h"
 
 #include "collector/store/store.h"
+#include "collector/store/store_int.h"
 #include "kernels/base/err.h"
 
 #include <math.h>
@@ -91,19 +92,13 @@ int qb_store_sens_put(const char *db_path, const struct qb_store_sens_scan *scan
                       const struct qb_store_sens_unit *units, int64_t n_units, int64_t *id)
 {
     struct qb_store *s = NULL;
-    sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
+    sqlite3 *db;
     int rc;
 
     if ((rc = qb_store_open(db_path, 0, &s)) < 0) /* creates or migrates */
         return rc;
-    qb_store_close(s);
-    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-        rc = sql_err(db, db_path, "opening");
-        goto out;
-    }
-    sqlite3_busy_timeout(db, 10000);
-    sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL);
+    db = qb_store_sqlite(s);
     if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
         rc = sql_err(db, db_path, "starting a transaction");
         goto out;
@@ -131,7 +126,7 @@ fail:
     sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 out:
     sqlite3_finalize(st);
-    sqlite3_close(db);
+    qb_store_close(s);
     return rc;
 }
 
@@ -190,19 +185,15 @@ static int read_units(sqlite3 *db, const char *path, int64_t scan,
     return rc;
 }
 
-int qb_store_sens_latest(const char *db_path, const char *model_sha256, const char *run_name,
+int qb_store_sens_latest(struct qb_store *store, const char *model_sha256, const char *run_name,
                          int (*on_scan)(void *ctx, const struct qb_store_sens_scan *s),
                          int (*on_unit)(void *ctx, const struct qb_store_sens_unit *u), void *ctx)
 {
-    sqlite3 *db = NULL;
+    sqlite3 *db = qb_store_sqlite(store);
+    const char *db_path = qb_store_path(store);
     sqlite3_stmt *st = NULL;
     int rc = 0, step;
 
-    if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
-        rc = sql_err(db, db_path, "opening");
-        goto out;
-    }
-    sqlite3_busy_timeout(db, 10000);
     if (sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE name = 'sens_scans'", -1, &st,
                            NULL) != SQLITE_OK) {
         rc = sql_err(db, db_path, "reading the schema");
@@ -237,6 +228,5 @@ int qb_store_sens_latest(const char *db_path, const char *model_sha256, const ch
     }
 out:
     sqlite3_finalize(st);
-    sqlite3_close(db);
     return rc;
 }

@@ -18,11 +18,12 @@
  *     struct qb_store_sens_scan sc = {.model_sha256 = sha, ...};
  *     int64_t id;
  *     if ((rc = qb_store_sens_put("qbrief.db", &sc, units, n, &id)) < 0) ...;
- *     qb_store_sens_latest("qbrief.db", sha, "demo", on_scan, on_unit, ctx);
+ *     qb_store_open("qbrief.db", QB_STORE_READONLY, &s);
+ *     qb_store_sens_latest(s, sha, "demo", on_scan, on_unit, ctx);
  *
- * The store is created or migrated by qb_store_open first; these functions then use their
- * own connection. Sensitivity tables are not copied by `qbrief merge`. NAN reads and writes
- * as NULL. */
+ * Writes open (create or migrate) the store; reads go through a store the caller opened,
+ * reader or writer, on its own connection. Sensitivity tables are not copied by `qbrief merge`. NAN
+ * reads and writes as NULL. */
 #ifndef QB_STORE_SENS_H
 #define QB_STORE_SENS_H
 
@@ -58,7 +59,8 @@ int qb_store_sens_put(const char *db_path, const struct qb_store_sens_scan *scan
  * has one, else any: on_scan once, then on_unit per unit by rank. Nothing is called when
  * the store has no scan (or predates version 6). Borrowed strings; a nonzero callback return
  * stops and is returned. */
-int qb_store_sens_latest(const char *db_path, const char *model_sha256, const char *run_name,
+struct qb_store;
+int qb_store_sens_latest(struct qb_store *s, const char *model_sha256, const char *run_name,
                          int (*on_scan)(void *ctx, const struct qb_store_sens_scan *s),
                          int (*on_unit)(void *ctx, const struct qb_store_sens_unit *u), void *ctx);
 

@@ -173,7 +173,9 @@ static void test_store_readback(void)
     char db[600];
     struct readback rb = {0};
     snprintf(db, sizeof db, "%s/sens.db", check_tmpdir());
-    CHECK(qb_store_sens_latest(db, NULL, "t", on_scan, on_unit, &rb) == 0);
+    struct qb_store *s = NULL;
+    CHECK(qb_store_open(db, QB_STORE_READONLY, &s) == 0);
+    CHECK(qb_store_sens_latest(s, NULL, "t", on_scan, on_unit, &rb) == 0);
     CHECK(rb.scans == 1 && rb.units == 30 && strcmp(rb.first, "L1.down") == 0);
     /* another model's sha finds nothing */
     rb.scans = 0;
