@@ -10,6 +10,7 @@
 #include "analysis/analyze.h"
 
 #include "analysis/analyze_int.h"
+#include "analysis/analyze_sens.h"
 #include "collector/store/store.h"
 #include "kernels/base/err.h"
 
@@ -86,6 +87,7 @@ void qb_analysis_free(struct qb_analysis *a)
     for (int64_t i = 0; a->warnings && i < a->n_warnings; i++)
         g_free(a->warnings[i]);
     free(a->warnings);
+    qb_an_sens_free(a->sens);
     free(a);
 }
 
@@ -191,6 +193,9 @@ int qb_analyze(struct qb_store *s, const char *run_name, const struct qb_an_opts
         (rc = an_deploy(&x)) < 0 ||             /* single and routed plans */
         (rc = an_data_warnings(&x)) < 0 ||      /* what the brief lists as caveats */
         (rc = take_warnings(&x)) < 0)
+        goto out;
+    /* the model's sensitivity scan, when the store holds one (schema 6) */
+    if ((rc = qb_an_sens_load(s, x.a->model_sha256, x.a->run_name, &x.a->sens)) < 0)
         goto out;
     *out = x.a;
     x.a = NULL;

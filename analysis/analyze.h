@@ -117,6 +117,7 @@
 
 struct qb_store;
 struct qb_settings;
+struct qb_an_sens;
 
 #define QB_AN_DEFAULT_TOLERANCE 2.0 /* points, when the run names none */
 #define QB_AN_DEFAULT_FLIPS 10.0    /* percent of a slice's answers a config may change */
@@ -311,8 +312,9 @@ struct qb_analysis {
     struct qb_an_item *items;
     int64_t n_items;
     signed char *correct;
-    double *kl, *top1; /* likewise: the result's mean KL and top-1 agreement against this
-                        * run's own baseline; NAN when none */
+    double *kl, *top1;       /* likewise: the result's mean KL and top-1 agreement against this
+                              * run's own baseline; NAN when none */
+    struct qb_an_sens *sens; /* the model's sensitivity scan (analyze_sens.h); NULL: none */
 };
 
 /* Reads run `run_name` (NULL: the most recently started run) from s and computes everything.

@@ -125,6 +125,8 @@ enum cond {
     C_COMPARED,             /* a brief against another run (--against) */
     C_DECISION_CHANGED,     /* ... and some slice's recommendation changed */
     C_HAS_COMPARE_WARNINGS, /* ... and some slice could not be paired or matched */
+    /* the store holds a sensitivity scan of the model (brief_sens.c) */
+    C_HAS_SENSITIVITY,
     N_GLOBAL_CONDS,
     C_SLICE_HAS_CLIFF = N_GLOBAL_CONDS,
     C_SLICE_IS_PERPLEXITY,
@@ -162,6 +164,7 @@ enum {
     L_BEHAVIOUR,
     L_EXAMPLES,
     L_COMPARE_WARNINGS,
+    L_SENSITIVITY,
     N_LISTS
 }; /* @list NAME */
 
@@ -255,6 +258,9 @@ void brief_cliff_scope(const struct qb_analysis *a, const struct qb_an_cliff *cl
 /* The one-sentence answer (answer_* patterns) / the caveats into c->caveats. */
 int brief_make_answer(struct brief_ctx *c, char **out);
 int brief_make_caveats(struct brief_ctx *c);
+/* The sentences of @list sensitivity (sens_* patterns): the units that matter, how the damages
+ * add, the mixed candidates (brief_sens.c). */
+int brief_sens_list(struct brief_ctx *c, GPtrArray *v);
 
 /* ---- changed answers (flips.c) ------------------------------------------------------------ */
 

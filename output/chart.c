@@ -28,6 +28,7 @@ static const char *const kind_names[QB_CHART_N_KINDS] = {
     [QB_CHART_TTFT] = "ttft",
     [QB_CHART_KL_FLIPS] = "kl_flips",
     [QB_CHART_ACC_TPOT] = "acc_tpot",
+    [QB_CHART_SENSITIVITY] = "sensitivity",
 };
 
 int qb_chart_kind_parse(const char *name, enum qb_chart_kind *out)
@@ -40,7 +41,7 @@ int qb_chart_kind_parse(const char *name, enum qb_chart_kind *out)
     return qb_err(
         QB_EINVAL,
         "unknown chart '%s' (known: heatmap, ladder, acc_memory, latency, ttft, kl_flips, "
-        "acc_tpot)",
+        "acc_tpot, sensitivity)",
         name ? name : "(null)");
 }
 
@@ -125,6 +126,7 @@ static int (*const draw[QB_CHART_N_KINDS])(struct chart *c) = {
     [QB_CHART_TTFT] = chart_ttft,
     [QB_CHART_KL_FLIPS] = chart_kl_flips,
     [QB_CHART_ACC_TPOT] = chart_acc_tpot,
+    [QB_CHART_SENSITIVITY] = chart_sensitivity,
 };
 
 /* Checks a request (o NULL: the defaults, in *def) and fills c with it; *wpx x *hpx: the raster

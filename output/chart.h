@@ -55,6 +55,8 @@ enum qb_chart_kind {
     QB_CHART_TTFT,       /* per config and prompt length: p50 TTFT bars with p95 whiskers */
     QB_CHART_KL_FLIPS,   /* per config: mean KL (bars, log scale) and flip rate (points) */
     QB_CHART_ACC_TPOT,   /* as acc_memory, against the p50 time per output token */
+    /* layers x matrix kinds: each unit's damage quantized alone (a->sens) */
+    QB_CHART_SENSITIVITY,
     QB_CHART_N_KINDS
 };
 
@@ -70,8 +72,8 @@ struct qb_chart_opts {
         480.0, 300.0, 300.0, NULL, NULL, NULL                                                      \
     }
 
-/* "heatmap", "ladder", "acc_memory", "latency", "ttft", "kl_flips", "acc_tpot" <-> enum; QB_EINVAL
- * when unknown (the message lists the names). */
+/* "heatmap", "ladder", "acc_memory", "latency", "ttft", "kl_flips", "acc_tpot", "sensitivity" <->
+ * enum; QB_EINVAL when unknown (the message lists the names). */
 int qb_chart_kind_parse(const char *name, enum qb_chart_kind *out);
 const char *qb_chart_kind_name(enum qb_chart_kind k);
 

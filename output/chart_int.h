@@ -142,6 +142,7 @@ int chart_acc_tpot(struct chart *c);
 int chart_latency(struct chart *c);
 int chart_ttft(struct chart *c);
 int chart_kl_flips(struct chart *c);
+int chart_sensitivity(struct chart *c); /* chart_sensitivity.c */
 
 /* ---- reading the analysis (chart.c) --------------------------------------------------------- */
 

@@ -470,6 +470,8 @@ static int build_list(struct brief_ctx *c, const struct tline *tl, struct qb_blk
     } else if (tl->arg == L_CAVEATS) {
         for (int64_t i = 0; i < c->n_caveats; i++)
             g_ptr_array_add(v, g_strdup(c->caveats[i]));
+    } else if (tl->arg == L_SENSITIVITY) {
+        rc = brief_sens_list(c, v);
     } else {
         for (int64_t i = 0; i < a->n_warnings; i++)
             g_ptr_array_add(v, g_strdup(a->warnings[i]));

@@ -28,7 +28,7 @@ static const char *const cond_names[] = {
     "has_cliffs", "has_hidden_cliff", "has_latency", "has_memory", "has_calibration",
     "has_warnings", "has_caveats", "has_question", "has_undecided", "has_perplexity",
     "has_missing", "routed", "has_speedup", "on_device", "has_behaviour", "has_unstable",
-    "compared", "decision_changed", "has_compare_warnings",
+    "compared", "decision_changed", "has_compare_warnings", "has_sensitivity",
     /* inside @each slice */
     "slice_has_cliff", "slice_is_perplexity", "slice_undecided", "slice_has_behaviour",
 };
@@ -52,7 +52,8 @@ const struct brief_table brief_tables[N_TABLES] = {
 };
 
 static const char *const list_names[] = {"cliffs",   "caveats",  "warnings",
-                                         "behaviour", "examples", "compare_warnings"};
+                                         "behaviour", "examples", "compare_warnings",
+                                         "sensitivity"};
 
 /* Every {{variable}} the renderer knows. Item variables have values only inside the sentence
  * pattern (or @each body) that uses them; the template checker accepts them anywhere. */
@@ -76,6 +77,8 @@ static const char *const var_names[] = {
     "config_answer", "above_delta", "below_delta", "above_hi", "below_lo", "also",
     "flip_limit", "before_run", "before_machine", "before_device", "before_started", "before_answer",
     "before_store", "compare_answer", "n_changed", "changes", "rec_before", "rec_now",
+    /* sens_* patterns (brief_sens.c); "share" is shared with the flips patterns */
+    "unit", "kl", "kl_sum", "acc_loss", "keep", "candidates", "source",
 };
 /* clang-format on */
 

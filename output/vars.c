@@ -401,6 +401,7 @@ static void set_conds(struct brief_ctx *c)
     c->conds[C_HAS_MEMORY] = brief_has_memory(a);
     c->conds[C_ON_DEVICE] = brief_on_device(a);
     c->conds[C_HAS_CALIBRATION] = a->calib_file || a->calib_sha256;
+    c->conds[C_HAS_SENSITIVITY] = a->sens != NULL;
     c->conds[C_HAS_WARNINGS] = a->n_warnings > 0;
     c->conds[C_HAS_QUESTION] = a->question && *a->question;
     c->conds[C_HAS_UNDECIDED] = undecided;

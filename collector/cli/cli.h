@@ -60,6 +60,17 @@ int cmd_bench_kernels(int argc, char **argv);
 int cmd_brief(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_sensitivity(int argc, char **argv);
+
+/* Sensitivity (cmd_sensitivity.c, run_sens.c): the scan's ranked table, and a plan's scan
+ * before its run, whose mixed candidates join o's configs (*cfgs is replaced; *owned, a
+ * NULL-padded list the caller frees with g_strfreev-like care, holds their names). */
+struct qb_sens_result;
+struct qb_plan;
+struct qb_run_opts;
+void qb_sens_print(FILE *f, const struct qb_sens_result *r, const char *source);
+int qb_run_plan_sens(const struct qb_plan *p, struct qb_run_opts *o, const char ***cfgs,
+                     char ***owned, int quiet);
 int cmd_slurm(int argc, char **argv);
 
 #endif

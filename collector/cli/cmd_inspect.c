@@ -29,7 +29,8 @@ static void add_row(const char *what, const struct qb_qweight *w, int64_t n_laye
            bytes, qb_qtensor_bpw(&w->t));
 }
 
-/* What one config of the model weighs, tensor kind by tensor kind (layer 0 stands for all). */
+/* What one config of the model weighs, tensor kind by tensor kind (layer 0 stands for all;
+ * with layer overrides, layer by layer). */
 static int print_config(const struct qb_model *m, const struct qb_qspec *spec)
 {
     static const char *names[QB_LIN_COUNT] = {"q", "k", "v", "o", "gate", "up", "down"};
@@ -41,11 +42,18 @@ static int print_config(const struct qb_model *m, const struct qb_qspec *spec)
         return rc;
     printf("\nconfig %s (quantized in %.2f s)\n", qm->name, qm->quant_seconds);
     printf("%-14s %-14s %-5s %12s %8s\n", "tensors", "format", "acts", "bytes", "bits/w");
-    for (int k = 0; k < QB_LIN_COUNT; k++) {
-        char what[32];
-        snprintf(what, sizeof what, "layers.*.%s", names[k]);
-        add_row(what, &qm->lin[k], m->cfg.n_layers);
-    }
+    for (int64_t l = 0; l < m->cfg.n_layers; l++)
+        for (int k = 0; k < QB_LIN_COUNT; k++) {
+            char what[32];
+            if (qb_qspec_max_layer(spec) < 0 && l > 0)
+                break;
+            if (qb_qspec_max_layer(spec) < 0)
+                snprintf(what, sizeof what, "layers.*.%s", names[k]);
+            else
+                snprintf(what, sizeof what, "layers.%lld.%s", (long long)l, names[k]);
+            add_row(what, &qm->lin[l * QB_LIN_COUNT + k],
+                    qb_qspec_max_layer(spec) < 0 ? m->cfg.n_layers : 1);
+        }
     add_row("output", &qm->output, 1);
     if (qm->embed_shares_output)
         printf("%-14s (shares the output head's tensor)\n", "embeddings");

@@ -213,7 +213,7 @@ int cmd_run(int argc, char **argv)
     struct qb_plan *plan = NULL;
     const char *model = NULL, *suite = NULL, *configs = NULL, *baseline = NULL, *db = NULL,
                *name = NULL, *tokenizer = NULL, *calib = NULL, *shard = NULL, *device = NULL;
-    char **list = NULL, *cmdline = NULL, *shard_db = NULL, plan_sha[65] = "";
+    char **list = NULL, *cmdline = NULL, *shard_db = NULL, plan_sha[65] = "", **sens_cfgs = NULL;
     int probe_job = 0, usage = 0;
     const char **cfgs = NULL;
     long threads = 0;
@@ -299,6 +299,8 @@ int cmd_run(int argc, char **argv)
         usage = rc > 0;
         goto out;
     }
+    if (plan && (rc = qb_run_plan_sens(plan, &o, &cfgs, &sens_cfgs, quiet)) < 0)
+        goto out; /* a sensitivity: section's scan and candidates */
     if (!quiet) { /* --quiet: no callback, so the run says nothing */
         o.on_event = print_event;
         o.on_event_ctx = &tty;
@@ -310,6 +312,7 @@ out:
     g_free(cmdline);
     g_free(shard_db);
     g_strfreev(list);
+    g_strfreev(sens_cfgs);
     free(cfgs);
     qb_plan_free(plan);
     return usage ? qb_usage_error(self, "%s", qb_errmsg()) : qb_report(rc);

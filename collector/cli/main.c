@@ -145,6 +145,25 @@ const struct command qb_commands[] = {
      "shard again changes nothing, and a partial set can be merged and completed later.\n"
      "Prints per run the units merged and missing (the brief counts the missing too).\n"
      "  --quiet  no line per shard\n"},
+    {"sensitivity", cmd_sensitivity, "which layers a low-bit config breaks, and mixed candidates",
+     "usage: qbrief sensitivity --model M --config SPEC (--calib TEXT | --suite S.csv\n"
+     "                          [--slice NAME]) [--db FILE] [--baseline SPEC] [--keep SPEC]\n"
+     "                          [--granularity tensor|layer] [--budgets P,P,...] [--topk K]\n"
+     "                          [--threads N] [--tokenizer F] [--quiet]\n"
+     "\n"
+     "Quantizes one unit at a time (a layer's matrix, or a whole layer; plus the output head\n"
+     "and the embeddings) at SPEC while the rest stays at the baseline, and measures the mean\n"
+     "KL from the baseline on the calibration text or the suite's slice (and, with a suite,\n"
+     "the slice's accuracy). Prints the units ranked by damage, how the damages add (the top\n"
+     "K units together), and mixed candidates: SPEC with the most damaging units per extra\n"
+     "byte kept at --keep, for each budget; stores everything in the database\n"
+     "(docs/sensitivity.md).\n"
+     "  --baseline SPEC  the precision of everything else (default f32)\n"
+     "  --keep SPEC      what candidates keep damaging units at (default w8)\n"
+     "  --granularity G  tensor (default) or layer\n"
+     "  --budgets LIST   percents of the bytes keeping every unit would add (default 10,25,50)\n"
+     "  --topk K         units quantized together for the additivity check (default 3)\n"
+     "  --db FILE        results database (default qbrief.db)\n"},
     {"slurm", cmd_slurm, "submit a plan as a Slurm job array of shards plus a merge-and-brief job",
      "usage: qbrief slurm PLAN.yaml --shards N [--partition P] [--time T] [--gpus-per-task G]\n"
      "                    [--dir DIR] [--db OUT.db] [-o BRIEF] [--dry-run]\n"

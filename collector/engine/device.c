@@ -154,9 +154,10 @@ void qb_device_estimate(const struct qb_config *c, const struct qb_qspec *spec, 
         ctx = c->max_seq_len;
     if (max_batch <= 0)
         max_batch = 256;
-    for (size_t i = 0; i < sizeof lin / sizeof *lin; i++)
-        w += matrix_bytes(qb_qspec_for(spec, lin[i].t), width[lin[i].rows], width[lin[i].cols]);
-    w *= c->n_layers;
+    for (int64_t l = 0; l < c->n_layers; l++)
+        for (size_t i = 0; i < sizeof lin / sizeof *lin; i++)
+            w += matrix_bytes(qb_qspec_for_layer(spec, l, lin[i].t), width[lin[i].rows],
+                              width[lin[i].cols]);
     w += c->n_layers * (2 * c->dim + (c->has_qkv_bias ? q + 2 * kv : 0)) * 4; /* norms, biases */
     w += matrix_bytes(qb_qspec_for(spec, QB_TGT_EMBED), c->vocab_size, c->dim) + c->dim * 4;
     if (!c->tied_embeddings || qb_qspec_unties_head(spec) ||

@@ -96,6 +96,8 @@ int qb_qmodel_new_with(const struct qb_model *m, const struct qb_qspec *spec,
                       "--calib FILE)",
                       name);
     }
+    if ((rc = qb_qspec_check_layers(spec, c->n_layers)) < 0)
+        return qb_err_prefix(rc, "'%s'", m->path);
     if (!(qm = calloc(1, sizeof *qm)) ||
         !(qm->lin = calloc((size_t)(c->n_layers * QB_LIN_COUNT), sizeof *qm->lin)) ||
         !(qm->layer = calloc((size_t)c->n_layers, sizeof *qm->layer))) {
@@ -141,8 +143,9 @@ int qb_qmodel_new_with(const struct qb_model *m, const struct qb_qspec *spec,
             static const char *names[QB_LIN_COUNT] = {"q", "k", "v", "o", "gate", "up", "down"};
             char what[64];
             snprintf(what, sizeof what, "layer %lld %s projection", (long long)l, names[k]);
-            rc = qb_qweight_quantize(src[k], rows[k], cols[k], qb_qspec_for(spec, lin_target[k]), 0,
-                                     what, &qm->lin[l * QB_LIN_COUNT + k]);
+            rc = qb_qweight_quantize(src[k], rows[k], cols[k],
+                                     qb_qspec_for_layer(spec, l, lin_target[k]), 0, what,
+                                     &qm->lin[l * QB_LIN_COUNT + k]);
         }
     }
     if (rc < 0) {

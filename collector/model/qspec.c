@@ -14,14 +14,15 @@
     "valid forms are f32, f16, bf16, fp8[-e5m2][-a8], w8, w8a8, w4g{32,64,128}[-sym][-a8], "       \
     "w3g{32,64,128}[-sym][-a8], w2g{32,64,128}[-sym][-a8], with an optional "                      \
     "-rtn|-gptq|-awq|-smooth and +TARGET=BASE overrides (TARGET: output, embed, attn, ffn, q, "    \
-    "k, v, o, gate, up, down)"
+    "k, v, o, gate, up, down; or layers LN, LN-M, L* alone or as LN.TENSOR, e.g. +L0-1=w8, "       \
+    "+L5.down=bf16)"
 
 static const char *const method_names[] = {"rtn", "gptq", "awq", "smooth"};
 static const char *const target_names[QB_TGT_COUNT] = {
     [QB_TGT_OUTPUT] = "output", [QB_TGT_EMBED] = "embed", [QB_TGT_ATTN] = "attn",
     [QB_TGT_FFN] = "ffn",       [QB_TGT_Q] = "q",         [QB_TGT_K] = "k",
     [QB_TGT_V] = "v",           [QB_TGT_O] = "o",         [QB_TGT_GATE] = "gate",
-    [QB_TGT_UP] = "up",         [QB_TGT_DOWN] = "down",
+    [QB_TGT_UP] = "up",         [QB_TGT_DOWN] = "down",   [QB_TGT_LAYER] = "",
 };
 
 /* Does [s, s + n) spell word exactly? */
@@ -141,6 +142,206 @@ static int parse_base(const char *s, size_t n, struct qb_qbase *b, int *method, 
     return 0;
 }
 
+/* One override as written: a tensor (or QB_TGT_LAYER: every linear matrix), the layers
+ * lo..hi (-1, -1: without layers) and the text, for messages. */
+struct lay {
+    enum qb_target target;
+    int lo, hi;
+    struct qb_qbase base;
+    const char *text;
+    int n_text;
+};
+#define MAX_RAW 64
+
+static const char *tname(enum qb_target t)
+{
+    return t == QB_TGT_LAYER ? "L*" : target_names[t];
+}
+
+/* The linear matrices (bit k: QB_TGT_Q + k) a target covers. */
+static unsigned kinds_of(enum qb_target t)
+{
+    if (t == QB_TGT_LAYER)
+        return 0x7f;
+    if (t == QB_TGT_ATTN)
+        return 0x0f;
+    if (t == QB_TGT_FFN)
+        return 0x70;
+    return t >= QB_TGT_Q && t <= QB_TGT_DOWN ? 1u << (t - QB_TGT_Q) : 0;
+}
+
+/* A layer number at *p (digits only); advances *p. -1 when there are none or it is too big. */
+static int layer_num(const char **p, const char *end)
+{
+    long v = 0;
+    const char *q = *p;
+    while (q < end && *q >= '0' && *q <= '9' && v < 100000)
+        v = v * 10 + (*q++ - '0');
+    if (q == *p)
+        return -1;
+    *p = q;
+    return (int)(v < 100000 ? v : 100000);
+}
+
+/* Parses the target [o, o + n): "TENSOR", "LN[-M][.TENSOR]" or "L*[.TENSOR]". */
+static int parse_target(const char *o, size_t n, struct lay *out, char *why, size_t cap)
+{
+    const char *p = o, *end = o + n, *dot;
+    memset(out, 0, sizeof *out);
+    out->text = o, out->n_text = (int)n;
+    out->lo = out->hi = -1;
+    out->target = QB_TGT_COUNT;
+    if (n > 0 && o[0] == 'L') {
+        p = o + 1;
+        if (p < end && *p == '*')
+            p++;
+        else if ((out->lo = out->hi = layer_num(&p, end)) < 0) {
+            snprintf(why, cap, "bad layers in '%.*s' (write LN, LN-M or L*)", (int)n, o);
+            return -1;
+        } else if (p < end && *p == '-') {
+            p++;
+            if ((out->hi = layer_num(&p, end)) < 0) {
+                snprintf(why, cap, "bad layer range in '%.*s' (write LN-M)", (int)n, o);
+                return -1;
+            }
+        }
+        if (out->hi >= QB_QSPEC_MAX_LAYERS) {
+            snprintf(why, cap, "layer %d in '%.*s' is beyond L%d", out->hi, (int)n, o,
+                     QB_QSPEC_MAX_LAYERS - 1);
+            return -1;
+        }
+        if (out->hi < out->lo) {
+            snprintf(why, cap, "layer range '%.*s' ends before it starts", (int)n, o);
+            return -1;
+        }
+        if (p == end) {
+            out->target = QB_TGT_LAYER;
+            return 0;
+        }
+        if (*p != '.') {
+            snprintf(why, cap, "bad layers in '%.*s' (write LN, LN-M or L*)", (int)n, o);
+            return -1;
+        }
+        p++;
+    }
+    dot = p;
+    for (int i = 0; i < QB_TGT_COUNT; i++)
+        if (i != QB_TGT_LAYER && is_word(dot, (size_t)(end - dot), target_names[i]))
+            out->target = (enum qb_target)i;
+    if (out->target == QB_TGT_COUNT) {
+        if (dot == o)
+            snprintf(why, cap, "unknown override target '%.*s'", (int)n, o);
+        else
+            snprintf(why, cap,
+                     "unknown tensor '%.*s' in '%.*s' (a layer has attn, ffn, q, k, v, o, gate, "
+                     "up, down)",
+                     (int)(end - dot), dot, (int)n, o);
+        return -1;
+    }
+    if (dot != o && !kinds_of(out->target)) {
+        snprintf(why, cap, "'%s' has no layers: write +%s=BASE", target_names[out->target],
+                 target_names[out->target]);
+        return -1;
+    }
+    return 0;
+}
+
+/* Appends an override without layers; the same target twice is an error. */
+static int add_plain(struct qb_qspec *p, const struct lay *o, char *why, size_t cap)
+{
+    for (int i = 0; i < p->n_overrides; i++)
+        if (p->overrides[i].target == o->target) {
+            snprintf(why, cap, "override target '%s' given twice", tname(o->target));
+            return -1;
+        }
+    if (p->n_overrides == QB_QSPEC_MAX_OVERRIDES) {
+        snprintf(why, cap, "more than %d overrides", QB_QSPEC_MAX_OVERRIDES);
+        return -1;
+    }
+    p->overrides[p->n_overrides].target = o->target;
+    p->overrides[p->n_overrides].base = o->base;
+    p->n_overrides++;
+    return 0;
+}
+
+static int same_base(const struct qb_qbase *a, const struct qb_qbase *b)
+{
+    return a->fmt == b->fmt && a->group == b->group && a->asym == b->asym && a->act == b->act;
+}
+
+/* The override index + 1 that sets every matrix of mask in layer l to one precision, or 0. */
+static int uniform(unsigned char (*cell)[7], const struct lay *ly, int l, unsigned mask)
+{
+    int first = 0;
+    for (int k = 0; k < 7; k++) {
+        if (!(mask >> k & 1))
+            continue;
+        if (!cell[l][k] || (first && !same_base(&ly[first - 1].base, &ly[cell[l][k] - 1].base)))
+            return 0;
+        if (!first)
+            first = cell[l][k];
+    }
+    return first;
+}
+
+/* Lays the layer overrides out canonically after the others: each matrix of each layer set
+ * at most once (else they overlap), then emitted as whole layers, attn/ffn groups and
+ * single tensors, each as ranges of adjacent layers with one precision. */
+static int layout_layers(const struct lay *ly, int n, struct qb_qspec *p, char *why, size_t cap)
+{
+    static const enum qb_target order[] = {QB_TGT_LAYER, QB_TGT_ATTN, QB_TGT_FFN, QB_TGT_Q,
+                                           QB_TGT_K,     QB_TGT_V,    QB_TGT_O,   QB_TGT_GATE,
+                                           QB_TGT_UP,    QB_TGT_DOWN};
+    unsigned char cell[QB_QSPEC_MAX_LAYERS][7];
+    int top = -1;
+    memset(cell, 0, sizeof cell);
+    for (int i = 0; i < n; i++) {
+        unsigned mask = kinds_of(ly[i].target);
+        for (int l = ly[i].lo; l <= ly[i].hi; l++)
+            for (int k = 0; k < 7; k++) {
+                if (!(mask >> k & 1))
+                    continue;
+                if (cell[l][k]) {
+                    const struct lay *a = &ly[cell[l][k] - 1];
+                    snprintf(why, cap, "layer overrides '%.*s' and '%.*s' overlap (layer %d %s)",
+                             a->n_text, a->text, ly[i].n_text, ly[i].text, l,
+                             target_names[QB_TGT_Q + k]);
+                    return -1;
+                }
+                cell[l][k] = (unsigned char)(i + 1);
+            }
+        if (ly[i].hi > top)
+            top = ly[i].hi;
+    }
+    for (size_t g = 0; g < sizeof order / sizeof *order; g++) {
+        unsigned mask = kinds_of(order[g]);
+        for (int l = 0, m; l <= top; l = m + 1) {
+            int b = uniform(cell, ly, l, mask);
+            m = l;
+            if (!b)
+                continue;
+            while (m + 1 <= top && uniform(cell, ly, m + 1, mask) &&
+                   same_base(&ly[b - 1].base, &ly[uniform(cell, ly, m + 1, mask) - 1].base))
+                m++;
+            if (p->n_overrides == QB_QSPEC_MAX_OVERRIDES) {
+                snprintf(why, cap, "more than %d overrides", QB_QSPEC_MAX_OVERRIDES);
+                return -1;
+            }
+            p->overrides[p->n_overrides].target = order[g];
+            p->overrides[p->n_overrides].base = ly[b - 1].base;
+            p->overrides[p->n_overrides].layered = 1;
+            p->overrides[p->n_overrides].lo = l;
+            p->overrides[p->n_overrides].hi = m;
+            p->n_overrides++;
+            for (int j = l; j <= m; j++)
+                for (int k = 0; k < 7; k++)
+                    if (mask >> k & 1)
+                        cell[j][k] = 0;
+        }
+    }
+    return 0;
+}
+
 /* Is method m allowed on base b? */
 static const char *method_conflict(enum qb_method m, const struct qb_qbase *b)
 {
@@ -161,7 +362,9 @@ static const char *method_conflict(enum qb_method m, const struct qb_qbase *b)
 int qb_qspec_parse(const char *s, struct qb_qspec *out)
 {
     struct qb_qspec p;
-    char why[160], canon[2 * QB_QSPEC_MAX];
+    struct lay lays[MAX_RAW];
+    int n_lays = 0;
+    char why[200], canon[2 * QB_QSPEC_MAX];
     const char *plus, *end;
     int method = QB_METHOD_RTN, rc, len;
 
@@ -181,10 +384,10 @@ int qb_qspec_parse(const char *s, struct qb_qspec *out)
     if (conflict)
         return bad_spec(s, conflict);
 
-    /* overrides: +target=base, in the order given */
+    /* overrides: +target=base, in the order given; layer overrides laid out after them */
     while (plus < end) {
         const char *o = plus + 1, *eq, *next = strchr(o, '+');
-        enum qb_target tgt = QB_TGT_COUNT;
+        struct lay cur;
         if (!next)
             next = end;
         eq = memchr(o, '=', (size_t)(next - o));
@@ -192,28 +395,22 @@ int qb_qspec_parse(const char *s, struct qb_qspec *out)
             snprintf(why, sizeof why, "override '+%.*s' is not TARGET=BASE", (int)(next - o), o);
             return bad_spec(s, why);
         }
-        for (int i = 0; i < QB_TGT_COUNT; i++)
-            if (is_word(o, (size_t)(eq - o), target_names[i]))
-                tgt = (enum qb_target)i;
-        if (tgt == QB_TGT_COUNT) {
-            snprintf(why, sizeof why, "unknown override target '%.*s'", (int)(eq - o), o);
+        if (parse_target(o, (size_t)(eq - o), &cur, why, sizeof why) < 0)
             return bad_spec(s, why);
-        }
-        for (int i = 0; i < p.n_overrides; i++)
-            if (p.overrides[i].target == tgt) {
-                snprintf(why, sizeof why, "override target '%s' given twice", target_names[tgt]);
+        if (parse_base(eq + 1, (size_t)(next - eq - 1), &cur.base, NULL, why, sizeof why) < 0)
+            return bad_spec(s, why);
+        if (cur.lo >= 0) {
+            if (n_lays == MAX_RAW) {
+                snprintf(why, sizeof why, "more than %d layer overrides", MAX_RAW);
                 return bad_spec(s, why);
             }
-        if (p.n_overrides == QB_QSPEC_MAX_OVERRIDES) {
-            snprintf(why, sizeof why, "more than %d overrides", QB_QSPEC_MAX_OVERRIDES);
+            lays[n_lays++] = cur;
+        } else if (add_plain(&p, &cur, why, sizeof why) < 0)
             return bad_spec(s, why);
-        }
-        if (parse_base(eq + 1, (size_t)(next - eq - 1), &p.overrides[p.n_overrides].base, NULL, why,
-                       sizeof why) < 0)
-            return bad_spec(s, why);
-        p.overrides[p.n_overrides++].target = tgt;
         plus = next;
     }
+    if (n_lays && layout_layers(lays, n_lays, &p, why, sizeof why) < 0)
+        return bad_spec(s, why);
 
     /* the canonical name must fit the buffers callers size with QB_QSPEC_MAX */
     qb_qspec_format(&p, canon, sizeof canon);
@@ -257,10 +454,18 @@ void qb_qspec_format(const struct qb_qspec *s, char *buf, size_t cap)
     if (s->method != QB_METHOD_RTN && (unsigned)s->method < 4 && n < cap)
         n += (size_t)snprintf(buf + n, cap - n, "-%s", method_names[s->method]);
     for (int i = 0; i < s->n_overrides && i < QB_QSPEC_MAX_OVERRIDES && n < cap; i++) {
-        char base[32];
+        char base[32], lay[32] = "";
         unsigned t = (unsigned)s->overrides[i].target;
+        int lo = s->overrides[i].layered ? s->overrides[i].lo : -1, hi = s->overrides[i].hi;
         qb_qbase_format(&s->overrides[i].base, base, sizeof base);
-        n += (size_t)snprintf(buf + n, cap - n, "+%s=%s", t < QB_TGT_COUNT ? target_names[t] : "?",
+        if (lo >= 0 && hi > lo)
+            snprintf(lay, sizeof lay, "L%d-%d%s", lo, hi, t == QB_TGT_LAYER ? "" : ".");
+        else if (lo >= 0)
+            snprintf(lay, sizeof lay, "L%d%s", lo, t == QB_TGT_LAYER ? "" : ".");
+        n += (size_t)snprintf(buf + n, cap - n, "+%s%s=%s", lay,
+                              t >= QB_TGT_COUNT              ? "?"
+                              : lo >= 0 && t == QB_TGT_LAYER ? ""
+                                                             : tname((enum qb_target)t),
                               base);
     }
 }
@@ -270,11 +475,46 @@ const struct qb_qbase *qb_qspec_for(const struct qb_qspec *s, enum qb_target ten
     const struct qb_qbase *b = &s->base;
     for (int i = 0; i < s->n_overrides && i < QB_QSPEC_MAX_OVERRIDES; i++) {
         enum qb_target t = s->overrides[i].target;
-        if (t == tensor || (t == QB_TGT_ATTN && tensor >= QB_TGT_Q && tensor <= QB_TGT_O) ||
-            (t == QB_TGT_FFN && tensor >= QB_TGT_GATE && tensor <= QB_TGT_DOWN))
+        if (s->overrides[i].layered)
+            continue;
+        if (t == tensor ||
+            (kinds_of(tensor) && (kinds_of(t) & kinds_of(tensor)) == kinds_of(tensor)))
             b = &s->overrides[i].base;
     }
     return b;
+}
+
+const struct qb_qbase *qb_qspec_for_layer(const struct qb_qspec *s, int64_t l,
+                                          enum qb_target tensor)
+{
+    unsigned want = kinds_of(tensor);
+    for (int i = 0; i < s->n_overrides && i < QB_QSPEC_MAX_OVERRIDES; i++)
+        if (s->overrides[i].layered && l >= s->overrides[i].lo && l <= s->overrides[i].hi && want &&
+            (kinds_of(s->overrides[i].target) & want) == want)
+            return &s->overrides[i].base;
+    return qb_qspec_for(s, tensor);
+}
+
+int qb_qspec_max_layer(const struct qb_qspec *s)
+{
+    int top = -1;
+    for (int i = 0; i < s->n_overrides && i < QB_QSPEC_MAX_OVERRIDES; i++)
+        if (s->overrides[i].layered && s->overrides[i].hi > top)
+            top = s->overrides[i].hi;
+    return top;
+}
+
+int qb_qspec_check_layers(const struct qb_qspec *s, int64_t n_layers)
+{
+    int top = qb_qspec_max_layer(s);
+    char name[QB_QSPEC_MAX];
+    if (top < n_layers)
+        return 0;
+    qb_qspec_format(s, name, sizeof name);
+    return qb_err(
+        QB_EINVAL,
+        "config '%s' names layer %d but the model has %lld layers (L0-%lld); " VALID_FORMS, name,
+        top, (long long)n_layers, (long long)n_layers - 1);
 }
 
 int qb_qspec_unties_head(const struct qb_qspec *s)

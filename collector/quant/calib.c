@@ -417,7 +417,7 @@ static int is_int(enum qb_fmt f)
 static const struct qb_qbase *base_of(const struct work *W, int i)
 {
     static const struct qb_qbase f32 = {.fmt = QB_FMT_F32};
-    return W->cal->fold_only ? &f32 : qb_qspec_for(&W->qm->spec, lin_target[i]);
+    return W->cal->fold_only ? &f32 : qb_qspec_for_layer(&W->qm->spec, W->l, lin_target[i]);
 }
 
 /* Makes cur[i] final: round-to-nearest of the working copy, or GPTQ with h (cols, cols)

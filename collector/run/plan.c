@@ -475,6 +475,52 @@ static int parse_spec(const struct ctx *c, const char *key, const struct node *v
     return 0;
 }
 
+/* sensitivity: {config, slice, granularity, keep, budgets} */
+static int read_sensitivity(const struct ctx *c, const struct node *v, struct qb_plan *p)
+{
+    static const char *const names[] = {"config", "slice", "granularity", "keep", "budgets"};
+    const struct node *f[5];
+    struct qb_plan_config pc;
+    int rc;
+    if (v->kind != N_MAP)
+        return FAIL(v,
+                    "'sensitivity' must be a map {config, slice, granularity, keep, budgets}, "
+                    "not %s",
+                    kind_name(v));
+    if ((rc = read_map(c, v, "'sensitivity'", names, 5, f)) < 0)
+        return rc;
+    if (!f[0])
+        return FAIL(v, "'sensitivity' needs a 'config' (the low-bit config to scan)");
+    if ((rc = parse_spec(c, "sensitivity.config", f[0], &pc)) < 0)
+        return rc;
+    memcpy(p->sens.config, pc.name, sizeof pc.name);
+    if (f[1] && (rc = get_string(c, "sensitivity.slice", f[1], &p->sens.slice)) < 0)
+        return rc;
+    if (!f[1] && !p->settings.calibration.file)
+        return FAIL(v, "'sensitivity' needs a 'slice' of the suite, or the plan's 'calibration'");
+    if (f[2] && (f[2]->kind != N_SCALAR || is_null(f[2]) ||
+                 (strcmp(f[2]->s, "tensor") && strcmp(f[2]->s, "layer"))))
+        return FAIL(f[2], "'sensitivity.granularity' must be tensor or layer");
+    p->sens.by_layer = f[2] && !strcmp(f[2]->s, "layer");
+    if (f[3]) {
+        if ((rc = parse_spec(c, "sensitivity.keep", f[3], &pc)) < 0)
+            return rc;
+        memcpy(p->sens.keep, pc.name, sizeof pc.name);
+    }
+    if (f[4] && (f[4]->kind != N_SEQ || f[4]->n == 0 || f[4]->n > 8))
+        return FAIL(f[4], "'sensitivity.budgets' must be a list of 1 to 8 percents");
+    for (size_t i = 0; f[4] && i < f[4]->n; i++) {
+        double d;
+        if ((rc = get_number(c, "sensitivity.budgets", f[4]->kid[i], &d)) < 0)
+            return rc;
+        if (!(d > 0 && d <= 100))
+            return FAIL(f[4]->kid[i], "'sensitivity.budgets' holds %s; percents lie in (0, 100]",
+                        f[4]->kid[i]->s);
+        p->sens.budgets[p->sens.n_budgets++] = d;
+    }
+    return 0;
+}
+
 static int read_configs(const struct ctx *c, const struct node *v, const struct node *base,
                         struct qb_plan *p)
 {
@@ -673,12 +719,14 @@ enum {
     K_DEVICE,
     K_SHARDS,
     K_FLIPS,
+    K_SENSITIVITY,
     K_COUNT
 };
 static const char *const plan_keys[K_COUNT] = {
-    "title",   "question", "models",   "tokenizer",  "suite",   "prompt_template", "calibration",
-    "configs", "baseline", "latency",  "tolerances", "traffic", "policy",          "threads",
-    "name",    "db",       "template", "output",     "device",  "shards",          "flips",
+    "title",       "question", "models",   "tokenizer",   "suite",      "prompt_template",
+    "calibration", "configs",  "baseline", "latency",     "tolerances", "traffic",
+    "policy",      "threads",  "name",     "db",          "template",   "output",
+    "device",      "shards",   "flips",    "sensitivity",
 };
 
 static int read_plan(const struct ctx *c, const struct node *root, struct qb_plan *p)
@@ -753,6 +801,8 @@ static int read_plan(const struct ctx *c, const struct node *root, struct qb_pla
             return FAIL(v[K_DEVICE], "%s", qb_errmsg());
     }
     if (v[K_SHARDS] && (rc = read_shards(c, v[K_SHARDS], p)) < 0)
+        return rc;
+    if (v[K_SENSITIVITY] && (rc = read_sensitivity(c, v[K_SENSITIVITY], p)) < 0)
         return rc;
     return 0;
 }
@@ -836,6 +886,7 @@ void qb_plan_free(struct qb_plan *p)
     free(p->name);
     free(p->db);
     free(p->output);
+    free(p->sens.slice);
     free(p);
 }
 

@@ -67,6 +67,16 @@ struct qb_plan {
     /* shards.probe: the shard that measures latency and memory in a sharded run (default 0),
      * or -1 for `probe: job` (a separate `qbrief run PLAN --probe`; docs/distributed.md) */
     int64_t probe_shard;
+    /* sensitivity: {config, slice, granularity, keep, budgets} (docs/sensitivity.md): a scan
+     * of config before the run, on the suite's slice (or, without one, the calibration
+     * text), whose mixed candidates join the configs. config[0] == 0 when absent. */
+    struct {
+        char config[QB_QSPEC_MAX], keep[QB_QSPEC_MAX]; /* canonical; keep "" = w8 */
+        char *slice;                                   /* NULL: the calibration text */
+        int by_layer;
+        int n_budgets; /* 0: the scan's defaults */
+        double budgets[8];
+    } sens;
 };
 
 /* Reads and validates the plan at path. On success *out owns a new plan (free with

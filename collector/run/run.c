@@ -885,6 +885,9 @@ static int check_inputs(struct run_ctx *c)
     if (!m->tok)
         return qb_err(QB_EINVAL, "'%s': the model has no tokenizer; pass --tokenizer FILE",
                       m->path);
+    for (int64_t i = 0; i < c->n_cfg; i++) /* a layer override beyond the model */
+        if ((rc = qb_qspec_check_layers(&c->specs[i], m->cfg.n_layers)) < 0)
+            return qb_err_prefix(rc, "'%s'", m->path);
     if (c->dv.on_device)
         say(c, QB_RUN_EV_NOTE, -1, NULL, "evaluating, timing and measuring memory on %s",
             c->dv.desc);
@@ -1554,4 +1557,9 @@ out:
         *st_out = c.st;
     run_release(&c);
     return rc;
+}
+
+int qb_run_model_sha256(const char *path, char out[65])
+{
+    return model_sha256(path, out);
 }

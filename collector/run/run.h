@@ -182,6 +182,10 @@ struct qb_run_stats {
     int64_t n_latency_configs;
 };
 
+/* The sha256 a run records for the model at path (a file, or a Hugging Face directory's
+ * config.json and .safetensors files in name order). */
+int qb_run_model_sha256(const char *path, char out[65]);
+
 /* Runs o into the store; st (may be NULL) receives counts. 0 or a negative QB_E* code. */
 int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st);
 

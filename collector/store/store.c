@@ -3,6 +3,7 @@
  * struct qb_store; migrations[] is the schema's history and must only ever be appended to. */
 #include "collector/store/store.h"
 
+#include "collector/store/store_int.h"
 #include "kernels/base/err.h"
 
 #include <errno.h>
@@ -186,6 +187,48 @@ static const char *const migrations[] = {
     "  machine_json TEXT CHECK (machine_json IS NULL OR json_valid(machine_json)),\n"
     "  source TEXT,\n"
     "  UNIQUE (run_id, shard_index)\n"
+    ") STRICT;\n",
+    /* 6: sensitivity scans (collector/store/store_sens.h): one quantized unit at a time, the
+     * rest at the baseline; each scan with its provenance, each unit's damage. Not tied to a
+     * run (a scan may come before one); merging shard stores skips these tables. */
+    "CREATE TABLE sens_scans (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  model_sha256 TEXT NOT NULL CHECK (length(model_sha256) = 64),\n"
+    "  model_path TEXT NOT NULL,\n"
+    "  config TEXT NOT NULL CHECK (config <> ''),\n"
+    "  baseline TEXT NOT NULL CHECK (baseline <> ''),\n"
+    "  keep TEXT NOT NULL CHECK (keep <> ''),\n"
+    "  granularity TEXT NOT NULL CHECK (granularity IN ('tensor', 'layer')),\n"
+    "  source TEXT NOT NULL CHECK (source IN ('calib', 'suite')),\n"
+    "  source_path TEXT NOT NULL,\n"
+    "  source_sha256 TEXT NOT NULL CHECK (length(source_sha256) = 64),\n"
+    "  slice TEXT,\n"
+    "  n_sequences INTEGER NOT NULL CHECK (n_sequences >= 0),\n"
+    "  n_positions INTEGER NOT NULL CHECK (n_positions >= 0),\n"
+    "  base_accuracy REAL,\n"
+    "  config_kl REAL,\n"
+    "  config_accuracy REAL,\n"
+    "  topk INTEGER CHECK (topk >= 0),\n"
+    "  topk_summed_kl REAL,\n"
+    "  topk_measured_kl REAL,\n"
+    "  seconds REAL CHECK (seconds >= 0),\n"
+    "  threads INTEGER,\n"
+    "  host TEXT,\n"
+    "  run_name TEXT,\n"
+    "  candidates_json TEXT CHECK (candidates_json IS NULL OR json_valid(candidates_json)),\n"
+    "  created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))\n"
+    ") STRICT;\n"
+    "CREATE TABLE sens_units (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  scan_id INTEGER NOT NULL REFERENCES sens_scans(id) ON DELETE CASCADE,\n"
+    "  unit TEXT NOT NULL CHECK (unit <> ''),\n"
+    "  layer INTEGER CHECK (layer >= 0),\n"
+    "  tensor TEXT NOT NULL,\n"
+    "  rank INTEGER NOT NULL CHECK (rank >= 1),\n"
+    "  mean_kl REAL,\n"
+    "  accuracy REAL,\n"
+    "  extra_bytes INTEGER,\n"
+    "  UNIQUE (scan_id, unit)\n"
     ") STRICT;\n",
 };
 /* clang-format on */
@@ -1840,4 +1883,9 @@ int qb_store_put_shard(struct qb_store *s, int64_t run_id, const struct qb_store
     bind_text(st, 8, sh->host);
     bind_text(st, 9, sh->machine_json);
     return step_done(s, st, "recording the shard");
+}
+
+sqlite3 *qb_store_sqlite(struct qb_store *s)
+{
+    return s ? s->db : NULL;
 }

@@ -73,6 +73,8 @@
  *        probe 0|1 (it measures latency and memory), host, machine_json, source (the file
  *        a merged store took it from; NULL in the shard's own store), UNIQUE(run_id,
  *        shard_index)) (v5): see collector/store/store_merge.h and docs/distributed.md
+ *   sens_scans, sens_units (v6): sensitivity scans and their units, written and read by
+ *        collector/store/store_sens.h (which documents the columns); not merged
  *
  * Errors: every function that can fail returns 0 or a negative QB_E* code and sets the
  * message, which names the database path. Constraint failures (a duplicate, a bad kind, a
@@ -89,7 +91,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QB_STORE_SCHEMA_VERSION 5
+#define QB_STORE_SCHEMA_VERSION 6
 
 struct qb_store;
 

@@ -112,13 +112,15 @@ if command -v sqlite3 >/dev/null; then
     sqlite3 "$TMP/v3.db" "ALTER TABLE runs DROP COLUMN device; ALTER TABLE runs DROP COLUMN device_json;
         ALTER TABLE latency_samples DROP COLUMN host; ALTER TABLE latency_samples DROP COLUMN device;
         ALTER TABLE memory DROP COLUMN host; ALTER TABLE memory DROP COLUMN device; DROP TABLE shards;
-        PRAGMA user_version = 3"
+        DROP TABLE sens_units; DROP TABLE sens_scans; PRAGMA user_version = 3"
     [ "$(sqlite3 "$TMP/v3.db" 'PRAGMA user_version')" = 3 ] && ok "a version 3 store made" || fail "a version 3 store made"
     expect_exit "brief reads a version 3 store" 0 "$QBRIEF" brief --db "$TMP/v3.db" -o "$TMP/v3.md" --template review
     [ "$(sqlite3 "$TMP/v3.db" 'PRAGMA user_version')" = 3 ] && ok "reading leaves version 3" || fail "reading leaves version 3"
     grep -q "on the CPU, " "$TMP/v3.md" && ok "a version 3 run was measured on the CPU" || fail "a version 3 run was measured on the CPU" "$(grep -n 'on the' "$TMP/v3.md" | head -3)"
     expect_exit "a run resumes a version 3 store" 0 "$QBRIEF" run --model "$G" --suite "$SUITE" --configs f32,w4g32 --db "$TMP/v3.db" --no-latency --no-memory
-    [ "$(sqlite3 "$TMP/v3.db" 'PRAGMA user_version')" = 5 ] && ok "the run upgrades it to version 5" || fail "the run upgrades it to version 5"
+    # the current version: what this qbrief writes into a store of its own (the first run's)
+    cur=$(sqlite3 "$TMP/dev.db" 'PRAGMA user_version')
+    [ "$(sqlite3 "$TMP/v3.db" 'PRAGMA user_version')" = "$cur" ] && ok "the run upgrades it to the current version ($cur)" || fail "the run upgrades it to the current version ($cur)"
     sqlite3 "$TMP/v3.db" "select device, host from memory" >/dev/null 2>&1 && [ -z "$(sqlite3 "$TMP/v3.db" 'select device from runs')" ] \
         && ok "version 4 columns exist, NULL in older rows" || fail "version 4 columns exist, NULL in older rows"
 else

@@ -323,14 +323,21 @@ static void test_bad_specs(void)
         {"w4g128++output=w8", "not TARGET=BASE"},
         {"+output=w8", NULL},
         {"w4g128-gptq+Output=w8", "unknown override target"},
-        {"f32+q=f16+k=f16+v=f16+o=f16+gate=f16+up=f16+down=f16+embed=f16+output=f16",
-         "more than 8 overrides"},
         {"w4g128-sym-a8-smooth+q=w4g128-sym-a8+k=w4g128-sym-a8+v=w4g128-sym-a8+o=w4g128-sym-a8"
          "+gate=w4g128-sym-a8+up=w4g128-sym-a8+down=w4g128-sym-a8",
          "more than 127"},
     };
     for (int i = 0; i < N_OF(bad); i++)
         expect_bad(bad[i].s, bad[i].why);
+
+    /* more overrides than QB_QSPEC_MAX_OVERRIDES: 33 layer ranges that cannot merge */
+    {
+        char many[512];
+        size_t n = (size_t)snprintf(many, sizeof many, "f32");
+        for (int l = 0; l <= QB_QSPEC_MAX_OVERRIDES; l++)
+            n += (size_t)snprintf(many + n, sizeof many - n, "+L%d.q=%s", l, l % 2 ? "f16" : "w8");
+        expect_bad(many, "more than 32 overrides");
+    }
 
     /* the bare unknown form reads exactly as documented */
     struct qb_qspec q;

@@ -531,6 +531,7 @@ static long sweep(const char *base, int n_base, int n_work, const char *label)
     "ALTER TABLE latency_samples DROP COLUMN host; "                                               \
     "ALTER TABLE latency_samples DROP COLUMN device; ALTER TABLE memory DROP COLUMN host; "        \
     "ALTER TABLE memory DROP COLUMN device; DROP TABLE run_locks; DROP TABLE shards; "             \
+    "DROP TABLE sens_units; DROP TABLE sens_scans; "                                               \
     "PRAGMA user_version = 2"
 
 static void test_fault_sweep(void)
