@@ -60,5 +60,6 @@ int cmd_bench_kernels(int argc, char **argv);
 int cmd_brief(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
 int cmd_slurm(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

@@ -142,6 +142,20 @@ const struct command qb_commands[] = {
      "  --db OUT.db         the merged store (default: DIR/merged.db)\n"
      "  -o BRIEF            the brief (default: the plan's output, else brief.pdf)\n"
      "  --dry-run           print the scripts and the sbatch commands; write nothing\n"},
+    {"export", cmd_export, "write a model in one config as GGUF for llama.cpp, weights exact",
+     "usage: qbrief export MODEL --config SPEC -o OUT.gguf [--tokenizer FILE]\n"
+     "                    [--calib FILE [--calib-seqs N] [--calib-len N]]\n"
+     "\n"
+     "Writes exactly the weights qbrief runs in SPEC: f32/f16/bf16 as themselves, w4gN-sym as\n"
+     "Q4_0, w4gN as Q4_1, w8 as Q8_0 when its row scales are f16 values; a config no ggml type\n"
+     "holds exactly (fp8, int3, int2, rows not whole 32-blocks) is refused with the nearest\n"
+     "one that exports (docs/interop.md).\n"
+     "  --config SPEC     the config (docs/configs.md)\n"
+     "  -o, --output F    the GGUF file (written to F.tmp, then renamed)\n"
+     "  --tokenizer F     tokenizer to use instead of the model's own\n"
+     "  --calib FILE      calibration text for -gptq, -awq and -smooth configs; --calib-seqs\n"
+     "                    and --calib-len as the run's plan had them (calibration: sequences,\n"
+     "                    seq_len) so that the export holds the weights that run measured\n"},
 };
 const int qb_n_commands = sizeof qb_commands / sizeof qb_commands[0];
 
