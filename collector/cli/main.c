@@ -156,6 +156,22 @@ const struct command qb_commands[] = {
      "  --calib FILE      calibration text for -gptq, -awq and -smooth configs; --calib-seqs\n"
      "                    and --calib-len as the run's plan had them (calibration: sequences,\n"
      "                    seq_len) so that the export holds the weights that run measured\n"},
+    {"import", cmd_import, "record lm-eval samples or a llama-bench table in a run, as imported",
+     "usage: qbrief import lm-eval SAMPLES.jsonl... --db D --run R --config NAME [--baseline]\n"
+     "                    [--metric M] [--filter F] [--slice-field FIELD] [--task T]\n"
+     "       qbrief import llama-bench FILE.json|.jsonl|.sql --db D --run R --config NAME\n"
+     "\n"
+     "Adds what another tool measured to run R as config NAME, labelled imported with each\n"
+     "file's sha256; all files or nothing (docs/interop.md).\n"
+     "  lm-eval       --log_samples output: one item per (task, doc_id), sliced by task;\n"
+     "                the same item imported for two configs must have the same hashes\n"
+     "  llama-bench   -o json, jsonl or sql: pp/tg speeds as latency on their device\n"
+     "  --baseline    NAME is the reference the other configs are compared with on these\n"
+     "                items\n"
+     "  --metric M    the 0/1 metric that is correctness (default acc, acc_norm, exact_match)\n"
+     "  --filter F    keep the samples of filter F (lm-eval logs one per filter)\n"
+     "  --slice-field FIELD  slice TASK/doc[FIELD] instead of TASK\n"
+     "  --task T      the task, when the file is not named samples_TASK_DATE.jsonl\n"},
 };
 const int qb_n_commands = sizeof qb_commands / sizeof qb_commands[0];
 

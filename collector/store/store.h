@@ -73,6 +73,10 @@
  *        probe 0|1 (it measures latency and memory), host, machine_json, source (the file
  *        a merged store took it from; NULL in the shard's own store), UNIQUE(run_id,
  *        shard_index)) (v5): see collector/store/store_merge.h and docs/distributed.md
+ *   imports(id, run_id, config_id -> configs CASCADE, kind lm-eval|llama-bench, source, sha256,
+ *        n_rows, baseline 0|1, device, imported_at), import_suites(run_id, suite_id),
+ *        import_items(item_id -> items, doc_hash, prompt_hash, target_hash) (v6): results qbrief
+ *        was given, not measured; see collector/store/store_import.h and docs/interop.md
  *
  * Errors: every function that can fail returns 0 or a negative QB_E* code and sets the
  * message, which names the database path. Constraint failures (a duplicate, a bad kind, a
@@ -89,7 +93,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QB_STORE_SCHEMA_VERSION 5
+#define QB_STORE_SCHEMA_VERSION 6
 
 struct qb_store;
 
