@@ -1,6 +1,7 @@
 /* analyze_import: what the run was given rather than measured (collector/store/store_import.h).
  * An imported config keeps its place in every table and chart, but its name carries the label
- * "[imported: KIND sha256 PREFIX, ...]" with the files it came from, so that wherever the brief
+ * "[imported] NAME (KIND sha256 PREFIX, ...)" with the files it came from (the mark first,
+ * where a chart shortens a long name), so that wherever the brief
  * shows it a reader can tell it from what qbrief measured. An imported --baseline config is
  * the reference of the imported items, which the run's own baseline has no results on
  * (analyze_cells.c). */
@@ -36,6 +37,12 @@ static int on_import(void *ctx, const struct qb_store_import *im)
     }
     g_string_append_printf(g, "%s%s sha256 %.8s", g->len ? ", " : "", im->kind,
                            im->sha256 ? im->sha256 : "?");
+    if (im->device && *im->device)
+        an_warn(x,
+                "config '%s': its latency was imported from %s (sha256 %.12s...), timed by "
+                "another tool on %s, not by qbrief on this machine",
+                x->a->configs[c].spec, im->source ? im->source : "?",
+                im->sha256 ? im->sha256 : "?", im->device);
     return 0;
 }
 
@@ -54,7 +61,7 @@ int an_load_imports(struct an *x)
     g_hash_table_iter_init(&it, p.labels);
     while (rc == 0 && g_hash_table_iter_next(&it, &k, &v)) {
         struct qb_an_config *c = &x->a->configs[GPOINTER_TO_SIZE(k) - 1];
-        char *label = g_strdup_printf("%s [imported: %s]", c->spec, ((GString *)v)->str);
+        char *label = g_strdup_printf("[imported] %s (%s)", c->spec, ((GString *)v)->str);
         g_free(c->spec);
         c->spec = label;
     }

@@ -86,7 +86,7 @@ struct an {
  * over them, its items and the result matrix, its calibration rows */
 int an_load_run(struct an *x, const char *run_name);
 int an_read_settings(struct an *x, const struct qb_an_opts *o);
-/* analyze_import.c: labels imported configs "[imported: KIND sha256 ...]" and finds the
+/* analyze_import.c: labels imported configs "[imported] NAME (KIND sha256 ...)", finds the
  * imported baseline; after an_load_configs */
 int an_load_imports(struct an *x);
 /* analyze_configs.c: configs in ladder order, the baseline found */
