@@ -41,8 +41,8 @@ static int on_import(void *ctx, const struct qb_store_import *im)
         an_warn(x,
                 "config '%s': its latency was imported from %s (sha256 %.12s...), timed by "
                 "another tool on %s, not by qbrief on this machine",
-                x->a->configs[c].spec, im->source ? im->source : "?",
-                im->sha256 ? im->sha256 : "?", im->device);
+                x->a->configs[c].spec, im->source ? im->source : "?", im->sha256 ? im->sha256 : "?",
+                im->device);
     return 0;
 }
 

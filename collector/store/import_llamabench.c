@@ -82,9 +82,8 @@ static int one_record(struct lb *x, json_t *o, int64_t line)
     if (!(t.ts = malloc((size_t)t.n_ts * sizeof *t.ts)))
         return qb_err(QB_ENOMEM, "out of memory");
     for (int64_t i = 0; i < t.n_ts; i++) {
-        json_t *v = json_is_array(smp) && json_array_size(smp) > 0
-                        ? json_array_get(smp, (size_t)i)
-                        : json_object_get(o, "avg_ts");
+        json_t *v = json_is_array(smp) && json_array_size(smp) > 0 ? json_array_get(smp, (size_t)i)
+                                                                   : json_object_get(o, "avg_ts");
         t.ts[i] = json_is_number(v) ? json_number_value(v) : NAN;
         if (!(t.ts[i] > 0) || !isfinite(t.ts[i])) {
             free(t.ts);
@@ -281,14 +280,13 @@ static int read_sql(struct lb *x, const char *text, size_t n)
                 json_object_set_new(o, name, json_real(sqlite3_column_double(st, c)));
                 break;
             case SQLITE_TEXT:
-                json_object_set_new(o, name,
-                                    json_string((const char *)sqlite3_column_text(st, c)));
+                json_object_set_new(o, name, json_string((const char *)sqlite3_column_text(st, c)));
                 break;
             default: break;
             }
         }
-        rc = one_record(x, o, rowid < (int64_t)line_of->len ? g_array_index(line_of, int64_t, rowid)
-                                                           : 1);
+        rc = one_record(x, o,
+                        rowid < (int64_t)line_of->len ? g_array_index(line_of, int64_t, rowid) : 1);
         json_decref(o);
     }
 out:
@@ -308,9 +306,10 @@ static int put(struct qb_store *s, int64_t run, int64_t cfg, struct lb *x,
     l->device = x->device;
     l->batch = 1;
     if ((rc = qb_store_put_latency(s, run, cfg, l)) < 0)
-        return qb_err(rc, "'%s':%lld: a second test of %lld prompt and %lld generated tokens for "
-                          "this config (llama-bench settings such as threads differ?): import "
-                          "one setting per config",
+        return qb_err(rc,
+                      "'%s':%lld: a second test of %lld prompt and %lld generated tokens for "
+                      "this config (llama-bench settings such as threads differ?): import "
+                      "one setting per config",
                       x->path, (long long)line, (long long)l->prompt_len, (long long)l->gen_len);
     (*rows)++;
     return 0;
@@ -328,9 +327,16 @@ static int write_tests(struct qb_store *s, int64_t run, int64_t cfg, struct lb *
         const struct test *p = &t[i];
         if (p->n_prompt > 0 && p->n_gen > 0) {
             for (int64_t r = 0; r < p->n_ts; r++) {
-                struct qb_store_latency l = {p->n_prompt, p->n_gen, 1, r, NAN, NAN,
+                struct qb_store_latency l = {p->n_prompt,
+                                             p->n_gen,
+                                             1,
+                                             r,
+                                             NAN,
+                                             NAN,
                                              1000.0 * (double)(p->n_prompt + p->n_gen) / p->ts[r],
-                                             NAN, NULL, NULL};
+                                             NAN,
+                                             NULL,
+                                             NULL};
                 if ((rc = put(s, run, cfg, x, &l, p->line, rows)) < 0)
                     return rc;
             }
@@ -344,8 +350,9 @@ static int write_tests(struct qb_store *s, int64_t run, int64_t cfg, struct lb *
                 continue;
             for (int64_t r = 0; r < p->n_ts && r < g->n_ts; r++) {
                 double ttft = 1000.0 * (double)p->n_prompt / p->ts[r], tpot = 1000.0 / g->ts[r];
-                struct qb_store_latency l = {p->n_prompt, g->n_gen, 1, r, ttft, tpot,
-                                             ttft + (double)g->n_gen * tpot, g->ts[r], NULL, NULL};
+                struct qb_store_latency l = {
+                    p->n_prompt, g->n_gen, 1,   r, ttft, tpot, ttft + (double)g->n_gen * tpot,
+                    g->ts[r],    NULL,     NULL};
                 if ((rc = put(s, run, cfg, x, &l, g->line, rows)) < 0)
                     return rc;
             }
@@ -360,8 +367,8 @@ static int write_tests(struct qb_store *s, int64_t run, int64_t cfg, struct lb *
     for (int64_t j = 0; j < n && rows && *rows == 0; j++) /* only tg tests */
         for (int64_t r = 0; t[j].n_prompt == 0 && r < t[j].n_ts; r++) {
             double tpot = 1000.0 / t[j].ts[r];
-            struct qb_store_latency l = {0,    t[j].n_gen, 1,           r,   NAN, tpot,
-                                         (double)t[j].n_gen * tpot, t[j].ts[r], NULL, NULL};
+            struct qb_store_latency l = {
+                0, t[j].n_gen, 1, r, NAN, tpot, (double)t[j].n_gen * tpot, t[j].ts[r], NULL, NULL};
             if ((rc = put(s, run, cfg, x, &l, t[j].line, rows)) < 0)
                 return rc;
         }
@@ -372,8 +379,8 @@ static int parse_file(struct lb *x, const char *text, size_t n)
 {
     const char *ext = strrchr(x->path, '.');
     size_t skip = 0;
-    while (skip < n && (text[skip] == ' ' || text[skip] == '\n' || text[skip] == '\r' ||
-                        text[skip] == '\t'))
+    while (skip < n &&
+           (text[skip] == ' ' || text[skip] == '\n' || text[skip] == '\r' || text[skip] == '\t'))
         skip++;
     if (skip == n)
         return qb_err(QB_EINVAL, "'%s': empty file", x->path);

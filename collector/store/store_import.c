@@ -182,8 +182,8 @@ int qb_import_record(struct qb_store *s, int64_t run_id, int64_t config_id, cons
     return rc;
 }
 
-int qb_import_item_hashes(struct qb_store *s, int64_t item_id, const char *const hash[3],
-                          int *same, char have[3][65])
+int qb_import_item_hashes(struct qb_store *s, int64_t item_id, const char *const hash[3], int *same,
+                          char have[3][65])
 {
     sqlite3_stmt *st = NULL;
     int rc;

@@ -43,10 +43,10 @@ struct qb_import_opts {
 };
 
 struct qb_import_summary {
-    int64_t rows;    /* items (lm-eval) or latency samples (llama-bench) written */
-    int64_t skipped; /* llama-bench tests with n_depth > 0 (no qbrief equivalent), or lm-eval
-                        samples of another filter */
-    char sha256[65]; /* of the last file */
+    int64_t rows;     /* items (lm-eval) or latency samples (llama-bench) written */
+    int64_t skipped;  /* llama-bench tests with n_depth > 0 (no qbrief equivalent), or lm-eval
+                         samples of another filter */
+    char sha256[65];  /* of the last file */
     char device[256]; /* llama-bench: the device as recorded */
 };
 
@@ -81,8 +81,8 @@ int qb_import_record(struct qb_store *s, int64_t run_id, int64_t config_id, cons
                      const char *device);
 /* The hashes of an imported item: recorded the first time, compared afterwards (*same 0 and
  * the stored ones in have[3][65] when they differ). */
-int qb_import_item_hashes(struct qb_store *s, int64_t item_id, const char *const hash[3],
-                          int *same, char have[3][65]);
+int qb_import_item_hashes(struct qb_store *s, int64_t item_id, const char *const hash[3], int *same,
+                          char have[3][65]);
 /* sha256 (64 hex + NUL) of a file's bytes; QB_EIO naming it. */
 int qb_import_sha256(const char *path, char out[65]);
 
