@@ -311,9 +311,16 @@ static int bench(struct qb_store *s, const char *cfg, const char *path)
     return qb_import_llamabench(s, &o, path, &sum);
 }
 
+static char lat_device[256];
+
+/* The first sample; its strings are borrowed during the call, so the device is copied. */
 static int first_lat(void *ctx, const struct qb_store_latency *l)
 {
-    *(struct qb_store_latency *)ctx = *l;
+    struct qb_store_latency *out = ctx;
+    *out = *l;
+    snprintf(lat_device, sizeof lat_device, "%s", l->device ? l->device : "");
+    out->device = lat_device;
+    out->host = NULL;
     return 1;
 }
 
