@@ -153,6 +153,49 @@ static void test_demo_f32(void)
 {
     roundtrip(demo, "f32", QB_GGML_F32);
 }
+
+/* What llama.cpp reads: the demo's rotate-half q/k rows in interleaved order, row
+ * h*hd + 2i + j of the file = row h*hd + j*hd/2 + i of the model (convert_hf_to_gguf's
+ * permute), v unchanged, and the key that lets qbrief undo it. */
+static void test_demo_qk_permuted(void)
+{
+    struct qb_qspec spec;
+    struct qb_qmodel *qm = NULL;
+    struct qb_gguf *g = NULL;
+    const char *rope;
+    size_t rope_len = 0;
+    char path[512];
+    const int64_t hd = demo->cfg.head_dim, dim = demo->cfg.dim;
+    snprintf(path, sizeof path, "%s/perm.gguf", check_tmpdir());
+    CHECK(demo->cfg.rope_style == QB_ROPE_HALF);
+    CHECK(qb_qspec_parse("f32", &spec) == 0 && qb_qmodel_new(demo, &spec, &qm) == 0);
+    CHECK(qm && qb_gguf_export(qm, path, NULL, 0) == 0);
+    CHECK(qb_gguf_open(path, &g) == 0);
+    if (g) {
+        const struct qb_gguf_tensor *q = qb_gguf_find_tensor(g, "blk.1.attn_q.weight");
+        const struct qb_gguf_tensor *k = qb_gguf_find_tensor(g, "blk.1.attn_k.weight");
+        const struct qb_gguf_tensor *v = qb_gguf_find_tensor(g, "blk.1.attn_v.weight");
+        int same_q = q != NULL, same_k = k != NULL;
+        for (int64_t r = 0; q && r < demo->cfg.n_heads * hd; r++) {
+            int64_t h = r / hd, i = (r % hd) / 2, j = r % 2;
+            same_q &=
+                !memcmp((const float *)q->data + r * dim,
+                        demo->layers[1].wq + (h * hd + j * hd / 2 + i) * dim, (size_t)dim * 4);
+        }
+        for (int64_t r = 0; k && r < demo->cfg.n_kv_heads * hd; r++) {
+            int64_t h = r / hd, i = (r % hd) / 2, j = r % 2;
+            same_k &=
+                !memcmp((const float *)k->data + r * dim,
+                        demo->layers[1].wk + (h * hd + j * hd / 2 + i) * dim, (size_t)dim * 4);
+        }
+        CHECK(same_q && same_k);
+        CHECK(v && !memcmp(v->data, demo->layers[1].wv, (size_t)(v->n_elements * 4)));
+        CHECK(qb_gguf_get_str(g, "qbrief.source_rope", &rope, &rope_len) == 1 && rope_len == 4 &&
+              !memcmp(rope, "half", 4));
+        qb_gguf_close(g);
+    }
+    qb_qmodel_free(qm);
+}
 static void test_demo_f16(void)
 {
     roundtrip(demo, "f16", QB_GGML_F16);
@@ -346,6 +389,7 @@ int main(void)
     RUN(test_tiny_qwen2_and_tied);
     if (qb_model_load(DEMO, NULL, &demo) == 0) {
         RUN(test_demo_f32);
+        RUN(test_demo_qk_permuted);
         RUN(test_demo_f16);
         RUN(test_demo_bf16);
         RUN(test_demo_w4g32_sym);
