@@ -179,6 +179,7 @@ int qb_analyze(struct qb_store *s, const char *run_name, const struct qb_an_opts
     if ((rc = an_load_run(&x, run_name)) < 0 || /* the run row */
         (rc = an_read_settings(&x, &o)) < 0 ||  /* its settings, the options over them */
         (rc = an_load_configs(&x)) < 0 ||       /* configs in ladder order */
+        (rc = an_load_imports(&x)) < 0 ||       /* labels of imported configs */
         (rc = an_load_results(&x)) < 0 ||       /* items, the config x item results */
         (rc = an_load_measures(&x)) < 0 ||      /* memory and latency per config */
         (rc = an_load_calibration(&x)) < 0 ||   /* what calibrated the configs */

@@ -156,6 +156,8 @@ static int compute_cell(const struct an *x, const int64_t *items, int64_t n, int
 {
     struct qb_analysis *a = x->a;
     const struct res *B = &x->res[a->baseline * x->n_items], *C = &x->res[c * x->n_items];
+    /* imported items: the imported baseline where the run's has no result (analyze_import.c) */
+    const struct res *IB = x->import_base1 ? &x->res[(x->import_base1 - 1) * x->n_items] : NULL;
     int64_t n11 = 0, n10 = 0, n01 = 0, n00 = 0, n_kl = 0, n_top1 = 0, n_ppl = 0;
     double kl_sum = 0, top1_sum = 0, nll_b = 0, nll_c = 0, tok_b = 0, tok_c = 0;
     int is_base = c == a->baseline;
@@ -181,7 +183,7 @@ static int compute_cell(const struct an *x, const int64_t *items, int64_t n, int
 
     for (int64_t k = 0; k < n; k++) {
         int64_t i = items[k];
-        const struct res *b = &B[i], *r = &C[i];
+        const struct res *b = !B[i].have && IB ? &IB[i] : &B[i], *r = &C[i];
         if (!b->have || !r->have)
             continue;
         if (x->items[i].is_ppl) {

@@ -75,6 +75,10 @@ struct an {
 
     /* latency read-back */
     GArray *lat; /* struct qb_store_latency */
+
+    /* analyze_import.c: the imported --baseline config (ladder index + 1; 0: none), the
+     * reference of imported items where the run's baseline has no result */
+    int64_t import_base1;
 };
 
 /* --- the sections, in the order qb_analyze runs them --------------------------------------- */
@@ -83,6 +87,9 @@ struct an {
  * over them, its items and the result matrix, its calibration rows */
 int an_load_run(struct an *x, const char *run_name);
 int an_read_settings(struct an *x, const struct qb_an_opts *o);
+/* analyze_import.c: labels imported configs "[imported] NAME (KIND sha256 ...)", finds the
+ * imported baseline; after an_load_configs */
+int an_load_imports(struct an *x);
 /* analyze_configs.c: configs in ladder order, the baseline found */
 int an_load_configs(struct an *x);
 /* analyze_load.c */

@@ -5,6 +5,7 @@
 #include "analysis/analyze_int.h"
 
 #include "collector/store/store.h"
+#include "collector/store/store_import.h"
 #include "kernels/base/err.h"
 
 #include <glib.h>
@@ -204,14 +205,25 @@ static int on_result(void *ctx, const struct qb_store_result *r)
     return 0;
 }
 
-/* The suite's items and every result of the run; QB_EINVAL when the baseline has none. */
+static int item_cmp(const void *pa, const void *pb)
+{
+    const struct item *a = pa, *b = pb;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+/* The suite's items (and the run's imported ones, store_import.h) and every result of the run;
+ * QB_EINVAL when the baseline has none. */
 int an_load_results(struct an *x)
 {
     struct qb_analysis *a = x->a;
+    int64_t import_suite = 0;
     int rc;
 
-    if ((rc = qb_store_list_items(x->s, x->suite_id, on_item, x)) < 0)
+    if ((rc = qb_store_list_items(x->s, x->suite_id, on_item, x)) < 0 ||
+        (rc = qb_store_import_suite(x->s, x->run_id, &import_suite)) < 0 ||
+        (import_suite && (rc = qb_store_list_items(x->s, import_suite, on_item, x)) < 0))
         return rc;
+    qsort(x->items, (size_t)x->n_items, sizeof *x->items, item_cmp); /* find_item bisects */
     if (!(x->res = calloc((size_t)(a->n_configs * x->n_items) + 1, sizeof *x->res)) ||
         !(x->xs = malloc(((size_t)x->n_items + 1) * sizeof *x->xs)) ||
         !(x->ys = malloc(((size_t)x->n_items + 1) * sizeof *x->ys)))

@@ -56,3 +56,17 @@ void qb_dequant_q4_0(const void *src, float *dst, size_t n)
         }
     }
 }
+
+void qb_dequant_q4_1(const void *src, float *dst, size_t n)
+{
+    const unsigned char *p = src;
+    size_t nb = n / 32;
+    for (size_t b = 0; b < nb; b++, p += 20, dst += 32) {
+        float d = qb_f16_to_f32(load_u16(p)), m = qb_f16_to_f32(load_u16(p + 2));
+        const unsigned char *qs = p + 4;
+        for (int j = 0; j < 16; j++) {
+            dst[j] = (float)(qs[j] & 0x0f) * d + m;
+            dst[j + 16] = (float)(qs[j] >> 4) * d + m;
+        }
+    }
+}

@@ -37,5 +37,7 @@ void qb_dequant_f16(const void *src, float *dst, size_t n);
 void qb_dequant_bf16(const void *src, float *dst, size_t n);
 void qb_dequant_q8_0(const void *src, float *dst, size_t n);
 void qb_dequant_q4_0(const void *src, float *dst, size_t n);
+/* Q4_1 (f16 d, f16 m, 16 bytes of nibbles laid out as Q4_0's): x[i] = q[i] * d + m */
+void qb_dequant_q4_1(const void *src, float *dst, size_t n);
 
 #endif

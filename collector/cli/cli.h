@@ -72,5 +72,7 @@ void qb_sens_print(FILE *f, const struct qb_sens_result *r, const char *source);
 int qb_run_plan_sens(const struct qb_plan *p, struct qb_run_opts *o, const char ***cfgs,
                      char ***owned, int quiet);
 int cmd_slurm(int argc, char **argv);
+int cmd_export(int argc, char **argv);
+int cmd_import(int argc, char **argv);
 
 #endif

@@ -181,6 +181,36 @@ const struct command qb_commands[] = {
      "  --db OUT.db         the merged store (default: DIR/merged.db)\n"
      "  -o BRIEF            the brief (default: the plan's output, else brief.pdf)\n"
      "  --dry-run           print the scripts and the sbatch commands; write nothing\n"},
+    {"export", cmd_export, "write a model in one config as GGUF for llama.cpp, weights exact",
+     "usage: qbrief export MODEL --config SPEC -o OUT.gguf [--tokenizer FILE]\n"
+     "                    [--calib FILE [--calib-seqs N] [--calib-len N]]\n"
+     "\n"
+     "Writes exactly the weights qbrief runs in SPEC: f32/f16/bf16 as themselves, w4gN-sym as\n"
+     "Q4_0, w4gN as Q4_1, w8 as Q8_0 when its row scales are f16 values; a config no ggml type\n"
+     "holds exactly (fp8, int3, int2, rows not whole 32-blocks) is refused with the nearest\n"
+     "one that exports (docs/interop.md).\n"
+     "  --config SPEC     the config (docs/configs.md)\n"
+     "  -o, --output F    the GGUF file (written to F.tmp, then renamed)\n"
+     "  --tokenizer F     tokenizer to use instead of the model's own\n"
+     "  --calib FILE      calibration text for -gptq, -awq and -smooth configs; --calib-seqs\n"
+     "                    and --calib-len as the run's plan had them (calibration: sequences,\n"
+     "                    seq_len) so that the export holds the weights that run measured\n"},
+    {"import", cmd_import, "record lm-eval samples or a llama-bench table in a run, as imported",
+     "usage: qbrief import lm-eval SAMPLES.jsonl... --db D --run R --config NAME [--baseline]\n"
+     "                    [--metric M] [--filter F] [--slice-field FIELD] [--task T]\n"
+     "       qbrief import llama-bench FILE.json|.jsonl|.sql --db D --run R --config NAME\n"
+     "\n"
+     "Adds what another tool measured to run R as config NAME, labelled imported with each\n"
+     "file's sha256; all files or nothing (docs/interop.md).\n"
+     "  lm-eval       --log_samples output: one item per (task, doc_id), sliced by task;\n"
+     "                the same item imported for two configs must have the same hashes\n"
+     "  llama-bench   -o json, jsonl or sql: pp/tg speeds as latency on their device\n"
+     "  --baseline    NAME is the reference the other configs are compared with on these\n"
+     "                items\n"
+     "  --metric M    the 0/1 metric that is correctness (default acc, acc_norm, exact_match)\n"
+     "  --filter F    keep the samples of filter F (lm-eval logs one per filter)\n"
+     "  --slice-field FIELD  slice TASK/doc[FIELD] instead of TASK\n"
+     "  --task T      the task, when the file is not named samples_TASK_DATE.jsonl\n"},
 };
 const int qb_n_commands = sizeof qb_commands / sizeof qb_commands[0];
 

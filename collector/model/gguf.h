@@ -57,6 +57,7 @@ enum qb_ggml_type {
     QB_GGML_F32 = 0,
     QB_GGML_F16 = 1,
     QB_GGML_Q4_0 = 2,
+    QB_GGML_Q4_1 = 3,
     QB_GGML_Q8_0 = 8,
     QB_GGML_BF16 = 30,
 };

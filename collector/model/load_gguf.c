@@ -36,6 +36,7 @@ static int to_dtype(uint32_t ggml_type, enum qb_dtype *dt)
     case QB_GGML_BF16: *dt = QB_DT_BF16; return 0;
     case QB_GGML_Q8_0: *dt = QB_DT_Q8_0; return 0;
     case QB_GGML_Q4_0: *dt = QB_DT_Q4_0; return 0;
+    case QB_GGML_Q4_1: *dt = QB_DT_Q4_1; return 0;
     default: return -1;
     }
 }
@@ -67,7 +68,7 @@ static int weight(struct qb_model *m, const struct qb_gguf *g, const char *path,
                           t->type);
         return qb_err(QB_EUNSUP,
                       "'%s': tensor '%s' has type %s, which qbrief cannot load (f32, f16, bf16, "
-                      "q8_0 and q4_0 it can)",
+                      "q8_0, q4_0 and q4_1 it can)",
                       path, name, tn);
     }
     return qb_model_f32_view(m, dt, t->data, (size_t)t->n_elements, out);
@@ -201,6 +202,52 @@ static int load_weights(struct qb_model *m, const struct qb_gguf *g, const char 
             return rc;
     }
 #undef W
+    return 0;
+}
+
+/* rows (n_heads heads of hd rows, each cols wide) from GGUF llama's interleaved order back to
+ * rotate-half order: out row h*hd + j*hd/2 + i = in row h*hd + 2i + j. */
+static int unpermute(struct qb_model *m, const float *in, int64_t n_heads, int64_t hd, int64_t cols,
+                     const float **out)
+{
+    float *dst = qb_model_alloc_f32(m, (size_t)(n_heads * hd * cols));
+    if (!dst)
+        return QB_ENOMEM;
+    for (int64_t h = 0; h < n_heads; h++)
+        for (int64_t i = 0; i < hd / 2; i++)
+            for (int64_t j = 0; j < 2; j++)
+                memcpy(dst + (h * hd + j * (hd / 2) + i) * cols, in + (h * hd + 2 * i + j) * cols,
+                       (size_t)cols * sizeof *dst);
+    *out = dst;
+    return 0;
+}
+
+/* A file qbrief exported from a rotate-half (Hugging Face) source says so in
+ * qbrief.source_rope = "half": its q/k rows were permuted for llama.cpp, and are put back
+ * here so that qbrief runs exactly the rows it measured (same order, same sums). */
+static int restore_source_rope(struct qb_model *m, const struct qb_gguf *g, const char *path)
+{
+    struct qb_config *c = &m->cfg;
+    const char *s;
+    size_t len;
+    int rc;
+
+    if ((rc = qb_gguf_get_str(g, "qbrief.source_rope", &s, &len)) <= 0)
+        return rc;
+    if (len != 4 || memcmp(s, "half", 4) || c->rope_style != QB_ROPE_INTERLEAVED)
+        return 0;
+    if (c->head_dim % 2)
+        return qb_err(QB_EFORMAT, "'%s': qbrief.source_rope = half with an odd head size", path);
+    for (int64_t l = 0; l < c->n_layers; l++) {
+        struct qb_layer *ly = &m->layers[l];
+        if ((rc = unpermute(m, ly->wq, c->n_heads, c->head_dim, c->dim, &ly->wq)) < 0 ||
+            (rc = unpermute(m, ly->wk, c->n_kv_heads, c->head_dim, c->dim, &ly->wk)) < 0)
+            return rc;
+        if (ly->bq && ((rc = unpermute(m, ly->bq, c->n_heads, c->head_dim, 1, &ly->bq)) < 0 ||
+                       (rc = unpermute(m, ly->bk, c->n_kv_heads, c->head_dim, 1, &ly->bk)) < 0))
+            return rc;
+    }
+    c->rope_style = QB_ROPE_HALF;
     return 0;
 }
 
@@ -346,7 +393,7 @@ static int build(struct qb_model *m, const void *data, size_t size, const char *
     if ((rc = qb_gguf_open_mem(data, size, path, &g)) < 0)
         goto out;
     if ((rc = read_config(g, path, &m->cfg)) < 0 || (rc = load_weights(m, g, path)) < 0 ||
-        (rc = inventory(m, g)) < 0)
+        (rc = restore_source_rope(m, g, path)) < 0 || (rc = inventory(m, g)) < 0)
         goto out;
     if ((rc = qb_model_tokenizer_file(path, "gguf", m->cfg.vocab_size, opts, &tok_path)) < 0)
         goto out;

@@ -16,7 +16,7 @@
 
 static const char *const dtype_names[QB_DT_COUNT] = {
     [QB_DT_F32] = "F32",   [QB_DT_F16] = "F16",   [QB_DT_BF16] = "BF16",
-    [QB_DT_Q8_0] = "Q8_0", [QB_DT_Q4_0] = "Q4_0",
+    [QB_DT_Q8_0] = "Q8_0", [QB_DT_Q4_0] = "Q4_0", [QB_DT_Q4_1] = "Q4_1",
 };
 
 const char *qb_dtype_name(enum qb_dtype dt)
@@ -171,7 +171,7 @@ int qb_model_f32_view(struct qb_model *m, enum qb_dtype dt, const void *src, siz
         *out = src;
         return 0;
     }
-    if ((dt == QB_DT_Q8_0 || dt == QB_DT_Q4_0) && n % 32 != 0)
+    if ((dt == QB_DT_Q8_0 || dt == QB_DT_Q4_0 || dt == QB_DT_Q4_1) && n % 32 != 0)
         return qb_err(QB_EFORMAT, "'%s': %s tensor of %zu elements is not whole blocks of 32",
                       m->path, qb_dtype_name(dt), n);
     if (!(dst = qb_model_alloc_f32(m, n)))
@@ -182,6 +182,7 @@ int qb_model_f32_view(struct qb_model *m, enum qb_dtype dt, const void *src, siz
     case QB_DT_BF16: qb_dequant_bf16(src, dst, n); break;
     case QB_DT_Q8_0: qb_dequant_q8_0(src, dst, n); break;
     case QB_DT_Q4_0: qb_dequant_q4_0(src, dst, n); break;
+    case QB_DT_Q4_1: qb_dequant_q4_1(src, dst, n); break;
     default: return qb_err(QB_EUNSUP, "'%s': unsupported dtype %d", m->path, (int)dt);
     }
     *out = dst;

@@ -28,7 +28,7 @@ enum qb_rope_style {
 };
 
 /* Source dtypes as stored in the file (for inspect and provenance). */
-enum qb_dtype { QB_DT_F32, QB_DT_F16, QB_DT_BF16, QB_DT_Q8_0, QB_DT_Q4_0, QB_DT_COUNT };
+enum qb_dtype { QB_DT_F32, QB_DT_F16, QB_DT_BF16, QB_DT_Q8_0, QB_DT_Q4_0, QB_DT_Q4_1, QB_DT_COUNT };
 const char *qb_dtype_name(enum qb_dtype dt);
 
 struct qb_config {

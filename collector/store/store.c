@@ -2,8 +2,8 @@
  * qbrief that includes sqlite3.h. Every statement is prepared once at open and kept in
  * struct qb_store; migrations[] is the schema's history and must only ever be appended to. */
 #include "collector/store/store.h"
-
 #include "collector/store/store_int.h"
+
 #include "kernels/base/err.h"
 
 #include <errno.h>
@@ -229,6 +229,35 @@ static const char *const migrations[] = {
     "  accuracy REAL,\n"
     "  extra_bytes INTEGER,\n"
     "  UNIQUE (scan_id, unit)\n"
+    ") STRICT;\n",
+    /* 7: results qbrief was given rather than measured (collector/store/store_import.h): one
+     * row per imported file (lm-eval samples, a llama-bench table) with its sha256, so the
+     * brief labels them; the lm-eval items of a run live in a suite of their own (import_suite)
+     * with their lm-eval hashes, which match items across configs. Only adds tables: readers
+     * of older versions never read them. */
+    "CREATE TABLE imports (\n"
+    "  id INTEGER PRIMARY KEY,\n"
+    "  run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  config_id INTEGER NOT NULL,\n"
+    "  kind TEXT NOT NULL CHECK (kind IN ('lm-eval', 'llama-bench')),\n"
+    "  source TEXT NOT NULL,\n"
+    "  sha256 TEXT NOT NULL CHECK (length(sha256) = 64 AND sha256 NOT GLOB '*[^0-9a-f]*'),\n"
+    "  n_rows INTEGER NOT NULL CHECK (n_rows >= 0),\n"
+    "  baseline INTEGER NOT NULL CHECK (baseline IN (0, 1)),\n"
+    "  device TEXT,\n"
+    "  imported_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),\n"
+    "  UNIQUE (run_id, config_id, kind, sha256),\n"
+    "  FOREIGN KEY (config_id, run_id) REFERENCES configs(id, run_id) ON DELETE CASCADE\n"
+    ") STRICT;\n"
+    "CREATE TABLE import_suites (\n"
+    "  run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,\n"
+    "  suite_id INTEGER NOT NULL UNIQUE REFERENCES suites(id) ON DELETE CASCADE\n"
+    ") STRICT;\n"
+    "CREATE TABLE import_items (\n"
+    "  item_id INTEGER PRIMARY KEY REFERENCES items(id) ON DELETE CASCADE,\n"
+    "  doc_hash TEXT NOT NULL,\n"
+    "  prompt_hash TEXT NOT NULL,\n"
+    "  target_hash TEXT NOT NULL\n"
     ") STRICT;\n",
 };
 /* clang-format on */
@@ -1888,4 +1917,14 @@ int qb_store_put_shard(struct qb_store *s, int64_t run_id, const struct qb_store
 sqlite3 *qb_store_sqlite(struct qb_store *s)
 {
     return s ? s->db : NULL;
+}
+
+int qb_store_fail_(struct qb_store *s, sqlite3_stmt *st, int rc, const char *what)
+{
+    return sql_fail(s, st, rc, what);
+}
+
+int64_t qb_store_version_(const struct qb_store *s)
+{
+    return s->version;
 }

@@ -75,6 +75,10 @@
  *        shard_index)) (v5): see collector/store/store_merge.h and docs/distributed.md
  *   sens_scans, sens_units (v6): sensitivity scans and their units, written and read by
  *        collector/store/store_sens.h (which documents the columns); not merged
+ *   imports(id, run_id, config_id -> configs CASCADE, kind lm-eval|llama-bench, source, sha256,
+ *        n_rows, baseline 0|1, device, imported_at), import_suites(run_id, suite_id),
+ *        import_items(item_id -> items, doc_hash, prompt_hash, target_hash) (v7): results qbrief
+ *        was given, not measured; see collector/store/store_import.h and docs/interop.md
  *
  * Errors: every function that can fail returns 0 or a negative QB_E* code and sets the
  * message, which names the database path. Constraint failures (a duplicate, a bad kind, a
@@ -91,7 +95,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define QB_STORE_SCHEMA_VERSION 6
+#define QB_STORE_SCHEMA_VERSION 7
 
 struct qb_store;
 

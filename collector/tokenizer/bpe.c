@@ -24,6 +24,17 @@ const char tok_re_qwen2[] = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?
                             "?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
                             "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
+const char *tok_regex_gguf_name(const char *re, size_t len)
+{
+    if (len == sizeof tok_re_gpt2 - 1 && !memcmp(re, tok_re_gpt2, len))
+        return "gpt-2";
+    if (len == sizeof tok_re_llama3 - 1 && !memcmp(re, tok_re_llama3, len))
+        return "llama-bpe";
+    if (len == sizeof tok_re_qwen2 - 1 && !memcmp(re, tok_re_qwen2, len))
+        return "qwen2";
+    return NULL;
+}
+
 /* ---- growable byte buffer ---- */
 
 struct dbuf {

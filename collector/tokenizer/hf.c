@@ -122,6 +122,7 @@ static int get_pattern(struct hf *h, json_t *obj, const char *where, struct tok_
     if ((v = json_object_get(pat, "Regex")) != NULL) {
         if (!json_is_string(v))
             return qb_err(QB_EFORMAT, "'%s': %s.pattern.Regex is not a string", h->src, where);
+        p->known = tok_regex_gguf_name(json_string_value(v), json_string_length(v));
         return tok_regex_compile(json_string_value(v), json_string_length(v), h->src, "regex",
                                  &p->re);
     }
@@ -360,6 +361,8 @@ static int parse_pre(struct hf *h, json_t *j, int depth)
     if (re &&
         (rc = tok_regex_compile(re, strlen(re), h->src, "pre-tokenizer regex", &p->pat.re)) < 0)
         return rc;
+    if (re)
+        p->pat.known = tok_regex_gguf_name(re, strlen(re));
     return 0;
 }
 

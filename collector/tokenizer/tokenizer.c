@@ -691,6 +691,7 @@ static int build_gpt2(struct qb_tokenizer *t, const struct qb_tok_vocab *v)
     if ((rc = tok_regex_compile(re, strlen(re), t->src, "pre-tokenizer regex", &t->pre[0].pat.re)) <
         0)
         return rc;
+    t->pre[0].pat.known = tok_regex_gguf_name(re, strlen(re));
     t->pre[1].kind = TOK_PRE_BYTELEVEL;
     t->n_pre = 2;
     t->dec[0].kind = TOK_DEC_BYTELEVEL;

@@ -80,6 +80,12 @@ struct qb_tok_vocab {
     int add_space_prefix; /* -1: default (1 for llama) */
 };
 int qb_tok_from_vocab(const struct qb_tok_vocab *v, const char *src, struct qb_tokenizer **out);
+/* The inverse (collector/tokenizer/vocab_out.c), for writing GGUF: fills v from t. Pieces,
+ * scores and types are borrowed from t; the arrays it allocates (and the merges, "a b" in
+ * rank order, for BPE) are freed by qb_tok_vocab_release. v->pre is llama.cpp's name of the
+ * pre-tokenizer; a BPE pipeline llama.cpp has no name for is QB_EUNSUP. */
+int qb_tok_to_vocab(const struct qb_tokenizer *t, struct qb_tok_vocab *v);
+void qb_tok_vocab_release(struct qb_tok_vocab *v);
 
 void qb_tok_free(struct qb_tokenizer *t);
 

@@ -34,6 +34,8 @@
 extern const char tok_re_gpt2[];
 extern const char tok_re_llama3[];
 extern const char tok_re_qwen2[];
+/* The name llama.cpp gives one of these three regexes (tokenizer.ggml.pre), or NULL. */
+const char *tok_regex_gguf_name(const char *re, size_t len);
 
 /* ---- growable id vector (encode output) ---- */
 struct tok_ids {
@@ -103,6 +105,7 @@ struct tok_pattern {
     char *lit; /* String pattern when re == NULL */
     size_t lit_len;
     pcre2_code *re;
+    const char *known; /* llama.cpp's pre-tokenizer name of re ("gpt-2", ...) or NULL */
 };
 
 enum tok_split_behavior {

@@ -112,7 +112,8 @@ if command -v sqlite3 >/dev/null; then
     sqlite3 "$TMP/v3.db" "ALTER TABLE runs DROP COLUMN device; ALTER TABLE runs DROP COLUMN device_json;
         ALTER TABLE latency_samples DROP COLUMN host; ALTER TABLE latency_samples DROP COLUMN device;
         ALTER TABLE memory DROP COLUMN host; ALTER TABLE memory DROP COLUMN device; DROP TABLE shards;
-        DROP TABLE sens_units; DROP TABLE sens_scans; PRAGMA user_version = 3"
+        DROP TABLE sens_units; DROP TABLE sens_scans;
+        DROP TABLE imports; DROP TABLE import_suites; DROP TABLE import_items; PRAGMA user_version = 3"
     [ "$(sqlite3 "$TMP/v3.db" 'PRAGMA user_version')" = 3 ] && ok "a version 3 store made" || fail "a version 3 store made"
     expect_exit "brief reads a version 3 store" 0 "$QBRIEF" brief --db "$TMP/v3.db" -o "$TMP/v3.md" --template review
     [ "$(sqlite3 "$TMP/v3.db" 'PRAGMA user_version')" = 3 ] && ok "reading leaves version 3" || fail "reading leaves version 3"

@@ -341,9 +341,8 @@ static int load_broken(struct tm *m, const char *skip, const char *reshape, uint
         if (retype && !strcmp(t->name, "blk.1.attn_v.weight")) {
             /* the right shape in a type the loader refuses; the bytes do not matter */
             size_t n = (size_t)(t->ne[0] * t->ne[1]);
-            unsigned char *z = calloc(n / 32, 20);
-            gw_tensor(&w, t->name, retype, t->n_dims, t->ne, z,
-                      retype == GW_Q4_1 ? n / 32 * 20 : 0);
+            unsigned char *z = calloc(n / 32, 24);
+            gw_tensor(&w, t->name, retype, t->n_dims, t->ne, z, retype == 7 ? n / 32 * 24 : 0);
             free(z);
             continue;
         }
@@ -403,8 +402,9 @@ static void test_unsupported_types(void)
     struct qb_model *mm = NULL;
     char path[512];
     tm_make(&m, "llama", 0);
-    CHECK(load_broken(&m, NULL, NULL, GW_Q4_1, path, sizeof path, &mm) == QB_EUNSUP);
-    CHECK(msg_has(path, "tensor 'blk.1.attn_v.weight' has type q4_1"));
+    /* 7: q5_1 */
+    CHECK(load_broken(&m, NULL, NULL, 7, path, sizeof path, &mm) == QB_EUNSUP);
+    CHECK(msg_has(path, "tensor 'blk.1.attn_v.weight' has type q5_1"));
     CHECK(load_broken(&m, NULL, NULL, 77, path, sizeof path, &mm) == QB_EUNSUP);
     CHECK(msg_has(path, "tensor 'blk.1.attn_v.weight' has unknown ggml type 77"));
     CHECK(mm == NULL);

@@ -524,14 +524,15 @@ static long sweep(const char *base, int n_base, int n_work, const char *label)
     return points;
 }
 
-/* SQL that takes a current store back to version 2: without version 4's columns and
- * version 3's run_locks. */
+/* SQL that takes a current store back to version 2: without version 4's columns, version 3's
+ * run_locks and the later tables (5: shards, 6: imports). */
 #define TO_VERSION_2                                                                               \
     "ALTER TABLE runs DROP COLUMN device; ALTER TABLE runs DROP COLUMN device_json; "              \
     "ALTER TABLE latency_samples DROP COLUMN host; "                                               \
     "ALTER TABLE latency_samples DROP COLUMN device; ALTER TABLE memory DROP COLUMN host; "        \
     "ALTER TABLE memory DROP COLUMN device; DROP TABLE run_locks; DROP TABLE shards; "             \
     "DROP TABLE sens_units; DROP TABLE sens_scans; "                                               \
+    "DROP TABLE imports; DROP TABLE import_suites; DROP TABLE import_items; "                      \
     "PRAGMA user_version = 2"
 
 static void test_fault_sweep(void)
