@@ -13,10 +13,15 @@
  * rms_norm_eps = 1e-6, tie_word_embeddings = false. rope_style is always QB_ROPE_HALF (HF
  * keeps Q/K rows in rotate-half order); qwen2 has q/k/v biases.
  *
- * Refused: wrong JSON types, missing keys and absurd values (QB_EFORMAT); scaled RoPE
- * (rope_scaling other than "default"), an activation other than SiLU, attention_bias or
- * mlp_bias (QB_EUNSUP). A sliding attention window shorter than max_position_embeddings
- * (Mistral 7B v0.1) caps max_seq_len at the window, where full attention is still exact. */
+ * RoPE scaling (rope_scaling, or rope_parameters in transformers 5): default, linear, dynamic,
+ * yarn and llama3 into cfg.rope_scale (collector/model/rope.c turns it into frequencies);
+ * linear, dynamic and yarn (with a factor) extend max_seq_len to factor x the original
+ * context. Sliding windows (Mistral; Qwen2/Qwen3 with use_sliding_window, from
+ * max_window_layers on) go into cfg.sliding_window / swa_from_layer. Qwen3 has q/k norms.
+ *
+ * Refused: wrong JSON types, missing keys and absurd values (QB_EFORMAT); other RoPE types,
+ * partial rotary factors, an activation other than SiLU, attention_bias or mlp_bias, Gemma
+ * 2/3 (named with what the engine lacks) (QB_EUNSUP). */
 #ifndef QB_HF_CONFIG_H
 #define QB_HF_CONFIG_H
 

@@ -49,6 +49,7 @@ void qb_model_free(struct qb_model *m)
     free(m->bufs);
     free(m->layers);
     free(m->tensors);
+    free(m->chat_template);
     free(m->path);
     free(m);
 }
@@ -227,6 +228,13 @@ int qb_config_check(const struct qb_config *c, const char *path)
         return qb_err(QB_EFORMAT, "'%s': rope theta %g is out of range", path, c->rope_theta);
     if (!(c->norm_eps > 0) || c->norm_eps > 1)
         return qb_err(QB_EFORMAT, "'%s': rms norm epsilon %g is out of range", path, c->norm_eps);
+    if (c->rope_scale.type != QB_ROPE_SCALE_NONE && c->rope_scale.type != QB_ROPE_SCALE_YARN &&
+        !(c->rope_scale.factor >= 1 && c->rope_scale.factor <= 1e6f))
+        return qb_err(QB_EFORMAT, "'%s': rope scaling factor %g is out of range", path,
+                      c->rope_scale.factor);
+    if (c->sliding_window < 0 || c->swa_from_layer < 0)
+        return qb_err(QB_EFORMAT, "'%s': sliding window %lld is out of range", path,
+                      (long long)c->sliding_window);
     return 0;
 }
 
@@ -237,6 +245,8 @@ int64_t qb_model_n_params(const struct qb_model *m)
     int64_t per_layer = 2 * c->dim + c->dim * q * 2 + c->dim * kv * 2 + 3 * c->dim * c->hidden_dim;
     if (c->has_qkv_bias)
         per_layer += q + 2 * kv;
+    if (c->has_qk_norm)
+        per_layer += 2 * c->head_dim;
     return c->vocab_size * c->dim * (c->tied_embeddings ? 1 : 2) + c->dim + c->n_layers * per_layer;
 }
 
