@@ -527,8 +527,10 @@ static int call_load(struct qb_engine *e, int64_t l, const struct qb_engine_lw *
         struct qb_bbuf *dst;
         int64_t n;
     } vec[] = {
-        {w->attn_norm, L->attn_norm, c->dim}, {w->ffn_norm, L->ffn_norm, c->dim},
-        {w->bq, L->bq, L->n_heads * hd},      {w->bk, L->bk, L->n_kv_heads * hd},
+        {w->attn_norm, L->attn_norm, c->dim},
+        {w->ffn_norm, L->ffn_norm, c->dim},
+        {w->bq, L->bq, L->n_heads * hd},
+        {w->bk, L->bk, L->n_kv_heads * hd},
         {w->bv, L->bv, L->n_kv_heads * hd},
         /* per-head norms are never quantized: the model's own */
         {e->m->layers ? e->m->layers[l].q_norm : NULL, L->q_norm, hd},

@@ -13,9 +13,9 @@ static const struct {
     const char *cls;  /* "architectures" entry */
     const char *type; /* "model_type" */
     int qkv_bias, qk_norm;
-    double rope_theta;    /* default when the file has none */
-    long long head_dim;   /* default when the file has none; 0: hidden_size / heads */
-    const char *refused;  /* non-NULL: recognised, not run; what is missing */
+    double rope_theta;   /* default when the file has none */
+    long long head_dim;  /* default when the file has none; 0: hidden_size / heads */
+    const char *refused; /* non-NULL: recognised, not run; what is missing */
 } archs[] = {
     {"LlamaForCausalLM", "llama", 0, 0, 10000.0, 0, NULL},
     {"MistralForCausalLM", "mistral", 0, 0, 10000.0, 0, NULL},
@@ -112,8 +112,8 @@ static int rope_scaling(json_t *obj, const char *path, const char *key, struct q
         const char *name;
         enum qb_rope_scaling type;
     } types[] = {
-        {"default", QB_ROPE_SCALE_NONE},      {"linear", QB_ROPE_SCALE_LINEAR},
-        {"dynamic", QB_ROPE_SCALE_DYNAMIC},   {"yarn", QB_ROPE_SCALE_YARN},
+        {"default", QB_ROPE_SCALE_NONE},    {"linear", QB_ROPE_SCALE_LINEAR},
+        {"dynamic", QB_ROPE_SCALE_DYNAMIC}, {"yarn", QB_ROPE_SCALE_YARN},
         {"llama3", QB_ROPE_SCALE_LLAMA3},
     };
     struct qb_rope_scale *s = &c->rope_scale;

@@ -140,8 +140,7 @@ static int read_scaling(const struct qb_gguf *g, const char *path, struct qb_con
                       path, type_len > 32 ? 32 : (int)type_len, type);
     if (s->type != QB_ROPE_SCALE_NONE) {
         if (!(factor >= 1 && factor <= 1e6f))
-            return qb_err(QB_EFORMAT, "'%s': rope scaling factor %g is out of range", path,
-                          factor);
+            return qb_err(QB_EFORMAT, "'%s': rope scaling factor %g is out of range", path, factor);
         if (orig < 0 || orig > (1 << 24))
             return qb_err(QB_EFORMAT, "'%s': original context length %lld is out of range", path,
                           (long long)orig);
@@ -149,6 +148,10 @@ static int read_scaling(const struct qb_gguf *g, const char *path, struct qb_con
         s->orig_ctx = orig;
         if (s->type == QB_ROPE_SCALE_YARN && attn > 0)
             s->attn_factor = attn * (0.1f * logf(factor) + 1.0f);
+        /* a scaled RoPE runs to factor x the original context, as in hf_config.c */
+        if ((double)(orig ? orig : c->max_seq_len) * factor > (double)c->max_seq_len &&
+            (double)(orig ? orig : c->max_seq_len) * factor < (double)(1 << 24))
+            c->max_seq_len = (int64_t)((double)(orig ? orig : c->max_seq_len) * factor);
     }
     if (window < 0 || window > (1 << 30))
         return qb_err(QB_EFORMAT, "'%s': sliding window %lld is out of range", path,

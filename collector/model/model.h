@@ -43,14 +43,14 @@ enum qb_rope_scaling {
 
 struct qb_rope_scale {
     enum qb_rope_scaling type;
-    float factor;                         /* yarn: 0 = max_pos / orig_ctx */
-    int64_t orig_ctx;                     /* original_max_position_embeddings, 0 = max_pos */
-    int64_t max_pos;                      /* max_position_embeddings as the config gives it */
+    float factor;                            /* yarn: 0 = max_pos / orig_ctx */
+    int64_t orig_ctx;                        /* original_max_position_embeddings, 0 = max_pos */
+    int64_t max_pos;                         /* max_position_embeddings as the config gives it */
     float low_freq_factor, high_freq_factor; /* llama3 */
-    float beta_fast, beta_slow;           /* yarn (32, 1 when absent) */
-    float attn_factor;                    /* yarn: 0 = derived from factor (and mscale) */
-    float mscale, mscale_all_dim;         /* yarn: 0 = absent */
-    int truncate;                         /* yarn: floor/ceil the correction range (1) */
+    float beta_fast, beta_slow;              /* yarn (32, 1 when absent) */
+    float attn_factor;                       /* yarn: 0 = derived from factor (and mscale) */
+    float mscale, mscale_all_dim;            /* yarn: 0 = absent */
+    int truncate;                            /* yarn: floor/ceil the correction range (1) */
 };
 
 struct qb_config {
@@ -77,17 +77,17 @@ struct qb_config {
 };
 
 struct qb_layer {
-    const float *attn_norm;    /* (dim) */
-    const float *wq;           /* (n_heads*head_dim, dim) */
-    const float *wk;           /* (n_kv_heads*head_dim, dim) */
-    const float *wv;           /* (n_kv_heads*head_dim, dim) */
-    const float *bq, *bk, *bv; /* biases, NULL unless has_qkv_bias */
+    const float *attn_norm;       /* (dim) */
+    const float *wq;              /* (n_heads*head_dim, dim) */
+    const float *wk;              /* (n_kv_heads*head_dim, dim) */
+    const float *wv;              /* (n_kv_heads*head_dim, dim) */
+    const float *bq, *bk, *bv;    /* biases, NULL unless has_qkv_bias */
     const float *q_norm, *k_norm; /* (head_dim) per-head RMSNorm, NULL unless has_qk_norm */
-    const float *wo;           /* (dim, n_heads*head_dim) */
-    const float *ffn_norm;     /* (dim) */
-    const float *w_gate;       /* (hidden_dim, dim)  w1 */
-    const float *w_down;       /* (dim, hidden_dim)  w2 */
-    const float *w_up;         /* (hidden_dim, dim)  w3 */
+    const float *wo;              /* (dim, n_heads*head_dim) */
+    const float *ffn_norm;        /* (dim) */
+    const float *w_gate;          /* (hidden_dim, dim)  w1 */
+    const float *w_down;          /* (dim, hidden_dim)  w2 */
+    const float *w_up;            /* (hidden_dim, dim)  w3 */
 };
 
 /* One tensor as found in the source file, for `qbrief inspect`. */

@@ -328,8 +328,8 @@ static int attention(void *vctx, int64_t layer, const struct qb_bbuf *q, const s
         /* a sliding window starts the keys and values at the window's first position */
         int64_t lo = window > 0 && pos + t + 1 > window ? pos + t + 1 - window : 0;
         c->attend(q->p + t * qd + h * hd, kc + kvh * hd * ctx + lo, ctx, vc + lo * kvd + kvh * hd,
-                  kvd, pos + t + 1 - lo, hd, scale,
-                  c->scores + (int64_t)omp_get_thread_num() * ctx, out->p + t * qd + h * hd);
+                  kvd, pos + t + 1 - lo, hd, scale, c->scores + (int64_t)omp_get_thread_num() * ctx,
+                  out->p + t * qd + h * hd);
     }
     return 0;
 }

@@ -466,8 +466,7 @@ static int attention(void *vctx, int64_t layer, const struct qb_bbuf *q, const s
 
     if (layer < 0 || layer >= c->sh.cache_layers || pos < 0 || n > c->sh.max_batch ||
         pos + n > ctx || n_kv_heads < 1 || n_kv_heads > c->sh.n_kv_heads ||
-        n_heads % n_kv_heads != 0 || n_heads > c->sh.n_heads || window < 0 ||
-        window > UINT32_MAX)
+        n_heads % n_kv_heads != 0 || n_heads > c->sh.n_heads || window < 0 || window > UINT32_MAX)
         return qb_err(QB_EINVAL,
                       "attention: layer %lld, %lld tokens at %lld, %lld/%lld heads "
                       "do not fit the backend",
@@ -505,8 +504,8 @@ static int attention(void *vctx, int64_t layer, const struct qb_bbuf *q, const s
         uint32_t n, pos, n_heads, group, hd, kvd, qd;
         float scale;
         uint32_t window;
-    } pc = {(uint32_t)n,  (uint32_t)pos, (uint32_t)n_heads, (uint32_t)(n_heads / n_kv_heads),
-            (uint32_t)hd, (uint32_t)kvd, (uint32_t)qd,      1.0f / sqrtf((float)hd),
+    } pc = {(uint32_t)n,     (uint32_t)pos, (uint32_t)n_heads, (uint32_t)(n_heads / n_kv_heads),
+            (uint32_t)hd,    (uint32_t)kvd, (uint32_t)qd,      1.0f / sqrtf((float)hd),
             (uint32_t)window};
     if ((rc = qb_vk_pipeline(c->vk, "attn", 4, spec, 3, &p)) < 0)
         return rc;

@@ -324,7 +324,8 @@ static void test_attention(void)
                 qs[i] *= 3; /* sharper softmax */
             struct pair q = pair_new(qs, n * nh * hd), kk = pair_new(ks, n * nkv * hd),
                         v = pair_new(vs, n * nkv * hd), o = pair_new(NULL, n * nh * hd);
-            CHECK(gpu.ops->attention(gpu.ctx, layer, q.g, kk.g, v.g, o.g, n, pos, nh, nkv, 0) == 0 &&
+            CHECK(gpu.ops->attention(gpu.ctx, layer, q.g, kk.g, v.g, o.g, n, pos, nh, nkv, 0) ==
+                      0 &&
                   cpu.ops->attention(cpu.ctx, layer, q.c, kk.c, v.c, o.c, n, pos, nh, nkv, 0) == 0);
             CHECK(pair_abs(&o, n * nh * hd) <= 1e-5);
             pair_free(&q);
