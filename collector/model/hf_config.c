@@ -119,8 +119,8 @@ static int rope_scaling(json_t *obj, const char *path, const char *key, struct q
     struct qb_rope_scale *s = &c->rope_scale;
     double factor, lo, hi, bf, bs, af, ms, msa;
     int64_t orig = 0;
-    const char *rt;
-    int rc, k, trunc;
+    const char *rt = "default";
+    int rc, k, trunc = 1;
 
     if ((rc = rope_type(obj, path, key, &rt)) < 0)
         return rc;
@@ -186,7 +186,7 @@ static int sliding_window(json_t *root, const char *path, struct qb_config *c)
 {
     json_t *lt = json_object_get(root, "layer_types");
     int64_t window = 0, from = 0;
-    int rc, flag;
+    int rc, flag = 0;
 
     if ((rc = get_int(root, path, "sliding_window", 0, 0, 1 << 30, &window)) < 0)
         return rc;

@@ -96,13 +96,17 @@ int qb_model_tokenizer_file(const char *model_path, const char *format, int64_t 
     if (!model_path)
         return 0;
     if (!strcmp(format, "hf")) {
-        char *p = qb_path_join(model_path, "tokenizer.json");
-        if (!p)
-            return qb_err(QB_ENOMEM, "'%s': out of memory", model_path);
-        if (access(p, F_OK) == 0)
-            *out = p;
-        else
-            free(p);
+        /* tokenizer.json, else SentencePiece's tokenizer.model (Llama 2, Mistral dirs) */
+        static const char *const names[] = {"tokenizer.json", "tokenizer.model"};
+        for (int i = 0; i < 2 && !*out; i++) {
+            char *p = qb_path_join(model_path, names[i]);
+            if (!p)
+                return qb_err(QB_ENOMEM, "'%s': out of memory", model_path);
+            if (access(p, F_OK) == 0)
+                *out = p;
+            else
+                free(p);
+        }
         return 0;
     }
     if (!strcmp(format, "llama2c"))

@@ -131,7 +131,8 @@ struct qb_load_opts {
  *   1. opts->tokenizer_path (--tokenizer FILE, a plan's tokenizer:) when set: it wins over
  *      whatever the model carries or has beside it, in every format;
  *   2. format "gguf": none -- the file carries its own tokenizer.ggml.* (or has none);
- *   3. format "hf": MODEL_DIR/tokenizer.json when it exists;
+ *   3. format "hf": MODEL_DIR/tokenizer.json when it exists, else MODEL_DIR/tokenizer.model
+ *      (SentencePiece) when it exists;
  *   4. format "llama2c" (the file has no tokenizer): tok<n_vocab>.bin, then tokenizer.bin,
  *      in the model file's directory, the first readable.
  * model_path NULL (a model read from memory) has nothing beside it: only 1 applies.

@@ -557,6 +557,8 @@ int qb_tok_load_file(const char *path, int64_t n_vocab, struct qb_tokenizer **ou
     size_t n = path ? strlen(path) : 0;
     if (n >= 5 && !strcmp(path + n - 5, ".json"))
         return qb_tok_load_hf(path, out);
+    if (n >= 6 && !strcmp(path + n - 6, ".model"))
+        return qb_tok_load_spm_model(path, out);
     return qb_tok_load_llama2c(path, n_vocab, out);
 }
 
