@@ -3,11 +3,13 @@
 #include "collector/model/hf_config.h"
 
 #include "kernels/base/err.h"
+#include "kernels/base/fileio.h"
 
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const struct {
     const char *cls;  /* "architectures" entry */
@@ -409,5 +411,64 @@ int qb_hf_config_load(const char *path, struct qb_config *out)
         return rc;
     rc = qb_hf_config_parse(text, len, path, out);
     free(text);
+    return rc;
+}
+
+int qb_hf_chat_template(const char *dir, char **out)
+{
+    char *path = NULL, *text = NULL;
+    json_error_t jerr;
+    json_t *root = NULL, *ct;
+    size_t len = 0;
+    int rc = 0;
+
+    *out = NULL;
+    /* chat_template.jinja (transformers >= 4.47 saves it there) wins */
+    if (!(path = qb_path_join(dir, "chat_template.jinja")))
+        return qb_err(QB_ENOMEM, "'%s': out of memory", dir);
+    if (access(path, F_OK) == 0) {
+        if ((rc = qb_read_file(path, (size_t)1 << 20, &text, &len)) == 0 && memchr(text, 0, len))
+            rc = qb_err(QB_EFORMAT, "'%s': contains a NUL byte", path);
+        if (rc == 0)
+            *out = text;
+        else
+            free(text);
+        free(path);
+        return rc;
+    }
+    free(path);
+    if (!(path = qb_path_join(dir, "tokenizer_config.json")))
+        return qb_err(QB_ENOMEM, "'%s': out of memory", dir);
+    if (access(path, F_OK) != 0)
+        goto out;
+    if ((rc = qb_read_file(path, (size_t)64 << 20, &text, &len)) < 0)
+        goto out;
+    if (!(root = json_loadb(text, len, 0, &jerr)) || !json_is_object(root)) {
+        rc = qb_err(QB_EFORMAT, "'%s': not a JSON object (line %d: %s)", path, jerr.line,
+                    root ? "" : jerr.text);
+        goto out;
+    }
+    ct = json_object_get(root, "chat_template");
+    if (json_is_array(ct)) { /* [{"name": ..., "template": ...}]: "default", else the first */
+        json_t *pick = json_array_get(ct, 0), *e;
+        size_t i;
+        json_array_foreach(ct, i, e)
+        {
+            const char *nm = json_string_value(json_object_get(e, "name"));
+            if (nm && !strcmp(nm, "default"))
+                pick = e;
+        }
+        ct = json_object_get(pick, "template");
+    }
+    if (ct && !json_is_null(ct) && !json_is_string(ct)) {
+        rc = qb_err(QB_EFORMAT, "'%s': 'chat_template' is not a string", path);
+        goto out;
+    }
+    if (json_is_string(ct) && !(*out = strdup(json_string_value(ct))))
+        rc = qb_err(QB_ENOMEM, "'%s': out of memory", path);
+out:
+    json_decref(root);
+    free(text);
+    free(path);
     return rc;
 }

@@ -36,4 +36,9 @@ int qb_hf_config_parse(const char *text, size_t len, const char *path, struct qb
 /* Reads the file at path (at most 16 MiB) and parses it. */
 int qb_hf_config_load(const char *path, struct qb_config *out);
 
+/* The chat template of the HF directory dir: chat_template.jinja, else tokenizer_config.json's
+ * "chat_template" (a string, or a list of {name, template}: "default", else the first).
+ * *out malloc'd, NULL when there is none. */
+int qb_hf_chat_template(const char *dir, char **out);
+
 #endif

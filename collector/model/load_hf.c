@@ -251,7 +251,8 @@ int qb_load_hf(const char *dir, const struct qb_load_opts *opts, struct qb_model
             h.m->output = h.m->tok_embd;
         }
     }
-    if ((rc = load_tokenizer(h.m, dir, opts)) < 0)
+    if ((rc = load_tokenizer(h.m, dir, opts)) < 0 ||
+        (rc = qb_hf_chat_template(dir, &h.m->chat_template)) < 0)
         goto fail;
 
     *out = h.m;
