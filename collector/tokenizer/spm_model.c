@@ -10,8 +10,10 @@
  *   NormalizerSpec  1 name, 3 add_dummy_prefix (true), 4 remove_extra_whitespaces (true)
  * Everything else is skipped by its wire type. Supported: BPE models whose normalizer is
  * "identity" without whitespace collapsing (Llama 2, Mistral): sentencepiece's BPE merges
- * the adjacent pair whose merged piece has the highest score, which is what tok_spm does.
- * Unigram models and other normalizers are refused by name (QB_EUNSUP). The file is
+ * the adjacent pair whose merged piece has the highest score, which is what tok_spm does;
+ * Unigram models with the identity normalizer (unigram.c, Viterbi over the pieces' scores).
+ * Other normalizers (nmt_nfkc and its precompiled character map) are refused by name
+ * (QB_EUNSUP). The file is
  * hostile: every length is checked against what is left. */
 #include "collector/tokenizer/tokenizer.h"
 #include "kernels/base/err.h"
@@ -212,21 +214,18 @@ static int check(const struct model *m, const char *path)
 
     if (m->n == 0)
         return qb_err(QB_EFORMAT, "'%s': the SentencePiece model has no pieces", path);
-    if (m->model_type == 1)
+    if (m->model_type != 1 && m->model_type != 2)
         return qb_err(QB_EUNSUP,
-                      "'%s': SentencePiece Unigram models are not supported (BPE models are)",
-                      path);
-    if (m->model_type != 2)
-        return qb_err(QB_EUNSUP, "'%s': SentencePiece model type %llu is not supported (BPE is)",
+                      "'%s': SentencePiece model type %llu is not supported (Unigram and BPE are)",
                       path, (unsigned long long)m->model_type);
     if (m->norm_name.p && !(nl == 8 && !memcmp(m->norm_name.p, "identity", 8)))
         return qb_err(QB_EUNSUP,
                       "'%s': SentencePiece normalizer '%.*s' is not supported (identity is)", path,
                       (int)(nl > 32 ? 32 : nl), (const char *)m->norm_name.p);
-    if (m->remove_ws)
+    if (m->remove_ws && m->model_type == 2)
         return qb_err(QB_EUNSUP,
-                      "'%s': SentencePiece remove_extra_whitespaces is not supported (Llama and "
-                      "Mistral models leave it off)",
+                      "'%s': remove_extra_whitespaces in a SentencePiece BPE model is not "
+                      "supported (Llama and Mistral models leave it off)",
                       path);
     for (int64_t i = 0; i < m->n; i++)
         if (memchr(m->pieces[i], 0, m->lens[i]))
@@ -261,7 +260,8 @@ int qb_tok_load_spm_model_mem(const void *data, size_t size, const char *path,
     if ((rc = parse(b, &m, path)) < 0 || (rc = check(&m, path)) < 0)
         goto out;
     memset(&v, 0, sizeof v);
-    v.model = "llama";
+    v.model = m.model_type == 1 ? "unigram" : "llama";
+    v.remove_extra_ws = m.remove_ws;
     v.n_vocab = m.n;
     v.pieces = m.pieces;
     v.piece_lens = m.lens;

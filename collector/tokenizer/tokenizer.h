@@ -86,6 +86,7 @@ struct qb_tok_vocab {
     int32_t bos_id, eos_id, unk_id, pad_id;
     int add_bos, add_eos; /* -1: the model's default */
     int add_space_prefix; /* -1: default (1 for llama) */
+    int remove_extra_ws;  /* unigram: SentencePiece's remove_extra_whitespaces (0: off) */
 };
 int qb_tok_from_vocab(const struct qb_tok_vocab *v, const char *src, struct qb_tokenizer **out);
 

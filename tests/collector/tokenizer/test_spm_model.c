@@ -1,5 +1,6 @@
-/* test_spm_model: SentencePiece tokenizer.model files. A tiny BPE model is written here as
- * protobuf bytes and encoded; the Llama 2 tokenizer.model of ../shared (skipped when absent)
+/* test_spm_model: SentencePiece tokenizer.model files. A tiny BPE model and a tiny Unigram
+ * model (with and without remove_extra_whitespaces) are written here as protobuf bytes and
+ * encoded; the Llama 2 tokenizer.model of ../shared (skipped when absent)
  * encodes 8 multilingual sentences. Every expected id list was produced by Debian's
  * python3-sentencepiece 0.1.97 (SentencePieceProcessor.encode) during development --
  * set QB_SPM_DUMP=DIR to write the tiny model there and rerun it:
@@ -95,7 +96,8 @@ static void tiny_model(struct buf *m, int model_type, const char *norm, int remo
         add_piece(m, byte, 0, 6);
     }
     for (size_t i = 0; i < sizeof pieces / sizeof pieces[0]; i++)
-        add_piece(m, pieces[i], -(float)i, 1);
+        /* Unigram: scores close enough that longer pieces win some paths */
+        add_piece(m, pieces[i], model_type == 1 ? -1.0f - 0.5f * (float)i : -(float)i, 1);
     put_int(&t, 3, (uint64_t)model_type);
     put_int(&t, 4, 271);
     put_int(&t, 35, 1); /* byte_fallback */
@@ -109,6 +111,18 @@ static void tiny_model(struct buf *m, int model_type, const char *norm, int remo
     put_int(&nz, 4, (uint64_t)remove_ws);
     put_bytes(m, 3, nz.p, nz.n);
 }
+
+/* The tiny Unigram model's ids from python3-sentencepiece 0.1.97 (pieces in comments) */
+#define UNI_ABC_CAB 269, 259, 262, 264 /* ▁abc ▁ c ab */
+#define UNI_ABC_CAB_N 4
+#define UNI_AB_A_B 265, 259, 260, 259, 261 /* ▁ab ▁ a ▁ b */
+#define UNI_AB_A_B_N 5
+#define UNI_CAFE 259, 262, 260, 105, 270, 259, 123 /* ▁ c a <0x66> é ▁ <0x78> */
+#define UNI_CAFE_N 7
+#define UNI_SPACES 259, 259, 265, 259, 259, 262, 259 /* ▁ ▁ ▁ab ▁ ▁ c ▁ */
+#define UNI_SPACES_N 7
+#define UNI_SPACES_WS 265, 259, 262 /* remove_extra_whitespaces: ▁ab ▁ c */
+#define UNI_SPACES_WS_N 3
 
 static int encode(struct qb_tokenizer *t, const char *s, const int32_t *want, int n)
 {
@@ -156,15 +170,53 @@ static void test_tiny_bpe(void)
     qb_tok_free(t);
 }
 
+/* the same pieces as a Unigram model: the path of highest total score */
+static void test_tiny_unigram(void)
+{
+    static struct buf m;
+    struct qb_tokenizer *t = NULL;
+    const char *dump = getenv("QB_SPM_DUMP");
+
+    for (int ws = 0; ws < 2; ws++) {
+        tiny_model(&m, 1, "identity", ws);
+        if (dump) {
+            char path[1024];
+            FILE *f;
+            snprintf(path, sizeof path, "%s/unigram%d.model", dump, ws);
+            if ((f = fopen(path, "wb"))) {
+                fwrite(m.p, 1, m.n, f);
+                fclose(f);
+            }
+        }
+        CHECK(qb_tok_load_spm_model_mem(m.p, m.n, "uni.model", &t) == 0);
+        if (!t) {
+            fprintf(stderr, "  %s\n", qb_errmsg());
+            return;
+        }
+        /* python3-sentencepiece 0.1.97 on the same bytes */
+        if (!ws) {
+            CHECK(encode(t, "abc cab", (int32_t[]){UNI_ABC_CAB}, UNI_ABC_CAB_N));
+            CHECK(encode(t, "ab a b", (int32_t[]){UNI_AB_A_B}, UNI_AB_A_B_N));
+            CHECK(encode(t, "caf\xc3\xa9 x", (int32_t[]){UNI_CAFE}, UNI_CAFE_N));
+            CHECK(encode(t, "  ab  c ", (int32_t[]){UNI_SPACES}, UNI_SPACES_N));
+        } else {
+            CHECK(encode(t, "  ab  c ", (int32_t[]){UNI_SPACES_WS}, UNI_SPACES_WS_N));
+            CHECK(encode(t, "abc cab", (int32_t[]){UNI_ABC_CAB}, UNI_ABC_CAB_N));
+        }
+        qb_tok_free(t);
+        t = NULL;
+    }
+}
+
 static void test_refused(void)
 {
     static struct buf m;
     struct qb_tokenizer *t = NULL;
     static const unsigned char junk[] = {0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01};
 
-    tiny_model(&m, 1, "identity", 0);
-    CHECK(qb_tok_load_spm_model_mem(m.p, m.n, "uni.model", &t) == QB_EUNSUP && !t);
-    CHECK(strstr(qb_errmsg(), "uni.model") && strstr(qb_errmsg(), "Unigram"));
+    tiny_model(&m, 3, "identity", 0);
+    CHECK(qb_tok_load_spm_model_mem(m.p, m.n, "word.model", &t) == QB_EUNSUP && !t);
+    CHECK(strstr(qb_errmsg(), "word.model") && strstr(qb_errmsg(), "type 3"));
     tiny_model(&m, 2, "nmt_nfkc", 0);
     CHECK(qb_tok_load_spm_model_mem(m.p, m.n, "nfkc.model", &t) == QB_EUNSUP && !t);
     CHECK(strstr(qb_errmsg(), "nmt_nfkc"));
@@ -209,6 +261,7 @@ static void test_llama2_model(void)
 int main(void)
 {
     RUN(test_tiny_bpe);
+    RUN(test_tiny_unigram);
     RUN(test_refused);
     if (qb_shared_path("models/llama2-tokenizer/tokenizer.model"))
         RUN(test_llama2_model);
