@@ -243,12 +243,13 @@ int qb_engine_new_opts(const struct qb_qmodel *qm, const struct qb_engine_opts *
     e->layers_only = o->layers_only;
     e->q_dim = c->n_heads * c->head_dim;
     e->kv_dim = c->n_kv_heads * c->head_dim;
-    /* the RoPE frequencies, scaled as the model asks, for a context of max_ctx */
+    /* the RoPE frequencies, scaled as the model asks; dynamic NTK at the model's whole
+     * (scaled) context, as vLLM fixes it, so that every engine of a model agrees */
     if (!(inv_freq = malloc((size_t)(c->head_dim / 2) * sizeof *inv_freq))) {
         free(e);
         return qb_err(QB_ENOMEM, "out of memory for the engine");
     }
-    qb_rope_inv_freq(m, e->max_ctx, inv_freq, &attn_factor);
+    qb_rope_inv_freq(m, c->max_seq_len, inv_freq, &attn_factor);
     sh = (struct qb_backend_shape){
         .dim = c->dim,
         .hidden_dim = c->hidden_dim,

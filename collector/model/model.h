@@ -148,8 +148,9 @@ void qb_model_free(struct qb_model *m);
 /* The RoPE inverse frequencies (head_dim/2) and the factor cos and sin are multiplied by
  * (yarn's attention factor, else 1) for a pass of up to seq_len positions: rope_theta,
  * the scaling of cfg.rope_scale, and m->rope_freqs when set. Matches transformers'
- * ROPE_INIT_FUNCTIONS (float32 as it computes them). dynamic depends on seq_len (HF
- * recomputes it from the longest position of a pass; equal when one pass fills seq_len). */
+ * ROPE_INIT_FUNCTIONS (float32 as it computes them). dynamic depends on seq_len: HF
+ * recomputes it from the longest position of each pass (equal when a pass reaches
+ * seq_len); the engine passes max_seq_len (factor x the original context), as vLLM does. */
 void qb_rope_inv_freq(const struct qb_model *m, int64_t seq_len, float *inv_freq,
                       float *attn_factor);
 /* "none", "linear", "dynamic", "yarn", "llama3" */

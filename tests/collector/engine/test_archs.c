@@ -180,7 +180,8 @@ static void ref_forward(const struct tcase *k, const struct w *w, double theta, 
 {
     static double kc[NL][MAXT][KVD], vc[NL][MAXT][KVD];
     double x[D], xb[D], q[QD], kk[KVD], v[KVD], att[QD], o[D], g[HID], u[HID], y[V], f[HD / 2];
-    double attn = ref_freqs(k, theta, k->ctx, f);
+    /* dynamic NTK at the scaled context (factor x original), as the engine fixes it */
+    double attn = ref_freqs(k, theta, (int64_t)(k->factor * (double)k->orig), f);
 
     for (int t = 0; t < n; t++) {
         for (int i = 0; i < D; i++)
