@@ -42,7 +42,7 @@ struct tcase {
     int64_t window, swa_from;
     int qk_norm, bias;
     int n;       /* tokens run: past orig */
-    int64_t ctx; /* the engine's context (dynamic's frequencies depend on it) */
+    int64_t ctx; /* the engine's context */
 };
 
 /* ---------- random weights ---------- */
