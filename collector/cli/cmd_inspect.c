@@ -157,10 +157,10 @@ int cmd_inspect(int argc, char **argv)
     printf("rms norm eps: %g\n", c->norm_eps);
     printf("output head:  %s\n", c->tied_embeddings ? "tied to the embeddings" : "separate");
     if (c->rope_scale.type != QB_ROPE_SCALE_NONE)
-        printf("rope scaling: %s, factor %g, original context %lld\n",
-               qb_rope_scaling_name(c->rope_scale.type), c->rope_scale.factor,
-               (long long)(c->rope_scale.orig_ctx ? c->rope_scale.orig_ctx
-                                                  : c->rope_scale.max_pos));
+        printf(
+            "rope scaling: %s, factor %g, original context %lld\n",
+            qb_rope_scaling_name(c->rope_scale.type), c->rope_scale.factor,
+            (long long)(c->rope_scale.orig_ctx ? c->rope_scale.orig_ctx : c->rope_scale.max_pos));
     if (c->sliding_window > 0)
         printf("attention:    sliding window of %lld in layers %lld..%lld\n",
                (long long)c->sliding_window, (long long)c->swa_from_layer,
@@ -170,9 +170,9 @@ int cmd_inspect(int argc, char **argv)
     if (c->has_qk_norm)
         printf("q/k norm:     per head\n");
     if (m->chat_template)
-        printf("chat:         %s template\n",
-               qb_chat_family(m->chat_template) ? qb_chat_family(m->chat_template)
-                                                : "an unrecognised");
+        printf("chat:         %s template\n", qb_chat_family(m->chat_template)
+                                                  ? qb_chat_family(m->chat_template)
+                                                  : "an unrecognised");
     if (m->tok)
         printf("tokenizer:    %s, %lld tokens, bos %d, eos %d\n",
                qb_tok_kind(m->tok) == QB_TOK_SPM ? "sentencepiece" : "bpe",
