@@ -1,6 +1,8 @@
 /* engine: the forward pass (see engine.h), written once against the backend interface of
  * kernels/backend.h. Matches HF LlamaForCausalLM / Qwen2ForCausalLM and llama2.c run.c:
- * x = embed[tok]; per layer x += Wo attn(rope(Wq n(x)), rope(Wk n(x)), Wv n(x));
+ * x = embed[tok]; per layer x += Wo attn(rope(Wq n(x)), rope(Wk n(x)), Wv n(x)) -- RoPE by
+ * the model's scaled frequencies (collector/model/rope.c), q/k heads RMS-normed first for
+ * Qwen3, attention through a sliding window in the layers that use one;
  * x += Wdown (silu(Wgate n(x)) * Wup n(x)); logits = Wout n(x), n = RMSNorm.
  * A prompt goes through every matrix in batches of up to max_batch tokens, each one
  * (batch, in) x (in, out) product. The engine knows the backend only through its ops: it

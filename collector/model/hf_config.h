@@ -1,15 +1,17 @@
-/* hf_config: a Hugging Face config.json (Llama, Mistral, Qwen2 decoders) read into a
- * struct qb_config. Must agree with transformers' LlamaConfig / MistralConfig / Qwen2Config:
- * same keys, same defaults where a key is absent.
+/* hf_config: a Hugging Face config.json (Llama, Mistral, Qwen2, Qwen3 decoders) read into a
+ * struct qb_config. Must agree with transformers' LlamaConfig / MistralConfig / Qwen2Config /
+ * Qwen3Config: same keys, same defaults where a key is absent.
  *
  *     struct qb_config c;
  *     if ((rc = qb_hf_config_load("model/config.json", &c)) < 0) ... qb_errmsg() ...
  *
  * The architecture comes from "architectures" (LlamaForCausalLM, MistralForCausalLM,
- * Qwen2ForCausalLM) or, failing that, "model_type" (llama, mistral, qwen2). Required:
+ * Qwen2ForCausalLM, Qwen3ForCausalLM) or, failing that, "model_type" (llama, mistral, qwen2,
+ * qwen3). Required:
  * hidden_size, intermediate_size, num_hidden_layers, num_attention_heads, vocab_size.
  * Defaults: num_key_value_heads = num_attention_heads, head_dim = hidden_size /
- * num_attention_heads, max_position_embeddings = 2048, rope_theta = 10000 (1e6 for qwen2),
+ * num_attention_heads (128 for qwen3), max_position_embeddings = 2048, rope_theta = 10000
+ * (1e6 for qwen2),
  * rms_norm_eps = 1e-6, tie_word_embeddings = false. rope_style is always QB_ROPE_HALF (HF
  * keeps Q/K rows in rotate-half order); qwen2 has q/k/v biases.
  *

@@ -1,9 +1,10 @@
 /* load_gguf: builds a qb_model from a GGUF file (llama.cpp's format) for the `llama` (also
- * Mistral, which llama.cpp stores as llama) and `qwen2` architectures. Key and tensor names
- * follow llama.cpp's llama-arch.cpp; GGUF stores llama's W_q/W_k permuted for interleaved
- * RoPE pairs (convert_hf_to_gguf.py's LlamaModel.permute) and qwen2's unpermuted, hence the
- * rope_style. A tensor's ne[0] is its innermost (input) dimension: nn.Linear(in, out) is
- * stored with ne = {in, out}, i.e. row-major (out, in). */
+ * Mistral, which llama.cpp stores as llama), `qwen2` and `qwen3` architectures, with RoPE
+ * scaling (rope.scaling.*, rope_freqs.weight), a sliding window and the chat template. Key and
+ * tensor names follow llama.cpp's llama-arch.cpp; GGUF stores llama's W_q/W_k permuted for
+ * interleaved RoPE pairs (convert_hf_to_gguf.py's LlamaModel.permute) and qwen2's unpermuted, hence
+ * the rope_style. A tensor's ne[0] is its innermost (input) dimension: nn.Linear(in, out) is stored
+ * with ne = {in, out}, i.e. row-major (out, in). */
 #include "kernels/base/err.h"
 #include "kernels/base/fileio.h"
 #include "collector/model/gguf.h"

@@ -694,6 +694,55 @@ static void test_vulkan(void)
     }
 }
 
+/* A layer at a time from a residual stream with weights per call (how calibration runs the
+ * model) gives the forward's logits: the window and the q/k norms reach that path too. */
+static void test_layer_path(void)
+{
+    static const int which[] = {5, 6, 7};
+    for (size_t c = 0; c < sizeof which / sizeof which[0]; c++) {
+        const struct tcase *k = &cases[which[c]];
+        struct qb_qspec f32 = {.base = {.fmt = QB_FMT_F32}};
+        struct qb_engine_opts lo = {.max_ctx = k->ctx, .max_batch = k->n, .layers_only = 1};
+        struct qb_qmodel *qm = NULL;
+        struct qb_engine *full = NULL, *lay = NULL;
+        static float x[MAXT * D], lg[MAXT * V], lg2[MAXT * V];
+        int32_t ids[MAXT];
+        char dir[1100];
+        struct qb_model *m = NULL;
+
+        snprintf(dir, sizeof dir, "%s-layers", tmp_path(k->name));
+        tokens(ids, k->n);
+        write_hf(k, &W, dir);
+        CHECK(qb_model_load(dir, NULL, &m) == 0);
+        if (!m || qb_qmodel_new(m, &f32, &qm) < 0 || qb_engine_new_q(qm, k->ctx, &full) < 0 ||
+            qb_engine_new_opts(qm, &lo, &lay) < 0) {
+            CHECK(0);
+            goto next;
+        }
+        CHECK(qb_engine_forward(full, ids, k->n, lg) == 0);
+        CHECK(qb_engine_embed(lay, &qm->embed, ids, k->n, x) == 0);
+        for (int64_t l = 0; l < NL; l++) {
+            struct qb_engine_lw w = {.attn_norm = qm->layer[l].attn_norm,
+                                     .ffn_norm = qm->layer[l].ffn_norm,
+                                     .bq = qm->layer[l].bq,
+                                     .bk = qm->layer[l].bk,
+                                     .bv = qm->layer[l].bv};
+            for (int i = 0; i < QB_LIN_COUNT; i++)
+                w.lin[i] = &qm->lin[l * QB_LIN_COUNT + i];
+            CHECK(qb_engine_layer(lay, l, &w, QB_START_LAYER, x, 0, k->n) == 0);
+        }
+        CHECK(qb_engine_head(full, NULL, x, 0, k->n, lg2) == 0);
+        printf("# %-15s layer by layer vs forward: max relative logit difference %.3g\n", k->name,
+               rel_err(lg, lg2, k->n));
+        CHECK(rel_err(lg, lg2, k->n) <= 1e-6);
+    next:
+        qb_engine_free(full);
+        qb_engine_free(lay);
+        qb_qmodel_free(qm);
+        qb_model_free(m);
+    }
+}
+
 /* Refusals name the file and the missing piece. */
 static void test_refusals(void)
 {
@@ -730,6 +779,7 @@ int main(void)
     RUN(test_qwen3);
     RUN(test_qwen3_yarn);
     RUN(test_config_fields);
+    RUN(test_layer_path);
     RUN(test_refusals);
     if (qb_vulkan_devices(dev, 4, &nd) < 0 || nd == 0) {
         SKIP(test_vulkan, "no Vulkan device");
