@@ -558,6 +558,7 @@ static const struct tcase cases[] = {
     {"llama3", "LlamaForCausalLM", "llama", S_LLAMA3, 4, 1, 4, 32, 64, 0, 0, 0, 0, 48, 48},
     {"mistral-window", "MistralForCausalLM", "llama", S_NONE, 0, 0, 0, 32, 64, 8, 0, 0, 0, 40, 64},
     {"qwen2-window", "Qwen2ForCausalLM", NULL, S_NONE, 0, 0, 0, 32, 64, 8, 1, 0, 1, 40, 64},
+    {"qwen2-window-all", "Qwen2ForCausalLM", "qwen2", S_NONE, 0, 0, 0, 32, 64, 8, 0, 0, 1, 40, 64},
     {"qwen3", "Qwen3ForCausalLM", "qwen3", S_NONE, 0, 0, 0, 32, 64, 0, 0, 1, 0, 40, 64},
     {"qwen3-yarn", "Qwen3ForCausalLM", "qwen3", S_YARN, 4, 0, 0, 32, 128, 0, 0, 1, 0, 48, 48},
 };
@@ -631,8 +632,9 @@ CASE_FN(3, test_yarn)
 CASE_FN(4, test_llama3)
 CASE_FN(5, test_mistral_window)
 CASE_FN(6, test_qwen2_window)
-CASE_FN(7, test_qwen3)
-CASE_FN(8, test_qwen3_yarn)
+CASE_FN(7, test_qwen2_window_all)
+CASE_FN(8, test_qwen3)
+CASE_FN(9, test_qwen3_yarn)
 
 /* The parsed configs say what was asked for. */
 static void test_config_fields(void)
@@ -670,7 +672,7 @@ static void test_config_fields(void)
 /* The Vulkan backend takes the same table and window. */
 static void test_vulkan(void)
 {
-    static const int which[] = {3, 4, 5, 6, 7};
+    static const int which[] = {3, 4, 5, 6, 8};
     for (size_t c = 0; c < sizeof which / sizeof which[0]; c++) {
         const struct tcase *k = &cases[which[c]];
         float ref[MAXT * V], *lg = NULL;
@@ -698,7 +700,7 @@ static void test_vulkan(void)
  * model) gives the forward's logits: the window and the q/k norms reach that path too. */
 static void test_layer_path(void)
 {
-    static const int which[] = {5, 6, 7};
+    static const int which[] = {5, 6, 8};
     for (size_t c = 0; c < sizeof which / sizeof which[0]; c++) {
         const struct tcase *k = &cases[which[c]];
         struct qb_qspec f32 = {.base = {.fmt = QB_FMT_F32}};
@@ -776,6 +778,7 @@ int main(void)
     RUN(test_llama3);
     RUN(test_mistral_window);
     RUN(test_qwen2_window);
+    RUN(test_qwen2_window_all);
     RUN(test_qwen3);
     RUN(test_qwen3_yarn);
     RUN(test_config_fields);
