@@ -25,7 +25,7 @@
  *     B->rmsnorm(be.ctx, xb, x, norm, n, 128);     // xb (n, dim)
  *     B->matmul(be.ctx, q, xb, n, wq);             // q (n, n_heads * head_dim)
  *     B->rope(be.ctx, q, n, 4, pos);
- *     B->attention(be.ctx, layer, q, k, v, att, n, pos, 4, 2);
+ *     B->attention(be.ctx, layer, q, k, v, att, n, pos, 4, 2, 0);
  *     ...
  *     B->logits(be.ctx, host_logits, xb, n, head); // backend -> host (n, vocab)
  *     B->read(be.ctx, x, 0, host_x, n * 128);      // what a hook asks to observe
@@ -75,6 +75,11 @@ struct qb_backend_shape {
     int64_t cache_layers; /* KV caches (one per layer; 1 for a layer-at-a-time caller) */
     int64_t max_batch;    /* most tokens per op (attention scratch is sized by it) */
     float rope_theta;     /* inv_freq[i] = theta^(-2i / head_dim), in float */
+    /* A scaled RoPE (collector/model/rope.c): the inverse frequencies (head_dim / 2),
+     * copied at creation, used instead of rope_theta's; NULL: rope_theta's. cos and sin are
+     * multiplied by rope_attn_factor (YaRN's attention factor; 0 counts as 1). */
+    const float *rope_inv_freq;
+    float rope_attn_factor;
     enum qb_backend_rope rope_style;
     float norm_eps; /* RMSNorm's epsilon */
     int device;     /* which device of the backend's kind, 0 first (vulkan:N); the CPU ignores it */
@@ -138,11 +143,13 @@ struct qb_backend_ops {
      * cache `layer` (0 .. cache_layers-1): appends k, v (n, n_kv_heads * head_dim, keys
      * already rotated) at those positions, then out (n, n_heads * head_dim) = for each query
      * head h (reading kv head h / (n_heads / n_kv_heads)) softmax(q k^T / sqrt(head_dim)) v
-     * over cached positions 0 .. pos+t. Positions below pos must hold what earlier calls
-     * appended; pos + n <= max_ctx, n <= max_batch. */
+     * over cached positions 0 .. pos+t, or with window > 0 (sliding-window attention, as
+     * HF's mask kv > q - window) only the last window of them: max(0, pos+t-window+1) ..
+     * pos+t. Positions below pos must hold what earlier calls appended; pos + n <= max_ctx,
+     * n <= max_batch. */
     int (*attention)(void *ctx, int64_t layer, const struct qb_bbuf *q, const struct qb_bbuf *k,
                      const struct qb_bbuf *v, struct qb_bbuf *out, int64_t n, int64_t pos,
-                     int64_t n_heads, int64_t n_kv_heads);
+                     int64_t n_heads, int64_t n_kv_heads, int64_t window);
     /* g[i] = silu(g[i]) * u[i] for n floats: SwiGLU's product, g / (1 + exp(-g)) * u. */
     int (*swiglu)(void *ctx, struct qb_bbuf *g, const struct qb_bbuf *u, int64_t n);
     /* out (host, n, head rows) = x (n, head in_cols) . head^T: the output head, written

@@ -3,6 +3,7 @@
 #include "collector/cli/cli.h"
 #include "collector/engine/device.h"
 #include "kernels/base/err.h"
+#include "collector/model/chat.h"
 #include "collector/model/model.h"
 #include "collector/model/qmodel.h"
 #include "collector/tokenizer/tokenizer.h"
@@ -163,11 +164,26 @@ int cmd_inspect(int argc, char **argv)
            c->rope_style == QB_ROPE_HALF ? "rotate-half" : "interleaved pairs");
     printf("rms norm eps: %g\n", c->norm_eps);
     printf("output head:  %s\n", c->tied_embeddings ? "tied to the embeddings" : "separate");
+    if (c->rope_scale.type != QB_ROPE_SCALE_NONE)
+        printf(
+            "rope scaling: %s, factor %g, original context %lld\n",
+            qb_rope_scaling_name(c->rope_scale.type), c->rope_scale.factor,
+            (long long)(c->rope_scale.orig_ctx ? c->rope_scale.orig_ctx : c->rope_scale.max_pos));
+    if (c->sliding_window > 0)
+        printf("attention:    sliding window of %lld in layers %lld..%lld\n",
+               (long long)c->sliding_window, (long long)c->swa_from_layer,
+               (long long)c->n_layers - 1);
     if (c->has_qkv_bias)
         printf("qkv bias:     yes\n");
+    if (c->has_qk_norm)
+        printf("q/k norm:     per head\n");
+    if (m->chat_template)
+        printf("chat:         %s template\n", qb_chat_family(m->chat_template)
+                                                  ? qb_chat_family(m->chat_template)
+                                                  : "an unrecognised");
     if (m->tok)
         printf("tokenizer:    %s, %lld tokens, bos %d, eos %d\n",
-               qb_tok_kind(m->tok) == QB_TOK_SPM ? "sentencepiece bpe" : "bpe",
+               qb_tok_kind(m->tok) == QB_TOK_SPM ? "sentencepiece" : "bpe",
                (long long)qb_tok_n_vocab(m->tok), qb_tok_bos(m->tok), qb_tok_eos(m->tok));
     else
         printf("tokenizer:    none (pass --tokenizer)\n");

@@ -1,6 +1,8 @@
 /* engine: the forward pass (see engine.h), written once against the backend interface of
  * kernels/backend.h. Matches HF LlamaForCausalLM / Qwen2ForCausalLM and llama2.c run.c:
- * x = embed[tok]; per layer x += Wo attn(rope(Wq n(x)), rope(Wk n(x)), Wv n(x));
+ * x = embed[tok]; per layer x += Wo attn(rope(Wq n(x)), rope(Wk n(x)), Wv n(x)) -- RoPE by
+ * the model's scaled frequencies (collector/model/rope.c), q/k heads RMS-normed first for
+ * Qwen3, attention through a sliding window in the layers that use one;
  * x += Wdown (silu(Wgate n(x)) * Wup n(x)); logits = Wout n(x), n = RMSNorm.
  * A prompt goes through every matrix in batches of up to max_batch tokens, each one
  * (batch, in) x (in, out) product. The engine knows the backend only through its ops: it
@@ -21,7 +23,9 @@
 struct dlayer {
     struct qb_bweight *lin[QB_LIN_COUNT];
     struct qb_bbuf *attn_norm, *ffn_norm, *bq, *bk, *bv; /* biases NULL without */
+    struct qb_bbuf *q_norm, *k_norm;                     /* (head_dim) Qwen3, else NULL */
     int64_t n_heads, n_kv_heads, hidden;
+    int64_t window; /* sliding-window attention: positions attended; 0 = all */
 };
 
 struct qb_engine {
@@ -76,7 +80,9 @@ static void dlayer_release(struct qb_engine *e, struct dlayer *L, int weights, i
         B->buf_free(BC, L->bq);
         B->buf_free(BC, L->bk);
         B->buf_free(BC, L->bv);
-        L->attn_norm = L->ffn_norm = L->bq = L->bk = L->bv = NULL;
+        B->buf_free(BC, L->q_norm);
+        B->buf_free(BC, L->k_norm);
+        L->attn_norm = L->ffn_norm = L->bq = L->bk = L->bv = L->q_norm = L->k_norm = NULL;
     }
 }
 
@@ -166,9 +172,12 @@ static int upload_model(struct qb_engine *e)
         TRY(upload_vec(e, V->bq, e->q_dim, &L->bq));
         TRY(upload_vec(e, V->bk, e->kv_dim, &L->bk));
         TRY(upload_vec(e, V->bv, e->kv_dim, &L->bv));
+        TRY(upload_vec(e, e->m->layers[l].q_norm, c->head_dim, &L->q_norm));
+        TRY(upload_vec(e, e->m->layers[l].k_norm, c->head_dim, &L->k_norm));
         L->n_heads = c->n_heads;
         L->n_kv_heads = c->n_kv_heads;
         L->hidden = c->hidden_dim;
+        L->window = qb_layer_uses_window(c, l) ? c->sliding_window : 0;
     }
     TRY(B->weight_new(BC, &qm->output.t, qm->output.act, &e->output));
     if (qm->embed_shares_output)
@@ -201,6 +210,10 @@ static int alloc_activations(struct qb_engine *e)
     TRY(B->buf_new(BC, e->q_dim, &e->call.bq));
     TRY(B->buf_new(BC, e->kv_dim, &e->call.bk));
     TRY(B->buf_new(BC, e->kv_dim, &e->call.bv));
+    if (c->has_qk_norm) {
+        TRY(B->buf_new(BC, c->head_dim, &e->call.q_norm));
+        TRY(B->buf_new(BC, c->head_dim, &e->call.k_norm));
+    }
     e->logits = malloc((size_t)c->vocab_size * sizeof *e->logits);
     e->seen = malloc((size_t)(nb * widest) * sizeof *e->seen);
     if (!e->logits || !e->seen)
@@ -216,6 +229,7 @@ int qb_engine_new_opts(const struct qb_qmodel *qm, const struct qb_engine_opts *
     const struct qb_config *c = &m->cfg;
     struct qb_backend_shape sh;
     struct qb_engine *e;
+    float *inv_freq = NULL, attn_factor = 1;
     int rc;
 
     *out = NULL;
@@ -231,6 +245,13 @@ int qb_engine_new_opts(const struct qb_qmodel *qm, const struct qb_engine_opts *
     e->layers_only = o->layers_only;
     e->q_dim = c->n_heads * c->head_dim;
     e->kv_dim = c->n_kv_heads * c->head_dim;
+    /* the RoPE frequencies, scaled as the model asks; dynamic NTK at the model's whole
+     * (scaled) context, as vLLM fixes it, so that every engine of a model agrees */
+    if (!(inv_freq = malloc((size_t)(c->head_dim / 2) * sizeof *inv_freq))) {
+        free(e);
+        return qb_err(QB_ENOMEM, "out of memory for the engine");
+    }
+    qb_rope_inv_freq(m, c->max_seq_len, inv_freq, &attn_factor);
     sh = (struct qb_backend_shape){
         .dim = c->dim,
         .hidden_dim = c->hidden_dim,
@@ -241,11 +262,15 @@ int qb_engine_new_opts(const struct qb_qmodel *qm, const struct qb_engine_opts *
         .cache_layers = o->layers_only ? 1 : c->n_layers,
         .max_batch = e->max_batch,
         .rope_theta = c->rope_theta,
+        .rope_inv_freq = inv_freq,
+        .rope_attn_factor = attn_factor,
         .rope_style = c->rope_style == QB_ROPE_HALF ? QB_BROPE_HALF : QB_BROPE_INTERLEAVED,
         .norm_eps = c->norm_eps,
         .device = o->device,
     };
-    if ((rc = (o->backend ? o->backend : qb_backend_cpu_new)(&sh, &e->be)) < 0) {
+    rc = (o->backend ? o->backend : qb_backend_cpu_new)(&sh, &e->be);
+    free(inv_freq);
+    if (rc < 0) {
         free(e);
         return rc;
     }
@@ -364,10 +389,14 @@ static int attn_block(struct qb_engine *e, int64_t l, const struct dlayer *L, in
         TRY(B->add_bias(BC, e->k, L->bk, n, kvd));
     if (L->bv)
         TRY(B->add_bias(BC, e->v, L->bv, n, kvd));
+    if (L->q_norm) /* Qwen3: RMSNorm over each head, before RoPE */
+        TRY(B->rmsnorm(BC, e->q, e->q, L->q_norm, n * L->n_heads, hd));
+    if (L->k_norm)
+        TRY(B->rmsnorm(BC, e->k, e->k, L->k_norm, n * L->n_kv_heads, hd));
     TRY(B->rope(BC, e->q, n, L->n_heads, pos));
     TRY(B->rope(BC, e->k, n, L->n_kv_heads, pos));
     TRY(B->attention(BC, e->layers_only ? 0 : l, e->q, e->k, e->v, e->att, n, pos, L->n_heads,
-                     L->n_kv_heads));
+                     L->n_kv_heads, L->window));
     TRY(site(e, QB_SITE_O_IN, l, pos, n, e->att, qd));
     TRY(mm(e, e->xb, e->att, n, L, QB_LIN_O));
     TRY(site(e, QB_SITE_O_OUT, l, pos, n, e->xb, d));
@@ -471,7 +500,7 @@ int qb_engine_forward(struct qb_engine *e, const int32_t *tokens, int64_t n, flo
 
 /* The caller's weights as e->call: weights uploaded (freed by call_done), vectors copied
  * into the call buffers, shapes from the weights and checked against the model's. */
-static int call_load(struct qb_engine *e, const struct qb_engine_lw *w)
+static int call_load(struct qb_engine *e, int64_t l, const struct qb_engine_lw *w)
 {
     const struct qb_config *c = &e->m->cfg;
     struct dlayer *L = &e->call;
@@ -482,6 +511,7 @@ static int call_load(struct qb_engine *e, const struct qb_engine_lw *w)
     L->n_heads = lin[QB_LIN_Q] ? lin[QB_LIN_Q]->t.rows / hd : c->n_heads;
     L->n_kv_heads = lin[QB_LIN_K] ? lin[QB_LIN_K]->t.rows / hd : c->n_kv_heads;
     L->hidden = lin[QB_LIN_GATE] ? lin[QB_LIN_GATE]->t.rows : c->hidden_dim;
+    L->window = qb_layer_uses_window(c, l) ? c->sliding_window : 0;
     if ((lin[QB_LIN_Q] && lin[QB_LIN_Q]->t.rows % hd) ||
         (lin[QB_LIN_K] && lin[QB_LIN_K]->t.rows % hd) || L->n_heads < 1 ||
         L->n_heads > c->n_heads || L->n_kv_heads < 1 || L->n_kv_heads > c->n_kv_heads ||
@@ -500,9 +530,14 @@ static int call_load(struct qb_engine *e, const struct qb_engine_lw *w)
         struct qb_bbuf *dst;
         int64_t n;
     } vec[] = {
-        {w->attn_norm, L->attn_norm, c->dim}, {w->ffn_norm, L->ffn_norm, c->dim},
-        {w->bq, L->bq, L->n_heads * hd},      {w->bk, L->bk, L->n_kv_heads * hd},
+        {w->attn_norm, L->attn_norm, c->dim},
+        {w->ffn_norm, L->ffn_norm, c->dim},
+        {w->bq, L->bq, L->n_heads * hd},
+        {w->bk, L->bk, L->n_kv_heads * hd},
         {w->bv, L->bv, L->n_kv_heads * hd},
+        /* per-head norms are never quantized: the model's own */
+        {e->m->layers ? e->m->layers[l].q_norm : NULL, L->q_norm, hd},
+        {e->m->layers ? e->m->layers[l].k_norm : NULL, L->k_norm, hd},
     };
     for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++)
         if (vec[i].src)
@@ -576,7 +611,7 @@ int qb_engine_layer(struct qb_engine *e, int64_t l, const struct qb_engine_lw *w
                       (long long)l, (long long)n, (long long)pos, (long long)e->max_ctx);
     if (!w && e->layers_only)
         return qb_err(QB_EINVAL, "engine: a layers-only engine has no layer weights of its own");
-    if (w && (rc = call_load(e, w)) < 0) {
+    if (w && (rc = call_load(e, l, w)) < 0) {
         call_done(e);
         return rc;
     }

@@ -1,5 +1,5 @@
-/* engine: the one forward pass of a Llama-family decoder (Llama, Mistral, Qwen2), with a KV
- * cache, batched prefill and one-token decode. Matches the Hugging Face LlamaForCausalLM
+/* engine: the one forward pass of a Llama-family decoder (Llama, Mistral, Qwen2, Qwen3), with
+ * a KV cache, batched prefill and one-token decode. Matches the Hugging Face LlamaForCausalLM
  * forward (RMSNorm, RoPE, grouped-query attention, SwiGLU) and llama2.c's run.c to float
  * rounding. The control flow is written once here; the math runs on a backend
  * (kernels/backend.h), the CPU's unless the options name another.

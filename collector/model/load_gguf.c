@@ -1,15 +1,17 @@
 /* load_gguf: builds a qb_model from a GGUF file (llama.cpp's format) for the `llama` (also
- * Mistral, which llama.cpp stores as llama) and `qwen2` architectures. Key and tensor names
- * follow llama.cpp's llama-arch.cpp; GGUF stores llama's W_q/W_k permuted for interleaved
- * RoPE pairs (convert_hf_to_gguf.py's LlamaModel.permute) and qwen2's unpermuted, hence the
- * rope_style. A tensor's ne[0] is its innermost (input) dimension: nn.Linear(in, out) is
- * stored with ne = {in, out}, i.e. row-major (out, in). */
+ * Mistral, which llama.cpp stores as llama), `qwen2` and `qwen3` architectures, with RoPE
+ * scaling (rope.scaling.*, rope_freqs.weight), a sliding window and the chat template. Key and
+ * tensor names follow llama.cpp's llama-arch.cpp; GGUF stores llama's W_q/W_k permuted for
+ * interleaved RoPE pairs (convert_hf_to_gguf.py's LlamaModel.permute) and qwen2's unpermuted, hence
+ * the rope_style. A tensor's ne[0] is its innermost (input) dimension: nn.Linear(in, out) is stored
+ * with ne = {in, out}, i.e. row-major (out, in). */
 #include "kernels/base/err.h"
 #include "kernels/base/fileio.h"
 #include "collector/model/gguf.h"
 #include "collector/model/model.h"
 #include "collector/tokenizer/tokenizer.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +104,64 @@ static int need_int(const struct qb_gguf *g, const char *path, const char *key, 
     return rc < 0 ? rc : 0;
 }
 
+/* {arch}.rope.scaling.* (llama.cpp's llama-model.cpp: type none/linear/yarn, factor,
+ * original_context_length, attn_factor) and {arch}.attention.sliding_window (every layer).
+ * YaRN follows the HF formula with beta_fast 32, beta_slow 1 (llama.cpp's defaults) and an
+ * attention factor of attn_factor x (0.1 ln(factor) + 1), as ggml_rope_yarn scales. */
+static int read_scaling(const struct qb_gguf *g, const char *path, struct qb_config *c)
+{
+    struct qb_rope_scale *s = &c->rope_scale;
+    const char *type = NULL;
+    size_t type_len = 0;
+    float factor = 0, attn = 0;
+    int64_t orig = 0, window = 0;
+    char key[128];
+    int rc;
+
+#define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, c->arch), key)
+    if ((rc = qb_gguf_get_str(g, KEY("rope.scaling.type"), &type, &type_len)) < 0 ||
+        (rc = qb_gguf_get_f32(g, KEY("rope.scaling.factor"), &factor)) < 0 ||
+        (rc = qb_gguf_get_f32(g, KEY("rope.scaling.attn_factor"), &attn)) < 0 ||
+        (rc = qb_gguf_get_int(g, KEY("rope.scaling.original_context_length"), &orig)) < 0 ||
+        (rc = qb_gguf_get_int(g, KEY("attention.sliding_window"), &window)) < 0)
+        return rc;
+#undef KEY
+    memset(s, 0, sizeof *s);
+    s->max_pos = c->max_seq_len;
+    s->truncate = 1;
+    if (!type || (type_len == 4 && !memcmp(type, "none", 4)))
+        s->type = QB_ROPE_SCALE_NONE;
+    else if (type_len == 6 && !memcmp(type, "linear", 6))
+        s->type = QB_ROPE_SCALE_LINEAR;
+    else if (type_len == 4 && !memcmp(type, "yarn", 4))
+        s->type = QB_ROPE_SCALE_YARN;
+    else
+        return qb_err(QB_EUNSUP,
+                      "'%s': rope scaling type '%.*s' is not supported (none, linear and yarn "
+                      "are)",
+                      path, type_len > 32 ? 32 : (int)type_len, type);
+    if (s->type != QB_ROPE_SCALE_NONE) {
+        if (!(factor >= 1 && factor <= 1e6f))
+            return qb_err(QB_EFORMAT, "'%s': rope scaling factor %g is out of range", path, factor);
+        if (orig < 0 || orig > (1 << 24))
+            return qb_err(QB_EFORMAT, "'%s': original context length %lld is out of range", path,
+                          (long long)orig);
+        s->factor = factor;
+        s->orig_ctx = orig;
+        if (s->type == QB_ROPE_SCALE_YARN && attn > 0)
+            s->attn_factor = attn * (0.1f * logf(factor) + 1.0f);
+        /* a scaled RoPE runs to factor x the original context, as in hf_config.c */
+        if ((double)(orig ? orig : c->max_seq_len) * factor > (double)c->max_seq_len &&
+            (double)(orig ? orig : c->max_seq_len) * factor < (double)(1 << 24))
+            c->max_seq_len = (int64_t)((double)(orig ? orig : c->max_seq_len) * factor);
+    }
+    if (window < 0 || window > (1 << 30))
+        return qb_err(QB_EFORMAT, "'%s': sliding window %lld is out of range", path,
+                      (long long)window);
+    c->sliding_window = window;
+    return 0;
+}
+
 static int read_config(const struct qb_gguf *g, const char *path, struct qb_config *c)
 {
     const struct qb_gguf_tensor *emb;
@@ -123,9 +183,19 @@ static int read_config(const struct qb_gguf *g, const char *path, struct qb_conf
     } else if (arch_len == 5 && !memcmp(arch, "qwen2", 5)) {
         c->rope_style = QB_ROPE_HALF;
         c->has_qkv_bias = 1;
+    } else if (arch_len == 5 && !memcmp(arch, "qwen3", 5)) {
+        c->rope_style = QB_ROPE_HALF;
+        c->has_qk_norm = 1;
+    } else if (arch_len == 6 && (!memcmp(arch, "gemma2", 6) || !memcmp(arch, "gemma3", 6))) {
+        return qb_err(QB_EUNSUP,
+                      "'%s': architecture '%.6s' is recognised but not supported: the engine "
+                      "lacks GeGLU, embedding scaling, 1+w RMSNorm, post-norms and logit "
+                      "soft-capping",
+                      path, arch);
     } else {
         return qb_err(QB_EUNSUP,
-                      "'%s': architecture '%.*s' is not supported (llama, mistral and qwen2 are)",
+                      "'%s': architecture '%.*s' is not supported (llama, mistral, qwen2 and "
+                      "qwen3 are)",
                       path, arch_len > 64 ? 64 : (int)arch_len, arch);
     }
     memcpy(c->arch, arch, arch_len);
@@ -161,6 +231,8 @@ static int read_config(const struct qb_gguf *g, const char *path, struct qb_conf
     if (!(emb = qb_gguf_find_tensor(g, "token_embd.weight")))
         return qb_err(QB_EFORMAT, "'%s': tensor 'token_embd.weight' is missing", path);
     c->vocab_size = emb->ne[1];
+    if ((rc = read_scaling(g, path, c)) < 0)
+        return rc;
     return qb_config_check(c, path);
 }
 
@@ -196,12 +268,22 @@ static int load_weights(struct qb_model *m, const struct qb_gguf *g, const char 
             (rc = W("ffn_down.weight", h, d, 0, &ly->w_down)) < 0 ||
             (rc = W("ffn_up.weight", d, h, 0, &ly->w_up)) < 0)
             return rc;
+        if (c->has_qk_norm && ((rc = W("attn_q_norm.weight", c->head_dim, 0, 0, &ly->q_norm)) < 0 ||
+                               (rc = W("attn_k_norm.weight", c->head_dim, 0, 0, &ly->k_norm)) < 0))
+            return rc;
         if (c->has_qkv_bias && ((rc = W("attn_q.bias", q, 0, 0, &ly->bq)) < 0 ||
                                 (rc = W("attn_k.bias", kv, 0, 0, &ly->bk)) < 0 ||
                                 (rc = W("attn_v.bias", kv, 0, 0, &ly->bv)) < 0))
             return rc;
     }
 #undef W
+    /* Llama 3.1's per-frequency factors, as convert_hf_to_gguf.py writes them */
+    if ((rc = weight(m, g, path, "rope_freqs.weight", c->head_dim / 2, 0, 1, &m->rope_freqs)) < 0)
+        return rc;
+    for (int64_t i = 0; m->rope_freqs && i < c->head_dim / 2; i++)
+        if (!(m->rope_freqs[i] > 0) || m->rope_freqs[i] > 1e6f)
+            return qb_err(QB_EFORMAT, "'%s': rope_freqs.weight[%lld] = %g is not a positive factor",
+                          path, (long long)i, m->rope_freqs[i]);
     return 0;
 }
 
@@ -398,6 +480,8 @@ static int build(struct qb_model *m, const void *data, size_t size, const char *
     if ((rc = qb_model_tokenizer_file(path, "gguf", m->cfg.vocab_size, opts, &tok_path)) < 0)
         goto out;
     rc = tok_path ? external_tokenizer(m, tok_path) : embedded_tokenizer(m, g, path);
+    if (rc == 0)
+        rc = dup_str(g, path, "tokenizer.chat_template", &m->chat_template);
 out:
     free(tok_path);
     qb_gguf_close(g);

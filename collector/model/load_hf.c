@@ -230,6 +230,10 @@ int qb_load_hf(const char *dir, const struct qb_load_opts *opts, struct qb_model
              (rc = get_layer(&h, l, "self_attn.k_proj.bias", kv, 0, &y->bk)) < 0 ||
              (rc = get_layer(&h, l, "self_attn.v_proj.bias", kv, 0, &y->bv)) < 0))
             goto fail;
+        if (c->has_qk_norm &&
+            ((rc = get_layer(&h, l, "self_attn.q_norm.weight", c->head_dim, 0, &y->q_norm)) < 0 ||
+             (rc = get_layer(&h, l, "self_attn.k_norm.weight", c->head_dim, 0, &y->k_norm)) < 0))
+            goto fail;
     }
 
     /* output head: lm_head unless tied; a checkpoint without one ties it, as transformers
@@ -247,7 +251,8 @@ int qb_load_hf(const char *dir, const struct qb_load_opts *opts, struct qb_model
             h.m->output = h.m->tok_embd;
         }
     }
-    if ((rc = load_tokenizer(h.m, dir, opts)) < 0)
+    if ((rc = load_tokenizer(h.m, dir, opts)) < 0 ||
+        (rc = qb_hf_chat_template(dir, &h.m->chat_template)) < 0)
         goto fail;
 
     *out = h.m;

@@ -49,6 +49,7 @@ void qb_model_free(struct qb_model *m)
     free(m->bufs);
     free(m->layers);
     free(m->tensors);
+    free(m->chat_template);
     free(m->path);
     free(m);
 }
@@ -95,13 +96,17 @@ int qb_model_tokenizer_file(const char *model_path, const char *format, int64_t 
     if (!model_path)
         return 0;
     if (!strcmp(format, "hf")) {
-        char *p = qb_path_join(model_path, "tokenizer.json");
-        if (!p)
-            return qb_err(QB_ENOMEM, "'%s': out of memory", model_path);
-        if (access(p, F_OK) == 0)
-            *out = p;
-        else
-            free(p);
+        /* tokenizer.json, else SentencePiece's tokenizer.model (Llama 2, Mistral dirs) */
+        static const char *const names[] = {"tokenizer.json", "tokenizer.model"};
+        for (int i = 0; i < 2 && !*out; i++) {
+            char *p = qb_path_join(model_path, names[i]);
+            if (!p)
+                return qb_err(QB_ENOMEM, "'%s': out of memory", model_path);
+            if (access(p, F_OK) == 0)
+                *out = p;
+            else
+                free(p);
+        }
         return 0;
     }
     if (!strcmp(format, "llama2c"))
@@ -228,6 +233,13 @@ int qb_config_check(const struct qb_config *c, const char *path)
         return qb_err(QB_EFORMAT, "'%s': rope theta %g is out of range", path, c->rope_theta);
     if (!(c->norm_eps > 0) || c->norm_eps > 1)
         return qb_err(QB_EFORMAT, "'%s': rms norm epsilon %g is out of range", path, c->norm_eps);
+    if (c->rope_scale.type != QB_ROPE_SCALE_NONE && c->rope_scale.type != QB_ROPE_SCALE_YARN &&
+        !(c->rope_scale.factor >= 1 && c->rope_scale.factor <= 1e6f))
+        return qb_err(QB_EFORMAT, "'%s': rope scaling factor %g is out of range", path,
+                      c->rope_scale.factor);
+    if (c->sliding_window < 0 || c->swa_from_layer < 0)
+        return qb_err(QB_EFORMAT, "'%s': sliding window %lld is out of range", path,
+                      (long long)c->sliding_window);
     return 0;
 }
 
@@ -238,6 +250,8 @@ int64_t qb_model_n_params(const struct qb_model *m)
     int64_t per_layer = 2 * c->dim + c->dim * q * 2 + c->dim * kv * 2 + 3 * c->dim * c->hidden_dim;
     if (c->has_qkv_bias)
         per_layer += q + 2 * kv;
+    if (c->has_qk_norm)
+        per_layer += 2 * c->head_dim;
     return c->vocab_size * c->dim * (c->tied_embeddings ? 1 : 2) + c->dim + c->n_layers * per_layer;
 }
 

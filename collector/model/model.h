@@ -31,8 +31,30 @@ enum qb_rope_style {
 enum qb_dtype { QB_DT_F32, QB_DT_F16, QB_DT_BF16, QB_DT_Q8_0, QB_DT_Q4_0, QB_DT_Q4_1, QB_DT_COUNT };
 const char *qb_dtype_name(enum qb_dtype dt);
 
+/* RoPE frequency scaling (collector/model/rope.c computes the table), as transformers'
+ * modeling_rope_utils.py defines each type. */
+enum qb_rope_scaling {
+    QB_ROPE_SCALE_NONE = 0,
+    QB_ROPE_SCALE_LINEAR,  /* inv_freq / factor */
+    QB_ROPE_SCALE_DYNAMIC, /* NTK: the base grows with the context past orig_ctx */
+    QB_ROPE_SCALE_YARN,    /* ramp between interpolation and extrapolation, attention factor */
+    QB_ROPE_SCALE_LLAMA3,  /* Llama 3.1: low/high frequency bands */
+};
+
+struct qb_rope_scale {
+    enum qb_rope_scaling type;
+    float factor;                            /* yarn: 0 = max_pos / orig_ctx */
+    int64_t orig_ctx;                        /* original_max_position_embeddings, 0 = max_pos */
+    int64_t max_pos;                         /* max_position_embeddings as the config gives it */
+    float low_freq_factor, high_freq_factor; /* llama3 */
+    float beta_fast, beta_slow;              /* yarn (32, 1 when absent) */
+    float attn_factor;                       /* yarn: 0 = derived from factor (and mscale) */
+    float mscale, mscale_all_dim;            /* yarn: 0 = absent */
+    int truncate;                            /* yarn: floor/ceil the correction range (1) */
+};
+
 struct qb_config {
-    char arch[32];      /* "llama", "mistral", "qwen2" */
+    char arch[32];      /* "llama", "mistral", "qwen2", "qwen3" */
     int64_t dim;        /* hidden size */
     int64_t hidden_dim; /* FFN intermediate size */
     int64_t n_layers;
@@ -46,19 +68,26 @@ struct qb_config {
     enum qb_rope_style rope_style;
     int tied_embeddings; /* output head shares tok_embd */
     int has_qkv_bias;    /* Qwen2 */
+    int has_qk_norm;     /* Qwen3: RMSNorm over each q and k head before RoPE */
+    struct qb_rope_scale rope_scale;
+    /* sliding-window attention: a position attends to the last `sliding_window` positions
+     * (itself included) in the layers that use it; 0 = full attention everywhere */
+    int64_t sliding_window;
+    int64_t swa_from_layer; /* Qwen2 max_window_layers: layers >= this use the window */
 };
 
 struct qb_layer {
-    const float *attn_norm;    /* (dim) */
-    const float *wq;           /* (n_heads*head_dim, dim) */
-    const float *wk;           /* (n_kv_heads*head_dim, dim) */
-    const float *wv;           /* (n_kv_heads*head_dim, dim) */
-    const float *bq, *bk, *bv; /* biases, NULL unless has_qkv_bias */
-    const float *wo;           /* (dim, n_heads*head_dim) */
-    const float *ffn_norm;     /* (dim) */
-    const float *w_gate;       /* (hidden_dim, dim)  w1 */
-    const float *w_down;       /* (dim, hidden_dim)  w2 */
-    const float *w_up;         /* (hidden_dim, dim)  w3 */
+    const float *attn_norm;       /* (dim) */
+    const float *wq;              /* (n_heads*head_dim, dim) */
+    const float *wk;              /* (n_kv_heads*head_dim, dim) */
+    const float *wv;              /* (n_kv_heads*head_dim, dim) */
+    const float *bq, *bk, *bv;    /* biases, NULL unless has_qkv_bias */
+    const float *q_norm, *k_norm; /* (head_dim) per-head RMSNorm, NULL unless has_qk_norm */
+    const float *wo;              /* (dim, n_heads*head_dim) */
+    const float *ffn_norm;        /* (dim) */
+    const float *w_gate;          /* (hidden_dim, dim)  w1 */
+    const float *w_down;          /* (dim, hidden_dim)  w2 */
+    const float *w_up;            /* (hidden_dim, dim)  w3 */
 };
 
 /* One tensor as found in the source file, for `qbrief inspect`. */
@@ -79,6 +108,9 @@ struct qb_model {
     const float *out_norm;    /* (dim) */
     const float *output;      /* (vocab_size, dim); == tok_embd when tied */
     struct qb_tokenizer *tok; /* owned; NULL when the file has none and none was given */
+    const float *rope_freqs;  /* (head_dim/2) GGUF rope_freqs.weight: inv_freq[i] is divided
+                                 by it (Llama 3.1 converted); NULL when absent */
+    char *chat_template;      /* the model's chat template (owned), NULL when none */
 
     struct qb_tensor_info *tensors; /* inventory of the source file(s) */
     int64_t n_tensors;
@@ -99,7 +131,8 @@ struct qb_load_opts {
  *   1. opts->tokenizer_path (--tokenizer FILE, a plan's tokenizer:) when set: it wins over
  *      whatever the model carries or has beside it, in every format;
  *   2. format "gguf": none -- the file carries its own tokenizer.ggml.* (or has none);
- *   3. format "hf": MODEL_DIR/tokenizer.json when it exists;
+ *   3. format "hf": MODEL_DIR/tokenizer.json when it exists, else MODEL_DIR/tokenizer.model
+ *      (SentencePiece) when it exists;
  *   4. format "llama2c" (the file has no tokenizer): tok<n_vocab>.bin, then tokenizer.bin,
  *      in the model file's directory, the first readable.
  * model_path NULL (a model read from memory) has nothing beside it: only 1 applies.
@@ -111,6 +144,19 @@ int qb_model_tokenizer_file(const char *model_path, const char *format, int64_t 
 /* Detects the format (directory -> HF; "GGUF" magic -> GGUF; else llama2.c) and loads. */
 int qb_model_load(const char *path, const struct qb_load_opts *opts, struct qb_model **out);
 void qb_model_free(struct qb_model *m);
+
+/* The RoPE inverse frequencies (head_dim/2) and the factor cos and sin are multiplied by
+ * (yarn's attention factor, else 1) for a pass of up to seq_len positions: rope_theta,
+ * the scaling of cfg.rope_scale, and m->rope_freqs when set. Matches transformers'
+ * ROPE_INIT_FUNCTIONS (float32 as it computes them). dynamic depends on seq_len: HF
+ * recomputes it from the longest position of each pass (equal when a pass reaches
+ * seq_len); the engine passes max_seq_len (factor x the original context), as vLLM does. */
+void qb_rope_inv_freq(const struct qb_model *m, int64_t seq_len, float *inv_freq,
+                      float *attn_factor);
+/* "none", "linear", "dynamic", "yarn", "llama3" */
+const char *qb_rope_scaling_name(enum qb_rope_scaling t);
+/* Whether layer l uses the sliding window (cfg.sliding_window > 0 and l in range). */
+int qb_layer_uses_window(const struct qb_config *c, int64_t l);
 
 /* Number of parameters (embeddings counted once when tied). */
 int64_t qb_model_n_params(const struct qb_model *m);

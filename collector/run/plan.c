@@ -759,8 +759,10 @@ static int read_plan(const struct ctx *c, const struct node *root, struct qb_pla
     if (v[K_PROMPT_TEMPLATE]) {
         if ((rc = get_string(c, "prompt_template", v[K_PROMPT_TEMPLATE], &p->prompt_template)) < 0)
             return rc;
-        if (!strstr(p->prompt_template, "{prompt}"))
-            return FAIL(v[K_PROMPT_TEMPLATE], "'prompt_template' must contain {prompt}");
+        /* "chat": the model's own chat template (collector/model/chat.h) */
+        if (strcmp(p->prompt_template, "chat") && !strstr(p->prompt_template, "{prompt}"))
+            return FAIL(v[K_PROMPT_TEMPLATE],
+                        "'prompt_template' must contain {prompt} or be 'chat'");
     } else if (!(p->prompt_template = strdup("{prompt}"))) {
         return qb_err(QB_ENOMEM, "'%s': out of memory", c->path);
     }

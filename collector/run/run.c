@@ -7,6 +7,7 @@
 #include "kernels/base/err.h"
 #include "kernels/base/fileio.h"
 #include "collector/eval/metrics.h"
+#include "collector/model/chat.h"
 #include "collector/model/model.h"
 #include "collector/eval/probe.h"
 #include "collector/run/run_device.h"
@@ -865,6 +866,12 @@ static int parse_configs(struct run_ctx *c)
     return 0;
 }
 
+/* prompt_template "chat": prompts go through the model's chat template */
+static int is_chat(const struct qb_run_opts *o)
+{
+    return o->prompt_template && !strcmp(o->prompt_template, "chat");
+}
+
 /* 2. suite, 3. model (loaded to validate and describe it, then freed), 4. its hash */
 static int check_inputs(struct run_ctx *c)
 {
@@ -873,7 +880,8 @@ static int check_inputs(struct run_ctx *c)
     struct qb_model *m;
     int rc;
 
-    so.prompt_template = o->prompt_template;
+    /* "chat": the model's chat template wraps each prompt (tokenize_item) */
+    so.prompt_template = is_chat(o) ? NULL : o->prompt_template;
     if ((rc = qb_run_device_open(&c->dv, o->device)) < 0 ||
         (rc = qb_suite_load(o->suite_path, &so, &c->su)) < 0)
         return rc;
@@ -888,6 +896,14 @@ static int check_inputs(struct run_ctx *c)
     for (int64_t i = 0; i < c->n_cfg; i++) /* a layer override beyond the model */
         if ((rc = qb_qspec_check_layers(&c->specs[i], m->cfg.n_layers)) < 0)
             return qb_err_prefix(rc, "'%s'", m->path);
+    if (is_chat(o)) { /* a model without a template it can apply is refused now */
+        char *probe = NULL;
+        const char *fam = NULL;
+        if ((rc = qb_chat_prompt(m, "", &probe, &fam)) < 0)
+            return rc;
+        free(probe);
+        say(c, QB_RUN_EV_NOTE, -1, NULL, "prompts go through the model's %s chat template", fam);
+    }
     if (c->dv.on_device)
         say(c, QB_RUN_EV_NOTE, -1, NULL, "evaluating, timing and measuring memory on %s",
             c->dv.desc);
@@ -1224,7 +1240,16 @@ static int tokenize_item(struct run_ctx *c, int64_t i, struct titem *t)
 
     if ((rc = qb_suite_format_prompt(c->su, it, &p)) < 0)
         return rc;
-    rc = qb_tok_encode(m->tok, p, strlen(p), QB_TOK_DEFAULT, &t->ids, &t->n);
+    if (is_chat(c->o)) { /* the template holds the BOS it wants (collector/model/chat.h) */
+        char *q = NULL;
+        rc = qb_chat_prompt(m, p, &q, NULL);
+        free(p);
+        if (rc < 0)
+            return rc;
+        p = q;
+    }
+    rc = qb_tok_encode(m->tok, p, strlen(p), is_chat(c->o) ? QB_TOK_NO_BOS : QB_TOK_DEFAULT,
+                       &t->ids, &t->n);
     free(p);
     if (rc < 0)
         return qb_err_prefix(rc, "item '%s'", it->id);

@@ -557,6 +557,8 @@ int qb_tok_load_file(const char *path, int64_t n_vocab, struct qb_tokenizer **ou
     size_t n = path ? strlen(path) : 0;
     if (n >= 5 && !strcmp(path + n - 5, ".json"))
         return qb_tok_load_hf(path, out);
+    if (n >= 6 && !strcmp(path + n - 6, ".model"))
+        return qb_tok_load_spm_model(path, out);
     return qb_tok_load_llama2c(path, n_vocab, out);
 }
 
@@ -714,13 +716,14 @@ int qb_tok_from_vocab(const struct qb_tok_vocab *v, const char *src, struct qb_t
         src = "tokenizer";
     if (!v || !v->model)
         return qb_err(QB_EFORMAT, "'%s': no tokenizer model", src);
-    if (strcmp(v->model, "llama") == 0)
+    if (strcmp(v->model, "llama") == 0 || strcmp(v->model, "unigram") == 0)
         spm = 1;
     else if (strcmp(v->model, "gpt2") == 0)
         spm = 0;
     else
-        return qb_err(QB_EUNSUP, "'%s': tokenizer model '%.64s' is not supported (llama, gpt2)",
-                      src, v->model);
+        return qb_err(QB_EUNSUP,
+                      "'%s': tokenizer model '%.64s' is not supported (llama, gpt2, unigram)", src,
+                      v->model);
     if (!v->pieces)
         return qb_err(QB_EFORMAT, "'%s': no token list", src);
     t = tok_new(spm ? QB_TOK_SPM : QB_TOK_BPE, src);
@@ -767,6 +770,8 @@ int qb_tok_from_vocab(const struct qb_tok_vocab *v, const char *src, struct qb_t
     if (spm) {
         t->add_bos = v->add_bos >= 0 ? !!v->add_bos : 1;
         t->add_space_prefix = v->add_space_prefix >= 0 ? !!v->add_space_prefix : 1;
+        t->unigram = strcmp(v->model, "unigram") == 0;
+        t->remove_ws = t->unigram && v->remove_extra_ws > 0;
         tok_find_byte_pieces(t);
     } else {
         t->add_bos = v->add_bos >= 0 ? !!v->add_bos : 0;
@@ -912,6 +917,8 @@ static int spm_run(const struct qb_tokenizer *t, void *ctx, const char *s, size_
     (void)at_start;
     /* llama.cpp prefixes every run of text with the dummy space, also after a special
      * token; llama2.c files have no special tokens, so only the start gets one */
+    if (t->unigram)
+        return tok_unigram_encode(t, s, len, t->add_space_prefix, out);
     return tok_spm_encode(t, s, len, t->add_space_prefix, out);
 }
 

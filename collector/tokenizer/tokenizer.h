@@ -52,8 +52,16 @@ int qb_tok_load_llama2c(const char *path, int64_t n_vocab, struct qb_tokenizer *
 /* HF tokenizer.json (BPE model). */
 int qb_tok_load_hf(const char *path, struct qb_tokenizer **out);
 
-/* A tokenizer file read by its name: "*.json" as HF tokenizer.json, anything else as a
- * llama2.c tokenizer.bin of n_vocab records (0: to the end of the file). Which file a
+/* SentencePiece tokenizer.model (protobuf; BPE models with the identity normalizer: Llama 2,
+ * Mistral), read by collector/tokenizer/spm_model.c. The _mem variant reads size bytes;
+ * path names them in messages. */
+int qb_tok_load_spm_model(const char *path, struct qb_tokenizer **out);
+int qb_tok_load_spm_model_mem(const void *data, size_t size, const char *path,
+                              struct qb_tokenizer **out);
+
+/* A tokenizer file read by its name: "*.json" as HF tokenizer.json, "*.model" as a
+ * SentencePiece model, anything else as a llama2.c tokenizer.bin of n_vocab records (0: to
+ * the end of the file). Which file a
  * model uses is decided by qb_model_tokenizer_file (collector/model/model.h). */
 int qb_tok_load_file(const char *path, int64_t n_vocab, struct qb_tokenizer **out);
 /* The same from len bytes of JSON in memory (need not be NUL-terminated); `name` names
@@ -78,6 +86,7 @@ struct qb_tok_vocab {
     int32_t bos_id, eos_id, unk_id, pad_id;
     int add_bos, add_eos; /* -1: the model's default */
     int add_space_prefix; /* -1: default (1 for llama) */
+    int remove_extra_ws;  /* unigram: SentencePiece's remove_extra_whitespaces (0: off) */
 };
 int qb_tok_from_vocab(const struct qb_tok_vocab *v, const char *src, struct qb_tokenizer **out);
 /* The inverse (collector/tokenizer/vocab_out.c), for writing GGUF: fills v from t. Pieces,

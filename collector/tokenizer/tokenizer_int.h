@@ -200,6 +200,8 @@ struct qb_tokenizer {
     int32_t bos, eos, unk, pad;
     int add_bos, add_eos;
     int add_space_prefix; /* SPM dummy prefix */
+    int unigram;          /* SPM: SentencePiece Unigram (unigram.c) instead of score merges */
+    int remove_ws;        /* Unigram: strip and collapse spaces (remove_extra_whitespaces) */
     int32_t byte_id[256]; /* the <0xAB> pieces, -1 when absent */
 
     /* BPE */
@@ -246,6 +248,10 @@ int tok_is_space(int32_t cp);
 /* ---- tok_spm.c ---- */
 /* Encodes one run of plain text (no special tokens) SentencePiece-style, with a dummy
  * "▁" in front when prefix and the text is non-empty. */
+/* ---- unigram.c ---- */
+int tok_unigram_encode(const struct qb_tokenizer *t, const char *text, size_t len, int prefix,
+                       struct tok_ids *out);
+
 int tok_spm_encode(const struct qb_tokenizer *t, const char *text, size_t len, int prefix,
                    struct tok_ids *out);
 size_t tok_spm_decode_piece(const struct qb_tokenizer *t, int32_t prev, int32_t id, char *buf,

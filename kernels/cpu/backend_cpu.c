@@ -34,6 +34,7 @@ struct cpu {
     float *k_cache;       /* (cache_layers, n_kv_heads, head_dim, max_ctx): keys transposed */
     float *v_cache;       /* (cache_layers, max_ctx, kv_dim) */
     float *inv_freq;      /* (head_dim / 2) */
+    float attn_factor;    /* cos and sin times this (YaRN), else 1 */
     float *cs;            /* (max_batch, head_dim): cos then sin of positions cs_pos.. */
     int64_t cs_pos, cs_n; /* the positions cs holds (cs_n = 0: none yet) */
     float *scores;        /* (n_score_threads, max_ctx) attention weights per thread */
@@ -235,6 +236,10 @@ static const float *angles(struct cpu *c, int64_t pos, int64_t n)
             float ang = (float)(pos + t) * c->inv_freq[i];
             cs[i] = cosf(ang);
             cs[hd / 2 + i] = sinf(ang);
+            if (c->attn_factor != 1.0f) {
+                cs[i] *= c->attn_factor;
+                cs[hd / 2 + i] *= c->attn_factor;
+            }
         }
     }
     c->cs_pos = pos;
@@ -291,7 +296,7 @@ static int ensure_scores(struct cpu *c)
 
 static int attention(void *vctx, int64_t layer, const struct qb_bbuf *q, const struct qb_bbuf *k,
                      const struct qb_bbuf *v, struct qb_bbuf *out, int64_t n, int64_t pos,
-                     int64_t n_heads, int64_t n_kv_heads)
+                     int64_t n_heads, int64_t n_kv_heads, int64_t window)
 {
     struct cpu *c = vctx;
     const int64_t hd = c->sh.head_dim, ctx = c->sh.max_ctx, kvd = c->kv_dim;
@@ -303,7 +308,7 @@ static int attention(void *vctx, int64_t layer, const struct qb_bbuf *q, const s
 
     if (layer < 0 || layer >= c->sh.cache_layers || pos < 0 || n > c->sh.max_batch ||
         pos + n > ctx || n_kv_heads < 1 || n_kv_heads > c->sh.n_kv_heads ||
-        n_heads % n_kv_heads != 0)
+        n_heads % n_kv_heads != 0 || window < 0)
         return qb_err(QB_EINVAL,
                       "attention: layer %lld, %lld tokens at %lld, %lld/%lld heads "
                       "do not fit the backend",
@@ -320,8 +325,10 @@ static int attention(void *vctx, int64_t layer, const struct qb_bbuf *q, const s
 #pragma omp parallel for schedule(dynamic, 1) if (work * (pos + n) * hd >= (1 << 20))
     for (int64_t job = 0; job < work; job++) {
         int64_t t = job / n_heads, h = job % n_heads, kvh = h / group;
-        c->attend(q->p + t * qd + h * hd, kc + kvh * hd * ctx, ctx, vc + kvh * hd, kvd, pos + t + 1,
-                  hd, scale, c->scores + (int64_t)omp_get_thread_num() * ctx,
+        /* a sliding window starts the keys and values at the window's first position */
+        int64_t lo = window > 0 && pos + t + 1 > window ? pos + t + 1 - window : 0;
+        c->attend(q->p + t * qd + h * hd, kc + kvh * hd * ctx + lo, ctx, vc + lo * kvd + kvh * hd,
+                  kvd, pos + t + 1 - lo, hd, scale, c->scores + (int64_t)omp_get_thread_num() * ctx,
                   out->p + t * qd + h * hd);
     }
     return 0;
@@ -376,9 +383,14 @@ int qb_backend_cpu_new(const struct qb_backend_shape *shape, struct qb_backend *
     c->cs = xalloc(s->max_batch * s->head_dim);
     if (!c->k_cache || !c->v_cache || !c->inv_freq || !c->cs)
         goto oom;
-    /* inv_freq[i] = theta^(-2i/head_dim), in float as HF and llama2.c compute it */
+    /* inv_freq[i] = theta^(-2i/head_dim), in float as HF and llama2.c compute it, or the
+     * scaled table the engine gives */
     for (int64_t i = 0; i < s->head_dim / 2; i++)
-        c->inv_freq[i] = 1.0f / powf(s->rope_theta, (float)(2 * i) / (float)s->head_dim);
+        c->inv_freq[i] = s->rope_inv_freq
+                             ? s->rope_inv_freq[i]
+                             : 1.0f / powf(s->rope_theta, (float)(2 * i) / (float)s->head_dim);
+    c->attn_factor = s->rope_attn_factor > 0 ? s->rope_attn_factor : 1.0f;
+    c->sh.rope_inv_freq = NULL; /* the caller's: not kept */
     c->attend = qb_attend_for(qb_kernels()->isa);
     out->ops = &cpu_ops;
     out->ctx = c;

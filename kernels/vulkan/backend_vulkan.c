@@ -456,7 +456,7 @@ static int rope(void *vctx, struct qb_bbuf *x, int64_t n, int64_t n_heads, int64
 
 static int attention(void *vctx, int64_t layer, const struct qb_bbuf *q, const struct qb_bbuf *k,
                      const struct qb_bbuf *v, struct qb_bbuf *out, int64_t n, int64_t pos,
-                     int64_t n_heads, int64_t n_kv_heads)
+                     int64_t n_heads, int64_t n_kv_heads, int64_t window)
 {
     struct vkb *c = vctx;
     const int64_t hd = c->sh.head_dim, kvd = c->kv_dim, ctx = c->sh.max_ctx;
@@ -466,7 +466,7 @@ static int attention(void *vctx, int64_t layer, const struct qb_bbuf *q, const s
 
     if (layer < 0 || layer >= c->sh.cache_layers || pos < 0 || n > c->sh.max_batch ||
         pos + n > ctx || n_kv_heads < 1 || n_kv_heads > c->sh.n_kv_heads ||
-        n_heads % n_kv_heads != 0 || n_heads > c->sh.n_heads)
+        n_heads % n_kv_heads != 0 || n_heads > c->sh.n_heads || window < 0 || window > UINT32_MAX)
         return qb_err(QB_EINVAL,
                       "attention: layer %lld, %lld tokens at %lld, %lld/%lld heads "
                       "do not fit the backend",
@@ -503,8 +503,10 @@ static int attention(void *vctx, int64_t layer, const struct qb_bbuf *q, const s
     struct {
         uint32_t n, pos, n_heads, group, hd, kvd, qd;
         float scale;
-    } pc = {(uint32_t)n,  (uint32_t)pos, (uint32_t)n_heads, (uint32_t)(n_heads / n_kv_heads),
-            (uint32_t)hd, (uint32_t)kvd, (uint32_t)qd,      1.0f / sqrtf((float)hd)};
+        uint32_t window;
+    } pc = {(uint32_t)n,     (uint32_t)pos, (uint32_t)n_heads, (uint32_t)(n_heads / n_kv_heads),
+            (uint32_t)hd,    (uint32_t)kvd, (uint32_t)qd,      1.0f / sqrtf((float)hd),
+            (uint32_t)window};
     if ((rc = qb_vk_pipeline(c->vk, "attn", 4, spec, 3, &p)) < 0)
         return rc;
     struct qb_vk_range b[4] = {qb_vk_chunk_range(q->b, 0), qb_vk_chunk_range(c->kc[layer], 0),
@@ -606,13 +608,21 @@ int qb_backend_vulkan_new(const struct qb_backend_shape *shape, struct qb_backen
         goto fail;
     }
     for (int64_t i = 0; i < s->head_dim / 2; i++) {
-        float inv = 1.0f / powf(s->rope_theta, (float)(2 * i) / (float)s->head_dim);
+        float inv = s->rope_inv_freq
+                        ? s->rope_inv_freq[i]
+                        : 1.0f / powf(s->rope_theta, (float)(2 * i) / (float)s->head_dim);
+        float af = s->rope_attn_factor > 0 ? s->rope_attn_factor : 1.0f;
         for (int64_t p = 0; p < s->max_ctx; p++) {
-            float ang = (float)p * inv;
-            cs[p * s->head_dim + i] = cosf(ang);
-            cs[p * s->head_dim + s->head_dim / 2 + i] = sinf(ang);
+            float ang = (float)p * inv, co = cosf(ang), si = sinf(ang);
+            if (af != 1.0f) {
+                co *= af;
+                si *= af;
+            }
+            cs[p * s->head_dim + i] = co;
+            cs[p * s->head_dim + s->head_dim / 2 + i] = si;
         }
     }
+    c->sh.rope_inv_freq = NULL; /* the caller's: not kept */
     if ((rc = qb_vk_buf_new(c->vk, (uint64_t)(s->max_ctx * s->head_dim) * 4, 0, QB_VK_MEM_SCRATCH,
                             "the rope table", &c->cs)) < 0 ||
         (rc = qb_vk_upload(c->vk, c->cs, 0, cs, (uint64_t)(s->max_ctx * s->head_dim) * 4)) < 0)

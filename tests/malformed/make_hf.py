@@ -183,9 +183,17 @@ HF_CASES = {
     "config-zero-theta": {"config.json": cfg(rope_theta=0)},
     "config-theta-string": {"config.json": cfg(rope_theta="1e4")},
     "config-tie-not-bool": {"config.json": cfg(tie_word_embeddings=1)},
+    # a RoPE type qbrief does not compute (llama3, linear, dynamic and yarn it does)
     "config-rope-scaling": {"config.json": cfg(rope_scaling={
-        "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+        "rope_type": "longrope", "factor": 8.0, "short_factor": [1.0], "long_factor": [1.0],
         "original_max_position_embeddings": 8192})},
+    "config-llama3-no-original": {"config.json": cfg(rope_scaling={
+        "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0})},
+    "config-yarn-factor-below-one": {"config.json": cfg(rope_scaling={
+        "rope_type": "yarn", "factor": 0.5, "original_max_position_embeddings": 8})},
+    "config-layer-types-alternating": {"config.json": cfg(
+        model_type="mistral", architectures=["MistralForCausalLM"], sliding_window=4,
+        layer_types=["sliding_attention", "full_attention"], num_hidden_layers=2)},
     "config-rope-scaling-not-object": {"config.json": cfg(rope_scaling="linear")},
     "config-gelu": {"config.json": cfg(hidden_act="gelu")},
     "config-attention-bias": {"config.json": cfg(attention_bias=True)},

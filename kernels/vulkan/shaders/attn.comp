@@ -1,7 +1,8 @@
 #version 450
 // Causal grouped-query attention over a layer's KV cache: one workgroup per (head, token).
 // kc and vc are (max_ctx, kvd) rows per position. Token t at position pos + t attends to
-// positions 0 .. pos + t: scores q . k_p (in the order of the head's dimensions) times scale,
+// positions 0 .. pos + t (window > 0: only the last window of them, from
+// max(0, pos + t + 1 - window)): scores q . k_p (in the order of the head's dimensions) times scale,
 // softmax with the maximum subtracted, weights times values summed, divided by the weights'
 // sum once at the end. Scores are held S (constant 1) at a time in shared memory; past S
 // positions the blocks are combined with a running maximum (exact rescaling by exp).
@@ -13,7 +14,7 @@ layout(std430, binding = 0) readonly buffer Q { float q[]; };
 layout(std430, binding = 1) readonly buffer K { float kc[]; };
 layout(std430, binding = 2) readonly buffer V { float vc[]; };
 layout(std430, binding = 3) writeonly buffer O { float o[]; };
-layout(push_constant) uniform P { uint n, pos, n_heads, group, hd, kvd, qd; float scale; } p;
+layout(push_constant) uniform P { uint n, pos, n_heads, group, hd, kvd, qd; float scale; uint window; } p;
 
 shared float sc[S];
 shared float qs[HD];
@@ -54,7 +55,8 @@ void main()
 {
     const uint lid = gl_LocalInvocationID.x, wg = gl_WorkGroupSize.x;
     const uint h = gl_WorkGroupID.x, t = gl_WorkGroupID.y;
-    const uint kvh = h / p.group, len = p.pos + t + 1u;
+    const uint kvh = h / p.group, end = p.pos + t + 1u;
+    const uint lo = p.window > 0u && end > p.window ? end - p.window : 0u;
     const uint qoff = t * p.qd + h * p.hd, koff = kvh * p.hd;
     for (uint i = lid; i < p.hd; i += wg) {
         qs[i] = q[qoff + i];
@@ -62,8 +64,8 @@ void main()
     }
     barrier();
     float m = -1.0 / 0.0, l = 0.0;
-    for (uint b0 = 0u; b0 < len; b0 += S) {
-        uint cnt = min(S, len - b0);
+    for (uint b0 = lo; b0 < end; b0 += S) {
+        uint cnt = min(S, end - b0);
         float bm = -1.0 / 0.0;
         for (uint j = lid; j < cnt; j += wg) {
             uint kb = (b0 + j) * p.kvd + koff;
@@ -76,7 +78,7 @@ void main()
         }
         bm = reduce_max(bm);
         float mn = max(m, bm);
-        float corr = b0 == 0u ? 0.0 : exp(m - mn);
+        float corr = b0 == lo ? 0.0 : exp(m - mn);
         float ls = 0.0;
         for (uint j = lid; j < cnt; j += wg) {
             float e = exp(sc[j] - mn);

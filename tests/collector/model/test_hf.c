@@ -889,7 +889,9 @@ static void test_config_parse(void)
     CHECK(c.rope_theta == 10000.0f && c.max_seq_len == 2048); /* use_sliding_window absent */
     CHECK(PARSE("MistralForCausalLM", ",\"sliding_window\":256,\"max_position_embeddings\":4096,"
                                       "\"num_key_value_heads\":2,\"head_dim\":16") == 0);
-    CHECK(!strcmp(c.arch, "mistral") && c.max_seq_len == 256 && c.head_dim == 16);
+    /* the window is computed, not a cap on the context */
+    CHECK(!strcmp(c.arch, "mistral") && c.max_seq_len == 4096 && c.head_dim == 16);
+    CHECK(c.sliding_window == 256 && c.swa_from_layer == 0);
     CHECK(c.n_kv_heads == 2);
     CHECK(PARSE("LlamaForCausalLM", ",\"rope_scaling\":{\"rope_type\":\"default\"}") == 0);
     text[0] = 0;
@@ -900,8 +902,8 @@ static void test_config_parse(void)
     CHECK(qb_hf_config_parse(text, strlen(text), "cfg.json", &c) == 0 && c.has_qkv_bias);
 
     /* refused, naming the file */
-    CHECK(PARSE("LlamaForCausalLM", ",\"rope_scaling\":{\"rope_type\":\"llama3\",\"factor\":8}") ==
-          QB_EUNSUP);
+    CHECK(PARSE("LlamaForCausalLM",
+                ",\"rope_scaling\":{\"rope_type\":\"longrope\",\"factor\":8}") == QB_EUNSUP);
     CHECK(strstr(qb_errmsg(), "'cfg.json'") != NULL);
     CHECK(PARSE("GPT2LMHeadModel", "") == QB_EUNSUP);
     CHECK(PARSE("LlamaForCausalLM", ",\"num_key_value_heads\":3") == QB_EFORMAT);
@@ -1018,7 +1020,7 @@ static void test_malformed(void)
     write_config(dir, &r.c, "GPT2LMHeadModel", "");
     expect_fail(dir, file_in(dir, "config.json"), "unknown architecture");
     write_config(dir, &r.c, "LlamaForCausalLM",
-                 ",\"rope_scaling\":{\"type\":\"linear\",\"factor\":2}");
+                 ",\"rope_scaling\":{\"type\":\"longrope\",\"factor\":2}");
     expect_fail(dir, file_in(dir, "config.json"), "rope_scaling");
     snprintf(cfg, sizeof cfg, "{\"architectures\":[\"LlamaForCausalLM\"],\"hidden_size\":\"32\"}");
     write_text(dir, "config.json", cfg);

@@ -241,6 +241,14 @@ static void test_defaults(void)
     CHECK(p->settings.question == NULL && p->tokenizer == NULL &&
           p->settings.calibration.file == NULL);
     CHECK(!strcmp(p->prompt_template, "{prompt}"));
+    {
+        /* "chat": the model's chat template, taken as the plan gives it */
+        struct qb_plan *q = NULL;
+        const char *cp = write_plan("chat.yaml", "title: t\nmodels: a.bin\nsuite: s.csv\n"
+                                                 "configs: [f32]\nprompt_template: chat\n");
+        CHECK(qb_plan_load(cp, &q) == 0 && q && !strcmp(q->prompt_template, "chat"));
+        qb_plan_free(q);
+    }
     /* f32 is the default baseline and is prepended when the list lacks it */
     CHECK(p->n_configs == 3 && p->baseline == 0);
     if (p->n_configs == 3) {

@@ -324,8 +324,9 @@ static void test_attention(void)
                 qs[i] *= 3; /* sharper softmax */
             struct pair q = pair_new(qs, n * nh * hd), kk = pair_new(ks, n * nkv * hd),
                         v = pair_new(vs, n * nkv * hd), o = pair_new(NULL, n * nh * hd);
-            CHECK(gpu.ops->attention(gpu.ctx, layer, q.g, kk.g, v.g, o.g, n, pos, nh, nkv) == 0 &&
-                  cpu.ops->attention(cpu.ctx, layer, q.c, kk.c, v.c, o.c, n, pos, nh, nkv) == 0);
+            CHECK(gpu.ops->attention(gpu.ctx, layer, q.g, kk.g, v.g, o.g, n, pos, nh, nkv, 0) ==
+                      0 &&
+                  cpu.ops->attention(cpu.ctx, layer, q.c, kk.c, v.c, o.c, n, pos, nh, nkv, 0) == 0);
             CHECK(pair_abs(&o, n * nh * hd) <= 1e-5);
             pair_free(&q);
             pair_free(&kk);
@@ -338,7 +339,7 @@ static void test_attention(void)
     }
     /* past the context: refused */
     struct pair q = pair_new(NULL, 6 * hd), kk = pair_new(NULL, 2 * hd);
-    CHECK(gpu.ops->attention(gpu.ctx, 0, q.g, kk.g, kk.g, q.g, 1, 70, 6, 2) == QB_EINVAL);
+    CHECK(gpu.ops->attention(gpu.ctx, 0, q.g, kk.g, kk.g, q.g, 1, 70, 6, 2, 0) == QB_EINVAL);
     pair_free(&q);
     pair_free(&kk);
 }
