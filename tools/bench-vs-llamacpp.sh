@@ -12,6 +12,9 @@
 #                  --ignore-scripts`: llama.cpp's prebuilt CPU library; not a qbrief dependency)
 #   THREADS        threads of both engines (default 2)
 #   FORMATS        which of q4_0 q8_0 f16 (default all three)
+#   QB_BASE_ENGINE another build of build/tools/bench-engine (e.g. copied from an older tree):
+#                  a third engine in the same interleaving, and a column with qbrief's speed
+#                  over that build's (before/after a change, in one run)
 #   LLAMA2C_RUN_C  path of llama2.c's run.c (github.com/karpathy/llama2.c); built here with
 #                  gcc -Ofast -march=native into QB_BENCH_DIR; the stories260K row is skipped,
 #                  with a message, when unset or absent
@@ -35,6 +38,13 @@ declare -A LLNAME=([q4_0]=Q4_0 [q8_0]=Q8_0 [f16]=F16)
 mkdir -p "$DIR"
 make -s build/tools/bench-engine bin/qbrief >/dev/null
 median() { sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "nan"}'; }
+# speedup WHAT OTHER QBRIEF: qbrief's speed over the other's (times are inverted)
+speedup() {
+    case $1 in
+    *_ms) awk -v a="$2" -v b="$3" 'BEGIN {printf "%.2fx", a / b}' ;;
+    *) awk -v a="$2" -v b="$3" 'BEGIN {printf "%.2fx", b / a}' ;;
+    esac
+}
 field() { sed -n "s/.*$1 \([0-9.]*\).*/\1/p"; } # field NAME < lines: NAME's values
 
 have_llama=1
@@ -53,25 +63,42 @@ fi
 echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores," \
     "load average $(cut -d' ' -f1-3 /proc/loadavg); $THREADS threads; medians of $REPS interleaved" \
     "repetitions; ratio = qbrief speed / llama.cpp speed"
-printf '%-40s %10s %10s %7s\n' "measure" "llama.cpp" "qbrief" "ratio"
+BASE=${QB_BASE_ENGINE:-}
+if [ -n "$BASE" ]; then
+    printf '%-40s %10s %10s %7s %10s %7s\n' "measure" "llama.cpp" "qbrief" "ratio" "before" \
+        "after/before"
+else
+    printf '%-40s %10s %10s %7s\n' "measure" "llama.cpp" "qbrief" "ratio"
+fi
 
 # one format: both engines loaded side by side, repetitions interleaved
 bench_format() {
-    local fmt=$1 model="$DIR/rand-1b-$1.gguf" cfg=${CONFIG[$1]} q=() l=() r line
+    local fmt=$1 model="$DIR/rand-1b-$1.gguf" cfg=${CONFIG[$1]} q=() l=() b=() r line sides
     [ -f "$model" ] || python3 tools/make-random-model.py "$model" --preset 1b --type "$fmt" \
         --vocab "$VOCAB" >/dev/null
     local fifo="$DIR/fifo.$$"
     rm -f "$fifo".*
-    mkfifo "$fifo".qi "$fifo".qo "$fifo".li "$fifo".lo
+    mkfifo "$fifo".qi "$fifo".qo "$fifo".li "$fifo".lo "$fifo".bi "$fifo".bo
     build/tools/bench-engine "$model" "$cfg" --threads "$THREADS" <"$fifo".qi >"$fifo".qo \
         2>"$DIR/qb.err" &
     node tools/bench-llamacpp.mjs "$DIR/npm" "$model" 128,512 64 "$THREADS" <"$fifo".li \
         >"$fifo".lo 2>"$DIR/ll.err" &
     exec {qin}>"$fifo".qi {qout}<"$fifo".qo {lin}>"$fifo".li {lout}<"$fifo".lo
+    if [ -n "$BASE" ]; then
+        "$BASE" "$model" "$cfg" --threads "$THREADS" <"$fifo".bi >"$fifo".bo 2>"$DIR/base.err" &
+        exec {bin}>"$fifo".bi {bout}<"$fifo".bo
+    fi
     rm -f "$fifo".*
     for r in $(seq "$REPS"); do
-        for side in $( ((r % 2)) && echo "q l" || echo "l q"); do
-            if [ "$side" = q ]; then
+        sides="q l"
+        [ -n "$BASE" ] && sides="q l b"
+        ((r % 2)) || sides=$(echo "$sides" | rev)
+        for side in $sides; do
+            if [ "$side" = b ]; then
+                echo go >&"$bin"
+                read -r line <&"$bout" || { cat "$DIR/base.err" >&2; return 1; }
+                b+=("$line")
+            elif [ "$side" = q ]; then
                 echo go >&"$qin"
                 read -r line <&"$qout" || { cat "$DIR/qb.err" >&2; return 1; }
                 q+=("$line")
@@ -83,9 +110,11 @@ bench_format() {
         done
     done
     exec {qin}>&- {lin}>&-
+    [ -n "$BASE" ] && exec {bin}>&-
     wait
     exec {qout}<&- {lout}<&-
-    local what name lv qv
+    [ -n "$BASE" ] && exec {bout}<&-
+    local what name lv qv bv ratio bratio
     for what in prefill128_ms prefill512_ms decode_tok_s; do
         lv=$(printf '%s\n' "${l[@]}" | field "$what" | median)
         qv=$(printf '%s\n' "${q[@]}" | field "$what" | median)
@@ -95,12 +124,15 @@ bench_format() {
         decode_tok_s) name="decode, tok/s" ;;
         esac
         # ratio as speed: time ratios are inverted
-        if [ "$what" = decode_tok_s ]; then
-            ratio=$(awk -v a="$lv" -v b="$qv" 'BEGIN {printf "%.2fx", b / a}')
+        ratio=$(speedup "$what" "$lv" "$qv")
+        if [ -n "$BASE" ]; then
+            bv=$(printf '%s\n' "${b[@]}" | field "$what" | median)
+            bratio=$(speedup "$what" "$bv" "$qv")
+            printf '%-40s %10s %10s %7s %10s %7s\n' "${LLNAME[$fmt]} vs $cfg: $name" "$lv" "$qv" \
+                "$ratio" "$bv" "$bratio"
         else
-            ratio=$(awk -v a="$lv" -v b="$qv" 'BEGIN {printf "%.2fx", a / b}')
+            printf '%-40s %10s %10s %7s\n' "${LLNAME[$fmt]} vs $cfg: $name" "$lv" "$qv" "$ratio"
         fi
-        printf '%-40s %10s %10s %7s\n' "${LLNAME[$fmt]} vs $cfg: $name" "$lv" "$qv" "$ratio"
     done
 }
 
