@@ -23,7 +23,8 @@
 # alternates their repetitions (A B, B A, ...) so that a load change on a shared machine hits
 # both; cells are medians over the repetitions, the ratio is qbrief's speed over llama.cpp's
 # (above 1: qbrief faster). Prefill: a prompt of 128 / 512 token ids in one batch, last logits
-# only; decode: 64 greedy tokens after a 128-token prompt.
+# only; decode: 64 greedy tokens after a 128-token prompt. Every repetition's line is also
+# appended to QB_BENCH_DIR/raw.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPS=${1:-5}
@@ -98,14 +99,17 @@ bench_format() {
                 echo go >&"$bin"
                 read -r line <&"$bout" || { cat "$DIR/base.err" >&2; return 1; }
                 b+=("$line")
+                echo "$fmt before: $line" >>"$DIR/raw.log"
             elif [ "$side" = q ]; then
                 echo go >&"$qin"
                 read -r line <&"$qout" || { cat "$DIR/qb.err" >&2; return 1; }
                 q+=("$line")
+                echo "$fmt qbrief: $line" >>"$DIR/raw.log"
             else
                 echo go >&"$lin"
                 read -r line <&"$lout" || { cat "$DIR/ll.err" >&2; return 1; }
                 l+=("$line")
+                echo "$fmt llama.cpp: $line" >>"$DIR/raw.log"
             fi
         done
     done
