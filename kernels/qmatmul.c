@@ -7,6 +7,7 @@
 #include "kernels/fp8.h"
 
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -171,9 +172,16 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
     block = 16;
     int64_t n_blocks = (rows + block - 1) / block;
     /* a parallel region costs tens of microseconds on a busy machine: only for real work;
-     * small work does not enter one at all (even with if(0) it costs a team of one) */
-    if (n * w->cols * rows >= (1 << 21) && n_blocks > 1) {
-#pragma omp parallel for schedule(static)
+     * small work does not enter one at all (even with if(0) it costs a team of one), nor does
+     * any work with one thread. Blocks are handed out dynamically, several per chunk: on a
+     * machine shared with other jobs a thread that was descheduled does not hold the others
+     * at the barrier with its fixed half of the rows (every row block is still computed by
+     * the same kernel call as before, so results do not change). */
+    int threads = n * w->cols * rows >= (1 << 21) && n_blocks > 1 ? omp_get_max_threads() : 1;
+    if (threads > 1) {
+        int64_t chunk = n_blocks / ((int64_t)threads * 8);
+        chunk = chunk < 1 ? 1 : chunk;
+#pragma omp parallel for schedule(dynamic, chunk)
         for (int64_t b = 0; b < n_blocks; b++) {
             int64_t r0 = b * block, r1 = r0 + block < rows ? r0 + block : rows;
             fn(w, r0, r1, &a, y, rows);

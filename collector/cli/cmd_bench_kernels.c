@@ -3,6 +3,7 @@
  * measured in the same run. A benchmark that prints a table, never a pass/fail test. */
 #include "collector/cli/cli.h"
 #include "collector/engine/device.h"
+#include "kernels/bandwidth.h"
 #include "kernels/base/err.h"
 #include "kernels/dispatch.h"
 #include "kernels/qmatmul.h"
@@ -24,35 +25,6 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
-}
-
-/* Best of several streaming reads of a buffer far larger than any cache, in GB/s. */
-static double read_bandwidth(size_t bytes)
-{
-    uint64_t *buf = aligned_alloc(64, bytes);
-    size_t n = bytes / sizeof(uint64_t);
-    double best = 0;
-    volatile uint64_t sink;
-
-    if (!buf)
-        return 0;
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++)
-        buf[i] = i;
-    for (int rep = 0; rep < 7; rep++) {
-        uint64_t s = 0;
-        double t0 = qb_now_s(), dt;
-#pragma omp parallel for schedule(static) reduction(+ : s)
-        for (size_t i = 0; i < n; i++)
-            s += buf[i];
-        dt = qb_now_s() - t0;
-        sink = s;
-        if ((double)bytes / dt / 1e9 > best)
-            best = (double)bytes / dt / 1e9;
-    }
-    (void)sink;
-    free(buf);
-    return best;
 }
 
 /* Last-level cache size from sysfs (0 when unknown). */
@@ -211,16 +183,19 @@ int cmd_bench_kernels(int argc, char **argv)
         return qb_report(rc);
     if (dev.kind != QB_DEVICE_CPU)
         return on_device(self, &dev, specs, n_fmt, shapes, n_shape, batches, n_batch, (int)reps);
-    bw = read_bandwidth((size_t)1 << 30);
+    struct qb_bw bwr;
+    qb_read_bandwidth((size_t)1 << 30, 5, &bwr);
+    bw = bwr.gb_s;
     llc = llc_bytes();
     flush_n = (2 * (llc > ((size_t)32 << 20) ? llc : ((size_t)32 << 20))) / sizeof(uint64_t);
     if (!(flush = malloc(flush_n * sizeof(uint64_t))))
         return qb_report(qb_err(QB_ENOMEM, "out of memory for the cache-eviction buffer"));
     for (size_t i = 0; i < flush_n; i++)
         flush[i] = i;
-    printf("machine: %d threads, %s kernels, read bandwidth %.1f GB/s (streaming 1 GiB), "
-           "last-level cache %zu MiB (evicted before every timed matmul)\n",
-           omp_get_max_threads(), qb_kernels()->isa, bw, llc >> 20);
+    printf("machine: %d threads, %s kernels, read bandwidth %.1f GB/s (streaming 1 GiB, the best "
+           "of several ways: %s loads on %d threads), last-level cache %zu MiB (evicted before "
+           "every timed matmul)\n",
+           omp_get_max_threads(), qb_kernels()->isa, bw, bwr.how, bwr.threads, llc >> 20);
     printf("%-11s %-5s %-12s %9s %9s %7s %9s %8s %9s\n", "shape", "batch", "config", "ms", "GB/s",
            "of bw", "GFLOP/s", "bits/w", "tok vs b1");
 

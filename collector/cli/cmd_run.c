@@ -62,9 +62,15 @@ static int shard_opts(const char *text, int probe_job, const struct qb_plan *pla
 /* One config's progress (PROGRESS or CONFIG_DONE). On a terminal each evaluated item
  * rewrites one line ("\r", ended at CONFIG_DONE); elsewhere a config gets one line when
  * its items are done. */
+/* Seconds between progress lines where stderr is not a terminal (QB_PROGRESS_EVERY_S in the
+ * environment sets it, for tests). */
+static double progress_every_s = QB_RUN_PHASE_EVERY_S;
+
 static void print_progress(const struct qb_run_event *ev, int tty)
 {
+    static double last; /* when a line for a non-terminal was last printed */
     int final = ev->kind == QB_RUN_EV_CONFIG_DONE;
+    double t = (double)g_get_monotonic_time() / 1e6;
     char also[64] = "";
     if (ev->resumed > 0)
         snprintf(also, sizeof also, " (%lld already done)", (long long)ev->resumed);
@@ -72,7 +78,12 @@ static void print_progress(const struct qb_run_event *ev, int tty)
         fprintf(stderr, "\r%s: %lld/%lld items%s, %.1f items/s, eta %.0f s   %s", ev->config,
                 (long long)ev->done, (long long)ev->total, also, ev->rate, ev->eta,
                 final ? "\n" : "");
-    else if (final && ev->done == ev->resumed)
+    else if (!final && t - last >= progress_every_s) {
+        /* not a terminal: a line every few seconds, so a long config is never silent */
+        last = t;
+        fprintf(stderr, "%s: %lld/%lld items%s, %.1f items/s, eta %.0f s\n", ev->config,
+                (long long)ev->done, (long long)ev->total, also, ev->rate, ev->eta);
+    } else if (final && ev->done == ev->resumed)
         fprintf(stderr, "%s: %lld/%lld items, all already done\n", ev->config, (long long)ev->done,
                 (long long)ev->total);
     else if (final)
@@ -109,6 +120,13 @@ static void print_event(void *ctx, const struct qb_run_event *ev)
         break;
     case QB_RUN_EV_LATENCY_DONE:
         fprintf(stderr, "%s: %lld latency samples\n", ev->config, (long long)ev->n_samples);
+        break;
+    case QB_RUN_EV_PHASE:
+        fprintf(stderr, "%s%s: %s, %.0f%% (%lld/%lld), eta %.0f s%s", tty ? "\r" : "",
+                ev->config ? ev->config : "run", ev->phase,
+                ev->total > 0 ? 100.0 * (double)ev->done / (double)ev->total : 100.0,
+                (long long)ev->done, (long long)ev->total, ev->eta,
+                !tty || ev->done >= ev->total ? "\n" : "   ");
         break;
     }
 }
@@ -302,8 +320,11 @@ int cmd_run(int argc, char **argv)
     if (plan && (rc = qb_run_plan_sens(plan, &o, &cfgs, &sens_cfgs, quiet)) < 0)
         goto out; /* a sensitivity: section's scan and candidates */
     if (!quiet) { /* --quiet: no callback, so the run says nothing */
+        const char *every = getenv("QB_PROGRESS_EVERY_S");
         o.on_event = print_event;
         o.on_event_ctx = &tty;
+        if (every && atof(every) > 0)
+            progress_every_s = o.phase_every_s = atof(every);
     }
     cmdline = qb_command_line(argc, argv);
     o.command_line = cmdline;

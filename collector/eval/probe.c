@@ -5,6 +5,7 @@
 
 #include "collector/engine/engine.h"
 #include "kernels/base/err.h"
+#include "kernels/base/progress.h"
 #include "collector/model/model.h"
 #include "collector/model/qmodel.h"
 #include "collector/engine/sampler.h"
@@ -68,9 +69,22 @@ static int fill_prompt(const struct qb_model *m, uint64_t seed, int32_t *ids, in
     return 0;
 }
 
+/* The probe's progress (kernels/base/progress.h) in units of work: a decoded token is one,
+ * a prefilled one 1/16 (batched, it costs about that much less per token on a CPU). */
+struct ticks {
+    int64_t done, total;
+};
+#define PREFILL_UNITS(p) (((p) + 15) / 16)
+
+static void tick(struct ticks *t, int64_t units)
+{
+    t->done += units;
+    qb_progress("measuring latency", t->done < t->total ? t->done : t->total, t->total);
+}
+
 /* One request: prefill, then greedy decoding up to gen_len output tokens. Times in ms. */
 static int time_request(struct qb_engine *e, int64_t vocab, const int32_t *prompt, int64_t p,
-                        int64_t gen_len, double *ttft, double *decode)
+                        int64_t gen_len, double *ttft, double *decode, struct ticks *tk)
 {
     double t0, t1, t2;
     int32_t tok;
@@ -82,10 +96,12 @@ static int time_request(struct qb_engine *e, int64_t vocab, const int32_t *promp
         return rc;
     tok = qb_argmax(qb_engine_logits(e), vocab);
     t1 = now_ms();
+    tick(tk, PREFILL_UNITS(p));
     for (int64_t i = 1; i < gen_len; i++) {
         if ((rc = qb_engine_forward(e, &tok, 1, NULL)) < 0)
             return rc;
         tok = qb_argmax(qb_engine_logits(e), vocab);
+        tick(tk, 1);
     }
     t2 = now_ms();
     *ttft = t1 - t0;
@@ -95,7 +111,7 @@ static int time_request(struct qb_engine *e, int64_t vocab, const int32_t *promp
 
 /* B prompts of p tokens prefilled one after another; the summed prefill time in ms. */
 static int time_batch(struct qb_engine *e, int64_t vocab, const int32_t *prompts, int64_t p,
-                      int64_t b, double *total)
+                      int64_t b, double *total, struct ticks *tk)
 {
     double sum = 0;
     int rc;
@@ -108,6 +124,7 @@ static int time_batch(struct qb_engine *e, int64_t vocab, const int32_t *prompts
             return rc;
         (void)qb_argmax(qb_engine_logits(e), vocab);
         sum += now_ms() - t0;
+        tick(tk, PREFILL_UNITS(p));
     }
     *total = sum;
     return 0;
@@ -139,6 +156,12 @@ int qb_probe_latency(const struct qb_qmodel *qm, const struct qb_latency_opts *o
                       1 << 20);
     m = qm->m;
     batch = o->batch > 1 ? o->batch : 0;
+    struct ticks tk = {0, 0};
+    for (int li = 0; li < o->n_prompt_lens; li++) {
+        int64_t p = o->prompt_lens[li] > 0 ? o->prompt_lens[li] : 0;
+        tk.total += (int64_t)(o->warmup + o->repetitions) *
+                    (PREFILL_UNITS(p) + o->gen_len - 1 + batch * PREFILL_UNITS(p));
+    }
 
     for (int li = 0; li < o->n_prompt_lens; li++) {
         int64_t p = o->prompt_lens[li];
@@ -180,8 +203,8 @@ int qb_probe_latency(const struct qb_qmodel *qm, const struct qb_latency_opts *o
         for (int r = -o->warmup; r < o->repetitions; r++) {
             double ttft, decode;
             struct qb_latency_sample s;
-            if ((rc = time_request(e, m->cfg.vocab_size, prompt, p, o->gen_len, &ttft, &decode)) <
-                0)
+            if ((rc = time_request(e, m->cfg.vocab_size, prompt, p, o->gen_len, &ttft, &decode,
+                                   &tk)) < 0)
                 goto fail;
             if (r < 0)
                 continue;
@@ -203,7 +226,7 @@ int qb_probe_latency(const struct qb_qmodel *qm, const struct qb_latency_opts *o
         for (int r = -o->warmup; batch && r < o->repetitions; r++) {
             double total;
             struct qb_latency_sample s;
-            if ((rc = time_batch(e, m->cfg.vocab_size, prompt, p, batch, &total)) < 0)
+            if ((rc = time_batch(e, m->cfg.vocab_size, prompt, p, batch, &total, &tk)) < 0)
                 goto fail;
             if (r < 0)
                 continue;

@@ -2,6 +2,7 @@
 #include "collector/model/qmodel.h"
 
 #include "kernels/base/err.h"
+#include "kernels/base/progress.h"
 #include "collector/model/model.h"
 #include "kernels/qmatmul.h"
 #include "kernels/quantize.h"
@@ -147,6 +148,7 @@ int qb_qmodel_new_with(const struct qb_model *m, const struct qb_qspec *spec,
                                      qb_qspec_for_layer(spec, l, lin_target[k]), 0, what,
                                      &qm->lin[l * QB_LIN_COUNT + k]);
         }
+        qb_progress("quantizing", l + 1, c->n_layers);
     }
     if (rc < 0) {
         char name[QB_QSPEC_MAX];

@@ -9,6 +9,7 @@
 
 #include "collector/engine/engine.h"
 #include "kernels/base/err.h"
+#include "kernels/base/progress.h"
 #include "kernels/base/fileio.h"
 #include "collector/model/model.h"
 #include "collector/model/qmodel.h"
@@ -1426,6 +1427,7 @@ static int calib_fill(const void *ctx, struct qb_qmodel *qm)
         /* attention: q/k/v, then o */
         if ((rc = site_pass(&W, P_QKV, SITE_QKV, W.d)) < 0)
             goto out;
+        qb_progress("calibrating", 4 * l + 1, 4 * c->n_layers);
         if (W.method != QB_METHOD_SMOOTH) {
             if ((rc = site_pass(&W, P_O, SITE_O, W.qd)) < 0)
                 goto out;
@@ -1434,8 +1436,10 @@ static int calib_fill(const void *ctx, struct qb_qmodel *qm)
             if (!W.final[i] && (rc = finish(&W, i, NULL)) < 0)
                 goto out;
         /* the quantized attention block moves the stream on; then gate/up, then down */
+        qb_progress("calibrating", 4 * l + 2, 4 * c->n_layers);
         if ((rc = site_pass(&W, P_ATTN_GU, SITE_GU, W.d)) < 0)
             goto out;
+        qb_progress("calibrating", 4 * l + 3, 4 * c->n_layers);
         if (W.method != QB_METHOD_SMOOTH) {
             if ((rc = site_pass(&W, P_DOWN, SITE_DOWN, W.hid)) < 0)
                 goto out;
@@ -1452,6 +1456,7 @@ static int calib_fill(const void *ctx, struct qb_qmodel *qm)
             W.final[i] = 0;
         }
         qm->layer[l] = (struct qb_qlayer){W.attn_norm, W.ffn_norm, W.bq, W.bk, W.bv};
+        qb_progress("calibrating", 4 * l + 4, 4 * c->n_layers);
     }
     if (head)
         rc = W.method == QB_METHOD_GPTQ ? gptq_head(&W)

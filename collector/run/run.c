@@ -5,6 +5,7 @@
 #include "collector/quant/calib.h"
 #include "collector/engine/engine.h"
 #include "kernels/base/err.h"
+#include "kernels/base/progress.h"
 #include "kernels/base/fileio.h"
 #include "collector/eval/metrics.h"
 #include "collector/model/chat.h"
@@ -762,6 +763,12 @@ struct run_ctx {
     /* a shard: the items it owns (NULL: every item), and how many */
     unsigned char *mine;
     int64_t n_mine;
+    /* the long phase under way (kernels/base/progress.h): which, since when, last event */
+    int64_t cur_ci;
+    const char *ph_name;
+    int64_t ph_done0, ph_done;
+    double ph_t0, ph_last;
+    int ph_told;
 };
 
 static int sharded(const struct qb_run_opts *o)
@@ -834,6 +841,38 @@ static void progress(const struct run_ctx *c, enum qb_run_event_kind kind, const
                               .total = c->n_mine,
                               .rate = rate,
                               .eta = rate > 0 ? (double)(c->n_mine - p->n_now) / rate : 0};
+    emit(c, &ev);
+}
+
+/* The progress listener (kernels/base/progress.h): a PHASE event every
+ * QB_RUN_PHASE_EVERY_S seconds of a phase, and one at its end when it had one before; the
+ * rate counts the units since the phase's first report. */
+static void on_phase(void *ctx, const char *phase, int64_t done, int64_t total)
+{
+    struct run_ctx *c = ctx;
+    double t = now_s();
+    if (!c->ph_name || strcmp(c->ph_name, phase) || done < c->ph_done) {
+        c->ph_name = phase;
+        c->ph_done0 = done;
+        c->ph_t0 = c->ph_last = t;
+        c->ph_told = 0;
+    }
+    c->ph_done = done;
+    double every = c->o->phase_every_s > 0 ? c->o->phase_every_s : QB_RUN_PHASE_EVERY_S;
+    if (t - c->ph_last < every && !(done >= total && c->ph_told))
+        return;
+    double rate = t > c->ph_t0 ? (double)(done - c->ph_done0) / (t - c->ph_t0) : 0;
+    struct qb_run_event ev = {.kind = QB_RUN_EV_PHASE,
+                              .config = c->names ? c->names[c->cur_ci] : NULL,
+                              .config_index = c->names ? c->cur_ci : -1,
+                              .n_configs = c->n_cfg,
+                              .phase = phase,
+                              .done = done,
+                              .total = total,
+                              .rate = rate,
+                              .eta = rate > 0 ? (double)(total - done) / rate : 0};
+    c->ph_last = t;
+    c->ph_told = done < total;
     emit(c, &ev);
 }
 
@@ -1186,6 +1225,7 @@ static int register_items(struct run_ctx *c)
  * process with the config's qmodel (c->qm), as the device's backend reports it. */
 static int memory_of(struct run_ctx *c, int64_t ci)
 {
+    c->cur_ci = ci;
     int64_t mctx = c->gen_len, want[2];
     struct qb_mem_result mr;
     int rc;
@@ -1411,6 +1451,7 @@ static int evaluate_config(struct run_ctx *c, int64_t ci)
                               .n_configs = c->n_cfg,
                               .total = c->n_mine};
     emit(c, &ev);
+    c->cur_ci = ci;
     r->is_base = ci == 0;
     if ((rc = qb_qmodel_new_calib(r->m, &c->specs[ci], c->cal, &c->qm)) < 0 ||
         (rc = qb_engine_new_opts(c->qm, &c->dv.eo, &r->e)) < 0)
@@ -1566,6 +1607,8 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
     if ((rc = parse_configs(&c)) < 0 || (rc = check_inputs(&c)) < 0 || (rc = shard_items(&c)) < 0 ||
         (rc = check_calibration(&c)) < 0)
         goto out;
+    if (o->on_event)
+        qb_progress_set(on_phase, &c);
     if ((rc = latency_settings(&c)) < 0 || (rc = run_settings(&c)) < 0 ||
         (rc = open_store(&c)) < 0 || (rc = register_items(&c)) < 0 ||
         (rc = measure_memory(&c)) < 0 || (rc = load_model(&c)) < 0)
@@ -1578,6 +1621,7 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
     }
     rc = qb_store_run_finish(c.r.s, c.r.run_id);
 out:
+    qb_progress_set(NULL, NULL);
     if (st_out)
         *st_out = c.st;
     run_release(&c);

@@ -91,7 +91,15 @@ enum qb_run_event_kind {
     QB_RUN_EV_LATENCY,      /* config, n_prompt_lens, gen_len, repetitions, batch: its
                              * latency is about to be measured */
     QB_RUN_EV_LATENCY_DONE, /* config, n_samples: its latency samples are stored */
+    QB_RUN_EV_PHASE,        /* config, phase, done, total, rate, eta: how far a long phase
+                             * (quantizing, calibrating, measuring latency) has come; every
+                             * QB_RUN_PHASE_EVERY_S seconds while it goes on, and once at its
+                             * end when it had one before */
 };
+
+/* Seconds between two PHASE events of one phase (at most; fewer when its units are slow),
+ * unless the options say otherwise. */
+#define QB_RUN_PHASE_EVERY_S 5.0
 
 /* One event. config, config_index and n_configs come with every kind; the other fields
  * are set where the kind names them and zero or NULL elsewhere. Strings are borrowed for
@@ -108,12 +116,14 @@ struct qb_run_event {
     int64_t done;         /* items of this config done: evaluated now, resumed, skipped, failed */
     int64_t resumed;      /* of them, found already in the store */
     int64_t total;        /* items in the suite */
-    double rate;          /* items/s, counting only the items evaluated by this call */
+    double rate;          /* items/s, counting only the items evaluated by this call (PHASE:
+                           * the phase's units per second) */
     double eta;           /* seconds left at that rate; 0 when the rate is 0 */
     int64_t context;      /* MEMORY: tokens of context the peak is measured at */
     int n_prompt_lens, repetitions; /* LATENCY */
     int64_t gen_len, batch;
     int64_t n_samples; /* LATENCY_DONE */
+    const char *phase; /* PHASE: "quantizing", "calibrating", "measuring latency" */
 };
 
 struct qb_run_opts {
@@ -165,6 +175,7 @@ struct qb_run_opts {
     void *on_unit_ctx;
     /* Called with each event, in order, on the calling thread; NULL: the run is silent. */
     void (*on_event)(void *ctx, const struct qb_run_event *ev);
+    double phase_every_s; /* seconds between PHASE events of a phase; 0: QB_RUN_PHASE_EVERY_S */
     void *on_event_ctx;
 };
 #define QB_RUN_OPTS_INIT                                                                           \

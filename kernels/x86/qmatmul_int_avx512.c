@@ -562,7 +562,20 @@ rw_i4_t(const struct qb_qtensor *w, int64_t r0, int64_t r1, const struct qb_qact
             const uint8_t *blk = row + (size_t)k * bb;
             int nsub = k < full ? 4 : (int)((w->cols - k * 128) / 32);
             __m512 d, m;
-            rw_hdr_tail(w, blk, nsub, &d, &m);
+            if (nsub == 4) {
+                rw_hdr_tail(w, blk, nsub, &d, &m);
+            } else {
+                /* the short block's bytes in one masked load (nothing past them is touched:
+                 * masked-off bytes do not fault), its headers picked out as in a whole block;
+                 * lanes past the end index headers beyond it and read 0 */
+                size_t tb = (size_t)(nsub * 32 / G) * gb;
+                __m512i span = _mm512_maskz_loadu_epi8(
+                    tb >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << tb) - 1, blk);
+                d = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(ixd, span)));
+                m = asym ? _mm512_cvtph_ps(
+                               _mm512_castsi512_si256(_mm512_permutexvar_epi16(ixm, span)))
+                         : d;
+            }
             rw_blk(xp + k * nv, vs, rw_codes(blk, so, nsub), d, m, f[0], T, a16, asym, asym);
         }
 #pragma GCC unroll 4
