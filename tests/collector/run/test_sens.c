@@ -179,10 +179,11 @@ static void test_store_readback(void)
     CHECK(rb.scans == 1 && rb.units == 30 && strcmp(rb.first, "L1.down") == 0);
     /* another model's sha finds nothing */
     rb.scans = 0;
-    CHECK(qb_store_sens_latest(db,
+    CHECK(qb_store_sens_latest(s,
                                "0000000000000000000000000000000000000000000000000000000000000000",
                                NULL, on_scan, NULL, &rb) == 0 &&
           rb.scans == 0);
+    qb_store_close(s);
 }
 
 static void test_finds_fragile_layer(void)
