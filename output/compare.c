@@ -134,7 +134,37 @@ int brief_list_compare_warnings(struct brief_ctx *c, GPtrArray *v)
     return 0;
 }
 
-/* {{compare_answer}}: compare_same, or compare_changed over one compare_change per slice */
+/* The configs each run deploys (the brief's chosen plan), per matched slice: 1 when any
+ * slice is served by another config now; *deployed: this run's configs, ", "-joined. */
+static int deploy_changed(struct brief_ctx *c, char **deployed)
+{
+    const struct qb_compare *k = c->cmp;
+    const struct qb_an_plan *pn = brief_chosen_plan(c->a), *pb = brief_chosen_plan(k->before);
+    GString *g = g_string_new(NULL);
+    int changed = 0;
+    for (int64_t s = 0; s < c->a->n_slices; s++) {
+        int64_t sb = k->slice_before[s];
+        int64_t cn = pn->config ? pn->config[s] : -1,
+                cb = sb >= 0 && pb->config ? pb->config[sb] : -1;
+        if (sb >= 0 && (cn < 0) != (cb < 0))
+            changed = 1;
+        else if (sb >= 0 && cn >= 0 && strcmp(c->a->configs[cn].spec, k->before->configs[cb].spec))
+            changed = 1;
+    }
+    for (int64_t ci = 0; ci < c->a->n_configs; ci++) {
+        int used = 0;
+        for (int64_t s = 0; s < c->a->n_slices && pn->config; s++)
+            used |= pn->config[s] == ci;
+        if (used)
+            g_string_append_printf(g, "%s%s", g->len ? ", " : "", c->a->configs[ci].spec);
+    }
+    *deployed = g_string_free(g, FALSE);
+    return changed;
+}
+
+/* {{compare_answer}}: compare_same when no slice's recommendation moved; compare_same_deploy
+ * when some did but every slice is deployed on the same config; else compare_changed; the
+ * moves as one compare_change per slice */
 static int compare_answer(struct brief_ctx *c, char **out)
 {
     const struct qb_compare *k = c->cmp;
@@ -160,10 +190,17 @@ static int compare_answer(struct brief_ctx *c, char **out)
         brief_scope_clear(&one);
     }
     if (rc >= 0) {
+        char *deployed = NULL;
+        int moved = deploy_changed(c, &deployed);
         brief_scope_set(&sc, "n_changed", brief_i64(k->n_changed));
         brief_scope_set(&sc, "n", brief_i64(c->a->n_slices));
         brief_scope_set(&sc, "changes", g_strdup(g->str));
-        rc = brief_pattern(c, k->n_changed ? "compare_changed" : "compare_same", &sc, out);
+        brief_scope_set(&sc, "deployed", deployed);
+        rc = brief_pattern(c,
+                           !k->n_changed ? "compare_same"
+                           : moved       ? "compare_changed"
+                                         : "compare_same_deploy",
+                           &sc, out);
     }
     brief_scope_clear(&sc);
     g_string_free(g, TRUE);

@@ -76,7 +76,7 @@ static const char *const var_names[] = {
     "share", "share_lo", "share_hi", "limit", "why", "prompt", "baseline_answer",
     "config_answer", "above_delta", "below_delta", "above_hi", "below_lo", "also",
     "flip_limit", "before_run", "before_machine", "before_device", "before_started", "before_answer",
-    "before_store", "compare_answer", "n_changed", "changes", "rec_before", "rec_now",
+    "before_store", "compare_answer", "n_changed", "changes", "rec_before", "rec_now", "deployed",
     /* sens_* patterns (brief_sens.c); "share" is shared with the flips patterns */
     "unit", "kl", "kl_sum", "acc_loss", "keep", "candidates", "source",
 };

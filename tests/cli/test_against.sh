@@ -33,7 +33,7 @@ if command -v pdftotext >/dev/null; then
     pdftotext -layout "$TMP/c.pdf" - | grep -q "What changed, slice by slice" && ok "the PDF holds the comparison" ||
         fail "the PDF holds the comparison"
 fi
-grep -q "^\*\*The decision changed on 2 of 3 slices: code moves from f32 to w8a8; json moves from f32 to w8a8.\*\*" "$TMP/c.md" &&
+grep -q "^\*\*The decision changed: the recommendation moved on 2 of 3 slices (code moves from f32 to w8a8; json moves from f32 to w8a8), and this run deploys w8a8.\*\*" "$TMP/c.md" &&
     ok "one sentence: the decision changed" || fail "one sentence: the decision changed" "$(grep -m1 '^\*\*' "$TMP/c.md")"
 expect_exit "json of a" 0 "$QBRIEF" brief --db "$TMP/r.db" --run a -o "$TMP/a.json"
 expect_exit "json of b" 0 "$QBRIEF" brief --db "$TMP/r.db" --run b -o "$TMP/b.json"
