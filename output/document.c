@@ -6,7 +6,7 @@
 #include "analysis/analyze.h"
 #include "kernels/base/err.h"
 #include "output/brief_int.h"
-#include "output/chart.h"
+#include "output/chart/chart.h"
 
 #include <ctype.h>
 #include <glib.h>

@@ -29,8 +29,9 @@ LAYERS = [
     (7, "collector/eval"),      # suites, metrics, probes
     (8, "collector/run"),       # plans and runs
     (9, "analysis"),            # statistics, cliffs, recommendations
-    (10, "output"),             # the brief: templates, Markdown, CSV, charts, PDF
-    (11, "collector/cli"),      # the qbrief command
+    (10, "output/chart"),       # the charts (Cairo), drawn from an analysis
+    (11, "output"),             # the brief: templates, Markdown, CSV, PDF, the runs it compares
+    (12, "collector/cli"),      # the qbrief command
 ]
 RANK = dict((f, r) for r, f in LAYERS)
 TOPS = ("collector", "kernels", "analysis", "output")

@@ -2,7 +2,7 @@
  * QB_CHART_LATENCY (p50 time per output token, p95 whisker), QB_CHART_TTFT (time to first
  * token, one panel per prompt length) and QB_CHART_KL_FLIPS (mean KL bars, flip rates with
  * Wilson intervals). */
-#include "output/chart_int.h"
+#include "output/chart/chart_int.h"
 
 #include <math.h>
 #include <stdio.h>

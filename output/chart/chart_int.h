@@ -19,7 +19,7 @@
 #ifndef QB_CHART_INT_H
 #define QB_CHART_INT_H
 
-#include "output/chart.h"
+#include "output/chart/chart.h"
 
 #include "analysis/analyze.h"
 

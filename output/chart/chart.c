@@ -3,10 +3,10 @@
  * chart_acc_memory.c, chart_bars.c) and hands back PNG bytes or raw pixels; also the helpers
  * that read the analysis for every chart. The drawing helpers the charts share are in
  * chart_style.c and chart_axis.c (output/chart_int.h documents them). */
-#include "output/chart.h"
+#include "output/chart/chart.h"
 
 #include "kernels/base/err.h"
-#include "output/chart_int.h"
+#include "output/chart/chart_int.h"
 
 #include <cairo.h>
 

@@ -1,7 +1,7 @@
 /* chart_acc_memory: QB_CHART_ACC_MEMORY (output/chart.h), accuracy (or perplexity) against
  * memory per config, with intervals; the Pareto frontier filled and joined by a line, the
  * dominated configs hollow; each label placed where it overlaps least. */
-#include "output/chart_int.h"
+#include "output/chart/chart_int.h"
 
 #include <math.h>
 #include <stdio.h>

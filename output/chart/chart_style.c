@@ -7,7 +7,7 @@
  * Every name drawn comes from a suite or plan file and is hostile: it is cleaned to valid UTF-8
  * without control characters before Cairo sees it (Cairo puts the whole context in an error
  * state on invalid UTF-8). */
-#include "output/chart_int.h"
+#include "output/chart/chart_int.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -5,7 +5,7 @@
  * alone), coloured white to red by its KL, "n/m" where the scan has no such unit. */
 #include "analysis/analyze.h"
 #include "analysis/analyze_sens.h"
-#include "output/chart_int.h"
+#include "output/chart/chart_int.h"
 
 #include <math.h>
 #include <stdio.h>

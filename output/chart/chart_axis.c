@@ -1,6 +1,6 @@
 /* chart_axis: the chart module's axes and ticks, page furniture (header, notes, "not measured"
  * areas, legends) and config labels (declared in output/chart_int.h). All in points. */
-#include "output/chart_int.h"
+#include "output/chart/chart_int.h"
 
 #include <math.h>
 

@@ -2,7 +2,7 @@
  * (points) down the precision ladder with interval bars, the slices that break first coloured
  * (Paul Tol's "vibrant" scheme, SRON/EPS/TN/09-002, so a slice never looks like a config), the
  * others grey, tolerances dashed, names at the line ends. */
-#include "output/chart_int.h"
+#include "output/chart/chart_int.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* chart_heatmap: QB_CHART_HEATMAP (output/chart.h), slices x configs, each cell the accuracy
  * change vs the baseline in points with its interval, coloured on a diverging map centred on
  * zero; the baseline column grey with its accuracy; a colour bar and legend underneath. */
-#include "output/chart_int.h"
+#include "output/chart/chart_int.h"
 
 #include <math.h>
 #include <stdio.h>
