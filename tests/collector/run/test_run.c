@@ -169,8 +169,8 @@ struct events {
 static void on_event(void *ctx, const struct qb_run_event *ev)
 {
     struct events *e = ctx;
-    static const char *kinds[] = {"warning",  "note", "memory",  "start",
-                                  "progress", "done", "latency", "latency-done"};
+    static const char *kinds[] = {"warning", "note",    "memory",       "start", "progress",
+                                  "done",    "latency", "latency-done", "phase"};
     g_string_append_printf(e->log, "%s %s %s %lld/%lld%s%s\n", kinds[ev->kind],
                            ev->config ? ev->config : "-", ev->item ? ev->item : "-",
                            (long long)ev->done, (long long)ev->total, ev->message ? ": " : "",
@@ -198,6 +198,7 @@ static void on_event(void *ctx, const struct qb_run_event *ev)
         break;
     case QB_RUN_EV_LATENCY_DONE: e->latency_samples += ev->n_samples; break;
     case QB_RUN_EV_NOTE: break;
+    case QB_RUN_EV_PHASE: break;
     }
 }
 
