@@ -281,9 +281,8 @@ static void prefetch_rows(const struct qb_qtensor *w, const uint8_t *const p[16]
 /* --- batches up to RW_MAX tokens: one row at a time (VNNI only) ---
  *
  * With few tokens the block scheme's transpose and 16 interleaved row streams cost more than
- * they save, so I8 and I4 rows (and I3 and I2 rows for one token, their codes turned into
- * I4's layout in registers by rw_codes_low) are read in order, straight from the packed
- * layout, against activations rearranged once per call to meet the codes where they lie:
+ * they save, so I8 and I4 rows are read in order, straight from the packed layout, against
+ * activations rearranged once per call to meet the codes where they lie:
  *   I4, per 128 columns (4 sub-blocks s): one vector of the 64 low nibbles (codes 0..15 of
  *   each sub-block, one 16-byte lane per s) and one of the 64 high nibbles (codes 16..31), so
  *   the 8-bit activations go in the same order: lo = x[32s + 0..15], hi = x[32s + 16..31].
@@ -365,9 +364,9 @@ rw_prep_i4(const struct qb_qact *x, int64_t t, int a16, int off, int asym, __m51
 
 /* d (or m, with +1) of each lane's sub-block, as word indices into the 64 bytes starting at
  * a 128-column block: the headers lie at multiples of the group's bytes. */
-static __m512i rw_hdr_index(const struct qb_qtensor *w, int plus, size_t sbb)
+static __m512i rw_hdr_index(const struct qb_qtensor *w, int plus)
 {
-    size_t hdr = w->asym ? 4 : 2, gb = hdr + (size_t)(w->group / QB_SUB) * sbb;
+    size_t hdr = w->asym ? 4 : 2, gb = hdr + (size_t)(w->group / QB_SUB) * QB_SUB_BYTES_I4;
     int16_t ix[32];
     for (int l = 0; l < 32; l++)
         ix[l] = (int16_t)((l < 16 ? ((l / 4) * 32 / w->group) * gb / 2 : 0) + plus);
@@ -393,43 +392,12 @@ static inline __m512i rw_codes(const uint8_t *blk, const size_t so[4], int nsb)
     return z;
 }
 
-/* The codes of the sub-blocks of a 128-column block of I3 or I2 (B bits) in I4's layout
- * (rw_codes: byte i of sub-block s's lane holds code i in its low nibble, code i + 16 in its
- * high), so that rw_blk takes them as they are. I2's byte i holds codes i, i+8, i+16, i+24 in
- * bit pairs: with the 8 bytes in both halves of the lane, the low half keeps bits 0-1 and 4-5
- * (codes i, i+16) and the high half, shifted right by 2, bits 2-3 and 6-7 (codes i+8, i+24).
- * I3 adds bit 2 of each code from its 32-bit mask: bits 0-15 to bit 2 of bytes 0-15, bits
- * 16-31 to bit 6. Sub-blocks past nsb are zero. */
-INLINE __m512i rw_codes_low(const uint8_t *blk, const size_t so[4], int nsb, const int B)
-{
-    uint64_t q[4] = {0, 0, 0, 0}, hl = 0, hh = 0;
-    for (int s = 0; s < nsb; s++) {
-        memcpy(&q[s], blk + so[s], 8);
-        if (B == 3) {
-            uint32_t h;
-            memcpy(&h, blk + so[s] + 8, 4);
-            hl |= (uint64_t)(h & 0xffff) << (16 * s);
-            hh |= (uint64_t)(h >> 16) << (16 * s);
-        }
-    }
-    __m512i z = _mm512_permutexvar_epi64(
-        _mm512_setr_epi64(0, 0, 1, 1, 2, 2, 3, 3),
-        _mm512_castsi256_si512(_mm256_setr_epi64x((long long)q[0], (long long)q[1], (long long)q[2],
-                                                  (long long)q[3])));
-    z = _mm512_and_si512(_mm512_srlv_epi64(z, _mm512_setr_epi64(0, 2, 0, 2, 0, 2, 0, 2)),
-                         _mm512_set1_epi8(0x33));
-    if (B == 3)
-        z = _mm512_or_si512(_mm512_or_si512(z, _mm512_maskz_set1_epi8(hl, 4)),
-                            _mm512_maskz_set1_epi8(hh, 0x40));
-    return z;
-}
-
 /* The lanes' d and m for a block cut short by the end of the row, read without touching bytes
  * past it. */
-static void rw_hdr_tail(const struct qb_qtensor *w, const uint8_t *blk, int nsb, size_t sbb,
-                        __m512 *d, __m512 *m)
+static void rw_hdr_tail(const struct qb_qtensor *w, const uint8_t *blk, int nsb, __m512 *d,
+                        __m512 *m)
 {
-    size_t hdr = w->asym ? 4 : 2, gb = hdr + (size_t)(w->group / QB_SUB) * sbb;
+    size_t hdr = w->asym ? 4 : 2, gb = hdr + (size_t)(w->group / QB_SUB) * QB_SUB_BYTES_I4;
     uint16_t dd[16] = {0}, mm[16] = {0};
     /* one header per group; its lanes repeat it; one vcvtph2ps converts all 16 */
     for (int g = 0; g * w->group < nsb * QB_SUB; g++) {
@@ -516,16 +484,13 @@ INLINE __attribute__((target("avx512vnni"))) void rw_blk(const __m512i *v, int64
 INLINE __attribute__((target("avx512vnni"))) void
 rw_i4_t(const struct qb_qtensor *w, int64_t r0, int64_t r1, const struct qb_qact *x, float *y,
         int64_t ldy, const __m512i *xp, const __m512 *xg, int64_t nk, const int T, const int P,
-        const int a16, const int asym, const int G, const int B)
+        const int a16, const int asym, const int G)
 {
     const int nv = a16 ? 5 : 3, kps = G / 8;
     const int64_t vs = nk * nv; /* activation vectors per token */
-    const size_t sbb = B == 4 ? QB_SUB_BYTES_I4 : B == 3 ? QB_SUB_BYTES_I3 : QB_SUB_BYTES_I2;
-    const size_t hdr = asym ? 4 : 2, gb = hdr + (size_t)(G / QB_SUB) * sbb;
+    const size_t hdr = asym ? 4 : 2, gb = hdr + (size_t)(G / QB_SUB) * QB_SUB_BYTES_I4;
     const size_t bb = gb * (size_t)(128 / G); /* bytes per 128 columns */
-    /* a whole block's headers come from its first 64 bytes, or from all of it when shorter */
-    const __mmask64 bm = bb >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << bb) - 1;
-    const __m512i ixd = rw_hdr_index(w, 0, sbb), ixm = rw_hdr_index(w, 1, sbb);
+    const __m512i ixd = rw_hdr_index(w, 0), ixm = rw_hdr_index(w, 1);
     /* lane l of a block's d: its group in the super-block */
     const __m512i idl = _mm512_srli_epi32(
         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), G == 32   ? 2
@@ -536,7 +501,7 @@ rw_i4_t(const struct qb_qtensor *w, int64_t r0, int64_t r1, const struct qb_qact
     int64_t nsb = G == 32 ? 0 : w->cols / (16 * G); /* whole super-blocks */
     size_t so[4]; /* byte offsets of the 4 sub-blocks' codes in a block */
     for (int s = 0; s < 4; s++)
-        so[s] = (size_t)(s * 32 / G) * gb + hdr + (size_t)(s % (G / 32)) * sbb;
+        so[s] = (size_t)(s * 32 / G) * gb + hdr + (size_t)(s % (G / 32)) * 16;
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *row = (const uint8_t *)w->data + (size_t)r * w->row_bytes;
         __m512 f[4][RW_MAX];
@@ -564,9 +529,7 @@ rw_i4_t(const struct qb_qtensor *w, int64_t r0, int64_t r1, const struct qb_qact
                     if (bb > 64)
                         _mm_prefetch((const char *)blk + RW_PF + bb - 1, _MM_HINT_T0);
                     __m512i z;
-                    if (B != 4)
-                        z = rw_codes_low(blk, so, 4, B);
-                    else if (G == 128)
+                    if (G == 128)
                         z = _mm512_loadu_si512(blk + hdr);
                     else
                         z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(
@@ -586,24 +549,21 @@ rw_i4_t(const struct qb_qtensor *w, int64_t r0, int64_t r1, const struct qb_qact
                 _mm_prefetch((const char *)blk + RW_PF, _MM_HINT_T0);
                 if (bb > 64)
                     _mm_prefetch((const char *)blk + RW_PF + bb - 1, _MM_HINT_T0);
-                /* I4's whole blocks span at least 64 bytes; I3's and I2's may not */
-                __m512i span =
-                    bb >= 64 ? _mm512_loadu_si512(blk) : _mm512_maskz_loadu_epi8(bm, blk);
+                /* a whole block spans at least 64 bytes */
+                __m512i span = _mm512_loadu_si512(blk);
                 __m512 d =
                     _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(ixd, span)));
                 __m512 m = asym ? _mm512_cvtph_ps(
                                       _mm512_castsi512_si256(_mm512_permutexvar_epi16(ixm, span)))
                                 : d;
-                rw_blk(xp + (k + p) * nv, vs,
-                       B == 4 ? rw_codes(blk, so, 4) : rw_codes_low(blk, so, 4, B), d, m, f[p], T,
-                       a16, asym, asym);
+                rw_blk(xp + (k + p) * nv, vs, rw_codes(blk, so, 4), d, m, f[p], T, a16, asym, asym);
             }
         for (; k < nk; k++) {
             const uint8_t *blk = row + (size_t)k * bb;
             int nsub = k < full ? 4 : (int)((w->cols - k * 128) / 32);
             __m512 d, m;
             if (nsub == 4) {
-                rw_hdr_tail(w, blk, nsub, sbb, &d, &m);
+                rw_hdr_tail(w, blk, nsub, &d, &m);
             } else {
                 /* the short block's bytes in one masked load (nothing past them is touched:
                  * masked-off bytes do not fault), its headers picked out as in a whole block;
@@ -616,9 +576,7 @@ rw_i4_t(const struct qb_qtensor *w, int64_t r0, int64_t r1, const struct qb_qact
                                _mm512_castsi512_si256(_mm512_permutexvar_epi16(ixm, span)))
                          : d;
             }
-            rw_blk(xp + k * nv, vs,
-                   B == 4 ? rw_codes(blk, so, nsub) : rw_codes_low(blk, so, nsub, B), d, m, f[0], T,
-                   a16, asym, asym);
+            rw_blk(xp + k * nv, vs, rw_codes(blk, so, nsub), d, m, f[0], T, a16, asym, asym);
         }
 #pragma GCC unroll 4
         for (int t = 0; t < T; t++) {
@@ -659,21 +617,16 @@ __attribute__((target("avx512vnni"))) static int rw_i4(const struct qb_qtensor *
             ((float *)(xg + t * nsb))[g] = (float)v;
         }
     }
-#define RW_G(T, A16, ASYM, B)                                                                      \
-    (G == 32 ? rw_i4_t(w, r0, r1, x, y, ldy, xp, xg, nk, T, (T) == 3 ? 2 : 4, A16, ASYM, 32, B)    \
-     : G == 64                                                                                     \
-         ? rw_i4_t(w, r0, r1, x, y, ldy, xp, xg, nk, T, (T) == 3 ? 2 : 4, A16, ASYM, 64, B)        \
-         : rw_i4_t(w, r0, r1, x, y, ldy, xp, xg, nk, T, (T) == 3 ? 2 : 4, A16, ASYM, 128, B))
+#define RW_G(T, A16, ASYM)                                                                         \
+    (G == 32   ? rw_i4_t(w, r0, r1, x, y, ldy, xp, xg, nk, T, (T) == 3 ? 2 : 4, A16, ASYM, 32)     \
+     : G == 64 ? rw_i4_t(w, r0, r1, x, y, ldy, xp, xg, nk, T, (T) == 3 ? 2 : 4, A16, ASYM, 64)     \
+               : rw_i4_t(w, r0, r1, x, y, ldy, xp, xg, nk, T, (T) == 3 ? 2 : 4, A16, ASYM, 128))
 #define RW_T(A16, ASYM)                                                                            \
-    (x->n == 1 ? RW_G(1, A16, ASYM, 4) : x->n == 2 ? RW_G(2, A16, ASYM, 4) : RW_G(3, A16, ASYM, 4))
-#define RW_B(A16, ASYM) (w->fmt == QB_FMT_I3 ? RW_G(1, A16, ASYM, 3) : RW_G(1, A16, ASYM, 2))
-    if (w->fmt != QB_FMT_I4) /* I3, I2: one token only (the caller checks) */
-        a16 ? (asym ? RW_B(1, 1) : RW_B(1, 0)) : (asym ? RW_B(0, 1) : RW_B(0, 0));
-    else if (a16)
+    (x->n == 1 ? RW_G(1, A16, ASYM) : x->n == 2 ? RW_G(2, A16, ASYM) : RW_G(3, A16, ASYM))
+    if (a16)
         asym ? RW_T(1, 1) : RW_T(1, 0);
     else
         asym ? RW_T(0, 1) : RW_T(0, 0);
-#undef RW_B
 #undef RW_T
 #undef RW_G
     if (xp != stack)
@@ -867,9 +820,6 @@ static void kern_vnni(const struct qb_qtensor *w, int64_t r0, int64_t r1, const 
     if (x->n <= RW_MAX && w->fmt == QB_FMT_I8 && rw_i8(w, r0, r1, x, y, ldy) == 0)
         return;
     if (x->n <= RW_MAX && w->fmt == QB_FMT_I4 && rw_i4(w, r0, r1, x, y, ldy) == 0)
-        return;
-    if (x->n == 1 && (w->fmt == QB_FMT_I3 || w->fmt == QB_FMT_I2) &&
-        rw_i4(w, r0, r1, x, y, ldy) == 0)
         return;
     run(w, r0, r1, x, y, ldy, 1);
 }
