@@ -6,13 +6,43 @@
 #include <math.h>
 #include <string.h>
 
+/* Cephes' expf: n = round(x / ln 2) by adding and subtracting 1.5 * 2^23, r = x - n ln 2 in
+ * two steps (ln 2's head has 9 bits, so n * head is exact), a degree-6 polynomial for e^r on
+ * [-ln 2 / 2, ln 2 / 2], then 2^n put into the exponent field. Each product is rounded, then
+ * added (no FMA), so the AVX2 / AVX-512 twins (exp8, exp16) give the same bits. */
+float qb_attend_exp(float x)
+{
+    const float magic = 12582912.0f; /* 1.5 * 2^23: its ulp is 1 */
+    float t, n, r, p;
+    uint32_t tb, eb;
+    float two_n;
+
+    if (!(x >= QB_ATTEND_EXP_MIN)) /* NaN too */
+        return 0;
+    t = x * 1.44269504088896341f + magic;
+    n = t - magic;
+    r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * (r * r) + r + 1.0f;
+    memcpy(&tb, &t, sizeof tb);
+    eb = (tb - 0x4b400000u + 127u) << 23; /* the low bits of t hold n */
+    memcpy(&two_n, &eb, sizeof two_n);
+    return p * two_n;
+}
+
 float qb_attend_softmax(float *s, int64_t len)
 {
     float mx = -INFINITY, sum = 0;
     for (int64_t p = 0; p < len; p++)
         mx = s[p] > mx ? s[p] : mx;
     for (int64_t p = 0; p < len; p++) {
-        s[p] = expf(s[p] - mx);
+        s[p] = qb_attend_exp(s[p] - mx);
         sum += s[p];
     }
     return sum;

@@ -7,8 +7,9 @@
  *     f(q, kt, ld, vc, stride, len, hd, 1 / sqrtf(hd), s, out);
  *
  * Every variant gives the same bits as the reference (the tests compare them exactly): each
- * score is q . k summed over the head's dimensions in order, times scale; the softmax is
- * scalar; the weighted sum of values is unnormalised and divided by the sum of the weights
+ * score is q . k summed over the head's dimensions in order, times scale; the softmax's
+ * exponentials are qb_attend_exp's (vectorized in the twins, same bits), summed in position
+ * order; the weighted sum of values is unnormalised and divided by the sum of the weights
  * once at the end. For the output dimensions in whole blocks of 16 (i < hd - hd % 16) the
  * positions are summed in four interleaved partial sums (position p into sum p % 4, the
  * positions after the last whole group of four into sum 0), added as ((s0 + s1) + s2) + s3;
@@ -34,10 +35,16 @@ void qb_attend_avx2(const float *q, const float *kt, int64_t ld, const float *vc
 void qb_attend_avx512(const float *q, const float *kt, int64_t ld, const float *vc, int64_t stride,
                       int64_t len, int64_t hd, float scale, float *s, float *out);
 
-/* The softmax step every variant shares: s (len) scores in, exp(s - max s) out (the
- * weights, unnormalised); returns their sum, added in position order. Scalar everywhere, so
- * that the exponentials agree to the bit. */
+/* The reference's softmax step: s (len) scores in, qb_attend_exp(s - max s) out (the
+ * weights, unnormalised); returns their sum, added in position order. The twins compute the
+ * exponentials 8 or 16 at a time with the same operations, so the weights agree to the bit. */
 float qb_attend_softmax(float *s, int64_t len);
+
+/* e^x for QB_ATTEND_EXP_MIN <= x <= 88 (softmax passes x <= 0), a polynomial in place of
+ * expf (test_attend measures its largest relative error to it: 1.2e-7); 0 below QB_ATTEND_EXP_MIN
+ * (e^-87 is 1.6e-38, so a weight's absolute error is under that) and for NaN. */
+#define QB_ATTEND_EXP_MIN (-87.0f)
+float qb_attend_exp(float x);
 
 /* The variant for an instruction set name ("ref", "avx2", "avx512"; the reference for any
  * other name). The caller passes qb_kernels()->isa, which only names what the CPU has. */

@@ -2,13 +2,61 @@
  * register. Compiled with -mavx512f (and the rest of the Makefile's %_avx512 flags) only
  * here. Same bits as qb_attend_ref (kernels/attend.c): every sum is in the reference's order,
  * products and sums as separate instructions (no FMA); lanes are independent outputs, so
- * the vector width changes nothing. Scores: 64 positions at a time (four registers, summed
+ * the vector width changes nothing; the softmax's exponentials are qb_attend_exp's, 16 at a
+ * time (exp16). Scores: 64 positions at a time (four registers, summed
  * over the head's dimensions), then 16, then a masked tail. Values: blocks of 16 dimensions
  * with four partial sums over the positions, then the hd % 16 dimensions left, masked, one
  * sum over the positions in order. */
 #include "kernels/attend.h"
 
 #include <immintrin.h>
+#include <math.h>
+
+/* qb_attend_exp (kernels/attend.c) on 16 lanes, the same operations in the same order */
+static __m512 exp16(__m512 x)
+{
+    const __m512 magic = _mm512_set1_ps(12582912.0f);
+    const __mmask16 ok = _mm512_cmp_ps_mask(x, _mm512_set1_ps(QB_ATTEND_EXP_MIN), _CMP_GE_OQ);
+    const __m512 t = _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), magic);
+    const __m512 n = _mm512_sub_ps(t, magic);
+    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f)));
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    __m512i e;
+
+    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(-2.12194440e-4f)));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(p, _mm512_mul_ps(r, r)), r),
+                      _mm512_set1_ps(1.0f));
+    e = _mm512_add_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(127 - 0x4b400000));
+    e = _mm512_slli_epi32(e, 23);
+    return _mm512_maskz_mov_ps(ok, _mm512_mul_ps(p, _mm512_castsi512_ps(e)));
+}
+
+/* qb_attend_softmax (kernels/attend.c) with the max and the exponentials 16 at a time; the
+ * sum stays in position order, so the bits are the reference's */
+static float softmax16(float *s, int64_t len)
+{
+    __m512 vmx = _mm512_set1_ps(-INFINITY), vm;
+    float sum = 0;
+    int64_t p;
+
+    for (p = 0; p < len; p += 16) {
+        const __mmask16 m = len - p >= 16 ? 0xffff : (__mmask16)((1u << (len - p)) - 1);
+        vmx = _mm512_max_ps(vmx, _mm512_mask_loadu_ps(vmx, m, s + p));
+    }
+    vm = _mm512_set1_ps(_mm512_reduce_max_ps(vmx));
+    for (p = 0; p < len; p += 16) {
+        const __mmask16 m = len - p >= 16 ? 0xffff : (__mmask16)((1u << (len - p)) - 1);
+        _mm512_mask_storeu_ps(s + p, m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, s + p), vm)));
+    }
+    for (p = 0; p < len; p++)
+        sum += s[p];
+    return sum;
+}
 
 void qb_attend_avx512(const float *q, const float *kt, int64_t ld, const float *vc, int64_t stride,
                       int64_t len, int64_t hd, float scale, float *s, float *out)
@@ -41,7 +89,7 @@ void qb_attend_avx512(const float *q, const float *kt, int64_t ld, const float *
                 a, _mm512_mul_ps(_mm512_set1_ps(q[i]), _mm512_maskz_loadu_ps(m, kt + i * ld + p)));
         _mm512_mask_storeu_ps(s + p, m, _mm512_mul_ps(a, vscale));
     }
-    vsum = _mm512_set1_ps(qb_attend_softmax(s, len));
+    vsum = _mm512_set1_ps(softmax16(s, len));
 
     for (; i0 < hd16; i0 += 16) {
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;

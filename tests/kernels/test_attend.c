@@ -1,8 +1,8 @@
 /* test_attend: the attention kernel (kernels/attend.h) of every instruction set this CPU has
  * against the scalar reference, to the bit, on odd head sizes and lengths (1, 2, 3, 5, 7, 15,
  * 16, 17, 31, 33 ...), with odd strides; the reference against an independent
- * double-precision softmax attention; and the variant a CPU backend picks following --isa
- * (qb_kernels_init). */
+ * double-precision softmax attention; the polynomial exp against expf; and the variant a CPU
+ * backend picks following --isa (qb_kernels_init). */
 #include "kernels/attend.h"
 #include "kernels/base/err.h"
 #include "kernels/dispatch.h"
@@ -145,6 +145,40 @@ static void test_variants_match_ref(void)
     CHECK(worst < 1e-5);
 }
 
+/* qb_attend_exp against expf over [QB_ATTEND_EXP_MIN, 0] (what softmax passes it), 2^22
+ * points evenly spaced plus every float in [-1e-3, 0]: the largest relative error is
+ * printed and held under 3 ulp of 1 (3.6e-7); below the range it gives 0. */
+static void test_exp_accuracy(void)
+{
+    const int n = 1 << 22;
+    double worst = 0;
+    float at = 0;
+    for (int i = 0; i <= n; i++) {
+        const float x = QB_ATTEND_EXP_MIN * (float)i / (float)n;
+        const double want = expf(x), e = fabs(qb_attend_exp(x) - want) / want;
+        if (e > worst) {
+            worst = e;
+            at = x;
+        }
+    }
+    for (float x = -1e-3f; x < 0; x = nextafterf(x, 0)) {
+        const double want = expf(x), e = fabs(qb_attend_exp(x) - want) / want;
+        if (e > worst) {
+            worst = e;
+            at = x;
+        }
+    }
+    printf("  qb_attend_exp vs expf on [%g, 0]: max relative error %.3g (at %g)\n",
+           (double)QB_ATTEND_EXP_MIN, worst, (double)at);
+    CHECK(worst < 3.6e-7);
+    CHECK(qb_attend_exp(0.0f) == 1.0f);
+    CHECK(qb_attend_exp(-0.0f) == 1.0f);
+    CHECK(qb_attend_exp(QB_ATTEND_EXP_MIN) > 0);
+    CHECK(qb_attend_exp(-88.0f) == 0);
+    CHECK(qb_attend_exp(-INFINITY) == 0);
+    CHECK(qb_attend_exp(NAN) == 0);
+}
+
 /* --isa reaches attention: the variant follows the choice in force. */
 static void test_follows_isa(void)
 {
@@ -161,6 +195,7 @@ static void test_follows_isa(void)
 int main(void)
 {
     RUN(test_variants_match_ref);
+    RUN(test_exp_accuracy);
     RUN(test_follows_isa);
     return check_summary();
 }

@@ -29,7 +29,8 @@
 #include <string.h>
 
 static const int64_t rows_list[] = {1, 2, 3, 5, 7, 15, 16, 17, 31, 33};
-static const int64_t cols_list[] = {32, 64, 96, 128, 192, 4096};
+/* 1088 and 2176: a row kernel's super-block of 16 groups of 64 / 128, then one group more */
+static const int64_t cols_list[] = {32, 64, 96, 128, 192, 1088, 2176, 4096};
 static const int64_t batch_list[] = {1, 2, 3, 4, 5, 8, 33};
 #define N_OF(a) (int)(sizeof(a) / sizeof((a)[0]))
 
