@@ -2,6 +2,7 @@
  * (collector/run/run.h). Flags given with a plan override the plan's values. */
 #include "collector/cli/cli.h"
 #include "kernels/base/err.h"
+#include "kernels/base/fileio.h"
 #include "collector/run/plan.h"
 #include "collector/engine/device.h"
 #include "collector/run/run.h"
@@ -36,7 +37,7 @@ static int shard_opts(const char *text, int probe_job, const struct qb_plan *pla
     }
     if (text && qb_shard_parse(text, &sh) < 0)
         return 1;
-    if (plan && (rc = qb_shard_file_sha256(plan->path, plan_sha)) < 0)
+    if (plan && (rc = qb_file_sha256(plan->path, plan_sha)) < 0)
         return rc;
     o->plan_sha256 = plan ? plan_sha : NULL;
     o->shard_index = sh.index;

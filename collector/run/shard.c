@@ -5,7 +5,6 @@
 #include "kernels/base/fileio.h"
 
 #include <errno.h>
-#include <glib.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,18 +179,4 @@ int qb_shard_items(const struct qb_suite *su, int64_t model_index, int64_t n_mod
             }
     free(owner);
     return rc;
-}
-
-int qb_shard_file_sha256(const char *path, char out[65])
-{
-    char *data = NULL;
-    size_t n = 0;
-    int rc = qb_read_file(path, (size_t)1 << 30, &data, &n);
-    if (rc < 0)
-        return rc;
-    char *h = g_compute_checksum_for_data(G_CHECKSUM_SHA256, (const guchar *)data, n);
-    snprintf(out, 65, "%s", h);
-    g_free(h);
-    free(data);
-    return 0;
 }

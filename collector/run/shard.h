@@ -48,7 +48,4 @@ int qb_shard_split(const struct qb_suite *su, int64_t n_models, int64_t count, i
 int qb_shard_items(const struct qb_suite *su, int64_t model_index, int64_t n_models,
                    const struct qb_shard *sh, unsigned char **mine, int64_t *n_mine);
 
-/* sha256 of a file's bytes, lowercase hex (a plan's identity across shards). */
-int qb_shard_file_sha256(const char *path, char out[65]);
-
 #endif

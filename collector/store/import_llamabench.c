@@ -10,6 +10,7 @@
 #include "collector/store/store_import.h"
 
 #include "kernels/base/err.h"
+#include "kernels/base/fileio.h"
 #include "collector/store/store.h"
 
 #include <glib.h>
@@ -409,7 +410,7 @@ int qb_import_llamabench(struct qb_store *s, const struct qb_import_opts *o, con
 
     memset(sum, 0, sizeof *sum);
     if ((rc = qb_store_run_find(s, o->run, &run_id)) < 0 ||
-        (rc = qb_import_sha256(path, sum->sha256)) < 0)
+        (rc = qb_file_sha256(path, sum->sha256)) < 0)
         return rc;
     if (!g_file_get_contents(path, &text, &n, &ge)) {
         rc = qb_err(QB_EIO, "'%s': %s", path, ge->message);

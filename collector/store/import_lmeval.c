@@ -6,6 +6,7 @@
 #include "collector/store/store_import.h"
 
 #include "kernels/base/err.h"
+#include "kernels/base/fileio.h"
 #include "collector/store/store.h"
 
 #include <glib.h>
@@ -206,7 +207,7 @@ static int one_file(struct lm *x, struct qb_import_summary *sum)
     int64_t before = x->rows;
     int rc = 0;
 
-    if ((rc = qb_import_sha256(x->path, sum->sha256)) < 0 || (rc = task_of(x)) < 0)
+    if ((rc = qb_file_sha256(x->path, sum->sha256)) < 0 || (rc = task_of(x)) < 0)
         return rc;
     if (!(f = fopen(x->path, "rb")))
         return qb_err(QB_EIO, "'%s': cannot open: %m", x->path);

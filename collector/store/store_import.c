@@ -216,25 +216,3 @@ int qb_import_item_hashes(struct qb_store *s, int64_t item_id, const char *const
     sqlite3_finalize(st);
     return rc < 0 ? rc : 0;
 }
-
-int qb_import_sha256(const char *path, char out[65])
-{
-    GChecksum *ck;
-    unsigned char buf[65536];
-    size_t n;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return qb_err(QB_EIO, "'%s': cannot open: %m", path);
-    ck = g_checksum_new(G_CHECKSUM_SHA256);
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
-        g_checksum_update(ck, buf, n);
-    if (ferror(f)) {
-        fclose(f);
-        g_checksum_free(ck);
-        return qb_err(QB_EIO, "'%s': read error", path);
-    }
-    fclose(f);
-    snprintf(out, 65, "%s", g_checksum_get_string(ck));
-    g_checksum_free(ck);
-    return 0;
-}

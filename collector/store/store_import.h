@@ -83,7 +83,5 @@ int qb_import_record(struct qb_store *s, int64_t run_id, int64_t config_id, cons
  * the stored ones in have[3][65] when they differ). */
 int qb_import_item_hashes(struct qb_store *s, int64_t item_id, const char *const hash[3], int *same,
                           char have[3][65]);
-/* sha256 (64 hex + NUL) of a file's bytes; QB_EIO naming it. */
-int qb_import_sha256(const char *path, char out[65]);
 
 #endif

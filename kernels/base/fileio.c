@@ -4,6 +4,7 @@
 #include "kernels/base/err.h"
 
 #include <errno.h>
+#include <glib.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -192,4 +193,24 @@ int qb_is_dir(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int qb_file_sha256(const char *path, char out[65])
+{
+    FILE *f = NULL;
+    int rc = qb_fopen_regular(path, &f, NULL); /* a FIFO or device would never end */
+    if (rc < 0)
+        return rc;
+    GChecksum *ck = g_checksum_new(G_CHECKSUM_SHA256);
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        g_checksum_update(ck, buf, (gssize)n);
+    if (ferror(f))
+        rc = qb_err(QB_EIO, "'%s': read error", path);
+    else
+        g_strlcpy(out, g_checksum_get_string(ck), 65);
+    fclose(f);
+    g_checksum_free(ck);
+    return rc;
 }

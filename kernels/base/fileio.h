@@ -39,6 +39,9 @@ int qb_open_regular(const char *path, int *fd /* out */, size_t *size /* out */)
 /* The same as a stdio stream opened "rb"; *out is the caller's to fclose. */
 int qb_fopen_regular(const char *path, FILE **out /* out */, size_t *size /* out */);
 
+/* sha256 (64 hex digits + NUL) of a regular file's bytes, read in pieces; QB_EIO naming it. */
+int qb_file_sha256(const char *path, char out[65]);
+
 /* Joins dir and name with a '/' into a malloc'd string (NULL when out of memory). */
 char *qb_path_join(const char *dir, const char *name);
 

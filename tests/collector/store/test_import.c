@@ -7,6 +7,7 @@
 #include "collector/store/store.h"
 #include "collector/store/store_import.h"
 #include "kernels/base/err.h"
+#include "kernels/base/fileio.h"
 #include "tests/check.h"
 
 #include <glib.h>
@@ -189,7 +190,7 @@ static void test_lmeval(void)
 
     CHECK(qb_store_open(db, 0, &s) == 0);
     CHECK(import1(s, "f16 (lm-eval)", 1, base, &sum) == 0 && sum.rows == 8);
-    CHECK(qb_import_sha256(base, want) == 0 && !strcmp(sum.sha256, want));
+    CHECK(qb_file_sha256(base, want) == 0 && !strcmp(sum.sha256, want));
     CHECK(import1(s, "Q4_0 (lm-eval)", 0, q4, &sum) == 0 && sum.rows == 8);
     census(s, n);
     CHECK(n[0] == 1 + 16 && n[1] == 3 && n[2] == 2 && n[3] == 8);
