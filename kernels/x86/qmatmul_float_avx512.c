@@ -223,9 +223,40 @@ AI void rows_f32act_16(int fmt, const struct qb_qtensor *w, int64_t r0, int64_t 
     }
 }
 
+/* One row against one token: w . x over k columns, 64 weights (one or two cache lines) per
+ * step into 4 accumulators. */
+AI float row_dot(int fmt, const uint8_t *row, const float *x, int64_t k)
+{
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int64_t i = 0;
+    for (; i + 64 <= k; i += 64) {
+        a0 = _mm512_fmadd_ps(wload(fmt, row, i), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(wload(fmt, row, i + 16), _mm512_loadu_ps(x + i + 16), a1);
+        a2 = _mm512_fmadd_ps(wload(fmt, row, i + 32), _mm512_loadu_ps(x + i + 32), a2);
+        a3 = _mm512_fmadd_ps(wload(fmt, row, i + 48), _mm512_loadu_ps(x + i + 48), a3);
+    }
+    for (; i + 16 <= k; i += 16)
+        a0 = _mm512_fmadd_ps(wload(fmt, row, i), _mm512_loadu_ps(x + i), a0);
+    if (i < k) {
+        __mmask16 m = (__mmask16)((1u << (k - i)) - 1);
+        a0 = _mm512_fmadd_ps(wload_mask(fmt, row, i, m), _mm512_maskz_loadu_ps(m, x + i), a0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
 AI void rows_f32act(int fmt, const struct qb_qtensor *w, int64_t r0, int64_t r1,
                     const struct qb_qact *x, float *y, int64_t ldy)
 {
+    if (x->n == 1) {
+        /* decode: one row after the other, so the block's rows are read as one sequential
+         * stream (4 KB f16 rows are a page each; 4 rows side by side are 4 streams that the
+         * hardware prefetcher starts again at every page): on Zen 4, the f16 GEMVs of a 1.1B
+         * Llama token 1.3x faster on one core than with tiles of 4 rows */
+        for (int64_t r = r0; r < r1; r++)
+            y[r] =
+                row_dot(fmt, (const uint8_t *)w->data + (size_t)r * w->row_bytes, x->xf, w->cols);
+        return;
+    }
     for (int64_t r = r0; r < r1; r += 16)
         rows_f32act_16(fmt, w, r, r1 - r < 16 ? r1 : r + 16, x, y, ldy);
 }
