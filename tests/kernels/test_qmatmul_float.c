@@ -18,7 +18,7 @@
 #include <string.h>
 
 static const int64_t row_sizes[] = {1, 2, 3, 5, 7, 15, 16, 17, 31, 33};
-static const int64_t col_sizes[] = {1, 2, 3, 5, 7, 15, 16, 17, 31, 33, 64, 4097};
+static const int64_t col_sizes[] = {1, 2, 3, 5, 7, 15, 16, 17, 31, 33, 64, 65, 127, 4097};
 static const int64_t col_sizes_a8[] = {32, 64, 96, 4096};
 static const int64_t batches[] = {1, 2, 3, 4, 5, 8, 33};
 #define LEN(a) (int)(sizeof(a) / sizeof((a)[0]))
