@@ -9,8 +9,11 @@
  * here). Register tiles are 4 rows x T <= 4 tokens of 16-lane accumulators, summed across
  * lanes once at the end; row and token tails reuse the tile with the last row repeated (its
  * results dropped), and column tails are masked loads, so there is no scalar tail.
- *   n <= 4 (decode): whole rows, 4 streams at a time, the weights decoded in registers and
- *     each activation vector shared by 4 rows (fp8: the next 4 rows are prefetched).
+ *   n == 1 (decode) with F16/BF16: one whole row after the other, 64 weights per step, so
+ *     each thread reads its rows as one sequential stream.
+ *   n <= 4 otherwise: whole rows, 4 streams at a time, the weights decoded in
+ *     registers and each activation vector shared by 4 rows (fp8: the next 4 rows are
+ *     prefetched).
  *   n >= 5 (prefill): groups of up to 32 tokens and chunks of 512 columns: a chunk of the
  *     group's activations (64 KB f32) stays in L2 for all 16 rows, a 4-row chunk of weights
  *     in L1 for all 32 tokens (the next chunk is prefetched meanwhile), and the accumulators
@@ -247,11 +250,12 @@ AI float row_dot(int fmt, const uint8_t *row, const float *x, int64_t k)
 AI void rows_f32act(int fmt, const struct qb_qtensor *w, int64_t r0, int64_t r1,
                     const struct qb_qact *x, float *y, int64_t ldy)
 {
-    if (x->n == 1) {
+    if (x->n == 1 && fmt != QB_FMT_F32) {
         /* decode: one row after the other, so the block's rows are read as one sequential
          * stream (4 KB f16 rows are a page each; 4 rows side by side are 4 streams that the
          * hardware prefetcher starts again at every page): on Zen 4, the f16 GEMVs of a 1.1B
-         * Llama token 1.3x faster on one core than with tiles of 4 rows */
+         * Llama token 1.3-1.7x faster on one core than with tiles of 4 rows (bf16 1.6x; f32,
+         * with 8 KB rows, within noise: it keeps the tiles, and its bits) */
         for (int64_t r = r0; r < r1; r++)
             y[r] =
                 row_dot(fmt, (const uint8_t *)w->data + (size_t)r * w->row_bytes, x->xf, w->cols);
