@@ -7,6 +7,7 @@
  * with ne = {in, out}, i.e. row-major (out, in). */
 #include "kernels/base/err.h"
 #include "kernels/base/fileio.h"
+#include "kernels/base/progress.h"
 #include "collector/model/gguf.h"
 #include "collector/model/model.h"
 #include "collector/tokenizer/tokenizer.h"
@@ -275,6 +276,7 @@ static int load_weights(struct qb_model *m, const struct qb_gguf *g, const char 
                                 (rc = W("attn_k.bias", kv, 0, 0, &ly->bk)) < 0 ||
                                 (rc = W("attn_v.bias", kv, 0, 0, &ly->bv)) < 0))
             return rc;
+        qb_progress("loading", l + 1, c->n_layers);
     }
 #undef W
     /* Llama 3.1's per-frequency factors, as convert_hf_to_gguf.py writes them */
