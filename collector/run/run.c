@@ -93,8 +93,10 @@ struct runner {
     int32_t *pids;
     float *plps;
     int64_t pn, pcap;
-    float *rows;   /* (chunk, vocab) */
-    int64_t chunk; /* CHUNK_MIN..CHUNK_MAX */
+    float *rows;             /* (chunk, vocab) */
+    int64_t chunk;           /* CHUNK_MIN..CHUNK_MAX */
+    void (*tick)(void *ctx); /* after every forward of an item: progress within long items */
+    void *tick_ctx;
 };
 
 /* log(sum(exp(x))); *arg_out: the first index of the largest logit, as qb_argmax finds it
@@ -231,6 +233,15 @@ static int score_pos(struct runner *r, struct acc *a, const float *logits, int32
     return 0;
 }
 
+/* qb_engine_forward, then the runner's tick */
+static int item_forward(struct runner *r, const int32_t *toks, int64_t n, float *logits)
+{
+    int rc = qb_engine_forward(r->e, toks, n, logits);
+    if (rc == 0 && r->tick)
+        r->tick(r->tick_ctx);
+    return rc;
+}
+
 /* Forwards toks[0..n) (the engine at position pos0) and scores row i against targets[i]
  * at position pos0 + i; *lp_sum receives the summed log-probabilities. */
 static int forward_scored(struct runner *r, struct acc *a, const int32_t *toks,
@@ -243,7 +254,7 @@ static int forward_scored(struct runner *r, struct acc *a, const int32_t *toks,
         c = n - off < r->chunk ? n - off : r->chunk;
         if (c > CHUNK_MIN && c % CHUNK_MIN) /* the tail as passes of CHUNK_MIN left it */
             c -= c % CHUNK_MIN;
-        if ((rc = qb_engine_forward(r->e, toks + off, c, r->rows)) < 0)
+        if ((rc = item_forward(r, toks + off, c, r->rows)) < 0)
             return rc;
         for (int64_t i = 0; i < c; i++) {
             double lp;
@@ -288,7 +299,7 @@ static int eval_generate(struct runner *r, const struct qb_suite_item *it, const
     double lp;
 
     qb_engine_reset(r->e);
-    if ((rc = qb_engine_forward(r->e, ti->ids, ti->n, NULL)) < 0)
+    if ((rc = item_forward(r, ti->ids, ti->n, NULL)) < 0)
         goto out;
     for (int64_t j = 0; j < it->max_tokens && !stopped; j++) {
         const float *lg = qb_engine_logits(r->e);
@@ -320,8 +331,7 @@ static int eval_generate(struct runner *r, const struct qb_suite_item *it, const
             }
         }
         prev = next;
-        if (!stopped && j + 1 < it->max_tokens &&
-            (rc = qb_engine_forward(r->e, &next, 1, NULL)) < 0)
+        if (!stopped && j + 1 < it->max_tokens && (rc = item_forward(r, &next, 1, NULL)) < 0)
             goto out;
     }
     if ((rc = qb_metric_score(it, text->str, text->len, &res->score)) < 0)
@@ -363,7 +373,7 @@ static int eval_choice(struct runner *r, const struct qb_suite_item *it, const s
         goto out;
     }
     qb_engine_reset(r->e);
-    if ((rc = qb_engine_forward(r->e, ti->ids, ti->n, NULL)) < 0)
+    if ((rc = item_forward(r, ti->ids, ti->n, NULL)) < 0)
         goto out;
     memcpy(last, qb_engine_logits(r->e), (size_t)r->vocab * sizeof *last);
     for (int64_t c = 0; c < it->n_choices; c++) {
@@ -782,6 +792,8 @@ struct run_ctx {
     int64_t n_mine;
     /* the long phase under way (kernels/base/progress.h): which, since when, last event */
     int64_t cur_ci;
+    struct pass *cur_pass; /* the config's items while they are evaluated (item_tick) */
+    double last_tick;
     const char *ph_name;
     int64_t ph_done0, ph_done;
     double ph_t0, ph_last;
@@ -859,6 +871,18 @@ static void progress(const struct run_ctx *c, enum qb_run_event_kind kind, const
                               .rate = rate,
                               .eta = rate > 0 ? (double)(c->n_mine - p->n_now) / rate : 0};
     emit(c, &ev);
+}
+
+/* Within an item: the config's progress again at most once a second (its listener decides
+ * how often to print), so an item of many forwards does not leave the run silent. */
+static void item_tick(void *ctx)
+{
+    struct run_ctx *c = ctx;
+    double t = now_s();
+    if (!c->cur_pass || t - c->last_tick < 1.0)
+        return;
+    c->last_tick = t;
+    progress(c, QB_RUN_EV_PROGRESS, c->cur_pass);
 }
 
 /* The progress listener (kernels/base/progress.h): a PHASE event every
@@ -1494,7 +1518,10 @@ static int evaluate_config(struct run_ctx *c, int64_t ci)
     struct done_ctx dc = {c->done, c->cfg_ids[ci]};
     if ((rc = qb_store_list_done(r->s, r->run_id, on_done, &dc)) < 0)
         return rc;
-    p.t0 = now_s();
+    p.t0 = c->last_tick = now_s();
+    c->cur_pass = &p;
+    r->tick = c->o->on_event ? item_tick : NULL;
+    r->tick_ctx = c;
     for (int64_t i = 0; i < c->su->n_items; i++) {
         if (!owns(c, i)) {
             continue; /* another shard's */
@@ -1514,6 +1541,8 @@ static int evaluate_config(struct run_ctx *c, int64_t ci)
             return rc;
         }
     }
+    c->cur_pass = NULL;
+    r->tick = NULL;
     progress(c, QB_RUN_EV_CONFIG_DONE, &p);
     g_hash_table_destroy(c->done);
     c->done = NULL;
