@@ -1663,11 +1663,11 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
     if (o->threads > 0) /* the model may be loaded (converted in parallel) by check_inputs */
         omp_set_num_threads(o->threads);
     /* everything that can be refused is checked before the store is created or touched */
+    if (o->on_event) /* from here: check_inputs loads the model */
+        qb_progress_set(on_phase, &c);
     if ((rc = parse_configs(&c)) < 0 || (rc = check_inputs(&c)) < 0 || (rc = shard_items(&c)) < 0 ||
         (rc = check_calibration(&c)) < 0)
         goto out;
-    if (o->on_event)
-        qb_progress_set(on_phase, &c);
     if ((rc = latency_settings(&c)) < 0 || (rc = run_settings(&c)) < 0 ||
         (rc = open_store(&c)) < 0 || (rc = register_items(&c)) < 0 ||
         (rc = measure_memory(&c)) < 0 || (rc = load_model(&c)) < 0)

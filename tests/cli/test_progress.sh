@@ -19,6 +19,9 @@ if [ -r "$G" ]; then
         ok "item lines with an ETA before the config ends" || fail "item lines with an ETA" "$(cat "$TMP/err")"
     grep -q "measuring latency, 100% " "$TMP/err" && ok "a phase's line at its end" ||
         fail "a phase's line at its end" "$(cat "$TMP/err")"
+    # without the memory probe's children the model is loaded once, not checked and reloaded
+    [ "$(grep -c "^run: loading, 100% " "$TMP/err")" = 1 ] && ok "the model loaded once" ||
+        fail "the model loaded once" "$(cat "$TMP/err")"
     # the phases before the first item: loading the model (once for the run), and the memory
     # probe's forked child, which loads, quantizes and fills the context on its own
     expect_exit "run with the memory probe" 0 env QB_PROGRESS_EVERY_S=0.000001 "$QBRIEF" run \
