@@ -3,8 +3,9 @@
 # (old, new, new, old, ...) ROUNDS times on the same generated suite (N perplexity items of
 # ~150 tokens, N choice items with 4 options, tools/make-eval-suite.py) and model, per
 # config (baseline = the config itself, no latency or memory probe). Prints one table:
-# setup seconds (load + quantize + everything before the first item: wall less item time),
-# perplexity and choice items/s (as the run prints them: items / seconds spent in them),
+# setup seconds (start to the end of quantizing: loading, checking, converting, quantizing),
+# perplexity and choice items/s (items / seconds from the end of quantizing or the last
+# perplexity item to the last item of the kind, as stamped on the run's progress lines),
 # total wall seconds, medians over the rounds, old and new and new/old.  Not a test.
 #
 #   QB_BASE_QBRIEF=/path/to/old/qbrief tools/bench-eval.sh [ROUNDS] [N] [CONFIGS...]
@@ -22,24 +23,38 @@ MODEL=${QB_BENCH_MODEL:-${QB_BENCH_DIR:-/tmp/qb-bench}/rand-1b-f16.gguf}
 THREADS=${QB_BENCH_THREADS:-2}
 [ -e "$MODEL" ] || { echo "bench-eval: model '$MODEL' not found" >&2; exit 1; }
 TMP=$(mktemp -d /tmp/bench-eval.XXXXXX)
-trap 'rm -rf "$TMP"' EXIT
+trap '[ -n "${QB_BENCH_KEEP:-}" ] || rm -rf "$TMP"' EXIT
 python3 "$(dirname "$0")/make-eval-suite.py" "$TMP/suite.csv" "$N"
 
-# one run: prints "setup ppl_rate choice_rate wall"
+# one run: prints "setup ppl_rate choice_rate wall". Every stderr line is stamped as it
+# arrives (QB_PROGRESS_EVERY_S=0.000001: a line per phase report and per item): setup is
+# the start to the end of quantizing ("quantizing, 100%"), perplexity the time from there to
+# the Nth item's line (the suite's perplexity items come first), choice from there to the
+# 2Nth; so the rates count only item time and need nothing from the binary but its lines.
 one() {
-    local bin=$1 cfg=$2 t0 t1 err=$TMP/err
+    local bin=$1 cfg=$2 err=$TMP/err
     rm -f "$TMP/r.db"
-    t0=$(date +%s.%N)
-    "$bin" run --model "$MODEL" --suite "$TMP/suite.csv" --configs "$cfg" --baseline "$cfg" \
-        --no-latency --no-memory --threads "$THREADS" --db "$TMP/r.db" 2>"$err" >/dev/null ||
-        { echo "bench-eval: $bin failed:" >&2; tail -5 "$err" >&2; exit 1; }
-    t1=$(date +%s.%N)
-    local pr cr
-    pr=$(sed -n 's/.*perplexity \([0-9.]*\) items\/s.*/\1/p' "$err" | tail -1)
-    cr=$(sed -n 's/.*choice \([0-9.]*\) items\/s.*/\1/p' "$err" | tail -1)
-    awk -v t0="$t0" -v t1="$t1" -v n="$N" -v pr="$pr" -v cr="$cr" 'BEGIN {
-        w = t1 - t0; items = (pr > 0 ? n / pr : 0) + (cr > 0 ? n / cr : 0)
-        printf "%.2f %s %s %.2f\n", w - items, pr, cr, w }'
+    QB_PROGRESS_EVERY_S=0.000001 "$bin" run --model "$MODEL" --suite "$TMP/suite.csv" \
+        --configs "$cfg" --baseline "$cfg" --no-latency --no-memory --threads "$THREADS" \
+        --db "$TMP/r.db" 2>&1 >/dev/null | python3 -c '
+import sys, time
+t0 = time.monotonic()
+for line in iter(sys.stdin.readline, ""):
+    print("%.3f %s" % (time.monotonic() - t0, line), end="")
+' >"$err"
+    grep -q " evaluated, " "$err" || { echo "bench-eval: $bin failed:" >&2; tail -5 "$err" >&2; exit 1; }
+    awk -v n="$N" '
+        / quantizing, 100% / && !hq { q = $1; hq = 1 }
+        match($0, /: [0-9]+\/[0-9]+ items/) {
+            split(substr($0, RSTART + 2), a, "/"); k = a[1] + 0
+            if (k == n && !hp) { p = $1; hp = 1 }
+            if (k == 2 * n && !hc) { c = $1; hc = 1 }
+        }
+        { last = $1 }
+        END {
+            if (!hq || !hp || !hc) { print "bench-eval: lines missing" > "/dev/stderr"; exit 1 }
+            printf "%.2f %.3f %.3f %.2f\n", q, n / (p - q), n / (c - p), last
+        }' "$err"
 }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
