@@ -391,6 +391,7 @@ static int child_measure(const char *path, const struct qb_load_opts *lo,
     if ((rc = fill_prompt(m, 1, ids, context)) < 0)
         goto out;
     /* in the engine's own batches (the same activations), with progress between them */
+    qb_progress("measuring memory", 0, context);
     for (int64_t t0 = 0, k; t0 < context; t0 += k) {
         k = context - t0 < MEM_BATCH ? context - t0 : MEM_BATCH;
         if ((rc = qb_engine_forward(e, ids + t0, k, NULL)) < 0)

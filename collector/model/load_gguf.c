@@ -247,6 +247,7 @@ static int load_weights(struct qb_model *m, const struct qb_gguf *g, const char 
 
     if (!(m->layers = calloc((size_t)c->n_layers, sizeof *m->layers)))
         return qb_err(QB_ENOMEM, "'%s': out of memory", path);
+    qb_progress("loading", 0, c->n_layers); /* the embeddings and head count towards layer 1 */
     if ((rc = weight(m, g, path, "token_embd.weight", d, c->vocab_size, 0, &m->tok_embd)) < 0 ||
         (rc = weight(m, g, path, "output_norm.weight", d, 0, 0, &m->out_norm)) < 0 ||
         (rc = weight(m, g, path, "output.weight", d, c->vocab_size, 1, &m->output)) < 0)

@@ -211,6 +211,7 @@ int qb_load_hf(const char *dir, const struct qb_load_opts *opts, struct qb_model
         rc = qb_err(QB_ENOMEM, "'%s': out of memory", dir);
         goto fail;
     }
+    qb_progress("loading", 0, c->n_layers);
     if ((rc = get(&h, "model.embed_tokens.weight", v, d, &h.m->tok_embd)) < 0 ||
         (rc = get(&h, "model.norm.weight", d, 0, &h.m->out_norm)) < 0)
         goto fail;

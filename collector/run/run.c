@@ -497,13 +497,20 @@ static int hash_file(GChecksum *ck, const char *path)
         return QB_EIO;
     unsigned char *buf = malloc(1 << 20);
     size_t n;
+    int64_t mib = 0, total = 0;
     int rc = 0;
     if (!buf) {
         fclose(f);
         return qb_err(QB_ENOMEM, "out of memory");
     }
-    while ((n = fread(buf, 1, 1 << 20, f)) > 0)
+    if (fseeko(f, 0, SEEK_END) == 0) /* MiB, for the progress of a large model's hash */
+        total = ((int64_t)ftello(f) + (1 << 20) - 1) >> 20;
+    rewind(f);
+    while ((n = fread(buf, 1, 1 << 20, f)) > 0) {
         g_checksum_update(ck, buf, (gssize)n);
+        if (++mib <= total)
+            qb_progress("hashing", mib, total);
+    }
     if (ferror(f))
         rc = qb_err(QB_EIO, "cannot read '%s'", path);
     free(buf);
@@ -903,7 +910,8 @@ static void on_phase(void *ctx, const char *phase, int64_t done, int64_t total)
     if (t - c->ph_last < every && !(done >= total && c->ph_told))
         return;
     double rate = t > c->ph_t0 ? (double)(done - c->ph_done0) / (t - c->ph_t0) : 0;
-    int per_config = strcmp(phase, "loading") != 0; /* the model is loaded once for all */
+    /* the model is loaded and hashed once for all configs */
+    int per_config = strcmp(phase, "loading") && strcmp(phase, "hashing");
     struct qb_run_event ev = {.kind = QB_RUN_EV_PHASE,
                               .config = c->names && per_config ? c->names[c->cur_ci] : NULL,
                               .config_index = c->names ? c->cur_ci : -1,
