@@ -26,6 +26,7 @@
  * Rows are independent, so OpenMP splits them. */
 #include "kernels/quantize.h"
 
+#include "kernels/base/bigalloc.h"
 #include "kernels/base/err.h"
 #include "kernels/fp8.h"
 #include "kernels/half.h"
@@ -455,7 +456,7 @@ int qb_quantize(const float *w, int64_t rows, int64_t cols, enum qb_fmt fmt, int
     off_sum = total;
     if (has_sum)
         total = align_up(total + (size_t)rows * sizeof(int32_t));
-    if (!(mem = aligned_alloc(ALIGN, total)))
+    if (!(mem = qb_alloc_big(ALIGN, total)))
         return qb_err(QB_ENOMEM, "out of memory for a (%lld, %lld) '%s' tensor (%zu bytes)",
                       (long long)rows, (long long)cols, qb_fmt_name(fmt), total);
     t.owned = mem;

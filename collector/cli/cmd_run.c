@@ -76,19 +76,19 @@ static void print_progress(const struct qb_run_event *ev, int tty)
     if (ev->resumed > 0)
         snprintf(also, sizeof also, " (%lld already done)", (long long)ev->resumed);
     if (tty)
-        fprintf(stderr, "\r%s: %lld/%lld items%s, %.1f items/s, eta %.0f s   %s", ev->config,
+        fprintf(stderr, "\r%s: %lld/%lld items%s, %.2f items/s, eta %.0f s   %s", ev->config,
                 (long long)ev->done, (long long)ev->total, also, ev->rate, ev->eta,
                 final ? "\n" : "");
     else if (!final && t - last >= progress_every_s) {
         /* not a terminal: a line every few seconds, so a long config is never silent */
         last = t;
-        fprintf(stderr, "%s: %lld/%lld items%s, %.1f items/s, eta %.0f s\n", ev->config,
+        fprintf(stderr, "%s: %lld/%lld items%s, %.2f items/s, eta %.0f s\n", ev->config,
                 (long long)ev->done, (long long)ev->total, also, ev->rate, ev->eta);
     } else if (final && ev->done == ev->resumed)
         fprintf(stderr, "%s: %lld/%lld items, all already done\n", ev->config, (long long)ev->done,
                 (long long)ev->total);
     else if (final)
-        fprintf(stderr, "%s: %lld/%lld items, %.1f items/s%s\n", ev->config, (long long)ev->done,
+        fprintf(stderr, "%s: %lld/%lld items, %.2f items/s%s\n", ev->config, (long long)ev->done,
                 (long long)ev->total, ev->rate, also);
 }
 
@@ -353,7 +353,7 @@ static int run_one(const struct qb_run_opts *op, int quiet)
                 (long long)st.n_evaluated, (long long)st.n_resumed, (long long)st.n_skipped_items);
         for (int k = 0; k < 3; k++)
             if (st.n_kind[k])
-                fprintf(stderr, "; %s %.1f items/s", kinds[k],
+                fprintf(stderr, "; %s %.2f items/s", kinds[k],
                         st.seconds_kind[k] > 0 ? (double)st.n_kind[k] / st.seconds_kind[k] : 0.0);
         fprintf(stderr, "; results in '%s'\n", o.db_path ? o.db_path : "qbrief.db");
         if (st.n_errors)

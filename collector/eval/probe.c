@@ -349,6 +349,8 @@ int qb_proc_reset_peak(void)
     return ok ? 0 : -1;
 }
 
+#define MEM_BATCH 256 /* tokens per forward of the memory probe: the engine's default batch */
+
 static int child_measure(const char *path, const struct qb_load_opts *lo,
                          const struct qb_qspec *spec, int64_t context, struct qb_mem_result *res)
 {
@@ -386,9 +388,16 @@ static int child_measure(const char *path, const struct qb_load_opts *lo,
         rc = qb_err(QB_ENOMEM, "out of memory");
         goto out;
     }
-    if ((rc = fill_prompt(m, 1, ids, context)) < 0 ||
-        (rc = qb_engine_forward(e, ids, context, NULL)) < 0)
+    if ((rc = fill_prompt(m, 1, ids, context)) < 0)
         goto out;
+    /* in the engine's own batches (the same activations), with progress between them */
+    qb_progress("measuring memory", 0, context);
+    for (int64_t t0 = 0, k; t0 < context; t0 += k) {
+        k = context - t0 < MEM_BATCH ? context - t0 : MEM_BATCH;
+        if ((rc = qb_engine_forward(e, ids + t0, k, NULL)) < 0)
+            goto out;
+        qb_progress("measuring memory", t0 + k, context);
+    }
     if (getrusage(RUSAGE_SELF, &ru) < 0) {
         rc = qb_err(QB_EIO, "getrusage: %s", strerror(errno));
         goto out;

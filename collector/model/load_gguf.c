@@ -7,6 +7,7 @@
  * with ne = {in, out}, i.e. row-major (out, in). */
 #include "kernels/base/err.h"
 #include "kernels/base/fileio.h"
+#include "kernels/base/progress.h"
 #include "collector/model/gguf.h"
 #include "collector/model/model.h"
 #include "collector/tokenizer/tokenizer.h"
@@ -246,6 +247,7 @@ static int load_weights(struct qb_model *m, const struct qb_gguf *g, const char 
 
     if (!(m->layers = calloc((size_t)c->n_layers, sizeof *m->layers)))
         return qb_err(QB_ENOMEM, "'%s': out of memory", path);
+    qb_progress("loading", 0, c->n_layers); /* the embeddings and head count towards layer 1 */
     if ((rc = weight(m, g, path, "token_embd.weight", d, c->vocab_size, 0, &m->tok_embd)) < 0 ||
         (rc = weight(m, g, path, "output_norm.weight", d, 0, 0, &m->out_norm)) < 0 ||
         (rc = weight(m, g, path, "output.weight", d, c->vocab_size, 1, &m->output)) < 0)
@@ -275,6 +277,7 @@ static int load_weights(struct qb_model *m, const struct qb_gguf *g, const char 
                                 (rc = W("attn_k.bias", kv, 0, 0, &ly->bk)) < 0 ||
                                 (rc = W("attn_v.bias", kv, 0, 0, &ly->bv)) < 0))
             return rc;
+        qb_progress("loading", l + 1, c->n_layers);
     }
 #undef W
     /* Llama 3.1's per-frequency factors, as convert_hf_to_gguf.py writes them */

@@ -6,6 +6,7 @@
  * pairs (i, i + head_dim/2), so no permutation is applied. */
 #include "kernels/base/err.h"
 #include "kernels/base/fileio.h"
+#include "kernels/base/progress.h"
 #include "collector/model/hf_config.h"
 #include "collector/model/model.h"
 #include "collector/model/safetensors.h"
@@ -210,6 +211,7 @@ int qb_load_hf(const char *dir, const struct qb_load_opts *opts, struct qb_model
         rc = qb_err(QB_ENOMEM, "'%s': out of memory", dir);
         goto fail;
     }
+    qb_progress("loading", 0, c->n_layers);
     if ((rc = get(&h, "model.embed_tokens.weight", v, d, &h.m->tok_embd)) < 0 ||
         (rc = get(&h, "model.norm.weight", d, 0, &h.m->out_norm)) < 0)
         goto fail;
@@ -234,6 +236,7 @@ int qb_load_hf(const char *dir, const struct qb_load_opts *opts, struct qb_model
             ((rc = get_layer(&h, l, "self_attn.q_norm.weight", c->head_dim, 0, &y->q_norm)) < 0 ||
              (rc = get_layer(&h, l, "self_attn.k_norm.weight", c->head_dim, 0, &y->k_norm)) < 0))
             goto fail;
+        qb_progress("loading", l + 1, c->n_layers);
     }
 
     /* output head: lm_head unless tied; a checkpoint without one ties it, as transformers

@@ -2,6 +2,7 @@
  * and converted buffers, and the checks every loader shares (see model.h). */
 #include "collector/model/model.h"
 
+#include "kernels/base/bigalloc.h"
 #include "kernels/base/err.h"
 #include "kernels/base/fileio.h"
 #include "collector/tokenizer/tokenizer.h"
@@ -138,7 +139,7 @@ float *qb_model_alloc_f32(struct qb_model *m, size_t n)
     p = realloc(m->bufs, (size_t)(m->n_bufs + 1) * sizeof *p);
     if (p)
         m->bufs = p;
-    if (!p || !(buf = aligned_alloc(64, bytes))) {
+    if (!p || !(buf = qb_alloc_big(64, bytes))) {
         qb_err(QB_ENOMEM, "'%s': out of memory for a tensor of %zu elements", m->path, n);
         return NULL;
     }
@@ -167,6 +168,41 @@ int qb_model_add_tensor_info(struct qb_model *m, const char *name, enum qb_dtype
     return 0;
 }
 
+/* Bytes of n elements of dt, n a multiple of 32 for the block formats. */
+static size_t src_bytes(enum qb_dtype dt, size_t n)
+{
+    switch (dt) {
+    case QB_DT_F32: return n * 4;
+    case QB_DT_F16:
+    case QB_DT_BF16: return n * 2;
+    case QB_DT_Q8_0: return n / 32 * sizeof(struct qb_block_q8_0);
+    case QB_DT_Q4_0: return n / 32 * sizeof(struct qb_block_q4_0);
+    default: return n / 32 * 20; /* Q4_1: f16 d, f16 m, 16 bytes of nibbles */
+    }
+}
+
+/* src (n elements of dt, a supported dtype) into dst as f32, in chunks of whole blocks spread
+ * over the threads: each element is converted on its own, so the result does not depend
+ * on the split. */
+static void convert_f32(enum qb_dtype dt, const void *src, float *dst, size_t n)
+{
+    const size_t chunk = (size_t)1 << 18; /* elements: a multiple of 32 */
+    const long long n_chunks = (long long)((n + chunk - 1) / chunk);
+#pragma omp parallel for schedule(dynamic, 1) if (n_chunks > 1)
+    for (long long k = 0; k < n_chunks; k++) {
+        size_t i = (size_t)k * chunk, len = n - i < chunk ? n - i : chunk;
+        const unsigned char *s = (const unsigned char *)src + src_bytes(dt, i);
+        switch (dt) {
+        case QB_DT_F32: memcpy(dst + i, s, len * sizeof(float)); break;
+        case QB_DT_F16: qb_dequant_f16(s, dst + i, len); break;
+        case QB_DT_BF16: qb_dequant_bf16(s, dst + i, len); break;
+        case QB_DT_Q8_0: qb_dequant_q8_0(s, dst + i, len); break;
+        case QB_DT_Q4_0: qb_dequant_q4_0(s, dst + i, len); break;
+        default: qb_dequant_q4_1(s, dst + i, len); break;
+        }
+    }
+}
+
 int qb_model_f32_view(struct qb_model *m, enum qb_dtype dt, const void *src, size_t n,
                       const float **out)
 {
@@ -179,17 +215,12 @@ int qb_model_f32_view(struct qb_model *m, enum qb_dtype dt, const void *src, siz
     if ((dt == QB_DT_Q8_0 || dt == QB_DT_Q4_0 || dt == QB_DT_Q4_1) && n % 32 != 0)
         return qb_err(QB_EFORMAT, "'%s': %s tensor of %zu elements is not whole blocks of 32",
                       m->path, qb_dtype_name(dt), n);
+    if (dt != QB_DT_F32 && dt != QB_DT_F16 && dt != QB_DT_BF16 && dt != QB_DT_Q8_0 &&
+        dt != QB_DT_Q4_0 && dt != QB_DT_Q4_1)
+        return qb_err(QB_EUNSUP, "'%s': unsupported dtype %d", m->path, (int)dt);
     if (!(dst = qb_model_alloc_f32(m, n)))
         return QB_ENOMEM;
-    switch (dt) {
-    case QB_DT_F32: memcpy(dst, src, n * sizeof(float)); break;
-    case QB_DT_F16: qb_dequant_f16(src, dst, n); break;
-    case QB_DT_BF16: qb_dequant_bf16(src, dst, n); break;
-    case QB_DT_Q8_0: qb_dequant_q8_0(src, dst, n); break;
-    case QB_DT_Q4_0: qb_dequant_q4_0(src, dst, n); break;
-    case QB_DT_Q4_1: qb_dequant_q4_1(src, dst, n); break;
-    default: return qb_err(QB_EUNSUP, "'%s': unsupported dtype %d", m->path, (int)dt);
-    }
+    convert_f32(dt, src, dst, n);
     *out = dst;
     return 0;
 }

@@ -116,6 +116,8 @@ int qb_qmodel_new_with(const struct qb_model *m, const struct qb_qspec *spec,
         qm->layer[l] = (struct qb_qlayer){L->attn_norm, L->ffn_norm, L->bq, L->bk, L->bv};
     }
 
+    /* progress in units of a layer, the output head and the embeddings one each */
+    qb_progress("quantizing", 0, c->n_layers + 2);
     bo = qb_qspec_for(spec, QB_TGT_OUTPUT);
     be = qb_qspec_for(spec, QB_TGT_EMBED);
     rc = qb_qweight_quantize(m->output, c->vocab_size, d, bo, 0, "output head", &qm->output);
@@ -131,6 +133,8 @@ int qb_qmodel_new_with(const struct qb_model *m, const struct qb_qspec *spec,
         rc = qb_qweight_quantize(m->tok_embd, c->vocab_size, d, &eb, 0, "token embeddings",
                                  &qm->embed);
     }
+    if (rc == 0)
+        qb_progress("quantizing", 2, c->n_layers + 2);
     /* the embeddings first: calibration feeds the layers what the engine will look up */
     if (rc == 0 && spec->method != QB_METHOD_RTN)
         rc = fill(fill_ctx, qm);
@@ -148,7 +152,7 @@ int qb_qmodel_new_with(const struct qb_model *m, const struct qb_qspec *spec,
                                      qb_qspec_for_layer(spec, l, lin_target[k]), 0, what,
                                      &qm->lin[l * QB_LIN_COUNT + k]);
         }
-        qb_progress("quantizing", l + 1, c->n_layers);
+        qb_progress("quantizing", l + 3, c->n_layers + 2);
     }
     if (rc < 0) {
         char name[QB_QSPEC_MAX];

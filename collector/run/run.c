@@ -38,7 +38,16 @@
 #define QB_GIT_COMMIT ""
 #endif
 
-#define CHUNK 32 /* rows of logits per forward when every position is scored */
+/* Rows of logits per forward when every position is scored: as many as 64 MiB of logits
+ * hold, a multiple of 32 between 32 and 256, so an item of a few hundred tokens streams the
+ * weights once or twice instead of once per 32 tokens. Every pass but the last is a multiple
+ * of 32 tokens and the last is the n % 32 tokens it was with passes of 32: the kernels tile
+ * tokens in aligned groups of up to 32, so each row's numbers are those of passes of 32
+ * (an integer kernel's tail of a few tokens alone takes another path than the same tokens
+ * at the end of a long batch, and would change the last digits). */
+#define CHUNK_MIN 32
+#define CHUNK_MAX 256
+#define CHUNK_BYTES ((int64_t)64 << 20)
 
 /* One item, tokenized once. */
 struct titem {
@@ -84,19 +93,27 @@ struct runner {
     int32_t *pids;
     float *plps;
     int64_t pn, pcap;
-    float *rows; /* (CHUNK, vocab) */
+    float *rows;             /* (chunk, vocab) */
+    int64_t chunk;           /* CHUNK_MIN..CHUNK_MAX */
+    void (*tick)(void *ctx); /* after every forward of an item: progress within long items */
+    void *tick_ctx;
 };
 
-static double log_sum_exp(const float *x, int64_t n, float *mx_out)
+/* log(sum(exp(x))); *arg_out: the first index of the largest logit, as qb_argmax finds it
+ * (the same comparisons), so the argmax costs no pass of its own. */
+static double log_sum_exp(const float *x, int64_t n, int32_t *arg_out)
 {
     float mx = x[0];
+    int64_t arg = 0;
     for (int64_t i = 1; i < n; i++)
-        if (x[i] > mx)
+        if (x[i] > mx) {
             mx = x[i];
+            arg = i;
+        }
     double s = 0;
     for (int64_t i = 0; i < n; i++)
         s += exp((double)x[i] - mx);
-    *mx_out = mx;
+    *arg_out = (int32_t)arg;
     return mx + log(s);
 }
 
@@ -160,8 +177,8 @@ static int grow_rows(int64_t *cap, int64_t **pos, int32_t **ids, float **lps, in
 static int score_pos(struct runner *r, struct acc *a, const float *logits, int32_t target,
                      int64_t pos, int record, double *lp_out)
 {
-    float mx;
-    double lse = log_sum_exp(logits, r->vocab, &mx);
+    int32_t arg;
+    double lse = log_sum_exp(logits, r->vocab, &arg);
     double lp = target >= 0 ? logits[target] - lse : 0;
     int rc = 0;
     *lp_out = lp;
@@ -211,9 +228,18 @@ static int score_pos(struct runner *r, struct acc *a, const float *logits, int32
         kl += prest * (log(prest) - log(qrest > 1e-30 ? qrest : 1e-30));
     a->kl_sum += kl > 0 ? kl : 0;
     a->n_kl++;
-    if (k > 0 && qb_argmax(logits, r->vocab) == bid[0])
+    if (k > 0 && arg == bid[0])
         a->n_agree++;
     return 0;
+}
+
+/* qb_engine_forward, then the runner's tick */
+static int item_forward(struct runner *r, const int32_t *toks, int64_t n, float *logits)
+{
+    int rc = qb_engine_forward(r->e, toks, n, logits);
+    if (rc == 0 && r->tick)
+        r->tick(r->tick_ctx);
+    return rc;
 }
 
 /* Forwards toks[0..n) (the engine at position pos0) and scores row i against targets[i]
@@ -224,9 +250,11 @@ static int forward_scored(struct runner *r, struct acc *a, const int32_t *toks,
 {
     int rc;
     *lp_sum = 0;
-    for (int64_t off = 0; off < n; off += CHUNK) {
-        int64_t c = n - off < CHUNK ? n - off : CHUNK;
-        if ((rc = qb_engine_forward(r->e, toks + off, c, r->rows)) < 0)
+    for (int64_t off = 0, c; off < n; off += c) {
+        c = n - off < r->chunk ? n - off : r->chunk;
+        if (c > CHUNK_MIN && c % CHUNK_MIN) /* the tail as passes of CHUNK_MIN left it */
+            c -= c % CHUNK_MIN;
+        if ((rc = item_forward(r, toks + off, c, r->rows)) < 0)
             return rc;
         for (int64_t i = 0; i < c; i++) {
             double lp;
@@ -271,7 +299,7 @@ static int eval_generate(struct runner *r, const struct qb_suite_item *it, const
     double lp;
 
     qb_engine_reset(r->e);
-    if ((rc = qb_engine_forward(r->e, ti->ids, ti->n, NULL)) < 0)
+    if ((rc = item_forward(r, ti->ids, ti->n, NULL)) < 0)
         goto out;
     for (int64_t j = 0; j < it->max_tokens && !stopped; j++) {
         const float *lg = qb_engine_logits(r->e);
@@ -303,8 +331,7 @@ static int eval_generate(struct runner *r, const struct qb_suite_item *it, const
             }
         }
         prev = next;
-        if (!stopped && j + 1 < it->max_tokens &&
-            (rc = qb_engine_forward(r->e, &next, 1, NULL)) < 0)
+        if (!stopped && j + 1 < it->max_tokens && (rc = item_forward(r, &next, 1, NULL)) < 0)
             goto out;
     }
     if ((rc = qb_metric_score(it, text->str, text->len, &res->score)) < 0)
@@ -346,7 +373,7 @@ static int eval_choice(struct runner *r, const struct qb_suite_item *it, const s
         goto out;
     }
     qb_engine_reset(r->e);
-    if ((rc = qb_engine_forward(r->e, ti->ids, ti->n, NULL)) < 0)
+    if ((rc = item_forward(r, ti->ids, ti->n, NULL)) < 0)
         goto out;
     memcpy(last, qb_engine_logits(r->e), (size_t)r->vocab * sizeof *last);
     for (int64_t c = 0; c < it->n_choices; c++) {
@@ -470,13 +497,20 @@ static int hash_file(GChecksum *ck, const char *path)
         return QB_EIO;
     unsigned char *buf = malloc(1 << 20);
     size_t n;
+    int64_t mib = 0, total = 0;
     int rc = 0;
     if (!buf) {
         fclose(f);
         return qb_err(QB_ENOMEM, "out of memory");
     }
-    while ((n = fread(buf, 1, 1 << 20, f)) > 0)
+    if (fseeko(f, 0, SEEK_END) == 0) /* MiB, for the progress of a large model's hash */
+        total = ((int64_t)ftello(f) + (1 << 20) - 1) >> 20;
+    rewind(f);
+    while ((n = fread(buf, 1, 1 << 20, f)) > 0) {
         g_checksum_update(ck, buf, (gssize)n);
+        if (++mib <= total)
+            qb_progress("hashing", mib, total);
+    }
     if (ferror(f))
         rc = qb_err(QB_EIO, "cannot read '%s'", path);
     free(buf);
@@ -765,6 +799,8 @@ struct run_ctx {
     int64_t n_mine;
     /* the long phase under way (kernels/base/progress.h): which, since when, last event */
     int64_t cur_ci;
+    struct pass *cur_pass; /* the config's items while they are evaluated (item_tick) */
+    double last_tick;
     const char *ph_name;
     int64_t ph_done0, ph_done;
     double ph_t0, ph_last;
@@ -844,6 +880,18 @@ static void progress(const struct run_ctx *c, enum qb_run_event_kind kind, const
     emit(c, &ev);
 }
 
+/* Within an item: the config's progress again at most once a second (its listener decides
+ * how often to print), so an item of many forwards does not leave the run silent. */
+static void item_tick(void *ctx)
+{
+    struct run_ctx *c = ctx;
+    double t = now_s();
+    if (!c->cur_pass || t - c->last_tick < 1.0)
+        return;
+    c->last_tick = t;
+    progress(c, QB_RUN_EV_PROGRESS, c->cur_pass);
+}
+
 /* The progress listener (kernels/base/progress.h): a PHASE event every
  * QB_RUN_PHASE_EVERY_S seconds of a phase, and one at its end when it had one before; the
  * rate counts the units since the phase's first report. */
@@ -862,8 +910,10 @@ static void on_phase(void *ctx, const char *phase, int64_t done, int64_t total)
     if (t - c->ph_last < every && !(done >= total && c->ph_told))
         return;
     double rate = t > c->ph_t0 ? (double)(done - c->ph_done0) / (t - c->ph_t0) : 0;
+    /* the model is loaded and hashed once for all configs */
+    int per_config = strcmp(phase, "loading") && strcmp(phase, "hashing");
     struct qb_run_event ev = {.kind = QB_RUN_EV_PHASE,
-                              .config = c->names ? c->names[c->cur_ci] : NULL,
+                              .config = c->names && per_config ? c->names[c->cur_ci] : NULL,
                               .config_index = c->names ? c->cur_ci : -1,
                               .n_configs = c->n_cfg,
                               .phase = phase,
@@ -967,8 +1017,13 @@ static int check_inputs(struct run_ctx *c)
     c->fmt = g_strdup(m->format);
     c->n_params = qb_model_n_params(m);
     c->ctx = m->cfg.max_seq_len;
-    qb_model_free(m);
-    c->r.m = NULL;
+    /* the memory probe forks children that must not inherit a loaded model; without one
+     * (--no-memory, or a device measuring after each config) the model stays for the
+     * evaluation (load_model), loaded once instead of twice */
+    if (!o->no_memory && !c->dv.on_device) {
+        qb_model_free(m);
+        c->r.m = NULL;
+    }
     return model_sha256(o->model_path, c->sha);
 }
 
@@ -1326,11 +1381,16 @@ static int load_model(struct run_ctx *c)
     int rc;
     if (c->o->threads > 0)
         omp_set_num_threads(c->o->threads);
-    if ((rc = qb_model_load(c->o->model_path, &c->lo, &c->r.m)) < 0)
+    if (!c->r.m && (rc = qb_model_load(c->o->model_path, &c->lo, &c->r.m)) < 0)
         return rc;
     c->r.vocab = c->r.m->cfg.vocab_size;
+    c->r.chunk = CHUNK_BYTES / (c->r.vocab * (int64_t)sizeof(float));
+    c->r.chunk = c->r.chunk < CHUNK_MIN   ? CHUNK_MIN
+                 : c->r.chunk > CHUNK_MAX ? CHUNK_MAX
+                                          : c->r.chunk;
+    c->r.chunk -= c->r.chunk % CHUNK_MIN;
     if (!(c->ti = calloc((size_t)c->su->n_items + 1, sizeof *c->ti)) ||
-        !(c->r.rows = malloc((size_t)CHUNK * (size_t)c->r.vocab * sizeof *c->r.rows)) ||
+        !(c->r.rows = malloc((size_t)c->r.chunk * (size_t)c->r.vocab * sizeof *c->r.rows)) ||
         !(c->base_correct = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL)))
         return qb_err(QB_ENOMEM, "out of memory");
     c->st.n_skipped_items = 0;
@@ -1466,7 +1526,10 @@ static int evaluate_config(struct run_ctx *c, int64_t ci)
     struct done_ctx dc = {c->done, c->cfg_ids[ci]};
     if ((rc = qb_store_list_done(r->s, r->run_id, on_done, &dc)) < 0)
         return rc;
-    p.t0 = now_s();
+    p.t0 = c->last_tick = now_s();
+    c->cur_pass = &p;
+    r->tick = c->o->on_event ? item_tick : NULL;
+    r->tick_ctx = c;
     for (int64_t i = 0; i < c->su->n_items; i++) {
         if (!owns(c, i)) {
             continue; /* another shard's */
@@ -1486,6 +1549,8 @@ static int evaluate_config(struct run_ctx *c, int64_t ci)
             return rc;
         }
     }
+    c->cur_pass = NULL;
+    r->tick = NULL;
     progress(c, QB_RUN_EV_CONFIG_DONE, &p);
     g_hash_table_destroy(c->done);
     c->done = NULL;
@@ -1603,12 +1668,14 @@ int qb_run(const struct qb_run_opts *o, struct qb_run_stats *st_out)
 
     if (!o->model_path || !o->suite_path || o->n_configs < 0)
         return qb_err(QB_EINVAL, "a run needs a model, a suite and configs");
+    if (o->threads > 0) /* the model may be loaded (converted in parallel) by check_inputs */
+        omp_set_num_threads(o->threads);
     /* everything that can be refused is checked before the store is created or touched */
+    if (o->on_event) /* from here: check_inputs loads the model */
+        qb_progress_set(on_phase, &c);
     if ((rc = parse_configs(&c)) < 0 || (rc = check_inputs(&c)) < 0 || (rc = shard_items(&c)) < 0 ||
         (rc = check_calibration(&c)) < 0)
         goto out;
-    if (o->on_event)
-        qb_progress_set(on_phase, &c);
     if ((rc = latency_settings(&c)) < 0 || (rc = run_settings(&c)) < 0 ||
         (rc = open_store(&c)) < 0 || (rc = register_items(&c)) < 0 ||
         (rc = measure_memory(&c)) < 0 || (rc = load_model(&c)) < 0)

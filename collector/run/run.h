@@ -123,7 +123,8 @@ struct qb_run_event {
     int n_prompt_lens, repetitions; /* LATENCY */
     int64_t gen_len, batch;
     int64_t n_samples; /* LATENCY_DONE */
-    const char *phase; /* PHASE: "quantizing", "calibrating", "measuring latency" */
+    const char *phase; /* PHASE: "loading", "hashing" (config NULL), "quantizing", "calibrating",
+                        * "measuring memory", "measuring latency" */
 };
 
 struct qb_run_opts {
