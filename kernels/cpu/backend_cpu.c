@@ -324,7 +324,9 @@ static int attention(void *vctx, int64_t layer, const struct qb_bbuf *q, const s
     }
 #pragma omp parallel for schedule(dynamic, 1) if (work * (pos + n) * hd >= (1 << 20))
     for (int64_t job = 0; job < work; job++) {
-        int64_t t = job / n_heads, h = job % n_heads, kvh = h / group;
+        /* head-major: consecutive jobs share a KV head's keys and values, which stay in the
+         * core's cache through the tokens instead of every head's being cycled per token */
+        int64_t t = job % n, h = job / n, kvh = h / group;
         /* a sliding window starts the keys and values at the window's first position */
         int64_t lo = window > 0 && pos + t + 1 > window ? pos + t + 1 - window : 0;
         c->attend(q->p + t * qd + h * hd, kc + kvh * hd * ctx + lo, ctx, vc + lo * kvd + kvh * hd,
