@@ -2,7 +2,8 @@
  * same max |x| (vmaxps keeps its second operand when the first is NaN, as the scalar loop
  * skips NaN; a maximum does not depend on the order), the same scale and reciprocal computed
  * in scalar, the same two f32 roundings per value (x * inv, then + and - 1.5 * 2^23: round half
- * to even), and exact int32 sums of each 32 codes. Registered in the AVX-512 integer tables
+ * to even; NaN, which the scalar cast makes 0x80000000, keeps its low byte there too), and
+ * exact int32 sums of each 32 stored codes. Registered in the AVX-512 integer tables
  * (qmatmul_int_avx512.c); columns that are not a multiple of 32 go to the scalar function. */
 #include "kernels/dispatch.h"
 #include "kernels/qmatmul.h"
@@ -33,8 +34,10 @@ void qb_quantize_act_i8_avx512(const float *x, int64_t n, int64_t cols, int8_t *
             __m512i q[2];
             for (int h = 0; h < 2; h++) {
                 __m512 v = _mm512_mul_ps(_mm512_loadu_ps(xt + b * QB_SUB + 16 * h), vinv);
-                q[h] = _mm512_cvttps_epi32(_mm512_sub_ps(_mm512_add_ps(v, magic), magic));
-                _mm_storeu_si128((__m128i *)(qt + b * QB_SUB + 16 * h), _mm512_cvtepi32_epi8(q[h]));
+                __m128i c = _mm512_cvtepi32_epi8(
+                    _mm512_cvttps_epi32(_mm512_sub_ps(_mm512_add_ps(v, magic), magic)));
+                _mm_storeu_si128((__m128i *)(qt + b * QB_SUB + 16 * h), c);
+                q[h] = _mm512_cvtepi8_epi32(c); /* the stored codes (NaN's included) */
             }
             if (xsum)
                 xsum[t * (cols / QB_SUB) + b] =
