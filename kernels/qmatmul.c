@@ -208,17 +208,21 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
      * any work with one thread. Blocks are handed out dynamically, several per chunk: on a
      * machine shared with other jobs a thread that was descheduled does not hold the others
      * at the barrier with its fixed half of the rows (every row block is still computed by
-     * the same kernel call as before, so results do not change). The activations are
-     * quantized token by token in the same region (each token's codes do not depend on how
-     * the tokens are split). */
+     * the same kernel call as before, so results do not change). The activations of 16 or
+     * more tokens are quantized token by token in the same region, also handed out
+     * dynamically (each token's codes do not depend on which thread makes them). */
     int threads = n * w->cols * rows >= (1 << 21) && n_blocks > 1 ? omp_get_max_threads() : 1;
+    /* a few tokens are quantized before the region: a barrier costs more than they do */
+    int par_quant = threads > 1 && n >= 16;
+    if (!par_quant)
+        quantize_tokens(&q, 0, n);
     if (threads > 1) {
         int64_t chunk = n_blocks / ((int64_t)threads * 8);
         chunk = chunk < 1 ? 1 : chunk;
 #pragma omp parallel
         {
-            if (q.mode != Q_NONE) {
-#pragma omp for schedule(static)
+            if (par_quant && q.mode != Q_NONE) {
+#pragma omp for schedule(dynamic, 8)
                 for (int64_t t = 0; t < n; t++)
                     quantize_tokens(&q, t, t + 1);
             }
@@ -229,7 +233,6 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
             }
         }
     } else {
-        quantize_tokens(&q, 0, n);
         for (int64_t r0 = 0; r0 < rows; r0 += block)
             fn(w, r0, r0 + block < rows ? r0 + block : rows, &a, y, rows);
     }
