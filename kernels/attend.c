@@ -92,3 +92,14 @@ qb_attend_fn qb_attend_for(const char *isa)
 #endif
     return qb_attend_ref;
 }
+
+qb_attend_heads_fn qb_attend_heads_for(const char *isa)
+{
+#if defined(__x86_64__)
+    if (isa && !strcmp(isa, "avx512"))
+        return qb_attend_heads_avx512;
+#else
+    (void)isa;
+#endif
+    return NULL;
+}

@@ -50,4 +50,17 @@ float qb_attend_exp(float x);
  * other name). The caller passes qb_kernels()->isa, which only names what the CPU has. */
 qb_attend_fn qb_attend_for(const char *isa);
 
+/* nh query heads that share one KV head at once, each head's result bit for bit that of the
+ * single-head kernel (head j: q + j * qs, scratch s + j * ss of len floats, out + j * os): the
+ * keys and values are read once per few heads instead of once per head. */
+typedef void (*qb_attend_heads_fn)(const float *q, int64_t qs, int64_t nh, const float *kt,
+                                   int64_t ld, const float *vc, int64_t stride, int64_t len,
+                                   int64_t hd, float scale, float *s, int64_t ss, float *out,
+                                   int64_t os);
+void qb_attend_heads_avx512(const float *q, int64_t qs, int64_t nh, const float *kt, int64_t ld,
+                            const float *vc, int64_t stride, int64_t len, int64_t hd, float scale,
+                            float *s, int64_t ss, float *out, int64_t os);
+/* The grouped variant for an instruction set name, NULL where there is none (AVX-512 only). */
+qb_attend_heads_fn qb_attend_heads_for(const char *isa);
+
 #endif

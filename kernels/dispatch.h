@@ -40,9 +40,15 @@ typedef void (*qb_qdot_fn)(const struct qb_qtensor *w, int64_t r0, int64_t r1,
  * diagonal and lower triangle. Every variant returns the _ref's double bit for bit. */
 typedef double (*qb_quad_form_fn)(const double *h, int64_t ld, const double *r, int n);
 
-/* One row kernel per (format, activation mode); NULL where the pair is not supported. */
+/* qb_quantize_act_i8's signature: a faster version, bit for bit the same codes and sums. */
+typedef void (*qb_quant_i8_fn)(const float *x, int64_t n, int64_t cols, int8_t *xq, float *scale,
+                               int32_t *xsum);
+
+/* One row kernel per (format, activation mode); NULL where the pair is not supported.
+ * quant_i8: the int8 activation quantizer of this set (NULL: qb_quantize_act_i8). */
 struct qb_qkern_table {
     qb_qdot_fn fn[QB_FMT_COUNT][3];
+    qb_quant_i8_fn quant_i8;
 };
 
 struct qb_kernels {
@@ -75,6 +81,8 @@ void qb_qkern_register_float_ref(struct qb_qkern_table *t);
 void qb_qkern_register_int_avx2(struct qb_qkern_table *t);
 void qb_qkern_register_int_avx512(struct qb_qkern_table *t);
 void qb_qkern_register_int_avx512_novnni(struct qb_qkern_table *t); /* tests: as without VNNI */
+void qb_quantize_act_i8_avx512(const float *x, int64_t n, int64_t cols, int8_t *xq, float *scale,
+                               int32_t *xsum);
 void qb_qkern_register_float_avx2(struct qb_qkern_table *t);
 void qb_qkern_register_float_avx512(struct qb_qkern_table *t);
 double qb_quad_form_ref(const double *h, int64_t ld, const double *r, int n);

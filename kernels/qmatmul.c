@@ -98,6 +98,37 @@ const struct qb_qkern_table *qb_qkern_for(const char *isa)
     return k ? &k->qdot : qb_qkern_ref();
 }
 
+/* The activation quantization of one qb_qmatmul_with call, done for tokens [t0, t1). */
+struct qjob {
+    enum { Q_NONE, Q_I8, Q_FP8, Q_I16 } mode;
+    qb_quant_i8_fn quant_i8;
+    const float *x;
+    int64_t cols;
+    float *scale;
+    int32_t *xsum;
+    int8_t *xq;
+    uint8_t *x8;
+    int16_t *x16;
+};
+
+static void quantize_tokens(const struct qjob *q, int64_t t0, int64_t t1)
+{
+    int64_t c = q->cols, ns = q->cols / QB_SUB;
+    switch (q->mode) {
+    case Q_I8:
+        q->quant_i8(q->x + t0 * c, t1 - t0, c, q->xq + t0 * c, q->scale + t0, q->xsum + t0 * ns);
+        break;
+    case Q_FP8:
+        qb_quantize_act_fp8(q->x + t0 * c, t1 - t0, c, q->x8 + t0 * c, q->scale + t0);
+        break;
+    case Q_I16:
+        qb_quantize_act_i16(q->x + t0 * c, t1 - t0, c, q->x16 + t0 * c, q->scale + t0,
+                            q->xsum + t0 * ns);
+        break;
+    case Q_NONE: break;
+    }
+}
+
 int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, int64_t n,
                     const struct qb_qtensor *w, enum qb_act act)
 {
@@ -125,6 +156,8 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
             memcpy(xpad + t * w->cols, x + t * in, (size_t)in * sizeof(float));
         x = a.xf = xpad;
     }
+    struct qjob q = {
+        .quant_i8 = k->quant_i8 ? k->quant_i8 : qb_quantize_act_i8, .x = x, .cols = w->cols};
     if (act != QB_ACT_F32) {
         size_t codes = (size_t)(n * w->cols),
                sums = act == QB_ACT_I8 ? (size_t)(n * (w->cols / QB_SUB)) : 0;
@@ -141,14 +174,13 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
         float *scale = scratch;
         int32_t *xsum = (int32_t *)(scale + n);
         void *codes_p = xsum + sums;
-        a.xscale = scale;
+        a.xscale = q.scale = scale;
+        q.mode = act == QB_ACT_I8 ? Q_I8 : Q_FP8;
         if (act == QB_ACT_I8) {
-            qb_quantize_act_i8(x, n, w->cols, codes_p, scale, xsum);
-            a.xq = codes_p;
-            a.xsum = xsum;
+            a.xq = q.xq = codes_p;
+            a.xsum = q.xsum = xsum;
         } else {
-            qb_quantize_act_fp8(x, n, w->cols, codes_p, scale);
-            a.x8 = codes_p;
+            a.x8 = q.x8 = codes_p;
         }
     } else if (w->fmt == QB_FMT_I8 || w->fmt == QB_FMT_I4 || w->fmt == QB_FMT_I3 ||
                w->fmt == QB_FMT_I2) {
@@ -163,10 +195,10 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
         float *scale = scratch;
         int32_t *xsum = (int32_t *)(scale + n);
         int16_t *x16 = (int16_t *)(xsum + sums);
-        qb_quantize_act_i16(x, n, w->cols, x16, scale, xsum);
-        a.xscale = scale;
-        a.xsum = xsum;
-        a.x16 = x16;
+        q.mode = Q_I16;
+        a.xscale = q.scale = scale;
+        a.xsum = q.xsum = xsum;
+        a.x16 = q.x16 = x16;
     }
     /* rows in blocks of 16 so kernels can keep several rows in flight; one thread for small work */
     block = 16;
@@ -176,15 +208,29 @@ int qb_qmatmul_with(const struct qb_qkern_table *k, float *y, const float *x, in
      * any work with one thread. Blocks are handed out dynamically, several per chunk: on a
      * machine shared with other jobs a thread that was descheduled does not hold the others
      * at the barrier with its fixed half of the rows (every row block is still computed by
-     * the same kernel call as before, so results do not change). */
+     * the same kernel call as before, so results do not change). The activations of 16 or
+     * more tokens are quantized token by token in the same region, also handed out
+     * dynamically (each token's codes do not depend on which thread makes them). */
     int threads = n * w->cols * rows >= (1 << 21) && n_blocks > 1 ? omp_get_max_threads() : 1;
+    /* a few tokens are quantized before the region: a barrier costs more than they do */
+    int par_quant = threads > 1 && n >= 16;
+    if (!par_quant)
+        quantize_tokens(&q, 0, n);
     if (threads > 1) {
         int64_t chunk = n_blocks / ((int64_t)threads * 8);
         chunk = chunk < 1 ? 1 : chunk;
-#pragma omp parallel for schedule(dynamic, chunk)
-        for (int64_t b = 0; b < n_blocks; b++) {
-            int64_t r0 = b * block, r1 = r0 + block < rows ? r0 + block : rows;
-            fn(w, r0, r1, &a, y, rows);
+#pragma omp parallel
+        {
+            if (par_quant && q.mode != Q_NONE) {
+#pragma omp for schedule(dynamic, 8)
+                for (int64_t t = 0; t < n; t++)
+                    quantize_tokens(&q, t, t + 1);
+            }
+#pragma omp for schedule(dynamic, chunk)
+            for (int64_t b = 0; b < n_blocks; b++) {
+                int64_t r0 = b * block, r1 = r0 + block < rows ? r0 + block : rows;
+                fn(w, r0, r1, &a, y, rows);
+            }
         }
     } else {
         for (int64_t r0 = 0; r0 < rows; r0 += block)

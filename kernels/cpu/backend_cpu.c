@@ -37,11 +37,13 @@ struct cpu {
     float attn_factor;    /* cos and sin times this (YaRN), else 1 */
     float *cs;            /* (max_batch, head_dim): cos then sin of positions cs_pos.. */
     int64_t cs_pos, cs_n; /* the positions cs holds (cs_n = 0: none yet) */
-    float *scores;        /* (n_score_threads, max_ctx) attention weights per thread */
+    float *scores;        /* (n_score_threads, score_rows, max_ctx) attention weights */
     int n_score_threads;
-    float *row; /* (row_cols) one padded embedding row */
+    int64_t score_rows; /* heads per thread at once: 1, or a KV head's group (attend_heads) */
+    float *row;         /* (row_cols) one padded embedding row */
     int64_t row_cols;
-    qb_attend_fn attend; /* chosen once from qb_kernels()->isa (--isa reaches it) */
+    qb_attend_fn attend;             /* chosen once from qb_kernels()->isa (--isa reaches it) */
+    qb_attend_heads_fn attend_heads; /* the same for a KV head's group of query heads, or NULL */
 };
 
 static void *xalloc(int64_t n_floats)
@@ -279,13 +281,14 @@ static int rope(void *vctx, struct qb_bbuf *x, int64_t n, int64_t n_heads, int64
     return 0;
 }
 
-static int ensure_scores(struct cpu *c)
+static int ensure_scores(struct cpu *c, int64_t rows)
 {
     int nt = omp_get_max_threads();
-    if (nt <= c->n_score_threads)
+    if (nt <= c->n_score_threads && rows <= c->score_rows)
         return 0;
     free(c->scores);
-    c->scores = xalloc((int64_t)nt * c->sh.max_ctx);
+    c->score_rows = rows > c->score_rows ? rows : c->score_rows;
+    c->scores = xalloc((int64_t)nt * c->score_rows * c->sh.max_ctx);
     if (!c->scores) {
         c->n_score_threads = 0;
         return qb_err(QB_ENOMEM, "out of memory for attention scores");
@@ -314,7 +317,7 @@ static int attention(void *vctx, int64_t layer, const struct qb_bbuf *q, const s
                       "do not fit the backend",
                       (long long)layer, (long long)n, (long long)pos, (long long)n_heads,
                       (long long)n_kv_heads);
-    if ((rc = ensure_scores(c)) < 0)
+    if ((rc = ensure_scores(c, c->attend_heads ? group : 1)) < 0)
         return rc;
     /* keys go in transposed: row j of the cache holds dimension j % hd of kv head j / hd */
     for (int64_t t = 0; t < n; t++) {
@@ -322,13 +325,30 @@ static int attention(void *vctx, int64_t layer, const struct qb_bbuf *q, const s
             kc[j * ctx + pos + t] = k->p[t * kvw + j];
         memcpy(vc + (pos + t) * kvd, v->p + t * kvw, (size_t)kvw * sizeof(float));
     }
+    if (c->attend_heads) { /* per (KV head, token): its group of query heads at once */
+        float *sc = c->scores;
+        const int64_t rows = c->score_rows;
+#pragma omp parallel for schedule(dynamic, 1) if (work * (pos + n) * hd >= (1 << 20))
+        for (int64_t job = 0; job < n * n_kv_heads; job++) {
+            int64_t t = job % n, kvh = job / n;
+            int64_t lo = window > 0 && pos + t + 1 > window ? pos + t + 1 - window : 0;
+            c->attend_heads(q->p + t * qd + kvh * group * hd, hd, group, kc + kvh * hd * ctx + lo,
+                            ctx, vc + lo * kvd + kvh * hd, kvd, pos + t + 1 - lo, hd, scale,
+                            sc + (int64_t)omp_get_thread_num() * rows * ctx, ctx,
+                            out->p + t * qd + kvh * group * hd, hd);
+        }
+        return 0;
+    }
 #pragma omp parallel for schedule(dynamic, 1) if (work * (pos + n) * hd >= (1 << 20))
     for (int64_t job = 0; job < work; job++) {
-        int64_t t = job / n_heads, h = job % n_heads, kvh = h / group;
+        /* head-major: consecutive jobs share a KV head's keys and values, which stay in the
+         * core's cache through the tokens instead of every head's being cycled per token */
+        int64_t t = job % n, h = job / n, kvh = h / group;
         /* a sliding window starts the keys and values at the window's first position */
         int64_t lo = window > 0 && pos + t + 1 > window ? pos + t + 1 - window : 0;
         c->attend(q->p + t * qd + h * hd, kc + kvh * hd * ctx + lo, ctx, vc + lo * kvd + kvh * hd,
-                  kvd, pos + t + 1 - lo, hd, scale, c->scores + (int64_t)omp_get_thread_num() * ctx,
+                  kvd, pos + t + 1 - lo, hd, scale,
+                  c->scores + (int64_t)omp_get_thread_num() * c->score_rows * ctx,
                   out->p + t * qd + h * hd);
     }
     return 0;
@@ -392,6 +412,7 @@ int qb_backend_cpu_new(const struct qb_backend_shape *shape, struct qb_backend *
     c->attn_factor = s->rope_attn_factor > 0 ? s->rope_attn_factor : 1.0f;
     c->sh.rope_inv_freq = NULL; /* the caller's: not kept */
     c->attend = qb_attend_for(qb_kernels()->isa);
+    c->attend_heads = qb_attend_heads_for(qb_kernels()->isa);
     out->ops = &cpu_ops;
     out->ctx = c;
     return 0;

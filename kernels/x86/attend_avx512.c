@@ -119,3 +119,122 @@ void qb_attend_avx512(const float *q, const float *kt, int64_t ld, const float *
         _mm512_mask_storeu_ps(out + i0, m, _mm512_div_ps(a, vsum));
     }
 }
+
+/* Scores of NH heads (a constant) against 32 positions at a time (masked at the end): each
+ * keys vector is loaded once for all NH heads; each lane sums over i in order, as above. */
+static inline __attribute__((always_inline)) void scores_heads(const float *q, int64_t qs,
+                                                               const int NH, const float *kt,
+                                                               int64_t ld, int64_t len, int64_t hd,
+                                                               float scale, float *s, int64_t ss)
+{
+    const __m512 vscale = _mm512_set1_ps(scale);
+    for (int64_t p = 0; p < len; p += 32) {
+        const int64_t l0 = len - p, l1 = len - p - 16;
+        const __mmask16 m0 = l0 >= 16 ? 0xffff : (__mmask16)((1u << l0) - 1);
+        const __mmask16 m1 = l1 >= 16 ? 0xffff : l1 > 0 ? (__mmask16)((1u << l1) - 1) : 0;
+        __m512 a[8][2];
+#pragma GCC unroll 8
+        for (int j = 0; j < NH; j++)
+            a[j][0] = a[j][1] = _mm512_setzero_ps();
+        for (int64_t i = 0; i < hd; i++) {
+            const float *k = kt + i * ld + p;
+            const __m512 k0 = _mm512_maskz_loadu_ps(m0, k), k1 = _mm512_maskz_loadu_ps(m1, k + 16);
+#pragma GCC unroll 8
+            for (int j = 0; j < NH; j++) {
+                const __m512 qi = _mm512_set1_ps(q[j * qs + i]);
+                a[j][0] = _mm512_add_ps(a[j][0], _mm512_mul_ps(qi, k0));
+                a[j][1] = _mm512_add_ps(a[j][1], _mm512_mul_ps(qi, k1));
+            }
+        }
+#pragma GCC unroll 8
+        for (int j = 0; j < NH; j++) {
+            _mm512_mask_storeu_ps(s + j * ss + p, m0, _mm512_mul_ps(a[j][0], vscale));
+            _mm512_mask_storeu_ps(s + j * ss + p + 16, m1, _mm512_mul_ps(a[j][1], vscale));
+        }
+    }
+}
+
+/* The weighted values of NH heads (a constant, <= 4) over dimensions [i0, i0 + 16): each
+ * values vector is loaded once for all NH heads; per head the four partial sums of
+ * qb_attend_avx512, in the same order. */
+static inline __attribute__((always_inline)) void
+values_heads(const float *vc, int64_t stride, int64_t len, const int NH, const float *s, int64_t ss,
+             const float *sum, float *out, int64_t os, int64_t i0)
+{
+    const int64_t len4 = len - len % 4;
+    const float *v = vc + i0;
+    __m512 a[4][4];
+    int64_t p;
+#pragma GCC unroll 4
+    for (int j = 0; j < NH; j++)
+        a[j][0] = a[j][1] = a[j][2] = a[j][3] = _mm512_setzero_ps();
+    for (p = 0; p < len4; p += 4) {
+        __m512 vv[4];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; r++)
+            vv[r] = _mm512_loadu_ps(v + (p + r) * stride);
+#pragma GCC unroll 4
+        for (int j = 0; j < NH; j++)
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; r++)
+                a[j][r] =
+                    _mm512_add_ps(a[j][r], _mm512_mul_ps(_mm512_set1_ps(s[j * ss + p + r]), vv[r]));
+    }
+    for (; p < len; p++) {
+        const __m512 vv = _mm512_loadu_ps(v + p * stride);
+#pragma GCC unroll 4
+        for (int j = 0; j < NH; j++)
+            a[j][0] = _mm512_add_ps(a[j][0], _mm512_mul_ps(_mm512_set1_ps(s[j * ss + p]), vv));
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < NH; j++) {
+        __m512 t = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a[j][0], a[j][1]), a[j][2]), a[j][3]);
+        _mm512_storeu_ps(out + j * os + i0, _mm512_div_ps(t, _mm512_set1_ps(sum[j])));
+    }
+}
+
+void qb_attend_heads_avx512(const float *q, int64_t qs, int64_t nh, const float *kt, int64_t ld,
+                            const float *vc, int64_t stride, int64_t len, int64_t hd, float scale,
+                            float *s, int64_t ss, float *out, int64_t os)
+{
+    const int64_t hd16 = hd - hd % 16;
+    float sum[4];
+    for (int64_t h = 0; h < nh;) {
+        int64_t k = nh - h >= 8 ? 8 : nh - h >= 4 ? 4 : nh - h >= 2 ? 2 : 1;
+        const float *qh = q + h * qs;
+        float *sh = s + h * ss;
+        switch (k) {
+        case 8: scores_heads(qh, qs, 8, kt, ld, len, hd, scale, sh, ss); break;
+        case 4: scores_heads(qh, qs, 4, kt, ld, len, hd, scale, sh, ss); break;
+        case 2: scores_heads(qh, qs, 2, kt, ld, len, hd, scale, sh, ss); break;
+        default: scores_heads(qh, qs, 1, kt, ld, len, hd, scale, sh, ss); break;
+        }
+        h += k;
+    }
+    for (int64_t h = 0; h < nh;) {
+        int64_t k = nh - h >= 4 ? 4 : nh - h >= 2 ? 2 : 1;
+        const float *sh = s + h * ss;
+        float *oh = out + h * os;
+        for (int64_t j = 0; j < k; j++)
+            sum[j] = softmax16(s + (h + j) * ss, len);
+        for (int64_t i0 = 0; i0 < hd16; i0 += 16)
+            switch (k) {
+            case 4: values_heads(vc, stride, len, 4, sh, ss, sum, oh, os, i0); break;
+            case 2: values_heads(vc, stride, len, 2, sh, ss, sum, oh, os, i0); break;
+            default: values_heads(vc, stride, len, 1, sh, ss, sum, oh, os, i0); break;
+            }
+        if (hd16 < hd) { /* the last hd % 16 dimensions, per head as in qb_attend_avx512 */
+            const __mmask16 m = (__mmask16)((1u << (hd - hd16)) - 1);
+            for (int64_t j = 0; j < k; j++) {
+                __m512 a = _mm512_setzero_ps();
+                for (int64_t p = 0; p < len; p++)
+                    a = _mm512_add_ps(
+                        a, _mm512_mul_ps(_mm512_set1_ps(sh[j * ss + p]),
+                                         _mm512_maskz_loadu_ps(m, vc + p * stride + hd16)));
+                _mm512_mask_storeu_ps(oh + j * os + hd16, m,
+                                      _mm512_div_ps(a, _mm512_set1_ps(sum[j])));
+            }
+        }
+        h += k;
+    }
+}

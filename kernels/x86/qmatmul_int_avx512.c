@@ -840,6 +840,7 @@ void qb_qkern_register_int_avx512_novnni(struct qb_qkern_table *t)
         t->fn[f][QB_ACT_F32] = kern_bw;
         t->fn[f][QB_ACT_I8] = kern_bw;
     }
+    t->quant_i8 = qb_quantize_act_i8_avx512;
 }
 
 void qb_qkern_register_int_avx512(struct qb_qkern_table *t)
@@ -854,4 +855,5 @@ void qb_qkern_register_int_avx512(struct qb_qkern_table *t)
         t->fn[f][QB_ACT_F32] = vnni ? kern_vnni : kern_bw;
         t->fn[f][QB_ACT_I8] = vnni ? kern_vnni : kern_bw;
     }
+    t->quant_i8 = qb_quantize_act_i8_avx512;
 }

@@ -18,9 +18,10 @@
  * 16-bit: the code vector splits into int16 pairs (columns 0,2) and (1,3) of each row, and
  * xt[t] holds the int16 activations with each 4 reordered the same way (see tokens). */
 static inline __attribute__((always_inline)) ATTR void
-NM(tile)(const struct blk *b, int T, const void *const *xt, const int32_t *init, const float *xs,
-         const float *xscale, float **yt, __mmask16 rmask, int first)
+NM(tile)(const struct blk *b, int T, const int GK, const void *const *xt, const int32_t *init,
+         const float *xs, const float *xscale, float **yt, __mmask16 rmask, int first)
 {
+    const int gk = GK ? GK : b->gk; /* GK: the code vectors per group as a constant, or 0 */
     __m512 f[8];
     const __m512i *W = b->w;
     const __m512i lo16 = _mm512_set1_epi16(0xff);
@@ -35,9 +36,9 @@ NM(tile)(const struct blk *b, int T, const void *const *xt, const int32_t *init,
             acc[t] = _mm512_set1_epi32(init[t * GMAX + g]);
 #pragma GCC unroll 8
         for (int t = 0; t < T; t++)
-            xg[t] = (const char *)xt[t] + (size_t)(g * b->gk) * (b->a16 ? 8 : 4);
+            xg[t] = (const char *)xt[t] + (size_t)(g * gk) * (b->a16 ? 8 : 4);
         if (b->a16) {
-            for (int k = 0; k < b->gk; k++, W++) {
+            for (int k = 0; k < gk; k++, W++) {
                 __m512i wv = _mm512_load_si512(W);
                 __m512i w02 = _mm512_and_si512(wv, lo16), w13 = _mm512_srli_epi16(wv, 8);
 #pragma GCC unroll 8
@@ -47,7 +48,9 @@ NM(tile)(const struct blk *b, int T, const void *const *xt, const int32_t *init,
                 }
             }
         } else {
-            for (int k = 0; k < b->gk; k++, W++) {
+            /* unrolled whole for a constant GK: no loop-carried copies of acc */
+#pragma GCC unroll 16
+            for (int k = 0; k < gk; k++, W++) {
                 __m512i wv = _mm512_load_si512(W);
 #pragma GCC unroll 8
                 for (int t = 0; t < T; t++)
@@ -93,13 +96,21 @@ static ATTR void NM(tokens)(struct blk *b, const struct qb_qact *x, int64_t c0, 
         for (int t = 0; t < T; t++) {
             int64_t tk = t0 + t;
             const int32_t *sums = x->xsum + tk * n_sub + c0 / QB_SUB;
-            for (int g = 0; g < b->ng; g++) {
-                int32_t s = 0;
-                if (b->xoff || b->asym)
-                    for (int j = 0; j < gcols / QB_SUB; j++)
-                        s += sums[g * (gcols / QB_SUB) + j];
-                init[t * GMAX + g] = -b->xoff * s;
-                xs[t * GMAX + g] = (float)s;
+            if (gcols == QB_SUB && !b->asym) {
+                /* one sub-block per group: the start values in one vector */
+                __mmask16 gm = (__mmask16)((1u << b->ng) - 1);
+                _mm512_storeu_si512(init + t * GMAX,
+                                    _mm512_mullo_epi32(_mm512_maskz_loadu_epi32(gm, sums),
+                                                       _mm512_set1_epi32(-b->xoff)));
+            } else {
+                for (int g = 0; g < b->ng; g++) {
+                    int32_t s = 0;
+                    if (b->xoff || b->asym)
+                        for (int j = 0; j < gcols / QB_SUB; j++)
+                            s += sums[g * (gcols / QB_SUB) + j];
+                    init[t * GMAX + g] = -b->xoff * s;
+                    xs[t * GMAX + g] = (float)s;
+                }
             }
             if (!b->a16) {
                 xt[t] = x->xq + tk * x->cols + c0;
@@ -121,12 +132,20 @@ static ATTR void NM(tokens)(struct blk *b, const struct qb_qact *x, int64_t c0, 
             yt[t] = y + tk * ldy + r0;
         }
         const float *xsc = x->xscale + t0;
+        /* 8-bit dots with 8 or 16 code vectors per group (groups of 32 or 64 columns) get
+         * their own copies with the group's loop unrolled whole */
+        int gk = b->a16 ? 0 : b->gk == 8 ? 8 : b->gk == 16 ? 16 : 0;
+#define TILE_T(TT)                                                                                 \
+    (gk == 8    ? NM(tile)(b, TT, 8, xt, init, xs, xsc, yt, rmask, first)                          \
+     : gk == 16 ? NM(tile)(b, TT, 16, xt, init, xs, xsc, yt, rmask, first)                         \
+                : NM(tile)(b, TT, 0, xt, init, xs, xsc, yt, rmask, first))
         switch (T) {
-        case 8: NM(tile)(b, 8, xt, init, xs, xsc, yt, rmask, first); break;
-        case 4: NM(tile)(b, 4, xt, init, xs, xsc, yt, rmask, first); break;
-        case 2: NM(tile)(b, 2, xt, init, xs, xsc, yt, rmask, first); break;
-        default: NM(tile)(b, 1, xt, init, xs, xsc, yt, rmask, first); break;
+        case 8: TILE_T(8); break;
+        case 4: TILE_T(4); break;
+        case 2: TILE_T(2); break;
+        default: TILE_T(1); break;
         }
+#undef TILE_T
         t0 += T;
     }
 }

@@ -2,7 +2,8 @@
  * of every instruction set against an f64 computation from the layouts in qtensor.h: ref,
  * avx2, avx512 and "avx512bw" (AVX-512 as on a CPU without VNNI), one result line each, skipped
  * where the CPU lacks the set or QB_ISA_MAX hides it. Batches 1-3 take the SIMD row kernels
- * and 4 and up the block kernels; every group size, sym and asym, odd row counts, columns of
+ * and 4 and up the block kernels (tiles of 8, 4, 2 and 1 tokens: batches 4-9, 17, 33, and
+ * 129 on rows up to 544 columns); every group size, sym and asym, odd row counts, columns of
  * a 128-column block cut short, I8 rows of any length; one token with a large outlier and one
  * all zero.
  *
@@ -30,8 +31,8 @@
 
 static const int64_t rows_list[] = {1, 2, 3, 5, 7, 15, 16, 17, 31, 33};
 /* 1088 and 2176: a row kernel's super-block of 16 groups of 64 / 128, then one group more */
-static const int64_t cols_list[] = {32, 64, 96, 128, 192, 1088, 2176, 4096};
-static const int64_t batch_list[] = {1, 2, 3, 4, 5, 8, 33};
+static const int64_t cols_list[] = {32, 64, 96, 128, 192, 544, 1088, 2176, 4096};
+static const int64_t batch_list[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 17, 33, 129};
 #define N_OF(a) (int)(sizeof(a) / sizeof((a)[0]))
 
 static uint32_t rng = 12345;
@@ -233,6 +234,8 @@ static void check_config(enum qb_fmt fmt, int group, int asym)
                 decode_row(&t, r, w + r * cols);
             for (int c = 0; c < N_OF(batch_list); c++) {
                 int64_t n = batch_list[c], ny = n * rows;
+                if (n > 64 && cols > 544) /* 129 tokens (16 tiles of 8 and 1) on short rows */
+                    continue;
                 float *x = malloc((size_t)(n * cols) * sizeof *x);
                 float *y = malloc((size_t)ny * sizeof *y), *yref = malloc((size_t)ny * sizeof *y);
                 struct ref R = {
