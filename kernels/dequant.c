@@ -61,7 +61,7 @@ void qb_dequant_q4_1(const void *src, float *dst, size_t n)
 {
     const unsigned char *p = src;
     size_t nb = n / 32;
-    for (size_t b = 0; b < nb; b++, p += 20, dst += 32) {
+    for (size_t b = 0; b < nb; b++, p += sizeof(struct qb_block_q4_1), dst += 32) {
         float d = qb_f16_to_f32(load_u16(p)), m = qb_f16_to_f32(load_u16(p + 2));
         const unsigned char *qs = p + 4;
         for (int j = 0; j < 16; j++) {

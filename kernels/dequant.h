@@ -31,13 +31,19 @@ struct qb_block_q4_0 {
 };
 static_assert(sizeof(struct qb_block_q4_0) == 18, "q4_0 block must be 18 bytes, as in ggml");
 
+/* Q4_1: x[i] = d * q[i] + m, the nibbles laid out as Q4_0's */
+struct qb_block_q4_1 {
+    uint16_t d, m;            /* scale and minimum, IEEE binary16 */
+    uint8_t qs[QB_QK4_0 / 2]; /* low nibbles: elements 0..15, high nibbles: 16..31 */
+};
+static_assert(sizeof(struct qb_block_q4_1) == 20, "q4_1 block must be 20 bytes, as in ggml");
+
 /* Each converts n elements from src into dst (n floats). For Q8_0 and Q4_0, n must be a
  * multiple of 32; a partial trailing block is not read and its dst elements are untouched. */
 void qb_dequant_f16(const void *src, float *dst, size_t n);
 void qb_dequant_bf16(const void *src, float *dst, size_t n);
 void qb_dequant_q8_0(const void *src, float *dst, size_t n);
 void qb_dequant_q4_0(const void *src, float *dst, size_t n);
-/* Q4_1 (f16 d, f16 m, 16 bytes of nibbles laid out as Q4_0's): x[i] = q[i] * d + m */
 void qb_dequant_q4_1(const void *src, float *dst, size_t n);
 
 #endif

@@ -4,6 +4,7 @@
 #include "collector/model/gguf_write.h"
 
 #include "kernels/base/err.h"
+#include "kernels/dequant.h"
 #include "collector/model/gguf.h"
 
 #include <stdio.h>
@@ -191,9 +192,9 @@ static size_t type_bytes(uint32_t type, int64_t n)
     case QB_GGML_F32: return (size_t)n * 4;
     case QB_GGML_F16:
     case QB_GGML_BF16: return (size_t)n * 2;
-    case QB_GGML_Q4_0: return n % 32 ? 0 : (size_t)(n / 32) * 18;
-    case QB_GGML_Q4_1: return n % 32 ? 0 : (size_t)(n / 32) * 20;
-    case QB_GGML_Q8_0: return n % 32 ? 0 : (size_t)(n / 32) * 34;
+    case QB_GGML_Q4_0: return n % 32 ? 0 : (size_t)(n / 32) * sizeof(struct qb_block_q4_0);
+    case QB_GGML_Q4_1: return n % 32 ? 0 : (size_t)(n / 32) * sizeof(struct qb_block_q4_1);
+    case QB_GGML_Q8_0: return n % 32 ? 0 : (size_t)(n / 32) * sizeof(struct qb_block_q8_0);
     default: return 0;
     }
 }

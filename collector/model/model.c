@@ -177,7 +177,7 @@ static size_t src_bytes(enum qb_dtype dt, size_t n)
     case QB_DT_BF16: return n * 2;
     case QB_DT_Q8_0: return n / 32 * sizeof(struct qb_block_q8_0);
     case QB_DT_Q4_0: return n / 32 * sizeof(struct qb_block_q4_0);
-    default: return n / 32 * 20; /* Q4_1: f16 d, f16 m, 16 bytes of nibbles */
+    default: return n / 32 * sizeof(struct qb_block_q4_1);
     }
 }
 
